@@ -1,0 +1,197 @@
+// Command glbctl is the operator's tool for glbdns: it validates a policy with the server's
+// own loader and explains which answer a given client would get, and why.
+//
+//	glbctl validate PATH
+//	glbctl explain -policy PATH -name NAME [-type A] [-client ADDR] [-ecs PREFIX]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/miekg/dns"
+
+	"github.com/glbdns/glbdns/internal/buildinfo"
+	"github.com/glbdns/glbdns/policy"
+	"github.com/glbdns/glbdns/zones"
+)
+
+const usage = `Usage:
+  glbctl validate PATH
+      Load the policy at PATH (a .hcl file or a directory of them) exactly as glbdns would;
+      print every diagnostic with file:line:col and a source snippet. Exit status 1 on any error.
+  glbctl explain -policy PATH -name NAME [-type A] [-client ADDR] [-ecs PREFIX]
+      Show which answer a client would get for NAME and why: the zone, the service, its
+      policy, the members considered, the hash key and the ECS scope.
+  glbctl version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "validate":
+		return validate(args[1:], stdout, stderr)
+	case "explain":
+		return explain(args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, buildinfo.String("glbctl"))
+		return 0
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "glbctl: unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+func validate(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprint(stderr, "glbctl validate: want exactly one PATH\n")
+		return 2
+	}
+	snap, diags := policy.LoadPath(args[0])
+	if len(diags) > 0 {
+		printDiags(stderr, diags)
+	}
+	if diags.HasErrors() {
+		fmt.Fprintf(stderr, "%s: %d error(s)\n", args[0], countErrors(diags))
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok: %d zone(s), %d pool(s), %d member(s), %d service(s), hash %s\n",
+		args[0], len(snap.Zones.Zones()), len(snap.Pools), len(snap.Members), len(snap.Services), snap.Hash)
+	return 0
+}
+
+func countErrors(diags hcl.Diagnostics) int {
+	n := 0
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			n++
+		}
+	}
+	return n
+}
+
+// printDiags writes diagnostics as hcl's text writer does (file:line:col, summary, snippet).
+// The files are parsed again here only to show snippets; the loader already reported
+// everything.
+func printDiags(w io.Writer, diags hcl.Diagnostics) {
+	p := hclparse.NewParser()
+	for _, d := range diags {
+		if d.Subject != nil && strings.HasSuffix(d.Subject.Filename, ".hcl") {
+			p.ParseHCLFile(d.Subject.Filename)
+		}
+	}
+	tw := hcl.NewDiagnosticTextWriter(w, p.Files(), 100, false)
+	for _, d := range diags {
+		if d.Subject != nil {
+			// One line that grep and editors understand, then hcl's rich rendering.
+			fmt.Fprintf(w, "%s:%d:%d: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, d.Summary)
+		}
+		_ = tw.WriteDiagnostic(d)
+	}
+}
+
+func explain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("policy", "", "policy `path` (.hcl file or directory)")
+	name := fs.String("name", "", "query `name`")
+	qt := fs.String("type", "A", "query `type`")
+	clientS := fs.String("client", "198.51.100.7", "the query's source `address` (the resolver)")
+	ecsS := fs.String("ecs", "", "EDNS Client Subnet `prefix` the resolver sent (e.g. 203.0.113.0/24)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" || *name == "" {
+		fmt.Fprint(stderr, "glbctl explain: -policy and -name are required\n")
+		return 2
+	}
+	qtype, ok := dns.StringToType[strings.ToUpper(*qt)]
+	if !ok {
+		fmt.Fprintf(stderr, "glbctl explain: unknown type %q\n", *qt)
+		return 2
+	}
+	client, err := netip.ParseAddr(*clientS)
+	if err != nil {
+		fmt.Fprintf(stderr, "glbctl explain: bad -client: %v\n", err)
+		return 2
+	}
+	c := policy.Client{Addr: client, SourcePrefix: client.BitLen()}
+	if *ecsS != "" {
+		pfx, err := netip.ParsePrefix(*ecsS)
+		if err != nil {
+			fmt.Fprintf(stderr, "glbctl explain: bad -ecs: %v\n", err)
+			return 2
+		}
+		c = policy.Client{Addr: pfx.Masked().Addr(), SourcePrefix: pfx.Bits(), ECS: true}
+	}
+	snap, diags := policy.LoadPath(*path)
+	if diags.HasErrors() {
+		printDiags(stderr, diags)
+		return 1
+	}
+	qname := dns.CanonicalName(*name)
+	fmt.Fprintf(stdout, "query:   %s %s from %s", qname, dns.TypeToString[qtype], client)
+	if c.ECS {
+		fmt.Fprintf(stdout, " (ECS %s)", *ecsS)
+	}
+	fmt.Fprintln(stdout)
+	z := snap.Zones.Find(qname)
+	if z == nil {
+		fmt.Fprintf(stdout, "zone:    none of %s\nanswer:  REFUSED (not authoritative)\n", zoneNames(snap))
+		return 0
+	}
+	fmt.Fprintf(stdout, "zone:    %s\n", z.Origin())
+	res := z.Lookup(qname, qtype)
+	switch res.Kind {
+	case zones.Service:
+		svc := snap.Services[res.Service]
+		fmt.Fprintf(stdout, "service: %s\n", svc.Name)
+		fmt.Fprint(stdout, svc.Explain(c, qtype, policy.AllUp{}).String())
+		fmt.Fprintln(stdout, "health:  every member counted as up (glbctl reads the policy only)")
+	case zones.Answer:
+		fmt.Fprintln(stdout, "answer:  static")
+		printRRs(stdout, res.Answer)
+	case zones.CNAME:
+		fmt.Fprintf(stdout, "answer:  CNAME to %s (the server follows it inside its zones)\n", res.Target)
+		printRRs(stdout, res.Answer)
+	case zones.NoData:
+		fmt.Fprintln(stdout, "answer:  NOERROR, no data (SOA in authority)")
+	case zones.NXDomain:
+		fmt.Fprintln(stdout, "answer:  NXDOMAIN (SOA in authority)")
+	case zones.Referral:
+		fmt.Fprintln(stdout, "answer:  referral (delegation below this zone)")
+		printRRs(stdout, res.Ns)
+	}
+	return 0
+}
+
+func printRRs(w io.Writer, rrs []dns.RR) {
+	for _, rr := range rrs {
+		fmt.Fprintf(w, "         %s\n", rr.String())
+	}
+}
+
+func zoneNames(snap *policy.Snapshot) string {
+	var names []string
+	for _, z := range snap.Zones.Zones() {
+		names = append(names, z.Origin())
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}

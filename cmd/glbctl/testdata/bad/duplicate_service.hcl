@@ -1,0 +1,10 @@
+# want: line 10: www.glb.test
+zone "glb.test" {
+  nameservers = ["ns1.glb.test"]
+}
+pool "web" {
+  member "a" { address = "192.0.2.1" }
+}
+
+service "www.glb.test" { pools = ["web"] }
+service "www.glb.test" { pools = ["web"] }

@@ -1,0 +1,67 @@
+// Command glbdns is the authoritative DNS server of glbdns: it answers every name of the
+// zones in its policy, choosing backend addresses by each service's policy among the members
+// that healthd reports healthy.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/glbdns/glbdns/dnsserver/daemon"
+	"github.com/glbdns/glbdns/internal/buildinfo"
+	"github.com/glbdns/glbdns/internal/cli"
+)
+
+func main() {
+	var (
+		cfg     daemon.Config
+		health  cli.Strings
+		level   string
+		version bool
+	)
+	health.FromEnv("GLBDNS_HEALTH")
+	flag.StringVar(&cfg.Listen, "listen", cli.Env("GLBDNS_LISTEN", "127.0.0.1:5353"), "UDP and TCP `address` to answer DNS on (env GLBDNS_LISTEN)")
+	flag.StringVar(&cfg.PolicyPath, "policy", cli.Env("GLBDNS_POLICY", ""), "policy `path`: a .hcl file or a directory of .hcl files (env GLBDNS_POLICY)")
+	flag.Var(&health, "health", "healthd `URL` to subscribe to, repeatable (env GLBDNS_HEALTH, comma-separated); none: every member is up")
+	flag.DurationVar(&cfg.HealthStaleAfter, "health-stale-after", 15*time.Second, "a healthd reporter silent this long stops counting")
+	flag.DurationVar(&cfg.HealthGrace, "health-grace", 60*time.Second, "with no fresh reporter, keep the last known health this long, then use unknown_is")
+	flag.StringVar(&level, "log-level", cli.Env("GLBDNS_LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env GLBDNS_LOG_LEVEL)")
+	flag.BoolVar(&version, "version", false, "print the version and exit")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: glbdns -policy PATH [flags]\n\nServes the zones and load-balanced names of an HCL policy. SIGHUP reloads the policy;\nSIGINT and SIGTERM stop the server cleanly.\n\nFlags:\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if version {
+		fmt.Println(buildinfo.String("glbdns"))
+		return
+	}
+	cfg.HealthURLs = health
+	log, err := cli.NewLogger(os.Stderr, level)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "glbdns:", err)
+		os.Exit(2)
+	}
+	if cfg.PolicyPath == "" {
+		fmt.Fprintln(os.Stderr, "glbdns: -policy is required")
+		flag.Usage()
+		os.Exit(2)
+	}
+	cfg.Logger = log
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := daemon.Run(ctx, cfg); err != nil {
+		log.Error("glbdns failed", "err", err)
+		if errors.Is(err, daemon.ErrPolicy) {
+			os.Exit(3)
+		}
+		os.Exit(1)
+	}
+}

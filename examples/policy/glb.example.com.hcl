@@ -1,0 +1,88 @@
+# The example policy that `make run` serves on 127.0.0.1:5353.
+#
+# Members are loopback addresses (127.0.0.11 ...) so that the demo HTTP backends started by
+# `make run` can listen on them and healthd can check them; in production they are your
+# backends' public addresses.
+
+zone "glb.example.com" {
+  nameservers = ["ns1.glb.example.com", "ns2.glb.example.com"]
+  soa {
+    rname   = "hostmaster.glb.example.com"
+    serial  = 2026112501
+    minimum = 60
+  }
+  record "ns1" { type = "A"  values = ["192.0.2.53"] }
+  record "ns2" { type = "A"  values = ["198.51.100.53"] }
+  record "@"   { type = "TXT" values = ["\"glbdns example zone\""] }
+  record "docs" { type = "CNAME" values = ["www.glb.example.com."] }
+  file = "glb.example.com.zone"
+}
+
+# Two regions of web servers; fra-1 takes three times the traffic of ams-1.
+pool "web-eu" {
+  region = "eu"
+  member "fra-1" {
+    address = "127.0.0.11"
+    weight  = 3
+  }
+  member "ams-1" {
+    address = "127.0.0.12"
+    weight  = 1
+  }
+  check "http" {
+    port     = 8080
+    path     = "/healthz"
+    interval = "1s"
+    timeout  = "500ms"
+    rise     = 2
+    fall     = 2
+  }
+}
+
+pool "web-us" {
+  region = "us"
+  member "iad-1" {
+    address = "127.0.0.13"
+  }
+  member "iad-v6" {
+    address = "::1"
+  }
+  check "http" {
+    port     = 8080
+    path     = "/healthz"
+    interval = "1s"
+    timeout  = "500ms"
+    rise     = 2
+    fall     = 2
+  }
+}
+
+# A serverless endpoint: answered as a CNAME.
+pool "edge" {
+  member "cdn" {
+    host = "edge.cdn.example.net"
+  }
+}
+
+service "www.glb.example.com" {
+  policy  = "weighted"
+  pools   = ["web-eu", "web-us"]
+  ttl     = 30
+  answers = 1
+}
+
+service "rr.glb.example.com" {
+  policy  = "round_robin"
+  pools   = ["web-eu", "web-us"]
+  answers = 2
+}
+
+service "sticky.glb.example.com" {
+  policy         = "client_subnet_hash"
+  pools          = ["web-eu", "web-us"]
+  hash_prefix_v4 = 24
+}
+
+service "static.glb.example.com" {
+  pools = ["edge"]
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Starts the demo: four HTTP backends on loopback, healthd checking them, and glbdns serving
+# examples/policy in the foreground. Ctrl-C stops everything. Called by `make run`.
+set -euo pipefail
+bin=${1:-bin} listen=${2:-127.0.0.1:5353} health=${3:-127.0.0.1:8054}
+here=$(cd "$(dirname "$0")" && pwd)
+run=${GLBDNS_RUN_DIR:-/tmp/glbdns-run}
+mkdir -p "$run"
+
+CGO_ENABLED=0 go build -o "$bin/demo-backend" "$here/backend"
+
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+for b in fra-1=127.0.0.11:8080 ams-1=127.0.0.12:8080 iad-1=127.0.0.13:8080 iad-v6=[::1]:8080; do
+  name=${b%%=*} addr=${b#*=}
+  "$bin/demo-backend" -name "$name" -listen "$addr" 2>>"$run/backends.log" &
+  echo $! >"$run/backend-$name.pid"
+  pids+=($!)
+done
+
+health_flags=()
+if [ -x "$bin/healthd" ]; then
+  "$bin/healthd" -policy "$here/policy" -listen "$health" 2>>"$run/healthd.log" &
+  pids+=($!)
+  health_flags=(-health "http://$health")
+fi
+
+host=${listen%:*} port=${listen##*:}
+cat <<MSG
+glbdns is starting on $listen (UDP and TCP), serving $here/policy.
+  dig @$host -p $port www.glb.example.com A        # weighted: fra-1 3x, ams-1 1x, iad-1 1x
+  dig @$host -p $port rr.glb.example.com A         # round robin, 2 answers
+  dig @$host -p $port sticky.glb.example.com A +subnet=203.0.113.0/24   # client-subnet hash
+  dig @$host -p $port static.glb.example.com A     # CNAME to a serverless endpoint
+MSG
+if [ ${#health_flags[@]} -gt 0 ]; then
+cat <<MSG
+healthd is on http://$health/v1/health (log: $run/healthd.log). Stop a backend and watch it leave:
+  kill \$(cat $run/backend-fra-1.pid)
+  curl -s http://$health/v1/health | head
+MSG
+fi
+echo "Ctrl-C stops everything."
+"$bin/glbdns" -listen "$listen" -policy "$here/policy" "${health_flags[@]}" &
+pids+=($!)
+wait "${pids[-1]}"

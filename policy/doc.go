@@ -1,0 +1,40 @@
+// Package policy is the glbdns policy language: HCL decoding with hcl.Diagnostics (every
+// error carries file:line:col), validation, compilation into an immutable Snapshot, and the
+// member selection algorithms that answer a load-balanced name.
+//
+// CONTRACT (written before the implementation; dnsserver, healthd and cmd code against it):
+//
+//	// Loading. path is a .hcl file or a directory of .hcl files (not recursive, sorted).
+//	// On any error the snapshot is nil and diags holds every error found (not just the first).
+//	snap, diags := policy.LoadPath(path)
+//	snap, diags := policy.Load([]policy.File{{Name: "a.hcl", Data: src}}) // zone-file paths
+//	                                            // resolve relative to filepath.Dir(Name)
+//
+//	// Health is how selection sees member health. Implementations must be safe for
+//	// concurrent lock-free reads. policy.AllUp{} says every member is up.
+//	type Health interface{ Up(m *Member) bool }
+//
+//	// Client is what selection may key on: the ECS address when the query carried ECS
+//	// (already masked to SourcePrefix), else the query's source address (SourcePrefix =
+//	// Addr.BitLen(), ECS = false).
+//	type Client struct { Addr netip.Addr; SourcePrefix int; ECS bool }
+//
+//	// Select chooses the answer for one query. qtype A picks IPv4 members, AAAA IPv6
+//	// members; a service whose pools hold host-name members answers a CNAME for every
+//	// qtype. dst is a reusable buffer (Select appends to dst[:0]); the hot path allocates
+//	// nothing.
+//	sel := svc.Select(client, qtype, health, dst)
+//	type Selection struct {
+//	    Members  []*Member // the chosen members, distinct, len <= svc.Answers
+//	    CNAME    bool      // Members[0].Host is the CNAME target
+//	    ServFail bool      // when_all_down = "servfail" and nothing usable
+//	    AllDown  bool      // nothing was usable; when_all_down decided the answer
+//	    Scope    int       // ECS scope prefix the answer depended on (0 if none)
+//	}
+//	// len(Members) == 0 && !ServFail means NODATA (no member of the asked family).
+//
+//	// Explain runs the same selection and says why, for glbctl explain.
+//	ex := svc.Explain(client, qtype, health) // ex.String() is a human-readable report
+//
+// The policy language itself is documented in docs/policy.md.
+package policy

@@ -1,0 +1,175 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/glbdns/glbdns/zones"
+)
+
+// File is one policy source file: its name (used in diagnostics, and as the base for
+// relative zone-file paths) and its contents.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// LoadPath loads a policy from a .hcl file, or from every *.hcl file of a directory (not
+// recursive, sorted by name). On any error the snapshot is nil and diags holds every
+// error found.
+func LoadPath(path string) (*Snapshot, hcl.Diagnostics) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read policy",
+			Detail: fmt.Sprintf("read policy %q: %v", path, err)}}
+	}
+	names := []string{path}
+	if fi.IsDir() {
+		names, err = filepath.Glob(filepath.Join(path, "*.hcl"))
+		if err != nil || len(names) == 0 {
+			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No policy files",
+				Detail: fmt.Sprintf("Directory %q holds no *.hcl file.", path)}}
+		}
+	}
+	sort.Strings(names)
+	files := make([]File, 0, len(names))
+	var diags hcl.Diagnostics
+	for _, n := range names {
+		data, err := os.ReadFile(n)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read policy",
+				Detail: fmt.Sprintf("read policy file %q: %v", n, err)})
+			continue
+		}
+		files = append(files, File{Name: n, Data: data})
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return Load(files)
+}
+
+// Load compiles policy files (sorted by name before use) into a snapshot. Zone files named
+// by a zone's file attribute are read relative to the directory of the .hcl file naming
+// them. On any error the snapshot is nil and diags holds every error found.
+//
+// The lifecycle follows caddy's: decode every block against its schema, provision
+// (defaults, lower-case FQDNs, pool names resolved to pointers, members to dense indexes),
+// validate, and only then hand out the snapshot, which nothing modifies afterwards.
+func Load(files []File) (*Snapshot, hcl.Diagnostics) {
+	files = append([]File(nil), files...)
+	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+
+	c := &compiler{hashed: map[string][]byte{}}
+	parser := hclparse.NewParser()
+	var bodies []*hcl.BodyContent
+	for _, f := range files {
+		c.hashed[f.Name] = f.Data
+		hf, diags := parser.ParseHCL(f.Data, f.Name)
+		c.add(diags)
+		if hf == nil || diags.HasErrors() {
+			continue
+		}
+		content, diags := hf.Body.Content(rootSchema)
+		c.add(diags)
+		bodies = append(bodies, content)
+		c.dirs = append(c.dirs, filepath.Dir(f.Name))
+	}
+	snap := &Snapshot{PoolByName: map[string]*Pool{}}
+	c.snap = snap
+	// Pools first: services refer to them. Zones next: services are inserted into them.
+	for _, b := range bodies {
+		for _, blk := range b.Blocks.OfType("pool") {
+			c.pool(blk)
+		}
+	}
+	for i, b := range bodies {
+		for _, blk := range b.Blocks.OfType("zone") {
+			c.zone(blk, c.dirs[i])
+		}
+	}
+	for _, b := range bodies {
+		for _, blk := range b.Blocks.OfType("service") {
+			c.service(blk)
+		}
+	}
+	if !c.diags.HasErrors() {
+		zs := make([]*zones.Zone, 0, len(c.zones))
+		for _, z := range c.zones {
+			zs = append(zs, z.z)
+		}
+		set, err := zones.NewSet(zs...)
+		if err != nil {
+			c.errf(hcl.Range{}, "Invalid zones", "%v", err)
+		}
+		snap.Zones = set
+	}
+	if c.diags.HasErrors() {
+		return nil, finish(c.diags)
+	}
+	snap.Files, snap.Hash = hashFiles(c.hashed)
+	return snap, finish(c.diags)
+}
+
+// hashFiles returns the sorted file names and a hex SHA-256 over each name and contents,
+// length-prefixed so that no two different file sets hash alike.
+func hashFiles(m map[string][]byte) ([]string, string) {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	var n8 [8]byte
+	for _, n := range names {
+		binary.BigEndian.PutUint64(n8[:], uint64(len(n)))
+		h.Write(n8[:])
+		h.Write([]byte(n))
+		binary.BigEndian.PutUint64(n8[:], uint64(len(m[n])))
+		h.Write(n8[:])
+		h.Write(m[n])
+	}
+	return names, hex.EncodeToString(h.Sum(nil))
+}
+
+// compiler carries the state of one Load.
+type compiler struct {
+	decoder
+	snap   *Snapshot
+	dirs   []string
+	hashed map[string][]byte // every file read: the .hcl files and the zone files
+	zones  []*zoneState
+	svcBy  map[string]hcl.Range
+}
+
+type zoneState struct {
+	origin string
+	z      *zones.Zone
+	rng    hcl.Range
+}
+
+// fqdn lower-cases a name and makes it fully qualified.
+func fqdn(s string) string { return strings.ToLower(strings.TrimSpace(dnsFqdn(s))) }
+
+func dnsFqdn(s string) string {
+	if strings.HasSuffix(s, ".") {
+		return s
+	}
+	return s + "."
+}
+
+var rootSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "zone", LabelNames: []string{"origin"}},
+		{Type: "pool", LabelNames: []string{"name"}},
+		{Type: "service", LabelNames: []string{"name"}},
+	},
+}

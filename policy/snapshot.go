@@ -1,0 +1,150 @@
+package policy
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/glbdns/glbdns/zones"
+)
+
+// Snapshot is a compiled, validated policy. It is immutable once built: the server swaps
+// whole snapshots atomically (atomic.Pointer) and reads them without locks.
+type Snapshot struct {
+	// Zones holds every zone with its static data; load-balanced names are stored in it as
+	// zones.ServiceRef values that index Services.
+	Zones *zones.Set
+	// Services, indexed by zones.ServiceRef.
+	Services []*Service
+	// Pools in declaration order (files sorted by name, blocks in file order).
+	Pools []*Pool
+	// PoolByName finds a pool by its name.
+	PoolByName map[string]*Pool
+	// Members of every pool, indexed by Member.Index (dense, 0..len-1). A health view
+	// built for this snapshot is a slice of the same length.
+	Members []*Member
+	// Hash is a hex SHA-256 over the sorted source files' names and contents; it tells
+	// operators (and metrics) which policy is loaded.
+	Hash string
+	// Files are the source files the snapshot was built from, sorted.
+	Files []string
+}
+
+// Service is a load-balanced name: its selection method, its pools and answer shape.
+type Service struct {
+	// Ref is the service's index in Snapshot.Services (and its zones.ServiceRef).
+	Ref zones.ServiceRef
+	// Name is the owner name, lower case and fully qualified ("www.glb.example.com.").
+	// It may start with "*." for a wildcard service.
+	Name string
+	// Zone is the origin of the zone the name lives in.
+	Zone string
+	// Method chooses members: round_robin, weighted or client_subnet_hash.
+	Method Method
+	// Pools in the service's order. For issue 2 all members of all pools are candidates
+	// (pools are concatenated); failover across pools comes with the geo/failover work.
+	Pools []*Pool
+	// TTL of the answers, in seconds (default 30).
+	TTL uint32
+	// Answers is how many distinct members an answer carries (default 1).
+	Answers int
+	// WhenAllDown decides the answer when no candidate member is usable (default AllDownAll).
+	WhenAllDown AllDown
+	// Fallback is the pool answered from when WhenAllDown == AllDownFallback.
+	Fallback *Pool
+	// HashPrefix4 and HashPrefix6 truncate the client address before client_subnet_hash
+	// hashes it (defaults 24 and 56).
+	HashPrefix4, HashPrefix6 int
+}
+
+// Method is a member selection algorithm.
+type Method uint8
+
+const (
+	// RoundRobin rotates the usable members per query.
+	RoundRobin Method = iota
+	// Weighted picks members at random in proportion to their weights (0 = drained).
+	Weighted
+	// ClientSubnetHash picks members by rendezvous hashing of the client's subnet.
+	ClientSubnetHash
+)
+
+// AllDown is what a service answers when none of its candidate members is usable.
+type AllDown uint8
+
+const (
+	// AllDownAll answers as if every member were up (fail open).
+	AllDownAll AllDown = iota
+	// AllDownServFail answers SERVFAIL.
+	AllDownServFail
+	// AllDownFallback answers from the service's Fallback pool (all its members).
+	AllDownFallback
+)
+
+// Pool is a named group of members with the checks that healthd runs against them.
+type Pool struct {
+	Name    string
+	Region  string
+	Members []*Member
+	Checks  []*Check
+}
+
+// Member is one backend: an address (answered as A or AAAA by family) or a host name
+// (answered as a CNAME, for serverless and CDN endpoints).
+type Member struct {
+	// Index is the member's dense index in Snapshot.Members (valid for this snapshot only).
+	Index int
+	// Pool and Name form the member's stable identity across reloads ("web-eu", "fra-1").
+	Pool, Name string
+	// Addr is the member's address; invalid (zero) for a host-name member.
+	Addr netip.Addr
+	// Host is the CNAME target of a host-name member, lower case, fully qualified; "" for
+	// an address member.
+	Host string
+	// Weight for the weighted method; 0 means drained. Default 1.
+	Weight uint32
+	// Checks are the pool's checks with this member's overrides applied.
+	Checks []*Check
+}
+
+// ID is the member's stable identity, "pool/member", used by the health API.
+func (m *Member) ID() string { return m.Pool + "/" + m.Name }
+
+// Check is one health check of a pool's members, as healthd runs it.
+type Check struct {
+	// Name is the check block's label ("http").
+	Name string
+	// Type is the prober: "http", "https", "tcp" or "dns".
+	Type string
+	// Port to probe on the member's address (for host-name members, on the host).
+	Port int
+	// Interval between probes (default 5s), Timeout of one probe (default 2s, < Interval).
+	Interval, Timeout time.Duration
+	// Rise consecutive successes bring a member up, Fall consecutive failures take it
+	// down (defaults 2 and 3, as gdnsd's up_thresh/down_thresh spirit: quick to fail over,
+	// a little slower to trust a recovery).
+	Rise, Fall int
+
+	// HTTP(S): Method (default GET), Path (default "/"), Host header, extra Headers,
+	// ExpectStatus ranges (default 200-399), ExpectBody substring or ExpectBodyRegexp,
+	// ServerName for TLS SNI, Insecure skips TLS verification, FollowRedirects.
+	Method           string
+	Path             string
+	Host             string
+	Headers          map[string]string
+	ExpectStatus     []StatusRange
+	ExpectBody       string
+	ExpectBodyRegexp string
+	ServerName       string
+	Insecure         bool
+	FollowRedirects  bool
+
+	// TCP: Send these bytes after connecting and expect a reply starting with Expect.
+	Send, Expect string
+
+	// DNS: query QName/QType and expect rcode ExpectRcode (default NOERROR) and, when set,
+	// an answer containing ExpectAnswer (the RR's rdata in presentation format).
+	QName, QType, ExpectRcode, ExpectAnswer string
+}
+
+// StatusRange is an inclusive range of HTTP status codes.
+type StatusRange struct{ Lo, Hi int }

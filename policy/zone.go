@@ -1,0 +1,316 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/miekg/dns"
+
+	"github.com/glbdns/glbdns/zones"
+)
+
+var zoneSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "nameservers", Required: true},
+		{Name: "ttl"},
+		{Name: "file"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "soa"},
+		{Type: "record", LabelNames: []string{"name"}},
+	},
+}
+
+var soaSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "mname"}, {Name: "rname"}, {Name: "serial"}, {Name: "refresh"},
+		{Name: "retry"}, {Name: "expire"}, {Name: "minimum"},
+	},
+}
+
+var recordSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "type", Required: true},
+		{Name: "values", Required: true},
+		{Name: "ttl"},
+	},
+}
+
+// Zone defaults. The SOA timers are RIPE-203's recommendations for a small, rarely
+// changing zone, except minimum: it is the negative-caching TTL (RFC 2308 section 4) and
+// is kept short so that a newly added load-balanced name is not hidden for long.
+const (
+	defaultZoneTTL = 3600
+	defaultRefresh = 3600
+	defaultRetry   = 600
+	defaultExpire  = 604800
+	defaultMinimum = 60
+)
+
+// validName reports whether s is a syntactically valid, fully qualified domain name.
+func validName(s string) bool {
+	_, ok := dns.IsDomainName(s)
+	return ok && s != ""
+}
+
+func (c *compiler) zone(blk *hcl.Block, dir string) {
+	origin := fqdn(blk.Labels[0])
+	labelRng := blk.LabelRanges[0]
+	content, diags := blk.Body.Content(zoneSchema)
+	c.add(diags)
+	if !validName(origin) {
+		c.errf(labelRng, "Invalid zone origin", "%q is not a valid domain name.", blk.Labels[0])
+		return
+	}
+	for _, z := range c.zones {
+		if z.origin == origin {
+			c.errf(labelRng, "Duplicate zone", "Zone %q is already declared at %s.", origin, posString(z.rng))
+			return
+		}
+	}
+	ttl := uint32(defaultZoneTTL)
+	if a := content.Attributes["ttl"]; a != nil {
+		if v, ok := c.ttl(a); ok {
+			ttl = v
+		}
+	}
+	var ns []dns.RR
+	var mname string
+	if a := content.Attributes["nameservers"]; a != nil {
+		names, rngs, _ := c.strList(a)
+		if len(names) == 0 && len(rngs) == 0 {
+			c.errf(a.Expr.Range(), "Missing nameservers", "Zone %q needs at least one name server for its apex NS set (RFC 1034 section 4.2.1).", origin)
+		}
+		for i, n := range names {
+			h := fqdn(n)
+			if !validName(h) {
+				c.errf(rngs[i], "Invalid name server", "%q is not a valid host name.", n)
+				continue
+			}
+			if mname == "" {
+				mname = h
+			}
+			ns = append(ns, &dns.NS{Hdr: dns.RR_Header{Name: origin, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: ttl}, Ns: h})
+		}
+	}
+	soa := &dns.SOA{
+		Hdr:     dns.RR_Header{Name: origin, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+		Ns:      mname,
+		Mbox:    "hostmaster." + origin,
+		Serial:  1,
+		Refresh: defaultRefresh, Retry: defaultRetry, Expire: defaultExpire, Minttl: defaultMinimum,
+	}
+	soaBlocks := content.Blocks.OfType("soa")
+	for i, sb := range soaBlocks {
+		if i > 0 {
+			c.errf(sb.DefRange, "Duplicate soa block", "Zone %q already has an soa block at %s.", origin, posString(soaBlocks[0].DefRange))
+			continue
+		}
+		c.soa(sb, soa)
+	}
+	if len(ns) == 0 {
+		return // reported above
+	}
+	z, err := zones.New(origin, soa, ns)
+	if err != nil {
+		c.errf(blk.DefRange, "Invalid zone", "Zone %q: %v.", origin, err)
+		return
+	}
+	zs := &zoneState{origin: origin, z: z, rng: labelRng}
+	c.zones = append(c.zones, zs)
+	for _, rb := range content.Blocks.OfType("record") {
+		c.record(zs, rb, ttl)
+	}
+	if a := content.Attributes["file"]; a != nil {
+		c.zoneFile(zs, a, dir, ttl)
+	}
+}
+
+func (c *compiler) soa(blk *hcl.Block, soa *dns.SOA) {
+	content, diags := blk.Body.Content(soaSchema)
+	c.add(diags)
+	for _, name := range []string{"mname", "rname"} {
+		a := content.Attributes[name]
+		if a == nil {
+			continue
+		}
+		s, ok := c.str(a)
+		if !ok {
+			continue
+		}
+		if name == "rname" {
+			// Accept a mail address: RFC 1035 section 8 writes hostmaster@example.com as
+			// hostmaster.example.com.
+			s = strings.Replace(s, "@", ".", 1)
+		}
+		h := fqdn(s)
+		if !validName(h) {
+			c.errf(a.Expr.Range(), "Invalid "+name, "%q is not a valid domain name.", s)
+			continue
+		}
+		if name == "mname" {
+			soa.Ns = h
+		} else {
+			soa.Mbox = h
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *uint32
+	}{{"serial", &soa.Serial}, {"refresh", &soa.Refresh}, {"retry", &soa.Retry}, {"expire", &soa.Expire}, {"minimum", &soa.Minttl}} {
+		a := content.Attributes[f.name]
+		if a == nil {
+			continue
+		}
+		max := int64(maxTTL)
+		if f.name == "serial" {
+			max = 1<<32 - 1 // RFC 1982 serial numbers are unsigned 32-bit
+		}
+		if v, ok := c.integer(a, 0, max); ok {
+			*f.dst = uint32(v)
+		}
+	}
+}
+
+// ownerName resolves a record label: "@" is the apex, a trailing dot makes it absolute,
+// anything else is relative to the origin (as in an RFC 1035 master file).
+func ownerName(label, origin string) string {
+	switch {
+	case label == "@":
+		return origin
+	case strings.HasSuffix(label, "."):
+		return strings.ToLower(label)
+	case origin == ".":
+		return strings.ToLower(label) + "."
+	default:
+		return strings.ToLower(label) + "." + origin
+	}
+}
+
+func (c *compiler) record(zs *zoneState, blk *hcl.Block, zoneTTL uint32) {
+	content, diags := blk.Body.Content(recordSchema)
+	c.add(diags)
+	owner := ownerName(blk.Labels[0], zs.origin)
+	labelRng := blk.LabelRanges[0]
+	if !validName(owner) {
+		c.errf(labelRng, "Invalid record name", "%q is not a valid domain name.", blk.Labels[0])
+		return
+	}
+	if !dns.IsSubDomain(zs.origin, owner) {
+		c.errf(labelRng, "Record outside zone", "Record %q is not in zone %q.", owner, zs.origin)
+		return
+	}
+	ttl := zoneTTL
+	if a := content.Attributes["ttl"]; a != nil {
+		v, ok := c.ttl(a)
+		if !ok {
+			return
+		}
+		ttl = v
+	}
+	ta := content.Attributes["type"]
+	va := content.Attributes["values"]
+	if ta == nil || va == nil {
+		return // hcl reported the missing attribute
+	}
+	typ, ok := c.str(ta)
+	if !ok {
+		return
+	}
+	typ = strings.ToUpper(typ)
+	rrtype, known := dns.StringToType[typ]
+	switch {
+	case !known:
+		c.errf(ta.Expr.Range(), "Invalid record type", "%q is not a DNS record type.", typ)
+		return
+	case rrtype == dns.TypeSOA:
+		c.errf(ta.Expr.Range(), "Invalid record type", "The SOA record is set by the zone's soa block.")
+		return
+	case rrtype == dns.TypeNS && owner == zs.origin:
+		c.errf(ta.Expr.Range(), "Invalid record type", "The apex NS set is set by the zone's nameservers attribute.")
+		return
+	}
+	values, rngs, _ := c.strList(va)
+	if len(values) == 0 && len(rngs) == 0 {
+		c.errf(va.Expr.Range(), "Missing record values", "Record %q needs at least one value.", owner)
+		return
+	}
+	for i, v := range values {
+		// The value is parsed as a master-file line with $ORIGIN set to the zone, so that
+		// relative names in rdata ("10 mail") mean the same as in a zone file.
+		line := fmt.Sprintf("%s %d IN %s %s", owner, ttl, typ, v)
+		zp := dns.NewZoneParser(strings.NewReader(line), zs.origin, blk.DefRange.Filename)
+		rr, ok := zp.Next()
+		if err := zp.Err(); err != nil || !ok {
+			msg := "no record"
+			if err != nil {
+				msg = err.Error()
+				if pe := (*dns.ParseError)(nil); errors.As(err, &pe) {
+					msg = pe.Error()
+				}
+			}
+			c.errf(rngs[i], "Invalid record value", "%q is not valid %s data: %s.", v, typ, msg)
+			continue
+		}
+		if _, more := zp.Next(); more {
+			c.errf(rngs[i], "Invalid record value", "%q holds more than one record.", v)
+			continue
+		}
+		if err := zs.z.Insert(rr); err != nil {
+			c.zoneErr(labelRng, owner, err)
+		}
+	}
+}
+
+// zoneErr maps the zones package's sentinel errors to diagnostics at the offending block.
+func (c *compiler) zoneErr(rng hcl.Range, owner string, err error) {
+	summary := "Invalid record"
+	switch {
+	case errors.Is(err, zones.ErrOutOfZone):
+		summary = "Record outside zone"
+	case errors.Is(err, zones.ErrCNAMEConflict):
+		summary = "CNAME and other data"
+	case errors.Is(err, zones.ErrCNAMEAtApex):
+		summary = "CNAME at zone apex"
+	case errors.Is(err, zones.ErrServiceConflict):
+		summary = "Service and other data"
+	case errors.Is(err, zones.ErrServiceAtApex):
+		summary = "Service at zone apex"
+	case errors.Is(err, zones.ErrOccluded):
+		summary = "Service below delegation"
+	case errors.Is(err, zones.ErrWildcardNS):
+		summary = "NS at wildcard"
+	case errors.Is(err, zones.ErrUnsupportedType):
+		summary = "Unsupported record type"
+	case errors.Is(err, zones.ErrUnsupportedClass):
+		summary = "Unsupported record class"
+	case errors.Is(err, zones.ErrBadName):
+		summary = "Invalid record name"
+	}
+	c.errf(rng, summary, "%s: %v.", owner, err)
+}
+
+func (c *compiler) zoneFile(zs *zoneState, a *hcl.Attribute, dir string, ttl uint32) {
+	name, ok := c.str(a)
+	if !ok {
+		return
+	}
+	path := name
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		c.errf(a.Expr.Range(), "Cannot read zone file", "Zone %q: %v.", zs.origin, err)
+		return
+	}
+	c.hashed[path] = data
+	if err := zs.z.ImportFile(bytes.NewReader(data), path, ttl); err != nil {
+		c.errf(a.Expr.Range(), "Invalid zone file", "Zone %q: %v.", zs.origin, err)
+	}
+}

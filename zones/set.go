@@ -1,0 +1,62 @@
+package zones
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Set is the collection of zones a server is authoritative for. Zones may nest (a child
+// zone served beside its parent): the longest origin that matches a name wins, as a
+// resolver following the delegation would reach the child's servers. A Set is immutable.
+type Set struct {
+	byOrigin map[string]*Zone
+	zones    []*Zone // sorted by origin, for stable listings
+}
+
+// NewSet returns a set of the zones; two zones with the same origin are refused.
+func NewSet(zs ...*Zone) (*Set, error) {
+	s := &Set{byOrigin: make(map[string]*Zone, len(zs))}
+	for _, z := range zs {
+		if z == nil {
+			return nil, fmt.Errorf("new zone set: nil zone")
+		}
+		if _, ok := s.byOrigin[z.origin]; ok {
+			return nil, fmt.Errorf("new zone set: %s: %w", z.origin, ErrDuplicateZone)
+		}
+		s.byOrigin[z.origin] = z
+		s.zones = append(s.zones, z)
+	}
+	slices.SortFunc(s.zones, func(a, b *Zone) int { return strings.Compare(a.origin, b.origin) })
+	return s, nil
+}
+
+// Find returns the zone whose origin is the longest suffix of qname (case-insensitive),
+// or nil when no zone holds it; the server then answers REFUSED. It walks the labels of
+// qname with dns.NextLabel, one map lookup per label, and does not allocate when qname
+// is lower case and fully qualified.
+func (s *Set) Find(qname string) *Zone {
+	if s == nil || len(s.byOrigin) == 0 {
+		return nil
+	}
+	if qname == "" || qname[len(qname)-1] != '.' {
+		qname += "."
+	}
+	q := lower(qname)
+	for off, end := 0, false; !end; off, end = dns.NextLabel(q, off) {
+		if z := s.byOrigin[q[off:]]; z != nil {
+			return z
+		}
+	}
+	return s.byOrigin["."]
+}
+
+// Zones returns the zones of the set sorted by origin, in a new slice.
+func (s *Set) Zones() []*Zone {
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s.zones)
+}

@@ -1,0 +1,428 @@
+package zones
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Zone is one authoritative zone. See the package doc for its structure and semantics.
+type Zone struct {
+	origin string           // lower case, fully qualified
+	apex   *node            // nodes[origin]
+	nodes  map[string]*node // every owner name and empty non-terminal, lower case
+	soa    *dns.SOA         // also the apex SOA RRset
+	names  int              // nodes that own data or a service
+
+	// nsTargets maps a lower-case NS target to the nodes (cuts and the apex) whose NS
+	// RRset names it, so that inserting an address record refreshes their glue.
+	nsTargets map[string][]*node
+}
+
+// rrset is the RRs of one type at one name (RFC 2181 section 5).
+type rrset struct {
+	typ uint16
+	rrs []dns.RR
+}
+
+// node is one name of the zone.
+type node struct {
+	name    string
+	parent  *node // nil at the apex
+	wild    *node // the "*" child, source of synthesis for missing children (RFC 4592)
+	rrsets  []rrset
+	all     []dns.RR // every RR of rrsets, for qtype ANY
+	service ServiceRef
+	cname   string // lower-case CNAME target, "" when the node has no CNAME
+	// cut is the topmost delegation cut at or above this node (itself when it is one),
+	// nil when the node is authoritative data.
+	cut *node
+	// glue holds the in-zone A/AAAA RRs of the node's NS targets; kept for cuts and the
+	// apex only.
+	glue []dns.RR
+}
+
+func (n *node) hasData() bool { return len(n.rrsets) > 0 || n.service != NoService }
+
+func (n *node) get(t uint16) []dns.RR {
+	for i := range n.rrsets {
+		if n.rrsets[i].typ == t {
+			rrs := n.rrsets[i].rrs
+			return rrs[:len(rrs):len(rrs)] // no spare capacity: an append by the caller copies
+		}
+	}
+	return nil
+}
+
+// New returns a zone for origin with the apex SOA and NS set. The RRs are copied, their
+// owner names must be the origin (any case), and ns must hold at least one NS record.
+func New(origin string, soa *dns.SOA, ns []dns.RR) (*Zone, error) {
+	o := strings.ToLower(dns.Fqdn(origin))
+	if _, ok := dns.IsDomainName(o); !ok || origin == "" {
+		return nil, fmt.Errorf("new zone %q: %w", origin, ErrBadName)
+	}
+	if soa == nil {
+		return nil, fmt.Errorf("new zone %q: %w", o, ErrNoSOA)
+	}
+	if len(ns) == 0 {
+		return nil, fmt.Errorf("new zone %q: %w", o, ErrNoNS)
+	}
+	apex := &node{name: o, service: NoService}
+	z := &Zone{
+		origin:    o,
+		apex:      apex,
+		nodes:     map[string]*node{o: apex},
+		nsTargets: map[string][]*node{},
+	}
+	if err := z.Insert(soa); err != nil {
+		return nil, fmt.Errorf("new zone %q: %w", o, err)
+	}
+	for _, rr := range ns {
+		if rr == nil || rr.Header().Rrtype != dns.TypeNS {
+			return nil, fmt.Errorf("new zone %q: apex ns set holds a non-ns record: %w", o, ErrNoNS)
+		}
+		if lower(dns.Fqdn(rr.Header().Name)) != o {
+			return nil, fmt.Errorf("new zone %q: ns record %q not at the apex: %w", o, rr.Header().Name, ErrOutOfZone)
+		}
+		if err := z.Insert(rr); err != nil {
+			return nil, fmt.Errorf("new zone %q: %w", o, err)
+		}
+	}
+	return z, nil
+}
+
+// Origin returns the zone's origin, lower case and fully qualified.
+func (z *Zone) Origin() string { return z.origin }
+
+// SOA returns the apex SOA. It is shared with the zone: do not modify it.
+func (z *Zone) SOA() *dns.SOA { return z.soa }
+
+// NS returns the apex NS RRset. It is shared with the zone: do not modify it.
+func (z *Zone) NS() []dns.RR { return z.apex.get(dns.TypeNS) }
+
+// NegativeTTL returns the TTL of negative answers: the SOA MINIMUM field, capped by the
+// TTL of the SOA record itself (RFC 2308 section 5). The server puts the SOA in the
+// authority section of NXDOMAIN and NODATA answers with this TTL.
+func (z *Zone) NegativeTTL() uint32 {
+	return min(z.soa.Hdr.Ttl, z.soa.Minttl)
+}
+
+// Names returns the number of owner names that hold records or a service; empty
+// non-terminals are not counted.
+func (z *Zone) Names() int { return z.names }
+
+// inZone reports whether the lower-case, fully qualified name is the origin or below it.
+func (z *Zone) inZone(name string) bool {
+	if z.origin == "." {
+		return true
+	}
+	if !strings.HasSuffix(name, z.origin) {
+		return false
+	}
+	if len(name) == len(z.origin) {
+		return true
+	}
+	i := len(name) - len(z.origin) - 1
+	if name[i] != '.' {
+		return false
+	}
+	// The dot before the origin must be a label separator, not an escaped "\.".
+	bs := 0
+	for j := i - 1; j >= 0 && name[j] == '\\'; j-- {
+		bs++
+	}
+	return bs%2 == 0
+}
+
+// parentName returns the name with its first label removed; name must not be the origin.
+func parentName(name string) string {
+	off, end := dns.NextLabel(name, 0)
+	if end {
+		return "."
+	}
+	return name[off:]
+}
+
+// closest returns the deepest existing node at or above the in-zone name.
+func (z *Zone) closest(name string) *node {
+	if n := z.nodes[name]; n != nil {
+		return n
+	}
+	for off, end := dns.NextLabel(name, 0); !end; off, end = dns.NextLabel(name, off) {
+		if n := z.nodes[name[off:]]; n != nil {
+			return n
+		}
+	}
+	return z.apex
+}
+
+// node returns the node for the in-zone name, creating it and its missing ancestors
+// (empty non-terminals) as needed.
+func (z *Zone) node(name string) *node {
+	if n := z.nodes[name]; n != nil {
+		return n
+	}
+	p := z.node(parentName(name))
+	n := &node{name: name, parent: p, service: NoService, cut: p.cut}
+	if strings.HasPrefix(name, "*.") {
+		p.wild = n
+	}
+	z.nodes[name] = n
+	return n
+}
+
+// atOrBelow reports whether the lower-case name is top or a name below it.
+func atOrBelow(name, top string) bool {
+	return name == top || top == "." || strings.HasSuffix(name, "."+top)
+}
+
+// Insert adds a static record to the zone; the record is copied and its owner name
+// lower-cased. Records of the same name and type form one RRset: an identical record is
+// dropped silently (RFC 2181 section 5), and differing TTLs are all lowered to the
+// smallest (RFC 2181 section 5.2 forbids mixed TTLs; the lowest errs towards freshness).
+// An SOA at the apex replaces the zone's SOA. NS records below the apex make a
+// delegation cut. The returned errors wrap the sentinels of this package.
+func (z *Zone) Insert(rr dns.RR) error {
+	if rr == nil {
+		return fmt.Errorf("insert: nil record: %w", ErrUnsupportedType)
+	}
+	h := rr.Header()
+	name := lower(dns.Fqdn(h.Name))
+	what := fmt.Sprintf("insert %s %s", name, dns.TypeToString[h.Rrtype])
+	if _, ok := dns.IsDomainName(name); !ok || h.Name == "" {
+		return fmt.Errorf("%s: %w", what, ErrBadName)
+	}
+	if h.Class != dns.ClassINET {
+		return fmt.Errorf("%s: class %s: %w", what, dns.ClassToString[h.Class], ErrUnsupportedClass)
+	}
+	if !z.inZone(name) {
+		return fmt.Errorf("%s: zone %s: %w", what, z.origin, ErrOutOfZone)
+	}
+	switch h.Rrtype {
+	case dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeTXT, dns.TypeMX, dns.TypeSRV,
+		dns.TypeCAA, dns.TypePTR, dns.TypeNS:
+	case dns.TypeSOA:
+		if name != z.origin {
+			return fmt.Errorf("%s: %w", what, ErrSOANotAtApex)
+		}
+		soa := dns.Copy(rr).(*dns.SOA)
+		soa.Hdr.Name = name
+		z.soa = soa
+		z.apex.setRRset(dns.TypeSOA, []dns.RR{soa})
+		z.names = max(z.names, 1)
+		return nil
+	default:
+		return fmt.Errorf("%s: %w", what, ErrUnsupportedType)
+	}
+
+	// Check every rule before creating nodes, so a refused record leaves no trace (not
+	// even an empty non-terminal, which would turn NXDOMAIN into NODATA).
+	n := z.nodes[name]
+	if n != nil && n.service != NoService {
+		return fmt.Errorf("%s: %w", what, ErrServiceConflict)
+	}
+	if h.Rrtype == dns.TypeCNAME {
+		if name == z.origin {
+			return fmt.Errorf("%s: %w", what, ErrCNAMEAtApex)
+		}
+		if n != nil && len(n.rrsets) > 0 {
+			if n.cname == "" {
+				return fmt.Errorf("%s: %w", what, ErrCNAMEConflict)
+			}
+			if dns.IsDuplicate(n.rrsets[0].rrs[0], canonical(rr, name)) {
+				lowerTTL(n.rrsets[0].rrs, h.Ttl)
+				return nil
+			}
+			return fmt.Errorf("%s: a second cname: %w", what, ErrCNAMEConflict)
+		}
+	} else if n != nil && n.cname != "" {
+		return fmt.Errorf("%s: %w", what, ErrCNAMEConflict)
+	}
+	newCut := false
+	if h.Rrtype == dns.TypeNS && name != z.origin {
+		if strings.HasPrefix(name, "*.") {
+			return fmt.Errorf("%s: %w", what, ErrWildcardNS)
+		}
+		if n == nil || n.get(dns.TypeNS) == nil {
+			newCut = true
+			for _, m := range z.nodes {
+				if m.service != NoService && atOrBelow(m.name, name) {
+					return fmt.Errorf("%s: service %s would be occluded: %w", what, m.name, ErrOccluded)
+				}
+			}
+		}
+	}
+
+	if n == nil {
+		n = z.node(name)
+	}
+	if !n.hasData() {
+		z.names++
+	}
+	c := canonical(rr, name)
+	n.add(c)
+	switch h.Rrtype {
+	case dns.TypeCNAME:
+		n.cname = lower(dns.Fqdn(c.(*dns.CNAME).Target))
+	case dns.TypeNS:
+		t := lower(dns.Fqdn(c.(*dns.NS).Ns))
+		if !contains(z.nsTargets[t], n) {
+			z.nsTargets[t] = append(z.nsTargets[t], n)
+		}
+		if newCut && (n.parent.cut == nil) {
+			// n becomes the topmost cut for itself and every name below it. When a cut
+			// above exists already, everything here points to that one and stays so.
+			for _, m := range z.nodes {
+				if atOrBelow(m.name, name) {
+					m.cut = n
+				}
+			}
+		}
+		z.refreshGlue(n)
+	case dns.TypeA, dns.TypeAAAA:
+		for _, d := range z.nsTargets[name] {
+			z.refreshGlue(d)
+		}
+	}
+	return nil
+}
+
+// InsertService makes name a load-balanced name answered by the policy for every
+// qtype. The name may be a wildcard ("*.lb.example.com."), which then covers the names
+// that do not exist below its parent (RFC 4592). A service cannot be at the apex, beside
+// static data, twice, or at or below a delegation cut.
+func (z *Zone) InsertService(name string, ref ServiceRef) error {
+	n := lower(dns.Fqdn(name))
+	what := fmt.Sprintf("insert service %s", n)
+	if _, ok := dns.IsDomainName(n); !ok || name == "" {
+		return fmt.Errorf("%s: %w", what, ErrBadName)
+	}
+	if ref < 0 {
+		return fmt.Errorf("%s: negative service reference %d", what, ref)
+	}
+	if !z.inZone(n) {
+		return fmt.Errorf("%s: zone %s: %w", what, z.origin, ErrOutOfZone)
+	}
+	if n == z.origin {
+		return fmt.Errorf("%s: %w", what, ErrServiceAtApex)
+	}
+	if c := z.closest(n); c.cut != nil {
+		return fmt.Errorf("%s: delegation %s: %w", what, c.cut.name, ErrOccluded)
+	}
+	if m := z.nodes[n]; m != nil && m.hasData() {
+		return fmt.Errorf("%s: %w", what, ErrServiceConflict)
+	}
+	m := z.node(n)
+	m.service = ref
+	z.names++
+	return nil
+}
+
+// canonical returns a copy of rr owned by the lower-case name.
+func canonical(rr dns.RR, name string) dns.RR {
+	c := dns.Copy(rr)
+	c.Header().Name = name
+	return c
+}
+
+// add puts rr into its RRset: duplicates are dropped, TTLs lowered to the smallest.
+func (n *node) add(rr dns.RR) {
+	t := rr.Header().Rrtype
+	for i := range n.rrsets {
+		s := &n.rrsets[i]
+		if s.typ != t {
+			continue
+		}
+		ttl := min(rr.Header().Ttl, s.rrs[0].Header().Ttl)
+		lowerTTL(s.rrs, ttl)
+		for _, o := range s.rrs {
+			if dns.IsDuplicate(o, rr) {
+				return
+			}
+		}
+		rr.Header().Ttl = ttl
+		s.rrs = append(s.rrs, rr)
+		n.flatten()
+		return
+	}
+	n.rrsets = append(n.rrsets, rrset{typ: t, rrs: []dns.RR{rr}})
+	n.flatten()
+}
+
+// setRRset replaces (or adds) the RRset of type t.
+func (n *node) setRRset(t uint16, rrs []dns.RR) {
+	for i := range n.rrsets {
+		if n.rrsets[i].typ == t {
+			n.rrsets[i].rrs = rrs
+			n.flatten()
+			return
+		}
+	}
+	n.rrsets = append(n.rrsets, rrset{typ: t, rrs: rrs})
+	n.flatten()
+}
+
+// flatten rebuilds the ANY view of the node, in a fresh slice so that a Result already
+// handed out keeps its contents.
+func (n *node) flatten() {
+	var all []dns.RR
+	for _, s := range n.rrsets {
+		all = append(all, s.rrs...)
+	}
+	n.all = all
+}
+
+func lowerTTL(rrs []dns.RR, ttl uint32) {
+	for _, rr := range rrs {
+		if rr.Header().Ttl > ttl {
+			rr.Header().Ttl = ttl
+		}
+	}
+}
+
+func contains(ns []*node, n *node) bool {
+	for _, m := range ns {
+		if m == n {
+			return true
+		}
+	}
+	return false
+}
+
+// refreshGlue recomputes the in-zone addresses of d's NS targets: the glue of a cut
+// (RFC 1034 section 4.2.1) or the additional data of the apex NS set. Targets outside
+// this zone are left to resolvers; a target below another cut of this zone (sibling
+// glue) is included because this zone holds its only copy.
+func (z *Zone) refreshGlue(d *node) {
+	var glue []dns.RR
+	for _, rr := range d.get(dns.TypeNS) {
+		t := lower(dns.Fqdn(rr.(*dns.NS).Ns))
+		if !z.inZone(t) {
+			continue
+		}
+		if m := z.nodes[t]; m != nil {
+			glue = append(glue, m.get(dns.TypeA)...)
+			glue = append(glue, m.get(dns.TypeAAAA)...)
+		}
+	}
+	d.glue = glue
+}
+
+// lower returns s with ASCII letters in lower case, without allocating when s has none
+// in upper case (the usual query). Per RFC 4343 only ASCII letters compare
+// case-insensitively.
+func lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + ('a' - 'A')
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
