@@ -13,7 +13,7 @@ import (
 // resolver following the delegation would reach the child's servers. A Set is immutable.
 type Set struct {
 	byOrigin map[string]*Zone
-	zones    []*Zone // sorted by origin, for stable listings
+	zones    []*Zone // in canonical order (RFC 4034 section 6.1), for stable listings
 }
 
 // NewSet returns a set of the zones; two zones with the same origin are refused.
@@ -29,7 +29,7 @@ func NewSet(zs ...*Zone) (*Set, error) {
 		s.byOrigin[z.origin] = z
 		s.zones = append(s.zones, z)
 	}
-	slices.SortFunc(s.zones, func(a, b *Zone) int { return strings.Compare(a.origin, b.origin) })
+	slices.SortFunc(s.zones, func(a, b *Zone) int { return canonicalCompare(a.origin, b.origin) })
 	return s, nil
 }
 
@@ -53,10 +53,23 @@ func (s *Set) Find(qname string) *Zone {
 	return s.byOrigin["."]
 }
 
-// Zones returns the zones of the set sorted by origin, in a new slice.
+// Zones returns the zones of the set in canonical order of their origins (RFC 4034
+// section 6.1: a parent before its children, so nested zones follow their parent), in a
+// new slice.
 func (s *Set) Zones() []*Zone {
 	if s == nil {
 		return nil
 	}
 	return slices.Clone(s.zones)
+}
+
+// canonicalCompare orders lower-case names by their labels read from the right.
+func canonicalCompare(a, b string) int {
+	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
+	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
+		if c := strings.Compare(la[i], lb[j]); c != 0 {
+			return c
+		}
+	}
+	return len(la) - len(lb)
 }

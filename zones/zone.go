@@ -208,9 +208,11 @@ func (z *Zone) Insert(rr dns.RR) error {
 		}
 		soa := dns.Copy(rr).(*dns.SOA)
 		soa.Hdr.Name = name
+		if !z.apex.hasData() {
+			z.names++
+		}
 		z.soa = soa
-		z.apex.setRRset(dns.TypeSOA, []dns.RR{soa})
-		z.names = max(z.names, 1)
+		z.apex.setRRset(dns.TypeSOA, []dns.RR{soa}) // one SOA per zone: replace, not add
 		return nil
 	default:
 		return fmt.Errorf("%s: %w", what, ErrUnsupportedType)
