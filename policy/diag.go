@@ -123,12 +123,12 @@ func (d *decoder) integer(a *hcl.Attribute, lo, hi int64) (int64, bool) {
 
 func (d *decoder) wholeIn(rng hcl.Range, name string, f *big.Float, lo, hi int64) (int64, bool) {
 	if !f.IsInt() {
-		d.errf(rng, "Invalid "+name, "The %s must be a whole number, not %s.", name, f.Text('g', -1))
+		d.errf(rng, "Invalid "+name, "The %s must be a whole number, not %s.", name, f.Text('f', -1))
 		return 0, false
 	}
 	i, acc := f.Int64()
 	if acc != big.Exact || i < lo || i > hi {
-		d.errf(rng, "Invalid "+name, "The %s must be between %d and %d, not %s.", name, lo, hi, f.Text('g', -1))
+		d.errf(rng, "Invalid "+name, "The %s must be between %d and %d, not %s.", name, lo, hi, f.Text('f', -1))
 		return 0, false
 	}
 	return i, true

@@ -37,4 +37,11 @@
 //	ex := svc.Explain(client, qtype, health) // ex.String() is a human-readable report
 //
 // The policy language itself is documented in docs/policy.md.
+//
+// Decisions beyond the contract: weight 0 drains a member for every method, not only
+// weighted; when_all_down = "all" fails open over the non-drained members (all of them if
+// every one is drained); the fallback pool answers with its usable members, or all of
+// them when none is usable; a host-name service answers one CNAME (RFC 2181 section 10.1);
+// the snapshot Hash covers the .hcl files and the zone files they name. The algorithms
+// themselves live in policy/balance; Select only filters and indexes.
 package policy

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+
 	"github.com/glbdns/glbdns/zones"
 )
 
@@ -68,7 +69,8 @@ func Load(files []File) (*Snapshot, hcl.Diagnostics) {
 	files = append([]File(nil), files...)
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
 
-	c := &compiler{hashed: map[string][]byte{}}
+	c := &compiler{hashed: map[string][]byte{}, poolRng: map[string]hcl.Range{},
+		memberRng: map[*Member]hcl.Range{}, svcRng: map[string]hcl.Range{}}
 	parser := hclparse.NewParser()
 	var bodies []*hcl.BodyContent
 	for _, f := range files {
@@ -147,7 +149,10 @@ type compiler struct {
 	dirs   []string
 	hashed map[string][]byte // every file read: the .hcl files and the zone files
 	zones  []*zoneState
-	svcBy  map[string]hcl.Range
+	// source ranges for "already declared at" details and service-level errors
+	poolRng   map[string]hcl.Range
+	memberRng map[*Member]hcl.Range
+	svcRng    map[string]hcl.Range
 }
 
 type zoneState struct {

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/glbdns/glbdns/policy/balance"
 	"github.com/glbdns/glbdns/zones"
 )
 
@@ -54,6 +55,13 @@ type Service struct {
 	// HashPrefix4 and HashPrefix6 truncate the client address before client_subnet_hash
 	// hashes it (defaults 24 and 56).
 	HashPrefix4, HashPrefix6 int
+
+	// Compiled at load time so that Select only indexes: the candidate members per
+	// family (famV4, famV6, famHost) of the pools and of the fallback pool.
+	cands, fallback [numFamilies][]*Member
+	host            bool                        // the service's members are host names
+	rr              balance.RoundRobin[*Member] // the one mutable part: an atomic cursor
+	rand            balance.Rand                // balance.Global{} outside tests
 }
 
 // Method is a member selection algorithm.
@@ -104,6 +112,8 @@ type Member struct {
 	Weight uint32
 	// Checks are the pool's checks with this member's overrides applied.
 	Checks []*Check
+
+	idHash uint64 // balance.StringHash(ID()): the rendezvous identity, fixed at load
 }
 
 // ID is the member's stable identity, "pool/member", used by the health API.

@@ -58,6 +58,28 @@ func validName(s string) bool {
 	return ok && s != ""
 }
 
+// validHost reports whether s (fully qualified) is a host name: labels of letters, digits,
+// hyphens and underscores, 1 to 63 octets, 253 in all (RFC 1123 section 2.1, with the
+// underscore that service names use in practice). dns.IsDomainName alone accepts any
+// octet, spaces included, which is never what an operator meant in a host attribute.
+func validHost(s string) bool {
+	if len(s) < 2 || len(s) > 254 || !strings.HasSuffix(s, ".") {
+		return false
+	}
+	for _, label := range strings.Split(s[:len(s)-1], ".") {
+		if len(label) == 0 || len(label) > 63 {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func (c *compiler) zone(blk *hcl.Block, dir string) {
 	origin := fqdn(blk.Labels[0])
 	labelRng := blk.LabelRanges[0]
@@ -88,7 +110,7 @@ func (c *compiler) zone(blk *hcl.Block, dir string) {
 		}
 		for i, n := range names {
 			h := fqdn(n)
-			if !validName(h) {
+			if !validHost(h) {
 				c.errf(rngs[i], "Invalid name server", "%q is not a valid host name.", n)
 				continue
 			}
@@ -149,7 +171,7 @@ func (c *compiler) soa(blk *hcl.Block, soa *dns.SOA) {
 			s = strings.Replace(s, "@", ".", 1)
 		}
 		h := fqdn(s)
-		if !validName(h) {
+		if !validHost(h) {
 			c.errf(a.Expr.Range(), "Invalid "+name, "%q is not a valid domain name.", s)
 			continue
 		}
@@ -244,15 +266,15 @@ func (c *compiler) record(zs *zoneState, blk *hcl.Block, zoneTTL uint32) {
 		// The value is parsed as a master-file line with $ORIGIN set to the zone, so that
 		// relative names in rdata ("10 mail") mean the same as in a zone file.
 		line := fmt.Sprintf("%s %d IN %s %s", owner, ttl, typ, v)
-		zp := dns.NewZoneParser(strings.NewReader(line), zs.origin, blk.DefRange.Filename)
+		zp := dns.NewZoneParser(strings.NewReader(line), zs.origin, "")
 		rr, ok := zp.Next()
 		if err := zp.Err(); err != nil || !ok {
 			msg := "no record"
 			if err != nil {
-				msg = err.Error()
-				if pe := (*dns.ParseError)(nil); errors.As(err, &pe) {
-					msg = pe.Error()
-				}
+				// The parser's position is within the synthetic line, meaningless to
+				// the operator: the diagnostic's own range locates the value.
+				msg, _, _ = strings.Cut(err.Error(), " at line: ")
+				msg = strings.TrimPrefix(msg, "dns: ")
 			}
 			c.errf(rngs[i], "Invalid record value", "%q is not valid %s data: %s.", v, typ, msg)
 			continue

@@ -1,0 +1,409 @@
+package policy
+
+import (
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/miekg/dns"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/glbdns/glbdns/policy/balance"
+)
+
+var poolSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "region"}},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "member", LabelNames: []string{"name"}},
+		{Type: "check", LabelNames: []string{"name"}},
+	},
+}
+
+var memberSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "host"}, {Name: "weight"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "check", LabelNames: []string{"name"}}},
+}
+
+// checkAttrs lists every check attribute; which ones apply depends on the check type.
+var checkAttrs = map[string][]string{
+	"":      {"type", "port", "interval", "timeout", "rise", "fall"},
+	"http":  {"method", "path", "host", "headers", "expect_status", "expect_body", "expect_body_regexp", "follow_redirects"},
+	"https": {"method", "path", "host", "headers", "expect_status", "expect_body", "expect_body_regexp", "follow_redirects", "server_name", "insecure"},
+	"tcp":   {"send", "expect"},
+	"dns":   {"qname", "qtype", "expect_rcode", "expect_answer"},
+}
+
+var checkSchema = func() *hcl.BodySchema {
+	seen := map[string]bool{}
+	s := &hcl.BodySchema{}
+	for _, t := range []string{"", "http", "https", "tcp", "dns"} {
+		for _, n := range checkAttrs[t] {
+			if !seen[n] {
+				seen[n] = true
+				s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: n})
+			}
+		}
+	}
+	return s
+}()
+
+// Check defaults: probe every 5s with a 2s timeout; 2 successes to come up, 3 failures to
+// go down (gdnsd's up_thresh/down_thresh spirit: a little slower to trust a recovery
+// than to fail over... but not flapping on one lost packet).
+const (
+	defaultInterval = 5 * time.Second
+	defaultTimeout  = 2 * time.Second
+	defaultRise     = 2
+	defaultFall     = 3
+	// maxWeight bounds weights so that the sum over any service fits easily in 64 bits.
+	maxWeight = 1 << 24
+)
+
+// rawCheck is a check block's attributes, kept undecoded so that a member's override can
+// be laid over its pool's check before compiling.
+type rawCheck struct {
+	name  string
+	attrs hcl.Attributes
+	rng   hcl.Range // the block header the check is reported at
+}
+
+func (c *compiler) rawCheck(blk *hcl.Block) *rawCheck {
+	content, diags := blk.Body.Content(checkSchema)
+	c.add(diags)
+	return &rawCheck{name: blk.Labels[0], attrs: content.Attributes, rng: blk.DefRange}
+}
+
+func (c *compiler) pool(blk *hcl.Block) {
+	name := blk.Labels[0]
+	if p := c.snap.PoolByName[name]; p != nil {
+		c.errf(blk.LabelRanges[0], "Duplicate pool", "Pool %q is already declared at %s.", name, posString(c.poolRng[name]))
+		return
+	}
+	if name == "" || strings.Contains(name, "/") {
+		c.errf(blk.LabelRanges[0], "Invalid pool name", "A pool name must be non-empty and must not contain \"/\".")
+		return
+	}
+	content, diags := blk.Body.Content(poolSchema)
+	c.add(diags)
+	p := &Pool{Name: name}
+	if a := content.Attributes["region"]; a != nil {
+		p.Region, _ = c.str(a)
+	}
+	var raws []*rawCheck
+	checkRng := map[string]hcl.Range{}
+	for _, cb := range content.Blocks.OfType("check") {
+		if prev, dup := checkRng[cb.Labels[0]]; dup {
+			c.errf(cb.LabelRanges[0], "Duplicate check", "Pool %q already has a check %q at %s.", name, cb.Labels[0], posString(prev))
+			continue
+		}
+		checkRng[cb.Labels[0]] = cb.LabelRanges[0]
+		rc := c.rawCheck(cb)
+		raws = append(raws, rc)
+		if ch := c.check(rc); ch != nil {
+			p.Checks = append(p.Checks, ch)
+		}
+	}
+	memberRng := map[string]hcl.Range{}
+	for _, mb := range content.Blocks.OfType("member") {
+		mname := mb.Labels[0]
+		if prev, dup := memberRng[mname]; dup {
+			c.errf(mb.LabelRanges[0], "Duplicate member", "Pool %q already has a member %q at %s.", name, mname, posString(prev))
+			continue
+		}
+		memberRng[mname] = mb.LabelRanges[0]
+		if m := c.member(p, mb, raws); m != nil {
+			m.Index = len(c.snap.Members)
+			c.snap.Members = append(c.snap.Members, m)
+			p.Members = append(p.Members, m)
+			c.memberRng[m] = mb.DefRange
+		}
+	}
+	c.snap.Pools = append(c.snap.Pools, p)
+	c.snap.PoolByName[name] = p
+	c.poolRng[name] = blk.LabelRanges[0]
+}
+
+func (c *compiler) member(p *Pool, blk *hcl.Block, poolChecks []*rawCheck) *Member {
+	content, diags := blk.Body.Content(memberSchema)
+	c.add(diags)
+	m := &Member{Pool: p.Name, Name: blk.Labels[0], Weight: 1}
+	if m.Name == "" || strings.Contains(m.Name, "/") {
+		c.errf(blk.LabelRanges[0], "Invalid member name", "A member name must be non-empty and must not contain \"/\".")
+		return nil
+	}
+	m.idHash = balance.StringHash(m.ID())
+	aa, ha := content.Attributes["address"], content.Attributes["host"]
+	switch {
+	case aa != nil && ha != nil:
+		c.errf(ha.NameRange, "Conflicting member attributes", "Member %q sets both address and host; a member is either an address (A/AAAA) or a host name (CNAME).", m.Name)
+	case aa == nil && ha == nil:
+		c.errf(blk.DefRange, "Missing member address", "Member %q needs an address or a host.", m.Name)
+	case aa != nil:
+		if s, ok := c.str(aa); ok {
+			addr, err := netip.ParseAddr(s)
+			if err != nil || addr.Zone() != "" {
+				c.errf(aa.Expr.Range(), "Invalid address", "%q is not an IPv4 or IPv6 address.", s)
+			} else {
+				m.Addr = addr.Unmap() // ::ffff:192.0.2.1 is answered as A, not AAAA
+			}
+		}
+	default:
+		if s, ok := c.str(ha); ok {
+			h := fqdn(s)
+			if !validHost(h) {
+				c.errf(ha.Expr.Range(), "Invalid host", "%q is not a valid host name.", s)
+			} else {
+				m.Host = h
+			}
+		}
+	}
+	if a := content.Attributes["weight"]; a != nil {
+		if w, ok := c.integer(a, 0, maxWeight); ok {
+			m.Weight = uint32(w)
+		}
+	}
+	// The member's checks: its pool's, each overlaid with the member's block of the same
+	// name; a member check with a new name applies to this member only.
+	overrides := map[string]*rawCheck{}
+	var extra []*rawCheck
+	for _, cb := range content.Blocks.OfType("check") {
+		if _, dup := overrides[cb.Labels[0]]; dup {
+			c.errf(cb.LabelRanges[0], "Duplicate check", "Member %q already has a check %q.", m.Name, cb.Labels[0])
+			continue
+		}
+		rc := c.rawCheck(cb)
+		overrides[rc.name] = rc
+		known := false
+		for _, pc := range poolChecks {
+			known = known || pc.name == rc.name
+		}
+		if !known {
+			extra = append(extra, rc)
+		}
+	}
+	for _, pc := range poolChecks {
+		rc := pc
+		if o := overrides[pc.name]; o != nil {
+			merged := &rawCheck{name: pc.name, attrs: hcl.Attributes{}, rng: o.rng}
+			for k, v := range pc.attrs {
+				merged.attrs[k] = v
+			}
+			for k, v := range o.attrs {
+				merged.attrs[k] = v
+			}
+			rc = merged
+		} else if ch := c.findCheck(p, pc.name); ch != nil {
+			m.Checks = append(m.Checks, ch) // shared, immutable
+			continue
+		}
+		if ch := c.check(rc); ch != nil {
+			m.Checks = append(m.Checks, ch)
+		}
+	}
+	for _, rc := range extra {
+		if ch := c.check(rc); ch != nil {
+			m.Checks = append(m.Checks, ch)
+		}
+	}
+	if m.Addr.IsValid() == (m.Host != "") {
+		return nil // error reported
+	}
+	return m
+}
+
+func (c *compiler) findCheck(p *Pool, name string) *Check {
+	for _, ch := range p.Checks {
+		if ch.Name == name {
+			return ch
+		}
+	}
+	return nil
+}
+
+// check compiles and validates one (possibly merged) check.
+func (c *compiler) check(rc *rawCheck) *Check {
+	n0 := len(c.diags)
+	ch := &Check{Name: rc.name, Interval: defaultInterval, Timeout: defaultTimeout, Rise: defaultRise, Fall: defaultFall}
+	at := rc.attrs
+	switch rc.name {
+	case "http", "https", "tcp", "dns":
+		ch.Type = rc.name
+	}
+	if a := at["type"]; a != nil {
+		if s, ok := c.str(a); ok && c.oneOf(a, s, "http", "https", "tcp", "dns") {
+			ch.Type = s
+		}
+	} else if ch.Type == "" {
+		c.errf(rc.rng, "Missing check type", "Check %q needs a type (\"http\", \"https\", \"tcp\" or \"dns\"); it defaults to the check's name only when that is one of these.", rc.name)
+	}
+	if ch.Type == "" {
+		return nil
+	}
+	// Attributes that belong to another check type are errors rather than silently
+	// ignored: "path" on a tcp check is a mistake the operator wants to hear about.
+	allowed := map[string]bool{}
+	for _, n := range checkAttrs[""] {
+		allowed[n] = true
+	}
+	for _, n := range checkAttrs[ch.Type] {
+		allowed[n] = true
+	}
+	for name, a := range at {
+		if !allowed[name] {
+			c.errf(a.NameRange, "Unsupported argument", "The %q argument does not apply to a %s check.", name, ch.Type)
+		}
+	}
+	switch ch.Type {
+	case "http":
+		ch.Port = 80
+	case "https":
+		ch.Port = 443
+	case "dns":
+		ch.Port = 53
+	}
+	if a := at["port"]; a != nil {
+		if v, ok := c.integer(a, 1, 65535); ok {
+			ch.Port = int(v)
+		}
+	} else if ch.Type == "tcp" {
+		c.errf(rc.rng, "Missing check port", "A tcp check needs a port.")
+	}
+	if a := at["interval"]; a != nil {
+		ch.Interval, _ = c.duration(a)
+	}
+	if a := at["timeout"]; a != nil {
+		ch.Timeout, _ = c.duration(a)
+	}
+	if ch.Interval > 0 && ch.Timeout > 0 && ch.Timeout >= ch.Interval {
+		rng := rc.rng
+		if a := at["timeout"]; a != nil {
+			rng = a.Expr.Range()
+		} else if a := at["interval"]; a != nil {
+			rng = a.Expr.Range()
+		}
+		c.errf(rng, "Invalid timeout", "The timeout (%s) must be shorter than the interval (%s), or probes would overlap.", ch.Timeout, ch.Interval)
+	}
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"rise", &ch.Rise}, {"fall", &ch.Fall}} {
+		if a := at[f.name]; a != nil {
+			if v, ok := c.integer(a, 1, 1000); ok {
+				*f.dst = int(v)
+			}
+		}
+	}
+	strs := []struct {
+		name string
+		dst  *string
+	}{
+		{"method", &ch.Method}, {"path", &ch.Path}, {"host", &ch.Host}, {"expect_body", &ch.ExpectBody},
+		{"expect_body_regexp", &ch.ExpectBodyRegexp}, {"server_name", &ch.ServerName},
+		{"send", &ch.Send}, {"expect", &ch.Expect}, {"qname", &ch.QName}, {"qtype", &ch.QType},
+		{"expect_rcode", &ch.ExpectRcode}, {"expect_answer", &ch.ExpectAnswer},
+	}
+	for _, f := range strs {
+		if a := at[f.name]; a != nil && allowed[f.name] {
+			*f.dst, _ = c.str(a)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *bool
+	}{{"insecure", &ch.Insecure}, {"follow_redirects", &ch.FollowRedirects}} {
+		if a := at[f.name]; a != nil && allowed[f.name] {
+			*f.dst, _ = c.boolean(a)
+		}
+	}
+	if a := at["headers"]; a != nil && allowed["headers"] {
+		ch.Headers, _ = c.strMap(a)
+	}
+	switch ch.Type {
+	case "http", "https":
+		if ch.Method == "" {
+			ch.Method = "GET"
+		}
+		ch.Method = strings.ToUpper(ch.Method)
+		if ch.Path == "" {
+			ch.Path = "/"
+		} else if !strings.HasPrefix(ch.Path, "/") {
+			c.errf(at["path"].Expr.Range(), "Invalid path", "The path must start with \"/\", not %q.", ch.Path)
+		}
+		if a := at["expect_body_regexp"]; a != nil && ch.ExpectBodyRegexp != "" {
+			if _, err := regexp.Compile(ch.ExpectBodyRegexp); err != nil {
+				c.errf(a.Expr.Range(), "Invalid regular expression", "%v.", err)
+			}
+		}
+		ch.ExpectStatus = []StatusRange{{200, 399}}
+		if a := at["expect_status"]; a != nil {
+			ch.ExpectStatus = c.statusRanges(a)
+		}
+	case "dns":
+		if ch.QName == "" {
+			c.errf(rc.rng, "Missing check qname", "A dns check needs a qname to ask.")
+		} else if ch.QName = fqdn(ch.QName); !validName(ch.QName) {
+			c.errf(at["qname"].Expr.Range(), "Invalid qname", "%q is not a valid domain name.", ch.QName)
+		}
+		if ch.QType == "" {
+			ch.QType = "A"
+		}
+		ch.QType = strings.ToUpper(ch.QType)
+		if _, ok := dns.StringToType[ch.QType]; !ok {
+			c.errf(at["qtype"].Expr.Range(), "Invalid qtype", "%q is not a DNS record type.", ch.QType)
+		}
+		if ch.ExpectRcode == "" {
+			ch.ExpectRcode = "NOERROR"
+		}
+		ch.ExpectRcode = strings.ToUpper(ch.ExpectRcode)
+		if _, ok := dns.StringToRcode[ch.ExpectRcode]; !ok {
+			c.errf(at["expect_rcode"].Expr.Range(), "Invalid expect_rcode", "%q is not a DNS rcode.", ch.ExpectRcode)
+		}
+	}
+	if len(c.diags) > n0 {
+		return nil
+	}
+	return ch
+}
+
+// statusRanges decodes expect_status: numbers (301) and strings ("200-299", "404").
+func (c *compiler) statusRanges(a *hcl.Attribute) []StatusRange {
+	items, ok := c.list(a)
+	if !ok {
+		return nil
+	}
+	var out []StatusRange
+	for _, it := range items {
+		var lo, hi int64
+		var err error
+		switch {
+		case it.v.IsNull():
+			err = strconv.ErrSyntax
+		case it.v.Type() == cty.Number:
+			f := it.v.AsBigFloat()
+			if !f.IsInt() {
+				err = strconv.ErrSyntax
+			}
+			lo, _ = f.Int64()
+			hi = lo
+		case it.v.Type() == cty.String:
+			s := it.v.AsString()
+			l, h, isRange := strings.Cut(s, "-")
+			lo, err = strconv.ParseInt(strings.TrimSpace(l), 10, 32)
+			hi = lo
+			if err == nil && isRange {
+				hi, err = strconv.ParseInt(strings.TrimSpace(h), 10, 32)
+			}
+		default:
+			err = strconv.ErrSyntax
+		}
+		if err != nil || lo < 100 || hi > 599 || lo > hi {
+			c.errf(it.rng, "Invalid expect_status", "Every expect_status element must be an HTTP status (100-599) or a range \"lo-hi\".")
+			continue
+		}
+		out = append(out, StatusRange{Lo: int(lo), Hi: int(hi)})
+	}
+	return out
+}

@@ -1,0 +1,198 @@
+package policy
+
+import (
+	"github.com/hashicorp/hcl/v2"
+	"github.com/miekg/dns"
+
+	"github.com/glbdns/glbdns/policy/balance"
+	"github.com/glbdns/glbdns/zones"
+)
+
+var serviceSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "policy"}, {Name: "pools", Required: true}, {Name: "ttl"}, {Name: "answers"},
+		{Name: "when_all_down"}, {Name: "fallback"}, {Name: "hash_prefix_v4"}, {Name: "hash_prefix_v6"},
+	},
+}
+
+// Service defaults. A 30s TTL bounds how long resolvers keep sending clients to a member
+// that just went down; the /24 and /56 hash prefixes are the widest ECS source prefixes
+// RFC 7871 section 11.1 recommends resolvers send, so hashing finer gains nothing.
+const (
+	defaultServiceTTL = 30
+	defaultPrefix4    = 24
+	defaultPrefix6    = 56
+	// maxAnswers keeps answers within a 512-byte UDP response with room to spare
+	// (16 AAAA records take ~450 bytes with name compression).
+	maxAnswers = 16
+)
+
+// Address families of candidate members, indexing Service.cands.
+const (
+	famV4 = iota
+	famV6
+	famHost
+	numFamilies
+)
+
+var methodNames = map[string]Method{"round_robin": RoundRobin, "weighted": Weighted, "client_subnet_hash": ClientSubnetHash}
+var allDownNames = map[string]AllDown{"all": AllDownAll, "servfail": AllDownServFail, "fallback": AllDownFallback}
+
+// String returns the method's name in the policy language.
+func (m Method) String() string {
+	for n, v := range methodNames {
+		if v == m {
+			return n
+		}
+	}
+	return "unknown"
+}
+
+// String returns the when_all_down value in the policy language.
+func (a AllDown) String() string {
+	for n, v := range allDownNames {
+		if v == a {
+			return n
+		}
+	}
+	return "unknown"
+}
+
+func (c *compiler) service(blk *hcl.Block) {
+	n0 := len(c.diags)
+	name := fqdn(blk.Labels[0])
+	labelRng := blk.LabelRanges[0]
+	content, diags := blk.Body.Content(serviceSchema)
+	c.add(diags)
+	if !validName(name) {
+		c.errf(labelRng, "Invalid service name", "%q is not a valid domain name.", blk.Labels[0])
+		return
+	}
+	if prev, dup := c.svcRng[name]; dup {
+		c.errf(labelRng, "Duplicate service", "Service %q is already declared at %s.", name, posString(prev))
+		return
+	}
+	c.svcRng[name] = labelRng
+	var zone *zoneState
+	for _, z := range c.zones {
+		if dns.IsSubDomain(z.origin, name) && (zone == nil || len(z.origin) > len(zone.origin)) {
+			zone = z
+		}
+	}
+	if zone == nil {
+		c.errf(labelRng, "Service outside every zone", "Service %q is not in any declared zone; glbdns is authoritative only for its zones.", name)
+	}
+	s := &Service{Name: name, TTL: defaultServiceTTL, Answers: 1, HashPrefix4: defaultPrefix4, HashPrefix6: defaultPrefix6, rand: balance.Global{}}
+	at := content.Attributes
+	if a := at["policy"]; a != nil {
+		if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash") {
+			s.Method = methodNames[v]
+		}
+	}
+	if a := at["ttl"]; a != nil {
+		s.TTL, _ = c.ttl(a)
+	}
+	answersSet := false
+	if a := at["answers"]; a != nil {
+		if v, ok := c.integer(a, 1, maxAnswers); ok {
+			s.Answers, answersSet = int(v), true
+		}
+	}
+	if a := at["when_all_down"]; a != nil {
+		if v, ok := c.str(a); ok && c.oneOf(a, v, "all", "servfail", "fallback") {
+			s.WhenAllDown = allDownNames[v]
+		}
+	}
+	if a := at["hash_prefix_v4"]; a != nil {
+		if v, ok := c.integer(a, 0, 32); ok {
+			s.HashPrefix4 = int(v)
+		}
+	}
+	if a := at["hash_prefix_v6"]; a != nil {
+		if v, ok := c.integer(a, 0, 128); ok {
+			s.HashPrefix6 = int(v)
+		}
+	}
+	pa := at["pools"]
+	if pa == nil {
+		return
+	}
+	names, rngs, _ := c.strList(pa)
+	seen := map[string]bool{}
+	for i, n := range names {
+		p := c.snap.PoolByName[n]
+		switch {
+		case p == nil:
+			c.errf(rngs[i], "Unknown pool", "Service %q refers to pool %q, which is not defined.", name, n)
+		case seen[n]:
+			c.errf(rngs[i], "Duplicate pool reference", "Service %q lists pool %q twice.", name, n)
+		default:
+			seen[n] = true
+			s.Pools = append(s.Pools, p)
+		}
+	}
+	if len(names) == 0 && len(rngs) == 0 {
+		c.errf(pa.Expr.Range(), "Missing pools", "Service %q needs at least one pool.", name)
+	}
+	s.cands = families(s.Pools)
+	nAddr := len(s.cands[famV4]) + len(s.cands[famV6])
+	s.host = len(s.cands[famHost]) > 0
+	switch {
+	case s.host && nAddr > 0:
+		c.errf(pa.Expr.Range(), "Mixed member kinds",
+			"Service %q mixes host-name members (answered as CNAME) with address members (answered as A/AAAA); a CNAME cannot coexist with other data at a name (RFC 1034 section 3.6.2).", name)
+	case !s.host && nAddr == 0 && len(s.Pools) == len(names):
+		c.errf(pa.Expr.Range(), "Service has no members", "The pools of service %q hold no members, so it could only answer NODATA.", name)
+	case s.host && s.Answers > 1 && answersSet:
+		c.errf(at["answers"].Expr.Range(), "Invalid answers", "Service %q answers with a CNAME, and a name holds at most one CNAME (RFC 2181 section 10.1); answers must be 1.", name)
+	}
+	fa := at["fallback"]
+	switch {
+	case s.WhenAllDown == AllDownFallback && fa == nil:
+		c.errf(at["when_all_down"].Expr.Range(), "Missing fallback", "Service %q answers from a fallback pool when all members are down, but sets no fallback pool.", name)
+	case s.WhenAllDown != AllDownFallback && fa != nil:
+		c.errf(fa.NameRange, "Unexpected fallback", "The fallback pool is used only with when_all_down = \"fallback\".")
+	case fa != nil:
+		if fn, ok := c.str(fa); ok {
+			s.Fallback = c.snap.PoolByName[fn]
+			if s.Fallback == nil {
+				c.errf(fa.Expr.Range(), "Unknown pool", "Service %q refers to pool %q, which is not defined.", name, fn)
+				break
+			}
+			s.fallback = families([]*Pool{s.Fallback})
+			fbHost := len(s.fallback[famHost]) > 0
+			fbAddr := len(s.fallback[famV4])+len(s.fallback[famV6]) > 0
+			if (fbHost && (fbAddr || !s.host)) || (fbAddr && s.host) {
+				c.errf(fa.Expr.Range(), "Mixed member kinds", "Fallback pool %q must hold the same kind of members (addresses or host names) as the service's pools.", fn)
+			}
+		}
+	}
+	if zone == nil || len(c.diags) > n0 {
+		return // a Snapshot is never built, so do not insert half-checked services
+	}
+	s.Zone = zone.origin
+	s.Ref = zones.ServiceRef(len(c.snap.Services))
+	if err := zone.z.InsertService(name, s.Ref); err != nil {
+		c.zoneErr(labelRng, name, err)
+		return
+	}
+	c.snap.Services = append(c.snap.Services, s)
+}
+
+// families splits the pools' members (in pool order, then member order) by family.
+func families(pools []*Pool) [numFamilies][]*Member {
+	var f [numFamilies][]*Member
+	for _, p := range pools {
+		for _, m := range p.Members {
+			switch {
+			case m.Host != "":
+				f[famHost] = append(f[famHost], m)
+			case m.Addr.Is4():
+				f[famV4] = append(f[famV4], m)
+			default:
+				f[famV6] = append(f[famV6], m)
+			}
+		}
+	}
+	return f
+}
