@@ -11,10 +11,22 @@ zone "glb.example.com" {
     serial  = 2026112501
     minimum = 60
   }
-  record "ns1" { type = "A"  values = ["192.0.2.53"] }
-  record "ns2" { type = "A"  values = ["198.51.100.53"] }
-  record "@"   { type = "TXT" values = ["\"glbdns example zone\""] }
-  record "docs" { type = "CNAME" values = ["www.glb.example.com."] }
+  record "ns1" {
+    type = "A"
+    values = ["192.0.2.53"]
+  }
+  record "ns2" {
+    type = "A"
+    values = ["198.51.100.53"]
+  }
+  record "@"   {
+    type = "TXT"
+    values = ["\"glbdns example zone\""]
+  }
+  record "docs" {
+    type = "CNAME"
+    values = ["www.glb.example.com."]
+  }
   file = "glb.example.com.zone"
 }
 
