@@ -1,0 +1,209 @@
+package dnsserver
+
+import (
+	"net"
+
+	"github.com/glbdns/glbdns/policy"
+	"github.com/glbdns/glbdns/zones"
+	"github.com/miekg/dns"
+)
+
+// maxCNAMEChain bounds how many CNAMEs are followed inside our zones for one query. Eight
+// is what BIND and CoreDNS settle on; it stops loops (a → b → a) and chains that long are
+// a configuration error anyway.
+const maxCNAMEChain = 8
+
+// anyOrder is the order in which a static name's RRsets are tried for a QTYPE=ANY query:
+// RFC 8482 Section 4.1 lets a server answer one RRset of its choice, and the address
+// records are the ones a client asking ANY most likely wants.
+var anyOrder = [...]uint16{
+	dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypeTXT, dns.TypeSRV, dns.TypeCAA,
+	dns.TypeHTTPS, dns.TypeSVCB, dns.TypeNS, dns.TypeSOA, dns.TypePTR, dns.TypeNAPTR,
+}
+
+// resolve answers q from the snapshot into sc.resp (the sections and the AA bit) and
+// returns the rcode and the ECS scope the answer depended on. It follows RFC 1034
+// Section 4.3.2: find the zone, then the name in it; referral at a cut; CNAMEs chased
+// while they stay in our zones; negative answers with the SOA (RFC 2308 Section 3).
+func (s *Server) resolve(sc *scratch, st *state, q *query, client policy.Client) (rcode, scope int) {
+	r := &sc.resp
+	r.Answer, r.Ns, r.Extra = sc.answer[:0], sc.ns[:0], sc.extra[:0]
+	defer func() {
+		// Keep grown slices for the next query.
+		sc.answer, sc.ns, sc.extra = r.Answer[:0], r.Ns[:0], r.Extra[:0]
+	}()
+	snap := st.snap
+	name, qtype := q.qname, q.qtype
+	for step := 0; step <= maxCNAMEChain; step++ {
+		z := snap.Zones.Find(name)
+		if z == nil {
+			if step == 0 {
+				// Not ours: REFUSED without AA (RFC 1035 Section 4.1.1 "refused" for
+				// policy reasons; an authoritative-only server has nothing to say).
+				return dns.RcodeRefused, 0
+			}
+			// The chain leaves our zones; the resolver continues from the last CNAME
+			// (RFC 1034 Section 4.3.2 step 3a).
+			return dns.RcodeSuccess, scope
+		}
+		if step == 0 {
+			r.Authoritative = true
+		}
+		lt := qtype
+		if qtype == dns.TypeANY {
+			lt = dns.TypeA
+		}
+		res := z.Lookup(name, lt)
+		switch res.Kind {
+		case zones.Answer:
+			r.Answer = append(r.Answer, res.Answer...)
+			return dns.RcodeSuccess, scope
+		case zones.NoData:
+			if qtype == dns.TypeANY && s.appendAny(sc, z, name) {
+				return dns.RcodeSuccess, scope
+			}
+			s.negative(sc, z)
+			return dns.RcodeSuccess, scope
+		case zones.NXDomain:
+			// RFC 6604 Section 3: the rcode of a chain is that of its last name.
+			s.negative(sc, z)
+			return dns.RcodeNameError, scope
+		case zones.Referral:
+			// At or below a cut we are not authoritative (RFC 1034 Section 4.3.2 step
+			// 3b): AA=0 when the query name itself is delegated; after a CNAME the
+			// CNAMEs stay authoritative and the referral rides in authority.
+			if step == 0 {
+				r.Authoritative = false
+			}
+			r.Ns = append(r.Ns, res.Ns...)
+			r.Extra = append(r.Extra, res.Extra...)
+			return dns.RcodeSuccess, scope
+		case zones.CNAME:
+			r.Answer = append(r.Answer, res.Answer...)
+			if qtype == dns.TypeCNAME {
+				return dns.RcodeSuccess, scope
+			}
+			name = res.Target
+		case zones.Service:
+			if int(res.Service) < 0 || int(res.Service) >= len(snap.Services) {
+				// A zone referring to a service the snapshot lacks is a compiler bug;
+				// SERVFAIL rather than a wrong answer.
+				return dns.RcodeServerFailure, 0
+			}
+			next, rc, sel := s.service(sc, st, z, snap.Services[res.Service], name, qtype, client)
+			scope = max(scope, sel)
+			if next == "" {
+				return rc, scope
+			}
+			name = next
+		default:
+			return dns.RcodeServerFailure, 0
+		}
+	}
+	// Chain too long (or a loop): stop here with what we have, as for a chain leaving
+	// our zones; the resolver decides.
+	return dns.RcodeSuccess, scope
+}
+
+// service answers a load-balanced name. It returns the next name to chase (a CNAME to a
+// host-name member), or "" with the rcode when the answer is complete, and the ECS scope
+// the selection depended on.
+func (s *Server) service(sc *scratch, st *state, z *zones.Zone, svc *policy.Service, name string, qtype uint16, client policy.Client) (next string, rcode, scope int) {
+	r := &sc.resp
+	st2 := qtype
+	if qtype == dns.TypeANY {
+		// RFC 8482: one RRset; the IPv4 selection (the IPv6 one when there is no IPv4).
+		st2 = dns.TypeA
+	}
+	sel := svc.Select(client, st2, st.health, sc.members[:0])
+	if qtype == dns.TypeANY && !sel.CNAME && !sel.ServFail && len(sel.Members) == 0 {
+		st2 = dns.TypeAAAA
+		sel = svc.Select(client, st2, st.health, sel.Members[:0])
+	}
+	sc.members = sel.Members[:0]
+	scope = sel.Scope
+	switch {
+	case sel.ServFail:
+		return "", dns.RcodeServerFailure, 0
+	case sel.CNAME && len(sel.Members) > 0:
+		sc.cnames = append(sc.cnames, dns.CNAME{
+			Hdr:    dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: svc.TTL},
+			Target: sel.Members[0].Host,
+		})
+		r.Answer = append(r.Answer, &sc.cnames[len(sc.cnames)-1])
+		if qtype == dns.TypeCNAME {
+			return "", dns.RcodeSuccess, scope
+		}
+		return sel.Members[0].Host, dns.RcodeSuccess, scope
+	case st2 == dns.TypeA || st2 == dns.TypeAAAA:
+		if s.appendMembers(sc, name, st2, svc.TTL, sel.Members) == 0 {
+			s.negative(sc, z) // no member of this family: NODATA
+		}
+		return "", dns.RcodeSuccess, scope
+	default:
+		// Other types at an address service: the name exists, the type does not.
+		s.negative(sc, z)
+		return "", dns.RcodeSuccess, scope
+	}
+}
+
+// appendMembers turns selected members into A or AAAA records owned by name and appends
+// them to the answer; it returns how many it added. All answer records of a service are
+// built here, from slabs in the scratch (no allocation once the slabs have grown), so that
+// a pre-packed wire form can later replace this one function.
+func (s *Server) appendMembers(sc *scratch, name string, qtype uint16, ttl uint32, members []*policy.Member) int {
+	r := &sc.resp
+	n := 0
+	for _, m := range members {
+		a := m.Addr.Unmap()
+		switch {
+		case qtype == dns.TypeA && a.Is4():
+			b := a.As4()
+			off := len(sc.ipbuf)
+			sc.ipbuf = append(sc.ipbuf, b[:]...)
+			sc.as = append(sc.as, dns.A{
+				Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl},
+				A:   net.IP(sc.ipbuf[off : off+4 : off+4]),
+			})
+			r.Answer = append(r.Answer, &sc.as[len(sc.as)-1])
+			n++
+		case qtype == dns.TypeAAAA && a.Is6():
+			b := a.As16()
+			off := len(sc.ipbuf)
+			sc.ipbuf = append(sc.ipbuf, b[:]...)
+			sc.aaaas = append(sc.aaaas, dns.AAAA{
+				Hdr:  dns.RR_Header{Name: name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: ttl},
+				AAAA: net.IP(sc.ipbuf[off : off+16 : off+16]),
+			})
+			r.Answer = append(r.Answer, &sc.aaaas[len(sc.aaaas)-1])
+			n++
+		}
+	}
+	return n
+}
+
+// appendAny answers QTYPE=ANY at a static name with the first RRset present in anyOrder
+// (RFC 8482 Section 4.1), never the whole node. It reports whether it found one.
+func (s *Server) appendAny(sc *scratch, z *zones.Zone, name string) bool {
+	for _, t := range anyOrder[1:] { // A was tried by the caller
+		res := z.Lookup(name, t)
+		if res.Kind == zones.Answer && len(res.Answer) > 0 {
+			sc.resp.Answer = append(sc.resp.Answer, res.Answer...)
+			return true
+		}
+	}
+	return false
+}
+
+// negative puts the zone's SOA in authority for NXDOMAIN and NODATA, with the negative
+// TTL as its TTL (RFC 2308 Section 3: the SOA's TTL is the minimum of its own TTL and its
+// MINIMUM field, so that the negative answer is not cached longer than allowed).
+func (s *Server) negative(sc *scratch, z *zones.Zone) {
+	soa := z.SOA()
+	if soa == nil {
+		return
+	}
+	sc.soa = *soa
+	sc.soa.Hdr.Ttl = z.NegativeTTL()
+	sc.resp.Ns = append(sc.resp.Ns, &sc.soa)
+}

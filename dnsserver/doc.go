@@ -1,0 +1,104 @@
+// Package dnsserver is glbdns's authoritative DNS server: UDP and TCP listeners, message
+// parsing, EDNS(0) and EDNS Client Subnet, and answers built from the zones, the policy
+// snapshot and the current health view.
+//
+// # Serving
+//
+// UDP is served by Config.UDPWorkers read loops, each on its own socket bound with
+// SO_REUSEPORT so that the kernel spreads queries across them; a loop reads and writes in
+// batches (recvmmsg/sendmmsg through golang.org/x/net/ipv4) and answers inline, never one
+// goroutine per query. TCP (RFC 7766) uses one goroutine per connection: 2-byte length
+// framing, pipelined queries answered in order, an idle timeout between queries
+// (Config.TCPIdleTimeout), a short deadline for the rest of a message once its length has
+// arrived, a bounded number of connections (excess ones are accepted and closed) and an
+// optional bound on queries per connection. Server.Handle is the whole query path, wire in
+// and wire out, usable in process.
+//
+// The snapshot and the health view built for it sit together behind one atomic pointer:
+// queries read them without locks, and a view built for one snapshot's Member.Index
+// numbering is never paired with another snapshot. Before the first snapshot every query
+// gets SERVFAIL (try another server) rather than REFUSED (which resolvers may treat as
+// lame delegation).
+//
+// Panics are recovered in every goroutine and per query, logged with their stack and
+// counted (Server.Panics); a malformed message never stops the server.
+//
+// # Which reply for what
+//
+// Before the body is read, a header filter (miekg's acceptfunc) decides:
+//   - shorter than the 12-byte header: no reply (there is no id to answer to);
+//   - QR=1 (a response): no reply, since answering responses can loop between servers and
+//     any reply to garbage can be used to amplify;
+//   - opcode NOTIFY or UPDATE: REFUSED (we take neither: RFC 1996 Section 3.11 and RFC 2136
+//     Section 3 allow refusing), other opcodes but QUERY: NOTIMP (RFC 1035 Section 4.1.1);
+//   - QDCOUNT other than 1, or more records than a query carries (ANCOUNT > 1, NSCOUNT > 1,
+//     ARCOUNT > 2, as miekg's DefaultMsgAcceptFunc): FORMERR with the id and no question.
+//
+// Then the message is walked: the question (a compression pointer in the question is
+// refused, because the first name of a message can only point into the header or
+// forward, RFC 1035 Section 4.1.4; labels over 63 octets and names over 255 are refused,
+// RFC 1035 Section 2.3.4), and every record against the section counts, with pointers
+// that must point backwards. Anything that does not hold together is FORMERR with the id
+// and, when it parsed, the question. The whole message is also unpacked by miekg/dns
+// (the general path) and FORMERR if that fails.
+//
+// EDNS(0), RFC 6891: more than one OPT, an OPT outside the additional section or an OPT
+// not owned by the root is FORMERR (Section 6.1.1), without an OPT in the reply. A version
+// above 0 is BADVERS with an OPT of version 0 and no answer (Section 6.1.3). Malformed
+// option framing is FORMERR. Unknown options are ignored and not echoed (Section 6.1.2).
+// The reply to an EDNS query carries an OPT advertising 1232 bytes (the DNS Flag Day 2020
+// size: an IPv6 minimum MTU minus headers, so that nothing is fragmented), with the DO bit
+// copied from the query (RFC 3225 Section 3; we do not sign, so DO changes nothing else).
+//
+// UDP size: 512 bytes without EDNS (RFC 1035 Section 4.2.1); with EDNS the requester's
+// size, raised to 512 when lower (RFC 6891 Section 6.2.5) and capped at our own 1232 (a
+// deliberate choice: a 4096-byte UDP reply would fragment, and TCP is the fallback). A
+// reply that does not fit is sent with TC=1, the question and the OPT, and no records at
+// all, since RFC 2181 Section 9 forbids partial RRsets; the client retries over TCP, which
+// carries up to 65535 bytes.
+//
+// EDNS Client Subnet, RFC 7871: FAMILY must be 1 or 2 (dig's "family 0, prefix 0" is
+// refused too), SOURCE PREFIX-LENGTH at most 32 or 128, exactly ceil(SOURCE/8) address
+// octets with every bit beyond SOURCE zero, SCOPE 0 in a query, at most one ECS option;
+// anything else is FORMERR (Section 7.1.2 says SHOULD; we do), with an OPT but no ECS. The
+// reply echoes FAMILY, SOURCE PREFIX-LENGTH and ADDRESS with the SCOPE the answer depended
+// on (Section 7.2.1): the selection's scope for a load-balanced answer, 0 for static data,
+// negative answers and a /0 query. Selection keys on the ECS subnet when SOURCE > 0, and
+// on the query's source address otherwise: a /0 option means the client opted out.
+//
+// Classes and types: only class IN is served; CHAOS (version.bind, id.server) and every
+// other class is REFUSED, disclosing nothing. AXFR and IXFR are REFUSED (RFC 5936 Section
+// 4.2 allows it; our zone data comes from the policy, not from transfers).
+//
+// # Answers
+//
+// RFC 1034 Section 4.3.2, as an authoritative-only server: the zone is the longest
+// suffix among the snapshot's zones; a name outside all of them is REFUSED without AA.
+// Answers from our zones have AA=1; RA is always 0; RD and CD are copied; the question is
+// echoed with the asker's case (resolvers compare it, some use the case as entropy).
+//   - NXDOMAIN and NODATA put the zone's SOA in authority with the negative TTL as its TTL
+//     (RFC 2308 Section 3: the lesser of the SOA's TTL and its MINIMUM).
+//   - At or below a delegation: a referral with AA=0, the NS set in authority and the
+//     zone's glue in additional.
+//   - A CNAME is followed while its target stays in our zones, at most 8 steps (which ends
+//     loops); every CNAME and the final data go in the answer, and the rcode is that of the
+//     last name (RFC 6604 Section 3). A chain leaving our zones stops there with NOERROR;
+//     the resolver continues. QTYPE=CNAME is not chased.
+//   - A load-balanced name asks the policy: A and AAAA answers hold the selected members
+//     with the service TTL and the asked name as owner; a host-name service answers a
+//     CNAME to the chosen host (for every qtype), chased when the host is in our zones;
+//     "servfail" when all are down is SERVFAIL; no member of the asked family is NODATA with
+//     the SOA. Other types at an address service are NODATA.
+//   - QTYPE=ANY (RFC 8482 Section 4.1): one RRset, never the whole node. At a service, its
+//     A selection (AAAA when it has no IPv4 member); at a static name the first RRset
+//     present among A, AAAA, MX, TXT, SRV, CAA, HTTPS, SVCB, NS, SOA, PTR, NAPTR. The same
+//     over TCP.
+//
+// Error replies (FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS) carry no records and no AA.
+// Answers stay minimal: no additional-section processing beyond glue.
+//
+// # Logging
+//
+// The injected slog logger gets listener events, recovered panics (error) and socket
+// errors (debug); never a line per query at info level.
+package dnsserver

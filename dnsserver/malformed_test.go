@@ -1,0 +1,240 @@
+package dnsserver
+
+import (
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// noReply marks a malformed message that must get no answer at all.
+const noReply = -1
+
+func rawHeader(id, bits, qd, an, ns, ar uint16) []byte {
+	b := make([]byte, 0, 512)
+	for _, v := range []uint16{id, bits, qd, an, ns, ar} {
+		b = binary.BigEndian.AppendUint16(b, v)
+	}
+	return b
+}
+
+func wireName(labels ...string) []byte {
+	var b []byte
+	for _, l := range labels {
+		b = append(b, byte(len(l)))
+		b = append(b, l...)
+	}
+	return append(b, 0)
+}
+
+func typeClass(b []byte, qtype uint16) []byte {
+	b = binary.BigEndian.AppendUint16(b, qtype)
+	return binary.BigEndian.AppendUint16(b, dns.ClassINET)
+}
+
+func packed(t *testing.T, m *dns.Msg) []byte {
+	t.Helper()
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// withOption returns a query for static.glb.example.com A with one raw EDNS option.
+func withOption(t *testing.T, code uint16, data []byte) []byte {
+	m := newQuery("static.glb.example.com.", dns.TypeA)
+	m.SetEdns0(1232, false)
+	m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_LOCAL{Code: code, Data: data})
+	return packed(t, m)
+}
+
+func TestMalformed(t *testing.T) {
+	s := startServer(t, Config{})
+	static := wireName("static", "glb", "example", "com")
+	long := strings.Repeat("a", 63)
+	tests := []struct {
+		name    string
+		msg     func(t *testing.T) []byte
+		rcode   int  // noReply, or the expected rcode
+		wantOPT bool // the FORMERR carries an OPT (the requester's EDNS itself was fine)
+	}{
+		{name: "shorter than a header", msg: func(*testing.T) []byte { return []byte{0, 1, 0, 0, 0} }, rcode: noReply},
+		{name: "QR set", msg: func(t *testing.T) []byte {
+			m := newQuery("static.glb.example.com.", dns.TypeA)
+			m.Response = true
+			return packed(t, m)
+		}, rcode: noReply},
+		{name: "QDCOUNT 2", msg: func(*testing.T) []byte {
+			b := append(rawHeader(7, 0, 2, 0, 0, 0), static...)
+			b = typeClass(b, dns.TypeA)
+			return typeClass(append(b, static...), dns.TypeA)
+		}, rcode: dns.RcodeFormatError},
+		{name: "QDCOUNT 0", msg: func(*testing.T) []byte { return rawHeader(7, 0, 0, 0, 0, 0) }, rcode: dns.RcodeFormatError},
+		{name: "ARCOUNT larger than data", msg: func(*testing.T) []byte {
+			return typeClass(append(rawHeader(7, 0, 1, 0, 0, 1), static...), dns.TypeA)
+		}, rcode: dns.RcodeFormatError},
+		{name: "question cut short", msg: func(*testing.T) []byte {
+			return append(rawHeader(7, 0, 1, 0, 0, 0), static[:9]...)
+		}, rcode: dns.RcodeFormatError},
+		{name: "compression loop", msg: func(*testing.T) []byte {
+			return typeClass(append(rawHeader(7, 0, 1, 0, 0, 0), 0xC0, 12), dns.TypeA)
+		}, rcode: dns.RcodeFormatError},
+		{name: "compression pointer out of range", msg: func(*testing.T) []byte {
+			return typeClass(append(rawHeader(7, 0, 1, 0, 0, 0), 0xC0, 0xFF), dns.TypeA)
+		}, rcode: dns.RcodeFormatError},
+		{name: "forward pointer in additional", msg: func(*testing.T) []byte {
+			b := typeClass(append(rawHeader(7, 0, 1, 0, 0, 1), static...), dns.TypeA)
+			at := len(b)
+			b = append(b, 0xC0, byte(at+2)) // points at its own type field, forward
+			b = typeClass(b, dns.TypeA)
+			return append(b, 0, 0, 0, 0, 0, 0)
+		}, rcode: dns.RcodeFormatError},
+		{name: "label longer than 63", msg: func(*testing.T) []byte {
+			b := append(rawHeader(7, 0, 1, 0, 0, 0), 64)
+			b = append(b, strings.Repeat("a", 64)...)
+			return typeClass(append(b, 0), dns.TypeA)
+		}, rcode: dns.RcodeFormatError},
+		{name: "name longer than 255", msg: func(*testing.T) []byte {
+			b := append(rawHeader(7, 0, 1, 0, 0, 0), wireName(long, long, long, long, long)...)
+			return typeClass(b, dns.TypeA)
+		}, rcode: dns.RcodeFormatError},
+		{name: "two OPTs", msg: func(t *testing.T) []byte {
+			m := newQuery("static.glb.example.com.", dns.TypeA)
+			m.SetEdns0(1232, false)
+			o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: 1232}}
+			m.Extra = append(m.Extra, o)
+			return packed(t, m)
+		}, rcode: dns.RcodeFormatError},
+		{name: "OPT in authority", msg: func(t *testing.T) []byte {
+			m := newQuery("static.glb.example.com.", dns.TypeA)
+			m.Ns = append(m.Ns, &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: 1232}})
+			return packed(t, m)
+		}, rcode: dns.RcodeFormatError},
+		{name: "OPT with a non-root owner", msg: func(t *testing.T) []byte {
+			m := newQuery("static.glb.example.com.", dns.TypeA)
+			m.Extra = append(m.Extra, &dns.OPT{Hdr: dns.RR_Header{Name: "example.", Rrtype: dns.TypeOPT, Class: 1232}})
+			return packed(t, m)
+		}, rcode: dns.RcodeFormatError},
+		{name: "EDNS option overruns the OPT", msg: func(t *testing.T) []byte {
+			b := withOption(t, 65001, []byte{1, 2, 3})
+			binary.BigEndian.PutUint16(b[len(b)-5:], 9) // option length beyond the RDATA
+			return b
+		}, rcode: dns.RcodeFormatError, wantOPT: true},
+		{name: "ECS family 3", msg: func(t *testing.T) []byte { return withOption(t, 8, []byte{0, 3, 0, 0}) },
+			rcode: dns.RcodeFormatError, wantOPT: true},
+		{name: "ECS family 0", msg: func(t *testing.T) []byte { return withOption(t, 8, []byte{0, 0, 0, 0}) },
+			rcode: dns.RcodeFormatError, wantOPT: true},
+		{name: "ECS source prefix 33", msg: func(t *testing.T) []byte { return withOption(t, 8, []byte{0, 1, 33, 0, 1, 2, 3, 4, 5}) },
+			rcode: dns.RcodeFormatError, wantOPT: true},
+		{name: "ECS source prefix 129", msg: func(t *testing.T) []byte {
+			return withOption(t, 8, append([]byte{0, 2, 129, 0}, make([]byte, 17)...))
+		}, rcode: dns.RcodeFormatError, wantOPT: true},
+		{name: "ECS scope in a query", msg: func(t *testing.T) []byte { return withOption(t, 8, []byte{0, 1, 24, 8, 10, 0, 0}) },
+			rcode: dns.RcodeFormatError, wantOPT: true},
+		{name: "ECS address longer than the prefix", msg: func(t *testing.T) []byte { return withOption(t, 8, []byte{0, 1, 16, 0, 10, 0, 0}) },
+			rcode: dns.RcodeFormatError, wantOPT: true},
+		{name: "ECS bits beyond the prefix", msg: func(t *testing.T) []byte { return withOption(t, 8, []byte{0, 1, 20, 0, 10, 0, 0xFF}) },
+			rcode: dns.RcodeFormatError, wantOPT: true},
+		{name: "ECS option too short", msg: func(t *testing.T) []byte { return withOption(t, 8, []byte{0, 1}) },
+			rcode: dns.RcodeFormatError, wantOPT: true},
+		{name: "two ECS options", msg: func(t *testing.T) []byte {
+			m := newQuery("static.glb.example.com.", dns.TypeA)
+			m.SetEdns0(1232, false)
+			for range 2 {
+				m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_LOCAL{Code: 8, Data: []byte{0, 1, 8, 0, 10}})
+			}
+			return packed(t, m)
+		}, rcode: dns.RcodeFormatError, wantOPT: true},
+	}
+	c, err := net.Dial("udp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 65535)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := tc.msg(t)
+			if _, err := c.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			wait := 3 * time.Second
+			if tc.rcode == noReply {
+				wait = 300 * time.Millisecond // how long to listen for a reply that must not come
+			}
+			if err := c.SetReadDeadline(time.Now().Add(wait)); err != nil {
+				t.Fatal(err)
+			}
+			n, err := c.Read(buf)
+			if tc.rcode == noReply {
+				if !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatalf("got a reply (%d bytes, err %v), want none", n, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("no reply: %v", err)
+			}
+			r := new(dns.Msg)
+			if err := r.Unpack(buf[:n]); err != nil {
+				t.Fatalf("reply does not parse: %v", err)
+			}
+			if r.Rcode != tc.rcode || !r.Response || r.Id != binary.BigEndian.Uint16(msg) {
+				t.Errorf("reply rcode %s QR %v id %d, want %s for id %d", dns.RcodeToString[r.Rcode], r.Response, r.Id, dns.RcodeToString[tc.rcode], binary.BigEndian.Uint16(msg))
+			}
+			if (r.IsEdns0() != nil) != tc.wantOPT {
+				t.Errorf("OPT in reply = %v, want %v", r.IsEdns0() != nil, tc.wantOPT)
+			}
+			if len(r.Answer)+len(r.Ns) != 0 {
+				t.Errorf("error reply carries records: %v %v", r.Answer, r.Ns)
+			}
+		})
+	}
+	t.Run("random bytes", func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		for range 300 {
+			b := make([]byte, 12+rng.IntN(100))
+			for i := range b {
+				b[i] = byte(rng.Uint32())
+			}
+			if rng.IntN(2) == 0 {
+				b[2] &^= 0x80 // half of them pass the QR filter
+			}
+			out := s.Handle(b, s.Addr(), false, nil)
+			if out == nil {
+				continue
+			}
+			r := new(dns.Msg)
+			if err := r.Unpack(out); err != nil || !r.Response || r.Id != binary.BigEndian.Uint16(b) {
+				t.Fatalf("reply to % x: err %v, %v", b, err, r)
+			}
+		}
+		// And some over the socket, in case the read loop behaves differently.
+		for range 50 {
+			b := make([]byte, rng.IntN(600))
+			for i := range b {
+				b[i] = byte(rng.Uint32())
+			}
+			if _, err := c.Write(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	t.Run("still answering", func(t *testing.T) {
+		r := exchange(t, s, "udp", newQuery("static.glb.example.com.", dns.TypeA))
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Errorf("after malformed input: rcode %d answer %v", r.Rcode, r.Answer)
+		}
+		r = exchange(t, s, "tcp", newQuery("static.glb.example.com.", dns.TypeA))
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Errorf("after malformed input over tcp: rcode %d answer %v", r.Rcode, r.Answer)
+		}
+	})
+}

@@ -1,0 +1,314 @@
+package dnsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/glbdns/glbdns/policy"
+)
+
+// Config configures a Server. The zero value of every field selects its default.
+type Config struct {
+	// Addr is the address UDP and TCP listen on (same address and port for both).
+	// Default "127.0.0.1:5353". Port 0 picks a free port; both protocols get the same one.
+	Addr string
+	// Logger receives the server's logs (never one line per query at info level).
+	// Default slog.Default().
+	Logger *slog.Logger
+	// UDPWorkers is the number of UDP read loops. Each loop owns its own socket bound with
+	// SO_REUSEPORT (Linux), so that the kernel spreads queries across them; queries are
+	// answered inline by the loop, never one goroutine per query. Default
+	// runtime.GOMAXPROCS(0). Where SO_REUSEPORT is not available a single socket is used.
+	UDPWorkers int
+	// TCPIdleTimeout closes a TCP connection that has been idle that long between queries.
+	// Default 10s: RFC 7766 Section 6.2.3 recommends an idle timeout "of the order of
+	// seconds" for servers.
+	TCPIdleTimeout time.Duration
+	// MaxTCPConns bounds the number of open TCP connections; connections beyond it are
+	// accepted and closed at once (RFC 7766 Section 6.2.2 lets servers limit connections).
+	// Default 1000.
+	MaxTCPConns int
+	// MaxTCPQueriesPerConn closes a TCP connection after that many queries. Default 0,
+	// unlimited.
+	MaxTCPQueriesPerConn int
+}
+
+// DefaultAddr is the listen address when Config.Addr is empty: an unprivileged port on
+// loopback, so that running the binary without flags exposes nothing.
+const DefaultAddr = "127.0.0.1:5353"
+
+// tcpBodyTimeout bounds the time between a TCP message's length prefix and its last byte:
+// a client that has announced a message has it ready, so a slow sender is either broken or
+// holding the connection open on purpose (RFC 7766 Section 6.2.3 asks for protection
+// against such clients).
+const tcpBodyTimeout = 2 * time.Second
+
+// tcpWriteTimeout bounds writing one answer to a TCP client that stops reading.
+const tcpWriteTimeout = 5 * time.Second
+
+func (c *Config) setDefaults() {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.UDPWorkers <= 0 {
+		c.UDPWorkers = runtime.GOMAXPROCS(0)
+	}
+	if c.TCPIdleTimeout <= 0 {
+		c.TCPIdleTimeout = 10 * time.Second
+	}
+	if c.MaxTCPConns <= 0 {
+		c.MaxTCPConns = 1000
+	}
+	if c.MaxTCPQueriesPerConn < 0 {
+		c.MaxTCPQueriesPerConn = 0
+	}
+}
+
+// HealthSource builds the health view for a snapshot. The view must index members by the
+// snapshot's own Member.Index numbering, which is why it is built per snapshot.
+type HealthSource interface {
+	For(snap *policy.Snapshot) policy.Health
+}
+
+// state is the snapshot and the health view built for it. They are swapped together behind
+// one atomic pointer so that a view built for one snapshot's Member.Index numbering is never
+// paired with another snapshot.
+type state struct {
+	snap   *policy.Snapshot
+	health policy.Health
+}
+
+// Server is an authoritative DNS server for the zones and services of a policy snapshot.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	state atomic.Pointer[state]
+
+	// mu serialises snapshot and health-source changes (not queries).
+	mu     sync.Mutex
+	source HealthSource
+
+	panics atomic.Uint64
+
+	// Listeners and lifecycle.
+	lmu      sync.Mutex
+	started  bool
+	closed   bool
+	udp      []net.PacketConn
+	tcp      net.Listener
+	conns    map[net.Conn]struct{}
+	addr     netip.AddrPort
+	ready    chan struct{}
+	readyOne sync.Once
+	done     chan struct{}
+	doneOnce sync.Once
+	wg       sync.WaitGroup
+	nconns   atomic.Int64
+}
+
+// New returns a server configured by cfg. It serves nothing until Start; queries answered
+// before the first SetSnapshot get SERVFAIL.
+func New(cfg Config) *Server {
+	cfg.setDefaults()
+	return &Server{
+		cfg:   cfg,
+		log:   cfg.Logger.With("component", "dnsserver"),
+		conns: make(map[net.Conn]struct{}),
+		ready: make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+}
+
+// SetSnapshot installs a new policy snapshot together with a health view built for it by
+// the current HealthSource. Queries in flight finish on the previous pair.
+func (s *Server) SetSnapshot(snap *policy.Snapshot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.swapLocked(snap)
+}
+
+// SetHealthSource sets where health views come from (nil = every member up,
+// policy.AllUp{}) and rebuilds the view of the current snapshot. Call HealthChanged when
+// the source's state changes.
+func (s *Server) SetHealthSource(h HealthSource) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.source = h
+	if st := s.state.Load(); st != nil {
+		s.swapLocked(st.snap)
+	}
+}
+
+// HealthChanged rebuilds the health view for the current snapshot and swaps it in.
+func (s *Server) HealthChanged() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.state.Load(); st != nil {
+		s.swapLocked(st.snap)
+	}
+}
+
+func (s *Server) swapLocked(snap *policy.Snapshot) {
+	if snap == nil {
+		s.state.Store(nil)
+		return
+	}
+	var h policy.Health = policy.AllUp{}
+	if s.source != nil {
+		if v := s.source.For(snap); v != nil {
+			h = v
+		}
+	}
+	s.state.Store(&state{snap: snap, health: h})
+}
+
+// Panics is the number of panics recovered so far (in read loops, connections and queries).
+func (s *Server) Panics() uint64 { return s.panics.Load() }
+
+// Ready is closed once Start has bound its sockets (or failed to).
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr is the bound address, the same port for UDP and TCP; the zero AddrPort before
+// Start has bound.
+func (s *Server) Addr() netip.AddrPort {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	return s.addr
+}
+
+// ErrServerClosed is returned by Start when the server was shut down before it started, or
+// when it is started twice.
+var ErrServerClosed = errors.New("dnsserver: server closed")
+
+// Start binds the UDP sockets and the TCP listener and serves until ctx is done or
+// Shutdown is called. It returns nil after a clean stop, or the bind error.
+func (s *Server) Start(ctx context.Context) error {
+	s.lmu.Lock()
+	if s.started || s.closed {
+		s.lmu.Unlock()
+		s.markReady()
+		return ErrServerClosed
+	}
+	s.started = true
+	s.lmu.Unlock()
+
+	udp, tcp, err := listen(ctx, s.cfg.Addr, s.cfg.UDPWorkers, s.log)
+	if err != nil {
+		s.lmu.Lock()
+		s.closed = true
+		s.lmu.Unlock()
+		s.markReady()
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.lmu.Lock()
+	if s.closed { // Shutdown raced with the bind.
+		s.lmu.Unlock()
+		for _, c := range udp {
+			c.Close()
+		}
+		tcp.Close()
+		s.markReady()
+		return nil
+	}
+	s.udp, s.tcp = udp, tcp
+	s.addr = tcp.Addr().(*net.TCPAddr).AddrPort()
+	s.addr = netip.AddrPortFrom(s.addr.Addr().Unmap(), s.addr.Port())
+	s.lmu.Unlock()
+
+	for _, c := range udp {
+		s.goLoop("udp", func() { s.serveUDP(c) })
+	}
+	s.goLoop("tcp", func() { s.serveTCP(tcp) })
+	s.log.Info("listening", "addr", s.addr.String(), "udp_sockets", len(udp))
+	s.markReady()
+
+	select {
+	case <-ctx.Done():
+		s.stop()
+		s.wg.Wait()
+	case <-s.done:
+	}
+	return nil
+}
+
+// Shutdown stops the listeners, closes open TCP connections and waits for every loop to
+// return, or for ctx to be done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
+	waited := make(chan struct{})
+	go func() { s.wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("shutdown: %w", ctx.Err())
+	}
+}
+
+func (s *Server) stop() {
+	s.lmu.Lock()
+	s.closed = true
+	for _, c := range s.udp {
+		c.Close()
+	}
+	if s.tcp != nil {
+		s.tcp.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.lmu.Unlock()
+	s.doneOnce.Do(func() { close(s.done) })
+}
+
+// markReady closes the Ready channel once, whichever way Start ends its binding phase.
+func (s *Server) markReady() { s.readyOne.Do(func() { close(s.ready) }) }
+
+func (s *Server) isClosed() bool {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	return s.closed
+}
+
+// goLoop runs loop in a goroutine tracked by the wait group. A panic is recovered, logged
+// with its stack and counted, and the loop is restarted unless the server is closing: a bug
+// triggered by one packet must not take a listener down.
+func (s *Server) goLoop(name string, loop func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			if !s.runRecovered(name, loop) || s.isClosed() {
+				return
+			}
+			// Bound the restart rate of a loop that panics at once every time.
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+}
+
+// runRecovered runs fn and reports whether it panicked.
+func (s *Server) runRecovered(name string, fn func()) (panicked bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.panics.Add(1)
+			s.log.Error("panic recovered", "loop", name, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			panicked = true
+		}
+	}()
+	fn()
+	return false
+}

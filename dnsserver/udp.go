@@ -1,0 +1,108 @@
+package dnsserver
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// udpBatch is how many datagrams one recvmmsg/sendmmsg call moves: enough to amortise the
+// system call under load, small enough that a worker's buffers stay in cache.
+const udpBatch = 32
+
+// udpReadSize is the receive buffer per datagram. Queries are small (a question and an
+// OPT); 4096 leaves room for any legitimate query with options. A larger datagram is
+// truncated by the kernel and then fails to parse, which is the right outcome.
+const udpReadSize = 4096
+
+// udpWriteSize is the initial reply buffer per datagram: our advertised EDNS payload size
+// (1232) is the most a UDP reply can carry, so replies fit without growing.
+const udpWriteSize = ednsUDPSize
+
+// batchConn is the part of ipv4.PacketConn and ipv6.PacketConn the read loop uses
+// (recvmmsg/sendmmsg on Linux, one datagram per call elsewhere).
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+func newBatchConn(c net.PacketConn) batchConn {
+	if ua, ok := c.LocalAddr().(*net.UDPAddr); ok && ua.IP.To4() == nil && len(ua.IP) == net.IPv6len {
+		return ipv6.NewPacketConn(c)
+	}
+	return ipv4.NewPacketConn(c)
+}
+
+// serveUDP reads datagrams in batches and answers them inline, in the reading goroutine.
+func (s *Server) serveUDP(c net.PacketConn) {
+	bc := newBatchConn(c)
+	in := make([]ipv4.Message, udpBatch)
+	out := make([]ipv4.Message, udpBatch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, udpReadSize)}
+		out[i].Buffers = [][]byte{make([]byte, 0, udpWriteSize)}
+	}
+	for {
+		n, err := bc.ReadBatch(in, 0)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || s.isClosed() {
+				return
+			}
+			s.log.Debug("udp read failed", "err", err)
+			continue
+		}
+		w := 0
+		for i := 0; i < n; i++ {
+			m := &in[i]
+			ua, ok := m.Addr.(*net.UDPAddr)
+			if !ok {
+				continue
+			}
+			src := ua.AddrPort()
+			src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+			buf := out[w].Buffers[0]
+			reply := s.Handle(m.Buffers[0][:m.N], src, false, buf)
+			if reply == nil {
+				continue
+			}
+			out[w].Buffers[0] = reply
+			out[w].Addr = ua
+			out[w].N = 0
+			w++
+		}
+		s.writeAll(bc, out[:w])
+		for i := 0; i < w; i++ {
+			b := out[i].Buffers[0][:0]
+			if cap(b) > 4*udpWriteSize { // do not pin a buffer grown by an odd reply
+				b = make([]byte, 0, udpWriteSize)
+			}
+			out[i].Buffers[0] = b
+			out[i].Addr = nil
+		}
+	}
+}
+
+// writeAll sends every message, continuing after a partial sendmmsg. A datagram that fails
+// to send is dropped (the client retries), as a single sendto would.
+func (s *Server) writeAll(bc batchConn, ms []ipv4.Message) {
+	for len(ms) > 0 {
+		n, err := bc.WriteBatch(ms, 0)
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("udp write failed", "err", err)
+			}
+			// Skip the message that failed and carry on with the rest.
+			n++
+		}
+		if n <= 0 {
+			n = 1
+		}
+		if n > len(ms) {
+			n = len(ms)
+		}
+		ms = ms[n:]
+	}
+}
