@@ -19,10 +19,22 @@ zone "glb.test" {
   soa {
     minimum = 60
   }
-  record "ns1" { type = "A" values = ["192.0.2.53"] }
-  record "www" { type = "A" values = ["192.0.2.1"] }
-  record "alias" { type = "CNAME" values = ["pool.glb.test."] }
-  record "*.wild" { type = "A" values = ["192.0.2.77"] }
+  record "ns1" {
+    type = "A"
+    values = ["192.0.2.53"]
+  }
+  record "www" {
+    type = "A"
+    values = ["192.0.2.1"]
+  }
+  record "alias" {
+    type = "CNAME"
+    values = ["pool.glb.test."]
+  }
+  record "*.wild" {
+    type = "A"
+    values = ["192.0.2.77"]
+  }
 }
 
 pool "p31" {

@@ -62,31 +62,29 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cancel()
 
 	if len(cfg.HealthURLs) > 0 {
-		hc := client.New(client.Config{
+		hc, err := client.New(client.Config{
 			URLs:       cfg.HealthURLs,
 			StaleAfter: cfg.HealthStaleAfter,
 			Grace:      cfg.HealthGrace,
 			Logger:     log.With("component", "healthclient"),
 			OnChange:   srv.HealthChanged,
 		})
-		srv.SetHealthSource(hc)
+		if err != nil {
+			return fmt.Errorf("health client: %w", err)
+		}
+		srv.SetHealthSource(healthSource{hc})
 		go hc.Run(ctx)
 	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Start(ctx) }()
-
-	// Start binds before it serves; wait until the address is known (bounded).
-	deadline := time.Now().Add(5 * time.Second)
-	for !srv.Addr().IsValid() {
-		select {
-		case err := <-errc:
-			return fmt.Errorf("start dns server: %w", err)
-		case <-time.After(5 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return errors.New("start dns server: not bound after 5s")
-		}
+	select {
+	case <-srv.Ready():
+	case err := <-errc:
+		return fmt.Errorf("start dns server: %w", err)
+	}
+	if !srv.Addr().IsValid() {
+		return fmt.Errorf("start dns server: %w", <-errc)
 	}
 	log.Info("serving", "addr", srv.Addr().String(), "policy", cfg.PolicyPath,
 		"zones", len(snap.Zones.Zones()), "services", len(snap.Services), "policy_hash", snap.Hash)
@@ -137,3 +135,8 @@ func logDiags(log *slog.Logger, diags hcl.Diagnostics) {
 		log.Error("policy error", "pos", pos, "summary", d.Summary, "detail", d.Detail)
 	}
 }
+
+// healthSource adapts the healthd client to dnsserver.HealthSource.
+type healthSource struct{ c *client.Client }
+
+func (h healthSource) For(snap *policy.Snapshot) policy.Health { return h.c.For(snap) }

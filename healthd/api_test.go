@@ -1,0 +1,131 @@
+package healthd
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func get(t *testing.T, url string) (*http.Response, Report, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var r Report
+	if resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(body, &r); err != nil {
+			t.Fatalf("decode %s: %v", body, err)
+		}
+	}
+	return resp, r, string(body)
+}
+
+func TestAPIBadRequests(t *testing.T) {
+	api := httptest.NewServer(NewHandler(NewStore("r1"), nil, nil))
+	defer api.Close()
+	tests := []struct {
+		name, query, reason string
+	}{
+		{"unparsable wait", "?index=1&wait=soon", `bad "wait"`},
+		{"negative wait", "?index=1&wait=-3s", `bad "wait"`},
+		{"zero wait", "?index=1&wait=0s", `bad "wait"`},
+		{"bad index", "?index=-1&wait=1s", `bad "index"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, _, body := get(t, api.URL+"/v1/health"+tc.query)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, tc.reason) {
+				t.Errorf("status %d body %q, want 400 with %q", resp.StatusCode, body, tc.reason)
+			}
+		})
+	}
+}
+
+func TestAPIBlockingWatch(t *testing.T) {
+	store := NewStore("r1")
+	store.Set(MemberReport{Pool: "web", Member: "a", Status: Unknown})
+	api := httptest.NewServer(NewHandler(store, nil, nil))
+	defer api.Close()
+
+	resp, r, _ := get(t, api.URL+"/v1/health")
+	if r.Reporter != "r1" || len(r.Members) != 1 || resp.Header.Get(IndexHeader) != strconv.FormatUint(r.Index, 10) {
+		t.Fatalf("report %+v, header %q", r, resp.Header.Get(IndexHeader))
+	}
+	idx := r.Index
+
+	t.Run("returns when the index moves", func(t *testing.T) {
+		done := make(chan Report, 1)
+		go func() {
+			_, r, _ := get(t, api.URL+"/v1/health?index="+strconv.FormatUint(idx, 10)+"&wait=1m")
+			done <- r
+		}()
+		// A probe that changes nothing must not wake the watch.
+		store.Set(MemberReport{Pool: "web", Member: "a", Status: Unknown, Reason: "still nothing"})
+		select {
+		case r := <-done:
+			t.Fatalf("watch returned without a status change: index %d", r.Index)
+		case <-time.After(50 * time.Millisecond):
+		}
+		store.Set(MemberReport{Pool: "web", Member: "a", Status: Up})
+		select {
+		case r := <-done:
+			if r.Index <= idx || r.Members[0].Status != Up {
+				t.Errorf("watch answered index %d status %v, want > %d and up", r.Index, r.Members[0].Status, idx)
+			}
+			idx = r.Index
+		case <-time.After(10 * time.Second):
+			t.Fatal("watch did not return after the index moved")
+		}
+	})
+	t.Run("returns after wait", func(t *testing.T) {
+		_, r, _ := get(t, api.URL+"/v1/health?index="+strconv.FormatUint(idx, 10)+"&wait=30ms")
+		if r.Index != idx {
+			t.Errorf("index %d after a quiet wait, want %d", r.Index, idx)
+		}
+	})
+	t.Run("index ahead returns at once", func(t *testing.T) {
+		// A client ahead of us means healthd restarted: answer now so it resets.
+		start := time.Now()
+		_, r, _ := get(t, api.URL+"/v1/health?index="+strconv.FormatUint(idx+100, 10)+"&wait=1m")
+		if r.Index != idx || time.Since(start) > 30*time.Second {
+			t.Errorf("index %d, want %d at once", r.Index, idx)
+		}
+	})
+	t.Run("delete moves the index", func(t *testing.T) {
+		store.Delete("web", "a")
+		_, r, _ := get(t, api.URL+"/v1/health?index="+strconv.FormatUint(idx, 10)+"&wait=1m")
+		if r.Index != idx+1 || len(r.Members) != 0 {
+			t.Errorf("after delete: index %d members %d", r.Index, len(r.Members))
+		}
+	})
+}
+
+func TestAPIProbes(t *testing.T) {
+	ready := false
+	api := httptest.NewServer(NewHandler(NewStore("r1"), func() bool { return ready }, nil))
+	defer api.Close()
+	for _, tc := range []struct {
+		path  string
+		ready bool
+		code  int
+	}{
+		{"/healthz", false, 200},
+		{"/readyz", false, 503},
+		{"/readyz", true, 200},
+		{"/nope", true, 404},
+	} {
+		ready = tc.ready
+		resp, _, _ := get(t, api.URL+tc.path)
+		if resp.StatusCode != tc.code {
+			t.Errorf("%s (ready %v): %d, want %d", tc.path, tc.ready, resp.StatusCode, tc.code)
+		}
+	}
+}

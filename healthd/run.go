@@ -1,0 +1,120 @@
+package healthd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/glbdns/glbdns/healthd/probe"
+	"github.com/glbdns/glbdns/policy"
+)
+
+// Config configures Run.
+type Config struct {
+	// PolicyPath is the policy file or directory to probe the members of. Required.
+	PolicyPath string
+	// Load compiles the policy at a path; cmd/healthd passes policy.LoadPath. Required.
+	Load func(path string) (*policy.Snapshot, error)
+	// Listen is the API's address, default "127.0.0.1:8054".
+	Listen string
+	// ID names this reporter in the API (the host name is a good choice). Required.
+	ID string
+	// Logger, default slog.Default().
+	Logger *slog.Logger
+	// Reload: every receive reloads the policy (cmd/healthd sends on SIGHUP). A policy
+	// with errors is refused and logged, and the old one keeps running.
+	Reload <-chan struct{}
+	// MaxInFlight bounds concurrent probes, default DefaultMaxInFlight.
+	MaxInFlight int
+	// Probers by check type, default probe.Default.
+	Probers map[string]probe.Func
+	// Registry receives the metrics, served at /metrics; default a new registry with the
+	// Go and process collectors.
+	Registry *prometheus.Registry
+}
+
+// shutdownGrace bounds how long Run waits for in-flight API requests at exit; blocking
+// watches are cancelled at once through the server's base context.
+const shutdownGrace = 2 * time.Second
+
+// Run loads the policy, probes its members and serves the health API until ctx is done.
+// It fails only at startup (no policy, cannot listen); later policy errors are logged.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:8054"
+	}
+	if cfg.Load == nil || cfg.PolicyPath == "" || cfg.ID == "" {
+		return errors.New("healthd: policy path, loader and id are required")
+	}
+	log := cfg.Logger.With("component", "healthd")
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	metrics := NewMetrics(reg)
+
+	snap, err := cfg.Load(cfg.PolicyPath)
+	metrics.reload(err == nil)
+	if err != nil {
+		return fmt.Errorf("load policy %q: %w", cfg.PolicyPath, err)
+	}
+	store := NewStore(cfg.ID)
+	sched := NewScheduler(SchedulerConfig{
+		Store: store, Logger: log, Probers: cfg.Probers, MaxInFlight: cfg.MaxInFlight, Metrics: metrics,
+	})
+	defer sched.Close()
+	sched.Update(snap)
+	log.Info("policy loaded", "path", cfg.PolicyPath, "hash", snap.Hash, "members", len(snap.Members))
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %q: %w", cfg.Listen, err)
+	}
+	log.Info("listening", "addr", ln.Addr().String())
+
+	baseCtx, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	srv := &http.Server{
+		Handler:           NewHandler(store, sched.Ready, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	for {
+		select {
+		case <-ctx.Done():
+			cancelBase() // wake blocking watches so they answer before we close
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			_ = srv.Shutdown(sctx)
+			cancel()
+			log.Info("stopped")
+			return nil
+		case err := <-serveErr:
+			return fmt.Errorf("serve health api: %w", err)
+		case <-cfg.Reload:
+			next, err := cfg.Load(cfg.PolicyPath)
+			metrics.reload(err == nil)
+			if err != nil {
+				log.Error("policy reload refused, keeping the old policy", "path", cfg.PolicyPath, "err", err)
+				continue
+			}
+			sched.Update(next)
+			log.Info("policy reloaded", "path", cfg.PolicyPath, "hash", next.Hash, "members", len(next.Members))
+		}
+	}
+}
