@@ -17,7 +17,10 @@
 //	// Client is what selection may key on: the ECS address when the query carried ECS
 //	// (already masked to SourcePrefix), else the query's source address (SourcePrefix =
 //	// Addr.BitLen(), ECS = false).
-//	type Client struct { Addr netip.Addr; SourcePrefix int; ECS bool }
+//	type Client struct { Addr netip.Addr; SourcePrefix int; ECS bool
+//	                     Geo geoip.Info; HasGeo bool } // Geo: filled by the server, once
+//	                     // per query, only when svc.NeedsGeo (geo and nearest services)
+//	city, asn := snap.GeoIPPaths() // the geoip block's databases; the server opens/watches them
 //
 //	// Select chooses the answer for one query. qtype A picks IPv4 members, AAAA IPv6
 //	// members; a service whose pools hold host-name members answers a CNAME for every
@@ -42,6 +45,9 @@
 // weighted; when_all_down = "all" fails open over the non-drained members (all of them if
 // every one is drained); the fallback pool answers with its usable members, or all of
 // them when none is usable; a host-name service answers one CNAME (RFC 2181 section 10.1);
-// the snapshot Hash covers the .hcl files and the zone files they name. The algorithms
+// the snapshot Hash covers the .hcl files and the zone files they name (not the GeoIP
+// databases, which the server watches on its own). Steering services (failover, geo,
+// nearest) order pools, walk them as failover by min_healthy, and pick members with each
+// pool's method; see steer.go and docs/policy.md. The algorithms
 // themselves live in policy/balance; Select only filters and indexes.
 package policy

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 
@@ -27,6 +28,32 @@ type Explanation struct {
 	Path string
 	// Selection is the answer, as Select returns it.
 	Selection Selection
+
+	// Steering services only (failover, geo, nearest).
+	Steering Steering
+	// Rule says what ordered the pools: the geo rule that matched (and on what), or the
+	// nearest/failover ordering.
+	Rule string
+	// Order is the pool order walked, each pool with its health against min_healthy.
+	Order []PoolState
+	// ChosenPool is the pool that answered ("" when none did).
+	ChosenPool string
+	// CandidateMethod is the method that chose among Candidates (the chosen pool's).
+	CandidateMethod Method
+}
+
+// PoolState is one pool of a steering service's order, for the asked family.
+type PoolState struct {
+	Name    string
+	Method  Method
+	Members int // members of the asked family
+	Usable  int // of them, up and not drained
+	Need    int // min_healthy for this family (0: no member of the family)
+	Up      bool
+	// Score is the nearest policy's distance in km minus the pool's bias (+Inf without a
+	// location); valid when HasScore.
+	Score    float64
+	HasScore bool
 }
 
 // Candidate is one member Explain considered.
@@ -50,14 +77,31 @@ func (s *Service) Explain(client Client, qtype uint16, h Health) *Explanation {
 	for _, p := range s.Pools {
 		ex.Pools = append(ex.Pools, p.Name)
 	}
+	method := s.Method
+	if s.Steering != SteerNone {
+		ex.Steering, ex.Rule, ex.ChosenPool = s.Steering, tr.rule, tr.chosen
+		method = tr.method
+		fam, _ := s.family(qtype)
+		for _, i := range tr.order {
+			sp := s.steer[i]
+			st := PoolState{Name: sp.pool.Name, Method: sp.method, Members: len(sp.cands[fam]), Need: sp.need[fam]}
+			st.Usable = len(usable(nil, sp.cands[fam], h))
+			st.Up = st.Members > 0 && st.Usable >= st.Need
+			if int(i) < len(tr.scores) {
+				st.Score, st.HasScore = tr.scores[i], true
+			}
+			ex.Order = append(ex.Order, st)
+		}
+	}
+	ex.CandidateMethod = method
 	var key uint64
-	if s.Method == ClientSubnetHash && tr.key.IsValid() {
+	if method == ClientSubnetHash && tr.key.IsValid() {
 		ex.HashKey = tr.key
 		key, _, _ = s.hashKey(client)
 	}
 	for _, m := range tr.cands {
 		c := Candidate{Member: m, Up: h.Up(m), Weight: m.Weight}
-		if s.Method == ClientSubnetHash {
+		if method == ClientSubnetHash {
 			c.Score = balance.Score(key, m.idHash)
 		}
 		for _, ch := range sel.Members {
@@ -76,7 +120,12 @@ func (e *Explanation) String() string {
 	if e.Client.ECS {
 		fmt.Fprintf(&b, " (ECS /%d)", e.Client.SourcePrefix)
 	}
-	fmt.Fprintf(&b, "\nmethod    %s\npools     %s\n", e.Method, strings.Join(e.Pools, ", "))
+	b.WriteString("\n")
+	if e.Steering != SteerNone {
+		e.writeSteering(&b)
+	} else {
+		fmt.Fprintf(&b, "method    %s\npools     %s\n", e.Method, strings.Join(e.Pools, ", "))
+	}
 	if e.HashKey.IsValid() {
 		fmt.Fprintf(&b, "hash key  %s\n", e.HashKey)
 	}
@@ -99,7 +148,7 @@ func (e *Explanation) String() string {
 			target = c.Member.Addr.String()
 		}
 		fmt.Fprintf(&b, "  %s %-24s %-28s %-7s weight=%d", mark, c.Member.ID(), target, state, c.Weight)
-		if e.Method == ClientSubnetHash {
+		if e.CandidateMethod == ClientSubnetHash {
 			fmt.Fprintf(&b, " score=%016x", c.Score)
 		}
 		b.WriteString("\n")
@@ -123,4 +172,73 @@ func (e *Explanation) String() string {
 	}
 	fmt.Fprintf(&b, "scope     /%d\n", sel.Scope)
 	return b.String()
+}
+
+// writeSteering renders what a steering service looked at: the client's GeoIP data, the
+// rule, and the pool order with each pool's usable members against min_healthy.
+func (e *Explanation) writeSteering(b *strings.Builder) {
+	fmt.Fprintf(b, "policy    %s (members: %s unless the pool sets its method)\n", e.Steering, e.Method)
+	if e.Steering != SteerFailover {
+		c := e.Client
+		if !c.HasGeo {
+			b.WriteString("geoip     no data (no database open)\n")
+		} else {
+			g := c.Geo
+			fmt.Fprintf(b, "geoip     country=%s continent=%s", orDash(g.Country), orDash(g.Continent))
+			if g.ASN != 0 {
+				fmt.Fprintf(b, " asn=AS%d", g.ASN)
+				if g.ASOrg != "" {
+					fmt.Fprintf(b, " (%s)", g.ASOrg)
+				}
+			} else {
+				b.WriteString(" asn=-")
+			}
+			if g.HasLocation {
+				fmt.Fprintf(b, " location=%.4f,%.4f", g.Lat, g.Lon)
+			}
+			b.WriteString("\n")
+			fmt.Fprintf(b, "network   city=%s asn=%s\n", prefixOrDash(g.CityNetwork), prefixOrDash(g.ASNNetwork))
+		}
+	}
+	fmt.Fprintf(b, "rule      %s\n", e.Rule)
+	b.WriteString("order\n")
+	for i, p := range e.Order {
+		mark := " "
+		if p.Name == e.ChosenPool {
+			mark = "*"
+		}
+		state := "up"
+		switch {
+		case p.Members == 0:
+			state = "no members of this family"
+		case !p.Up:
+			state = "below min_healthy"
+		}
+		fmt.Fprintf(b, "  %s %d. %-16s usable %d/%d, min_healthy %d: %s, method %s", mark, i+1, p.Name, p.Usable, p.Members, p.Need, state, p.Method)
+		if p.HasScore {
+			if math.IsInf(p.Score, 1) {
+				b.WriteString(", no location")
+			} else {
+				fmt.Fprintf(b, ", distance-bias %.0f km", p.Score)
+			}
+		}
+		b.WriteString("\n")
+	}
+	if e.ChosenPool != "" {
+		fmt.Fprintf(b, "pool      %s\n", e.ChosenPool)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func prefixOrDash(p netip.Prefix) string {
+	if !p.IsValid() {
+		return "-"
+	}
+	return p.String()
 }

@@ -120,6 +120,7 @@ func rel(name, dir string) string {
 type (
 	jsonSnapshot struct {
 		Files    []string      `json:"files"`
+		GeoIP    *jsonGeoIP    `json:"geoip,omitempty"`
 		Zones    []jsonZone    `json:"zones"`
 		Pools    []jsonPool    `json:"pools"`
 		Services []jsonService `json:"services"`
@@ -130,11 +131,19 @@ type (
 		SOA    string   `json:"soa"`
 		NS     []string `json:"ns"`
 	}
+	jsonGeoIP struct {
+		Database    string `json:"database,omitempty"`
+		ASNDatabase string `json:"asn_database,omitempty"`
+	}
 	jsonPool struct {
-		Name    string       `json:"name"`
-		Region  string       `json:"region,omitempty"`
-		Members []jsonMember `json:"members"`
-		Checks  []jsonCheck  `json:"checks,omitempty"`
+		Name       string       `json:"name"`
+		Region     string       `json:"region,omitempty"`
+		Location   []float64    `json:"location,omitempty"`
+		Bias       float64      `json:"bias,omitempty"`
+		Method     string       `json:"method,omitempty"`
+		MinHealthy string       `json:"min_healthy,omitempty"` // only when not the default 1
+		Members    []jsonMember `json:"members"`
+		Checks     []jsonCheck  `json:"checks,omitempty"`
 	}
 	jsonMember struct {
 		Index  int         `json:"index"`
@@ -156,6 +165,19 @@ type (
 		Fallback    string   `json:"fallback,omitempty"`
 		HashPrefix4 int      `json:"hash_prefix_v4"`
 		HashPrefix6 int      `json:"hash_prefix_v6"`
+		Steering    string   `json:"steering,omitempty"`
+		NeedsGeo    bool     `json:"needs_geo,omitempty"`
+		// Per pool of a steering service: "name method need4/need6/needHost".
+		Steer []string `json:"steer,omitempty"`
+		Geo   *jsonGeo `json:"geo,omitempty"`
+	}
+	jsonGeo struct {
+		Rules      []string       `json:"rules"`
+		Countries  map[string]int `json:"countries,omitempty"`
+		Continents map[string]int `json:"continents,omitempty"`
+		ASNs       map[uint32]int `json:"asns,omitempty"`
+		Networks   []string       `json:"networks,omitempty"` // longest first: "prefix -> rule"
+		Default    []string       `json:"default"`
 	}
 	jsonLookup struct {
 		Query   string   `json:"query"`
@@ -177,8 +199,30 @@ func snapshotView(s *Snapshot, dir string) jsonSnapshot {
 		}
 		v.Zones = append(v.Zones, jz)
 	}
+	if city, asn := s.GeoIPPaths(); city != "" || asn != "" {
+		// Paths inside the test's directory are shown relative to it; others as they are.
+		inDir := func(p string) string {
+			if strings.HasPrefix(p, dir+string(filepath.Separator)) {
+				return rel(p, dir)
+			}
+			return p
+		}
+		v.GeoIP = &jsonGeoIP{Database: inDir(city), ASNDatabase: inDir(asn)}
+	}
 	for _, p := range s.Pools {
-		jp := jsonPool{Name: p.Name, Region: p.Region, Checks: checksView(p.Checks)}
+		jp := jsonPool{Name: p.Name, Region: p.Region, Checks: checksView(p.Checks), Bias: p.Bias}
+		if p.HasLocation {
+			jp.Location = []float64{p.Lat, p.Lon}
+		}
+		if p.HasMethod {
+			jp.Method = p.Method.String()
+		}
+		switch {
+		case p.MinHealthyPercent > 0:
+			jp.MinHealthy = fmt.Sprintf("%d%%", p.MinHealthyPercent)
+		case p.MinHealthy != 1:
+			jp.MinHealthy = fmt.Sprint(p.MinHealthy)
+		}
 		for _, m := range p.Members {
 			jm := jsonMember{Index: m.Index, ID: m.ID(), Host: m.Host, Weight: m.Weight}
 			if m.Addr.IsValid() {
@@ -205,6 +249,13 @@ func snapshotView(s *Snapshot, dir string) jsonSnapshot {
 		}
 		if svc.Fallback != nil {
 			js.Fallback = svc.Fallback.Name
+		}
+		js.Steering, js.NeedsGeo = svc.Steering.String(), svc.NeedsGeo
+		for _, sp := range svc.steer {
+			js.Steer = append(js.Steer, fmt.Sprintf("%s %s need %d/%d/%d", sp.pool.Name, sp.method, sp.need[famV4], sp.need[famV6], sp.need[famHost]))
+		}
+		if g := svc.geo; g != nil {
+			js.Geo = geoView(svc, g)
 		}
 		v.Services = append(v.Services, js)
 	}
@@ -270,4 +321,41 @@ func checksView(cs []*Check) []jsonCheck {
 			c.Insecure, c.FollowRedirects, c.Send, c.Expect, c.QName, c.QType, c.ExpectRcode, c.ExpectAnswer})
 	}
 	return out
+}
+
+func geoView(svc *Service, g *geoTable) *jsonGeo {
+	names := func(order []uint8) []string {
+		out := []string{}
+		for _, i := range order {
+			out = append(out, svc.Pools[i].Name)
+		}
+		return out
+	}
+	jg := &jsonGeo{Default: names(g.orders[len(g.rules)])}
+	for i, r := range g.rules {
+		jg.Rules = append(jg.Rules, fmt.Sprintf("%d: %s", i+1, strings.Join(r.pools, ",")))
+	}
+	for _, t := range []struct {
+		table *[26 * 26]uint16
+		dst   *map[string]int
+	}{{&g.country, &jg.Countries}, {&g.continent, &jg.Continents}} {
+		for i, r := range t.table {
+			if r != 0 {
+				if *t.dst == nil {
+					*t.dst = map[string]int{}
+				}
+				(*t.dst)[string([]byte{byte('A' + i/26), byte('A' + i%26)})] = int(r)
+			}
+		}
+	}
+	for asn, r := range g.asn {
+		if jg.ASNs == nil {
+			jg.ASNs = map[uint32]int{}
+		}
+		jg.ASNs[asn] = int(r)
+	}
+	for _, n := range g.nets {
+		jg.Networks = append(jg.Networks, fmt.Sprintf("%s -> %d", n.p, n.rule))
+	}
+	return jg
 }

@@ -87,7 +87,13 @@ func Load(files []File) (*Snapshot, hcl.Diagnostics) {
 	}
 	snap := &Snapshot{PoolByName: map[string]*Pool{}}
 	c.snap = snap
-	// Pools first: services refer to them. Zones next: services are inserted into them.
+	// The geoip block first: services check for it. Pools next: services refer to them.
+	// Zones next: services are inserted into them.
+	for i, b := range bodies {
+		for _, blk := range b.Blocks.OfType("geoip") {
+			c.geoip(blk, c.dirs[i])
+		}
+	}
 	for _, b := range bodies {
 		for _, blk := range b.Blocks.OfType("pool") {
 			c.pool(blk)
@@ -153,6 +159,7 @@ type compiler struct {
 	poolRng   map[string]hcl.Range
 	memberRng map[*Member]hcl.Range
 	svcRng    map[string]hcl.Range
+	geoipRng  *hcl.Range // the geoip block, once seen
 }
 
 type zoneState struct {
@@ -176,5 +183,6 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "zone", LabelNames: []string{"origin"}},
 		{Type: "pool", LabelNames: []string{"name"}},
 		{Type: "service", LabelNames: []string{"name"}},
+		{Type: "geoip"},
 	},
 }

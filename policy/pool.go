@@ -15,7 +15,9 @@ import (
 )
 
 var poolSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "region"}},
+	Attributes: []hcl.AttributeSchema{
+		{Name: "region"}, {Name: "location"}, {Name: "bias"}, {Name: "method"}, {Name: "min_healthy"},
+	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "member", LabelNames: []string{"name"}},
 		{Type: "check", LabelNames: []string{"name"}},
@@ -88,10 +90,11 @@ func (c *compiler) pool(blk *hcl.Block) {
 	}
 	content, diags := blk.Body.Content(poolSchema)
 	c.add(diags)
-	p := &Pool{Name: name}
+	p := &Pool{Name: name, MinHealthy: 1}
 	if a := content.Attributes["region"]; a != nil {
 		p.Region, _ = c.str(a)
 	}
+	c.steeringAttrs(p, content.Attributes)
 	var raws []*rawCheck
 	checkRng := map[string]hcl.Range{}
 	for _, cb := range content.Blocks.OfType("check") {
@@ -120,6 +123,9 @@ func (c *compiler) pool(blk *hcl.Block) {
 			p.Members = append(p.Members, m)
 			c.memberRng[m] = mb.DefRange
 		}
+	}
+	if a := content.Attributes["min_healthy"]; a != nil && p.MinHealthyPercent == 0 && p.MinHealthy > len(p.Members) {
+		c.errf(a.Expr.Range(), "Invalid min_healthy", "Pool %q has %d members, so it could never have %d usable ones and would never count as up.", name, len(p.Members), p.MinHealthy)
 	}
 	c.snap.Pools = append(c.snap.Pools, p)
 	c.snap.PoolByName[name] = p

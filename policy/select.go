@@ -6,6 +6,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/glbdns/glbdns/policy/balance"
+	"github.com/glbdns/glbdns/policy/geoip"
 )
 
 // Health is how selection sees member health. Implementations must be safe for concurrent
@@ -24,10 +25,19 @@ func (AllUp) Up(*Member) bool { return true }
 // Client is what selection may key on: the ECS address when the query carried ECS
 // (already masked to SourcePrefix), else the query's source address (SourcePrefix =
 // Addr.BitLen(), ECS = false).
+//
+// Geo is what the GeoIP databases say about Addr, valid when HasGeo. The server fills it
+// once per query, and only for a service whose NeedsGeo is set, from the geoip.Watcher's
+// current databases: a value (not a pointer or a callback) so that selection stays
+// lock-free and allocation-free and a test can state a client's location directly.
+// HasGeo false (no database open) makes geo services answer their default order and
+// nearest services their pool order.
 type Client struct {
 	Addr         netip.Addr
 	SourcePrefix int
 	ECS          bool
+	Geo          geoip.Info
+	HasGeo       bool
 }
 
 // Selection is the answer Select chose.
@@ -71,6 +81,10 @@ func (s *Service) family(qtype uint16) (int, bool) {
 // non-drained candidate were up (fail open; if all are drained, all of them),
 // AllDownServFail sets ServFail, AllDownFallback answers from the fallback pool's usable
 // members of the family, or all of them when none is usable either.
+//
+// A failover, geo or nearest service first orders its pools (see selectSteered) and
+// answers from the first one with at least min_healthy usable members, chosen by that
+// pool's method; WhenAllDown applies when every pool of the order is below it.
 func (s *Service) Select(client Client, qtype uint16, h Health, dst []*Member) Selection {
 	sel, _ := s.selectMembers(client, qtype, h, dst, nil)
 	return sel
@@ -81,9 +95,18 @@ type trace struct {
 	path  string
 	cands []*Member
 	key   netip.Prefix
+	// steering services only
+	rule   string    // which geo rule matched, or how the order was made
+	order  []uint8   // the pool order walked (indexes into Service.steer)
+	scores []float64 // nearest: distance minus bias per pool (Inf: no location)
+	chosen string    // the pool that answered
+	method Method    // the chosen pool's method
 }
 
 func (s *Service) selectMembers(client Client, qtype uint16, h Health, dst []*Member, tr *trace) (Selection, []*Member) {
+	if s.Steering != SteerNone {
+		return s.selectSteered(client, qtype, h, dst, tr)
+	}
 	var sel Selection
 	sel.CNAME = s.host
 	fam, ok := s.family(qtype)

@@ -273,11 +273,11 @@ service "h20.glb.example.com" {
 			scope  int
 		}{
 			{"no ECS", svc, client4("192.0.2.1"), 0},
-			{"ECS /24", svc, Client{netip.MustParseAddr("192.0.2.0"), 24, true}, 24},
-			{"ECS /32 truncated to /24", svc, Client{netip.MustParseAddr("192.0.2.1"), 32, true}, 24},
-			{"ECS /16 coarser than prefix", svc, Client{netip.MustParseAddr("192.0.0.0"), 16, true}, 16},
-			{"ECS /24 with prefix 20", svc20, Client{netip.MustParseAddr("192.0.2.0"), 24, true}, 20},
-			{"ECS IPv6 /64 truncated to /56", svc, Client{netip.MustParseAddr("2001:db8:1:2::"), 64, true}, 56},
+			{"ECS /24", svc, Client{Addr: netip.MustParseAddr("192.0.2.0"), SourcePrefix: 24, ECS: true}, 24},
+			{"ECS /32 truncated to /24", svc, Client{Addr: netip.MustParseAddr("192.0.2.1"), SourcePrefix: 32, ECS: true}, 24},
+			{"ECS /16 coarser than prefix", svc, Client{Addr: netip.MustParseAddr("192.0.0.0"), SourcePrefix: 16, ECS: true}, 16},
+			{"ECS /24 with prefix 20", svc20, Client{Addr: netip.MustParseAddr("192.0.2.0"), SourcePrefix: 24, ECS: true}, 20},
+			{"ECS IPv6 /64 truncated to /56", svc, Client{Addr: netip.MustParseAddr("2001:db8:1:2::"), SourcePrefix: 64, ECS: true}, 56},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				if got := tc.svc.Select(tc.client, dns.TypeA, AllUp{}, nil).Scope; got != tc.scope {

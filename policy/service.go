@@ -12,7 +12,9 @@ var serviceSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "policy"}, {Name: "pools", Required: true}, {Name: "ttl"}, {Name: "answers"},
 		{Name: "when_all_down"}, {Name: "fallback"}, {Name: "hash_prefix_v4"}, {Name: "hash_prefix_v6"},
+		{Name: "method"},
 	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "geo"}},
 }
 
 // Service defaults. A 30s TTL bounds how long resolvers keep sending clients to a member
@@ -85,7 +87,15 @@ func (c *compiler) service(blk *hcl.Block) {
 	s := &Service{Name: name, TTL: defaultServiceTTL, Answers: 1, HashPrefix4: defaultPrefix4, HashPrefix6: defaultPrefix6, rand: balance.Global{}}
 	at := content.Attributes
 	if a := at["policy"]; a != nil {
-		if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash") {
+		if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash", "failover", "geo", "nearest") {
+			s.Method = methodNames[v]
+			s.Steering = steeringNames[v]
+		}
+	}
+	if a := at["method"]; a != nil {
+		if s.Steering == SteerNone {
+			c.errf(a.NameRange, "Unexpected method", "The method attribute sets the member method inside pools of a failover, geo or nearest service; service %q's policy is already its method.", name)
+		} else if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash") {
 			s.Method = methodNames[v]
 		}
 	}
@@ -146,6 +156,7 @@ func (c *compiler) service(blk *hcl.Block) {
 	case s.host && s.Answers > 1 && answersSet:
 		c.errf(at["answers"].Expr.Range(), "Invalid answers", "Service %q answers with a CNAME, and a name holds at most one CNAME (RFC 2181 section 10.1); answers must be 1.", name)
 	}
+	c.compileSteering(s, content, pa)
 	fa := at["fallback"]
 	switch {
 	case s.WhenAllDown == AllDownFallback && fa == nil:

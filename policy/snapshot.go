@@ -28,7 +28,17 @@ type Snapshot struct {
 	Hash string
 	// Files are the source files the snapshot was built from, sorted.
 	Files []string
+
+	// geoCity and geoASN are the databases the geoip block names, resolved against the
+	// directory of the .hcl file; see GeoIPPaths.
+	geoCity, geoASN string
 }
+
+// GeoIPPaths returns the GeoIP2 databases the policy's geoip block names (City or Country,
+// and ASN), each "" when not set. The policy only records them: the server opens and
+// watches them (geoip.NewWatcher) and fills Client.Geo for services that set NeedsGeo, so
+// that a database update never needs a policy reload.
+func (s *Snapshot) GeoIPPaths() (city, asn string) { return s.geoCity, s.geoASN }
 
 // Service is a load-balanced name: its selection method, its pools and answer shape.
 type Service struct {
@@ -39,10 +49,18 @@ type Service struct {
 	Name string
 	// Zone is the origin of the zone the name lives in.
 	Zone string
-	// Method chooses members: round_robin, weighted or client_subnet_hash.
+	// Method chooses members: round_robin, weighted or client_subnet_hash. For a steering
+	// service it is the default of the pools that set no method of their own.
 	Method Method
-	// Pools in the service's order. For issue 2 all members of all pools are candidates
-	// (pools are concatenated); failover across pools comes with the geo/failover work.
+	// Steering chooses the order in which pools are tried (policy failover, geo or nearest);
+	// SteerNone concatenates the members of all pools into one candidate set.
+	Steering Steering
+	// NeedsGeo says Select reads Client.Geo: the server must look the client up in the
+	// GeoIP databases (once per query) before calling Select, and only then.
+	NeedsGeo bool
+	// Pools in the service's order. Without steering, all members of all pools are
+	// candidates (pools are concatenated); with it, this is the failover order, the geo
+	// default order (unless default_pools says otherwise) and the nearest tie order.
 	Pools []*Pool
 	// TTL of the answers, in seconds (default 30).
 	TTL uint32
@@ -62,7 +80,28 @@ type Service struct {
 	host            bool                        // the service's members are host names
 	rr              balance.RoundRobin[*Member] // the one mutable part: an atomic cursor
 	rand            balance.Rand                // balance.Global{} outside tests
+
+	// Steering, compiled at load: one steerPool per entry of Pools (same index), the
+	// identity order for failover, and the geo rule tables.
+	steer    []*steerPool
+	identity []uint8
+	geo      *geoTable
 }
+
+// Steering is how a service orders its pools before walking them as failover.
+type Steering uint8
+
+const (
+	// SteerNone treats all pools as one set of members (round_robin, weighted,
+	// client_subnet_hash policies).
+	SteerNone Steering = iota
+	// SteerFailover walks the pools in the service's order.
+	SteerFailover
+	// SteerGeo walks the pool order of the geo rule the client matches.
+	SteerGeo
+	// SteerNearest walks the pools by great-circle distance from the client, minus bias.
+	SteerNearest
+)
 
 // Method is a member selection algorithm.
 type Method uint8
@@ -94,6 +133,24 @@ type Pool struct {
 	Region  string
 	Members []*Member
 	Checks  []*Check
+
+	// The attributes below matter only to steering services (failover, geo, nearest).
+
+	// Lat and Lon are the pool's location in degrees, valid when HasLocation; the nearest
+	// policy measures the client's distance to it.
+	Lat, Lon    float64
+	HasLocation bool
+	// Bias in kilometres is subtracted from the client's distance by nearest: a positive
+	// bias draws clients from farther away, a negative one sends them elsewhere sooner.
+	Bias float64
+	// Method chooses members inside the pool when HasMethod; else the service's method.
+	Method    Method
+	HasMethod bool
+	// MinHealthy is how many usable members the pool needs to count as up (default 1);
+	// when MinHealthyPercent > 0 it is that percentage of the pool's members of the asked
+	// family instead, rounded up.
+	MinHealthy        int
+	MinHealthyPercent int
 }
 
 // Member is one backend: an address (answered as A or AAAA by family) or a host name

@@ -1,0 +1,318 @@
+package policy
+
+import (
+	"math"
+	"math/bits"
+	"net/netip"
+
+	"github.com/glbdns/glbdns/policy/geoip"
+)
+
+// matchKind is what decided a geo service's pool order.
+type matchKind uint8
+
+const (
+	matchDefault matchKind = iota
+	matchNetwork
+	matchASN
+	matchCountry
+	matchContinent
+)
+
+func (k matchKind) String() string {
+	return [...]string{"default", "networks", "asns", "countries", "continents"}[k]
+}
+
+// selectSteered is Select for failover, geo and nearest services: the steering policy
+// orders the pools, the walk answers from the first pool that is up (at least its
+// min_healthy members usable), and that pool's method picks the members. The answer is a
+// pure function of the client and the health view: when a pool recovers, its clients
+// return with the next query.
+func (s *Service) selectSteered(client Client, qtype uint16, h Health, dst []*Member, tr *trace) (Selection, []*Member) {
+	var sel Selection
+	sel.CNAME = s.host
+	fam, ok := s.family(qtype)
+	if !ok || len(s.cands[fam]) == 0 {
+		if tr != nil {
+			tr.path = "no member of the asked family: NODATA"
+		}
+		sel.Members = dst[:0]
+		return sel, dst
+	}
+	var buf [maxSteerPools]uint8
+	order, scope := s.order(&client, &buf, tr)
+	if tr != nil {
+		tr.order = append(tr.order[:0], order...)
+	}
+	for _, i := range order {
+		sp := s.steer[i]
+		cands := sp.cands[fam]
+		if len(cands) == 0 {
+			continue
+		}
+		dst = usable(dst[:0], cands, h)
+		if len(dst) >= sp.need[fam] {
+			if tr != nil {
+				tr.chosen, tr.cands, tr.method = sp.pool.Name, cands, sp.method
+				tr.path = "pool " + sp.pool.Name + " is up"
+			}
+			var hscope int
+			sel.Members, hscope = s.pickIn(sp, client, dst, tr)
+			sel.Scope = finalScope(client, max(scope, hscope))
+			return sel, dst
+		}
+	}
+	// Every pool of the order is below its min_healthy.
+	sel.AllDown = true
+	switch s.WhenAllDown {
+	case AllDownServFail:
+		if tr != nil {
+			tr.path = "every pool below min_healthy: when_all_down = servfail"
+		}
+		sel.ServFail = true
+		sel.Members = dst[:0]
+		return sel, dst
+	case AllDownFallback:
+		sel2, dst := s.fallbackAnswer(client, fam, h, dst, tr)
+		sel2.Scope = finalScope(client, max(scope, sel2.Scope))
+		sel2.AllDown = true
+		return sel2, dst
+	}
+	// when_all_down = "all": the first pool of the order that still has usable members
+	// (degraded, below min_healthy) answers with them; when nothing at all is usable, the
+	// first pool with members of the family answers as if they were up (fail open).
+	var first *steerPool
+	for _, i := range order {
+		sp := s.steer[i]
+		if len(sp.cands[fam]) == 0 {
+			continue
+		}
+		if first == nil {
+			first = sp
+		}
+		if dst = usable(dst[:0], sp.cands[fam], h); len(dst) > 0 {
+			first = sp
+			break
+		}
+	}
+	if first == nil {
+		// The order holds no pool with members of the family: answer from the service's.
+		first = s.steer[0]
+		for _, sp := range s.steer {
+			if len(sp.cands[fam]) > 0 {
+				first = sp
+				break
+			}
+		}
+	}
+	if len(dst) == 0 {
+		dst = failOpen(dst[:0], first.cands[fam])
+		if tr != nil {
+			tr.path = "every pool below min_healthy, none usable: when_all_down = all, pool " + first.pool.Name + " as if every member were up"
+		}
+	} else if tr != nil {
+		tr.path = "every pool below min_healthy: when_all_down = all, pool " + first.pool.Name + " with its usable members"
+	}
+	if tr != nil {
+		tr.chosen, tr.cands, tr.method = first.pool.Name, first.cands[fam], first.method
+	}
+	var hscope int
+	sel.Members, hscope = s.pickIn(first, client, dst, tr)
+	sel.Scope = finalScope(client, max(scope, hscope))
+	return sel, dst
+}
+
+// fallbackAnswer answers from the fallback pool with the service's method.
+func (s *Service) fallbackAnswer(client Client, fam int, h Health, dst []*Member, tr *trace) (Selection, []*Member) {
+	sel := Selection{CNAME: s.host}
+	fb := s.fallback[fam]
+	dst = usable(dst[:0], fb, h)
+	if tr != nil {
+		tr.cands, tr.method, tr.chosen = fb, s.Method, s.Fallback.Name
+		tr.path = "every pool below min_healthy: when_all_down = fallback, pool " + s.Fallback.Name + " (usable members)"
+	}
+	if len(dst) == 0 {
+		dst = append(dst[:0], fb...)
+		if tr != nil {
+			tr.path = "every pool below min_healthy: when_all_down = fallback, pool " + s.Fallback.Name + " (none usable either: all its members)"
+		}
+	}
+	sel.Members, sel.Scope = s.pick(client, dst, tr)
+	return sel, dst
+}
+
+// pickIn runs a steering pool's own method over its usable members.
+func (s *Service) pickIn(sp *steerPool, client Client, items []*Member, tr *trace) ([]*Member, int) {
+	n := s.Answers
+	if s.host {
+		n = 1 // one CNAME per name (RFC 2181 section 10.1)
+	}
+	switch sp.method {
+	case Weighted:
+		w := weightOf
+		w.Rand = s.rand
+		return w.Pick(items, n), 0
+	case ClientSubnetHash:
+		key, bits, scope := s.hashKey(client)
+		if tr != nil {
+			tr.key = netip.PrefixFrom(client.Addr, bits).Masked()
+		}
+		return hrw.Pick(key, items, n), scope
+	default:
+		return sp.rr.Pick(items, n), 0
+	}
+}
+
+// finalScope is the ECS scope prefix length of an answer that depended on the first
+// scope bits of the client address: never longer than the source prefix the client sent
+// (RFC 7871 section 7.2.1), and 0 without ECS, where a scope means nothing.
+func finalScope(c Client, scope int) int {
+	if !c.ECS {
+		return 0
+	}
+	return max(0, min(scope, c.SourcePrefix))
+}
+
+// order returns the pool order for the client (indexes into s.steer) and the number of
+// leading client address bits it depended on.
+func (s *Service) order(c *Client, buf *[maxSteerPools]uint8, tr *trace) ([]uint8, int) {
+	switch s.Steering {
+	case SteerGeo:
+		rule, kind, scope := s.geo.match(c)
+		if tr != nil {
+			tr.rule = s.geo.describe(rule, kind)
+		}
+		return s.geo.orders[rule], scope
+	case SteerNearest:
+		return s.nearest(c, buf, tr)
+	}
+	if tr != nil {
+		tr.rule = "failover: the service's pool order"
+	}
+	return s.identity, 0
+}
+
+// nearest orders the pools by great-circle distance from the client minus each pool's
+// bias (pools without a location last, ties in service order). Without a client location
+// the service's order answers; the scope is then still the City network, because having
+// no location is itself what the database says about that network.
+func (s *Service) nearest(c *Client, buf *[maxSteerPools]uint8, tr *trace) ([]uint8, int) {
+	if !c.HasGeo {
+		if tr != nil {
+			tr.rule = "nearest: no GeoIP data for the client; the service's pool order"
+		}
+		return s.identity, 0
+	}
+	scope := netBits(c.Geo.CityNetwork, c.Addr)
+	if !c.Geo.HasLocation {
+		if tr != nil {
+			tr.rule = "nearest: the client has no location; the service's pool order"
+		}
+		return s.identity, scope
+	}
+	var score [maxSteerPools]float64
+	n := len(s.steer)
+	order := buf[:n]
+	for i, sp := range s.steer {
+		order[i] = uint8(i)
+		score[i] = math.Inf(1)
+		if p := sp.pool; p.HasLocation {
+			score[i] = geoip.Distance(c.Geo.Lat, c.Geo.Lon, p.Lat, p.Lon) - p.Bias
+		}
+	}
+	// Insertion sort: stable, in place, and n is small.
+	for i := 1; i < n; i++ {
+		for j := i; j > 0 && score[order[j]] < score[order[j-1]]; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
+	if tr != nil {
+		tr.rule = "nearest: distance from the client's location minus bias"
+		tr.scores = append([]float64(nil), score[:n]...)
+	}
+	return order, scope
+}
+
+// netBits is the prefix length of a GeoIP network; a lookup that failed (invalid network)
+// says nothing about the neighbours, so the answer is scoped to the whole address.
+func netBits(p netip.Prefix, a netip.Addr) int {
+	if !p.IsValid() {
+		return a.BitLen()
+	}
+	return p.Bits()
+}
+
+// match finds the geo rule for the client with the documented precedence: networks
+// (longest prefix) > asns > countries > continents > default. It returns the rule index
+// (len(rules) for the default), what matched, and how many leading client address bits
+// the choice depended on (RFC 7871 section 7.2.1): the matched network's length, the
+// GeoIP network of the data used, widened so that the scope contains no address a more
+// specific network rule would answer differently.
+func (g *geoTable) match(c *Client) (int, matchKind, int) {
+	a := c.Addr.Unmap()
+	rule, kind, scope := len(g.rules), matchDefault, 0
+	for _, n := range g.nets {
+		if n.p.Contains(a) {
+			rule, kind, scope = int(n.rule)-1, matchNetwork, n.p.Bits()
+			break
+		}
+	}
+	if kind == matchDefault && c.HasGeo {
+		// The ASN lookup mattered once ASN rules exist (matching or not), and so did the
+		// City lookup when the ASN rules did not decide.
+		info := &c.Geo
+		if g.needASN {
+			scope = netBits(info.ASNNetwork, a)
+			if r := g.asn[info.ASN]; r != 0 && info.ASN != 0 {
+				rule, kind = int(r)-1, matchASN
+			}
+		}
+		if kind == matchDefault && g.needCity {
+			scope = max(scope, netBits(info.CityNetwork, a))
+			if i := code2(info.Country); i >= 0 && g.country[i] != 0 {
+				rule, kind = int(g.country[i])-1, matchCountry
+			} else if i := code2(info.Continent); i >= 0 && g.continent[i] != 0 {
+				rule, kind = int(g.continent[i])-1, matchContinent
+			}
+		}
+	}
+	// A more specific network rule inside the scope would answer some of its addresses
+	// differently: lengthen the scope until it excludes that network. g.nets is longest
+	// first, so the loop ends at the first rule no longer than the scope.
+	for _, n := range g.nets {
+		if n.p.Bits() <= scope {
+			break
+		}
+		if n.p.Contains(a) {
+			continue // the matched rule itself (or a longer one that holds the address)
+		}
+		if cp := commonBits(a, n.p.Addr()); cp >= scope {
+			scope = cp + 1
+		}
+	}
+	return rule, kind, scope
+}
+
+// commonBits is the length of the common leading bits of two addresses; -1 across
+// families.
+func commonBits(a, b netip.Addr) int {
+	if a.Is4() != b.Is4() {
+		return -1
+	}
+	if a.Is4() {
+		x, y := a.As4(), b.As4()
+		return bits.LeadingZeros32(be32(x[:]) ^ be32(y[:]))
+	}
+	x, y := a.As16(), b.As16()
+	hi := bits.LeadingZeros64(be64(x[:8]) ^ be64(y[:8]))
+	if hi < 64 {
+		return hi
+	}
+	return 64 + bits.LeadingZeros64(be64(x[8:])^be64(y[8:]))
+}
+
+func be32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func be64(b []byte) uint64 { return uint64(be32(b[:4]))<<32 | uint64(be32(b[4:])) }

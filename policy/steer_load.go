@@ -1,0 +1,435 @@
+package policy
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/glbdns/glbdns/policy/balance"
+)
+
+// This file compiles the steering half of the language: the geoip block, the pools'
+// location/bias/method/min_healthy, and the failover, geo and nearest service policies.
+// Everything a query needs is precomputed here (rule tables indexed by country code, an
+// ASN map, a prefix table sorted longest first, pool orders as index slices) so that
+// Select only indexes.
+
+var geoipSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "database"}, {Name: "asn_database"}},
+}
+
+var geoSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "default_pools"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "rule"}},
+}
+
+var ruleSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "countries"}, {Name: "continents"}, {Name: "asns"}, {Name: "networks"}, {Name: "pools", Required: true},
+	},
+}
+
+// maxSteerPools bounds the pools of a steering service so that a pool order fits a
+// fixed-size array on the stack (nearest sorts one per query without allocating).
+const maxSteerPools = 64
+
+// maxBias is half the Earth's circumference in km: a larger bias than any distance
+// could only be a unit mistake.
+const maxBias = 20000
+
+// continents are MaxMind's continent codes, the ones geoip.Info.Continent holds.
+var continents = map[string]string{"AF": "Africa", "AN": "Antarctica", "AS": "Asia", "EU": "Europe",
+	"NA": "North America", "OC": "Oceania", "SA": "South America"}
+
+// geoip decodes the top-level geoip block. Only the paths are recorded: the server opens
+// and watches the databases, so that their updates need no policy reload.
+func (c *compiler) geoip(blk *hcl.Block, dir string) {
+	if c.geoipRng != nil {
+		c.errf(blk.DefRange, "Duplicate geoip block", "A policy has at most one geoip block; one is already declared at %s.", posString(*c.geoipRng))
+		return
+	}
+	rng := blk.DefRange
+	c.geoipRng = &rng
+	content, diags := blk.Body.Content(geoipSchema)
+	c.add(diags)
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	if a := content.Attributes["database"]; a != nil {
+		if s, ok := c.str(a); ok {
+			c.snap.geoCity = abs(s)
+		}
+	}
+	if a := content.Attributes["asn_database"]; a != nil {
+		if s, ok := c.str(a); ok {
+			c.snap.geoASN = abs(s)
+		}
+	}
+	if content.Attributes["database"] == nil && content.Attributes["asn_database"] == nil {
+		c.errf(blk.DefRange, "Empty geoip block", "The geoip block needs a database (GeoIP2/GeoLite2 City or Country) or an asn_database (GeoLite2 ASN), or both.")
+	}
+}
+
+// number decodes a number in [lo, hi].
+func (d *decoder) number(a *hcl.Attribute, v cty.Value, rng hcl.Range, what string, lo, hi float64) (float64, bool) {
+	n, err := convert.Convert(v, cty.Number)
+	if err != nil || n.IsNull() {
+		d.errf(rng, "Invalid "+what, "The %s must be a number.", what)
+		return 0, false
+	}
+	f, _ := n.AsBigFloat().Float64()
+	if math.IsNaN(f) || f < lo || f > hi {
+		d.errf(rng, "Invalid "+what, "The %s must be between %s and %s, not %s.", what, ftoa(lo), ftoa(hi), ftoa(f))
+		return 0, false
+	}
+	return f, true
+}
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// steeringAttrs decodes the pool attributes that steering services use.
+func (c *compiler) steeringAttrs(p *Pool, at hcl.Attributes) {
+	if a := at["location"]; a != nil {
+		if items, ok := c.list(a); ok {
+			if len(items) != 2 {
+				c.errf(a.Expr.Range(), "Invalid location", "The location must be [latitude, longitude] in degrees, two numbers.")
+			} else {
+				lat, ok1 := c.number(a, items[0].v, items[0].rng, "latitude", -90, 90)
+				lon, ok2 := c.number(a, items[1].v, items[1].rng, "longitude", -180, 180)
+				p.Lat, p.Lon, p.HasLocation = lat, lon, ok1 && ok2
+			}
+		}
+	}
+	if a := at["bias"]; a != nil {
+		if v, ok := c.value(a); ok {
+			p.Bias, _ = c.number(a, v, a.Expr.Range(), "bias", -maxBias, maxBias)
+		}
+		if at["location"] == nil {
+			c.errf(a.NameRange, "Bias without location", "Pool %q sets a bias, which adjusts the distance to its location, but has no location.", p.Name)
+		}
+	}
+	if a := at["method"]; a != nil {
+		if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash") {
+			p.Method, p.HasMethod = methodNames[v], true
+		}
+	}
+	if a := at["min_healthy"]; a != nil {
+		v, ok := c.value(a)
+		if !ok {
+			return
+		}
+		if v.Type() == cty.String {
+			s := v.AsString()
+			pct, isPct := strings.CutSuffix(strings.TrimSpace(s), "%")
+			n, err := strconv.Atoi(strings.TrimSpace(pct))
+			if !isPct || err != nil || n < 1 || n > 100 {
+				c.errf(a.Expr.Range(), "Invalid min_healthy", "The min_healthy must be a whole number of members (1 or more) or a percentage from \"1%%\" to \"100%%\", not %q.", s)
+				return
+			}
+			p.MinHealthyPercent = n
+			return
+		}
+		if n, ok := c.integer(a, 1, maxWeight); ok {
+			p.MinHealthy = int(n)
+		}
+	}
+}
+
+// Steering policies, by name in the service's policy attribute.
+var steeringNames = map[string]Steering{"failover": SteerFailover, "geo": SteerGeo, "nearest": SteerNearest}
+
+// String returns the steering policy's name ("" for none).
+func (s Steering) String() string {
+	for n, v := range steeringNames {
+		if v == s {
+			return n
+		}
+	}
+	return ""
+}
+
+// steerPool is one pool of a steering service, compiled for that service: its candidate
+// members per family, how many must be usable for the pool to count as up, and the method
+// (with its own round-robin cursor) that chooses members inside it.
+type steerPool struct {
+	pool   *Pool
+	method Method
+	cands  [numFamilies][]*Member
+	need   [numFamilies]int
+	rr     balance.RoundRobin[*Member]
+}
+
+// compileSteering builds the steering tables of a service whose pools are resolved.
+// content is the service block's content (for the geo block), at its attributes.
+func (c *compiler) compileSteering(s *Service, content *hcl.BodyContent, poolsAttr *hcl.Attribute) {
+	name := s.Name
+	geoBlocks := content.Blocks.OfType("geo")
+	if s.Steering != SteerGeo {
+		for _, b := range geoBlocks {
+			c.errf(b.DefRange, "Unexpected geo block", "Service %q has a geo block but its policy is not \"geo\".", name)
+		}
+	}
+	if s.Steering == SteerNone {
+		return
+	}
+	if len(s.Pools) > maxSteerPools {
+		c.errf(poolsAttr.Expr.Range(), "Too many pools", "A %s service steers between at most %d pools; %q lists %d.", s.Steering, maxSteerPools, name, len(s.Pools))
+		return
+	}
+	index := map[*Pool]uint8{}
+	for i, p := range s.Pools {
+		index[p] = uint8(i)
+		sp := &steerPool{pool: p, method: s.Method, cands: families([]*Pool{p})}
+		if p.HasMethod {
+			sp.method = p.Method
+		}
+		for f := range numFamilies {
+			n := len(sp.cands[f])
+			switch {
+			case n == 0:
+				sp.need[f] = 0 // no member of the family: the pool is skipped for it
+			case p.MinHealthyPercent > 0:
+				sp.need[f] = max(1, (n*p.MinHealthyPercent+99)/100)
+			default:
+				sp.need[f] = min(max(p.MinHealthy, 1), n)
+			}
+		}
+		s.steer = append(s.steer, sp)
+		s.identity = append(s.identity, uint8(i))
+	}
+	needsCity := false
+	switch s.Steering {
+	case SteerNearest:
+		needsCity = true
+		located := false
+		for _, p := range s.Pools {
+			located = located || p.HasLocation
+		}
+		if !located && len(s.Pools) > 0 {
+			c.errf(poolsAttr.Expr.Range(), "No pool location", "Service %q orders its pools by distance (policy \"nearest\"), but none of its pools has a location.", name)
+		}
+	case SteerGeo:
+		if len(geoBlocks) == 0 {
+			c.errf(c.svcRng[name], "Missing geo block", "Service %q has policy \"geo\" but no geo block with rules.", name)
+			return
+		}
+		for _, b := range geoBlocks[1:] {
+			c.errf(b.DefRange, "Duplicate geo block", "Service %q has more than one geo block.", name)
+		}
+		s.geo = c.geoRules(s, geoBlocks[0], index)
+		needsCity = s.geo.needCity
+		if s.geo.needASN && c.snap.geoASN == "" && c.geoipRng != nil {
+			c.errf(s.geo.asnRng, "Missing ASN database", "Service %q has rules on ASNs, but the geoip block names no asn_database.", name)
+		}
+	}
+	if s.Steering == SteerFailover {
+		return
+	}
+	s.NeedsGeo = true
+	switch {
+	case c.geoipRng == nil:
+		c.errf(c.svcRng[name], "Missing geoip block", "Service %q has policy %q, which needs the client's location from GeoIP, but the policy has no geoip block.", name, s.Steering.String())
+	case needsCity && c.snap.geoCity == "":
+		c.errf(c.svcRng[name], "Missing GeoIP database", "Service %q needs a City database (policy %q), but the geoip block names no database.", name, s.Steering.String())
+	}
+}
+
+// geoTable is a geo service's rules compiled for lookup. Rule i's pool order is
+// orders[i]; orders[len(rules)] is the default order. Tables hold rule index + 1 (0: no
+// rule).
+type geoTable struct {
+	rules     []geoRule
+	orders    [][]uint8
+	country   [26 * 26]uint16
+	continent [26 * 26]uint16
+	asn       map[uint32]uint16
+	nets      []netRule // longest prefix first
+	needCity  bool      // some rule matches countries or continents
+	needASN   bool      // some rule matches ASNs
+	asnRng    hcl.Range
+}
+
+// geoRule is one rule, as Explain describes it.
+type geoRule struct {
+	pos   string // file:line:col of the rule block
+	pools []string
+}
+
+type netRule struct {
+	p    netip.Prefix
+	rule uint16
+}
+
+// code2 indexes a two-letter upper-case code into a 26×26 table; -1 for anything else.
+func code2(s string) int {
+	if len(s) != 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z' {
+		return -1
+	}
+	return int(s[0]-'A')*26 + int(s[1]-'A')
+}
+
+func (c *compiler) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *geoTable {
+	content, diags := blk.Body.Content(geoSchema)
+	c.add(diags)
+	g := &geoTable{asn: map[uint32]uint16{}}
+	// order resolves a pools list of a rule (or default_pools) to indexes into s.steer.
+	order := func(a *hcl.Attribute) []uint8 {
+		names, rngs, _ := c.strList(a)
+		var out []uint8
+		seen := map[string]bool{}
+		for i, n := range names {
+			p := c.snap.PoolByName[n]
+			idx, inService := index[p]
+			switch {
+			case p == nil:
+				c.errf(rngs[i], "Unknown pool", "Service %q refers to pool %q, which is not defined.", s.Name, n)
+			case !inService:
+				c.errf(rngs[i], "Pool not in service", "Pool %q is not one of the pools of service %q; add it to the service's pools.", n, s.Name)
+			case seen[n]:
+				c.errf(rngs[i], "Duplicate pool reference", "The pool order lists pool %q twice.", n)
+			default:
+				seen[n] = true
+				out = append(out, idx)
+			}
+		}
+		if len(names) == 0 && len(rngs) == 0 {
+			c.errf(a.Expr.Range(), "Missing pools", "A pool order needs at least one pool.")
+		}
+		return out
+	}
+	countryRng := map[string]hcl.Range{}
+	continentRng := map[string]hcl.Range{}
+	asnRng := map[uint32]hcl.Range{}
+	netRng := map[netip.Prefix]hcl.Range{}
+	for _, rb := range content.Blocks.OfType("rule") {
+		rc, diags := rb.Body.Content(ruleSchema)
+		c.add(diags)
+		ri := uint16(len(g.rules) + 1)
+		at := rc.Attributes
+		rule := geoRule{pos: posString(rb.DefRange)}
+		if a := at["pools"]; a != nil {
+			o := order(a)
+			for _, i := range o {
+				rule.pools = append(rule.pools, s.Pools[i].Name)
+			}
+			g.orders = append(g.orders, o)
+		} else {
+			g.orders = append(g.orders, nil)
+		}
+		g.rules = append(g.rules, rule)
+		if at["countries"] == nil && at["continents"] == nil && at["asns"] == nil && at["networks"] == nil {
+			c.errf(rb.DefRange, "Empty rule", "A geo rule needs at least one of countries, continents, asns or networks.")
+		}
+		for _, kind := range []struct {
+			attr, one string
+			table     *[26 * 26]uint16
+			seen      map[string]hcl.Range
+		}{{"countries", "country", &g.country, countryRng}, {"continents", "continent", &g.continent, continentRng}} {
+			a := at[kind.attr]
+			if a == nil {
+				continue
+			}
+			g.needCity = true
+			codes, rngs, _ := c.strList(a)
+			for i, code := range codes {
+				idx := code2(code)
+				switch {
+				case kind.attr == "countries" && idx < 0:
+					hint := ""
+					if code2(strings.ToUpper(code)) >= 0 {
+						hint = fmt.Sprintf("; write %q", strings.ToUpper(code))
+					}
+					c.errf(rngs[i], "Invalid country code", "%q is not an ISO 3166-1 alpha-2 country code (two upper-case letters such as \"GB\")%s.", code, hint)
+					continue
+				case kind.attr == "continents" && continents[code] == "":
+					c.errf(rngs[i], "Invalid continent code", "%q is not a continent code; use one of AF, AN, AS, EU, NA, OC, SA (upper case).", code)
+					continue
+				}
+				if prev, dup := kind.seen[code]; dup {
+					c.errf(rngs[i], "Duplicate "+kind.one, "%q is already matched by the rule at %s.", code, posString(prev))
+					continue
+				}
+				kind.seen[code] = rngs[i]
+				kind.table[idx] = ri
+			}
+		}
+		if a := at["asns"]; a != nil {
+			g.needASN = true
+			if g.asnRng.Filename == "" {
+				g.asnRng = a.NameRange
+			}
+			if items, ok := c.list(a); ok {
+				for _, it := range items {
+					n, ok := c.number(a, it.v, it.rng, "ASN", 1, math.MaxUint32)
+					if !ok {
+						continue
+					}
+					if n != math.Trunc(n) {
+						c.errf(it.rng, "Invalid ASN", "An ASN is a whole number, not %g.", n)
+						continue
+					}
+					asn := uint32(n)
+					if prev, dup := asnRng[asn]; dup {
+						c.errf(it.rng, "Duplicate ASN", "AS%d is already matched by the rule at %s.", asn, posString(prev))
+						continue
+					}
+					asnRng[asn] = it.rng
+					g.asn[asn] = ri
+				}
+			}
+		}
+		if a := at["networks"]; a != nil {
+			cidrs, rngs, _ := c.strList(a)
+			for i, cidr := range cidrs {
+				p, err := netip.ParsePrefix(cidr)
+				switch {
+				case err != nil || p.Addr().Zone() != "":
+					c.errf(rngs[i], "Invalid network", "%q is not a CIDR prefix such as \"198.51.100.0/24\" or \"2001:db8::/32\".", cidr)
+					continue
+				case p.Addr().Is4In6():
+					c.errf(rngs[i], "Invalid network", "%q is an IPv4-mapped IPv6 prefix; write the IPv4 prefix (clients are matched as IPv4).", cidr)
+					continue
+				case p != p.Masked():
+					c.errf(rngs[i], "Invalid network", "%q has bits set past its prefix length; did you mean %q?", cidr, p.Masked().String())
+					continue
+				}
+				if prev, dup := netRng[p]; dup {
+					c.errf(rngs[i], "Duplicate network", "%s is already matched by the rule at %s.", p, posString(prev))
+					continue
+				}
+				netRng[p] = rngs[i]
+				g.nets = append(g.nets, netRule{p: p, rule: ri})
+			}
+		}
+	}
+	if a := content.Attributes["default_pools"]; a != nil {
+		g.orders = append(g.orders, order(a))
+	} else {
+		g.orders = append(g.orders, s.identity)
+	}
+	if len(g.rules) == 0 {
+		c.errf(blk.DefRange, "Missing rules", "The geo block of service %q has no rule; use policy \"failover\" for one order for every client.", s.Name)
+	}
+	// Longest prefix first, so the first containing prefix is the longest match.
+	sort.SliceStable(g.nets, func(i, j int) bool { return g.nets[i].p.Bits() > g.nets[j].p.Bits() })
+	return g // with errors, the service is never inserted: the table is only checked
+}
+
+// describe names the rule for Explain: "rule 2 at policy.hcl:14:5 (countries)".
+func (g *geoTable) describe(rule int, kind matchKind) string {
+	if rule >= len(g.rules) {
+		return "no rule matched: default_pools"
+	}
+	return fmt.Sprintf("rule %d at %s (%s)", rule+1, g.rules[rule].pos, kind)
+}
