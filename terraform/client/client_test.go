@@ -1,0 +1,207 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/glbdns/glbdns/terraform/client"
+	"github.com/glbdns/glbdns/terraform/internal/apitest"
+)
+
+const token = "s3cret"
+
+func newClient(t *testing.T, url, tok string) *client.Client {
+	t.Helper()
+	c, err := client.New(url, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func webEU() client.Pool {
+	return client.Pool{Name: "web-eu", Region: "eu",
+		Members: []client.Member{{Name: "fra-1", Address: "192.0.2.10", Weight: ptr(int64(3))}, {Name: "ams-1", Address: "192.0.2.11"}},
+		Checks:  []client.Check{{Name: "http", Port: 8080, Path: "/healthz", ExpectStatus: client.StatusList{"200-299"}}},
+	}
+}
+
+func TestPoolLifecycle(t *testing.T) {
+	srv := apitest.Start(t, apitest.Options{Token: token, Zones: []string{"glb.example.com"}})
+	c := newClient(t, srv.URL, token)
+	ctx := context.Background()
+
+	p, err := c.CreatePool(ctx, webEU())
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if p.Version == "" || !p.Managed {
+		t.Fatalf("create returned version %q managed %v; want a version and managed", p.Version, p.Managed)
+	}
+	if *p.Members[1].Weight != 1 || p.Checks[0].Type != "http" || p.Checks[0].Interval != "5s" {
+		t.Errorf("defaults not applied: %+v", p)
+	}
+	got, err := c.GetPool(ctx, "web-eu")
+	if err != nil || got.Version != p.Version {
+		t.Fatalf("get: %v, version %q want %q", err, got.Version, p.Version)
+	}
+
+	upd := webEU()
+	upd.Region = "europe"
+	p2, err := c.PutPool(ctx, upd, p.Version)
+	if err != nil {
+		t.Fatalf("put with the current version: %v", err)
+	}
+	if p2.Version == p.Version || p2.Region != "europe" {
+		t.Errorf("put: version %q region %q; want a new version and region europe", p2.Version, p2.Region)
+	}
+	if _, err := c.PutPool(ctx, upd, p.Version); !errors.Is(err, client.ErrPreconditionFailed) {
+		t.Errorf("put with a stale version: err %v; want ErrPreconditionFailed", err)
+	}
+	if err := c.DeletePool(ctx, "web-eu", p2.Version); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if _, err := c.GetPool(ctx, "web-eu"); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("get after delete: err %v; want ErrNotFound", err)
+	}
+}
+
+// TestStatusCodes checks that every documented error status reaches the caller as an
+// *APIError with the server's reason and, where one field is at fault, the field.
+func TestStatusCodes(t *testing.T) {
+	srv := apitest.Start(t, apitest.Options{Token: token, Zones: []string{"glb.example.com"}})
+	ctx := context.Background()
+	c := newClient(t, srv.URL, token)
+	if _, err := c.CreatePool(ctx, webEU()); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddFilePool(apitest.Pool{Name: "from-file", Members: []apitest.Member{{Name: "a", Address: "192.0.2.1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateService(ctx, client.Service{Name: "www.glb.example.com", Pools: []string{"web-eu"}}); err != nil {
+		t.Fatal(err)
+	}
+	noWrites := newClient(t, apitest.Start(t, apitest.Options{}).URL, token)
+
+	tests := []struct {
+		name      string
+		call      func() error
+		code      int
+		sentinel  error
+		wantField string
+	}{
+		{"bad member", func() error {
+			p := webEU()
+			p.Name, p.Members[1].Host = "other", "eu.cdn.example.net" // address and host
+			_, err := c.CreatePool(ctx, p)
+			return err
+		}, http.StatusBadRequest, client.ErrBadRequest, "members[1].address"},
+		{"no token", func() error { _, err := newClient(t, srv.URL, "").CreatePool(ctx, webEU()); return err },
+			http.StatusUnauthorized, client.ErrUnauthorized, ""},
+		{"wrong token", func() error { _, err := newClient(t, srv.URL, "nope").CreatePool(ctx, webEU()); return err },
+			http.StatusForbidden, client.ErrForbidden, ""},
+		{"write API off", func() error { _, err := noWrites.CreatePool(ctx, webEU()); return err },
+			http.StatusForbidden, client.ErrForbidden, ""},
+		{"missing pool", func() error { _, err := c.GetPool(ctx, "nope"); return err },
+			http.StatusNotFound, client.ErrNotFound, ""},
+		{"exists", func() error { _, err := c.CreatePool(ctx, webEU()); return err },
+			http.StatusConflict, client.ErrConflict, "name"},
+		{"read-only", func() error { return c.DeletePool(ctx, "from-file", "") },
+			http.StatusConflict, client.ErrConflict, ""},
+		{"still referenced", func() error { return c.DeletePool(ctx, "web-eu", "") },
+			http.StatusConflict, client.ErrConflict, ""},
+		{"stale If-Match", func() error { _, err := c.PutPool(ctx, webEU(), "0000"); return err },
+			http.StatusPreconditionFailed, client.ErrPreconditionFailed, ""},
+		{"unknown pool", func() error {
+			_, err := c.CreateService(ctx, client.Service{Name: "api.glb.example.com", Pools: []string{"nope"}})
+			return err
+		}, http.StatusUnprocessableEntity, client.ErrUnprocessable, "pools[0]"},
+		{"drain of unknown member", func() error {
+			_, err := c.Drain(ctx, "web-eu", "nope", client.DrainRequest{Duration: "10m"})
+			return err
+		}, http.StatusUnprocessableEntity, client.ErrUnprocessable, ""},
+		{"service outside zones", func() error {
+			_, err := c.CreateService(ctx, client.Service{Name: "www.example.org", Pools: []string{"web-eu"}})
+			return err
+		}, http.StatusBadRequest, client.ErrBadRequest, "name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			var ae *client.APIError
+			if !errors.As(err, &ae) {
+				t.Fatalf("err %v (%T); want an *APIError", err, err)
+			}
+			if ae.StatusCode != tt.code || client.StatusCode(err) != tt.code {
+				t.Errorf("status %d; want %d", ae.StatusCode, tt.code)
+			}
+			if !errors.Is(err, tt.sentinel) {
+				t.Errorf("errors.Is(%v, %v) is false", err, tt.sentinel)
+			}
+			if ae.Reason == "" || ae.Field != tt.wantField {
+				t.Errorf("reason %q field %q; want a reason and field %q", ae.Reason, ae.Field, tt.wantField)
+			}
+		})
+	}
+}
+
+func TestDrainAndHealth(t *testing.T) {
+	srv := apitest.Start(t, apitest.Options{Token: token})
+	c := newClient(t, srv.URL, token)
+	ctx := context.Background()
+	if _, err := c.CreatePool(ctx, webEU()); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetHealth("web-eu", "ams-1", "down", 2)
+	d, err := c.Drain(ctx, "web-eu", "fra-1", client.DrainRequest{Duration: "10m", Reason: "kernel upgrade"})
+	if err != nil || d.Until == "" || d.Reason != "kernel upgrade" {
+		t.Fatalf("drain: %+v, %v", d, err)
+	}
+	if ds, err := c.ListDrains(ctx); err != nil || len(ds) != 1 || ds[0].Member != "fra-1" {
+		t.Errorf("list drains: %+v, %v; want fra-1 only", ds, err)
+	}
+	hs, err := c.Health(ctx)
+	if err != nil || len(hs) != 2 {
+		t.Fatalf("health: %+v, %v; want 2 members", hs, err)
+	}
+	want := map[string]client.MemberHealth{
+		"ams-1": {Pool: "web-eu", Member: "ams-1", Status: "down", Reporters: 2},
+		"fra-1": {Pool: "web-eu", Member: "fra-1", Status: "unknown", Drained: true},
+	}
+	for _, h := range hs {
+		if h != want[h.Member] {
+			t.Errorf("health %+v; want %+v", h, want[h.Member])
+		}
+	}
+	if err := c.Undrain(ctx, "web-eu", "fra-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetDrain(ctx, "web-eu", "fra-1"); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("get drain after undrain: %v; want ErrNotFound", err)
+	}
+}
+
+func TestStatusListDecodesNumbers(t *testing.T) {
+	var s client.StatusList
+	if err := s.UnmarshalJSON([]byte(`[200, "300-399"]`)); err != nil {
+		t.Fatal(err)
+	}
+	if len(s) != 2 || s[0] != "200" || s[1] != "300-399" {
+		t.Errorf("got %q; want [200 300-399]", s)
+	}
+	if err := s.UnmarshalJSON([]byte(`[true]`)); err == nil {
+		t.Error("a boolean element decoded without error")
+	}
+}
+
+func TestNewRejectsBadEndpoints(t *testing.T) {
+	for _, ep := range []string{"", "127.0.0.1:8053", "ftp://x", "http://"} {
+		if _, err := client.New(ep, ""); err == nil {
+			t.Errorf("New(%q) succeeded; want an error", ep)
+		}
+	}
+}

@@ -1,0 +1,1 @@
+terraform import glbdns_pool.web_eu web-eu

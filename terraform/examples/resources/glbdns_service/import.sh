@@ -1,0 +1,1 @@
+terraform import glbdns_service.www www.glb.example.com

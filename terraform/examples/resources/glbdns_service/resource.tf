@@ -1,0 +1,17 @@
+resource "glbdns_service" "www" {
+  name          = "www.glb.example.com"
+  policy        = "weighted"
+  pools         = [glbdns_pool.web_eu.name, glbdns_pool.web_us.name]
+  ttl           = 30
+  answers       = 1
+  when_all_down = "fallback"
+  fallback      = glbdns_pool.web_us.name
+}
+
+resource "glbdns_service" "api" {
+  name           = "api.glb.example.com"
+  policy         = "client_subnet_hash"
+  pools          = [glbdns_pool.web_eu.name]
+  hash_prefix_v4 = 24
+  hash_prefix_v6 = 56
+}

@@ -1,0 +1,283 @@
+package terraform
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/glbdns/glbdns/terraform/client"
+)
+
+var (
+	_ resource.Resource                     = &serviceResource{}
+	_ resource.ResourceWithConfigure        = &serviceResource{}
+	_ resource.ResourceWithImportState      = &serviceResource{}
+	_ resource.ResourceWithConfigValidators = &serviceResource{}
+)
+
+// Service defaults and limits of the policy package (policy/service.go). The schema states
+// the defaults so that plans show them; the server applies the same ones. A 30s TTL bounds
+// how long resolvers keep a dead member; /24 and /56 are the widest ECS source prefixes
+// RFC 7871 section 11.1 recommends, so hashing on more gains nothing; 16 answers fit a
+// 512-byte UDP response.
+const (
+	defaultTTL     = 30
+	defaultPrefix4 = 24
+	defaultPrefix6 = 56
+	maxAnswers     = 16
+	maxTTL         = 1<<31 - 1 // RFC 2181 section 8
+)
+
+var (
+	policies     = []string{"round_robin", "weighted", "client_subnet_hash"}
+	allDownModes = []string{"all", "servfail", "fallback"}
+)
+
+// NewServiceResource is the glbdns_service resource's factory.
+func NewServiceResource() resource.Resource { return &serviceResource{} }
+
+// serviceResource manages one service through /v1/services/{name}.
+type serviceResource struct {
+	client *client.Client
+}
+
+// serviceModel is a service in Terraform state.
+type serviceModel struct {
+	ID           types.String   `tfsdk:"id"`
+	Name         types.String   `tfsdk:"name"`
+	Policy       types.String   `tfsdk:"policy"`
+	Pools        []types.String `tfsdk:"pools"`
+	TTL          types.Int64    `tfsdk:"ttl"`
+	Answers      types.Int64    `tfsdk:"answers"`
+	WhenAllDown  types.String   `tfsdk:"when_all_down"`
+	Fallback     types.String   `tfsdk:"fallback"`
+	HashPrefixV4 types.Int64    `tfsdk:"hash_prefix_v4"`
+	HashPrefixV6 types.Int64    `tfsdk:"hash_prefix_v6"`
+	Managed      types.Bool     `tfsdk:"managed"`
+	Version      types.String   `tfsdk:"version"`
+}
+
+func (r *serviceResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_service"
+}
+
+func (r *serviceResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "A DNS name that glbdns answers from pools, with a selection policy. The name must fall inside " +
+			"a zone defined in the operator's policy files.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				MarkdownDescription: "The service's name.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"name": schema.StringAttribute{
+				MarkdownDescription: "Fully qualified DNS name of the service, e.g. `www.glb.example.com`. Changing it replaces the service.",
+				Required:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+				Validators:          []validator.String{stringvalidator.LengthBetween(1, 253)},
+			},
+			"policy": schema.StringAttribute{
+				MarkdownDescription: "Selection policy: `round_robin`, `weighted` (answers converge to the members' weights) or " +
+					"`client_subnet_hash` (consistent per client subnet). Defaults to `round_robin`.",
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString("round_robin"),
+				Validators: []validator.String{stringvalidator.OneOf(policies...)},
+			},
+			"pools": schema.ListAttribute{
+				MarkdownDescription: "Names of the pools to answer from, in order; each must exist.",
+				Required:            true,
+				ElementType:         types.StringType,
+				Validators:          []validator.List{listvalidator.SizeAtLeast(1), listvalidator.UniqueValues()},
+			},
+			"ttl": schema.Int64Attribute{
+				MarkdownDescription: "TTL of the answers in seconds. Defaults to 30, which bounds how long resolvers keep sending clients to a member that just went down.",
+				Optional:            true,
+				Computed:            true,
+				Default:             int64default.StaticInt64(defaultTTL),
+				Validators:          []validator.Int64{int64validator.Between(0, maxTTL)},
+			},
+			"answers": schema.Int64Attribute{
+				MarkdownDescription: "Addresses per answer, 1 to 16. Defaults to 1. Must be 1 for host-name members (a name holds one CNAME).",
+				Optional:            true,
+				Computed:            true,
+				Default:             int64default.StaticInt64(1),
+				Validators:          []validator.Int64{int64validator.Between(1, maxAnswers)},
+			},
+			"when_all_down": schema.StringAttribute{
+				MarkdownDescription: "What to answer when every member is down: `all` (fail open), `servfail`, or `fallback` " +
+					"(answer from the `fallback` pool). Defaults to `all`.",
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString("all"),
+				Validators: []validator.String{stringvalidator.OneOf(allDownModes...)},
+			},
+			"fallback": schema.StringAttribute{
+				MarkdownDescription: "Pool to answer from when every member is down; set exactly when `when_all_down` is `fallback`.",
+				Optional:            true,
+				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+			},
+			"hash_prefix_v4": schema.Int64Attribute{
+				MarkdownDescription: "IPv4 prefix length the `client_subnet_hash` policy hashes on, 0 to 32. Defaults to 24.",
+				Optional:            true,
+				Computed:            true,
+				Default:             int64default.StaticInt64(defaultPrefix4),
+				Validators:          []validator.Int64{int64validator.Between(0, 32)},
+			},
+			"hash_prefix_v6": schema.Int64Attribute{
+				MarkdownDescription: "IPv6 prefix length the `client_subnet_hash` policy hashes on, 0 to 128. Defaults to 56.",
+				Optional:            true,
+				Computed:            true,
+				Default:             int64default.StaticInt64(defaultPrefix6),
+				Validators:          []validator.Int64{int64validator.Between(0, 128)},
+			},
+			"managed": schema.BoolAttribute{
+				MarkdownDescription: "Whether the service is managed through the API; false for services from the operator's files.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
+			},
+			"version": schema.StringAttribute{
+				MarkdownDescription: "The server's version of the service, sent back as `If-Match` on update and delete.",
+				Computed:            true,
+			},
+		},
+	}
+}
+
+// ConfigValidators checks at plan time what the schema alone cannot: fallback is set
+// exactly when when_all_down is "fallback".
+func (r *serviceResource) ConfigValidators(context.Context) []resource.ConfigValidator {
+	return []resource.ConfigValidator{fallbackValidator{}}
+}
+
+type fallbackValidator struct{}
+
+func (fallbackValidator) Description(context.Context) string {
+	return "fallback is set exactly when when_all_down is \"fallback\""
+}
+
+func (v fallbackValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (fallbackValidator) ValidateResource(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var mode, fb types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("when_all_down"), &mode)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("fallback"), &fb)...)
+	if resp.Diagnostics.HasError() || mode.IsUnknown() || fb.IsUnknown() {
+		return
+	}
+	switch {
+	case mode.ValueString() == "fallback" && fb.IsNull():
+		resp.Diagnostics.AddAttributeError(path.Root("fallback"), "Missing fallback",
+			"The service answers from a fallback pool when all members are down (when_all_down = \"fallback\"), but sets no fallback pool.")
+	case mode.ValueString() != "fallback" && !fb.IsNull():
+		resp.Diagnostics.AddAttributeError(path.Root("fallback"), "Unexpected fallback",
+			"The fallback pool is used only with when_all_down = \"fallback\"; remove it or set when_all_down.")
+	}
+}
+
+func (r *serviceResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+func (r *serviceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan serviceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	s, err := r.client.CreateService(ctx, plan.toAPI())
+	if err != nil {
+		addAPIError(&resp.Diagnostics, "create service "+plan.Name.ValueString(), err)
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, serviceFromAPI(s))...)
+}
+
+func (r *serviceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state serviceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	s, err := r.client.GetService(ctx, state.Name.ValueString())
+	if errors.Is(err, client.ErrNotFound) {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if err != nil {
+		addAPIError(&resp.Diagnostics, "read service "+state.Name.ValueString(), err)
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, serviceFromAPI(s))...)
+}
+
+func (r *serviceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state serviceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	s, err := r.client.PutService(ctx, plan.toAPI(), state.Version.ValueString())
+	if err != nil {
+		addAPIError(&resp.Diagnostics, "update service "+plan.Name.ValueString(), err)
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, serviceFromAPI(s))...)
+}
+
+func (r *serviceResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state serviceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	err := r.client.DeleteService(ctx, state.Name.ValueString(), state.Version.ValueString())
+	if err != nil && !errors.Is(err, client.ErrNotFound) {
+		addAPIError(&resp.Diagnostics, "delete service "+state.Name.ValueString(), err)
+	}
+}
+
+// ImportState imports a service by name: terraform import glbdns_service.www www.glb.example.com.
+func (r *serviceResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	resource.ImportStatePassthroughID(ctx, path.Root("name"), req, resp)
+}
+
+func (m *serviceModel) toAPI() client.Service {
+	s := client.Service{
+		Name: m.Name.ValueString(), Policy: m.Policy.ValueString(), Pools: []string{},
+		TTL: int64Ptr(m.TTL), Answers: m.Answers.ValueInt64(), WhenAllDown: m.WhenAllDown.ValueString(),
+		Fallback: m.Fallback.ValueString(), HashPrefixV4: int64Ptr(m.HashPrefixV4), HashPrefixV6: int64Ptr(m.HashPrefixV6),
+	}
+	for _, p := range m.Pools {
+		s.Pools = append(s.Pools, p.ValueString())
+	}
+	return s
+}
+
+func serviceFromAPI(s *client.Service) serviceModel {
+	m := serviceModel{
+		ID: types.StringValue(s.Name), Name: types.StringValue(s.Name), Policy: types.StringValue(s.Policy),
+		TTL: types.Int64PointerValue(s.TTL), Answers: types.Int64Value(s.Answers), WhenAllDown: types.StringValue(s.WhenAllDown),
+		Fallback: strOrNull(s.Fallback), HashPrefixV4: types.Int64PointerValue(s.HashPrefixV4), HashPrefixV6: types.Int64PointerValue(s.HashPrefixV6),
+		Managed: types.BoolValue(s.Managed), Version: types.StringValue(s.Version), Pools: []types.String{},
+	}
+	for _, p := range s.Pools {
+		m.Pools = append(m.Pools, types.StringValue(p))
+	}
+	return m
+}
