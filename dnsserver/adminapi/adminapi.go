@@ -1,0 +1,490 @@
+// Package adminapi is the JSON REST API of the glbdns admin listener: pools, services and
+// drains (docs/admin-api.md), served from a policy/store.Store. The admin listener mounts
+// Handler; every write is validated by the store (the policy package's own loader), then
+// Reload makes the daemon load and swap the new snapshot before the write is answered.
+//
+// Decisions beyond the doc: a body over 1 MiB gets 413; a JSON type error names the field
+// without array indexes ("members.weight", encoding/json does not report them), while
+// policy errors name it with them ("members[1].address"); reads are open, writes need the
+// bearer token (compared as SHA-256 digests with crypto/subtle, so neither content nor
+// length leaks through timing); a drain changes no snapshot, so it calls DrainsChanged
+// instead of Reload.
+package adminapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/glbdns/glbdns/policy/store"
+)
+
+// maxBody bounds a request body: the largest sane pool is a few hundred members, well
+// under 1 MiB, and the bound keeps a client from making the server buffer without limit.
+const maxBody = 1 << 20
+
+// Config configures the API.
+type Config struct {
+	// Store holds the policy; required.
+	Store *store.Store
+	// Token is the bearer token writes need; "" disables writes (403).
+	Token string
+	// Reload is called after every successful pool or service write and must return once
+	// the new snapshot serves (the daemon: store.Load, then SetSnapshot). nil: no reload.
+	Reload func() error
+	// DrainsChanged, when set, is called after every drain or undrain (for example to drop
+	// a cached health view). Drains need no reload: the DNS path reads them live.
+	DrainsChanged func()
+	// Health returns the live merged health of every member for GET /v1/health; nil
+	// reports every member of the policy with status "unknown".
+	Health func() []MemberHealth
+	// Logger receives errors the client cannot act on (failed reloads, I/O); nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// MemberHealth is one member in GET /v1/health.
+type MemberHealth struct {
+	Pool      string `json:"pool"`
+	Member    string `json:"member"`
+	Status    string `json:"status"` // "up", "down" or "unknown"
+	Drained   bool   `json:"drained"`
+	Reporters int    `json:"reporters"` // fresh healthd reporters behind Status
+}
+
+// API serves the admin REST API.
+type API struct {
+	cfg      Config
+	log      *slog.Logger
+	tokenSum [sha256.Size]byte
+}
+
+// New returns the API for cfg.
+func New(cfg Config) *API {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &API{cfg: cfg, log: log.With("component", "adminapi"), tokenSum: sha256.Sum256([]byte(cfg.Token))}
+}
+
+// LoadToken reads the admin token from file (when file is not ""), else from the
+// environment variable GLBDNS_ADMIN_TOKEN, trimming surrounding white space. It returns ""
+// when neither is set, which leaves the write API off.
+func LoadToken(file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read admin token: %w", err)
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return "", fmt.Errorf("read admin token: %s is empty", file)
+		}
+		return tok, nil
+	}
+	return strings.TrimSpace(os.Getenv("GLBDNS_ADMIN_TOKEN")), nil
+}
+
+// Handler serves the /v1/pools, /v1/services, /v1/drains, /v1/pools/{pool}/members/
+// {member}/drain and /v1/health endpoints, and a JSON 404 for other /v1/ paths. Mount it
+// at "/v1/" of the admin mux; a more specific pattern there (/v1/state) still wins.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(path string, methods map[string]http.HandlerFunc) {
+		allow := make([]string, 0, len(methods)+1)
+		for m, h := range methods {
+			mux.HandleFunc(m+" "+path, h)
+			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+		sort.Strings(allow)
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed", r.Method), "")
+		})
+	}
+	route("/v1/pools", map[string]http.HandlerFunc{"GET": a.listPools, "POST": a.write(a.postPool)})
+	route("/v1/pools/{name}", map[string]http.HandlerFunc{"GET": a.getPool, "PUT": a.write(a.putPool), "DELETE": a.write(a.deletePool)})
+	route("/v1/services", map[string]http.HandlerFunc{"GET": a.listServices, "POST": a.write(a.postService)})
+	route("/v1/services/{name}", map[string]http.HandlerFunc{"GET": a.getService, "PUT": a.write(a.putService), "DELETE": a.write(a.deleteService)})
+	route("/v1/drains", map[string]http.HandlerFunc{"GET": a.listDrains})
+	route("/v1/pools/{pool}/members/{member}/drain", map[string]http.HandlerFunc{"GET": a.getDrain, "POST": a.write(a.postDrain), "DELETE": a.write(a.deleteDrain)})
+	route("/v1/health", map[string]http.HandlerFunc{"GET": a.health})
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint", "")
+	})
+	return mux
+}
+
+// write wraps a write handler with the bearer-token check (RFC 6750 section 3: 401 with
+// WWW-Authenticate when the request carries no usable credentials, 403 for a wrong token).
+func (a *API) write(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.cfg.Token == "" {
+			writeError(w, http.StatusForbidden, "write API disabled: no admin token configured", "")
+			return
+		}
+		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		tok = strings.TrimSpace(tok)
+		if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="glbdns"`)
+			writeError(w, http.StatusUnauthorized, "missing or malformed Authorization header: want \"Bearer TOKEN\"", "")
+			return
+		}
+		sum := sha256.Sum256([]byte(tok))
+		if subtle.ConstantTimeCompare(sum[:], a.tokenSum[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="glbdns", error="invalid_token"`)
+			writeError(w, http.StatusForbidden, "wrong admin token", "")
+			return
+		}
+		h(w, r)
+	}
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away: nothing to do
+}
+
+func writeError(w http.ResponseWriter, status int, msg, field string) {
+	writeJSON(w, status, errorBody{Error: msg, Field: field})
+}
+
+// storeError answers a store error with the status docs/admin-api.md gives it.
+func (a *API) storeError(w http.ResponseWriter, err error) {
+	var ve *store.ValidationError
+	field, msg := "", err.Error()
+	if errors.As(err, &ve) {
+		field, msg = ve.Field, ve.Reason
+	}
+	var status int
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, store.ErrReadOnly), errors.Is(err, store.ErrExists), errors.Is(err, store.ErrReferenced):
+		status = http.StatusConflict
+	case errors.Is(err, store.ErrPreconditionFailed):
+		status = http.StatusPreconditionFailed
+	case errors.Is(err, store.ErrUnknownRef):
+		status = http.StatusUnprocessableEntity
+	case errors.Is(err, store.ErrInvalid):
+		status = http.StatusBadRequest
+	default:
+		a.log.Error("admin api write failed", "err", err)
+		status, msg = http.StatusInternalServerError, "internal error: "+err.Error()
+	}
+	writeError(w, status, msg, field)
+}
+
+// decode reads a JSON body into v: unknown fields refused, at most maxBody bytes, one value.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON value")
+	}
+	if err == nil {
+		return true
+	}
+	var (
+		typeErr *json.UnmarshalTypeError
+		maxErr  *http.MaxBytesError
+		field   string
+		status  = http.StatusBadRequest
+		msg     = "malformed JSON: " + err.Error()
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", maxBody)
+	case errors.As(err, &typeErr):
+		field = typeErr.Field
+		msg = fmt.Sprintf("%s must be %s, not %s", typeErr.Field, jsonType(typeErr.Type.Kind().String()), typeErr.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		msg = fmt.Sprintf("unknown field %q", field)
+	case errors.Is(err, io.EOF):
+		msg = "empty body: a JSON object is required"
+	}
+	writeError(w, status, msg, field)
+	return false
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "int", "int64", "uint32", "float64", "ptr":
+		return "a number"
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	}
+	return kind
+}
+
+// precondition reads If-Match and If-None-Match (RFC 9110 section 13.1): entity tags are
+// quoted versions; a weak W/ prefix is accepted and ignored.
+func precondition(r *http.Request) store.Precondition {
+	tag := func(h string) string {
+		h = strings.TrimSpace(h)
+		h = strings.TrimPrefix(h, "W/")
+		return strings.Trim(h, `"`)
+	}
+	return store.Precondition{IfMatch: tag(r.Header.Get("If-Match")), IfNoneMatch: tag(r.Header.Get("If-None-Match"))}
+}
+
+func etag(w http.ResponseWriter, version string) { w.Header().Set("ETag", `"`+version+`"`) }
+
+// reload makes the write take effect before it is answered; a failure is a server error
+// (the object is stored and validated, but not serving yet).
+func (a *API) reload(w http.ResponseWriter) bool {
+	if a.cfg.Reload == nil {
+		return true
+	}
+	if err := a.cfg.Reload(); err != nil {
+		a.log.Error("reload after api write failed", "err", err)
+		writeError(w, http.StatusInternalServerError, "stored, but the reload failed: "+err.Error(), "")
+		return false
+	}
+	return true
+}
+
+func (a *API) listPools(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string][]store.Pool{"pools": a.cfg.Store.ListPools()})
+}
+
+func (a *API) getPool(w http.ResponseWriter, r *http.Request) {
+	p, err := a.cfg.Store.GetPool(r.PathValue("name"))
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	etag(w, p.Version)
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (a *API) postPool(w http.ResponseWriter, r *http.Request) {
+	var p store.Pool
+	if !decode(w, r, &p) {
+		return
+	}
+	pre := precondition(r)
+	pre.Create = true
+	a.storePool(w, p, pre)
+}
+
+func (a *API) putPool(w http.ResponseWriter, r *http.Request) {
+	var p store.Pool
+	if !decode(w, r, &p) {
+		return
+	}
+	name := r.PathValue("name")
+	if p.Name == "" {
+		p.Name = name
+	} else if p.Name != name {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("name %q does not match the path's %q", p.Name, name), "name")
+		return
+	}
+	a.storePool(w, p, precondition(r))
+}
+
+func (a *API) storePool(w http.ResponseWriter, p store.Pool, pre store.Precondition) {
+	p, created, err := a.cfg.Store.PutPool(p, pre)
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	if !a.reload(w) {
+		return
+	}
+	etag(w, p.Version)
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		w.Header().Set("Location", "/v1/pools/"+url.PathEscape(p.Name))
+	}
+	writeJSON(w, status, p)
+}
+
+func (a *API) deletePool(w http.ResponseWriter, r *http.Request) {
+	if err := a.cfg.Store.DeletePool(r.PathValue("name"), precondition(r)); err != nil {
+		a.storeError(w, err)
+		return
+	}
+	if a.reload(w) {
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (a *API) listServices(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string][]store.Service{"services": a.cfg.Store.ListServices()})
+}
+
+func (a *API) getService(w http.ResponseWriter, r *http.Request) {
+	s, err := a.cfg.Store.GetService(r.PathValue("name"))
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	etag(w, s.Version)
+	writeJSON(w, http.StatusOK, s)
+}
+
+func (a *API) postService(w http.ResponseWriter, r *http.Request) {
+	var s store.Service
+	if !decode(w, r, &s) {
+		return
+	}
+	pre := precondition(r)
+	pre.Create = true
+	a.storeService(w, s, pre)
+}
+
+func (a *API) putService(w http.ResponseWriter, r *http.Request) {
+	var s store.Service
+	if !decode(w, r, &s) {
+		return
+	}
+	name := r.PathValue("name")
+	if s.Name == "" {
+		s.Name = name
+	} else if store.ServiceName(s.Name) != store.ServiceName(name) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("name %q does not match the path's %q", s.Name, name), "name")
+		return
+	}
+	a.storeService(w, s, precondition(r))
+}
+
+func (a *API) storeService(w http.ResponseWriter, s store.Service, pre store.Precondition) {
+	s, created, err := a.cfg.Store.PutService(s, pre)
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	if !a.reload(w) {
+		return
+	}
+	etag(w, s.Version)
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		w.Header().Set("Location", "/v1/services/"+url.PathEscape(s.Name))
+	}
+	writeJSON(w, status, s)
+}
+
+func (a *API) deleteService(w http.ResponseWriter, r *http.Request) {
+	if err := a.cfg.Store.DeleteService(r.PathValue("name"), precondition(r)); err != nil {
+		a.storeError(w, err)
+		return
+	}
+	if a.reload(w) {
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (a *API) listDrains(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string][]store.Drain{"drains": a.cfg.Store.Drains(time.Now())})
+}
+
+func (a *API) getDrain(w http.ResponseWriter, r *http.Request) {
+	d, err := a.cfg.Store.GetDrain(r.PathValue("pool"), r.PathValue("member"), time.Now())
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// drainRequest is the body of POST .../drain.
+type drainRequest struct {
+	Duration string `json:"duration"`
+	Reason   string `json:"reason"`
+}
+
+func (a *API) postDrain(w http.ResponseWriter, r *http.Request) {
+	var req drainRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	d, err := time.ParseDuration(req.Duration)
+	if err != nil || d <= 0 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("duration must be a positive Go duration such as \"10m\", not %q", req.Duration), "duration")
+		return
+	}
+	dr, err := a.cfg.Store.Drain(r.PathValue("pool"), r.PathValue("member"), d, req.Reason)
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	if a.cfg.DrainsChanged != nil {
+		a.cfg.DrainsChanged()
+	}
+	writeJSON(w, http.StatusCreated, dr)
+}
+
+func (a *API) deleteDrain(w http.ResponseWriter, r *http.Request) {
+	if err := a.cfg.Store.Undrain(r.PathValue("pool"), r.PathValue("member")); err != nil {
+		a.storeError(w, err)
+		return
+	}
+	if a.cfg.DrainsChanged != nil {
+		a.cfg.DrainsChanged()
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// health answers the live merged view; drained comes from the store whatever Health says,
+// so that the view shows what the DNS path does.
+func (a *API) health(w http.ResponseWriter, r *http.Request) {
+	var ms []MemberHealth
+	if a.cfg.Health != nil {
+		ms = append(ms, a.cfg.Health()...)
+	} else {
+		for _, p := range a.cfg.Store.ListPools() {
+			for _, m := range p.Members {
+				ms = append(ms, MemberHealth{Pool: p.Name, Member: m.Name, Status: "unknown"})
+			}
+		}
+	}
+	now := time.Now()
+	for i := range ms {
+		ms[i].Drained = ms[i].Drained || a.cfg.Store.DrainedMember(ms[i].Pool, ms[i].Member, now)
+	}
+	sort.Slice(ms, func(i, j int) bool {
+		if ms[i].Pool != ms[j].Pool {
+			return ms[i].Pool < ms[j].Pool
+		}
+		return ms[i].Member < ms[j].Member
+	})
+	if ms == nil {
+		ms = []MemberHealth{}
+	}
+	writeJSON(w, http.StatusOK, map[string][]MemberHealth{"members": ms})
+}

@@ -1,0 +1,141 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Backend holds the managed documents: "pool-NAME.hcl", "service-NAME.hcl" and
+// "drains.json". The Store serialises its own writes with a mutex, so a Backend needs to be
+// safe only against crashes (a write is all or nothing) and against concurrent readers.
+//
+// DirBackend is the one implementation: a folder on one machine. Several glbdns nodes can
+// share a store only through a backend with compare-and-swap across machines, such as the
+// etcd backend DESIGN.md plans ("Scale-out"): it would implement these methods over keys
+// under a prefix, make Put a transaction, and tell the daemons to reload on a watch.
+type Backend interface {
+	// ReadAll returns every document by name. Half-written documents are never returned.
+	ReadAll() (map[string][]byte, error)
+	// Put creates or replaces a document atomically.
+	Put(name string, data []byte) error
+	// Remove deletes a document; removing a missing one is not an error.
+	Remove(name string) error
+	// Path is how a document is named in diagnostics (a file path, an etcd key).
+	Path(name string) string
+}
+
+// DirBackend keeps documents as files of one folder. A write goes to a temporary file in
+// the same folder (named ".NAME.RANDOM.tmp", so neither ReadAll nor policy.LoadPath takes
+// it for a document), is fsynced, renamed over the target (rename is atomic on POSIX file
+// systems) and the folder is fsynced so that the rename itself survives a crash.
+type DirBackend struct {
+	Dir string
+}
+
+// NewDirBackend creates dir if needed (0o755) and removes temporary files a crash left.
+func NewDirBackend(dir string) (*DirBackend, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create managed folder: %w", err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read managed folder: %w", err)
+	}
+	for _, e := range ents {
+		if isTemp(e.Name()) {
+			_ = os.Remove(filepath.Join(dir, e.Name())) // best effort: ReadAll skips them anyway
+		}
+	}
+	return &DirBackend{Dir: dir}, nil
+}
+
+func isTemp(name string) bool { return strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp") }
+
+// isDoc reports whether a file name is a managed document.
+func isDoc(name string) bool {
+	if strings.HasPrefix(name, ".") {
+		return false
+	}
+	return name == drainsDoc ||
+		(strings.HasSuffix(name, ".hcl") && (strings.HasPrefix(name, "pool-") || strings.HasPrefix(name, "service-")))
+}
+
+// ReadAll reads every document of the folder.
+func (b *DirBackend) ReadAll() (map[string][]byte, error) {
+	ents, err := os.ReadDir(b.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("read managed folder: %w", err)
+	}
+	out := make(map[string][]byte, len(ents))
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !isDoc(e.Name()) {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(b.Dir, e.Name()))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since ReadDir
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read managed document: %w", err)
+		}
+		out[e.Name()] = data
+	}
+	return out, nil
+}
+
+// Put writes a document atomically: temp file, fsync, rename, fsync of the folder.
+func (b *DirBackend) Put(name string, data []byte) error {
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := filepath.Join(b.Dir, "."+name+"."+hex.EncodeToString(rnd[:])+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(b.Dir, name))
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return b.syncDir()
+}
+
+// Remove deletes a document and fsyncs the folder.
+func (b *DirBackend) Remove(name string) error {
+	if err := os.Remove(filepath.Join(b.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", name, err)
+	}
+	return b.syncDir()
+}
+
+// syncDir makes a rename or removal durable: POSIX leaves the directory entry in the page
+// cache until the directory itself is fsynced.
+func (b *DirBackend) syncDir() error {
+	d, err := os.Open(b.Dir)
+	if err != nil {
+		return fmt.Errorf("sync managed folder: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync managed folder: %w", err)
+	}
+	return nil
+}
+
+// Path is the document's file path.
+func (b *DirBackend) Path(name string) string { return filepath.Join(b.Dir, name) }

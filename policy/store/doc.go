@@ -1,0 +1,29 @@
+// Package store is the glbdns policy store: the operator's policy path (a .hcl file or a
+// directory of them) plus a managed folder where the admin API keeps its objects, one HCL
+// document per object ("pool-NAME.hcl", "service-NAME.hcl", written with hclwrite as one
+// multi-line block) and "drains.json" for drains.
+//
+// One loader and one validator serve files and API alike: Load hands the operator's files
+// and the managed documents to policy.Load, and every write first runs policy.Load on the
+// would-be policy (the new document in place, in memory) and is refused whole on any
+// error. The daemon calls Load instead of policy.LoadPath.
+//
+// Objects defined in the operator's files are visible through the API (Managed false) but
+// read-only (ErrReadOnly). The managed folder defaults to "<policy path>.managed" beside the
+// policy (DefaultManagedDir), not inside it: a policy directory is the operator's and is
+// read without recursion.
+//
+// Versions are a hash of an object's canonical JSON, so equal content has an equal
+// version; Precondition carries If-Match / If-None-Match.
+//
+// Persistence is crash-safe: temp file in the same folder (a name that ends in ".tmp",
+// never ".hcl"), fsync, rename over the target, fsync of the folder. A single mutex
+// serialises writers of one process; the DirBackend is not safe for several processes
+// writing at once. Several glbdns nodes share a store only through a backend with
+// cross-machine compare-and-swap, the etcd backend DESIGN.md plans ("Scale-out"), which
+// would implement the Backend interface; it is not built yet.
+//
+// Drains are not part of the policy: they change no snapshot. The DNS path consults them
+// lock-free (Drained, Health), so a drained member is answered as down until its drain
+// expires and then comes back by itself, with no reload.
+package store

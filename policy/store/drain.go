@@ -1,0 +1,171 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/glbdns/glbdns/policy"
+)
+
+// drainsDoc is the managed document holding every drain.
+const drainsDoc = "drains.json"
+
+// maxDrain bounds a drain: a member out for longer than a year should be removed or given
+// weight 0 instead, where the policy shows it.
+const maxDrain = 366 * 24 * time.Hour
+
+type memberKey struct{ pool, member string }
+
+// drainSet is an immutable set of drains; the DNS path reads it through an atomic.Pointer.
+type drainSet struct {
+	m map[memberKey]Drain
+}
+
+func decodeDrains(data []byte) (*drainSet, error) {
+	ds := &drainSet{m: map[memberKey]Drain{}}
+	if data == nil {
+		return ds, nil
+	}
+	var doc struct {
+		Drains []Drain `json:"drains"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("decode drains: %w", err)
+	}
+	for _, d := range doc.Drains {
+		ds.m[memberKey{d.Pool, d.Member}] = d
+	}
+	return ds, nil
+}
+
+func (ds *drainSet) drained(k memberKey, now time.Time) bool {
+	d, ok := ds.m[k]
+	return ok && now.Before(d.Until)
+}
+
+// Drain takes a member out of the answers until now+d: the DNS path answers it as down
+// (see Health) and it comes back by itself when the drain expires. Draining a drained
+// member replaces its drain. Members of the operator's pools can be drained too. Errors:
+// ErrUnknownRef (no such pool or member in the current policy), ErrInvalid (duration).
+func (s *Store) Drain(pool, member string, d time.Duration, reason string) (Drain, error) {
+	if d <= 0 || d > maxDrain {
+		return Drain{}, invalid("duration", "the duration must be positive and at most %s", maxDrain)
+	}
+	v := s.view.Load()
+	if _, ok := v.pools[pool]; !ok {
+		return Drain{}, &ValidationError{Reason: fmt.Sprintf("pool %q is not defined", pool), kind: ErrUnknownRef}
+	}
+	if !v.members[memberKey{pool, member}] {
+		return Drain{}, &ValidationError{Reason: fmt.Sprintf("pool %q has no member %q", pool, member), kind: ErrUnknownRef}
+	}
+	now := time.Now()
+	dr := Drain{Pool: pool, Member: member, Until: now.Add(d).UTC().Round(time.Millisecond), Reason: reason}
+	return dr, s.editDrains(now, func(m map[memberKey]Drain) error {
+		m[memberKey{pool, member}] = dr
+		return nil
+	})
+}
+
+// Undrain ends a member's drain now (ErrNotFound if it is not drained).
+func (s *Store) Undrain(pool, member string) error {
+	now := time.Now()
+	return s.editDrains(now, func(m map[memberKey]Drain) error {
+		k := memberKey{pool, member}
+		if _, ok := m[k]; !ok {
+			return fmt.Errorf("drain of %s/%s: %w", pool, member, ErrNotFound)
+		}
+		delete(m, k)
+		return nil
+	})
+}
+
+// editDrains re-reads the drains, drops the expired ones, applies edit and persists.
+func (s *Store) editDrains(now time.Time, edit func(map[memberKey]Drain) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	docs, err := s.b.ReadAll()
+	if err != nil {
+		return err
+	}
+	cur, err := decodeDrains(docs[drainsDoc])
+	if err != nil {
+		return err
+	}
+	next := make(map[memberKey]Drain, len(cur.m)+1)
+	for k, d := range cur.m {
+		if now.Before(d.Until) {
+			next[k] = d
+		}
+	}
+	if err := edit(next); err != nil {
+		return err
+	}
+	list := make([]Drain, 0, len(next))
+	for _, d := range next {
+		list = append(list, d)
+	}
+	if err := s.b.Put(drainsDoc, marshalDrains(list)); err != nil {
+		return err
+	}
+	s.drains.Store(&drainSet{m: next})
+	return nil
+}
+
+// GetDrain returns a member's drain (ErrNotFound if it is not drained at now).
+func (s *Store) GetDrain(pool, member string, now time.Time) (Drain, error) {
+	d, ok := s.drains.Load().m[memberKey{pool, member}]
+	if !ok || !now.Before(d.Until) {
+		return Drain{}, fmt.Errorf("drain of %s/%s: %w", pool, member, ErrNotFound)
+	}
+	return d, nil
+}
+
+// Drains returns the drains in force at now, sorted by pool and member.
+func (s *Store) Drains(now time.Time) []Drain {
+	ds := s.drains.Load()
+	out := make([]Drain, 0, len(ds.m))
+	for _, d := range ds.m {
+		if now.Before(d.Until) {
+			out = append(out, d)
+		}
+	}
+	sortDrains(out)
+	return out
+}
+
+// Drained reports whether the member "pool/member" (policy.Member.ID) is drained at now.
+// It takes no lock: the DNS path may call it per query.
+func (s *Store) Drained(memberID string, now time.Time) bool {
+	pool, member, ok := strings.Cut(memberID, "/") // pool names hold no "/"
+	return ok && s.DrainedMember(pool, member, now)
+}
+
+// DrainedMember is Drained without building the ID string.
+func (s *Store) DrainedMember(pool, member string, now time.Time) bool {
+	ds := s.drains.Load()
+	return len(ds.m) > 0 && ds.drained(memberKey{pool, member}, now)
+}
+
+// Health wraps a health view so that drained members are down: Up is false while a drain
+// is in force and h's answer otherwise (nil h: every member up). The wrapper reads the
+// clock only when some drain exists, so the common case costs one atomic load.
+func (s *Store) Health(h policy.Health) policy.Health {
+	if h == nil {
+		h = policy.AllUp{}
+	}
+	return drainHealth{h: h, s: s}
+}
+
+type drainHealth struct {
+	h policy.Health
+	s *Store
+}
+
+func (d drainHealth) Up(m *policy.Member) bool {
+	if ds := d.s.drains.Load(); len(ds.m) > 0 && ds.drained(memberKey{m.Pool, m.Name}, time.Now()) {
+		return false
+	}
+	return d.h.Up(m)
+}

@@ -1,0 +1,604 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+
+	"github.com/glbdns/glbdns/policy"
+)
+
+// Store is the policy as the daemon loads it (the operator's files plus the managed
+// documents) and as the admin API edits it (the managed documents only). Reads are served
+// from the view of the last successful Load or write; writes re-read everything, validate
+// the would-be policy whole, and only then persist.
+type Store struct {
+	policyPath string
+	b          Backend
+
+	mu     sync.Mutex // serialises writers (and Load) within this process
+	view   atomic.Pointer[view]
+	drains atomic.Pointer[drainSet]
+}
+
+// view is what reads see: every pool and service of the last good policy.
+type view struct {
+	pools    map[string]Pool
+	services map[string]Service
+	members  map[memberKey]bool
+}
+
+// state is everything read from disk for one write or Load.
+type state struct {
+	opFiles    []policy.File
+	opPools    map[string]bool // pool names the operator's files declare
+	opServices map[string]bool // service names (ServiceName form) they declare
+	docs       map[string][]byte
+	pools      map[string]Pool    // managed pools, versioned
+	services   map[string]Service // managed services, versioned
+	poolDoc    map[string]string  // pool name -> document name
+	svcDoc     map[string]string
+	diags      hcl.Diagnostics // managed documents that do not decode
+}
+
+// DefaultManagedDir is the managed folder for a policy path: beside it, named after it
+// ("examples/policy" and "examples/policy.hcl" both give "examples/policy.managed"). It is
+// not inside a policy directory because policy directories are the operator's and are
+// read without recursion.
+func DefaultManagedDir(policyPath string) string {
+	return strings.TrimSuffix(filepath.Clean(policyPath), ".hcl") + ".managed"
+}
+
+// Open opens the store of a policy path (a .hcl file or a directory of them) with its
+// managed documents in managedDir ("" = DefaultManagedDir), created if missing. It does
+// not load the policy: call Load.
+func Open(policyPath, managedDir string) (*Store, error) {
+	if managedDir == "" {
+		managedDir = DefaultManagedDir(policyPath)
+	}
+	b, err := NewDirBackend(managedDir)
+	if err != nil {
+		return nil, err
+	}
+	return OpenBackend(policyPath, b)
+}
+
+// OpenBackend opens a store whose managed documents live in b.
+func OpenBackend(policyPath string, b Backend) (*Store, error) {
+	if _, err := os.Stat(policyPath); err != nil {
+		return nil, fmt.Errorf("open policy: %w", err)
+	}
+	s := &Store{policyPath: policyPath, b: b}
+	s.view.Store(&view{pools: map[string]Pool{}, services: map[string]Service{}, members: map[memberKey]bool{}})
+	s.drains.Store(&drainSet{})
+	return s, nil
+}
+
+// Load reads the operator's files and the managed documents and compiles them with
+// policy.Load, the one loader and validator for files and API alike. On success the
+// store's view (what the API reads) and its drains are refreshed; on error the snapshot is
+// nil and the view is unchanged. The daemon calls it at start, on SIGHUP and after every
+// API write.
+func (s *Store) Load() (*policy.Snapshot, hcl.Diagnostics) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.read()
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read policy", Detail: err.Error()}}
+	}
+	if st.diags.HasErrors() {
+		return nil, st.diags
+	}
+	snap, diags := policy.Load(s.files(st, "", nil))
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	s.setView(snap, st)
+	if ds, err := decodeDrains(st.docs[drainsDoc]); err == nil {
+		s.drains.Store(ds)
+	} else {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Drains not loaded",
+			Detail: fmt.Sprintf("%s: %v; the previous drains stay in force.", s.b.Path(drainsDoc), err)})
+	}
+	return snap, diags
+}
+
+// read gathers the operator's files and the managed documents.
+func (s *Store) read() (*state, error) {
+	st := &state{opPools: map[string]bool{}, opServices: map[string]bool{}, pools: map[string]Pool{},
+		services: map[string]Service{}, poolDoc: map[string]string{}, svcDoc: map[string]string{}}
+	var err error
+	if st.opFiles, err = readPolicy(s.policyPath); err != nil {
+		return nil, err
+	}
+	parser := hclparse.NewParser()
+	labels := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
+		{Type: "pool", LabelNames: []string{"name"}}, {Type: "service", LabelNames: []string{"name"}}}}
+	for _, f := range st.opFiles {
+		hf, _ := parser.ParseHCL(f.Data, f.Name)
+		if hf == nil {
+			continue // policy.Load reports it
+		}
+		content, _, _ := hf.Body.PartialContent(labels)
+		for _, b := range content.Blocks {
+			if len(b.Labels) != 1 {
+				continue // policy.Load reports it
+			}
+			if b.Type == "pool" {
+				st.opPools[b.Labels[0]] = true
+			} else {
+				st.opServices[ServiceName(b.Labels[0])] = true
+			}
+		}
+	}
+	if st.docs, err = s.b.ReadAll(); err != nil {
+		return nil, err
+	}
+	for name, data := range st.docs {
+		if name == drainsDoc {
+			continue
+		}
+		kind, raw, err := decodeDoc(s.b.Path(name), data)
+		if err == nil {
+			switch kind {
+			case "pool":
+				var p Pool
+				if p, err = decodePool(raw); err == nil {
+					st.pools[p.Name] = p.withVersion(true)
+					st.poolDoc[p.Name] = name
+				}
+			case "service":
+				var sv Service
+				if sv, err = decodeService(raw); err == nil {
+					sv.Name = ServiceName(sv.Name)
+					st.services[sv.Name] = sv.withVersion(true)
+					st.svcDoc[sv.Name] = name
+				}
+			}
+		}
+		if err != nil {
+			if d, ok := err.(hcl.Diagnostics); ok {
+				st.diags = append(st.diags, d...)
+			} else {
+				st.diags = append(st.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid managed document", Detail: err.Error()})
+			}
+		}
+	}
+	return st, nil
+}
+
+// readPolicy reads a .hcl file, or every *.hcl file of a directory, as policy.LoadPath does.
+func readPolicy(path string) ([]policy.File, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read policy: %w", err)
+	}
+	names := []string{path}
+	if fi.IsDir() {
+		if names, err = filepath.Glob(filepath.Join(path, "*.hcl")); err != nil {
+			return nil, fmt.Errorf("read policy: %w", err)
+		}
+	}
+	sort.Strings(names)
+	files := make([]policy.File, 0, len(names))
+	for _, n := range names {
+		data, err := os.ReadFile(n)
+		if err != nil {
+			return nil, fmt.Errorf("read policy: %w", err)
+		}
+		files = append(files, policy.File{Name: n, Data: data})
+	}
+	return files, nil
+}
+
+// files is the policy's sources with document doc replaced by data (removed when data is
+// nil; unchanged when doc is "").
+func (s *Store) files(st *state, doc string, data []byte) []policy.File {
+	files := append([]policy.File(nil), st.opFiles...)
+	for name, d := range st.docs {
+		if name == drainsDoc || name == doc {
+			continue
+		}
+		files = append(files, policy.File{Name: s.b.Path(name), Data: d})
+	}
+	if doc != "" && data != nil {
+		files = append(files, policy.File{Name: s.b.Path(doc), Data: data})
+	}
+	return files
+}
+
+// setView publishes the objects of a validated snapshot.
+func (s *Store) setView(snap *policy.Snapshot, st *state) {
+	v := &view{pools: make(map[string]Pool, len(snap.Pools)), services: make(map[string]Service, len(snap.Services)),
+		members: make(map[memberKey]bool, len(snap.Members))}
+	for _, p := range snap.Pools {
+		if mp, ok := st.pools[p.Name]; ok {
+			v.pools[p.Name] = mp
+		} else {
+			v.pools[p.Name] = poolFrom(p).withVersion(false)
+		}
+	}
+	for _, m := range snap.Members {
+		v.members[memberKey{m.Pool, m.Name}] = true
+	}
+	for _, sv := range snap.Services {
+		name := ServiceName(sv.Name)
+		if ms, ok := st.services[name]; ok {
+			v.services[name] = ms
+		} else {
+			v.services[name] = serviceFrom(sv).withVersion(false)
+		}
+	}
+	s.view.Store(v)
+}
+
+// poolFrom describes an operator's pool as the API shows it: its compiled values,
+// defaults included. Member-specific check overrides are not shown.
+func poolFrom(p *policy.Pool) Pool {
+	out := Pool{Name: p.Name, Region: p.Region, Members: []Member{}, Checks: []Check{}}
+	if p.HasLocation {
+		out.Location = []float64{p.Lat, p.Lon}
+		if p.Bias != 0 {
+			b := p.Bias
+			out.Bias = &b
+		}
+	}
+	if p.HasMethod {
+		out.Method = p.Method.String()
+	}
+	switch {
+	case p.MinHealthyPercent > 0:
+		out.MinHealthy = MinHealthy(strconv.Itoa(p.MinHealthyPercent) + "%")
+	case p.MinHealthy != 1:
+		out.MinHealthy = MinHealthy(strconv.Itoa(p.MinHealthy))
+	}
+	for _, m := range p.Members {
+		mm := Member{Name: m.Name, Host: strings.TrimSuffix(m.Host, "."), Weight: intp(int(m.Weight))}
+		if m.Addr.IsValid() {
+			mm.Address = m.Addr.String()
+		}
+		out.Members = append(out.Members, mm)
+	}
+	for _, c := range p.Checks {
+		cc := Check{Name: c.Name, Type: c.Type, Port: intp(c.Port), Interval: c.Interval.String(),
+			Timeout: c.Timeout.String(), Rise: intp(c.Rise), Fall: intp(c.Fall), Method: c.Method, Path: c.Path,
+			Host: c.Host, Headers: c.Headers, ExpectBody: c.ExpectBody, ExpectBodyRegexp: c.ExpectBodyRegexp,
+			ServerName: c.ServerName, Insecure: c.Insecure, FollowRedirects: c.FollowRedirects, Send: c.Send,
+			Expect: c.Expect, QName: strings.TrimSuffix(c.QName, "."), QType: c.QType, ExpectRcode: c.ExpectRcode,
+			ExpectAnswer: c.ExpectAnswer}
+		for _, r := range c.ExpectStatus {
+			if r.Lo == r.Hi {
+				cc.ExpectStatus = append(cc.ExpectStatus, strconv.Itoa(r.Lo))
+			} else {
+				cc.ExpectStatus = append(cc.ExpectStatus, fmt.Sprintf("%d-%d", r.Lo, r.Hi))
+			}
+		}
+		out.Checks = append(out.Checks, cc)
+	}
+	return out
+}
+
+// serviceFrom describes an operator's service as the API shows it. A geo service's rules
+// are not shown (they are written in files only).
+func serviceFrom(s *policy.Service) Service {
+	out := Service{Name: ServiceName(s.Name), Policy: s.Method.String(), Pools: []string{},
+		TTL: intp(int(s.TTL)), Answers: intp(s.Answers), WhenAllDown: s.WhenAllDown.String(),
+		HashPrefixV4: intp(s.HashPrefix4), HashPrefixV6: intp(s.HashPrefix6)}
+	if s.Steering != policy.SteerNone {
+		out.Policy, out.Method = s.Steering.String(), s.Method.String()
+	}
+	for _, p := range s.Pools {
+		out.Pools = append(out.Pools, p.Name)
+	}
+	if s.Fallback != nil {
+		out.Fallback = s.Fallback.Name
+	}
+	return out
+}
+
+// docName is the managed document of an object: KIND-NAME.hcl with every byte outside
+// [A-Za-z0-9._-] percent-encoded, so that any name is one safe file name.
+func docName(kind, name string) string {
+	var b strings.Builder
+	b.WriteString(kind + "-")
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	b.WriteString(".hcl")
+	return b.String()
+}
+
+// maxDocName keeps document names, and the temporary names derived from them, under the
+// 255-byte file name limit of common file systems.
+const maxDocName = 200
+
+// checkName refuses names no document could carry.
+func checkName(kind, name string) error {
+	switch {
+	case name == "":
+		return invalid("name", "a %s name must not be empty", kind)
+	case !utf8.ValidString(name) || strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		return invalid("name", "a %s name must be printable UTF-8", kind)
+	case strings.Contains(name, "/") && kind == "pool":
+		return invalid("name", "a pool name must not contain \"/\"")
+	case len(docName(kind, name)) > maxDocName:
+		return invalid("name", "the %s name is too long", kind)
+	}
+	return nil
+}
+
+// Precondition is a write's condition on the object's current state.
+type Precondition struct {
+	// IfMatch, when set, must equal the current version ("*": the object must exist).
+	IfMatch string
+	// IfNoneMatch "*" makes the write create-only: ErrPreconditionFailed if it exists.
+	IfNoneMatch string
+	// Create makes the write create-only with ErrExists (POST) instead.
+	Create bool
+}
+
+func (pre Precondition) check(exists bool, version string) error {
+	switch {
+	case pre.Create && exists:
+		return ErrExists
+	case pre.IfNoneMatch == "*" && exists:
+		return fmt.Errorf("if-none-match: the object exists: %w", ErrPreconditionFailed)
+	case pre.IfMatch == "":
+		return nil
+	case !exists:
+		return fmt.Errorf("if-match: the object does not exist: %w", ErrPreconditionFailed)
+	case pre.IfMatch != "*" && pre.IfMatch != version:
+		return fmt.Errorf("if-match: the version is %q, not %q: %w", version, pre.IfMatch, ErrPreconditionFailed)
+	}
+	return nil
+}
+
+// ListPools returns every pool of the current policy, sorted by name.
+func (s *Store) ListPools() []Pool {
+	v := s.view.Load()
+	out := make([]Pool, 0, len(v.pools))
+	for _, p := range v.pools {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// GetPool returns one pool (ErrNotFound).
+func (s *Store) GetPool(name string) (Pool, error) {
+	if p, ok := s.view.Load().pools[name]; ok {
+		return p, nil
+	}
+	return Pool{}, fmt.Errorf("pool %q: %w", name, ErrNotFound)
+}
+
+// ListServices returns every service of the current policy, sorted by name.
+func (s *Store) ListServices() []Service {
+	v := s.view.Load()
+	out := make([]Service, 0, len(v.services))
+	for _, sv := range v.services {
+		out = append(out, sv)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// GetService returns one service (ErrNotFound); the name is compared in ServiceName form.
+func (s *Store) GetService(name string) (Service, error) {
+	if sv, ok := s.view.Load().services[ServiceName(name)]; ok {
+		return sv, nil
+	}
+	return Service{}, fmt.Errorf("service %q: %w", name, ErrNotFound)
+}
+
+// PutPool creates or replaces a managed pool after validating the whole policy it would
+// make. It returns the stored pool (with its version) and whether it was created. Errors:
+// ErrReadOnly, ErrExists, ErrPreconditionFailed, *ValidationError (ErrInvalid or
+// ErrUnknownRef), or an I/O error.
+func (s *Store) PutPool(p Pool, pre Precondition) (Pool, bool, error) {
+	p.normalize()
+	if err := checkName("pool", p.Name); err != nil {
+		return Pool{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.read()
+	if err != nil {
+		return Pool{}, false, err
+	}
+	if st.opPools[p.Name] {
+		return Pool{}, false, fmt.Errorf("pool %q: %w", p.Name, ErrReadOnly)
+	}
+	cur, exists := st.pools[p.Name]
+	if err := pre.check(exists, cur.Version); err != nil {
+		return Pool{}, false, fmt.Errorf("pool %q: %w", p.Name, err)
+	}
+	doc := docName("pool", p.Name)
+	if old, ok := st.poolDoc[p.Name]; ok {
+		doc = old
+	}
+	data := encodePool(p)
+	_, raw, err := decodeDoc(s.b.Path(doc), data)
+	if err == nil {
+		p, err = decodePool(raw)
+	}
+	if err != nil {
+		return Pool{}, false, invalid("", "cannot encode the pool: %v", err)
+	}
+	stored := p.withVersion(true)
+	if err := s.commit(st, doc, data); err != nil {
+		return Pool{}, false, err
+	}
+	return stored, !exists, nil
+}
+
+// PutService creates or replaces a managed service; as PutPool.
+func (s *Store) PutService(sv Service, pre Precondition) (Service, bool, error) {
+	sv.normalize()
+	if err := checkName("service", sv.Name); err != nil {
+		return Service{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.read()
+	if err != nil {
+		return Service{}, false, err
+	}
+	if st.opServices[sv.Name] {
+		return Service{}, false, fmt.Errorf("service %q: %w", sv.Name, ErrReadOnly)
+	}
+	cur, exists := st.services[sv.Name]
+	if err := pre.check(exists, cur.Version); err != nil {
+		return Service{}, false, fmt.Errorf("service %q: %w", sv.Name, err)
+	}
+	doc := docName("service", sv.Name)
+	if old, ok := st.svcDoc[sv.Name]; ok {
+		doc = old
+	}
+	data := encodeService(sv)
+	_, raw, err := decodeDoc(s.b.Path(doc), data)
+	if err == nil {
+		sv, err = decodeService(raw)
+	}
+	if err != nil {
+		return Service{}, false, invalid("", "cannot encode the service: %v", err)
+	}
+	stored := sv.withVersion(true)
+	if err := s.commit(st, doc, data); err != nil {
+		return Service{}, false, err
+	}
+	return stored, !exists, nil
+}
+
+// DeletePool removes a managed pool. Errors: ErrNotFound, ErrReadOnly,
+// ErrPreconditionFailed, ErrReferenced (a service or fallback still names it).
+func (s *Store) DeletePool(name string, pre Precondition) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.read()
+	if err != nil {
+		return err
+	}
+	if st.opPools[name] {
+		return fmt.Errorf("pool %q: %w", name, ErrReadOnly)
+	}
+	cur, exists := st.pools[name]
+	if !exists {
+		return fmt.Errorf("pool %q: %w", name, ErrNotFound)
+	}
+	if err := pre.check(true, cur.Version); err != nil {
+		return fmt.Errorf("pool %q: %w", name, err)
+	}
+	return s.commit(st, st.poolDoc[name], nil)
+}
+
+// DeleteService removes a managed service; as DeletePool.
+func (s *Store) DeleteService(name string, pre Precondition) error {
+	name = ServiceName(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.read()
+	if err != nil {
+		return err
+	}
+	if st.opServices[name] {
+		return fmt.Errorf("service %q: %w", name, ErrReadOnly)
+	}
+	cur, exists := st.services[name]
+	if !exists {
+		return fmt.Errorf("service %q: %w", name, ErrNotFound)
+	}
+	if err := pre.check(true, cur.Version); err != nil {
+		return fmt.Errorf("service %q: %w", name, err)
+	}
+	return s.commit(st, st.svcDoc[name], nil)
+}
+
+// commit validates the policy with document doc set to data (removed when nil), persists
+// the change, and publishes the new view. Called with s.mu held.
+func (s *Store) commit(st *state, doc string, data []byte) error {
+	if st.diags.HasErrors() {
+		return diagError(st.diags, "", nil)
+	}
+	snap, diags := policy.Load(s.files(st, doc, data))
+	if diags.HasErrors() {
+		ve := diagError(diags, s.b.Path(doc), fieldSpans(s.b.Path(doc), data))
+		if data == nil && ve.kind == ErrUnknownRef {
+			ve.kind = ErrReferenced // the delete would leave a dangling reference
+		}
+		return ve
+	}
+	var err error
+	if data == nil {
+		err = s.b.Remove(doc)
+	} else {
+		err = s.b.Put(doc, data)
+	}
+	if err != nil {
+		return err
+	}
+	if data == nil {
+		delete(st.docs, doc)
+	} else {
+		st.docs[doc] = data
+	}
+	s.setView(snap, rebuild(s, st))
+	return nil
+}
+
+// rebuild recomputes the managed objects of st from st.docs after a write.
+func rebuild(s *Store, st *state) *state {
+	st.pools, st.services = map[string]Pool{}, map[string]Service{}
+	for name, data := range st.docs {
+		if name == drainsDoc {
+			continue
+		}
+		kind, raw, err := decodeDoc(s.b.Path(name), data)
+		if err != nil {
+			continue
+		}
+		if kind == "pool" {
+			if p, err := decodePool(raw); err == nil {
+				st.pools[p.Name] = p.withVersion(true)
+			}
+		} else if sv, err := decodeService(raw); err == nil {
+			sv.Name = ServiceName(sv.Name)
+			st.services[sv.Name] = sv.withVersion(true)
+		}
+	}
+	return st
+}
+
+// marshalDrains is drains.json: {"drains": [...]} sorted by pool and member.
+func marshalDrains(ds []Drain) []byte {
+	sortDrains(ds)
+	b, _ := json.MarshalIndent(struct {
+		Drains []Drain `json:"drains"`
+	}{ds}, "", "  ")
+	return append(b, '\n')
+}
+
+func sortDrains(ds []Drain) {
+	sort.Slice(ds, func(i, j int) bool {
+		if ds[i].Pool != ds[j].Pool {
+			return ds[i].Pool < ds[j].Pool
+		}
+		return ds[i].Member < ds[j].Member
+	})
+}
