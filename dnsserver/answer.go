@@ -48,6 +48,7 @@ func (s *Server) resolve(sc *scratch, st *state, q *query, client policy.Client)
 		}
 		if step == 0 {
 			r.Authoritative = true
+			sc.zone = st.zoneIndex(z)
 		}
 		lt := qtype
 		if qtype == dns.TypeANY {
@@ -131,12 +132,13 @@ func (s *Server) service(sc *scratch, st *state, z *zones.Zone, svc *policy.Serv
 			Target: sel.Members[0].Host,
 		})
 		r.Answer = append(r.Answer, &sc.cnames[len(sc.cnames)-1])
+		s.metrics.answered(svc, sel.Members[0])
 		if qtype == dns.TypeCNAME {
 			return "", dns.RcodeSuccess, scope
 		}
 		return sel.Members[0].Host, dns.RcodeSuccess, scope
 	case st2 == dns.TypeA || st2 == dns.TypeAAAA:
-		if s.appendMembers(sc, name, st2, svc.TTL, sel.Members) == 0 {
+		if s.appendMembers(sc, svc, name, st2, svc.TTL, sel.Members) == 0 {
 			s.negative(sc, z) // no member of this family: NODATA
 		}
 		return "", dns.RcodeSuccess, scope
@@ -151,7 +153,7 @@ func (s *Server) service(sc *scratch, st *state, z *zones.Zone, svc *policy.Serv
 // them to the answer; it returns how many it added. All answer records of a service are
 // built here, from slabs in the scratch (no allocation once the slabs have grown), so that
 // a pre-packed wire form can later replace this one function.
-func (s *Server) appendMembers(sc *scratch, name string, qtype uint16, ttl uint32, members []*policy.Member) int {
+func (s *Server) appendMembers(sc *scratch, svc *policy.Service, name string, qtype uint16, ttl uint32, members []*policy.Member) int {
 	r := &sc.resp
 	n := 0
 	for _, m := range members {
@@ -166,6 +168,7 @@ func (s *Server) appendMembers(sc *scratch, name string, qtype uint16, ttl uint3
 				A:   net.IP(sc.ipbuf[off : off+4 : off+4]),
 			})
 			r.Answer = append(r.Answer, &sc.as[len(sc.as)-1])
+			s.metrics.answered(svc, m)
 			n++
 		case qtype == dns.TypeAAAA && a.Is6():
 			b := a.As16()
@@ -176,6 +179,7 @@ func (s *Server) appendMembers(sc *scratch, name string, qtype uint16, ttl uint3
 				AAAA: net.IP(sc.ipbuf[off : off+16 : off+16]),
 			})
 			r.Answer = append(r.Answer, &sc.aaaas[len(sc.aaaas)-1])
+			s.metrics.answered(svc, m)
 			n++
 		}
 	}

@@ -97,6 +97,47 @@
 // Error replies (FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS) carry no records and no AA.
 // Answers stay minimal: no additional-section processing beyond glue.
 //
+// # Fast path
+//
+// Server.Handle first offers the query to the fast path (fastpath.go), which answers
+// the common query without miekg/dns: no Unpack, no Msg, no Pack. It takes a message
+// when all of these hold: QR=0 and opcode QUERY (other header flags are ignored, as the
+// general path ignores them); QDCOUNT=1, ANCOUNT=NSCOUNT=0, ARCOUNT at most 1 and that
+// record an OPT owned by the root, version 0, whose options are ECS only (a valid one);
+// nothing after the last record; a question of plain labels (letters, digits, '-', '_',
+// '*': no compression pointer, no byte that needs escaping), class IN, any type but ANY,
+// AXFR and IXFR; a name in one of our zones. The name is lower-cased into a scratch buffer
+// and looked up with zones.Set.Find and Zone.Lookup, which do not allocate for exact hits.
+// It then answers:
+//   - a static RRset of A or AAAA records at the exact name;
+//   - NODATA and NXDOMAIN, with the zone's SOA in authority (negative TTL);
+//   - an address service (not host-name, not needing GeoIP): Select into a reused
+//     buffer, then each member's A or AAAA record copied from wire compiled at
+//     SetSnapshot (0xC00C owner, TYPE, CLASS, RDLENGTH, RDATA; the service TTL patched
+//     in), NODATA when no member of the family, SERVFAIL when when_all_down says so.
+//
+// Everything else falls back, before any side effect, to the general path: wildcard
+// answers, CNAMEs, referrals, other record types (their RDATA names compress against the
+// whole message), names outside our zones, EDNS versions above 0, other EDNS options,
+// malformed input, host-name and GeoIP services, and replies that would not fit the UDP
+// limit (truncation). For services the size is bounded before Select, so that a query is
+// never selected for twice (round-robin cursors advance once per answer).
+//
+// Both paths give identical bytes for the same query and selection: the header, question,
+// OPT (1232, DO copied, ECS echoed with scope) and records are written exactly as miekg
+// packs them, and names are compressed by a small table that makes miekg's choices
+// (longest earlier suffix, compared case-sensitively, offsets below 0x4000, root never
+// compressed). That is why a question in mixed case gets its static owner partly written
+// out, as miekg does, rather than a bare 0xC00C. TestFastPathIdenticalBytes runs every
+// name of the test policy through both paths (eight qtypes, with and without EDNS, DO
+// and ECS, three letter cases, RD on and off, UDP and TCP) and compares the bytes.
+//
+// The fast path records the same metrics as the general path (observe per reply,
+// answered per member). Its scratch (name buffers, selection buffer, compressor) comes
+// from a sync.Pool, since Handle has no per-worker context; Get and Put touch only the
+// current P's cache. Selection stays lock-free: an atomic cursor per round-robin service,
+// math/rand/v2's per-thread ChaCha8 for weighted, a pure hash for client_subnet_hash.
+//
 // # Logging
 //
 // The injected slog logger gets listener events, recovered panics (error) and socket

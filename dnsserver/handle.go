@@ -40,6 +40,7 @@ type scratch struct {
 	ecs     dns.EDNS0_SUBNET
 	ecsIP   [16]byte
 	opts    [1]dns.EDNS0
+	zone    int // metrics zone slot of the question's zone (0: none), set by resolve
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -66,6 +67,7 @@ func (sc *scratch) reset() {
 	sc.as, sc.aaaas, sc.cnames, sc.ipbuf = sc.as[:0], sc.aaaas[:0], sc.cnames[:0], sc.ipbuf[:0]
 	sc.resp = dns.Msg{}
 	sc.req = dns.Msg{}
+	sc.zone = 0
 }
 
 // Handle is the whole in-process query path: it takes a request in wire format and
@@ -81,8 +83,12 @@ func (s *Server) Handle(req []byte, src netip.AddrPort, tcp bool, out []byte) (r
 			reply = nil
 		}
 	}()
+	if reply, ok := s.fastPath(req, src, tcp, out); ok {
+		return reply // the common query, answered without miekg (fastpath.go)
+	}
 	// Anything shorter than a header has no id to answer to: drop it.
 	if len(req) < headerLen {
+		s.metrics.dropped()
 		return nil
 	}
 	q := query{hdr: parseHeader(req)}
@@ -92,6 +98,7 @@ func (s *Server) Handle(req []byte, src netip.AddrPort, tcp bool, out []byte) (r
 
 	switch filter(&q.hdr) {
 	case actDrop:
+		s.metrics.dropped()
 		return nil
 	case actFormErr:
 		return s.finish(sc, &q, dns.RcodeFormatError, tcp, out)
@@ -170,9 +177,28 @@ func (s *Server) finish(sc *scratch, q *query, rcode int, tcp bool, out []byte) 
 	return s.finishScope(sc, q, rcode, 0, tcp, out)
 }
 
-// finishScope fills the reply header, question and OPT around the sections resolve put
-// in sc.resp, packs it, and truncates it for UDP.
+// finishScope packs the reply (see pack) and records it in the metrics.
 func (s *Server) finishScope(sc *scratch, q *query, rcode, scope int, tcp bool, out []byte) []byte {
+	msg := s.pack(sc, q, rcode, scope, tcp, out)
+	if msg == nil {
+		s.metrics.dropped()
+		return nil
+	}
+	pr := protoUDP
+	if tcp {
+		pr = protoTCP
+	}
+	var qtype uint16
+	if q.hasQ {
+		qtype = q.qtype
+	}
+	s.metrics.observe(sc.zone, qtype, sc.resp.Rcode, pr, len(msg), sc.resp.Truncated, q.ecs.present)
+	return msg
+}
+
+// pack fills the reply header, question and OPT around the sections resolve put in
+// sc.resp, packs it, and truncates it for UDP.
+func (s *Server) pack(sc *scratch, q *query, rcode, scope int, tcp bool, out []byte) []byte {
 	r := &sc.resp
 	r.Id = q.hdr.id
 	r.Response = true
@@ -212,7 +238,7 @@ func (s *Server) finishScope(sc *scratch, q *query, rcode, scope int, tcp bool, 
 			return nil
 		}
 		sc.resp.Answer, sc.resp.Ns, sc.resp.Extra = nil, nil, nil
-		return s.finishScope(sc, q, dns.RcodeServerFailure, 0, tcp, out)
+		return s.pack(sc, q, dns.RcodeServerFailure, 0, tcp, out)
 	}
 	// Too big for UDP: RFC 2181 Section 9 forbids partial RRsets, so send no records at
 	// all, TC=1, and the question and OPT; the client retries over TCP (RFC 7766).

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/glbdns/glbdns/policy"
+	"github.com/glbdns/glbdns/zones"
 )
 
 // Config configures a Server. The zero value of every field selects its default.
@@ -88,6 +89,30 @@ type HealthSource interface {
 type state struct {
 	snap   *policy.Snapshot
 	health policy.Health
+
+	// The metrics zone slot of each of snap's zones (metrics.go), found by zoneIndex.
+	zones     []*zones.Zone
+	zoneSlots []int
+	zoneMap   map[*zones.Zone]int // when there are many zones
+
+	fast *fastData // the fast path's wire data for snap (fastpath.go)
+}
+
+// zoneIndex is the metrics zone slot of z (0, "none", for nil or a zone of another
+// snapshot). A few zones are scanned, which beats hashing; many go through a map.
+func (st *state) zoneIndex(z *zones.Zone) int {
+	if z == nil {
+		return 0
+	}
+	if st.zoneMap != nil {
+		return st.zoneMap[z]
+	}
+	for i, x := range st.zones {
+		if x == z {
+			return st.zoneSlots[i]
+		}
+	}
+	return 0
 }
 
 // Server is an authoritative DNS server for the zones and services of a policy snapshot.
@@ -101,7 +126,8 @@ type Server struct {
 	mu     sync.Mutex
 	source HealthSource
 
-	panics atomic.Uint64
+	panics  atomic.Uint64
+	metrics *metrics
 
 	// Listeners and lifecycle.
 	lmu      sync.Mutex
@@ -123,13 +149,15 @@ type Server struct {
 // before the first SetSnapshot get SERVFAIL.
 func New(cfg Config) *Server {
 	cfg.setDefaults()
-	return &Server{
+	s := &Server{
 		cfg:   cfg,
 		log:   cfg.Logger.With("component", "dnsserver"),
 		conns: make(map[net.Conn]struct{}),
 		ready: make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	s.metrics = newMetrics(&s.panics)
+	return s
 }
 
 // SetSnapshot installs a new policy snapshot together with a health view built for it by
@@ -172,7 +200,28 @@ func (s *Server) swapLocked(snap *policy.Snapshot) {
 			h = v
 		}
 	}
-	s.state.Store(&state{snap: snap, health: h})
+	next := &state{snap: snap, health: h, fast: compileFast(snap, s.state.Load())}
+	if old := s.state.Load(); old != nil && old.snap == snap {
+		next.zones, next.zoneSlots, next.zoneMap = old.zones, old.zoneSlots, old.zoneMap
+	} else {
+		next.zones, next.zoneSlots = s.metrics.install(snap)
+		if len(next.zones) > 8 {
+			next.zoneMap = make(map[*zones.Zone]int, len(next.zones))
+			for i, z := range next.zones {
+				next.zoneMap[z] = next.zoneSlots[i]
+			}
+		}
+	}
+	s.state.Store(next)
+}
+
+// Current returns the serving snapshot and the health view built for it (nil, nil before
+// the first SetSnapshot). Both are immutable.
+func (s *Server) Current() (*policy.Snapshot, policy.Health) {
+	if st := s.state.Load(); st != nil {
+		return st.snap, st.health
+	}
+	return nil, nil
 }
 
 // Panics is the number of panics recovered so far (in read loops, connections and queries).

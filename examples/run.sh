@@ -2,7 +2,7 @@
 # Starts the demo: four HTTP backends on loopback, healthd checking them, and glbdns serving
 # examples/policy in the foreground. Ctrl-C stops everything. Called by `make run`.
 set -euo pipefail
-bin=${1:-bin} listen=${2:-127.0.0.1:5353} health=${3:-127.0.0.1:8054}
+bin=${1:-bin} listen=${2:-127.0.0.1:5353} health=${3:-127.0.0.1:8054} admin=${4:-127.0.0.1:8053}
 here=$(cd "$(dirname "$0")" && pwd)
 run=${GLBDNS_RUN_DIR:-/tmp/glbdns-run}
 mkdir -p "$run"
@@ -42,7 +42,12 @@ healthd is on http://$health/v1/health (log: $run/healthd.log). Stop a backend a
   curl -s http://$health/v1/health | head
 MSG
 fi
+cat <<MSG
+Status page: http://$admin/   (metrics: http://$admin/metrics, state: http://$admin/v1/state)
+  $bin/glbctl status -admin http://$admin
+Edit $here/policy/*.hcl and glbdns reloads it; a broken edit is refused and logged.
+MSG
 echo "Ctrl-C stops everything."
-"$bin/glbdns" -listen "$listen" -policy "$here/policy" "${health_flags[@]}" &
+"$bin/glbdns" -listen "$listen" -policy "$here/policy" -admin "$admin" "${health_flags[@]}" &
 pids+=($!)
 wait "${pids[-1]}"

@@ -3,6 +3,7 @@
 //
 //	glbctl validate PATH
 //	glbctl explain -policy PATH -name NAME [-type A] [-client ADDR] [-ecs PREFIX]
+//	glbctl status [-admin URL]
 package main
 
 import (
@@ -30,6 +31,10 @@ const usage = `Usage:
   glbctl explain -policy PATH -name NAME [-type A] [-client ADDR] [-ecs PREFIX]
       Show which answer a client would get for NAME and why: the zone, the service, its
       policy, the members considered, the hash key and the ECS scope.
+  glbctl status [-admin URL]
+      Show the live state of a running glbdns from its admin listener (default
+      http://127.0.0.1:8053, env GLBDNS_ADMIN_URL): every service, pool and member with its
+      health and its share of the answers over the last minute.
   glbctl version
 `
 
@@ -47,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return validate(args[1:], stdout, stderr)
 	case "explain":
 		return explain(args[1:], stdout, stderr)
+	case "status":
+		return status(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, buildinfo.String("glbctl"))
 		return 0

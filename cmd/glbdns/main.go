@@ -24,6 +24,7 @@ func main() {
 		health  cli.Strings
 		level   string
 		version bool
+		noWatch bool
 	)
 	health.FromEnv("GLBDNS_HEALTH")
 	flag.StringVar(&cfg.Listen, "listen", cli.Env("GLBDNS_LISTEN", "127.0.0.1:5353"), "UDP and TCP `address` to answer DNS on (env GLBDNS_LISTEN)")
@@ -31,10 +32,12 @@ func main() {
 	flag.Var(&health, "health", "healthd `URL` to subscribe to, repeatable (env GLBDNS_HEALTH, comma-separated); none: every member is up")
 	flag.DurationVar(&cfg.HealthStaleAfter, "health-stale-after", 15*time.Second, "a healthd reporter silent this long stops counting")
 	flag.DurationVar(&cfg.HealthGrace, "health-grace", 60*time.Second, "with no fresh reporter, keep the last known health this long, then use unknown_is")
+	flag.StringVar(&cfg.Admin, "admin", cli.Env("GLBDNS_ADMIN", ""), "admin HTTP `address` (metrics, /healthz, /readyz, /v1/state, status page), e.g. 127.0.0.1:8053; empty: off (env GLBDNS_ADMIN)")
+	flag.BoolVar(&noWatch, "no-watch", false, "do not reload when the policy files change (SIGHUP still reloads)")
 	flag.StringVar(&level, "log-level", cli.Env("GLBDNS_LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env GLBDNS_LOG_LEVEL)")
 	flag.BoolVar(&version, "version", false, "print the version and exit")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "Usage: glbdns -policy PATH [flags]\n\nServes the zones and load-balanced names of an HCL policy. SIGHUP reloads the policy;\nSIGINT and SIGTERM stop the server cleanly.\n\nFlags:\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: glbdns -policy PATH [flags]\n\nServes the zones and load-balanced names of an HCL policy. SIGHUP, or a change of\nits files, reloads the policy; SIGINT and SIGTERM stop the server cleanly.\n\nFlags:\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -43,6 +46,7 @@ func main() {
 		return
 	}
 	cfg.HealthURLs = health
+	cfg.NoWatch = noWatch
 	log, err := cli.NewLogger(os.Stderr, level)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "glbdns:", err)

@@ -1,9 +1,41 @@
 // Package daemon wires the glbdns binary together: it loads the policy, starts the DNS
-// server, subscribes to healthd reporters, and reloads the policy on SIGHUP. cmd/glbdns only
-// parses flags and calls Run.
+// server, subscribes to healthd reporters, serves the admin listener (metrics, health
+// probes, state, status page) and reloads the policy on SIGHUP and when its files change.
+// cmd/glbdns only parses flags and calls Run.
 //
-// A reload that fails is refused whole: the diagnostics are logged and the old snapshot keeps
-// serving (DESIGN.md, "Data flow").
+// # Reload
+//
+// SIGHUP, a change of a watched file (fsnotify) and Daemon.Reload all do the same: load
+// the policy path again, compile a new snapshot and swap it into the server atomically.
+// A reload that fails is refused whole: every diagnostic is logged with its file:line:col,
+// the failure is counted (glbdns_policy_reloads_total{result="failure"},
+// glbdns_policy_last_reload_successful 0) and the old snapshot keeps serving (DESIGN.md,
+// "Data flow"). Health survives a reload: the healthd client keys its view by member
+// identity ("pool/member"), so a member that still exists keeps its state, and per-member
+// answer counters carry over by identity too.
+//
+// The watcher watches directories, not files: editors save by writing a new file and
+// renaming it over the old one, which a watch on the old inode would miss. It watches the
+// policy directory (or the directory of a policy file) and the directories of every file
+// the snapshot was built from (zone files), and reacts to events on the policy's *.hcl
+// files and on those files. Events are debounced (Config.ReloadDebounce, default 200ms):
+// an editor's write-rename-chmod burst, or a tool rewriting ten files, is one reload.
+//
+// # Metrics
+//
+// Besides the DNS server's series (dnsserver/metrics.go), the Go runtime and process
+// collectors, the registry holds (docs/metrics.md lists them all):
+//
+//	glbdns_policy_reloads_total{result}                         counter  success|failure
+//	glbdns_policy_last_reload_successful                        gauge    1 or 0
+//	glbdns_policy_last_reload_timestamp_seconds                 gauge    time of the last attempt
+//	glbdns_policy_generation                                    gauge    snapshots installed so far
+//	glbdns_policy_info{hash}                                    gauge    1, for the serving policy
+//	glbdns_build_info{version,revision,goversion}               gauge    1
+//	glbdns_health_reporter_fresh{reporter}                      gauge    1 when heard within StaleAfter
+//	glbdns_health_reporter_last_contact_timestamp_seconds{reporter}  gauge  0 if never
+//
+// The reporter label is the healthd URL from the configuration.
 package daemon
 
 import (
@@ -11,15 +43,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/glbdns/glbdns/dnsserver"
+	"github.com/glbdns/glbdns/dnsserver/admin"
 	"github.com/glbdns/glbdns/healthd/client"
 	"github.com/glbdns/glbdns/policy"
 )
@@ -34,48 +71,195 @@ type Config struct {
 	HealthURLs []string
 	// HealthStaleAfter and HealthGrace tune the health client (0 = its defaults).
 	HealthStaleAfter, HealthGrace time.Duration
+	// Admin is the address of the admin HTTP listener (metrics, probes, state, status
+	// page), e.g. "127.0.0.1:8053"; "" turns it off. Port 0 picks a free port, logged as
+	// msg="admin listening" addr=HOST:PORT.
+	Admin string
+	// ReloadDebounce is how long the watcher waits after the last file event before it
+	// reloads. Default 200ms: longer than an editor's write-rename burst, short enough to
+	// feel immediate.
+	ReloadDebounce time.Duration
+	// NoWatch turns off reloading on file changes (SIGHUP still reloads).
+	NoWatch bool
 	// Logger receives every log line; nil means slog.Default().
 	Logger *slog.Logger
 	// Ready, when set, is called with the bound DNS address once the server is serving.
 	Ready func(addr netip.AddrPort)
 }
 
-// ErrPolicy is returned by Run when the initial policy does not load.
+// ErrPolicy is returned by Run when the initial policy does not load, and wrapped by
+// Reload when a reload is refused.
 var ErrPolicy = errors.New("policy has errors")
 
-// Run loads the policy, serves DNS until ctx is done, and reloads on SIGHUP.
-func Run(ctx context.Context, cfg Config) error {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
+// Daemon is a running glbdns: DNS server, health subscription, admin listener, reloads.
+type Daemon struct {
+	cfg Config
+	log *slog.Logger
+	srv *dnsserver.Server
+	hc  *client.Client
+	reg *prometheus.Registry
+	m   *daemonMetrics
+	adm *admin.Admin
+
+	// mu serialises reloads and guards the reload status below.
+	mu     sync.Mutex
+	status admin.PolicyStatus
+
+	ready     atomic.Bool
+	adminAddr atomic.Pointer[net.TCPAddr]
+
+	afterReload func() // set by Run when watching: watch the new snapshot's files too
+}
+
+// New loads the initial policy and builds the daemon without binding anything. It returns
+// an error wrapping ErrPolicy, after logging every diagnostic, when the policy has errors.
+func New(cfg Config) (*Daemon, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
+	if cfg.ReloadDebounce <= 0 {
+		cfg.ReloadDebounce = 200 * time.Millisecond
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
 	snap, diags := policy.LoadPath(cfg.PolicyPath)
 	if diags.HasErrors() {
-		logDiags(log, diags)
-		return fmt.Errorf("load %s: %w: %s", cfg.PolicyPath, ErrPolicy, diags.Error())
+		logDiags(d.log, diags)
+		return nil, fmt.Errorf("load %s: %w: %s", cfg.PolicyPath, ErrPolicy, diags.Error())
 	}
-
-	srv := dnsserver.New(dnsserver.Config{Addr: cfg.Listen, Logger: log.With("component", "dnsserver")})
-	srv.SetSnapshot(snap)
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
+	d.srv = dnsserver.New(dnsserver.Config{Addr: cfg.Listen, Logger: d.log.With("component", "dnsserver")})
 	if len(cfg.HealthURLs) > 0 {
 		hc, err := client.New(client.Config{
 			URLs:       cfg.HealthURLs,
 			StaleAfter: cfg.HealthStaleAfter,
 			Grace:      cfg.HealthGrace,
-			Logger:     log.With("component", "healthclient"),
-			OnChange:   srv.HealthChanged,
+			Logger:     d.log.With("component", "healthclient"),
+			OnChange:   d.srv.HealthChanged,
 		})
 		if err != nil {
-			return fmt.Errorf("health client: %w", err)
+			return nil, fmt.Errorf("health client: %w", err)
 		}
-		srv.SetHealthSource(healthSource{hc})
-		go hc.Run(ctx)
+		d.hc = hc
+		d.srv.SetHealthSource(healthSource{hc})
+	}
+	d.m = newDaemonMetrics(d.reg, d.srv, d.hc)
+	d.install(snap, time.Now())
+
+	var reporters func() []client.ReporterState
+	if d.hc != nil {
+		reporters = d.hc.Reporters
+	}
+	d.adm = admin.New(admin.Config{
+		Logger:    d.log.With("component", "admin"),
+		Gatherer:  d.reg,
+		Server:    d.srv,
+		Ready:     d.ready.Load,
+		Policy:    d.PolicyStatus,
+		Reporters: reporters,
+	})
+	return d, nil
+}
+
+// Server is the daemon's DNS server.
+func (d *Daemon) Server() *dnsserver.Server { return d.srv }
+
+// Registry is the daemon's metrics registry (served on /metrics).
+func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
+
+// Admin is the admin listener's handlers (served by Run when Config.Admin is set).
+func (d *Daemon) Admin() *admin.Admin { return d.adm }
+
+// AdminAddr is the bound admin address, nil before Run bound it or when it is off.
+func (d *Daemon) AdminAddr() net.Addr {
+	if a := d.adminAddr.Load(); a != nil {
+		return a
+	}
+	return nil
+}
+
+// PolicyStatus describes the serving policy and the last reload.
+func (d *Daemon) PolicyStatus() admin.PolicyStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := d.status
+	st.Files = append([]string(nil), st.Files...)
+	return st
+}
+
+// install swaps snap in and records it as the result of a successful load.
+func (d *Daemon) install(snap *policy.Snapshot, at time.Time) {
+	d.srv.SetSnapshot(snap)
+	d.status.Generation++
+	d.status.Hash = snap.Hash
+	d.status.Files = snap.Files
+	d.status.LastReload = at
+	d.status.LastResult = "success"
+	d.status.LastError = ""
+	d.m.loaded(snap, d.status.Generation, at)
+}
+
+// Reload loads the policy path again and swaps the new snapshot in. On errors it logs
+// every diagnostic, counts the failure, keeps the old snapshot, and returns an error
+// wrapping ErrPolicy. Safe for concurrent use (reloads are serialised).
+func (d *Daemon) Reload() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now()
+	start := now
+	snap, diags := policy.LoadPath(d.cfg.PolicyPath)
+	if diags.HasErrors() {
+		logDiags(d.log, diags)
+		d.log.Error("reload refused, old policy keeps serving", "policy", d.cfg.PolicyPath, "errors", len(diags.Errs()))
+		d.status.LastReload = now
+		d.status.LastResult = "failure"
+		d.status.LastError = diags.Error()
+		d.m.failed(now)
+		return fmt.Errorf("reload %s: %w: %s", d.cfg.PolicyPath, ErrPolicy, diags.Error())
+	}
+	d.install(snap, now)
+	d.log.Info("policy reloaded", "policy_hash", snap.Hash, "services", len(snap.Services),
+		"members", len(snap.Members), "generation", d.status.Generation, "took", time.Since(start))
+	return nil
+}
+
+// Run loads the policy, serves DNS until ctx is done, and reloads on SIGHUP and file
+// changes. It is New followed by Daemon.Run.
+func Run(ctx context.Context, cfg Config) error {
+	d, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	return d.Run(ctx)
+}
+
+// Run serves until ctx is done: DNS, the health subscription, the admin listener, and
+// reloads. Call it once.
+func (d *Daemon) Run(ctx context.Context) error {
+	log := d.log
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if d.hc != nil {
+		go d.hc.Run(ctx)
 	}
 
+	// The watch is in place before anything is logged as serving, so that an edit made
+	// by whoever waited for that line is seen.
+	var changed <-chan struct{}
+	if !d.cfg.NoWatch {
+		w, err := newWatcher(d.cfg.PolicyPath, d.cfg.ReloadDebounce, log)
+		if err != nil {
+			// Not fatal: SIGHUP still reloads.
+			log.Warn("policy watch failed, reload with SIGHUP", "err", err)
+		} else {
+			defer w.close()
+			w.watchFiles(d.PolicyStatus().Files)
+			changed = w.changed
+			go w.run(ctx)
+			d.afterReload = func() { w.watchFiles(d.PolicyStatus().Files) }
+		}
+	}
+
+	srv := d.srv
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Start(ctx) }()
 	select {
@@ -86,10 +270,31 @@ func Run(ctx context.Context, cfg Config) error {
 	if !srv.Addr().IsValid() {
 		return fmt.Errorf("start dns server: %w", <-errc)
 	}
-	log.Info("serving", "addr", srv.Addr().String(), "policy", cfg.PolicyPath,
+	snap, _ := srv.Current()
+	log.Info("serving", "addr", srv.Addr().String(), "policy", d.cfg.PolicyPath,
 		"zones", len(snap.Zones.Zones()), "services", len(snap.Services), "policy_hash", snap.Hash)
-	if cfg.Ready != nil {
-		cfg.Ready(srv.Addr())
+	d.ready.Store(true)
+
+	// The admin listener binds after the DNS sockets so that the first addr= in the log is
+	// the DNS address (scripts and the e2e harness read it), and /readyz is true from its
+	// first answer; /healthz needs nothing more.
+	var adminDone chan error
+	if d.cfg.Admin != "" {
+		ln, err := net.Listen("tcp", d.cfg.Admin)
+		if err != nil {
+			cancel()
+			_ = srv.Shutdown(context.Background())
+			<-errc
+			return fmt.Errorf("admin listen on %s: %w", d.cfg.Admin, err)
+		}
+		ta := ln.Addr().(*net.TCPAddr)
+		d.adminAddr.Store(ta)
+		log.Info("admin listening", "addr", ta.String(), "status_page", "http://"+ta.String()+"/")
+		adminDone = make(chan error, 1)
+		go func() { adminDone <- d.adm.Serve(ctx, ln) }()
+	}
+	if d.cfg.Ready != nil {
+		d.cfg.Ready(srv.Addr())
 	}
 
 	hup := make(chan os.Signal, 1)
@@ -105,6 +310,9 @@ func Run(ctx context.Context, cfg Config) error {
 				return fmt.Errorf("shutdown: %w", err)
 			}
 			<-errc
+			if adminDone != nil {
+				<-adminDone
+			}
 			log.Info("stopped")
 			return nil
 		case err := <-errc:
@@ -113,15 +321,18 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			return nil
 		case <-hup:
-			next, diags := policy.LoadPath(cfg.PolicyPath)
-			if diags.HasErrors() {
-				logDiags(log, diags)
-				log.Error("reload refused, old policy keeps serving", "policy", cfg.PolicyPath)
-				continue
-			}
-			srv.SetSnapshot(next)
-			log.Info("policy reloaded", "policy_hash", next.Hash, "services", len(next.Services))
+			log.Info("reload requested", "by", "SIGHUP")
+			d.reloadAndWatch()
+		case <-changed:
+			log.Info("reload requested", "by", "file change")
+			d.reloadAndWatch()
 		}
+	}
+}
+
+func (d *Daemon) reloadAndWatch() {
+	if err := d.Reload(); err == nil && d.afterReload != nil {
+		d.afterReload() // a new zone file may live in a directory not watched yet
 	}
 }
 

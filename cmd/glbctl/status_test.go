@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"net/netip"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/glbdns/glbdns/dnsserver"
+	"github.com/glbdns/glbdns/dnsserver/admin"
+	"github.com/glbdns/glbdns/policy"
+)
+
+type downSet map[string]bool
+
+func (d downSet) Up(m *policy.Member) bool { return !d[m.ID()] }
+
+type fixedHealth struct{ h policy.Health }
+
+func (f fixedHealth) For(*policy.Snapshot) policy.Health { return f.h }
+
+// TestStatus runs `glbctl status` against a real admin listener serving the example
+// policy, after known traffic, with one member down.
+func TestStatus(t *testing.T) {
+	snap, diags := policy.LoadPath("testdata/good")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	srv := dnsserver.New(dnsserver.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv.SetHealthSource(fixedHealth{downSet{"web-eu/fra-1": true}})
+	srv.SetSnapshot(snap)
+	a := admin.New(admin.Config{Server: srv, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Policy: func() admin.PolicyStatus {
+			return admin.PolicyStatus{Hash: snap.Hash, Generation: 3, LastResult: "success"}
+		}})
+	hs := httptest.NewServer(a.Handler())
+	defer hs.Close()
+
+	m := new(dns.Msg)
+	m.SetQuestion("rr.glb.example.com.", dns.TypeA)
+	req, _ := m.Pack()
+	for i := 0; i < 10; i++ {
+		srv.Handle(req, netip.MustParseAddrPort("192.0.2.1:53"), false, nil)
+	}
+
+	var out, errb bytes.Buffer
+	if code := run([]string{"status", "-admin", hs.URL}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	text := out.String()
+	t.Log("\n" + text)
+	if !strings.Contains(text, "policy "+snap.Hash[:12]+"  generation 3") {
+		t.Errorf("no policy line:\n%s", text)
+	}
+	if !regexp.MustCompile(`(?m)^SERVICE\s+METHOD\s+POOL\s+MEMBER\s+ADDRESS\s+WEIGHT\s+HEALTH\s+ANSWERS\s+SHARE$`).MatchString(text) {
+		t.Errorf("no header row:\n%s", text)
+	}
+	if !regexp.MustCompile(`(?m)^www\.glb\.example\.com\.\s+\S+\s+web-eu\s+fra-1\s+127\.0\.0\.11\s+\d+\s+down\s`).MatchString(text) {
+		t.Errorf("fra-1 not shown down:\n%s", text)
+	}
+	// Round robin over the service's usable members: the shares of rr add up to 100%.
+	var total float64
+	rows := 0
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 9 && f[0] == "rr.glb.example.com." {
+			rows++
+			var share float64
+			if _, err := fmt.Sscan(strings.TrimSuffix(f[8], "%"), &share); err != nil {
+				t.Fatal(err)
+			}
+			total += share
+		}
+	}
+	if rows == 0 || total < 99.5 || total > 100.5 {
+		t.Errorf("rr rows %d, shares add up to %.1f%%, want 100%%:\n%s", rows, total, text)
+	}
+
+	t.Run("unreachable admin", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		if code := run([]string{"status", "-admin", "http://127.0.0.1:1"}, &out, &errb); code != 1 {
+			t.Errorf("exit %d, want 1", code)
+		}
+	})
+}

@@ -1,0 +1,331 @@
+// Package admin is glbdns's admin HTTP listener for operators: Prometheus metrics, liveness
+// and readiness probes, the live state as JSON, and a self-contained status page.
+//
+//	GET /metrics    the daemon's registry (Prometheus text or OpenMetrics)
+//	GET /healthz    200 "ok" while the process runs (liveness)
+//	GET /readyz     200 once a snapshot serves and the DNS sockets are bound, else 503
+//	GET /v1/state   State as JSON: policy hash, generation, files, last reload, every
+//	                service with its pools and members (address or host, weight, health,
+//	                answers and share over the recent window), healthd reporters
+//	GET /           the status page: the same state as HTML, refreshed every 2s by a small
+//	                inline script (no external assets), one row per member with
+//	                data-member="pool/member" and data-status="up|down"
+//
+// The answer share is measured over a sliding window: the per-member answer counters are
+// sampled every SampleEvery (5s) into a ring of Samples (12) readings, and a member's share
+// is its answers since the oldest reading divided by its service's. One minute is long
+// enough to smooth a weighted choice, short enough that a drained region shows at once.
+// Until the first sample the window is "since start".
+//
+// The REST API of docs/admin-api.md (/v1/pools, /v1/services, /v1/drains) is served by a
+// later package; this one is read-only.
+package admin
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/glbdns/glbdns/dnsserver"
+	"github.com/glbdns/glbdns/healthd/client"
+)
+
+// Config configures an Admin.
+type Config struct {
+	// Logger, default slog.Default().
+	Logger *slog.Logger
+	// Gatherer is served on /metrics; nil serves an empty registry.
+	Gatherer prometheus.Gatherer
+	// Server is the DNS server whose snapshot, health and answer counters are shown.
+	Server *dnsserver.Server
+	// Ready reports readiness for /readyz; nil means ready once Server has a snapshot.
+	Ready func() bool
+	// Policy describes the serving policy and the last reload; nil leaves it empty.
+	Policy func() PolicyStatus
+	// Reporters lists the healthd subscriptions; nil when there is none.
+	Reporters func() []client.ReporterState
+	// SampleEvery is the answer counters' sampling period, default 5s; Samples the ring
+	// size, default 12 (a one-minute window).
+	SampleEvery time.Duration
+	Samples     int
+}
+
+// PolicyStatus describes the serving policy and the last reload attempt.
+type PolicyStatus struct {
+	Hash       string    `json:"hash"`
+	Generation uint64    `json:"generation"`
+	Files      []string  `json:"files"`
+	LastReload time.Time `json:"last_reload"`
+	// LastResult is "success" or "failure"; LastError holds the diagnostics of a failure.
+	LastResult string `json:"last_result"`
+	LastError  string `json:"last_error,omitempty"`
+}
+
+// State is the JSON of /v1/state.
+type State struct {
+	Policy PolicyStatus `json:"policy"`
+	// WindowSeconds is the span the answer shares are measured over.
+	WindowSeconds float64                `json:"window_seconds"`
+	Services      []Service              `json:"services"`
+	Reporters     []client.ReporterState `json:"reporters"`
+}
+
+// Service is one load-balanced name.
+type Service struct {
+	Name   string `json:"name"`
+	Zone   string `json:"zone"`
+	Method string `json:"method"`
+	TTL    uint32 `json:"ttl"`
+	// WhenAllDown is the service's all-down behaviour (all, servfail, fallback).
+	WhenAllDown string `json:"when_all_down"`
+	Pools       []Pool `json:"pools"`
+	// Answers is the number of member answers in the window.
+	Answers uint64 `json:"answers"`
+}
+
+// Pool is one of a service's pools (Fallback marks the fallback pool).
+type Pool struct {
+	Name     string   `json:"name"`
+	Region   string   `json:"region,omitempty"`
+	Fallback bool     `json:"fallback,omitempty"`
+	Members  []Member `json:"members"`
+}
+
+// Member is one backend of a pool, as the service sees it.
+type Member struct {
+	Name    string `json:"name"`
+	ID      string `json:"id"` // "pool/member"
+	Address string `json:"address,omitempty"`
+	Host    string `json:"host,omitempty"`
+	Weight  uint32 `json:"weight"`
+	// Status is the health view's verdict, "up" or "down"; Drained is weight 0.
+	Status  string `json:"status"`
+	Drained bool   `json:"drained"`
+	// Answers in the window and Share of the service's answers in the window (0..1).
+	Answers uint64  `json:"answers"`
+	Share   float64 `json:"share"`
+	// Total is the cumulative answer count (glbdns_policy_answers_total).
+	Total uint64 `json:"total"`
+}
+
+// Admin serves the admin endpoints.
+type Admin struct {
+	cfg  Config
+	log  *slog.Logger
+	mux  *http.ServeMux
+	page *template.Template
+
+	mu      sync.Mutex
+	samples []sample // ring, oldest first
+}
+
+type sample struct {
+	at     time.Time
+	counts dnsserver.AnswerCounts
+}
+
+//go:embed status.html
+var statusHTML string
+
+// New returns an Admin; Serve runs it, Handler exposes it for tests.
+func New(cfg Config) *Admin {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = prometheus.NewRegistry()
+	}
+	if cfg.SampleEvery <= 0 {
+		cfg.SampleEvery = 5 * time.Second
+	}
+	if cfg.Samples <= 0 {
+		cfg.Samples = 12
+	}
+	a := &Admin{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
+		page: template.Must(template.New("status").Funcs(template.FuncMap{"pct": pct}).Parse(statusHTML))}
+	a.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
+		EnableOpenMetrics: true, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelError)}))
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	a.mux.HandleFunc("GET /readyz", a.readyz)
+	a.mux.HandleFunc("GET /v1/state", a.stateJSON)
+	a.mux.HandleFunc("GET /{$}", a.statusPage)
+	return a
+}
+
+// Handler is the admin mux.
+func (a *Admin) Handler() http.Handler { return a.mux }
+
+// Serve serves on ln and samples the answer counters until ctx is done, then shuts the
+// HTTP server down (bounded to 2s). It returns nil after a clean stop.
+func (a *Admin) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: a.mux, ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)}
+	go func() {
+		t := time.NewTicker(a.cfg.SampleEvery)
+		defer t.Stop()
+		a.Sample()
+		for {
+			select {
+			case <-ctx.Done():
+				sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				_ = hs.Shutdown(sctx)
+				return
+			case <-t.C:
+				a.Sample()
+			}
+		}
+	}()
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Sample reads the answer counters into the ring (Serve calls it every SampleEvery).
+func (a *Admin) Sample() {
+	if a.cfg.Server == nil {
+		return
+	}
+	s := sample{at: time.Now(), counts: a.cfg.Server.AnswerCounts()}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.samples = append(a.samples, s)
+	if len(a.samples) > a.cfg.Samples {
+		a.samples = append(a.samples[:0], a.samples[len(a.samples)-a.cfg.Samples:]...)
+	}
+}
+
+func (a *Admin) ready() bool {
+	if a.cfg.Ready != nil {
+		return a.cfg.Ready()
+	}
+	if a.cfg.Server == nil {
+		return false
+	}
+	snap, _ := a.cfg.Server.Current()
+	return snap != nil
+}
+
+func (a *Admin) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !a.ready() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func (a *Admin) stateJSON(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(a.State()); err != nil {
+		a.log.Debug("write state", "err", err)
+	}
+}
+
+func (a *Admin) statusPage(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	// The page is self-contained: inline style and script only.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'")
+	if err := a.page.Execute(w, a.State()); err != nil {
+		a.log.Debug("write status page", "err", err)
+	}
+}
+
+func pct(f float64) string {
+	b, _ := json.Marshal(float64(int(f*1000+0.5)) / 10)
+	return string(b) + "%"
+}
+
+// State builds the live state now.
+func (a *Admin) State() *State {
+	st := &State{Services: []Service{}, Reporters: []client.ReporterState{}}
+	if a.cfg.Policy != nil {
+		st.Policy = a.cfg.Policy()
+	}
+	if a.cfg.Reporters != nil {
+		st.Reporters = a.cfg.Reporters()
+	}
+	if a.cfg.Server == nil {
+		return st
+	}
+	snap, health := a.cfg.Server.Current()
+	if snap == nil {
+		return st
+	}
+	now := a.cfg.Server.AnswerCounts()
+	var old dnsserver.AnswerCounts
+	a.mu.Lock()
+	if len(a.samples) > 0 {
+		old = a.samples[0].counts
+		st.WindowSeconds = time.Since(a.samples[0].at).Seconds()
+	}
+	a.mu.Unlock()
+
+	for _, svc := range snap.Services {
+		s := Service{Name: svc.Name, Zone: svc.Zone, Method: svc.Method.String(), TTL: svc.TTL,
+			WhenAllDown: svc.WhenAllDown.String()}
+		pools := svc.Pools
+		if svc.Fallback != nil {
+			pools = append(pools[:len(pools):len(pools)], svc.Fallback)
+		}
+		seen := map[string]bool{}
+		for i, p := range pools {
+			if seen[p.Name] {
+				continue
+			}
+			seen[p.Name] = true
+			pp := Pool{Name: p.Name, Region: p.Region, Fallback: i >= len(svc.Pools), Members: []Member{}}
+			for _, m := range p.Members {
+				mm := Member{Name: m.Name, ID: m.ID(), Host: m.Host, Weight: m.Weight,
+					Drained: m.Weight == 0, Status: "down"}
+				if m.Addr.IsValid() {
+					mm.Address = m.Addr.String()
+				}
+				if health == nil || health.Up(m) {
+					mm.Status = "up"
+				}
+				total, _ := now.Get(svc.Name, p.Name, m.Name)
+				mm.Total = total
+				base, ok := old.Get(svc.Name, p.Name, m.Name)
+				if !ok || base > total {
+					base = 0 // new since the oldest sample: all its answers are in the window
+				}
+				mm.Answers = total - base
+				s.Answers += mm.Answers
+				pp.Members = append(pp.Members, mm)
+			}
+			s.Pools = append(s.Pools, pp)
+		}
+		if s.Answers > 0 {
+			for i := range s.Pools {
+				for j := range s.Pools[i].Members {
+					m := &s.Pools[i].Members[j]
+					m.Share = float64(m.Answers) / float64(s.Answers)
+				}
+			}
+		}
+		st.Services = append(st.Services, s)
+	}
+	sort.SliceStable(st.Services, func(i, j int) bool { return st.Services[i].Name < st.Services[j].Name })
+	return st
+}

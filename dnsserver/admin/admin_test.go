@@ -1,0 +1,182 @@
+package admin
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/glbdns/glbdns/dnsserver"
+	"github.com/glbdns/glbdns/policy"
+)
+
+// downHealth marks the members with these IDs down.
+type downHealth map[string]bool
+
+func (h downHealth) Up(m *policy.Member) bool { return !h[m.ID()] }
+
+type fixedSource struct{ h policy.Health }
+
+func (f fixedSource) For(*policy.Snapshot) policy.Health { return f.h }
+
+// newAdmin serves the dnsserver test policy (no sockets: queries go through Handle) with
+// web/b down, behind a real HTTP server.
+func newAdmin(t *testing.T) (*Admin, *dnsserver.Server, *httptest.Server) {
+	t.Helper()
+	snap, diags := policy.LoadPath(filepath.Join("..", "testdata", "policy.hcl"))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	srv := dnsserver.New(dnsserver.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv.SetHealthSource(fixedSource{downHealth{"web/b": true}})
+	srv.SetSnapshot(snap)
+	a := New(Config{Server: srv, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Policy: func() PolicyStatus { return PolicyStatus{Hash: snap.Hash, Generation: 1, LastResult: "success"} }})
+	hs := httptest.NewServer(a.Handler())
+	t.Cleanup(hs.Close)
+	return a, srv, hs
+}
+
+func ask(t *testing.T, srv *dnsserver.Server, name string, n int) {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	req, _ := m.Pack()
+	for i := 0; i < n; i++ {
+		if srv.Handle(req, netip.MustParseAddrPort("192.0.2.99:1000"), false, nil) == nil {
+			t.Fatal("no reply")
+		}
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func TestStateShares(t *testing.T) {
+	a, srv, hs := newAdmin(t)
+	a.Sample() // window starts here
+	ask(t, srv, "rr.glb.example.com.", 30)
+	ask(t, srv, "v4only.glb.example.com.", 10) // web/b is down: all to web/a
+
+	code, body := get(t, hs.URL+"/v1/state")
+	if code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	var st State
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		status  string
+		answers uint64
+		share   float64
+	}
+	got := map[string]row{}
+	for _, s := range st.Services {
+		for _, p := range s.Pools {
+			for _, m := range p.Members {
+				got[s.Name+" "+m.ID] = row{m.Status, m.Answers, m.Share}
+			}
+		}
+	}
+	for key, want := range map[string]row{
+		"rr.glb.example.com. rr/r1":     {"up", 10, 1.0 / 3},
+		"rr.glb.example.com. rr/r2":     {"up", 10, 1.0 / 3},
+		"v4only.glb.example.com. web/a": {"up", 10, 1},
+		"v4only.glb.example.com. web/b": {"down", 0, 0},
+	} {
+		g := got[key]
+		if g.status != want.status || g.answers != want.answers || g.share < want.share-1e-9 || g.share > want.share+1e-9 {
+			t.Errorf("%s = %+v, want %+v", key, g, want)
+		}
+	}
+	if st.Policy.Generation != 1 || st.Policy.LastResult != "success" {
+		t.Errorf("policy = %+v", st.Policy)
+	}
+
+	t.Run("window slides", func(t *testing.T) {
+		a.cfg.Samples = 1
+		a.Sample() // the only sample now: earlier answers leave the window
+		ask(t, srv, "rr.glb.example.com.", 3)
+		st := a.State()
+		for _, s := range st.Services {
+			if s.Name == "rr.glb.example.com." && s.Answers != 3 {
+				t.Errorf("rr answers in window = %d, want 3", s.Answers)
+			}
+		}
+	})
+}
+
+func TestStatusPage(t *testing.T) {
+	_, srv, hs := newAdmin(t)
+	ask(t, srv, "v4only.glb.example.com.", 4)
+	code, body := get(t, hs.URL+"/")
+	if code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`data-member="web/a" data-status="up"`),
+		regexp.MustCompile(`data-member="web/b" data-status="down"`),
+		regexp.MustCompile(`<span class="badge down">down</span>`),
+		regexp.MustCompile(`fetch\("/v1/state"`),
+		regexp.MustCompile(`width:100%`),
+	} {
+		if !want.MatchString(body) {
+			t.Errorf("status page lacks %s", want)
+		}
+	}
+	// Self-contained: no external script, style or image.
+	if regexp.MustCompile(`(src|href)="(https?:)?//`).MatchString(body) {
+		t.Error("status page refers to an external asset")
+	}
+	if strings.Contains(body, "ZgotmplZ") {
+		t.Error("template escaped a value to ZgotmplZ")
+	}
+}
+
+func TestProbes(t *testing.T) {
+	srv := dnsserver.New(dnsserver.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	var ready atomic.Bool
+	a := New(Config{Server: srv, Ready: ready.Load})
+	hs := httptest.NewServer(a.Handler())
+	defer hs.Close()
+	for _, tc := range []struct {
+		name  string
+		ready bool
+		path  string
+		code  int
+	}{
+		{"healthz before ready", false, "/healthz", 200},
+		{"readyz before ready", false, "/readyz", 503},
+		{"readyz when ready", true, "/readyz", 200},
+		{"metrics", true, "/metrics", 200},
+		{"unknown path", true, "/nope", 404},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ready.Store(tc.ready)
+			if code, _ := get(t, hs.URL+tc.path); code != tc.code {
+				t.Errorf("GET %s = %d, want %d", tc.path, code, tc.code)
+			}
+		})
+	}
+}

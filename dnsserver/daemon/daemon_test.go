@@ -1,0 +1,336 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// testPolicy is a zone with one service whose only pool is named by pool; version v picks
+// the member's address, so that a test can tell which snapshot answered.
+func testPolicy(v int) string {
+	return fmt.Sprintf(`
+zone "glb.test" {
+  nameservers = ["ns1.glb.test"]
+  soa {
+    minimum = 60
+  }
+  record "ns1" {
+    type = "A"
+    values = ["192.0.2.53"]
+  }
+}
+
+pool "web" {
+  member "m" { address = "192.0.2.%d" }
+  member "n" { address = "198.51.100.%d" }
+}
+
+service "www.glb.test" {
+  policy  = "round_robin"
+  pools   = ["web"]
+  answers = 2
+}
+`, v, v)
+}
+
+const brokenPolicy = `
+pool "web" {
+  member "m" { address = "not-an-address" }
+}
+`
+
+func writeFile(t *testing.T, path, body string) {
+	t.Helper()
+	// Write and rename, as editors do, so that a reader never sees half a file.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startDaemon runs a daemon on loopback port 0 with the admin listener, and stops it at
+// cleanup.
+func startDaemon(t *testing.T, dir string, noWatch bool) *Daemon {
+	return startDaemonLog(t, dir, noWatch, io.Discard)
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startDaemonLog(t *testing.T, dir string, noWatch bool, w io.Writer) *Daemon {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(w, nil))
+	d, err := New(Config{Listen: "127.0.0.1:0", PolicyPath: dir, Admin: "127.0.0.1:0", Logger: log,
+		NoWatch: noWatch, ReloadDebounce: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("daemon did not stop")
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for d.AdminAddr() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("daemon not serving after 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return d
+}
+
+func dnsAddr(d *Daemon) string { return d.Server().Addr().String() }
+
+// metric reads one sample of the daemon's registry by name and label pairs.
+func metric(t *testing.T, d *Daemon, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := d.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				ok := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+						ok = true
+					}
+				}
+				if !ok {
+					continue next
+				}
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no sample %s%v", name, labels)
+	return 0
+}
+
+// TestReloadUnderLoad reloads 20 times through the daemon's API while goroutines query;
+// no query may fail, and after the last reload the answers are the new policy's.
+func TestReloadUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "policy.hcl")
+	writeFile(t, file, testPolicy(1))
+	d := startDaemon(t, dir, true)
+	addr := dnsAddr(d)
+
+	var stop atomic.Bool
+	var queries, failures atomic.Int64
+	var firstErr atomic.Pointer[string]
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+			m := new(dns.Msg)
+			m.SetQuestion("www.glb.test.", dns.TypeA)
+			for i := 0; i < 20000 && !stop.Load(); i++ { // bounded in count and by stop
+				r, _, err := c.Exchange(m, addr)
+				queries.Add(1)
+				if err == nil && (r.Rcode != dns.RcodeSuccess || len(r.Answer) != 2) {
+					err = fmt.Errorf("rcode %s, %d answers", dns.RcodeToString[r.Rcode], len(r.Answer))
+				}
+				if err != nil {
+					failures.Add(1)
+					s := err.Error()
+					firstErr.CompareAndSwap(nil, &s)
+				}
+			}
+		}()
+	}
+	for v := 2; v <= 21; v++ {
+		writeFile(t, file, testPolicy(v))
+		if err := d.Reload(); err != nil {
+			t.Fatalf("reload %d: %v", v, err)
+		}
+		time.Sleep(5 * time.Millisecond) // let queries run between reloads
+	}
+	stop.Store(true)
+	wg.Wait()
+	if f := failures.Load(); f != 0 {
+		t.Errorf("%d of %d queries failed during reloads; first: %s", f, queries.Load(), *firstErr.Load())
+	}
+	t.Logf("%d queries, 20 reloads, 0 failures", queries.Load())
+	if g := d.PolicyStatus().Generation; g != 21 {
+		t.Errorf("generation = %d, want 21", g)
+	}
+	if v := metric(t, d, "glbdns_policy_reloads_total", "result", "success"); v != 20 {
+		t.Errorf("reloads_total{success} = %v, want 20", v)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion("www.glb.test.", dns.TypeA)
+	r, err := dns.Exchange(m, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rr := range r.Answer {
+		if a := rr.(*dns.A).A.String(); a != "192.0.2.21" && a != "198.51.100.21" {
+			t.Errorf("answer %s is not from the last policy", a)
+		}
+	}
+}
+
+// TestReloadRefusesBrokenPolicy: a broken policy is refused whole, counted, and the old
+// snapshot keeps serving.
+func TestReloadRefusesBrokenPolicy(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "policy.hcl")
+	writeFile(t, file, testPolicy(1))
+	var logs syncBuffer
+	d := startDaemonLog(t, dir, true, &logs)
+	hash := d.PolicyStatus().Hash
+
+	writeFile(t, file, brokenPolicy)
+	err := d.Reload()
+	if !errors.Is(err, ErrPolicy) {
+		t.Fatalf("reload of a broken policy: %v, want ErrPolicy", err)
+	}
+	if want := "pos=" + file + ":3:26"; !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, logs.String())
+	}
+	st := d.PolicyStatus()
+	if st.Hash != hash || st.Generation != 1 || st.LastResult != "failure" || st.LastError == "" {
+		t.Errorf("status after refused reload = %+v", st)
+	}
+	for name, want := range map[string]float64{
+		"glbdns_policy_reloads_total":          1,
+		"glbdns_policy_last_reload_successful": 0,
+		"glbdns_policy_generation":             1,
+	} {
+		labels := []string{}
+		if name == "glbdns_policy_reloads_total" {
+			labels = []string{"result", "failure"}
+		}
+		if v := metric(t, d, name, labels...); v != want {
+			t.Errorf("%s = %v, want %v", name, v, want)
+		}
+	}
+	if v := metric(t, d, "glbdns_policy_info", "hash", hash); v != 1 {
+		t.Errorf("policy_info{hash=old} = %v, want 1", v)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion("www.glb.test.", dns.TypeA)
+	r, err := dns.Exchange(m, dnsAddr(d))
+	if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 2 {
+		t.Fatalf("old policy not serving: %v %v", err, r)
+	}
+}
+
+// TestWatchReloads: a rename-write of a policy file in the watched directory reloads it
+// (debounced), without SIGHUP.
+func TestWatchReloads(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "policy.hcl")
+	writeFile(t, file, testPolicy(1))
+	d := startDaemon(t, dir, false)
+	writeFile(t, file, testPolicy(7))
+	deadline := time.Now().Add(10 * time.Second)
+	for d.PolicyStatus().Generation < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("policy not reloaded within 10s of a file change")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion("www.glb.test.", dns.TypeA)
+	r, err := dns.Exchange(m, dnsAddr(d))
+	if err != nil || len(r.Answer) == 0 {
+		t.Fatalf("query after reload: %v %v", err, r)
+	}
+	for _, rr := range r.Answer {
+		if a := rr.(*dns.A).A.String(); !strings.HasSuffix(a, ".7") {
+			t.Errorf("answer %s is not from the edited policy", a)
+		}
+	}
+	// A file that is not part of the policy does not reload.
+	gen := d.PolicyStatus().Generation
+	writeFile(t, filepath.Join(dir, "notes.txt"), "hello")
+	time.Sleep(300 * time.Millisecond)
+	if g := d.PolicyStatus().Generation; g != gen {
+		t.Errorf("a non-policy file reloaded the policy: generation %d → %d", gen, g)
+	}
+}
+
+// TestAdminEndpoints checks the admin listener's probes and the metrics lint.
+func TestAdminEndpoints(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "policy.hcl"), testPolicy(1))
+	d := startDaemon(t, dir, true)
+	base := "http://" + d.AdminAddr().String()
+	for _, tc := range []struct{ path, want string }{
+		{"/healthz", "ok"}, {"/readyz", "ready"}, {"/metrics", "glbdns_build_info"},
+		{"/v1/state", `"www.glb.test."`}, {"/", `data-member="web/m"`},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			resp, err := http.Get(base + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || !strings.Contains(string(b), tc.want) {
+				t.Errorf("GET %s: %d, body lacks %q:\n%.500s", tc.path, resp.StatusCode, tc.want, b)
+			}
+		})
+	}
+	problems, err := testutil.GatherAndLint(d.Registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}

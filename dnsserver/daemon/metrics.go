@@ -1,0 +1,120 @@
+package daemon
+
+import (
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/glbdns/glbdns/dnsserver"
+	"github.com/glbdns/glbdns/healthd/client"
+	"github.com/glbdns/glbdns/internal/buildinfo"
+	"github.com/glbdns/glbdns/policy"
+)
+
+// daemonMetrics are the reload and build series (listed in the package comment).
+type daemonMetrics struct {
+	reloads    *prometheus.CounterVec
+	lastOK     prometheus.Gauge
+	lastTime   prometheus.Gauge
+	generation prometheus.Gauge
+	info       *prometheus.GaugeVec
+}
+
+// newDaemonMetrics registers every glbdns series on reg: the Go runtime and process
+// collectors, the DNS server's collector, the reload series, build info, and the health
+// reporters' freshness when hc is not nil.
+func newDaemonMetrics(reg *prometheus.Registry, srv *dnsserver.Server, hc *client.Client) *daemonMetrics {
+	m := &daemonMetrics{
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "glbdns", Subsystem: "policy", Name: "reloads_total",
+			Help: "Policy loads after the first, by result (success or failure).",
+		}, []string{"result"}),
+		lastOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "glbdns", Subsystem: "policy", Name: "last_reload_successful",
+			Help: "Whether the last policy load succeeded (1) or was refused (0).",
+		}),
+		lastTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "glbdns", Subsystem: "policy", Name: "last_reload_timestamp_seconds",
+			Help: "Unix time of the last policy load, successful or not.",
+		}),
+		generation: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "glbdns", Subsystem: "policy", Name: "generation",
+			Help: "Number of policy snapshots installed since start (1 after the first load).",
+		}),
+		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "glbdns", Subsystem: "policy", Name: "info",
+			Help: "Always 1, labelled with the SHA-256 hash of the serving policy's files.",
+		}, []string{"hash"}),
+	}
+	// Both results exist from the start, so that rate() and alerts see a 0 before the
+	// first failure.
+	m.reloads.WithLabelValues("success")
+	m.reloads.WithLabelValues("failure")
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "glbdns", Name: "build_info",
+		Help: "Always 1, labelled with the version, revision and Go version of the binary.",
+	}, []string{"version", "revision", "goversion"})
+	build.WithLabelValues(buildinfo.Version, buildinfo.Revision, runtime.Version()).Set(1)
+
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		srv.Collector(),
+		m.reloads, m.lastOK, m.lastTime, m.generation, m.info, build,
+	)
+	if hc != nil {
+		reg.MustRegister(reporterCollector{hc})
+	}
+	return m
+}
+
+// loaded records a snapshot installed at t (the first load, or a successful reload).
+func (m *daemonMetrics) loaded(snap *policy.Snapshot, gen uint64, t time.Time) {
+	if gen > 1 {
+		m.reloads.WithLabelValues("success").Inc()
+	}
+	m.lastOK.Set(1)
+	m.lastTime.Set(float64(t.UnixNano()) / 1e9)
+	m.generation.Set(float64(gen))
+	m.info.Reset()
+	m.info.WithLabelValues(snap.Hash).Set(1)
+}
+
+// failed records a refused reload at t.
+func (m *daemonMetrics) failed(t time.Time) {
+	m.reloads.WithLabelValues("failure").Inc()
+	m.lastOK.Set(0)
+	m.lastTime.Set(float64(t.UnixNano()) / 1e9)
+}
+
+// reporterCollector exports the healthd subscriptions' freshness, read at scrape time.
+type reporterCollector struct{ c *client.Client }
+
+var (
+	descReporterFresh = prometheus.NewDesc("glbdns_health_reporter_fresh",
+		"Whether the healthd reporter answered within the staleness bound (1) or not (0).",
+		[]string{"reporter"}, nil)
+	descReporterContact = prometheus.NewDesc("glbdns_health_reporter_last_contact_timestamp_seconds",
+		"Unix time the healthd reporter last answered (0 if never).", []string{"reporter"}, nil)
+)
+
+func (r reporterCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descReporterFresh
+	ch <- descReporterContact
+}
+
+func (r reporterCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range r.c.Reporters() {
+		fresh, last := 0.0, 0.0
+		if st.Fresh {
+			fresh = 1
+		}
+		if !st.LastContact.IsZero() {
+			last = float64(st.LastContact.UnixNano()) / 1e9
+		}
+		ch <- prometheus.MustNewConstMetric(descReporterFresh, prometheus.GaugeValue, fresh, st.URL)
+		ch <- prometheus.MustNewConstMetric(descReporterContact, prometheus.GaugeValue, last, st.URL)
+	}
+}

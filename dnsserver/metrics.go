@@ -1,0 +1,520 @@
+package dnsserver
+
+// Metrics of the query path.
+//
+// The query path records into plain arrays of atomic counters indexed by small integers
+// and never touches a prometheus.CounterVec (WithLabelValues hashes the label values and
+// takes a lock on every call); a custom prometheus.Collector reads the arrays at scrape
+// time and hands out const metrics. Counters are sharded (metricShards copies of each
+// array, the shard chosen by the calling goroutine's stack address) so that UDP workers on
+// different cores do not bounce one cache line between them.
+//
+// Series exported by Server.Collector (every one of them is also listed in docs/metrics.md):
+//
+//	glbdns_dns_requests_total{zone,qtype,rcode,proto}  counter  replies sent; zone is the
+//	    origin from the policy ("glb.example.com.") or "none" (outside every zone, or no
+//	    question); qtype one of A AAAA CNAME MX TXT NS SOA SRV PTR CAA HTTPS SVCB ANY other;
+//	    rcode one of NOERROR FORMERR SERVFAIL NXDOMAIN NOTIMP REFUSED BADVERS other;
+//	    proto udp or tcp. Only non-zero series are exported.
+//	glbdns_dns_response_size_bytes{proto}              histogram of reply sizes (buckets as
+//	    CoreDNS: 0 100 200 300 400 511 1023 2047 4095 8291 16000 32000 48000 64000)
+//	glbdns_dns_truncated_responses_total               counter  UDP replies sent with TC=1
+//	glbdns_dns_ecs_requests_total                      counter  replied queries with an ECS option
+//	glbdns_dns_dropped_requests_total                  counter  messages not answered (shorter
+//	    than a header, or a response)
+//	glbdns_dns_panics_total                            counter  panics recovered (Server.Panics)
+//	glbdns_policy_answers_total{service,pool,member}   counter  times the member was put in an
+//	    answer of the service (A/AAAA record or CNAME); carried across reloads by identity
+//	glbdns_policy_members{pool}                        gauge    members of the pool
+//	glbdns_policy_members_usable{pool}                 gauge    members up and not drained
+//
+// There is no glbdns_dns_request_duration_seconds: timing a query costs two clock reads
+// and a histogram update per query (about 5% of a 1µs query) for a figure that the
+// clients' own latency measures better; response size and rcode say more per nanosecond.
+//
+// # Recording (for the query path, fast paths included)
+//
+// Every reply that is sent must be recorded exactly once, after it is packed:
+//
+//	s.metrics.observe(zoneIdx, qtype, rcode, proto, len(reply), truncated, ecs)
+//
+// where zoneIdx is st.zoneIndex(z) for the zone the question fell in (0 when none, or no
+// question), qtype the question's type (any value; rare ones fold into "other"), rcode the
+// reply's rcode, proto protoUDP or protoTCP, truncated whether TC=1 was set, ecs whether
+// the query carried an ECS option. A message that gets no reply is s.metrics.dropped().
+// Every member put in an answer is s.metrics.answered(svc, member), with the service whose
+// selection chose it. None of them locks or allocates.
+
+import (
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/glbdns/glbdns/policy"
+	"github.com/glbdns/glbdns/zones"
+)
+
+// proto is the transport a query came over (the proto label).
+type proto uint8
+
+const (
+	protoUDP proto = iota
+	protoTCP
+	numProtos
+)
+
+var protoNames = [numProtos]string{"udp", "tcp"}
+
+// metricShardBits sets metricShards = 8 copies of every counter array: enough that a
+// handful of UDP workers rarely share one, small enough that scrapes stay cheap.
+const (
+	metricShardBits = 3
+	metricShards    = 1 << metricShardBits
+)
+
+// qtype buckets: the types an authoritative load balancer is asked for; everything else
+// is "other" (CoreDNS does the same), so that a scan of odd types cannot grow the series.
+var qtypeNames = [...]string{"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "SRV", "PTR", "CAA", "HTTPS", "SVCB", "ANY", "other"}
+
+const numQtypes = len(qtypeNames)
+const qtypeOther = numQtypes - 1
+
+// qtypeSmall maps types below 256 to their bucket (built once in init).
+var qtypeSmall [256]uint8
+
+func init() {
+	for i := range qtypeSmall {
+		qtypeSmall[i] = uint8(qtypeOther)
+	}
+	for i, n := range qtypeNames[:qtypeOther] {
+		if t := dns.StringToType[n]; t < 256 {
+			qtypeSmall[t] = uint8(i)
+		}
+	}
+}
+
+func qtypeIndex(t uint16) int {
+	if t < 256 {
+		return int(qtypeSmall[t])
+	}
+	if t == dns.TypeCAA {
+		return 9
+	}
+	return qtypeOther
+}
+
+// rcode buckets: every rcode the server sends has its own; "other" guards the index.
+var rcodeNames = [...]string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "other"}
+
+const numRcodes = len(rcodeNames)
+
+func rcodeIndex(rc int) int {
+	switch {
+	case rc >= 0 && rc <= dns.RcodeRefused:
+		return rc
+	case rc == dns.RcodeBadVers:
+		return 6
+	}
+	return numRcodes - 1
+}
+
+// sizeBuckets are the upper bounds of the response size histogram, CoreDNS's set: the
+// 512-byte classic UDP limit and powers of two up to the 64 KiB TCP limit.
+var sizeBuckets = [...]float64{0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16000, 32000, 48000, 64000}
+
+const numSizeBuckets = len(sizeBuckets) + 1 // the last one is +Inf
+
+func sizeIndex(n int) int {
+	for i, b := range sizeBuckets {
+		if float64(n) <= b {
+			return i
+		}
+	}
+	return numSizeBuckets - 1
+}
+
+// maxZoneSlots bounds the zone label's values: slot 0 is "none", the last is "other" for
+// zones beyond the bound (a policy with a thousand zones is not the common case, and the
+// bound keeps a misconfiguration from exploding the series).
+const maxZoneSlots = 1024
+
+// zoneCells is the number of request counters per zone and shard.
+const zoneCells = numQtypes * numRcodes * int(numProtos)
+
+// zoneBlock holds the request counters of one zone label, shard-major so that shards are
+// kilobytes apart and never share a cache line.
+type zoneBlock struct {
+	name string
+	c    [metricShards][zoneCells]atomic.Uint64
+}
+
+// shardCounters are the per-shard scalars and the size histogram; the padding keeps two
+// shards off one cache line.
+type shardCounters struct {
+	size      [numProtos][numSizeBuckets]atomic.Uint64
+	sizeSum   [numProtos]atomic.Uint64
+	truncated atomic.Uint64
+	ecs       atomic.Uint64
+	dropped   atomic.Uint64
+	_         [64]byte
+}
+
+// metrics is the query path's counters. The zero value is not usable; see newMetrics.
+type metrics struct {
+	zones  [maxZoneSlots]atomic.Pointer[zoneBlock]
+	shards [metricShards]shardCounters
+
+	answers atomic.Pointer[answerSet]
+
+	// mu guards the install-time state below (never taken by queries).
+	mu        sync.Mutex
+	zoneSlot  map[string]int // zone origin → slot
+	nextSlot  int
+	retired   map[answerKey]uint64 // counts of slots that left the policy, by identity
+	panicsPtr *atomic.Uint64
+}
+
+func newMetrics(panics *atomic.Uint64) *metrics {
+	m := &metrics{zoneSlot: map[string]int{}, nextSlot: 1, retired: map[answerKey]uint64{}, panicsPtr: panics}
+	m.zones[0].Store(&zoneBlock{name: "none"})
+	return m
+}
+
+// shard picks the calling goroutine's shard from its stack address: goroutines' stacks are
+// distinct allocations, so two UDP workers nearly always land on different shards, at no
+// cost (no clock, no random state, no lock). A stack that moves changes the shard, which is
+// harmless: every shard is summed at scrape time.
+func shard() int {
+	var x byte
+	p := uintptr(unsafe.Pointer(&x)) >> 13
+	return int((uint64(p) * 0x9E3779B97F4A7C15) >> (64 - metricShardBits))
+}
+
+// observe records one reply sent. See the package comment above for the arguments.
+func (m *metrics) observe(zoneIdx int, qtype uint16, rcode int, pr proto, size int, truncated, ecs bool) {
+	sh := shard()
+	if zoneIdx < 0 || zoneIdx >= maxZoneSlots {
+		zoneIdx = 0
+	}
+	if b := m.zones[zoneIdx].Load(); b != nil {
+		b.c[sh][(qtypeIndex(qtype)*numRcodes+rcodeIndex(rcode))*int(numProtos)+int(pr)].Add(1)
+	}
+	sc := &m.shards[sh]
+	sc.size[pr][sizeIndex(size)].Add(1)
+	sc.sizeSum[pr].Add(uint64(size))
+	if truncated {
+		sc.truncated.Add(1)
+	}
+	if ecs {
+		sc.ecs.Add(1)
+	}
+}
+
+// dropped records a message that got no reply.
+func (m *metrics) dropped() { m.shards[shard()].dropped.Add(1) }
+
+// answered records that member was put in an answer of svc. Both must come from the
+// snapshot the query was answered from; a query that raced a reload and holds members of
+// the previous snapshot is not counted (the counters were carried over at the swap).
+func (m *metrics) answered(svc *policy.Service, member *policy.Member) {
+	set := m.answers.Load()
+	if set == nil {
+		return
+	}
+	ref, mi := int(svc.Ref), member.Index
+	if ref < 0 || ref >= len(set.svcs) || mi < 0 || mi >= len(set.memberPool) ||
+		set.snap.Services[ref] != svc || set.snap.Members[mi] != member {
+		return
+	}
+	sl := &set.svcs[ref]
+	pi := set.memberPool[mi]
+	for j, p := range sl.pools {
+		if p == pi {
+			set.c[shard()*set.n+int(sl.base[j]+set.memberPos[mi])].Add(1)
+			return
+		}
+	}
+}
+
+// answerKey is the identity of a per-member answer counter.
+type answerKey struct{ Service, Pool, Member string }
+
+// svcSlots locates a service's counters: for each candidate pool (its pools, then its
+// fallback pool), the pool's index in Snapshot.Pools and its first slot.
+type svcSlots struct {
+	pools []int32
+	base  []int32
+}
+
+// answerSet is the per-(service, pool, member) answer counters of one snapshot.
+type answerSet struct {
+	snap       *policy.Snapshot
+	svcs       []svcSlots // by Service.Ref
+	memberPool []int32    // by Member.Index: the pool's index in snap.Pools
+	memberPos  []int32    // by Member.Index: position in its pool
+	keys       []answerKey
+	byKey      map[answerKey]int
+	base       []uint64 // carried from earlier snapshots, by slot
+	n          int
+	c          []atomic.Uint64 // metricShards*n, shard-major
+}
+
+func (a *answerSet) count(i int) uint64 {
+	v := a.base[i]
+	for sh := 0; sh < metricShards; sh++ {
+		v += a.c[sh*a.n+i].Load()
+	}
+	return v
+}
+
+// install prepares the counters for snap (a new snapshot being swapped in): zone slots for
+// its zones and an answer set whose counts start where the previous snapshot's counts of
+// the same (service, pool, member) ended. It returns the zone slots of snap's zones, in
+// the order of snap.Zones.Zones().
+func (m *metrics) install(snap *policy.Snapshot) ([]*zones.Zone, []int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	zs := snap.Zones.Zones()
+	slots := make([]int, len(zs))
+	for i, z := range zs {
+		o := z.Origin()
+		slot, ok := m.zoneSlot[o]
+		if !ok {
+			if m.nextSlot < maxZoneSlots-1 {
+				slot = m.nextSlot
+				m.nextSlot++
+				m.zones[slot].Store(&zoneBlock{name: o})
+			} else {
+				slot = maxZoneSlots - 1
+				if m.zones[slot].Load() == nil {
+					m.zones[slot].Store(&zoneBlock{name: "other"})
+				}
+			}
+			m.zoneSlot[o] = slot
+		}
+		slots[i] = slot
+	}
+
+	set := &answerSet{snap: snap, svcs: make([]svcSlots, len(snap.Services)),
+		memberPool: make([]int32, len(snap.Members)), memberPos: make([]int32, len(snap.Members))}
+	poolIdx := make(map[*policy.Pool]int32, len(snap.Pools))
+	for i, p := range snap.Pools {
+		poolIdx[p] = int32(i)
+		for j, mem := range p.Members {
+			if mem.Index >= 0 && mem.Index < len(set.memberPool) {
+				set.memberPool[mem.Index], set.memberPos[mem.Index] = int32(i), int32(j)
+			}
+		}
+	}
+	n := 0
+	for i, svc := range snap.Services {
+		sl := &set.svcs[i]
+		add := func(p *policy.Pool) {
+			if p == nil {
+				return
+			}
+			pi, ok := poolIdx[p]
+			if !ok {
+				return
+			}
+			for _, q := range sl.pools {
+				if q == pi {
+					return
+				}
+			}
+			sl.pools = append(sl.pools, pi)
+			sl.base = append(sl.base, int32(n))
+			for _, mem := range p.Members {
+				set.keys = append(set.keys, answerKey{svc.Name, p.Name, mem.Name})
+			}
+			n += len(p.Members)
+		}
+		for _, p := range svc.Pools {
+			add(p)
+		}
+		add(svc.Fallback)
+	}
+	set.n = n
+	set.c = make([]atomic.Uint64, metricShards*n)
+	set.base = make([]uint64, n)
+	set.byKey = make(map[answerKey]int, n)
+	for i, k := range set.keys {
+		set.byKey[k] = i
+	}
+
+	old := m.answers.Load()
+	for i, k := range set.keys {
+		if old != nil {
+			if j, ok := old.byKey[k]; ok {
+				set.base[i] = old.count(j)
+				continue
+			}
+		}
+		set.base[i] = m.retired[k]
+	}
+	if old != nil {
+		for j, k := range old.keys {
+			if _, ok := set.byKey[k]; !ok {
+				m.retired[k] = old.count(j)
+			}
+		}
+	}
+	m.answers.Store(set)
+	return zs, slots
+}
+
+// AnswerCounts is one reading of the per-(service, pool, member) answer counters, for
+// status pages: cumulative counts that never go backwards across reloads.
+type AnswerCounts struct {
+	set *answerSet
+	// Counts holds the cumulative count of each counter.
+	Counts []uint64
+}
+
+// AnswerCounts reads the answer counters now.
+func (s *Server) AnswerCounts() AnswerCounts {
+	set := s.metrics.answers.Load()
+	if set == nil {
+		return AnswerCounts{}
+	}
+	a := AnswerCounts{set: set, Counts: make([]uint64, set.n)}
+	for i := range a.Counts {
+		a.Counts[i] = set.count(i)
+	}
+	return a
+}
+
+// Index returns the position in Counts of the counter of member of pool answering for
+// service (names as in the snapshot: service FQDN, pool and member names), or -1.
+func (a AnswerCounts) Index(service, pool, member string) int {
+	if a.set == nil {
+		return -1
+	}
+	if i, ok := a.set.byKey[answerKey{service, pool, member}]; ok {
+		return i
+	}
+	return -1
+}
+
+// Get returns the cumulative count of a counter by identity, and whether it exists.
+func (a AnswerCounts) Get(service, pool, member string) (uint64, bool) {
+	if i := a.Index(service, pool, member); i >= 0 {
+		return a.Counts[i], true
+	}
+	return 0, false
+}
+
+// Collector returns the prometheus.Collector of the server's metrics (the series listed at
+// the top of metrics.go). Register it with one registry.
+func (s *Server) Collector() prometheus.Collector { return (*collector)(s) }
+
+type collector Server
+
+var (
+	descRequests = prometheus.NewDesc("glbdns_dns_requests_total",
+		"DNS replies sent, by zone (\"none\" outside every zone), query type, rcode and transport.",
+		[]string{"zone", "qtype", "rcode", "proto"}, nil)
+	descSize = prometheus.NewDesc("glbdns_dns_response_size_bytes",
+		"Size of the DNS replies sent, by transport.", []string{"proto"}, nil)
+	descTruncated = prometheus.NewDesc("glbdns_dns_truncated_responses_total",
+		"UDP replies sent truncated (TC=1) because the answer did not fit.", nil, nil)
+	descECS = prometheus.NewDesc("glbdns_dns_ecs_requests_total",
+		"Replied queries that carried an EDNS Client Subnet option.", nil, nil)
+	descDropped = prometheus.NewDesc("glbdns_dns_dropped_requests_total",
+		"Messages that got no reply (shorter than a header, or a response).", nil, nil)
+	descPanics = prometheus.NewDesc("glbdns_dns_panics_total",
+		"Panics recovered in the DNS server (read loops, connections, queries).", nil, nil)
+	descAnswers = prometheus.NewDesc("glbdns_policy_answers_total",
+		"Times a member was put in an answer of a service.", []string{"service", "pool", "member"}, nil)
+	descMembers = prometheus.NewDesc("glbdns_policy_members",
+		"Members of the pool in the serving policy.", []string{"pool"}, nil)
+	descUsable = prometheus.NewDesc("glbdns_policy_members_usable",
+		"Members of the pool that are up and not drained (weight > 0).", []string{"pool"}, nil)
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRequests, descSize, descTruncated, descECS,
+		descDropped, descPanics, descAnswers, descMembers, descUsable} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	m := c.metrics
+	var cells [zoneCells]uint64
+	for slot := range m.zones {
+		b := m.zones[slot].Load()
+		if b == nil {
+			continue
+		}
+		clear(cells[:])
+		for sh := range b.c {
+			for i := range cells {
+				cells[i] += b.c[sh][i].Load()
+			}
+		}
+		for i, v := range cells {
+			if v == 0 {
+				continue
+			}
+			p := i % int(numProtos)
+			r := (i / int(numProtos)) % numRcodes
+			q := i / int(numProtos) / numRcodes
+			ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(v),
+				b.name, qtypeNames[q], rcodeNames[r], protoNames[p])
+		}
+	}
+	var trunc, ecs, dropped uint64
+	for sh := range m.shards {
+		s := &m.shards[sh]
+		trunc += s.truncated.Load()
+		ecs += s.ecs.Load()
+		dropped += s.dropped.Load()
+	}
+	for p := proto(0); p < numProtos; p++ {
+		var count, sum uint64
+		buckets := make(map[float64]uint64, len(sizeBuckets))
+		var cum uint64
+		for i := 0; i < numSizeBuckets; i++ {
+			var v uint64
+			for sh := range m.shards {
+				v += m.shards[sh].size[p][i].Load()
+			}
+			cum += v
+			if i < len(sizeBuckets) {
+				buckets[sizeBuckets[i]] = cum
+			}
+		}
+		count = cum
+		for sh := range m.shards {
+			sum += m.shards[sh].sizeSum[p].Load()
+		}
+		ch <- prometheus.MustNewConstHistogram(descSize, count, float64(sum), buckets, protoNames[p])
+	}
+	ch <- prometheus.MustNewConstMetric(descTruncated, prometheus.CounterValue, float64(trunc))
+	ch <- prometheus.MustNewConstMetric(descECS, prometheus.CounterValue, float64(ecs))
+	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(dropped))
+	ch <- prometheus.MustNewConstMetric(descPanics, prometheus.CounterValue, float64(m.panicsPtr.Load()))
+
+	if set := m.answers.Load(); set != nil {
+		for i, k := range set.keys {
+			ch <- prometheus.MustNewConstMetric(descAnswers, prometheus.CounterValue, float64(set.count(i)),
+				k.Service, k.Pool, k.Member)
+		}
+	}
+	if st := c.state.Load(); st != nil && st.snap != nil {
+		for _, p := range st.snap.Pools {
+			usable := 0
+			for _, mem := range p.Members {
+				if mem.Weight > 0 && st.health.Up(mem) {
+					usable++
+				}
+			}
+			ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(len(p.Members)), p.Name)
+			ch <- prometheus.MustNewConstMetric(descUsable, prometheus.GaugeValue, float64(usable), p.Name)
+		}
+	}
+}

@@ -1,0 +1,190 @@
+package dnsserver
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// gather reads every sample of reg into a map keyed `name{label="value",...}` (labels
+// sorted); histograms appear as name_count and name_sum.
+func gather(t *testing.T, reg prometheus.Gatherer) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var ls []string
+			for _, lp := range m.GetLabel() {
+				ls = append(ls, fmt.Sprintf("%s=%q", lp.GetName(), lp.GetValue()))
+			}
+			sort.Strings(ls)
+			key := func(suffix string) string {
+				return mf.GetName() + suffix + "{" + strings.Join(ls, ",") + "}"
+			}
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				out[key("")] = m.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				out[key("")] = m.GetGauge().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				out[key("_count")] = float64(m.GetHistogram().GetSampleCount())
+				out[key("_sum")] = m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return out
+}
+
+// TestMetricsExactCounts sends known traffic through Handle and reads the registry.
+func TestMetricsExactCounts(t *testing.T) {
+	s := New(Config{Logger: testLogger()})
+	s.SetSnapshot(loadSnapshot(t))
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s.Collector())
+
+	src := netip.MustParseAddrPort("198.51.100.7:5353")
+	send := func(m *dns.Msg, tcp bool) []byte {
+		return s.Handle(packed(t, m), src, tcp, make([]byte, 0, 512))
+	}
+	for i := 0; i < 3; i++ {
+		send(newQuery("rr.glb.example.com.", dns.TypeA), false)
+	}
+	send(newQuery("static.glb.example.com.", dns.TypeA), true)
+	send(newQuery("nothere.glb.example.com.", dns.TypeA), false)
+	send(newQuery("www.example.org.", dns.TypeA), false)
+	send(newQuery("static.glb.example.com.", dns.TypeNAPTR), false)
+	send(withECS(newQuery("hash.glb.example.com.", dns.TypeA), "203.0.113.0/24"), false)
+	if r := send(newQuery("big.glb.example.com.", dns.TypeTXT), false); r == nil {
+		t.Fatal("no reply for big TXT")
+	}
+	if r := s.Handle([]byte{1, 2, 3}, src, false, nil); r != nil {
+		t.Fatal("a 3-byte message got a reply")
+	}
+
+	got := gather(t, reg)
+	const z = `zone="glb.example.com."`
+	want := map[string]float64{
+		`glbdns_dns_requests_total{proto="udp",qtype="A",rcode="NOERROR",` + z + `}`:        4,
+		`glbdns_dns_requests_total{proto="tcp",qtype="A",rcode="NOERROR",` + z + `}`:        1,
+		`glbdns_dns_requests_total{proto="udp",qtype="A",rcode="NXDOMAIN",` + z + `}`:       1,
+		`glbdns_dns_requests_total{proto="udp",qtype="A",rcode="REFUSED",zone="none"}`:      1,
+		`glbdns_dns_requests_total{proto="udp",qtype="other",rcode="NOERROR",` + z + `}`:    1,
+		`glbdns_dns_requests_total{proto="udp",qtype="TXT",rcode="NOERROR",` + z + `}`:      1,
+		`glbdns_dns_response_size_bytes_count{proto="udp"}`:                                 8,
+		`glbdns_dns_response_size_bytes_count{proto="tcp"}`:                                 1,
+		`glbdns_dns_truncated_responses_total{}`:                                            1,
+		`glbdns_dns_ecs_requests_total{}`:                                                   1,
+		`glbdns_dns_dropped_requests_total{}`:                                               1,
+		`glbdns_dns_panics_total{}`:                                                         0,
+		`glbdns_policy_answers_total{member="r1",pool="rr",service="rr.glb.example.com."}`:  1,
+		`glbdns_policy_answers_total{member="r2",pool="rr",service="rr.glb.example.com."}`:  1,
+		`glbdns_policy_answers_total{member="r3",pool="rr",service="rr.glb.example.com."}`:  1,
+		`glbdns_policy_answers_total{member="a",pool="web",service="www.glb.example.com."}`: 0,
+		`glbdns_policy_members{pool="rr"}`:                                                  3,
+		`glbdns_policy_members_usable{pool="rr"}`:                                           3,
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	var hash float64
+	for k, v := range got {
+		if strings.HasPrefix(k, "glbdns_policy_answers_total{") && strings.Contains(k, `service="hash.glb.example.com."`) {
+			hash += v
+		}
+	}
+	if hash != 1 {
+		t.Errorf("answers of hash.glb.example.com. = %v, want 1", hash)
+	}
+
+	t.Run("counts carry across a reload", func(t *testing.T) {
+		s.SetSnapshot(loadSnapshot(t)) // a new snapshot with the same members
+		send(newQuery("rr.glb.example.com.", dns.TypeA), false)
+		got := gather(t, reg)
+		var sum float64
+		for _, m := range []string{"r1", "r2", "r3"} {
+			sum += got[`glbdns_policy_answers_total{member="`+m+`",pool="rr",service="rr.glb.example.com."}`]
+		}
+		if sum != 4 {
+			t.Errorf("rr answers after reload = %v, want 4", sum)
+		}
+		if g := got[`glbdns_dns_requests_total{proto="udp",qtype="A",rcode="NOERROR",`+z+`}`]; g != 5 {
+			t.Errorf("udp A NOERROR after reload = %v, want 5", g)
+		}
+		a := s.AnswerCounts()
+		if n, ok := a.Get("rr.glb.example.com.", "rr", "r1"); !ok || n < 1 {
+			t.Errorf("AnswerCounts r1 = %d, %v", n, ok)
+		}
+	})
+}
+
+// TestMetricsLint lints the gathered names with promlint (CoreDNS's metric naming test).
+func TestMetricsLint(t *testing.T) {
+	s := New(Config{Logger: testLogger()})
+	s.SetSnapshot(loadSnapshot(t))
+	s.Handle(packed(t, newQuery("rr.glb.example.com.", dns.TypeA)), netip.MustParseAddrPort("192.0.2.1:53"), false, nil)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.Collector())
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestQtypeRcodeBuckets checks that label values stay within their fixed sets.
+func TestQtypeRcodeBuckets(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		want  string
+	}{
+		{"A", dns.TypeA, "A"}, {"CAA above 255", dns.TypeCAA, "CAA"}, {"HTTPS", dns.TypeHTTPS, "HTTPS"},
+		{"ANY", dns.TypeANY, "ANY"}, {"NAPTR is rare", dns.TypeNAPTR, "other"}, {"zero", 0, "other"},
+		{"private use", 65280, "other"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := qtypeNames[qtypeIndex(tc.qtype)]; got != tc.want {
+				t.Errorf("qtype %d → %s, want %s", tc.qtype, got, tc.want)
+			}
+		})
+	}
+	for rc, want := range map[int]string{0: "NOERROR", 3: "NXDOMAIN", 5: "REFUSED", 16: "BADVERS", 9: "other", -1: "other"} {
+		if got := rcodeNames[rcodeIndex(rc)]; got != want {
+			t.Errorf("rcode %d → %s, want %s", rc, got, want)
+		}
+	}
+}
+
+// BenchmarkMetricsPerQuery is what the metrics add to one load-balanced query: one
+// observe and one answered (run with -cpu 1,2 to see the sharding under contention).
+func BenchmarkMetricsPerQuery(b *testing.B) {
+	s := New(Config{Logger: testLogger()})
+	snap := loadSnapshot(b)
+	s.SetSnapshot(snap)
+	st := s.state.Load()
+	svc := snap.Services[0]
+	mem := svc.Pools[0].Members[0]
+	zi := st.zoneIndex(snap.Zones.Zones()[0])
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			s.metrics.observe(zi, dns.TypeA, dns.RcodeSuccess, protoUDP, 80, false, false)
+			s.metrics.answered(svc, mem)
+		}
+	})
+}
