@@ -116,6 +116,7 @@ func (s *Server) service(sc *scratch, st *state, z *zones.Zone, svc *policy.Serv
 		// RFC 8482: one RRset; the IPv4 selection (the IPv6 one when there is no IPv4).
 		st2 = dns.TypeA
 	}
+	s.locate(svc, &client)
 	sel := svc.Select(client, st2, st.health, sc.members[:0])
 	if qtype == dns.TypeANY && !sel.CNAME && !sel.ServFail && len(sel.Members) == 0 {
 		st2 = dns.TypeAAAA

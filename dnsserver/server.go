@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/glbdns/glbdns/policy"
+	"github.com/glbdns/glbdns/policy/geoip"
 	"github.com/glbdns/glbdns/zones"
 )
 
@@ -129,6 +130,9 @@ type Server struct {
 	panics  atomic.Uint64
 	metrics *metrics
 
+	// geo gives the GeoIP database for geo and nearest services (SetGeoSource).
+	geo atomic.Pointer[GeoSource]
+
 	// Listeners and lifecycle.
 	lmu      sync.Mutex
 	started  bool
@@ -166,6 +170,32 @@ func (s *Server) SetSnapshot(snap *policy.Snapshot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.swapLocked(snap)
+}
+
+// GeoSource gives the current GeoIP database, nil when none is open; geoip.Watcher is one.
+type GeoSource interface{ Current() *geoip.DB }
+
+// SetGeoSource sets where geo and nearest services look clients up (nil: nowhere, they
+// answer their default order). Safe to call while serving.
+func (s *Server) SetGeoSource(g GeoSource) {
+	if g == nil {
+		s.geo.Store(nil)
+		return
+	}
+	s.geo.Store(&g)
+}
+
+// locate fills c.Geo for a service that steers by location; one lookup per query, only
+// for the services that need it.
+func (s *Server) locate(svc *policy.Service, c *policy.Client) {
+	if !svc.NeedsGeo {
+		return
+	}
+	if g := s.geo.Load(); g != nil {
+		if db := (*g).Current(); db != nil {
+			c.Geo, c.HasGeo = db.Lookup(c.Addr), true
+		}
+	}
 }
 
 // SetHealthSource sets where health views come from (nil = every member up,

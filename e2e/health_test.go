@@ -189,7 +189,7 @@ func TestHealthDrainAndRecover(t *testing.T) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	t.Logf("MEASURE healthd decision -> glbdns answers changed: %v (upper bound: includes the test's polling of healthd)", time.Since(decided).Round(time.Millisecond))
+	t.Logf("MEASURE healthd decision -> glbdns answers changed: %v (upper bound: includes the test's polling of healthd)", time.Since(decided).Round(time.Microsecond))
 
 	// Kill healthd: glbdns keeps the last known state (member 1 still out).
 	hd.stop()

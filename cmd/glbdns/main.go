@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/glbdns/glbdns/dnsserver/adminapi"
 	"github.com/glbdns/glbdns/dnsserver/daemon"
 	"github.com/glbdns/glbdns/internal/buildinfo"
 	"github.com/glbdns/glbdns/internal/cli"
@@ -20,11 +21,12 @@ import (
 
 func main() {
 	var (
-		cfg     daemon.Config
-		health  cli.Strings
-		level   string
-		version bool
-		noWatch bool
+		cfg       daemon.Config
+		health    cli.Strings
+		level     string
+		version   bool
+		noWatch   bool
+		tokenFile string
 	)
 	health.FromEnv("GLBDNS_HEALTH")
 	flag.StringVar(&cfg.Listen, "listen", cli.Env("GLBDNS_LISTEN", "127.0.0.1:5353"), "UDP and TCP `address` to answer DNS on (env GLBDNS_LISTEN)")
@@ -33,6 +35,10 @@ func main() {
 	flag.DurationVar(&cfg.HealthStaleAfter, "health-stale-after", 15*time.Second, "a healthd reporter silent this long stops counting")
 	flag.DurationVar(&cfg.HealthGrace, "health-grace", 60*time.Second, "with no fresh reporter, keep the last known health this long, then use unknown_is")
 	flag.StringVar(&cfg.Admin, "admin", cli.Env("GLBDNS_ADMIN", ""), "admin HTTP `address` (metrics, /healthz, /readyz, /v1/state, status page), e.g. 127.0.0.1:8053; empty: off (env GLBDNS_ADMIN)")
+	flag.StringVar(&cfg.ManagedDir, "managed-dir", cli.Env("GLBDNS_MANAGED_DIR", ""), "`folder` for objects written through the admin API (default: POLICY.managed beside the policy; env GLBDNS_MANAGED_DIR)")
+	flag.StringVar(&tokenFile, "admin-token-file", "", "`file` holding the admin API's bearer token (else env GLBDNS_ADMIN_TOKEN); no token: the write API is off")
+	flag.StringVar(&cfg.GeoIPDatabase, "geoip-database", cli.Env("GLBDNS_GEOIP_DATABASE", ""), "GeoIP2 City or Country `mmdb`, overriding the policy's geoip block (env GLBDNS_GEOIP_DATABASE)")
+	flag.StringVar(&cfg.GeoIPASNDatabase, "geoip-asn-database", cli.Env("GLBDNS_GEOIP_ASN_DATABASE", ""), "GeoLite2 ASN `mmdb`, overriding the policy's geoip block (env GLBDNS_GEOIP_ASN_DATABASE)")
 	flag.BoolVar(&noWatch, "no-watch", false, "do not reload when the policy files change (SIGHUP still reloads)")
 	flag.StringVar(&level, "log-level", cli.Env("GLBDNS_LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env GLBDNS_LOG_LEVEL)")
 	flag.BoolVar(&version, "version", false, "print the version and exit")
@@ -47,6 +53,12 @@ func main() {
 	}
 	cfg.HealthURLs = health
 	cfg.NoWatch = noWatch
+	tok, err := adminapi.LoadToken(tokenFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "glbdns:", err)
+		os.Exit(2)
+	}
+	cfg.AdminToken = tok
 	log, err := cli.NewLogger(os.Stderr, level)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "glbdns:", err)

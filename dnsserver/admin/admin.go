@@ -59,6 +59,9 @@ type Config struct {
 	// size, default 12 (a one-minute window).
 	SampleEvery time.Duration
 	Samples     int
+	// API is the admin REST API (dnsserver/adminapi), mounted under /v1/; nil leaves it
+	// out. /v1/state stays this package's: the more specific pattern wins.
+	API http.Handler
 }
 
 // PolicyStatus describes the serving policy and the last reload attempt.
@@ -163,6 +166,9 @@ func New(cfg Config) *Admin {
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /v1/state", a.stateJSON)
 	a.mux.HandleFunc("GET /{$}", a.statusPage)
+	if cfg.API != nil {
+		a.mux.Handle("/v1/", cfg.API)
+	}
 	return a
 }
 

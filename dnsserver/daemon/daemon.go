@@ -57,8 +57,11 @@ import (
 
 	"github.com/glbdns/glbdns/dnsserver"
 	"github.com/glbdns/glbdns/dnsserver/admin"
+	"github.com/glbdns/glbdns/dnsserver/adminapi"
 	"github.com/glbdns/glbdns/healthd/client"
 	"github.com/glbdns/glbdns/policy"
+	"github.com/glbdns/glbdns/policy/geoip"
+	"github.com/glbdns/glbdns/policy/store"
 )
 
 // Config is what cmd/glbdns gathers from flags and the environment.
@@ -81,6 +84,14 @@ type Config struct {
 	ReloadDebounce time.Duration
 	// NoWatch turns off reloading on file changes (SIGHUP still reloads).
 	NoWatch bool
+	// ManagedDir is where objects written through the admin API are kept as HCL
+	// documents; "" means store.DefaultManagedDir(PolicyPath) ("<policy>.managed" beside
+	// the policy).
+	ManagedDir string
+	// AdminToken enables the admin API's writes (bearer token); "" leaves them off (403).
+	AdminToken string
+	// GeoIPDatabase and GeoIPASNDatabase override the policy's geoip block paths.
+	GeoIPDatabase, GeoIPASNDatabase string
 	// Logger receives every log line; nil means slog.Default().
 	Logger *slog.Logger
 	// Ready, when set, is called with the bound DNS address once the server is serving.
@@ -100,6 +111,15 @@ type Daemon struct {
 	reg *prometheus.Registry
 	m   *daemonMetrics
 	adm *admin.Admin
+	st  *store.Store
+
+	// geo is the GeoIP watcher for the serving snapshot's databases (nil = none); geoCancel
+	// stops its goroutine when the paths change. bg is the lifetime of such goroutines.
+	geo       *geoip.Watcher
+	geoPaths  [2]string
+	geoCancel context.CancelFunc
+	bg        context.Context
+	bgCancel  context.CancelFunc
 
 	// mu serialises reloads and guards the reload status below.
 	mu     sync.Mutex
@@ -121,12 +141,21 @@ func New(cfg Config) (*Daemon, error) {
 		cfg.ReloadDebounce = 200 * time.Millisecond
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
-	snap, diags := policy.LoadPath(cfg.PolicyPath)
+	d.bg, d.bgCancel = context.WithCancel(context.Background())
+	st, err := store.Open(cfg.PolicyPath, cfg.ManagedDir)
+	if err != nil {
+		return nil, fmt.Errorf("open policy store: %w", err)
+	}
+	d.st = st
+	snap, diags := st.Load()
 	if diags.HasErrors() {
 		logDiags(d.log, diags)
 		return nil, fmt.Errorf("load %s: %w: %s", cfg.PolicyPath, ErrPolicy, diags.Error())
 	}
-	d.srv = dnsserver.New(dnsserver.Config{Addr: cfg.Listen, Logger: d.log.With("component", "dnsserver")})
+	d.srv = dnsserver.New(dnsserver.Config{Addr: cfg.Listen, Logger: d.log})
+	if err := d.useGeoIP(snap); err != nil {
+		return nil, fmt.Errorf("load %s: %w: %v", cfg.PolicyPath, ErrPolicy, err)
+	}
 	if len(cfg.HealthURLs) > 0 {
 		hc, err := client.New(client.Config{
 			URLs:       cfg.HealthURLs,
@@ -139,8 +168,9 @@ func New(cfg Config) (*Daemon, error) {
 			return nil, fmt.Errorf("health client: %w", err)
 		}
 		d.hc = hc
-		d.srv.SetHealthSource(healthSource{hc})
 	}
+	// Drains count as down whatever healthd says; they expire by themselves.
+	d.srv.SetHealthSource(healthSource{c: d.hc, st: st})
 	d.m = newDaemonMetrics(d.reg, d.srv, d.hc)
 	d.install(snap, time.Now())
 
@@ -155,6 +185,14 @@ func New(cfg Config) (*Daemon, error) {
 		Ready:     d.ready.Load,
 		Policy:    d.PolicyStatus,
 		Reporters: reporters,
+		API: adminapi.New(adminapi.Config{
+			Store:         st,
+			Token:         cfg.AdminToken,
+			Reload:        d.Reload,
+			DrainsChanged: d.srv.HealthChanged,
+			Health:        d.memberHealth,
+			Logger:        d.log.With("component", "adminapi"),
+		}).Handler(),
 	})
 	return d, nil
 }
@@ -205,7 +243,12 @@ func (d *Daemon) Reload() error {
 	defer d.mu.Unlock()
 	now := time.Now()
 	start := now
-	snap, diags := policy.LoadPath(d.cfg.PolicyPath)
+	snap, diags := d.st.Load()
+	if !diags.HasErrors() {
+		if err := d.useGeoIP(snap); err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "GeoIP database refused", Detail: err.Error()})
+		}
+	}
 	if diags.HasErrors() {
 		logDiags(d.log, diags)
 		d.log.Error("reload refused, old policy keeps serving", "policy", d.cfg.PolicyPath, "errors", len(diags.Errs()))
@@ -237,6 +280,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	log := d.log
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer d.bgCancel()
 
 	if d.hc != nil {
 		go d.hc.Run(ctx)
@@ -347,7 +391,88 @@ func logDiags(log *slog.Logger, diags hcl.Diagnostics) {
 	}
 }
 
-// healthSource adapts the healthd client to dnsserver.HealthSource.
-type healthSource struct{ c *client.Client }
+// healthSource is the DNS server's HealthSource: the healthd client (nil without -health)
+// and the store's drains.
+type healthSource struct {
+	c  *client.Client
+	st *store.Store
+}
 
-func (h healthSource) For(snap *policy.Snapshot) policy.Health { return h.c.For(snap) }
+// For returns healthd's merged view for snap (every member up without healthd), with
+// drained members down on top.
+func (h healthSource) For(snap *policy.Snapshot) policy.Health {
+	var base policy.Health
+	if h.c != nil {
+		base = h.c.For(snap)
+	}
+	return h.st.Health(base)
+}
+
+// memberHealth is the live merged view for GET /v1/health: healthd's verdict per member
+// and whether a drain is in force.
+func (d *Daemon) memberHealth() []adminapi.MemberHealth {
+	snap, _ := d.srv.Current()
+	if snap == nil {
+		return nil
+	}
+	fresh := 0
+	if d.hc != nil {
+		for _, r := range d.hc.Reporters() {
+			if r.Fresh {
+				fresh++
+			}
+		}
+	}
+	now := time.Now()
+	out := make([]adminapi.MemberHealth, 0, len(snap.Members))
+	for _, m := range snap.Members {
+		mh := adminapi.MemberHealth{Pool: m.Pool, Member: m.Name, Status: "unknown",
+			Drained: d.st.DrainedMember(m.Pool, m.Name, now), Reporters: fresh}
+		if d.hc != nil {
+			mh.Status = d.hc.Status(m.ID()).String()
+		}
+		out = append(out, mh)
+	}
+	return out
+}
+
+// useGeoIP opens the GeoIP databases snap names (or the flags override) when they differ
+// from the ones in use, and hands the watcher to the DNS server. A database that does not
+// open refuses the load: the old snapshot and database keep serving.
+func (d *Daemon) useGeoIP(snap *policy.Snapshot) error {
+	city, asn := snap.GeoIPPaths()
+	if d.cfg.GeoIPDatabase != "" {
+		city = d.cfg.GeoIPDatabase
+	}
+	if d.cfg.GeoIPASNDatabase != "" {
+		asn = d.cfg.GeoIPASNDatabase
+	}
+	paths := [2]string{city, asn}
+	if paths == d.geoPaths {
+		return nil
+	}
+	if city == "" && asn == "" {
+		d.stopGeo()
+		d.srv.SetGeoSource(nil)
+		d.geoPaths = paths
+		return nil
+	}
+	w, err := geoip.NewWatcher(city, asn, d.log.With("component", "geoip"))
+	if err != nil {
+		return err
+	}
+	d.stopGeo()
+	ctx, cancel := context.WithCancel(d.bg)
+	d.geo, d.geoCancel, d.geoPaths = w, cancel, paths
+	go w.Run(ctx)
+	d.srv.SetGeoSource(w)
+	d.log.Info("geoip databases open", "database", city, "asn_database", asn)
+	return nil
+}
+
+func (d *Daemon) stopGeo() {
+	if d.geoCancel != nil {
+		d.geoCancel()
+	}
+	d.geo, d.geoCancel = nil, nil
+}
