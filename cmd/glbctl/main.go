@@ -21,6 +21,7 @@ import (
 
 	"github.com/glbdns/glbdns/internal/buildinfo"
 	"github.com/glbdns/glbdns/policy"
+	"github.com/glbdns/glbdns/policy/geoip"
 	"github.com/glbdns/glbdns/zones"
 )
 
@@ -121,6 +122,8 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	qt := fs.String("type", "A", "query `type`")
 	clientS := fs.String("client", "198.51.100.7", "the query's source `address` (the resolver)")
 	ecsS := fs.String("ecs", "", "EDNS Client Subnet `prefix` the resolver sent (e.g. 203.0.113.0/24)")
+	cityDB := fs.String("geoip-database", "", "GeoIP2 City or Country `mmdb` (default: the policy's geoip block)")
+	asnDB := fs.String("geoip-asn-database", "", "GeoLite2 ASN `mmdb` (default: the policy's geoip block)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -169,6 +172,12 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	case zones.Service:
 		svc := snap.Services[res.Service]
 		fmt.Fprintf(stdout, "service: %s\n", svc.Name)
+		if svc.NeedsGeo {
+			if err := locate(stdout, snap, &c, *cityDB, *asnDB); err != nil {
+				fmt.Fprintf(stderr, "glbctl explain: %v\n", err)
+				return 1
+			}
+		}
 		fmt.Fprint(stdout, svc.Explain(c, qtype, policy.AllUp{}).String())
 		fmt.Fprintln(stdout, "health:  every member counted as up (glbctl reads the policy only)")
 	case zones.Answer:
@@ -201,4 +210,34 @@ func zoneNames(snap *policy.Snapshot) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// locate looks the client up in the GeoIP databases (the flags, else the policy's geoip
+// block), prints what was found, and fills c.Geo as glbdns does for geo and nearest
+// services.
+func locate(w io.Writer, snap *policy.Snapshot, c *policy.Client, city, asn string) error {
+	pc, pa := snap.GeoIPPaths()
+	if city == "" {
+		city = pc
+	}
+	if asn == "" {
+		asn = pa
+	}
+	if city == "" && asn == "" {
+		fmt.Fprintln(w, "geoip:   no database: the default order applies")
+		return nil
+	}
+	db, err := geoip.Open(city, asn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	c.Geo, c.HasGeo = db.Lookup(c.Addr), true
+	g := c.Geo
+	fmt.Fprintf(w, "geoip:   %s: country %q continent %q asn %d %q", c.Addr, g.Country, g.Continent, g.ASN, g.ASOrg)
+	if g.HasLocation {
+		fmt.Fprintf(w, " location %.4f,%.4f", g.Lat, g.Lon)
+	}
+	fmt.Fprintf(w, " network %s\n", g.Network)
+	return nil
 }

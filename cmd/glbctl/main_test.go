@@ -87,3 +87,18 @@ func TestExplain(t *testing.T) {
 		})
 	}
 }
+
+// TestExplainGeo explains a geo answer with the real GeoIP2 test database: the lookup
+// (country, continent, network), the matched rule, the pool order and the ECS scope.
+func TestExplainGeo(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	args := []string{"explain", "-policy", "testdata/geo/p.hcl", "-name", "app.glb.test", "-ecs", "81.2.69.142/32"}
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, w := range []string{`country "GB"`, `continent "EU"`, "network 81.2.69.142/31", "(countries)", "answer    192.0.2.1", "scope     /31"} {
+		if !strings.Contains(stdout.String(), w) {
+			t.Fatalf("output lacks %q:\n%s", w, stdout.String())
+		}
+	}
+}
