@@ -3,9 +3,11 @@ package e2e
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,5 +132,57 @@ func TestThreeRegions(t *testing.T) {
 	}
 	if a := answerAddrs(r); len(a) != 1 || a[0] != us[0].ip() {
 		t.Fatalf("default order should answer us, got %v", a)
+	}
+}
+
+// TestCorruptGeoIPRefused: a policy naming a corrupt GeoIP database is refused at start
+// (exit status 3) with an error that names the file; on reload, the old database and
+// policy keep serving.
+func TestCorruptGeoIPRefused(t *testing.T) {
+	bad, err := filepath.Abs("../../shared/testdata/geoip/GeoIP2-City-Test-Invalid-Node-Count.mmdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := func(db string) string {
+		return fmt.Sprintf(`zone "glb.test" {
+  nameservers = ["ns1.glb.test"]
+}
+geoip {
+  database = %q
+}
+pool "eu" {
+  member "a" {
+    address = "192.0.2.1"
+  }
+}
+service "app.glb.test" {
+  policy = "geo"
+  pools  = ["eu"]
+  geo {
+    rule {
+      countries = ["GB"]
+      pools     = ["eu"]
+    }
+  }
+}
+`, db)
+	}
+	dir := writePolicy(t, map[string]string{"p.hcl": pol(bad)})
+	out, err := execBin(t, "glbdns", "-listen", "127.0.0.1:0", "-policy", dir, "-no-watch")
+	ee, ok := err.(interface{ ExitCode() int })
+	if !ok || ee.ExitCode() != 3 || !strings.Contains(out, "GeoIP2-City-Test-Invalid-Node-Count.mmdb") {
+		t.Fatalf("exit %v, want status 3 and the file named:\n%s", err, out)
+	}
+
+	// Start on a good database, then point the policy at the corrupt one and reload.
+	p, addr, pdir := startGLBDNS(t, map[string]string{"p.hcl": pol(cityDB(t))}, "-no-watch")
+	if err := os.WriteFile(filepath.Join(pdir, "p.hcl"), []byte(pol(bad)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.signal(syscall.SIGHUP)
+	p.waitLog(t, "reload refused", 5*time.Second)
+	r := query(t, "udp", addr, "app.glb.test", dns.TypeA, withECS("81.2.69.142/32"))
+	if a := answerAddrs(r); len(a) != 1 || a[0] != "192.0.2.1" || ecsScope(r) != 31 {
+		t.Fatalf("after a refused reload: %v scope %d", a, ecsScope(r))
 	}
 }

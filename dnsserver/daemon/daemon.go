@@ -281,6 +281,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer d.bgCancel()
+	// SIGHUP's default action ends the process: take it over before anything is bound or
+	// logged, so that a reload asked for as soon as the server says it listens is a reload.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	if d.hc != nil {
 		go d.hc.Run(ctx)
@@ -340,10 +345,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.cfg.Ready != nil {
 		d.cfg.Ready(srv.Addr())
 	}
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 
 	for {
 		select {
