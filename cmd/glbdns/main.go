@@ -33,7 +33,18 @@ func main() {
 	flag.StringVar(&cfg.PolicyPath, "policy", cli.Env("GLBDNS_POLICY", ""), "policy `path`: a .hcl file or a directory of .hcl files (env GLBDNS_POLICY)")
 	flag.Var(&health, "health", "healthd `URL` to subscribe to, repeatable (env GLBDNS_HEALTH, comma-separated); none: every member is up")
 	flag.DurationVar(&cfg.HealthStaleAfter, "health-stale-after", 15*time.Second, "a healthd reporter silent this long stops counting")
-	flag.DurationVar(&cfg.HealthGrace, "health-grace", 60*time.Second, "with no fresh reporter, keep the last known health this long, then use unknown_is")
+	flag.DurationVar(&cfg.HealthGrace, "health-grace", 60*time.Second, "with no fresh reporter, keep the last known health this long, then count members as -health-unknown-is says")
+	flag.Func("health-unknown-is", "how members of unknown health count: `up` (default, fail open) or down", func(v string) error {
+		switch v {
+		case "up":
+			cfg.HealthUnknownIsDown = false
+		case "down":
+			cfg.HealthUnknownIsDown = true
+		default:
+			return fmt.Errorf("want up or down")
+		}
+		return nil
+	})
 	flag.StringVar(&cfg.Admin, "admin", cli.Env("GLBDNS_ADMIN", ""), "admin HTTP `address` (metrics, /healthz, /readyz, /v1/state, status page), e.g. 127.0.0.1:8053; empty: off (env GLBDNS_ADMIN)")
 	flag.StringVar(&cfg.ManagedDir, "managed-dir", cli.Env("GLBDNS_MANAGED_DIR", ""), "`folder` for objects written through the admin API (default: POLICY.managed beside the policy; env GLBDNS_MANAGED_DIR)")
 	flag.StringVar(&tokenFile, "admin-token-file", "", "`file` holding the admin API's bearer token (else env GLBDNS_ADMIN_TOKEN); no token: the write API is off")

@@ -74,6 +74,10 @@ type Config struct {
 	HealthURLs []string
 	// HealthStaleAfter and HealthGrace tune the health client (0 = its defaults).
 	HealthStaleAfter, HealthGrace time.Duration
+	// HealthUnknownIsDown treats members of unknown health (never probed, or no fresh
+	// reporter after the grace period) as down; default up (fail open). A pool's
+	// unknown_is attribute overrides it.
+	HealthUnknownIsDown bool
 	// Admin is the address of the admin HTTP listener (metrics, probes, state, status
 	// page), e.g. "127.0.0.1:8053"; "" turns it off. Port 0 picks a free port, logged as
 	// msg="admin listening" addr=HOST:PORT.
@@ -158,11 +162,12 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	if len(cfg.HealthURLs) > 0 {
 		hc, err := client.New(client.Config{
-			URLs:       cfg.HealthURLs,
-			StaleAfter: cfg.HealthStaleAfter,
-			Grace:      cfg.HealthGrace,
-			Logger:     d.log.With("component", "healthclient"),
-			OnChange:   d.srv.HealthChanged,
+			URLs:          cfg.HealthURLs,
+			StaleAfter:    cfg.HealthStaleAfter,
+			Grace:         cfg.HealthGrace,
+			UnknownIsDown: cfg.HealthUnknownIsDown,
+			Logger:        d.log.With("component", "healthclient"),
+			OnChange:      d.srv.HealthChanged,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("health client: %w", err)
