@@ -24,10 +24,13 @@ run: build
 
 # test: every test, the e2e tests (which build the real binaries) included, under the race
 # detector. gofmt and go vet run first so CI catches them too.
+# The Terraform acceptance tests run against a real OpenTofu, built from the Go module proxy
+# by .ci/tofu.sh on first use (about 4 minutes) and cached in ~/.cache/glbdns.
 test: vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	tofu=$$(bash .ci/tofu.sh | tail -n1) && \
+	  TF_ACC=1 TF_ACC_TERRAFORM_PATH="$$tofu" CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 test-short:
 	$(GO) test -count=1 -short ./...
@@ -38,8 +41,11 @@ vet:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+# bench: the Go benchmarks, then (when dnsperf is installed) glbdns measured beside the peer
+# servers of ../shared/bench (bench/run.sh; ROUNDS=3 by default, about 10 minutes a round).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@if command -v dnsperf >/dev/null 2>&1; then ./bench/run.sh; else echo "dnsperf not installed: skipping bench/run.sh"; fi
 
 clean:
 	rm -rf $(BIN)

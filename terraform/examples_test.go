@@ -1,7 +1,9 @@
 package terraform
 
 import (
+	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -11,31 +13,63 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 )
 
+// exampleEndpoint is the endpoint the documented examples name; the tests point it at
+// their node and add the token, which the examples leave to GLBDNS_ADMIN_TOKEN.
+const exampleEndpoint = `endpoint = "http://127.0.0.1:8053"`
+
+// pointAt returns the example cfg with its endpoint and token set for the node at url.
+func pointAt(t *testing.T, cfg, url, token string) string {
+	t.Helper()
+	if !strings.Contains(cfg, exampleEndpoint) {
+		t.Fatalf("the example no longer sets %s", exampleEndpoint)
+	}
+	// The examples name their source "glbdns/glbdns"; register the in-process provider there.
+	t.Setenv("TF_ACC_PROVIDER_NAMESPACE", "glbdns")
+	return strings.Replace(cfg, exampleEndpoint, fmt.Sprintf("endpoint = %q\n  token    = %q", url, token), 1)
+}
+
 // TestAccExampleMain applies examples/main.tf as written, with only the endpoint and token
-// pointed at the test's API, so the documented example cannot rot.
+// pointed at a real glbdns, so the documented example cannot rot; e2e's
+// TestTerraformApplyToDNS applies the same file with the tofu and provider binaries.
 func TestAccExampleMain(t *testing.T) {
-	url, token := startAPI(t)
+	n := startNode(t)
 	b, err := os.ReadFile("examples/main.tf")
 	if err != nil {
 		t.Fatal(err)
 	}
-	const endpoint = `endpoint = "http://127.0.0.1:8053"`
-	if !strings.Contains(string(b), endpoint) {
-		t.Fatalf("examples/main.tf no longer sets %s", endpoint)
-	}
-	cfg := strings.Replace(string(b), endpoint, `endpoint = "`+url+`"
-  token    = "`+token+`"`, 1)
-	// The example names its source "glbdns/glbdns"; register the in-process provider there.
-	t.Setenv("TF_ACC_PROVIDER_NAMESPACE", "glbdns")
 	accTest(t, resource.TestCase{
+		CheckDestroy: checkDNS(n, "www.glb.example.com"), // NXDOMAIN
 		Steps: []resource.TestStep{{
-			Config: cfg,
+			Config: pointAt(t, string(b), n.URL, n.Token),
 			ConfigStateChecks: []statecheck.StateCheck{
 				statecheck.ExpectKnownValue("glbdns_service.www", tfjsonpath.New("policy"), knownvalue.StringExact("weighted")),
 				statecheck.ExpectKnownValue("glbdns_member_drain.fra_1", tfjsonpath.New("id"), knownvalue.StringExact("web-eu/fra-1")),
-				// fra-1 is drained and ams-1 (192.0.2.11, TEST-NET-1) cannot be up: no reporter, or down.
+				// fra-1 is drained and no healthd reports ams-1 up: none counts as up.
 				statecheck.ExpectKnownOutputValue("web_eu_members_up", knownvalue.Int64Exact(0)),
 			},
+			// fra-1 is drained: the service answers with ams-1 only.
+			Check: checkDNS(n, "www.glb.example.com", "192.0.2.11"),
+		}},
+	})
+}
+
+// TestAccReadmeExample applies the ```terraform block of the repository's README.md.
+func TestAccReadmeExample(t *testing.T) {
+	n := startNode(t)
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```terraform\n(.*?)```").FindAllStringSubmatch(string(b), -1)
+	if len(blocks) != 1 {
+		t.Fatalf("README.md has %d terraform blocks; want 1", len(blocks))
+	}
+	accTest(t, resource.TestCase{
+		CheckDestroy: checkDNS(n, "www.glb.example.com"), // NXDOMAIN
+		Steps: []resource.TestStep{{
+			Config: pointAt(t, blocks[0][1], n.URL, n.Token),
+			// weighted, one answer: fra-1 or ams-1
+			Check: checkDNSFrom(n, "www.glb.example.com", 1, "192.0.2.10", "192.0.2.11"),
 		}},
 	})
 }

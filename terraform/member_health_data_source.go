@@ -79,7 +79,8 @@ func (d *memberHealthDataSource) Read(ctx context.Context, req datasource.ReadRe
 	pool := cfg.Pool.ValueString()
 	// /v1/health lists members, not pools: ask for the pool so that a typo is an error
 	// rather than an empty list.
-	if _, err := d.client.GetPool(ctx, pool); errors.Is(err, client.ErrNotFound) {
+	p, err := d.client.GetPool(ctx, pool)
+	if errors.Is(err, client.ErrNotFound) {
 		resp.Diagnostics.AddAttributeError(path.Root("pool"), "Pool not found", "The glbdns node has no pool named "+cfg.Pool.String()+".")
 		return
 	} else if err != nil {
@@ -93,9 +94,18 @@ func (d *memberHealthDataSource) Read(ctx context.Context, req datasource.ReadRe
 	}
 	out := memberHealthModel{ID: types.StringValue(pool), Pool: cfg.Pool, Members: []memberHealthEntry{}}
 	up := int64(0)
+	// The members are listed in the pool's order, as in glbdns_pool.members, whatever
+	// order /v1/health uses (the server sorts by member name).
+	byName := map[string]client.MemberHealth{}
 	for _, h := range hs {
-		if h.Pool != pool {
-			continue
+		if h.Pool == pool {
+			byName[h.Member] = h
+		}
+	}
+	for _, m := range p.Members {
+		h, ok := byName[m.Name]
+		if !ok {
+			continue // not in the serving snapshot yet
 		}
 		if h.Status == "up" && !h.Drained {
 			up++

@@ -54,7 +54,7 @@ func (d *poolDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 				}},
 			},
 			"checks": schema.ListNestedAttribute{
-				MarkdownDescription: "The pool's health checks, with the server's defaults filled in.",
+				MarkdownDescription: "The pool's health checks. Pools from the operator's files are shown with the policy's defaults filled in; pools written through the API as written (unset attributes are null).",
 				Computed:            true,
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 					"name":               str("Name of the check."),

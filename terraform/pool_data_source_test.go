@@ -36,7 +36,9 @@ data "glbdns_member_health" "edge" {
 							"host": knownvalue.StringExact("eu.cdn.example.net"), "weight": knownvalue.Int64Exact(2),
 						}),
 					})),
-					statecheck.ExpectKnownValue("data.glbdns_pool.edge", tfjsonpath.New("checks").AtSliceIndex(0).AtMapKey("type"), knownvalue.StringExact("tcp")),
+					statecheck.ExpectKnownValue("data.glbdns_pool.edge", tfjsonpath.New("checks").AtSliceIndex(0), knownvalue.ObjectPartial(map[string]knownvalue.Check{
+						"name": knownvalue.StringExact("tcp"), "port": knownvalue.Int64Exact(443), "type": knownvalue.Null(),
+					})),
 					statecheck.ExpectKnownValue("data.glbdns_pool.edge", tfjsonpath.New("managed"), knownvalue.Bool(true)),
 					statecheck.ExpectKnownValue("data.glbdns_member_health.edge", tfjsonpath.New("members").AtSliceIndex(0).AtMapKey("name"), knownvalue.StringExact("cdn")),
 					statecheck.ExpectKnownValue("data.glbdns_member_health.edge", tfjsonpath.New("members").AtSliceIndex(0).AtMapKey("status"), knownvalue.NotNull()),

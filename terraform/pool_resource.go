@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
@@ -158,38 +159,37 @@ func (r *poolResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 						Required:            true,
 						Validators:          []validator.String{stringvalidator.RegexMatches(nameRE, "must be letters, digits, '.', '-' or '_'")},
 					},
+					// The server stores a check as written and applies the policy language's
+					// defaults when it compiles the pool, so an unset attribute stays null here
+					// (Optional, not Computed): the state shows what the configuration says.
 					"type": schema.StringAttribute{
-						MarkdownDescription: "Prober: `http`, `https`, `tcp` or `dns`. Defaults to the check's name when that is one of these.",
+						MarkdownDescription: "Prober: `http`, `https`, `tcp` or `dns`. Unset, the server uses the check's name when that is one of these.",
 						Optional:            true,
-						Computed:            true,
 						Validators:          []validator.String{stringvalidator.OneOf(checkTypes...)},
 					},
 					"port": schema.Int64Attribute{
-						MarkdownDescription: "Port to probe. Defaults to 80 (http), 443 (https) or 53 (dns); required for tcp.",
+						MarkdownDescription: "Port to probe. Unset, the server uses 80 (http), 443 (https) or 53 (dns); required for tcp.",
 						Optional:            true,
-						Computed:            true,
 						Validators:          []validator.Int64{int64validator.Between(1, 65535)},
 					},
 					"interval": schema.StringAttribute{
-						MarkdownDescription: "Time between probes, a Go duration such as `2s`. Defaults to `5s`.",
+						MarkdownDescription: "Time between probes, a Go duration such as `2s`; `1m` and `60s` are the same value. Unset, the server uses `5s`.",
 						Optional:            true,
-						Computed:            true,
+						Validators:          []validator.String{durationValidator{}},
 					},
 					"timeout": schema.StringAttribute{
-						MarkdownDescription: "Deadline of one probe, shorter than `interval`. Defaults to `2s`.",
+						MarkdownDescription: "Deadline of one probe, shorter than `interval`, a Go duration. Unset, the server uses `2s`.",
 						Optional:            true,
-						Computed:            true,
+						Validators:          []validator.String{durationValidator{}},
 					},
 					"rise": schema.Int64Attribute{
-						MarkdownDescription: "Consecutive successes before a down member counts as up. Defaults to 2.",
+						MarkdownDescription: "Consecutive successes before a down member counts as up. Unset, the server uses 2.",
 						Optional:            true,
-						Computed:            true,
 						Validators:          []validator.Int64{int64validator.Between(1, maxThreshold)},
 					},
 					"fall": schema.Int64Attribute{
-						MarkdownDescription: "Consecutive failures before an up member counts as down. Defaults to 3.",
+						MarkdownDescription: "Consecutive failures before an up member counts as down. Unset, the server uses 3.",
 						Optional:            true,
-						Computed:            true,
 						Validators:          []validator.Int64{int64validator.Between(1, maxThreshold)},
 					},
 					"method":             optStr("HTTP method of an `http`/`https` check. The server's default is `GET`."),
@@ -351,9 +351,9 @@ func poolFromAPI(p *client.Pool, prior *poolModel) poolModel {
 	}
 	for i, c := range p.Checks {
 		cm := checkModel{
-			Name: types.StringValue(c.Name), Type: types.StringValue(c.Type), Port: types.Int64Value(c.Port),
-			Interval: types.StringValue(c.Interval), Timeout: types.StringValue(c.Timeout),
-			Rise: types.Int64Value(c.Rise), Fall: types.Int64Value(c.Fall),
+			Name: types.StringValue(c.Name), Type: strOrNull(c.Type), Port: int64OrNull(c.Port),
+			Interval: strOrNull(c.Interval), Timeout: strOrNull(c.Timeout),
+			Rise: int64OrNull(c.Rise), Fall: int64OrNull(c.Fall),
 			Method: strOrNull(c.Method), Path: strOrNull(c.Path), Host: strOrNull(c.Host),
 			ExpectBody: strOrNull(c.ExpectBody), ExpectBodyRegexp: strOrNull(c.ExpectBodyRegexp),
 			ServerName: strOrNull(c.ServerName), Insecure: types.BoolPointerValue(c.Insecure),
@@ -364,6 +364,8 @@ func poolFromAPI(p *client.Pool, prior *poolModel) poolModel {
 		var pc *checkModel
 		if prior != nil && i < len(prior.Checks) {
 			pc = &prior.Checks[i]
+			cm.Interval = sameDuration(cm.Interval, pc.Interval)
+			cm.Timeout = sameDuration(cm.Timeout, pc.Timeout)
 		}
 		if len(c.Headers) > 0 || (pc != nil && pc.Headers != nil) {
 			cm.Headers = map[string]types.String{}
@@ -389,6 +391,29 @@ func strOrNull(s string) types.String {
 		return types.StringNull()
 	}
 	return types.StringValue(s)
+}
+
+// int64OrNull maps the API's omitted (zero) numbers to null.
+func int64OrNull(v int64) types.Int64 {
+	if v == 0 {
+		return types.Int64Null()
+	}
+	return types.Int64Value(v)
+}
+
+// sameDuration returns prior when it is the same duration as got spelled differently
+// ("1m" and "60s", "1m0s"), so that a server or an operator tool that canonicalises a
+// duration causes no diff; otherwise got.
+func sameDuration(got, prior types.String) types.String {
+	if got.IsNull() || prior.IsNull() || prior.IsUnknown() {
+		return got
+	}
+	a, errA := time.ParseDuration(got.ValueString())
+	b, errB := time.ParseDuration(prior.ValueString())
+	if errA == nil && errB == nil && a == b {
+		return prior
+	}
+	return got
 }
 
 func int64Ptr(v types.Int64) *int64 {

@@ -1,7 +1,6 @@
 package terraform
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"testing"
@@ -12,8 +11,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
-
-	"github.com/glbdns/glbdns/terraform/client"
 )
 
 func poolConfig(url, token, region string, fraWeight int) string {
@@ -46,9 +43,11 @@ func TestAccPoolResource(t *testing.T) {
 						knownvalue.ObjectPartial(map[string]knownvalue.Check{"name": knownvalue.StringExact("fra-1"), "weight": knownvalue.Int64Exact(3)}),
 						knownvalue.ObjectPartial(map[string]knownvalue.Check{"name": knownvalue.StringExact("ams-1"), "weight": knownvalue.Int64Exact(1), "host": knownvalue.Null()}),
 					})),
-					// Server defaults fill the computed check attributes.
+					// The server keeps a check as written: unset attributes stay null (the
+					// policy's defaults apply when it compiles the pool).
 					statecheck.ExpectKnownValue("glbdns_pool.test", tfjsonpath.New("checks").AtSliceIndex(0), knownvalue.ObjectPartial(map[string]knownvalue.Check{
-						"type": knownvalue.StringExact("http"), "rise": knownvalue.Int64Exact(2), "fall": knownvalue.Int64Exact(3), "method": knownvalue.Null(),
+						"type": knownvalue.Null(), "port": knownvalue.Int64Exact(8080), "interval": knownvalue.StringExact("2s"),
+						"rise": knownvalue.Null(), "fall": knownvalue.Null(), "method": knownvalue.Null(),
 					})),
 					versions.AddStateValue("glbdns_pool.test", tfjsonpath.New("version")),
 				},
@@ -76,18 +75,7 @@ func TestAccPoolResource(t *testing.T) {
 			},
 			{ // a change made through the API shows as drift in the plan, and apply reverts it
 				PreConfig: func() {
-					c, err := client.New(url, token)
-					if err != nil {
-						t.Fatal(err)
-					}
-					p, err := c.GetPool(context.Background(), "web-eu")
-					if err != nil {
-						t.Fatal(err)
-					}
-					p.Region = "changed-elsewhere"
-					if _, err := c.PutPool(context.Background(), *p, p.Version); err != nil {
-						t.Fatal(err)
-					}
+					putWithETag(t, url, token, "/v1/pools/web-eu", func(p map[string]any) { p["region"] = "changed-elsewhere" })
 				},
 				Config: poolConfig(url, token, "europe", 5),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
@@ -119,7 +107,7 @@ func TestAccPoolResource_validation(t *testing.T) {
 				ExpectError: regexp.MustCompile(`Invalid Attribute Combination`)},
 			// Caught by the server, reported at the attribute it names.
 			{Config: pool(`{ name = "a", address = "not-an-ip" }`),
-				ExpectError: regexp.MustCompile(`(?s)Invalid configuration.*not an IP address`)},
+				ExpectError: regexp.MustCompile(`(?s)Invalid configuration.*"not-an-ip"\s+is\s+not\s+an\s+IPv4\s+or\s+IPv6`)},
 		},
 	})
 }

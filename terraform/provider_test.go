@@ -9,8 +9,11 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+
+	"github.com/glbdns/glbdns/terraform/client"
 )
 
 // testAccProtoV6ProviderFactories runs the provider in the test's process, so no binary
@@ -63,5 +66,44 @@ func TestFieldPath(t *testing.T) {
 	}
 	if _, ok := fieldPath(""); ok {
 		t.Error("fieldPath(\"\") succeeded; want false")
+	}
+}
+
+func TestSameDuration(t *testing.T) {
+	tests := []struct {
+		name             string
+		got, prior, want types.String
+	}{
+		{"same spelling", types.StringValue("2s"), types.StringValue("2s"), types.StringValue("2s")},
+		{"canonicalised by the server", types.StringValue("1m0s"), types.StringValue("60s"), types.StringValue("60s")},
+		{"changed elsewhere", types.StringValue("30s"), types.StringValue("1m"), types.StringValue("30s")},
+		{"unset before", types.StringValue("5s"), types.StringNull(), types.StringValue("5s")},
+		{"removed", types.StringNull(), types.StringValue("5s"), types.StringNull()},
+		{"not a duration", types.StringValue("x"), types.StringValue("x"), types.StringValue("x")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := sameDuration(tt.got, tt.prior); !got.Equal(tt.want) {
+				t.Errorf("sameDuration(%s, %s) = %s; want %s", tt.got, tt.prior, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestServiceNameSpelling(t *testing.T) {
+	tests := []struct {
+		name, prior, server, want string
+	}{
+		{"as stored", "www.glb.example.com", "www.glb.example.com", "www.glb.example.com"},
+		{"upper case and trailing dot kept", "WWW.glb.example.com.", "www.glb.example.com", "WWW.glb.example.com."},
+		{"another name", "api.glb.example.com", "www.glb.example.com", "www.glb.example.com"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := serviceFromAPI(&client.Service{Name: tt.server, Pools: []string{"p"}}, types.StringValue(tt.prior))
+			if m.Name.ValueString() != tt.want || m.ID.ValueString() != tt.server {
+				t.Errorf("name %s id %s; want name %q id %q", m.Name, m.ID, tt.want, tt.server)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package terraform
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
@@ -204,7 +205,7 @@ func (r *serviceResource) Create(ctx context.Context, req resource.CreateRequest
 		addAPIError(&resp.Diagnostics, "create service "+plan.Name.ValueString(), err)
 		return
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, serviceFromAPI(s))...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, serviceFromAPI(s, plan.Name))...)
 }
 
 func (r *serviceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -213,7 +214,7 @@ func (r *serviceResource) Read(ctx context.Context, req resource.ReadRequest, re
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	s, err := r.client.GetService(ctx, state.Name.ValueString())
+	s, err := r.client.GetService(ctx, canonicalName(state.Name.ValueString()))
 	if errors.Is(err, client.ErrNotFound) {
 		resp.State.RemoveResource(ctx)
 		return
@@ -222,7 +223,7 @@ func (r *serviceResource) Read(ctx context.Context, req resource.ReadRequest, re
 		addAPIError(&resp.Diagnostics, "read service "+state.Name.ValueString(), err)
 		return
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, serviceFromAPI(s))...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, serviceFromAPI(s, state.Name))...)
 }
 
 func (r *serviceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -237,7 +238,7 @@ func (r *serviceResource) Update(ctx context.Context, req resource.UpdateRequest
 		addAPIError(&resp.Diagnostics, "update service "+plan.Name.ValueString(), err)
 		return
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, serviceFromAPI(s))...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, serviceFromAPI(s, plan.Name))...)
 }
 
 func (r *serviceResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -246,7 +247,7 @@ func (r *serviceResource) Delete(ctx context.Context, req resource.DeleteRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	err := r.client.DeleteService(ctx, state.Name.ValueString(), state.Version.ValueString())
+	err := r.client.DeleteService(ctx, canonicalName(state.Name.ValueString()), state.Version.ValueString())
 	if err != nil && !errors.Is(err, client.ErrNotFound) {
 		addAPIError(&resp.Diagnostics, "delete service "+state.Name.ValueString(), err)
 	}
@@ -259,7 +260,7 @@ func (r *serviceResource) ImportState(ctx context.Context, req resource.ImportSt
 
 func (m *serviceModel) toAPI() client.Service {
 	s := client.Service{
-		Name: m.Name.ValueString(), Policy: m.Policy.ValueString(), Pools: []string{},
+		Name: canonicalName(m.Name.ValueString()), Policy: m.Policy.ValueString(), Pools: []string{},
 		TTL: int64Ptr(m.TTL), Answers: m.Answers.ValueInt64(), WhenAllDown: m.WhenAllDown.ValueString(),
 		Fallback: m.Fallback.ValueString(), HashPrefixV4: int64Ptr(m.HashPrefixV4), HashPrefixV6: int64Ptr(m.HashPrefixV6),
 	}
@@ -269,9 +270,17 @@ func (m *serviceModel) toAPI() client.Service {
 	return s
 }
 
-func serviceFromAPI(s *client.Service) serviceModel {
+// serviceFromAPI converts the server's service into state. The server stores names lower
+// case without the trailing dot (DNS names compare case-insensitively, RFC 4343); prior,
+// the configured or stored name, is kept when it is the same name spelled otherwise, so
+// that "WWW.glb.example.com." shows no diff.
+func serviceFromAPI(s *client.Service, prior types.String) serviceModel {
+	name := types.StringValue(s.Name)
+	if !prior.IsNull() && !prior.IsUnknown() && canonicalName(prior.ValueString()) == s.Name {
+		name = prior
+	}
 	m := serviceModel{
-		ID: types.StringValue(s.Name), Name: types.StringValue(s.Name), Policy: types.StringValue(s.Policy),
+		ID: types.StringValue(s.Name), Name: name, Policy: types.StringValue(s.Policy),
 		TTL: types.Int64PointerValue(s.TTL), Answers: types.Int64Value(s.Answers), WhenAllDown: types.StringValue(s.WhenAllDown),
 		Fallback: strOrNull(s.Fallback), HashPrefixV4: types.Int64PointerValue(s.HashPrefixV4), HashPrefixV6: types.Int64PointerValue(s.HashPrefixV6),
 		Managed: types.BoolValue(s.Managed), Version: types.StringValue(s.Version), Pools: []types.String{},
@@ -281,3 +290,6 @@ func serviceFromAPI(s *client.Service) serviceModel {
 	}
 	return m
 }
+
+// canonicalName is a DNS name as the server stores it: lower case, no trailing dot.
+func canonicalName(n string) string { return strings.ToLower(strings.TrimSuffix(n, ".")) }

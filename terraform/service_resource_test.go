@@ -35,8 +35,11 @@ resource "glbdns_service" "www" {
 }
 
 func TestAccServiceResource(t *testing.T) {
-	url, token := startAPI(t)
+	n := startNode(t)
+	url, token := n.URL, n.Token
+	const www = "www.glb.example.com"
 	accTest(t, resource.TestCase{
+		CheckDestroy: checkDNS(n, www), // NXDOMAIN
 		Steps: []resource.TestStep{
 			{
 				Config: serviceConfig(url, token, ""),
@@ -51,6 +54,8 @@ func TestAccServiceResource(t *testing.T) {
 						knownvalue.StringExact("web-eu"), knownvalue.StringExact("web-us"),
 					})),
 				},
+				// weighted, one answer: one member of either pool
+				Check: checkDNSFrom(n, www, 1, "192.0.2.10", "198.51.100.10"),
 			},
 			{
 				ResourceName:      "glbdns_service.www",
@@ -73,6 +78,7 @@ func TestAccServiceResource(t *testing.T) {
 					statecheck.ExpectKnownValue("glbdns_service.www", tfjsonpath.New("fallback"), knownvalue.StringExact("web-us")),
 					statecheck.ExpectKnownValue("glbdns_service.www", tfjsonpath.New("hash_prefix_v4"), knownvalue.Int64Exact(20)),
 				},
+				Check: checkDNS(n, www, "192.0.2.10", "198.51.100.10"), // two answers: both pools
 			},
 		},
 	})

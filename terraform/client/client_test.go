@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"testing"
+	"time"
 
+	"github.com/glbdns/glbdns/healthd"
 	"github.com/glbdns/glbdns/terraform/client"
-	"github.com/glbdns/glbdns/terraform/internal/apitest"
+	"github.com/glbdns/glbdns/terraform/internal/glbtest"
 )
 
 const token = "s3cret"
@@ -31,7 +34,7 @@ func webEU() client.Pool {
 }
 
 func TestPoolLifecycle(t *testing.T) {
-	srv := apitest.Start(t, apitest.Options{Token: token, Zones: []string{"glb.example.com"}})
+	srv := glbtest.Start(t, glbtest.Options{Token: token})
 	c := newClient(t, srv.URL, token)
 	ctx := context.Background()
 
@@ -42,8 +45,10 @@ func TestPoolLifecycle(t *testing.T) {
 	if p.Version == "" || !p.Managed {
 		t.Fatalf("create returned version %q managed %v; want a version and managed", p.Version, p.Managed)
 	}
-	if *p.Members[1].Weight != 1 || p.Checks[0].Type != "http" || p.Checks[0].Interval != "5s" {
-		t.Errorf("defaults not applied: %+v", p)
+	// The server fills in a member's weight; a check is kept as written (its defaults
+	// apply when the pool is compiled).
+	if *p.Members[1].Weight != 1 || p.Checks[0].Type != "" || p.Checks[0].Interval != "" || p.Checks[0].Port != 8080 {
+		t.Errorf("create returned %+v; want weight 1 filled in and the check as sent", p)
 	}
 	got, err := c.GetPool(ctx, "web-eu")
 	if err != nil || got.Version != p.Version {
@@ -73,19 +78,19 @@ func TestPoolLifecycle(t *testing.T) {
 // TestStatusCodes checks that every documented error status reaches the caller as an
 // *APIError with the server's reason and, where one field is at fault, the field.
 func TestStatusCodes(t *testing.T) {
-	srv := apitest.Start(t, apitest.Options{Token: token, Zones: []string{"glb.example.com"}})
+	srv := glbtest.Start(t, glbtest.Options{Token: token, Policy: `pool "from-file" {
+  member "a" { address = "192.0.2.1" }
+}
+`})
 	ctx := context.Background()
 	c := newClient(t, srv.URL, token)
 	if _, err := c.CreatePool(ctx, webEU()); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.AddFilePool(apitest.Pool{Name: "from-file", Members: []apitest.Member{{Name: "a", Address: "192.0.2.1"}}}); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := c.CreateService(ctx, client.Service{Name: "www.glb.example.com", Pools: []string{"web-eu"}}); err != nil {
 		t.Fatal(err)
 	}
-	noWrites := newClient(t, apitest.Start(t, apitest.Options{}).URL, token)
+	noWrites := newClient(t, glbtest.Start(t, glbtest.Options{}).URL, token)
 
 	tests := []struct {
 		name      string
@@ -99,7 +104,7 @@ func TestStatusCodes(t *testing.T) {
 			p.Name, p.Members[1].Host = "other", "eu.cdn.example.net" // address and host
 			_, err := c.CreatePool(ctx, p)
 			return err
-		}, http.StatusBadRequest, client.ErrBadRequest, "members[1].address"},
+		}, http.StatusBadRequest, client.ErrBadRequest, "members[1].host"},
 		{"no token", func() error { _, err := newClient(t, srv.URL, "").CreatePool(ctx, webEU()); return err },
 			http.StatusUnauthorized, client.ErrUnauthorized, ""},
 		{"wrong token", func() error { _, err := newClient(t, srv.URL, "nope").CreatePool(ctx, webEU()); return err },
@@ -109,7 +114,7 @@ func TestStatusCodes(t *testing.T) {
 		{"missing pool", func() error { _, err := c.GetPool(ctx, "nope"); return err },
 			http.StatusNotFound, client.ErrNotFound, ""},
 		{"exists", func() error { _, err := c.CreatePool(ctx, webEU()); return err },
-			http.StatusConflict, client.ErrConflict, "name"},
+			http.StatusConflict, client.ErrConflict, ""},
 		{"read-only", func() error { return c.DeletePool(ctx, "from-file", "") },
 			http.StatusConflict, client.ErrConflict, ""},
 		{"still referenced", func() error { return c.DeletePool(ctx, "web-eu", "") },
@@ -150,13 +155,26 @@ func TestStatusCodes(t *testing.T) {
 }
 
 func TestDrainAndHealth(t *testing.T) {
-	srv := apitest.Start(t, apitest.Options{Token: token})
+	srv := glbtest.Start(t, glbtest.Options{Token: token, Reporters: 2})
 	c := newClient(t, srv.URL, token)
 	ctx := context.Background()
 	if _, err := c.CreatePool(ctx, webEU()); err != nil {
 		t.Fatal(err)
 	}
-	srv.SetHealth("web-eu", "ams-1", "down", 2)
+	// Both healthd reporters say ams-1 is down; wait (bounded) until the node has heard.
+	srv.SetHealth("web-eu", "ams-1", healthd.Down)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		hs, err := c.Health(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(hs, func(h client.MemberHealth) bool { return h.Member == "ams-1" && h.Reporters == 2 }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("health after 10s: %+v; want ams-1 reported by 2 reporters", hs)
+		}
+	}
 	d, err := c.Drain(ctx, "web-eu", "fra-1", client.DrainRequest{Duration: "10m", Reason: "kernel upgrade"})
 	if err != nil || d.Until == "" || d.Reason != "kernel upgrade" {
 		t.Fatalf("drain: %+v, %v", d, err)
@@ -170,7 +188,7 @@ func TestDrainAndHealth(t *testing.T) {
 	}
 	want := map[string]client.MemberHealth{
 		"ams-1": {Pool: "web-eu", Member: "ams-1", Status: "down", Reporters: 2},
-		"fra-1": {Pool: "web-eu", Member: "fra-1", Status: "unknown", Drained: true},
+		"fra-1": {Pool: "web-eu", Member: "fra-1", Status: "unknown", Drained: true, Reporters: 2}, // no report: unknown
 	}
 	for _, h := range hs {
 		if h != want[h.Member] {
