@@ -246,7 +246,7 @@ func (s *Server) fastPath(req []byte, src netip.AddrPort, tcp bool, out []byte) 
 			return nil, false
 		}
 		var okw bool
-		if msg, okw = appendStatic(msg, &fs.comp, res.Answer); !okw {
+		if msg, okw = appendStatic(msg, &fs.comp, res.Answer, lname); !okw {
 			return nil, false
 		}
 		ancount = len(res.Answer)
@@ -402,10 +402,10 @@ func qEndOf(msg []byte) int {
 }
 
 // appendStatic writes a static RRset of A or AAAA records (the owner compressed as miekg
-// would, the rest as miekg packs it). ok is false for any other type, which the general
-// path packs: names in RDATA (MX, NS, SOA, SRV, CNAME) compress against the whole message,
+// would, the rest as miekg packs it); lname is the lower-case question name. ok is false
+// for any other type, which the general path packs: names in RDATA (MX, NS, SOA, SRV, CNAME) compress against the whole message,
 // and text types are packed from presentation form.
-func appendStatic(msg []byte, c *compressor, rrs []dns.RR) ([]byte, bool) {
+func appendStatic(msg []byte, c *compressor, rrs []dns.RR, lname string) ([]byte, bool) {
 	for _, rr := range rrs {
 		h := rr.Header()
 		var rdata []byte
@@ -426,7 +426,7 @@ func appendStatic(msg []byte, c *compressor, rrs []dns.RR) ([]byte, bool) {
 		default:
 			return msg, false
 		}
-		if !isPlainName(h.Name) {
+		if h.Name != lname && !isPlainName(h.Name) { // an exact hit's owner is the plain qname
 			return msg, false
 		}
 		var ok bool

@@ -65,6 +65,9 @@ func finish(diags hcl.Diagnostics) hcl.Diagnostics {
 
 // value evaluates a static expression (the policy language has no variables or functions).
 func (d *decoder) value(a *hcl.Attribute) (cty.Value, bool) {
+	if v, ok := literalString(a.Expr); ok {
+		return v, true
+	}
 	v, diags := a.Expr.Value(nil)
 	d.add(diags)
 	if diags.HasErrors() {
@@ -191,6 +194,9 @@ func (d *decoder) list(a *hcl.Attribute) ([]listItem, bool) {
 }
 
 func (d *decoder) strList(a *hcl.Attribute) ([]string, []hcl.Range, bool) {
+	if out, rngs, ok := literalStrings(a.Expr); ok {
+		return out, rngs, true
+	}
 	items, ok := d.list(a)
 	if !ok {
 		return nil, nil, false

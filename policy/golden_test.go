@@ -30,42 +30,64 @@ func TestGolden(t *testing.T) {
 		t.Fatalf("no golden files: %v", err)
 	}
 	for _, path := range paths {
-		t.Run(strings.TrimSuffix(filepath.Base(path), ".txtar"), func(t *testing.T) {
-			ar, err := txtar.ParseFile(path)
-			if err != nil {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txtar"), func(t *testing.T) { golden(t, path) })
+	}
+}
+
+// TestGoldenChunked runs the golden cases again with every file cut into chunks at each
+// top-level block (see parseFiles): the snapshots and diagnostics must be the same as
+// with whole-file parsing, whether the chunks are used or a parse error sends the file
+// back to a whole-file parse.
+func TestGoldenChunked(t *testing.T) {
+	if *update {
+		t.Skip("golden files are written by TestGolden")
+	}
+	paths, err := filepath.Glob("testdata/*.txtar")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	defer func(n int) { chunkSize = n }(chunkSize)
+	chunkSize = 1
+	for _, path := range paths {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txtar"), func(t *testing.T) { golden(t, path) })
+	}
+}
+
+func golden(t *testing.T, path string) {
+	t.Helper()
+	ar, err := txtar.ParseFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var want, lookups string
+	wantIdx := -1
+	for i, f := range ar.Files {
+		switch f.Name {
+		case "want":
+			want, wantIdx = string(f.Data), i
+		case "lookups":
+			lookups = string(f.Data)
+		default:
+			if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			dir := t.TempDir()
-			var want, lookups string
-			wantIdx := -1
-			for i, f := range ar.Files {
-				switch f.Name {
-				case "want":
-					want, wantIdx = string(f.Data), i
-				case "lookups":
-					lookups = string(f.Data)
-				default:
-					if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			got := render(t, dir, lookups)
-			if *update {
-				if wantIdx < 0 {
-					ar.Files = append(ar.Files, txtar.File{Name: "want"})
-					wantIdx = len(ar.Files) - 1
-				}
-				ar.Files[wantIdx].Data = []byte(got)
-				if err := os.WriteFile(path, txtar.Format(ar), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if got != want {
-				t.Errorf("%s: got\n%s\nwant\n%s", path, got, want)
-			}
-		})
+		}
+	}
+	got := render(t, dir, lookups)
+	if *update {
+		if wantIdx < 0 {
+			ar.Files = append(ar.Files, txtar.File{Name: "want"})
+			wantIdx = len(ar.Files) - 1
+		}
+		ar.Files[wantIdx].Data = []byte(got)
+		if err := os.WriteFile(path, txtar.Format(ar), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if got != want {
+		t.Errorf("%s: got\n%s\nwant\n%s", path, got, want)
 	}
 }
 

@@ -73,7 +73,7 @@ type rawCheck struct {
 }
 
 func (c *compiler) rawCheck(blk *hcl.Block) *rawCheck {
-	content, diags := blk.Body.Content(checkSchema)
+	content, diags := bodyContent(blk.Body, checkSchema)
 	c.add(diags)
 	return &rawCheck{name: blk.Labels[0], attrs: content.Attributes, rng: blk.DefRange}
 }
@@ -88,7 +88,7 @@ func (c *compiler) pool(blk *hcl.Block) {
 		c.errf(blk.LabelRanges[0], "Invalid pool name", "A pool name must be non-empty and must not contain \"/\".")
 		return
 	}
-	content, diags := blk.Body.Content(poolSchema)
+	content, diags := bodyContent(blk.Body, poolSchema)
 	c.add(diags)
 	p := &Pool{Name: name, MinHealthy: 1}
 	if a := content.Attributes["region"]; a != nil {
@@ -121,7 +121,6 @@ func (c *compiler) pool(blk *hcl.Block) {
 			m.Index = len(c.snap.Members)
 			c.snap.Members = append(c.snap.Members, m)
 			p.Members = append(p.Members, m)
-			c.memberRng[m] = mb.DefRange
 		}
 	}
 	if a := content.Attributes["min_healthy"]; a != nil && p.MinHealthyPercent == 0 && p.MinHealthy > len(p.Members) {
@@ -133,7 +132,7 @@ func (c *compiler) pool(blk *hcl.Block) {
 }
 
 func (c *compiler) member(p *Pool, blk *hcl.Block, poolChecks []*rawCheck) *Member {
-	content, diags := blk.Body.Content(memberSchema)
+	content, diags := bodyContent(blk.Body, memberSchema)
 	c.add(diags)
 	m := &Member{Pool: p.Name, Name: blk.Labels[0], Weight: 1}
 	if m.Name == "" || strings.Contains(m.Name, "/") {

@@ -64,7 +64,7 @@ func (c *compiler) service(blk *hcl.Block) {
 	n0 := len(c.diags)
 	name := fqdn(blk.Labels[0])
 	labelRng := blk.LabelRanges[0]
-	content, diags := blk.Body.Content(serviceSchema)
+	content, diags := bodyContent(blk.Body, serviceSchema)
 	c.add(diags)
 	if !validName(name) {
 		c.errf(labelRng, "Invalid service name", "%q is not a valid domain name.", blk.Labels[0])
@@ -182,12 +182,29 @@ func (c *compiler) service(blk *hcl.Block) {
 		return // a Snapshot is never built, so do not insert half-checked services
 	}
 	s.Zone = zone.origin
-	s.Ref = zones.ServiceRef(len(c.snap.Services))
-	if err := zone.z.InsertService(name, s.Ref); err != nil {
-		c.zoneErr(labelRng, name, err)
-		return
+	// Inserted into its zone by insertServices, once the zone files are imported.
+	c.pending = append(c.pending, pendingService{s: s, zone: zone, rng: labelRng})
+}
+
+// pendingService is a compiled service waiting for its zone's file import.
+type pendingService struct {
+	s    *Service
+	zone *zoneState
+	rng  hcl.Range
+}
+
+// insertServices inserts the compiled services into their zones, in declaration order,
+// giving each its index in Snapshot.Services as its ServiceRef.
+func (c *compiler) insertServices() {
+	for _, p := range c.pending {
+		p.s.Ref = zones.ServiceRef(len(c.snap.Services))
+		if err := p.zone.z.InsertService(p.s.Name, p.s.Ref); err != nil {
+			c.zoneErr(p.rng, p.s.Name, err)
+			continue
+		}
+		c.snap.Services = append(c.snap.Services, p.s)
 	}
-	c.snap.Services = append(c.snap.Services, s)
+	c.pending = nil
 }
 
 // families splits the pools' members (in pool order, then member order) by family.

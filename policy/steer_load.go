@@ -58,7 +58,7 @@ func (c *compiler) geoip(blk *hcl.Block, dir string) {
 	}
 	rng := blk.DefRange
 	c.geoipRng = &rng
-	content, diags := blk.Body.Content(geoipSchema)
+	content, diags := bodyContent(blk.Body, geoipSchema)
 	c.add(diags)
 	abs := func(p string) string {
 		if p == "" || filepath.IsAbs(p) {
@@ -280,7 +280,7 @@ func code2(s string) int {
 }
 
 func (c *compiler) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *geoTable {
-	content, diags := blk.Body.Content(geoSchema)
+	content, diags := bodyContent(blk.Body, geoSchema)
 	c.add(diags)
 	g := &geoTable{asn: map[uint32]uint16{}}
 	// order resolves a pools list of a rule (or default_pools) to indexes into s.steer.
@@ -313,7 +313,7 @@ func (c *compiler) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *
 	asnRng := map[uint32]hcl.Range{}
 	netRng := map[netip.Prefix]hcl.Range{}
 	for _, rb := range content.Blocks.OfType("rule") {
-		rc, diags := rb.Body.Content(ruleSchema)
+		rc, diags := bodyContent(rb.Body, ruleSchema)
 		c.add(diags)
 		ri := uint16(len(g.rules) + 1)
 		at := rc.Attributes

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -83,7 +84,7 @@ func validHost(s string) bool {
 func (c *compiler) zone(blk *hcl.Block, dir string) {
 	origin := fqdn(blk.Labels[0])
 	labelRng := blk.LabelRanges[0]
-	content, diags := blk.Body.Content(zoneSchema)
+	content, diags := bodyContent(blk.Body, zoneSchema)
 	c.add(diags)
 	if !validName(origin) {
 		c.errf(labelRng, "Invalid zone origin", "%q is not a valid domain name.", blk.Labels[0])
@@ -154,7 +155,7 @@ func (c *compiler) zone(blk *hcl.Block, dir string) {
 }
 
 func (c *compiler) soa(blk *hcl.Block, soa *dns.SOA) {
-	content, diags := blk.Body.Content(soaSchema)
+	content, diags := bodyContent(blk.Body, soaSchema)
 	c.add(diags)
 	for _, name := range []string{"mname", "rname"} {
 		a := content.Attributes[name]
@@ -215,7 +216,7 @@ func ownerName(label, origin string) string {
 }
 
 func (c *compiler) record(zs *zoneState, blk *hcl.Block, zoneTTL uint32) {
-	content, diags := blk.Body.Content(recordSchema)
+	content, diags := bodyContent(blk.Body, recordSchema)
 	c.add(diags)
 	owner := ownerName(blk.Labels[0], zs.origin)
 	labelRng := blk.LabelRanges[0]
@@ -326,13 +327,58 @@ func (c *compiler) zoneFile(zs *zoneState, a *hcl.Attribute, dir string, ttl uin
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(dir, path)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		c.errf(a.Expr.Range(), "Cannot read zone file", "Zone %q: %v.", zs.origin, err)
-		return
+	c.importZone(zs, a, path, ttl)
+}
+
+// zoneImport is a zone file being read and imported on a goroutine of its own, so that a
+// large file (a million names: seconds of parsing) loads on one core while the services
+// compile on the other. Only the goroutine touches the zone until waitImports; the
+// services are inserted into the zones after that (see service).
+type zoneImport struct {
+	zs        *zoneState
+	a         *hcl.Attribute
+	path      string
+	data      []byte
+	readErr   error
+	importErr error
+	done      chan struct{}
+}
+
+func (c *compiler) importZone(zs *zoneState, a *hcl.Attribute, path string, ttl uint32) {
+	if c.importSem == nil {
+		c.importSem = make(chan struct{}, runtime.GOMAXPROCS(0))
 	}
-	c.hashed[path] = data
-	if err := zs.z.ImportFile(bytes.NewReader(data), path, ttl); err != nil {
-		c.errf(a.Expr.Range(), "Invalid zone file", "Zone %q: %v.", zs.origin, err)
+	im := &zoneImport{zs: zs, a: a, path: path, done: make(chan struct{})}
+	c.imports = append(c.imports, im)
+	go func() {
+		defer close(im.done)
+		c.importSem <- struct{}{}
+		defer func() { <-c.importSem }()
+		defer func() {
+			if r := recover(); r != nil {
+				im.importErr = fmt.Errorf("panic importing zone file: %v", r)
+			}
+		}()
+		im.data, im.readErr = os.ReadFile(path)
+		if im.readErr == nil {
+			im.importErr = zs.z.ImportFile(bytes.NewReader(im.data), path, ttl)
+		}
+	}()
+}
+
+// waitImports waits for every zone file import and reports their errors, in the order
+// of the zone blocks.
+func (c *compiler) waitImports() {
+	for _, im := range c.imports {
+		<-im.done
+		if im.readErr != nil {
+			c.errf(im.a.Expr.Range(), "Cannot read zone file", "Zone %q: %v.", im.zs.origin, im.readErr)
+			continue
+		}
+		c.hashed[im.path] = im.data
+		if im.importErr != nil {
+			c.errf(im.a.Expr.Range(), "Invalid zone file", "Zone %q: %v.", im.zs.origin, im.importErr)
+		}
 	}
+	c.imports = nil
 }

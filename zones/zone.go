@@ -18,7 +18,14 @@ type Zone struct {
 	// nsTargets maps a lower-case NS target to the nodes (cuts and the apex) whose NS
 	// RRset names it, so that inserting an address record refreshes their glue.
 	nsTargets map[string][]*node
+
+	// slab hands out nodes a batch at a time: one allocation per nodeBatch names instead
+	// of one per name (a million-name zone file made a million).
+	slab []node
 }
+
+// nodeBatch is the number of nodes allocated at once; a batch lives as long as its zone.
+const nodeBatch = 256
 
 // rrset is the RRs of one type at one name (RFC 2181 section 5).
 type rrset struct {
@@ -34,6 +41,7 @@ type node struct {
 	rrsets  []rrset
 	all     []dns.RR // every RR of rrsets, for qtype ANY
 	service ServiceRef
+	kids    int32  // child nodes; 0 lets a new cut skip looking for names below it
 	cname   string // lower-case CNAME target, "" when the node has no CNAME
 	// cut is the topmost delegation cut at or above this node (itself when it is one),
 	// nil when the node is authoritative data.
@@ -41,6 +49,10 @@ type node struct {
 	// glue holds the in-zone A/AAAA RRs of the node's NS targets; kept for cuts and the
 	// apex only.
 	glue []dns.RR
+	// rs0 and rr0 are the storage of the node's first RRset and its first RR: most names
+	// own one RRset of one record, which then costs no allocation of its own.
+	rs0 [1]rrset
+	rr0 [1]dns.RR
 }
 
 func (n *node) hasData() bool { return len(n.rrsets) > 0 || n.service != NoService }
@@ -163,13 +175,40 @@ func (z *Zone) node(name string) *node {
 	if n := z.nodes[name]; n != nil {
 		return n
 	}
+	return z.newNode(name)
+}
+
+// newNode creates the node of a name that has none yet, and its missing ancestors.
+func (z *Zone) newNode(name string) *node {
 	p := z.node(parentName(name))
-	n := &node{name: name, parent: p, service: NoService, cut: p.cut}
+	if len(z.slab) == 0 {
+		z.slab = make([]node, nodeBatch)
+	}
+	n := &z.slab[0]
+	z.slab = z.slab[1:]
+	*n = node{name: name, parent: p, service: NoService, cut: p.cut}
+	p.kids++
 	if strings.HasPrefix(name, "*.") {
 		p.wild = n
 	}
 	z.nodes[name] = n
 	return n
+}
+
+// below returns the nodes strictly below n (nil for a nil n). Nodes keep no child lists
+// (a slice per name would cost more memory than the scan saves), so a node with
+// children costs one pass over the zone.
+func (z *Zone) below(n *node) []*node {
+	if n == nil || n.kids == 0 {
+		return nil
+	}
+	var out []*node
+	for _, m := range z.nodes {
+		if m != n && atOrBelow(m.name, n.name) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // atOrBelow reports whether the lower-case name is top or a name below it.
@@ -183,28 +222,36 @@ func atOrBelow(name, top string) bool {
 // smallest (RFC 2181 section 5.2 forbids mixed TTLs; the lowest errs towards freshness).
 // An SOA at the apex replaces the zone's SOA. NS records below the apex make a
 // delegation cut. The returned errors wrap the sentinels of this package.
-func (z *Zone) Insert(rr dns.RR) error {
+func (z *Zone) Insert(rr dns.RR) error { return z.insert(rr, false) }
+
+// insert is Insert; owned says that nothing else holds rr (ImportFile's records, fresh
+// from the parser), so it is stored as it is, its owner name lower-cased in place,
+// instead of copied: a copy per record is a third of the records' memory churn when a
+// zone file holds a million names.
+func (z *Zone) insert(rr dns.RR, owned bool) error {
 	if rr == nil {
 		return fmt.Errorf("insert: nil record: %w", ErrUnsupportedType)
 	}
 	h := rr.Header()
 	name := lower(dns.Fqdn(h.Name))
-	what := fmt.Sprintf("insert %s %s", name, dns.TypeToString[h.Rrtype])
+	// The error prefix is built only on error: Sprintf on every record of a large zone
+	// file costs more than the rest of the checks.
+	what := func() string { return fmt.Sprintf("insert %s %s", name, dns.TypeToString[h.Rrtype]) }
 	if _, ok := dns.IsDomainName(name); !ok || h.Name == "" {
-		return fmt.Errorf("%s: %w", what, ErrBadName)
+		return fmt.Errorf("%s: %w", what(), ErrBadName)
 	}
 	if h.Class != dns.ClassINET {
-		return fmt.Errorf("%s: class %s: %w", what, dns.ClassToString[h.Class], ErrUnsupportedClass)
+		return fmt.Errorf("%s: class %s: %w", what(), dns.ClassToString[h.Class], ErrUnsupportedClass)
 	}
 	if !z.inZone(name) {
-		return fmt.Errorf("%s: zone %s: %w", what, z.origin, ErrOutOfZone)
+		return fmt.Errorf("%s: zone %s: %w", what(), z.origin, ErrOutOfZone)
 	}
 	switch h.Rrtype {
 	case dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeTXT, dns.TypeMX, dns.TypeSRV,
 		dns.TypeCAA, dns.TypePTR, dns.TypeNS:
 	case dns.TypeSOA:
 		if name != z.origin {
-			return fmt.Errorf("%s: %w", what, ErrSOANotAtApex)
+			return fmt.Errorf("%s: %w", what(), ErrSOANotAtApex)
 		}
 		soa := dns.Copy(rr).(*dns.SOA)
 		soa.Hdr.Name = name
@@ -215,54 +262,62 @@ func (z *Zone) Insert(rr dns.RR) error {
 		z.apex.setRRset(dns.TypeSOA, []dns.RR{soa}) // one SOA per zone: replace, not add
 		return nil
 	default:
-		return fmt.Errorf("%s: %w", what, ErrUnsupportedType)
+		return fmt.Errorf("%s: %w", what(), ErrUnsupportedType)
 	}
 
 	// Check every rule before creating nodes, so a refused record leaves no trace (not
 	// even an empty non-terminal, which would turn NXDOMAIN into NODATA).
 	n := z.nodes[name]
 	if n != nil && n.service != NoService {
-		return fmt.Errorf("%s: %w", what, ErrServiceConflict)
+		return fmt.Errorf("%s: %w", what(), ErrServiceConflict)
 	}
 	if h.Rrtype == dns.TypeCNAME {
 		if name == z.origin {
-			return fmt.Errorf("%s: %w", what, ErrCNAMEAtApex)
+			return fmt.Errorf("%s: %w", what(), ErrCNAMEAtApex)
 		}
 		if n != nil && len(n.rrsets) > 0 {
 			if n.cname == "" {
-				return fmt.Errorf("%s: %w", what, ErrCNAMEConflict)
+				return fmt.Errorf("%s: %w", what(), ErrCNAMEConflict)
 			}
 			if dns.IsDuplicate(n.rrsets[0].rrs[0], canonical(rr, name)) {
 				lowerTTL(n.rrsets[0].rrs, h.Ttl)
 				return nil
 			}
-			return fmt.Errorf("%s: a second cname: %w", what, ErrCNAMEConflict)
+			return fmt.Errorf("%s: a second cname: %w", what(), ErrCNAMEConflict)
 		}
 	} else if n != nil && n.cname != "" {
-		return fmt.Errorf("%s: %w", what, ErrCNAMEConflict)
+		return fmt.Errorf("%s: %w", what(), ErrCNAMEConflict)
 	}
 	newCut := false
 	if h.Rrtype == dns.TypeNS && name != z.origin {
 		if strings.HasPrefix(name, "*.") {
-			return fmt.Errorf("%s: %w", what, ErrWildcardNS)
+			return fmt.Errorf("%s: %w", what(), ErrWildcardNS)
 		}
 		if n == nil || n.get(dns.TypeNS) == nil {
 			newCut = true
-			for _, m := range z.nodes {
+			// Only names below the new cut can be occluded, and a name without child
+			// nodes has none: the usual delegation (NS first, glue after) then costs no
+			// scan of the zone, which would make a zone of many delegations quadratic.
+			for _, m := range z.below(n) {
 				if m.service != NoService && atOrBelow(m.name, name) {
-					return fmt.Errorf("%s: service %s would be occluded: %w", what, m.name, ErrOccluded)
+					return fmt.Errorf("%s: service %s would be occluded: %w", what(), m.name, ErrOccluded)
 				}
 			}
 		}
 	}
 
 	if n == nil {
-		n = z.node(name)
+		n = z.newNode(name)
 	}
 	if !n.hasData() {
 		z.names++
 	}
-	c := canonical(rr, name)
+	c := rr
+	if owned {
+		h.Name = name
+	} else {
+		c = canonical(rr, name)
+	}
 	n.add(c)
 	switch h.Rrtype {
 	case dns.TypeCNAME:
@@ -275,10 +330,9 @@ func (z *Zone) Insert(rr dns.RR) error {
 		if newCut && (n.parent.cut == nil) {
 			// n becomes the topmost cut for itself and every name below it. When a cut
 			// above exists already, everything here points to that one and stays so.
-			for _, m := range z.nodes {
-				if atOrBelow(m.name, name) {
-					m.cut = n
-				}
+			n.cut = n
+			for _, m := range z.below(n) {
+				m.cut = n
 			}
 		}
 		z.refreshGlue(n)
@@ -296,24 +350,24 @@ func (z *Zone) Insert(rr dns.RR) error {
 // static data, twice, or at or below a delegation cut.
 func (z *Zone) InsertService(name string, ref ServiceRef) error {
 	n := lower(dns.Fqdn(name))
-	what := fmt.Sprintf("insert service %s", n)
+	what := func() string { return "insert service " + n }
 	if _, ok := dns.IsDomainName(n); !ok || name == "" {
-		return fmt.Errorf("%s: %w", what, ErrBadName)
+		return fmt.Errorf("%s: %w", what(), ErrBadName)
 	}
 	if ref < 0 {
-		return fmt.Errorf("%s: negative service reference %d", what, ref)
+		return fmt.Errorf("%s: negative service reference %d", what(), ref)
 	}
 	if !z.inZone(n) {
-		return fmt.Errorf("%s: zone %s: %w", what, z.origin, ErrOutOfZone)
+		return fmt.Errorf("%s: zone %s: %w", what(), z.origin, ErrOutOfZone)
 	}
 	if n == z.origin {
-		return fmt.Errorf("%s: %w", what, ErrServiceAtApex)
+		return fmt.Errorf("%s: %w", what(), ErrServiceAtApex)
 	}
 	if c := z.closest(n); c.cut != nil {
-		return fmt.Errorf("%s: delegation %s: %w", what, c.cut.name, ErrOccluded)
+		return fmt.Errorf("%s: delegation %s: %w", what(), c.cut.name, ErrOccluded)
 	}
 	if m := z.nodes[n]; m != nil && m.hasData() {
-		return fmt.Errorf("%s: %w", what, ErrServiceConflict)
+		return fmt.Errorf("%s: %w", what(), ErrServiceConflict)
 	}
 	m := z.node(n)
 	m.service = ref
@@ -348,6 +402,14 @@ func (n *node) add(rr dns.RR) {
 		n.flatten()
 		return
 	}
+	if len(n.rrsets) == 0 {
+		// Capacity 1: a second RRset or record is appended to a copy.
+		n.rr0[0] = rr
+		n.rs0[0] = rrset{typ: t, rrs: n.rr0[:1:1]}
+		n.rrsets = n.rs0[:1:1]
+		n.flatten()
+		return
+	}
 	n.rrsets = append(n.rrsets, rrset{typ: t, rrs: []dns.RR{rr}})
 	n.flatten()
 }
@@ -369,6 +431,14 @@ func (n *node) setRRset(t uint16, rrs []dns.RR) {
 // handed out keeps its contents.
 func (n *node) flatten() {
 	var all []dns.RR
+	if len(n.rrsets) == 1 {
+		// The common single-RRset name shares its RRset's array, capped at its length:
+		// a later append to the RRset copies or writes past what all can see, so a
+		// Result handed out still keeps its contents.
+		rrs := n.rrsets[0].rrs
+		n.all = rrs[:len(rrs):len(rrs)]
+		return
+	}
 	for _, s := range n.rrsets {
 		all = append(all, s.rrs...)
 	}

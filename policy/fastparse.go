@@ -1,0 +1,352 @@
+package policy
+
+import (
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// fastParse parses src, a piece of a policy file starting at start, when it is written in
+// the plain subset of HCL that generated and hand-written policies mostly use, and
+// returns the same hclsyntax AST that hclsyntax.ParseConfig builds for it (same nodes,
+// values and ranges; only the top-level body's own ranges differ, which nothing reads).
+// It reports false, and the caller uses hclsyntax.ParseConfig, for anything else.
+//
+// Why: hclsyntax lexes a file into a slice of 96-byte tokens before parsing, regrowing
+// it as it goes; for a policy of 50,000 members that is about 600 MB allocated and
+// two-thirds of the load time. The subset needs no token slice at all.
+//
+// The subset: ASCII only, LF line ends; blocks with quoted labels whose "{" ends its line
+// and whose "}" stands on a line of its own; attributes (one a line, no duplicates)
+// whose value is a quoted string without escapes or template sequences, a whole number,
+// true, false, or a one-line list of those; whole-line # and // comments between items.
+// TestFastParseSame checks the ASTs against hclsyntax's.
+func fastParse(src []byte, filename string, start hcl.Pos) (*hclsyntax.Body, bool) {
+	p := &fastParser{src: src, name: filename, line: start.Line, col: start.Column, base: start.Byte}
+	for _, c := range src {
+		if c >= 0x80 || c == '\r' {
+			return nil, false // grapheme columns and CRLF are hclsyntax's business
+		}
+	}
+	startPos := p.pos()
+	b := p.body(true)
+	if b == nil {
+		return nil, false
+	}
+	end := p.pos()
+	b.SrcRange = hcl.Range{Filename: filename, Start: startPos, End: end}
+	b.EndRange = hcl.Range{Filename: filename, Start: end, End: end}
+	return b, true
+}
+
+type fastParser struct {
+	src  []byte
+	name string
+	i    int // offset in src
+	line int // position of src[i]
+	col  int
+	base int // file offset of src[0]
+
+	// Slabs: nodes are handed out of slices allocated a batch at a time, so that a large
+	// policy costs a few hundred allocations instead of millions.
+	blocks []hclsyntax.Block
+	bodies []hclsyntax.Body
+	attrs  []hclsyntax.Attribute
+	tmpls  []hclsyntax.TemplateExpr
+	lits   []hclsyntax.LiteralValueExpr
+
+	// names interns identifiers ("member", "address": a handful of distinct strings
+	// repeated for every block) and nums the values of number literals ("1", "30"):
+	// cty values are immutable, so equal literals can share one.
+	names map[string]string
+	nums  map[string]cty.Value
+}
+
+const slabSize = 256
+
+func take[T any](slab *[]T) *T {
+	if len(*slab) == 0 {
+		*slab = make([]T, slabSize)
+	}
+	t := &(*slab)[0]
+	*slab = (*slab)[1:]
+	return t
+}
+
+func (p *fastParser) pos() hcl.Pos {
+	return hcl.Pos{Line: p.line, Column: p.col, Byte: p.base + p.i}
+}
+
+// rng returns the range of the next n bytes (on the current line) and moves past them.
+func (p *fastParser) rng(n int) hcl.Range {
+	s := p.pos()
+	p.i += n
+	p.col += n
+	return hcl.Range{Filename: p.name, Start: s, End: p.pos()}
+}
+
+func (p *fastParser) spaces() {
+	for p.i < len(p.src) && (p.src[p.i] == ' ' || p.src[p.i] == '\t') {
+		p.i++
+		p.col++
+	}
+}
+
+// newline consumes the "\n" that must end an item; at the top level EOF does too.
+func (p *fastParser) newline(top bool) bool {
+	p.spaces()
+	if p.i == len(p.src) {
+		return top
+	}
+	if p.src[p.i] != '\n' {
+		return false
+	}
+	p.i++
+	p.line++
+	p.col = 1
+	return true
+}
+
+func (p *fastParser) peek() byte {
+	if p.i < len(p.src) {
+		return p.src[p.i]
+	}
+	return 0
+}
+
+// body parses items up to EOF (top) or up to and including the closing "}".
+func (p *fastParser) body(top bool) *hclsyntax.Body {
+	b := take(&p.bodies)
+	b.Attributes = hclsyntax.Attributes{}
+	b.Blocks = hclsyntax.Blocks{}
+	for {
+		p.spaces()
+		if p.i == len(p.src) {
+			if top {
+				return b
+			}
+			return nil
+		}
+		switch c := p.src[p.i]; {
+		case c == '\n':
+			p.newline(top)
+		case c == '#' || c == '/' && p.i+1 < len(p.src) && p.src[p.i+1] == '/':
+			// A whole-line comment: hclsyntax's peeker skips it, newline included.
+			for p.i < len(p.src) && p.src[p.i] != '\n' {
+				p.i++
+			}
+			if p.i == len(p.src) {
+				return nil
+			}
+			p.col = 0 // the newline below sets it to 1
+			p.newline(top)
+		case c == '}' && !top:
+			return b
+		case isIdentStart(c):
+			if !p.item(b) {
+				return nil
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+func (p *fastParser) ident() (string, hcl.Range) {
+	j := p.i
+	for j < len(p.src) && isIdentByte(p.src[j]) {
+		j++
+	}
+	s, ok := p.names[string(p.src[p.i:j])]
+	if !ok {
+		if p.names == nil {
+			p.names = map[string]string{}
+		}
+		s = string(p.src[p.i:j])
+		p.names[s] = s
+	}
+	return s, p.rng(j - p.i)
+}
+
+// item parses one attribute or block of b, with the newline after it.
+func (p *fastParser) item(b *hclsyntax.Body) bool {
+	name, nameRng := p.ident()
+	p.spaces()
+	switch p.peek() {
+	case '=':
+		if _, dup := b.Attributes[name]; dup {
+			return false // "Attribute redefined" is hclsyntax's to report
+		}
+		eq := p.rng(1)
+		p.spaces()
+		expr, exprRng, ok := p.expr(true)
+		if !ok || !p.newline(true) {
+			return false
+		}
+		a := take(&p.attrs)
+		*a = hclsyntax.Attribute{Name: name, Expr: expr, SrcRange: hcl.RangeBetween(nameRng, exprRng),
+			NameRange: nameRng, EqualsRange: eq}
+		b.Attributes[name] = a
+		return true
+	case '"', '{':
+		blk := take(&p.blocks)
+		blk.Type, blk.TypeRange = name, nameRng
+		for p.peek() == '"' {
+			s, open, lit, cl, ok := p.quoted()
+			_ = lit
+			if !ok {
+				return false
+			}
+			blk.Labels = append(blk.Labels, s)
+			blk.LabelRanges = append(blk.LabelRanges, hcl.RangeBetween(open, cl))
+			p.spaces()
+		}
+		if p.peek() != '{' {
+			return false
+		}
+		blk.OpenBraceRange = p.rng(1)
+		if !p.newline(false) {
+			return false // one-line blocks: hclsyntax's
+		}
+		body := p.body(false)
+		if body == nil {
+			return false
+		}
+		blk.CloseBraceRange = p.rng(1)
+		body.SrcRange = hcl.RangeBetween(blk.OpenBraceRange, blk.CloseBraceRange)
+		end := blk.CloseBraceRange.End
+		body.EndRange = hcl.Range{Filename: p.name, Start: end, End: end}
+		blk.Body = body
+		if !p.newline(true) {
+			return false
+		}
+		b.Blocks = append(b.Blocks, blk)
+		return true
+	}
+	return false
+}
+
+// quoted parses a quoted string without escapes or template sequences, returning its
+// value and the ranges of the opening quote, the literal and the closing quote.
+func (p *fastParser) quoted() (s string, open, lit, cl hcl.Range, ok bool) {
+	j := p.i + 1
+	for j < len(p.src) {
+		c := p.src[j]
+		if c == '"' {
+			break
+		}
+		if c < 0x20 || c == 0x7f || c == '\\' || c == '$' || c == '%' {
+			return "", open, lit, cl, false
+		}
+		j++
+	}
+	if j == len(p.src) || j == p.i+1 {
+		return "", open, lit, cl, false // unterminated, or "" (a template of no parts)
+	}
+	s = string(p.src[p.i+1 : j])
+	open = p.rng(1)
+	lit = p.rng(j - p.i)
+	cl = p.rng(1)
+	return s, open, lit, cl, true
+}
+
+// expr parses a value of the subset; a list only when list is true (lists do not nest).
+// After it only spaces and then a newline, "," or "]" may follow.
+func (p *fastParser) expr(list bool) (hclsyntax.Expression, hcl.Range, bool) {
+	var e hclsyntax.Expression
+	var r hcl.Range
+	switch c := p.peek(); {
+	case c == '"':
+		s, open, lit, cl, ok := p.quoted()
+		if !ok {
+			return nil, r, false
+		}
+		l := take(&p.lits)
+		*l = hclsyntax.LiteralValueExpr{Val: cty.StringVal(s), SrcRange: lit}
+		t := take(&p.tmpls)
+		r = hcl.RangeBetween(open, cl)
+		*t = hclsyntax.TemplateExpr{Parts: []hclsyntax.Expression{l}, SrcRange: r}
+		e = t
+	case c >= '0' && c <= '9':
+		j := p.i
+		for j < len(p.src) && p.src[j] >= '0' && p.src[j] <= '9' {
+			j++
+		}
+		if j < len(p.src) && (isIdentByte(p.src[j]) || p.src[j] == '.') {
+			return nil, r, false // fractions, exponents: hclsyntax's
+		}
+		v, ok := p.nums[string(p.src[p.i:j])]
+		if !ok {
+			var err error
+			if v, err = cty.ParseNumberVal(string(p.src[p.i:j])); err != nil {
+				return nil, r, false
+			}
+			if p.nums == nil {
+				p.nums = map[string]cty.Value{}
+			}
+			p.nums[string(p.src[p.i:j])] = v
+		}
+		l := take(&p.lits)
+		r = p.rng(j - p.i)
+		*l = hclsyntax.LiteralValueExpr{Val: v, SrcRange: r}
+		e = l
+	case c == 't' || c == 'f':
+		name, nr := p.ident()
+		var v cty.Value
+		switch name {
+		case "true":
+			v = cty.True
+		case "false":
+			v = cty.False
+		default:
+			return nil, r, false // a variable reference: an error hclsyntax words
+		}
+		l := take(&p.lits)
+		*l = hclsyntax.LiteralValueExpr{Val: v, SrcRange: nr}
+		r, e = nr, l
+	case c == '[' && list:
+		open := p.rng(1)
+		var exprs []hclsyntax.Expression
+		for {
+			p.spaces()
+			if p.peek() == ']' {
+				break
+			}
+			x, _, ok := p.expr(false)
+			if !ok {
+				return nil, r, false
+			}
+			exprs = append(exprs, x)
+			p.spaces()
+			if p.peek() == ',' {
+				p.rng(1)
+				continue
+			}
+			if p.peek() != ']' {
+				return nil, r, false
+			}
+		}
+		if len(exprs) == 0 {
+			return nil, r, false
+		}
+		cl := p.rng(1)
+		r = hcl.RangeBetween(open, cl)
+		e = &hclsyntax.TupleConsExpr{Exprs: exprs, SrcRange: r, OpenRange: open}
+	default:
+		return nil, r, false
+	}
+	// Anything but the end of the value (an operator, a traversal, a comment) is left to
+	// hclsyntax.
+	j := p.i
+	for j < len(p.src) && (p.src[j] == ' ' || p.src[j] == '\t') {
+		j++
+	}
+	if j < len(p.src) {
+		switch p.src[j] {
+		case '\n', ',', ']':
+		default:
+			return nil, r, false
+		}
+	}
+	return e, r, true
+}
