@@ -403,8 +403,9 @@ func qEndOf(msg []byte) int {
 
 // appendStatic writes a static RRset of A or AAAA records (the owner compressed as miekg
 // would, the rest as miekg packs it); lname is the lower-case question name. ok is false
-// for any other type, which the general path packs: names in RDATA (MX, NS, SOA, SRV, CNAME) compress against the whole message,
-// and text types are packed from presentation form.
+// for any other type, which the general path packs: names in RDATA (MX, NS, SOA, SRV,
+// CNAME) compress against the whole message, and text types are packed from presentation
+// form.
 func appendStatic(msg []byte, c *compressor, rrs []dns.RR, lname string) ([]byte, bool) {
 	for _, rr := range rrs {
 		h := rr.Header()
