@@ -17,6 +17,7 @@ import (
 var poolSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "region"}, {Name: "location"}, {Name: "bias"}, {Name: "method"}, {Name: "min_healthy"},
+		{Name: "unknown_is"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "member", LabelNames: []string{"name"}},
@@ -95,6 +96,11 @@ func (c *compiler) pool(blk *hcl.Block) {
 		p.Region, _ = c.str(a)
 	}
 	c.steeringAttrs(p, content.Attributes)
+	if a := content.Attributes["unknown_is"]; a != nil {
+		if v, ok := c.str(a); ok && c.oneOf(a, v, "up", "down") {
+			p.UnknownIs = map[string]UnknownIs{"up": UnknownUp, "down": UnknownDown}[v]
+		}
+	}
 	var raws []*rawCheck
 	checkRng := map[string]hcl.Range{}
 	for _, cb := range content.Blocks.OfType("check") {

@@ -151,6 +151,34 @@ type Pool struct {
 	// family instead, rounded up.
 	MinHealthy        int
 	MinHealthyPercent int
+
+	// UnknownIs says how the pool's members count while their health is unknown (never
+	// probed yet, or no fresh healthd reporter after the grace period): UnknownDefault
+	// leaves it to the server's -health-unknown-is flag (up unless set otherwise).
+	UnknownIs UnknownIs
+}
+
+// UnknownIs is a pool's unknown_is attribute.
+type UnknownIs uint8
+
+const (
+	// UnknownDefault: the server's default (-health-unknown-is, "up" unless set).
+	UnknownDefault UnknownIs = iota
+	// UnknownUp fails open: a member nobody has verdicts on keeps getting traffic.
+	UnknownUp
+	// UnknownDown fails closed: a member needs a fresh "up" verdict to be answered.
+	UnknownDown
+)
+
+// String returns "up", "down" or "" (the default).
+func (u UnknownIs) String() string {
+	switch u {
+	case UnknownUp:
+		return "up"
+	case UnknownDown:
+		return "down"
+	}
+	return ""
 }
 
 // Member is one backend: an address (answered as A or AAAA by family) or a host name

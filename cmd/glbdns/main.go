@@ -34,7 +34,7 @@ func main() {
 	flag.Var(&health, "health", "healthd `URL` to subscribe to, repeatable (env GLBDNS_HEALTH, comma-separated); none: every member is up")
 	flag.DurationVar(&cfg.HealthStaleAfter, "health-stale-after", 15*time.Second, "a healthd reporter silent this long stops counting")
 	flag.DurationVar(&cfg.HealthGrace, "health-grace", 60*time.Second, "with no fresh reporter, keep the last known health this long, then count members as -health-unknown-is says")
-	flag.Func("health-unknown-is", "how members of unknown health count: `up` (default, fail open) or down", func(v string) error {
+	flag.Func("health-unknown-is", "how members of unknown health count unless their pool's unknown_is says: `up` (default, fail open) or down", func(v string) error {
 		switch v {
 		case "up":
 			cfg.HealthUnknownIsDown = false

@@ -170,6 +170,8 @@ func TestStatusCodes(t *testing.T) {
 			body: `{"members":[{"name":"a","address":"192.0.2.1"},{"name":"b","address":"192.0.2.300"}]}`},
 		{name: "bad check 400", method: "PUT", path: "/v1/pools/web-us", auth: true, status: 400, field: "checks[0].path",
 			body: `{"members":[{"name":"a","address":"192.0.2.1"}],"checks":[{"name":"tcp","port":25,"path":"/x"}]}`},
+		{name: "bad unknown_is 400", method: "PUT", path: "/v1/pools/web-us", auth: true, status: 400, field: "unknown_is",
+			body: `{"unknown_is":"maybe","members":[{"name":"a","address":"192.0.2.1"}]}`},
 		{name: "unknown field 400", method: "PUT", path: "/v1/pools/web-us", auth: true, status: 400, field: "colour",
 			body: `{"colour":"red","members":[]}`},
 		{name: "wrong type 400", method: "PUT", path: "/v1/pools/web-us", auth: true, status: 400, field: "members.weight",

@@ -15,8 +15,9 @@
 // states when its helper dies, for the same reason: a healthd restart or a network blip
 // must not move traffic), after which every member is unknown.
 //
-// Unknown members are treated as up unless Config.UnknownIsDown is set: failing open is
-// the safe default for a load balancer whose health source is away.
+// Unknown members are treated as their pool's unknown_is says, else as up unless
+// Config.UnknownIsDown is set: failing open is the safe default for a load balancer whose
+// health source is away.
 package client
 
 import (
@@ -64,7 +65,8 @@ type Config struct {
 	// Grace: with no fresh reporter, the last merged view is kept this long. Default 60s.
 	Grace time.Duration
 	// UnknownIsDown treats members of unknown status as down. Default false: unknown
-	// members (not yet probed, or no reporter at all past Grace) count as up.
+	// members (not yet probed, or no reporter at all past Grace) count as up. A pool's
+	// unknown_is attribute overrides it for the pool's members.
 	UnknownIsDown bool
 	// Wait is the blocking watch's wait, default 30s, capped to StaleAfter/2.
 	Wait time.Duration
@@ -343,10 +345,23 @@ func (c *Client) Status(id string) healthd.Status {
 func (c *Client) For(snap *policy.Snapshot) *Health {
 	v := c.view.Load()
 	h := &Health{up: make([]bool, len(snap.Members)), unknownUp: !c.cfg.UnknownIsDown}
+	var poolUnknownUp map[string]bool // pools whose unknown_is overrides the default
+	for _, p := range snap.Pools {
+		if p.UnknownIs != policy.UnknownDefault {
+			if poolUnknownUp == nil {
+				poolUnknownUp = map[string]bool{}
+			}
+			poolUnknownUp[p.Name] = p.UnknownIs == policy.UnknownUp
+		}
+	}
 	for _, m := range snap.Members {
 		st := v.status[m.ID()]
+		unknownUp, set := poolUnknownUp[m.Pool]
+		if !set {
+			unknownUp = h.unknownUp
+		}
 		if m.Index >= 0 && m.Index < len(h.up) {
-			h.up[m.Index] = st == healthd.Up || (st == healthd.Unknown && h.unknownUp)
+			h.up[m.Index] = st == healthd.Up || (st == healthd.Unknown && unknownUp)
 		}
 	}
 	return h

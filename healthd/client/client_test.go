@@ -200,3 +200,43 @@ func BenchmarkHealthUp(b *testing.B) {
 		}
 	}
 }
+
+// TestPoolUnknownIs: a pool's unknown_is overrides the client's default either way, for
+// members not reported yet; reported members follow their reports.
+func TestPoolUnknownIs(t *testing.T) {
+	snap := &policy.Snapshot{}
+	for _, pc := range []struct {
+		pool string
+		u    policy.UnknownIs
+	}{{"dflt", policy.UnknownDefault}, {"open", policy.UnknownUp}, {"closed", policy.UnknownDown}} {
+		p := &policy.Pool{Name: pc.pool, UnknownIs: pc.u}
+		for _, n := range []string{"reported", "silent"} {
+			m := &policy.Member{Index: len(snap.Members), Pool: pc.pool, Name: n}
+			p.Members = append(p.Members, m)
+			snap.Members = append(snap.Members, m)
+		}
+		snap.Pools = append(snap.Pools, p)
+	}
+	r := newReporter(t, "r1", nil)
+	for _, p := range []string{"dflt", "open", "closed"} {
+		r.store.Set(healthd.MemberReport{Pool: p, Member: "reported", Status: healthd.Up, Since: time.Now()})
+	}
+	list := func(c *Client) string {
+		h := c.For(snap)
+		b := make([]byte, len(snap.Members))
+		for i, m := range snap.Members {
+			b[i] = map[bool]byte{true: 'U', false: 'D'}[h.Up(m)]
+		}
+		return string(b)
+	}
+	for _, tc := range []struct {
+		unknownIsDown bool
+		want          string // dflt reported, dflt silent, open ..., closed ...
+	}{{false, "UUUUUD"}, {true, "UDUUUD"}} {
+		c, _ := start(t, Config{URLs: []string{r.srv.URL}, UnknownIsDown: tc.unknownIsDown})
+		poll(t, "reports merged", func() bool { return c.Status("closed/reported") == healthd.Up })
+		if got := list(c); got != tc.want {
+			t.Errorf("UnknownIsDown=%v: %s, want %s", tc.unknownIsDown, got, tc.want)
+		}
+	}
+}

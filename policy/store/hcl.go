@@ -71,6 +71,7 @@ func encodePool(p Pool) []byte {
 			b.SetAttributeValue("min_healthy", cty.StringVal(string(p.MinHealthy)))
 		}
 	}
+	str(b, "unknown_is", p.UnknownIs)
 	for _, m := range p.Members {
 		mb := b.AppendNewBlock("member", []string{m.Name}).Body()
 		str(mb, "address", m.Address)

@@ -22,8 +22,11 @@ type Pool struct {
 	Bias       *float64   `json:"bias,omitempty"`
 	Method     string     `json:"method,omitempty"`
 	MinHealthy MinHealthy `json:"min_healthy,omitempty"`
-	Members    []Member   `json:"members"`
-	Checks     []Check    `json:"checks"`
+	// UnknownIs is "up" or "down": how the members count while their health is unknown;
+	// omitted, the server's -health-unknown-is default.
+	UnknownIs string   `json:"unknown_is,omitempty"`
+	Members   []Member `json:"members"`
+	Checks    []Check  `json:"checks"`
 	// Managed is false for pools defined in the operator's files (read-only); ignored on input.
 	Managed bool `json:"managed"`
 	// Version is a hash of the pool's canonical JSON; ignored on input.

@@ -263,6 +263,7 @@ func poolFrom(p *policy.Pool) Pool {
 	case p.MinHealthy != 1:
 		out.MinHealthy = MinHealthy(strconv.Itoa(p.MinHealthy))
 	}
+	out.UnknownIs = p.UnknownIs.String()
 	for _, m := range p.Members {
 		mm := Member{Name: m.Name, Host: strings.TrimSuffix(m.Host, "."), Weight: intp(int(m.Weight))}
 		if m.Addr.IsValid() {

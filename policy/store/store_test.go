@@ -339,6 +339,7 @@ func TestSteeringAttributesRoundTrip(t *testing.T) {
 	for _, mh := range []MinHealthy{"50%", "2"} {
 		p := webPool("near-" + strings.TrimSuffix(string(mh), "%"))
 		p.Location, p.Bias, p.Method, p.MinHealthy = []float64{50.11, 8.68}, &bias, "weighted", mh
+		p.UnknownIs = "down"
 		got, _, err := s.PutPool(p, Precondition{})
 		if err != nil {
 			t.Fatalf("min_healthy %s: %v", mh, err)
@@ -348,7 +349,7 @@ func TestSteeringAttributesRoundTrip(t *testing.T) {
 			t.Fatal(diags)
 		}
 		sp := snap.PoolByName[p.Name]
-		if !sp.HasLocation || sp.Lat != 50.11 || sp.Bias != bias || sp.Method != policy.Weighted {
+		if !sp.HasLocation || sp.Lat != 50.11 || sp.Bias != bias || sp.Method != policy.Weighted || sp.UnknownIs != policy.UnknownDown {
 			t.Errorf("snapshot pool = %+v", sp)
 		}
 		if (mh == "50%" && sp.MinHealthyPercent != 50) || (mh == "2" && sp.MinHealthy != 2) {
