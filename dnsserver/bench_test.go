@@ -11,6 +11,12 @@ import (
 func benchHandle(b *testing.B, m *dns.Msg) {
 	s := New(Config{Logger: testLogger()})
 	s.SetSnapshot(loadSnapshot(b))
+	benchHandleOn(b, s, m)
+}
+
+// benchHandleOn is benchHandle on server s.
+func benchHandleOn(b *testing.B, s *Server, m *dns.Msg) {
+	b.Helper()
 	req, err := m.Pack()
 	if err != nil {
 		b.Fatal(err)
@@ -33,6 +39,13 @@ func benchHandle(b *testing.B, m *dns.Msg) {
 
 func BenchmarkHandleStaticA(b *testing.B) {
 	benchHandle(b, newQuery("static.glb.example.com.", dns.TypeA))
+}
+
+// BenchmarkHandleStaticANoMetrics is BenchmarkHandleStaticA without recording metrics.
+func BenchmarkHandleStaticANoMetrics(b *testing.B) {
+	s := New(Config{Logger: testLogger()})
+	s.SetSnapshot(loadSnapshot(b))
+	benchHandleOn(b, noMetrics(s), newQuery("static.glb.example.com.", dns.TypeA))
 }
 
 func BenchmarkHandleWeightedA(b *testing.B) {

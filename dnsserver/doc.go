@@ -111,17 +111,22 @@
 // It then answers:
 //   - a static RRset of A or AAAA records at the exact name;
 //   - NODATA and NXDOMAIN, with the zone's SOA in authority (negative TTL);
-//   - an address service (not host-name, not needing GeoIP): Select into a reused
-//     buffer, then each member's A or AAAA record copied from wire compiled at
-//     SetSnapshot (0xC00C owner, TYPE, CLASS, RDLENGTH, RDATA; the service TTL patched
-//     in), NODATA when no member of the family, SERVFAIL when when_all_down says so.
+//   - an address service (not host-name), of any policy including failover, geo and
+//     nearest: for A and AAAA the client's GeoIP lookup when the service steers by
+//     location (as the general path's locate does), then Select into a reused buffer,
+//     then each member's A or AAAA record copied from wire compiled at SetSnapshot
+//     (0xC00C owner, TYPE, CLASS, RDLENGTH, RDATA; the service TTL patched in), NODATA
+//     when no member of the family, SERVFAIL when when_all_down says so. The ECS scope
+//     is the selection's (the geo network or rule, the hash prefix), as the general path
+//     echoes it; a spill to the next pool and every when_all_down mode are Select's
+//     decisions, so the fast path needs no branch of its own for them.
 //
 // Everything else falls back, before any side effect, to the general path: wildcard
 // answers, CNAMEs, referrals, other record types (their RDATA names compress against the
 // whole message), names outside our zones, EDNS versions above 0, other EDNS options,
-// malformed input, host-name and GeoIP services, and replies that would not fit the UDP
-// limit (truncation). For services the size is bounded before Select, so that a query is
-// never selected for twice (round-robin cursors advance once per answer).
+// malformed input, host-name services (their CNAME is chased), and replies that would
+// not fit the UDP limit (truncation). For services the size is bounded before Select, so
+// that a query is never selected for twice (round-robin cursors advance once per answer).
 //
 // Both paths give identical bytes for the same query and selection: the header, question,
 // OPT (1232, DO copied, ECS echoed with scope) and records are written exactly as miekg
@@ -130,7 +135,11 @@
 // compressed). That is why a question in mixed case gets its static owner partly written
 // out, as miekg does, rather than a bare 0xC00C. TestFastPathIdenticalBytes runs every
 // name of the test policy through both paths (eight qtypes, with and without EDNS, DO
-// and ECS, three letter cases, RD on and off, UDP and TCP) and compares the bytes.
+// and ECS, three letter cases, RD on and off, UDP and TCP) and compares the bytes;
+// TestFastPathIdenticalBytesSteering does the same for failover, geo and nearest
+// services over the GeoIP2 test databases (ECS from several countries and networks, no
+// ECS, AAAA, a family a service lacks, health views that spill the pool order and reach
+// every when_all_down mode, GeoIP off) and also requires both servers' metrics to match.
 //
 // The fast path records the same metrics as the general path (observe per reply,
 // answered per member). Its scratch (name buffers, selection buffer, compressor) comes

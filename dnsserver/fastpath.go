@@ -259,7 +259,7 @@ func (s *Server) fastPath(req []byte, src netip.AddrPort, tcp bool, out []byte) 
 			return nil, false
 		}
 		svc := snap.Services[res.Service]
-		if svc == nil || svc.NeedsGeo || st.fast.host[res.Service] {
+		if svc == nil || st.fast.host[res.Service] {
 			return nil, false
 		}
 		// Decide the size before selecting: selection has side effects (the
@@ -269,7 +269,16 @@ func (s *Server) fastPath(req []byte, src netip.AddrPort, tcp bool, out []byte) 
 				return nil, false
 			}
 		}
-		sel := svc.Select(clientOf(&q, src), q.qtype, st.health, fs.members[:0])
+		// Steering services (failover, geo, nearest) take this path too: their Select is
+		// allocation-free, makes the pool spill and the when_all_down decision itself,
+		// and returns the ECS scope the pool order and the member pick depended on, which
+		// finishFast echoes as the general path does. Geo and nearest services need the
+		// client's GeoIP data first: locate looks it up exactly as the general path does
+		// (one lookup, only for those services, allocation-free), so both paths select
+		// from the same Client.
+		client := clientOf(&q, src)
+		s.locate(svc, &client)
+		sel := svc.Select(client, q.qtype, st.health, fs.members[:0])
 		if cap(sel.Members) > cap(fs.members) {
 			fs.members = sel.Members[:0]
 		}

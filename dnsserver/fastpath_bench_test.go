@@ -8,22 +8,27 @@ import (
 )
 
 // benchFast measures Handle, wire in and wire out, on a query the fast path answers (it
-// fails when the fast path declines the query).
+// fails when the fast path declines the query), on the test policy.
 func benchFast(b *testing.B, m *dns.Msg, wantRcode int) {
-	s := fastServer(b)
+	benchFastOn(b, fastServer(b), m, "198.51.100.7:5353", wantRcode)
+}
+
+// benchFastOn is benchFast on server s, for a query from src.
+func benchFastOn(b *testing.B, s *Server, m *dns.Msg, src string, wantRcode int) {
+	b.Helper()
 	req, err := m.Pack()
 	if err != nil {
 		b.Fatal(err)
 	}
-	src := netip.MustParseAddrPort("198.51.100.7:5353")
+	from := netip.MustParseAddrPort(src)
 	out := make([]byte, 0, ednsUDPSize)
-	if _, ok := s.fastPath(req, src, false, out); !ok {
+	if _, ok := s.fastPath(req, from, false, out); !ok {
 		b.Fatal("the fast path declined the query")
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		out = s.Handle(req, src, false, out)
+		out = s.Handle(req, from, false, out)
 	}
 	r := new(dns.Msg)
 	if err := r.Unpack(out); err != nil || r.Rcode != wantRcode {
@@ -31,12 +36,30 @@ func benchFast(b *testing.B, m *dns.Msg, wantRcode int) {
 	}
 }
 
+// noMetrics switches s's metric recording off (see metrics.off) and returns s.
+func noMetrics(s *Server) *Server {
+	s.metrics.off = true
+	return s
+}
+
 func BenchmarkFastPathStatic(b *testing.B) {
 	benchFast(b, newQuery("static.glb.example.com.", dns.TypeA), dns.RcodeSuccess)
 }
 
+// BenchmarkFastPathStaticNoMetrics is BenchmarkFastPathStatic without recording metrics:
+// the difference is what the metrics cost a static answer.
+func BenchmarkFastPathStaticNoMetrics(b *testing.B) {
+	benchFastOn(b, noMetrics(fastServer(b)), newQuery("static.glb.example.com.", dns.TypeA), "198.51.100.7:5353", dns.RcodeSuccess)
+}
+
 func BenchmarkFastPathWeighted(b *testing.B) {
 	benchFast(b, newQuery("www.glb.example.com.", dns.TypeA), dns.RcodeSuccess)
+}
+
+// BenchmarkFastPathWeightedNoMetrics is BenchmarkFastPathWeighted without recording
+// metrics (the request counters and the per-member answer counter).
+func BenchmarkFastPathWeightedNoMetrics(b *testing.B) {
+	benchFastOn(b, noMetrics(fastServer(b)), newQuery("www.glb.example.com.", dns.TypeA), "198.51.100.7:5353", dns.RcodeSuccess)
 }
 
 func BenchmarkFastPathRoundRobin(b *testing.B) {
@@ -55,11 +78,33 @@ func BenchmarkFastPathStaticMixedCase(b *testing.B) {
 	benchFast(b, newQuery("StAtIc.GlB.example.com.", dns.TypeA), dns.RcodeSuccess)
 }
 
-// BenchmarkGeneralPathStatic is BenchmarkFastPathStatic with the fast path off: the
-// miekg Unpack/Pack path, for comparison in the same run.
-func BenchmarkGeneralPathStatic(b *testing.B) {
-	s := generalOnly(b)
-	req, err := newQuery("static.glb.example.com.", dns.TypeA).Pack()
+// BenchmarkFastPathFailover is a failover service (testdata/steer.hcl) answering from
+// its first pool, without ECS: pool walk and round robin inside the pool.
+func BenchmarkFastPathFailover(b *testing.B) {
+	benchFastOn(b, steerServer(b, nil), newQuery("fo.steer.test.", dns.TypeA), "198.51.100.7:5353", dns.RcodeSuccess)
+}
+
+// BenchmarkFastPathGeoECS is a geo service with six rules over the GeoIP2 City and
+// GeoLite2 ASN test databases, for a GB client by ECS: both lookups, the rule match, the
+// scope, the pool walk and the member pick.
+func BenchmarkFastPathGeoECS(b *testing.B) {
+	benchFastOn(b, steerServer(b, nil), withECS(newQuery("geo.steer.test.", dns.TypeA), "81.2.69.142/32"),
+		"198.51.100.7:5353", dns.RcodeSuccess)
+}
+
+// BenchmarkFastPathNearestECS is a nearest service of three located pools for a US
+// client by ECS: the lookups, three distances, the sort and the pick.
+func BenchmarkFastPathNearestECS(b *testing.B) {
+	benchFastOn(b, steerServer(b, nil), withECS(newQuery("near.steer.test.", dns.TypeA), "216.160.83.56/29"),
+		"198.51.100.7:5353", dns.RcodeSuccess)
+}
+
+// benchGeneral measures Handle on server s with its fast path off: the miekg
+// Unpack/Pack path, for comparison in the same run.
+func benchGeneral(b *testing.B, s *Server, m *dns.Msg) {
+	b.Helper()
+	stripFast(s)
+	req, err := m.Pack()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -72,4 +117,20 @@ func BenchmarkGeneralPathStatic(b *testing.B) {
 	if len(out) == 0 {
 		b.Fatal("no reply")
 	}
+}
+
+// BenchmarkGeneralPathStatic is BenchmarkFastPathStatic with the fast path off.
+func BenchmarkGeneralPathStatic(b *testing.B) {
+	benchGeneral(b, fastServer(b), newQuery("static.glb.example.com.", dns.TypeA))
+}
+
+// BenchmarkGeneralPathStaticNoMetrics is BenchmarkGeneralPathStatic without recording
+// metrics.
+func BenchmarkGeneralPathStaticNoMetrics(b *testing.B) {
+	benchGeneral(b, noMetrics(fastServer(b)), newQuery("static.glb.example.com.", dns.TypeA))
+}
+
+// BenchmarkGeneralPathGeoECS is BenchmarkFastPathGeoECS with the fast path off.
+func BenchmarkGeneralPathGeoECS(b *testing.B) {
+	benchGeneral(b, steerServer(b, nil), withECS(newQuery("geo.steer.test.", dns.TypeA), "81.2.69.142/32"))
 }

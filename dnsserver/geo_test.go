@@ -70,7 +70,9 @@ func ecsScopeOf(r *dns.Msg) int {
 }
 
 // BenchmarkHandleGeoECS is a whole geo answer, wire in and wire out: parse, ECS, GeoIP
-// lookup, rule match, failover walk, member selection, reply with the scope.
+// lookup (City database only), rule match, failover walk, member selection, reply with
+// the scope. Geo services take the fast path; BenchmarkGeneralPathGeoECS is the general
+// path for comparison.
 func BenchmarkHandleGeoECS(b *testing.B) {
 	s := geoServer(b)
 	req, err := withECS(newQuery("geo.glb.test.", dns.TypeA), "81.2.69.142/32").Pack()

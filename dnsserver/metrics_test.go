@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -187,4 +188,34 @@ func BenchmarkMetricsPerQuery(b *testing.B) {
 			s.metrics.answered(svc, mem)
 		}
 	})
+}
+
+// TestMetricsOff checks the benchmarks' switch (metrics.off): replies are unchanged and
+// nothing is recorded, on the fast and the general path alike.
+func TestMetricsOff(t *testing.T) {
+	on, off := fastServer(t), noMetrics(fastServer(t))
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(off.Collector())
+	src := netip.MustParseAddrPort("198.51.100.7:5353")
+	for _, m := range []*dns.Msg{
+		newQuery("rr.glb.example.com.", dns.TypeA),                                // fast
+		newQuery("static.glb.example.com.", dns.TypeMX),                           // general
+		withECS(newQuery("hash.glb.example.com.", dns.TypeA), "203.0.113.0/24"),   // fast, ECS
+		withECS(newQuery("x.wild.glb.example.com.", dns.TypeA), "203.0.113.0/24"), // general, ECS
+		newQuery("big.glb.example.com.", dns.TypeTXT),                             // truncated
+	} {
+		req := packed(t, m)
+		a, b := on.Handle(req, src, false, nil), off.Handle(req, src, false, nil)
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: replies differ with metrics off:\non  %x\noff %x", m.Question[0].Name, a, b)
+		}
+	}
+	if r := off.Handle([]byte{1, 2, 3}, src, false, nil); r != nil {
+		t.Fatal("a 3-byte message got a reply")
+	}
+	for k, v := range gather(t, reg) {
+		if v != 0 && (strings.HasPrefix(k, "glbdns_dns_") || strings.HasPrefix(k, "glbdns_policy_answers_total")) {
+			t.Errorf("%s = %v with metrics off, want 0", k, v)
+		}
+	}
 }
