@@ -193,7 +193,7 @@ func (s *Server) locate(svc *policy.Service, c *policy.Client) {
 	}
 	if g := s.geo.Load(); g != nil {
 		if db := (*g).Current(); db != nil {
-			c.Geo, c.HasGeo = db.Lookup(c.Addr), true
+			c.Geo, c.HasGeo = db.LookupIn(c.Addr, svc.GeoCity, svc.GeoASN), true
 		}
 	}
 }

@@ -58,6 +58,11 @@ type Service struct {
 	// NeedsGeo says Select reads Client.Geo: the server must look the client up in the
 	// GeoIP databases (once per query) before calling Select, and only then.
 	NeedsGeo bool
+	// GeoCity and GeoASN say which GeoIP databases Select reads for a NeedsGeo service
+	// (City/Country for nearest and for rules on countries or continents; ASN for rules on
+	// ASNs): the lookup skips the others. A geo service with network rules only needs
+	// neither.
+	GeoCity, GeoASN bool
 	// Pools in the service's order. Without steering, all members of all pools are
 	// candidates (pools are concatenated); with it, this is the failover order, the geo
 	// default order (unless default_pools says otherwise) and the nearest tie order.

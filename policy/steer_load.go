@@ -237,6 +237,8 @@ func (c *compiler) compileSteering(s *Service, content *hcl.BodyContent, poolsAt
 		return
 	}
 	s.NeedsGeo = true
+	s.GeoCity = needsCity
+	s.GeoASN = s.geo != nil && s.geo.needASN
 	switch {
 	case c.geoipRng == nil:
 		c.errf(c.svcRng[name], "Missing geoip block", "Service %q has policy %q, which needs the client's location from GeoIP, but the policy has no geoip block.", name, s.Steering.String())
