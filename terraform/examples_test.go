@@ -3,6 +3,7 @@ package terraform
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -70,6 +71,83 @@ func TestAccReadmeExample(t *testing.T) {
 			Config: pointAt(t, blocks[0][1], n.URL, n.Token),
 			// weighted, one answer: fra-1 or ams-1
 			Check: checkDNSFrom(n, "www.glb.example.com", 1, "192.0.2.10", "192.0.2.11"),
+		}},
+	})
+}
+
+// TestAccExampleFailover applies examples/failover/main.tf as written and follows its DNS
+// answers: app-eu answers while two of its members are usable; with two of them drained
+// it is below min_healthy and app-us answers.
+func TestAccExampleFailover(t *testing.T) {
+	n := startNode(t)
+	b, err := os.ReadFile("examples/failover/main.tf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := pointAt(t, string(b), n.URL, n.Token)
+	const app = "app.glb.example.com"
+	accTest(t, resource.TestCase{
+		CheckDestroy: checkDNS(n, app), // NXDOMAIN
+		Steps: []resource.TestStep{
+			{
+				Config: cfg,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("glbdns_pool.eu", tfjsonpath.New("min_healthy"), knownvalue.StringExact("2")),
+					statecheck.ExpectKnownValue("glbdns_pool.us", tfjsonpath.New("bias"), knownvalue.Float64Exact(-100)),
+					statecheck.ExpectKnownValue("glbdns_service.app", tfjsonpath.New("method"), knownvalue.StringExact("round_robin")),
+				},
+				Check: checkDNSFrom(n, app, 2, "192.0.2.21", "192.0.2.22", "192.0.2.23"),
+			},
+			{
+				Config: cfg + `
+resource "glbdns_member_drain" "fra_1" {
+  pool     = glbdns_pool.eu.name
+  member   = "fra-1"
+  duration = "1h"
+}
+resource "glbdns_member_drain" "fra_2" {
+  pool     = glbdns_pool.eu.name
+  member   = "fra-2"
+  duration = "1h"
+}
+`,
+				Check: checkDNS(n, app, "198.51.100.21", "198.51.100.22"),
+			},
+		},
+	})
+}
+
+// TestAccExampleResources applies the resource examples of the documentation
+// (examples/resources/*/resource.tf) together, so that the snippets stay valid against a
+// real glbdns. In them fra-1 is drained and web-eu's other member has an IPv6 address
+// only: for A queries web-eu has no usable member, so the failover service app answers
+// from web-us.
+func TestAccExampleResources(t *testing.T) {
+	n := startNode(t)
+	files, err := filepath.Glob("examples/resources/*/resource.tf")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("resource examples: %v, %d files", err, len(files))
+	}
+	cfg := providerConfig(n.URL, n.Token)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg += "\n" + string(b)
+	}
+	accTest(t, resource.TestCase{
+		CheckDestroy: checkDNS(n, "app.glb.example.com"), // NXDOMAIN
+		Steps: []resource.TestStep{{
+			Config: cfg,
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue("glbdns_pool.web_us", tfjsonpath.New("min_healthy"), knownvalue.StringExact("50%")),
+				statecheck.ExpectKnownValue("glbdns_service.app", tfjsonpath.New("policy"), knownvalue.StringExact("failover")),
+			},
+			Check: resource.ComposeAggregateTestCheckFunc(
+				checkDNSFrom(n, "app.glb.example.com", 1, "198.51.100.10", "198.51.100.11"),
+				checkDNSFrom(n, "www.glb.example.com", 1, "198.51.100.10", "198.51.100.11"), // fra-1 drained
+			),
 		}},
 	})
 }

@@ -43,6 +43,17 @@ func (d *poolDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 			"id":     str("The pool's name."),
 			"name":   schema.StringAttribute{MarkdownDescription: "Name of the pool to read.", Required: true},
 			"region": str("Region of the pool."),
+			"location": schema.ListAttribute{
+				MarkdownDescription: "`[latitude, longitude]` of the pool in degrees; null when it has none.",
+				Computed:            true,
+				ElementType:         types.Float64Type,
+			},
+			"bias": schema.Float64Attribute{
+				MarkdownDescription: "Kilometres a `nearest` service subtracts from the client's distance to the pool; null when unset (0).",
+				Computed:            true,
+			},
+			"method":      str("Member method inside the pool for steering services; null when the service's method applies."),
+			"min_healthy": str("Usable members for the pool to count as up: a number (`\"2\"`) or a percentage (`\"50%\"`); null when unset (1)."),
 			"members": schema.ListNestedAttribute{
 				MarkdownDescription: "The pool's members, in order.",
 				Computed:            true,

@@ -3,9 +3,12 @@ package terraform
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
+	"strconv"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/float64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -22,9 +25,10 @@ import (
 )
 
 var (
-	_ resource.Resource                = &poolResource{}
-	_ resource.ResourceWithConfigure   = &poolResource{}
-	_ resource.ResourceWithImportState = &poolResource{}
+	_ resource.Resource                   = &poolResource{}
+	_ resource.ResourceWithConfigure      = &poolResource{}
+	_ resource.ResourceWithImportState    = &poolResource{}
+	_ resource.ResourceWithValidateConfig = &poolResource{}
 )
 
 // Limits of the policy package (policy/pool.go): weights up to 2^24 keep any service's
@@ -33,6 +37,18 @@ const (
 	maxWeight    = 1 << 24
 	maxThreshold = 1000
 )
+
+// Limits of the steering attributes (policy/steer_load.go): a bias beyond half the Earth's
+// circumference in km could only be a unit mistake.
+const maxBias = 20000
+
+// memberMethods are the methods that pick members inside a pool of a steering service.
+var memberMethods = []string{"round_robin", "weighted", "client_subnet_hash"}
+
+// minHealthyRE is a pool's min_healthy as the policy language accepts it, written the one
+// way the server returns it unchanged: a whole number of members from 1 (no sign, no
+// leading zero), or a percentage from "1%" to "100%".
+var minHealthyRE = regexp.MustCompile(`^(?:[1-9][0-9]{0,7}|(?:[1-9][0-9]?|100)%)$`)
 
 // nameRE is what the provider accepts as a pool, member or check name before asking the
 // server; the server's policy package has the last word.
@@ -48,13 +64,17 @@ type poolResource struct {
 
 // poolModel is a pool in Terraform state; its attribute names are the API's JSON names.
 type poolModel struct {
-	ID      types.String  `tfsdk:"id"`
-	Name    types.String  `tfsdk:"name"`
-	Region  types.String  `tfsdk:"region"`
-	Members []memberModel `tfsdk:"members"`
-	Checks  []checkModel  `tfsdk:"checks"`
-	Managed types.Bool    `tfsdk:"managed"`
-	Version types.String  `tfsdk:"version"`
+	ID         types.String    `tfsdk:"id"`
+	Name       types.String    `tfsdk:"name"`
+	Region     types.String    `tfsdk:"region"`
+	Location   []types.Float64 `tfsdk:"location"`
+	Bias       types.Float64   `tfsdk:"bias"`
+	Method     types.String    `tfsdk:"method"`
+	MinHealthy types.String    `tfsdk:"min_healthy"`
+	Members    []memberModel   `tfsdk:"members"`
+	Checks     []checkModel    `tfsdk:"checks"`
+	Managed    types.Bool      `tfsdk:"managed"`
+	Version    types.String    `tfsdk:"version"`
 }
 
 type memberModel struct {
@@ -117,7 +137,41 @@ func (r *poolResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
 				Validators:          []validator.String{stringvalidator.RegexMatches(nameRE, "must be letters, digits, '.', '-' or '_'")},
 			},
-			"region": optStr("Region of the pool (e.g. `eu`), used by geo policies for the failover order."),
+			"region": optStr("Region of the pool (e.g. `eu`), a free-form label. Steering between pools uses `location`, not the region."),
+			// The steering attributes are stored as written: the server fills in no default
+			// (an unset min_healthy means 1 member), so unset stays null and the plan after
+			// an apply is empty.
+			"location": schema.ListAttribute{
+				MarkdownDescription: "`[latitude, longitude]` of the pool in degrees (latitude -90 to 90, longitude -180 to 180). " +
+					"A `nearest` service orders its pools by the client's distance to this location.",
+				Optional:    true,
+				ElementType: types.Float64Type,
+				Validators:  []validator.List{locationValidator{}},
+			},
+			"bias": schema.Float64Attribute{
+				MarkdownDescription: "Kilometres subtracted from the client's distance to the pool by a `nearest` service, -20000 to 20000: " +
+					"`500` makes the pool win against any pool less than 500 km closer; a negative bias sheds clients. Needs `location`. Unset, 0.",
+				Optional: true,
+				Validators: []validator.Float64{
+					float64validator.Between(-maxBias, maxBias),
+					float64validator.AlsoRequires(path.MatchRoot("location")),
+				},
+			},
+			"method": schema.StringAttribute{
+				MarkdownDescription: "How a `failover`, `geo` or `nearest` service picks members inside this pool: `round_robin`, " +
+					"`weighted` or `client_subnet_hash`. Unset, the service's `method` applies (else `round_robin`).",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.OneOf(memberMethods...)},
+			},
+			"min_healthy": schema.StringAttribute{
+				MarkdownDescription: "How many members must be usable (up, weight above 0, not drained) for a `failover`, `geo` or `nearest` " +
+					"service to count the pool as up; below it, the service answers from the next pool of its order. A whole number " +
+					"of members (`\"2\"`, or the number `2`), at most the pool's member count, or a percentage from `\"1%\"` to " +
+					"`\"100%\"` of the members of the asked family, rounded up. Unset, 1.",
+				Optional: true,
+				Validators: []validator.String{stringvalidator.RegexMatches(minHealthyRE,
+					`must be a whole number of members (1 or more, no leading zero) or a percentage from "1%" to "100%"`)},
+			},
 			"members": schema.ListNestedAttribute{
 				MarkdownDescription: "The pool's members, in order. Each has exactly one of `address` and `host`.",
 				Required:            true,
@@ -286,6 +340,27 @@ func (r *poolResource) Delete(ctx context.Context, req resource.DeleteRequest, r
 	}
 }
 
+// ValidateConfig checks at plan time what the attribute validators cannot: a min_healthy
+// number of members must not exceed the pool's member count (the pool could never be up;
+// the server refuses it too).
+func (r *poolResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var minHealthy types.String
+	var members types.List
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("min_healthy"), &minHealthy)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("members"), &members)...)
+	if resp.Diagnostics.HasError() || minHealthy.IsNull() || minHealthy.IsUnknown() || members.IsNull() || members.IsUnknown() {
+		return
+	}
+	n, err := strconv.Atoi(minHealthy.ValueString())
+	if err != nil || !minHealthyRE.MatchString(minHealthy.ValueString()) {
+		return // a percentage, or refused by the attribute's validator
+	}
+	if count := len(members.Elements()); n > count {
+		resp.Diagnostics.AddAttributeError(path.Root("min_healthy"), "Invalid min_healthy",
+			fmt.Sprintf("The pool has %d members, so it could never have %d usable ones and would never count as up.", count, n))
+	}
+}
+
 // ImportState imports a pool by name: terraform import glbdns_pool.web web-eu.
 func (r *poolResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	resource.ImportStatePassthroughID(ctx, path.Root("name"), req, resp)
@@ -294,7 +369,17 @@ func (r *poolResource) ImportState(ctx context.Context, req resource.ImportState
 // toAPI converts the plan into the API's pool; unknown computed values are left out, so
 // the server fills its defaults.
 func (m *poolModel) toAPI() client.Pool {
-	p := client.Pool{Name: m.Name.ValueString(), Region: m.Region.ValueString(), Members: []client.Member{}}
+	p := client.Pool{Name: m.Name.ValueString(), Region: m.Region.ValueString(), Members: []client.Member{},
+		Method: m.Method.ValueString(), MinHealthy: client.MinHealthy(m.MinHealthy.ValueString())}
+	if m.Location != nil {
+		p.Location = []float64{}
+		for _, l := range m.Location {
+			p.Location = append(p.Location, l.ValueFloat64())
+		}
+	}
+	if !m.Bias.IsNull() && !m.Bias.IsUnknown() {
+		p.Bias = m.Bias.ValueFloat64Pointer()
+	}
 	for _, mm := range m.Members {
 		p.Members = append(p.Members, client.Member{
 			Name: mm.Name.ValueString(), Address: mm.Address.ValueString(), Host: mm.Host.ValueString(),
@@ -334,8 +419,28 @@ func (m *poolModel) toAPI() client.Pool {
 func poolFromAPI(p *client.Pool, prior *poolModel) poolModel {
 	m := poolModel{
 		ID: types.StringValue(p.Name), Name: types.StringValue(p.Name), Region: strOrNull(p.Region),
+		Method: strOrNull(p.Method), MinHealthy: strOrNull(string(p.MinHealthy)),
 		Managed: types.BoolValue(p.Managed), Version: types.StringValue(p.Version),
 		Members: []memberModel{},
+	}
+	var priorBias types.Float64
+	var priorLocation []types.Float64
+	if prior != nil {
+		priorBias, priorLocation = prior.Bias, prior.Location
+	}
+	if p.Location != nil {
+		m.Location = []types.Float64{}
+		for i, l := range p.Location {
+			var pl types.Float64
+			if i < len(priorLocation) {
+				pl = priorLocation[i]
+			}
+			m.Location = append(m.Location, sameFloat(l, pl))
+		}
+	}
+	m.Bias = types.Float64Null()
+	if p.Bias != nil {
+		m.Bias = sameFloat(*p.Bias, priorBias)
 	}
 	for _, am := range p.Members {
 		w := int64(1)
@@ -414,6 +519,57 @@ func sameDuration(got, prior types.String) types.String {
 		return prior
 	}
 	return got
+}
+
+// sameFloat returns prior when it is got as a float64, else got. A configuration's number
+// (51.5074) is a decimal of arbitrary precision while the server answers the nearest
+// float64; keeping the configured value makes the state hold exactly what the
+// configuration says, so that no Terraform version's number comparison can see a diff or
+// an "inconsistent result after apply".
+func sameFloat(got float64, prior types.Float64) types.Float64 {
+	if !prior.IsNull() && !prior.IsUnknown() && prior.ValueFloat64() == got {
+		return prior
+	}
+	return types.Float64Value(got)
+}
+
+// locationValidator checks a pool's location: [latitude, longitude], latitude -90 to 90
+// and longitude -180 to 180 degrees, as the policy package does.
+type locationValidator struct{}
+
+func (locationValidator) Description(context.Context) string {
+	return "must be [latitude, longitude]: latitude -90 to 90, longitude -180 to 180 degrees"
+}
+
+func (v locationValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (locationValidator) ValidateList(_ context.Context, req validator.ListRequest, resp *validator.ListResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	elems := req.ConfigValue.Elements()
+	if len(elems) != 2 {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid location",
+			fmt.Sprintf("The location must be [latitude, longitude] in degrees, two numbers; got %d.", len(elems)))
+		return
+	}
+	for i, lim := range []struct {
+		what string
+		max  float64
+	}{{"latitude", 90}, {"longitude", 180}} {
+		f, ok := elems[i].(types.Float64)
+		if !ok || f.IsUnknown() {
+			continue
+		}
+		if f.IsNull() {
+			resp.Diagnostics.AddAttributeError(req.Path.AtListIndex(i), "Invalid "+lim.what, "The "+lim.what+" must be a number, not null.")
+			continue
+		}
+		if x := f.ValueFloat64(); x < -lim.max || x > lim.max {
+			resp.Diagnostics.AddAttributeError(req.Path.AtListIndex(i), "Invalid "+lim.what,
+				fmt.Sprintf("The %s must be between %g and %g degrees, not %g.", lim.what, -lim.max, lim.max, x))
+		}
+	}
 }
 
 func int64Ptr(v types.Int64) *int64 {

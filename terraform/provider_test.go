@@ -1,7 +1,9 @@
 package terraform
 
 import (
+	"context"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 
 	"github.com/glbdns/glbdns/terraform/client"
@@ -87,6 +90,41 @@ func TestSameDuration(t *testing.T) {
 				t.Errorf("sameDuration(%s, %s) = %s; want %s", tt.got, tt.prior, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestSameFloat(t *testing.T) {
+	// 51.5074 as a configuration writes it: a decimal at the precision Terraform parses
+	// numbers with, which no float64 equals exactly.
+	exact, _, err := big.ParseFloat("51.5074", 10, 512, big.ToNearestEven)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := types.Float64Type.ValueFromTerraform(context.Background(), tftypes.NewValue(tftypes.Number, exact))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := v.(types.Float64)
+	tests := []struct {
+		name  string
+		got   float64
+		prior types.Float64
+		want  types.Float64
+	}{
+		{"configured decimal kept", 51.5074, cfg, cfg},
+		{"changed elsewhere", 40.7128, cfg, types.Float64Value(40.7128)},
+		{"no prior (import)", 51.5074, types.Float64Null(), types.Float64Value(51.5074)},
+		{"unknown prior", 1, types.Float64Unknown(), types.Float64Value(1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := sameFloat(tt.got, tt.prior); !got.Equal(tt.want) {
+				t.Errorf("sameFloat(%v, %s) = %s; want %s", tt.got, tt.prior, got, tt.want)
+			}
+		})
+	}
+	if cfg.Equal(types.Float64Value(51.5074)) {
+		t.Error("the configured decimal equals the float64; the test no longer shows what sameFloat is for")
 	}
 }
 

@@ -3,6 +3,8 @@ package terraform
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
@@ -43,8 +45,11 @@ const (
 )
 
 var (
-	policies     = []string{"round_robin", "weighted", "client_subnet_hash"}
-	allDownModes = []string{"all", "servfail", "fallback"}
+	// policies are the service policies: the first three pick members from all the pools
+	// together, the steering ones (steeringPolicies) choose one pool at a time.
+	policies         = []string{"round_robin", "weighted", "client_subnet_hash", "failover", "geo", "nearest"}
+	steeringPolicies = []string{"failover", "geo", "nearest"}
+	allDownModes     = []string{"all", "servfail", "fallback"}
 )
 
 // NewServiceResource is the glbdns_service resource's factory.
@@ -60,6 +65,7 @@ type serviceModel struct {
 	ID           types.String   `tfsdk:"id"`
 	Name         types.String   `tfsdk:"name"`
 	Policy       types.String   `tfsdk:"policy"`
+	Method       types.String   `tfsdk:"method"`
 	Pools        []types.String `tfsdk:"pools"`
 	TTL          types.Int64    `tfsdk:"ttl"`
 	Answers      types.Int64    `tfsdk:"answers"`
@@ -92,12 +98,24 @@ func (r *serviceResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 				Validators:          []validator.String{stringvalidator.LengthBetween(1, 253)},
 			},
 			"policy": schema.StringAttribute{
-				MarkdownDescription: "Selection policy: `round_robin`, `weighted` (answers converge to the members' weights) or " +
-					"`client_subnet_hash` (consistent per client subnet). Defaults to `round_robin`.",
+				MarkdownDescription: "Selection policy. Over the members of all the pools together: `round_robin`, `weighted` " +
+					"(answers converge to the members' weights) or `client_subnet_hash` (consistent per client subnet). Steering " +
+					"between pools, the first pool of an order that is up (at least its `min_healthy` members usable) answering: " +
+					"`failover` (the `pools` order), `nearest` (by distance from the client's GeoIP location to the pools' `location`, " +
+					"minus their `bias`; needs a `geoip` block in the operator's policy and a pool with a location) or `geo` " +
+					"(rules that exist in the operator's policy files only: the server currently refuses a `geo` service " +
+					"made through the API, *Missing geo block*). Defaults to `round_robin`.",
 				Optional:   true,
 				Computed:   true,
 				Default:    stringdefault.StaticString("round_robin"),
 				Validators: []validator.String{stringvalidator.OneOf(policies...)},
+			},
+			"method": schema.StringAttribute{
+				MarkdownDescription: "Member method inside the pools of a `failover`, `geo` or `nearest` service: `round_robin`, " +
+					"`weighted` or `client_subnet_hash`; a pool's own `method` wins. Only with those policies (checked at plan " +
+					"time). Unset, `round_robin`.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.OneOf(memberMethods...)},
 			},
 			"pools": schema.ListAttribute{
 				MarkdownDescription: "Names of the pools to answer from, in order; each must exist.",
@@ -160,9 +178,39 @@ func (r *serviceResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 }
 
 // ConfigValidators checks at plan time what the schema alone cannot: fallback is set
-// exactly when when_all_down is "fallback".
+// exactly when when_all_down is "fallback", and method only with a steering policy.
 func (r *serviceResource) ConfigValidators(context.Context) []resource.ConfigValidator {
-	return []resource.ConfigValidator{fallbackValidator{}}
+	return []resource.ConfigValidator{fallbackValidator{}, methodValidator{}}
+}
+
+// methodValidator refuses a service method with a policy that is not failover, geo or
+// nearest, as the server does ("Unexpected method"): round_robin, weighted and
+// client_subnet_hash are themselves the member method.
+type methodValidator struct{}
+
+func (methodValidator) Description(context.Context) string {
+	return "method is set only when policy is \"failover\", \"geo\" or \"nearest\""
+}
+
+func (v methodValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (methodValidator) ValidateResource(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var policy, method types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("policy"), &policy)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("method"), &method)...)
+	if resp.Diagnostics.HasError() || policy.IsUnknown() || method.IsNull() || method.IsUnknown() {
+		return
+	}
+	p := policy.ValueString()
+	if policy.IsNull() {
+		p = "round_robin" // the default
+	}
+	if !slices.Contains(steeringPolicies, p) {
+		resp.Diagnostics.AddAttributeError(path.Root("method"), "Unexpected method",
+			fmt.Sprintf("The method sets the member method inside the pools of a failover, geo or nearest service; "+
+				"with policy %q the policy is itself the member method. Remove method, or set the policy to one of %s.",
+				p, strings.Join(steeringPolicies, ", ")))
+	}
 }
 
 type fallbackValidator struct{}
@@ -260,7 +308,7 @@ func (r *serviceResource) ImportState(ctx context.Context, req resource.ImportSt
 
 func (m *serviceModel) toAPI() client.Service {
 	s := client.Service{
-		Name: canonicalName(m.Name.ValueString()), Policy: m.Policy.ValueString(), Pools: []string{},
+		Name: canonicalName(m.Name.ValueString()), Policy: m.Policy.ValueString(), Method: m.Method.ValueString(), Pools: []string{},
 		TTL: int64Ptr(m.TTL), Answers: m.Answers.ValueInt64(), WhenAllDown: m.WhenAllDown.ValueString(),
 		Fallback: m.Fallback.ValueString(), HashPrefixV4: int64Ptr(m.HashPrefixV4), HashPrefixV6: int64Ptr(m.HashPrefixV6),
 	}
@@ -280,7 +328,7 @@ func serviceFromAPI(s *client.Service, prior types.String) serviceModel {
 		name = prior
 	}
 	m := serviceModel{
-		ID: types.StringValue(s.Name), Name: name, Policy: types.StringValue(s.Policy),
+		ID: types.StringValue(s.Name), Name: name, Policy: types.StringValue(s.Policy), Method: strOrNull(s.Method),
 		TTL: types.Int64PointerValue(s.TTL), Answers: types.Int64Value(s.Answers), WhenAllDown: types.StringValue(s.WhenAllDown),
 		Fallback: strOrNull(s.Fallback), HashPrefixV4: types.Int64PointerValue(s.HashPrefixV4), HashPrefixV6: types.Int64PointerValue(s.HashPrefixV6),
 		Managed: types.BoolValue(s.Managed), Version: types.StringValue(s.Version), Pools: []types.String{},

@@ -98,6 +98,12 @@ func TestAccServiceResource_validation(t *testing.T) {
 		{`when_all_down = "nothing"`, `(?s)when_all_down.*value must be one of`},
 		{`when_all_down = "fallback"`, `Missing fallback`},
 		{`fallback = "web-us"`, `Unexpected fallback`},
+		// method is the member method inside the pools of a steering service only.
+		{`policy = "weighted"
+  method = "weighted"`, `(?s)Unexpected method.*with policy "weighted" the policy is itself`},
+		{`method = "weighted"`, `(?s)Unexpected method.*with policy "round_robin"`},
+		{`policy = "failover"
+  method = "random"`, `(?s)method.*value must be one of`},
 	}
 	tc := resource.TestCase{}
 	for _, s := range steps {

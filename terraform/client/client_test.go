@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -72,6 +73,76 @@ func TestPoolLifecycle(t *testing.T) {
 	}
 	if _, err := c.GetPool(ctx, "web-eu"); !errors.Is(err, client.ErrNotFound) {
 		t.Errorf("get after delete: err %v; want ErrNotFound", err)
+	}
+}
+
+// TestPoolSteeringFields writes the steering attributes through the client and reads them
+// back from the real server: a whole-number min_healthy comes back as a JSON number (read
+// as the same string), a percentage as a string, a bias of 0 as 0 (not omitted), and unset
+// attributes stay unset (the server fills in no default). A service's method round-trips.
+func TestPoolSteeringFields(t *testing.T) {
+	srv := glbtest.Start(t, glbtest.Options{Token: token})
+	c := newClient(t, srv.URL, token)
+	ctx := context.Background()
+	members := []client.Member{{Name: "a", Address: "192.0.2.1"}, {Name: "b", Address: "192.0.2.2"}}
+	tests := []struct {
+		name string
+		in   client.Pool
+	}{
+		{"number", client.Pool{Name: "n", Location: []float64{51.5074, -0.1278}, Bias: ptr(200.5), Method: "weighted", MinHealthy: "2", Members: members}},
+		{"percentage", client.Pool{Name: "p", Location: []float64{-33.8688, 151.2093}, Bias: ptr(-40.0), Method: "client_subnet_hash", MinHealthy: "50%", Members: members}},
+		{"bias 0", client.Pool{Name: "z", Location: []float64{0, 0}, Bias: ptr(0.0), Members: members}},
+		{"unset", client.Pool{Name: "u", Members: members}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			created, err := c.CreatePool(ctx, tt.in)
+			if err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			got, err := c.GetPool(ctx, tt.in.Name)
+			if err != nil {
+				t.Fatalf("get: %v", err)
+			}
+			for what, p := range map[string]*client.Pool{"create": created, "get": got} {
+				if !slices.Equal(p.Location, tt.in.Location) || (p.Bias == nil) != (tt.in.Bias == nil) ||
+					(p.Bias != nil && *p.Bias != *tt.in.Bias) || p.Method != tt.in.Method || p.MinHealthy != tt.in.MinHealthy {
+					t.Errorf("%s returned location %v bias %v method %q min_healthy %q; want %v %v %q %q", what,
+						p.Location, p.Bias, p.Method, p.MinHealthy, tt.in.Location, tt.in.Bias, tt.in.Method, tt.in.MinHealthy)
+				}
+			}
+		})
+	}
+	s, err := c.CreateService(ctx, client.Service{Name: "api.glb.example.com", Policy: "failover", Method: "weighted", Pools: []string{"n", "p"}})
+	if err != nil {
+		t.Fatalf("create failover service: %v", err)
+	}
+	if s.Policy != "failover" || s.Method != "weighted" {
+		t.Errorf("failover service: policy %q method %q; want failover weighted", s.Policy, s.Method)
+	}
+	s, err = c.CreateService(ctx, client.Service{Name: "www.glb.example.com", Policy: "weighted", Pools: []string{"u"}})
+	if err != nil || s.Method != "" {
+		t.Errorf("weighted service: method %q, %v; want no method", s.Method, err)
+	}
+}
+
+func TestMinHealthyJSON(t *testing.T) {
+	for _, tt := range []struct {
+		in   client.MinHealthy
+		json string
+	}{{"2", `2`}, {"50%", `"50%"`}, {"100%", `"100%"`}} {
+		b, err := json.Marshal(tt.in)
+		if err != nil || string(b) != tt.json {
+			t.Errorf("marshal %q = %s, %v; want %s", tt.in, b, err, tt.json)
+		}
+		var back client.MinHealthy
+		if err := json.Unmarshal(b, &back); err != nil || back != tt.in {
+			t.Errorf("unmarshal %s = %q, %v; want %q", b, back, err, tt.in)
+		}
+	}
+	var m client.MinHealthy
+	if err := json.Unmarshal([]byte(`true`), &m); err == nil {
+		t.Errorf("unmarshal true succeeded (%q); want an error", m)
 	}
 }
 

@@ -9,12 +9,49 @@ import (
 // Pool is a pool of members as the admin API carries it (docs/admin-api.md, "Pool").
 // Managed and Version are read-only: the client never sends them.
 type Pool struct {
-	Name    string   `json:"name"`
-	Region  string   `json:"region,omitempty"`
-	Members []Member `json:"members"`
-	Checks  []Check  `json:"checks,omitempty"`
-	Managed bool     `json:"managed,omitempty"`
-	Version string   `json:"version,omitempty"`
+	Name   string `json:"name"`
+	Region string `json:"region,omitempty"`
+	// Location ([latitude, longitude] in degrees), Bias (km), Method and MinHealthy are the
+	// steering attributes: they matter only to failover, geo and nearest services. Unset,
+	// they are omitted, and the server stores them unset (it fills in no default), so a
+	// read returns what was written. Bias is a pointer because 0 may be written and is
+	// then returned.
+	Location   []float64  `json:"location,omitempty"`
+	Bias       *float64   `json:"bias,omitempty"`
+	Method     string     `json:"method,omitempty"`
+	MinHealthy MinHealthy `json:"min_healthy,omitempty"`
+	Members    []Member   `json:"members"`
+	Checks     []Check    `json:"checks,omitempty"`
+	Managed    bool       `json:"managed,omitempty"`
+	Version    string     `json:"version,omitempty"`
+}
+
+// MinHealthy is a pool's min_healthy: a whole number of members ("2") or a percentage
+// ("50%"). The server writes a number of members as a JSON number and a percentage as a
+// string, and accepts both on input; the client encodes them the same way.
+type MinHealthy string
+
+// UnmarshalJSON decodes a JSON number or string.
+func (m *MinHealthy) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*m = MinHealthy(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("min_healthy %s: want a number or a string", b)
+	}
+	*m = MinHealthy(n.String())
+	return nil
+}
+
+// MarshalJSON encodes a whole number as a JSON number and anything else as a string.
+func (m MinHealthy) MarshalJSON() ([]byte, error) {
+	if n, err := strconv.ParseInt(string(m), 10, 64); err == nil {
+		return []byte(strconv.FormatInt(n, 10)), nil
+	}
+	return json.Marshal(string(m))
 }
 
 // Member is one pool member. It has exactly one of Address and Host. Weight is a pointer
@@ -87,8 +124,11 @@ func (s *StatusList) UnmarshalJSON(b []byte) error {
 // Service is a DNS name answered from pools (docs/admin-api.md, "Service"). Zero values
 // of the optional fields are omitted so that the server applies its defaults.
 type Service struct {
-	Name         string   `json:"name"`
-	Policy       string   `json:"policy,omitempty"`
+	Name   string `json:"name"`
+	Policy string `json:"policy,omitempty"`
+	// Method is the member method inside the pools of a failover, geo or nearest service;
+	// the server refuses it on other policies and fills in no default.
+	Method       string   `json:"method,omitempty"`
 	Pools        []string `json:"pools"`
 	TTL          *int64   `json:"ttl,omitempty"`
 	Answers      int64    `json:"answers,omitempty"`

@@ -16,3 +16,16 @@ resource "glbdns_pool" "edge" {
   name    = "edge"
   members = [{ name = "cdn", host = "eu.cdn.example.net" }]
 }
+
+# The steering attributes serve failover, geo and nearest services.
+resource "glbdns_pool" "web_us" {
+  name        = "web-us"
+  location    = [39.0438, -77.4874] # [latitude, longitude] in degrees
+  bias        = 200                 # km: a nearest service prefers this pool by 200 km
+  method      = "weighted"          # members inside this pool; default: the service's method
+  min_healthy = "50%"               # or a number of members: 2
+  members = [
+    { name = "iad-1", address = "198.51.100.10", weight = 2 },
+    { name = "iad-2", address = "198.51.100.11" },
+  ]
+}

@@ -15,3 +15,11 @@ resource "glbdns_service" "api" {
   hash_prefix_v4 = 24
   hash_prefix_v6 = 56
 }
+
+# Steering: the first pool of the order that is up (min_healthy) answers.
+resource "glbdns_service" "app" {
+  name   = "app.glb.example.com"
+  policy = "failover" # or "nearest" (needs a geoip block in the operator's policy)
+  pools  = [glbdns_pool.web_eu.name, glbdns_pool.web_us.name]
+  method = "round_robin" # members inside pools without their own method
+}
