@@ -260,12 +260,39 @@ type geoTable struct {
 	needCity  bool      // some rule matches countries or continents
 	needASN   bool      // some rule matches ASNs
 	asnRng    hcl.Range
+	defaults  []string // default_pools as written (nil when absent)
 }
 
 // geoRule is one rule, as Explain describes it.
 type geoRule struct {
 	pos   string // file:line:col of the rule block
 	pools []string
+	// The match lists as written (nil when absent), for GeoRules.
+	countries, continents, networks []string
+	asns                            []uint32
+}
+
+// GeoRule is one rule of a geo service's geo block, as written (networks in canonical
+// form). A nil list is an absent attribute.
+type GeoRule struct {
+	Networks   []string
+	ASNs       []uint32
+	Countries  []string
+	Continents []string
+	Pools      []string
+}
+
+// GeoRules returns the rules of a geo service in order, and its default_pools (nil when
+// the geo block has none: the service's pools order applies). Other services have none.
+func (s *Service) GeoRules() (rules []GeoRule, defaultPools []string) {
+	if s.geo == nil {
+		return nil, nil
+	}
+	for _, r := range s.geo.rules {
+		rules = append(rules, GeoRule{Networks: r.networks, ASNs: r.asns, Countries: r.countries,
+			Continents: r.continents, Pools: r.pools})
+	}
+	return rules, s.geo.defaults
 }
 
 type netRule struct {
@@ -329,7 +356,9 @@ func (c *compiler) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *
 		} else {
 			g.orders = append(g.orders, nil)
 		}
-		g.rules = append(g.rules, rule)
+		if at["pools"] != nil && rule.pools == nil {
+			rule.pools = []string{}
+		}
 		if at["countries"] == nil && at["continents"] == nil && at["asns"] == nil && at["networks"] == nil {
 			c.errf(rb.DefRange, "Empty rule", "A geo rule needs at least one of countries, continents, asns or networks.")
 		}
@@ -344,6 +373,12 @@ func (c *compiler) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *
 			}
 			g.needCity = true
 			codes, rngs, _ := c.strList(a)
+			written := append([]string{}, codes...)
+			if kind.attr == "countries" {
+				rule.countries = written
+			} else {
+				rule.continents = written
+			}
 			for i, code := range codes {
 				idx := code2(code)
 				switch {
@@ -371,6 +406,7 @@ func (c *compiler) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *
 			if g.asnRng.Filename == "" {
 				g.asnRng = a.NameRange
 			}
+			rule.asns = []uint32{}
 			if items, ok := c.list(a); ok {
 				for _, it := range items {
 					n, ok := c.number(a, it.v, it.rng, "ASN", 1, math.MaxUint32)
@@ -382,6 +418,7 @@ func (c *compiler) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *
 						continue
 					}
 					asn := uint32(n)
+					rule.asns = append(rule.asns, asn)
 					if prev, dup := asnRng[asn]; dup {
 						c.errf(it.rng, "Duplicate ASN", "AS%d is already matched by the rule at %s.", asn, posString(prev))
 						continue
@@ -393,6 +430,7 @@ func (c *compiler) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *
 		}
 		if a := at["networks"]; a != nil {
 			cidrs, rngs, _ := c.strList(a)
+			rule.networks = []string{}
 			for i, cidr := range cidrs {
 				p, err := netip.ParsePrefix(cidr)
 				switch {
@@ -410,13 +448,20 @@ func (c *compiler) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *
 					c.errf(rngs[i], "Duplicate network", "%s is already matched by the rule at %s.", p, posString(prev))
 					continue
 				}
+				rule.networks = append(rule.networks, p.String())
 				netRng[p] = rngs[i]
 				g.nets = append(g.nets, netRule{p: p, rule: ri})
 			}
 		}
+		g.rules = append(g.rules, rule)
 	}
 	if a := content.Attributes["default_pools"]; a != nil {
-		g.orders = append(g.orders, order(a))
+		o := order(a)
+		g.defaults = []string{}
+		for _, i := range o {
+			g.defaults = append(g.defaults, s.Pools[i].Name)
+		}
+		g.orders = append(g.orders, o)
 	} else {
 		g.orders = append(g.orders, s.identity)
 	}

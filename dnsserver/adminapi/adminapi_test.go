@@ -33,13 +33,19 @@ type fixture struct {
 
 func newFixture(t *testing.T, tok string) *fixture {
 	t.Helper()
+	return newFixtureWith(t, tok, "")
+}
+
+// newFixtureWith is newFixture with extra appended to the operator's policy.
+func newFixtureWith(t *testing.T, tok, extra string) *fixture {
+	t.Helper()
 	dir := t.TempDir()
 	src, err := os.ReadFile("testdata/policy.hcl")
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "policy.hcl")
-	if err := os.WriteFile(path, src, 0o644); err != nil {
+	if err := os.WriteFile(path, append(src, extra...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	st, err := store.Open(path, "")

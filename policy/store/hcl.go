@@ -44,6 +44,17 @@ func strList(vs []string) cty.Value {
 	return cty.TupleVal(out)
 }
 
+func numList(vs []int64) cty.Value {
+	if len(vs) == 0 {
+		return cty.ListValEmpty(cty.Number)
+	}
+	out := make([]cty.Value, len(vs))
+	for i, v := range vs {
+		out[i] = cty.NumberIntVal(v)
+	}
+	return cty.TupleVal(out)
+}
+
 // encodePool writes p (normalised) as one pool block.
 func encodePool(p Pool) []byte {
 	f := hclwrite.NewEmptyFile()
@@ -131,6 +142,28 @@ func encodeService(s Service) []byte {
 	str(b, "fallback", s.Fallback)
 	num(b, "hash_prefix_v4", s.HashPrefixV4)
 	num(b, "hash_prefix_v6", s.HashPrefixV6)
+	if s.Geo != nil {
+		gb := b.AppendNewBlock("geo", nil).Body()
+		if s.Geo.DefaultPools != nil {
+			gb.SetAttributeValue("default_pools", strList(s.Geo.DefaultPools))
+		}
+		for _, r := range s.Geo.Rules {
+			rb := gb.AppendNewBlock("rule", nil).Body()
+			if r.Networks != nil {
+				rb.SetAttributeValue("networks", strList(r.Networks))
+			}
+			if r.ASNs != nil {
+				rb.SetAttributeValue("asns", numList(r.ASNs))
+			}
+			if r.Countries != nil {
+				rb.SetAttributeValue("countries", strList(r.Countries))
+			}
+			if r.Continents != nil {
+				rb.SetAttributeValue("continents", strList(r.Continents))
+			}
+			rb.SetAttributeValue("pools", strList(r.Pools))
+		}
+	}
 	return append([]byte(header), f.Bytes()...)
 }
 
@@ -159,6 +192,17 @@ func decodeDoc(name string, src []byte) (kind string, obj json.RawMessage, err e
 		m["checks"] = []any{}
 	}
 	for _, sub := range blk.Body.Blocks {
+		if blk.Type == "service" && sub.Type == "geo" {
+			if _, dup := m["geo"]; dup || len(sub.Labels) != 0 {
+				return "", nil, fmt.Errorf("%s: unexpected geo block", name)
+			}
+			g, err := geoJSON(sub)
+			if err != nil {
+				return "", nil, fmt.Errorf("%s: %w", name, err)
+			}
+			m["geo"] = g
+			continue
+		}
 		key := map[string]string{"member": "members", "check": "checks"}[sub.Type]
 		if blk.Type != "pool" || key == "" || len(sub.Labels) != 1 {
 			return "", nil, fmt.Errorf("%s: unexpected %s block", name, sub.Type)
@@ -176,10 +220,41 @@ func decodeDoc(name string, src []byte) (kind string, obj json.RawMessage, err e
 	return blk.Type, raw, err
 }
 
+// geoJSON turns a service's geo block into its JSON object: default_pools and rules.
+func geoJSON(blk *hclsyntax.Block) (map[string]any, error) {
+	m, err := attrsJSON(blk.Body)
+	if err != nil {
+		return nil, err
+	}
+	rules := []any{}
+	for _, rb := range blk.Body.Blocks {
+		if rb.Type != "rule" || len(rb.Labels) != 0 || len(rb.Body.Blocks) != 0 {
+			return nil, fmt.Errorf("unexpected %s block in the geo block", rb.Type)
+		}
+		r, err := attrsJSON(rb.Body)
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, r)
+	}
+	m["rules"] = rules
+	return m, nil
+}
+
 // blockJSON turns a block's label and attributes into a JSON object.
 func blockJSON(blk *hclsyntax.Block) (map[string]any, error) {
-	m := map[string]any{"name": blk.Labels[0]}
-	for n, a := range blk.Body.Attributes {
+	m, err := attrsJSON(blk.Body)
+	if err != nil {
+		return nil, err
+	}
+	m["name"] = blk.Labels[0]
+	return m, nil
+}
+
+// attrsJSON turns a body's attributes into a JSON object.
+func attrsJSON(body *hclsyntax.Body) (map[string]any, error) {
+	m := map[string]any{}
+	for n, a := range body.Attributes {
 		v, diags := a.Expr.Value(nil)
 		if diags.HasErrors() {
 			return nil, diags
@@ -247,6 +322,16 @@ func fieldSpans(name string, src []byte) []span {
 		attrs("", blk.Body)
 		idx := map[string]int{}
 		for _, sub := range blk.Body.Blocks {
+			if sub.Type == "geo" {
+				out = append(out, span{sub.Range(), "geo"})
+				attrs("geo.", sub.Body)
+				for i, rb := range sub.Body.Blocks {
+					p := "geo.rules[" + strconv.Itoa(i) + "]"
+					out = append(out, span{rb.Range(), p})
+					attrs(p+".", rb.Body)
+				}
+				continue
+			}
 			key := map[string]string{"member": "members", "check": "checks"}[sub.Type]
 			p := key + "[" + strconv.Itoa(idx[sub.Type]) + "]"
 			idx[sub.Type]++

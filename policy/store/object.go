@@ -86,8 +86,27 @@ type Service struct {
 	Fallback     string   `json:"fallback"`
 	HashPrefixV4 *int     `json:"hash_prefix_v4"`
 	HashPrefixV6 *int     `json:"hash_prefix_v6"`
-	Managed      bool     `json:"managed"`
-	Version      string   `json:"version"`
+	// Geo is the geo block of a service with policy "geo" (omitted otherwise).
+	Geo     *Geo   `json:"geo,omitempty"`
+	Managed bool   `json:"managed"`
+	Version string `json:"version"`
+}
+
+// Geo is a geo service's rules (docs/policy.md, "geo"): the first rule the client matches
+// gives the pool order, else DefaultPools (omitted: the service's pools in order).
+type Geo struct {
+	Rules        []GeoRule `json:"rules"`
+	DefaultPools []string  `json:"default_pools,omitempty"`
+}
+
+// GeoRule is one rule: at least one of the match lists, and the pool order it gives.
+// Omitted lists match nothing.
+type GeoRule struct {
+	Networks   []string `json:"networks,omitempty"`
+	ASNs       []int64  `json:"asns,omitempty"`
+	Countries  []string `json:"countries,omitempty"`
+	Continents []string `json:"continents,omitempty"`
+	Pools      []string `json:"pools"`
 }
 
 // Drain takes a member out of the answers (as if down) until Until.
@@ -209,6 +228,31 @@ func (s *Service) normalize() {
 	}
 	if s.HashPrefixV6 == nil {
 		s.HashPrefixV6 = intp(defaultPrefix6)
+	}
+	if s.Geo != nil {
+		if s.Geo.Rules == nil {
+			s.Geo.Rules = []GeoRule{}
+		}
+		for i := range s.Geo.Rules {
+			r := &s.Geo.Rules[i]
+			if r.Pools == nil {
+				r.Pools = []string{}
+			}
+			// An empty match list is an absent one (as a read shows it), so that a rule
+			// with none left is refused as empty.
+			if len(r.Networks) == 0 {
+				r.Networks = nil
+			}
+			if len(r.ASNs) == 0 {
+				r.ASNs = nil
+			}
+			if len(r.Countries) == 0 {
+				r.Countries = nil
+			}
+			if len(r.Continents) == 0 {
+				r.Continents = nil
+			}
+		}
 	}
 }
 

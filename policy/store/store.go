@@ -290,8 +290,8 @@ func poolFrom(p *policy.Pool) Pool {
 	return out
 }
 
-// serviceFrom describes an operator's service as the API shows it. A geo service's rules
-// are not shown (they are written in files only).
+// serviceFrom describes an operator's service as the API shows it, a geo service's rules
+// included.
 func serviceFrom(s *policy.Service) Service {
 	out := Service{Name: ServiceName(s.Name), Policy: s.Method.String(), Pools: []string{},
 		TTL: intp(int(s.TTL)), Answers: intp(s.Answers), WhenAllDown: s.WhenAllDown.String(),
@@ -304,6 +304,23 @@ func serviceFrom(s *policy.Service) Service {
 	}
 	if s.Fallback != nil {
 		out.Fallback = s.Fallback.Name
+	}
+	if rules, defaults := s.GeoRules(); rules != nil {
+		g := &Geo{Rules: []GeoRule{}, DefaultPools: defaults}
+		for _, r := range rules {
+			gr := GeoRule{Networks: r.Networks, Countries: r.Countries, Continents: r.Continents, Pools: r.Pools}
+			if r.ASNs != nil {
+				gr.ASNs = make([]int64, len(r.ASNs))
+				for i, a := range r.ASNs {
+					gr.ASNs[i] = int64(a)
+				}
+			}
+			if gr.Pools == nil {
+				gr.Pools = []string{}
+			}
+			g.Rules = append(g.Rules, gr)
+		}
+		out.Geo = g
 	}
 	return out
 }
