@@ -54,6 +54,7 @@ func (d *poolDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 			},
 			"method":      str("Member method inside the pool for steering services; null when the service's method applies."),
 			"min_healthy": str("Usable members for the pool to count as up: a number (`\"2\"`) or a percentage (`\"50%\"`); null when unset (1)."),
+			"unknown_is":  str("How the pool's members count while their health is unknown, `up` or `down`; null when the server's `-health-unknown-is` default applies."),
 			"members": schema.ListNestedAttribute{
 				MarkdownDescription: "The pool's members, in order.",
 				Computed:            true,

@@ -18,8 +18,9 @@ func TestAccPoolDataSource(t *testing.T) {
 				Config: providerConfig(url, token) + `
 resource "glbdns_pool" "edge" {
   name    = "edge"
-  region  = "eu"
-  members = [{ name = "cdn", host = "eu.cdn.example.net", weight = 2 }]
+  region     = "eu"
+  unknown_is = "down"
+  members    = [{ name = "cdn", host = "eu.cdn.example.net", weight = 2 }]
   checks  = [{ name = "tcp", port = 443 }]
 }
 data "glbdns_pool" "edge" {
@@ -30,6 +31,7 @@ data "glbdns_member_health" "edge" {
 }`,
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue("data.glbdns_pool.edge", tfjsonpath.New("region"), knownvalue.StringExact("eu")),
+					statecheck.ExpectKnownValue("data.glbdns_pool.edge", tfjsonpath.New("unknown_is"), knownvalue.StringExact("down")),
 					statecheck.ExpectKnownValue("data.glbdns_pool.edge", tfjsonpath.New("members"), knownvalue.ListExact([]knownvalue.Check{
 						knownvalue.ObjectExact(map[string]knownvalue.Check{
 							"name": knownvalue.StringExact("cdn"), "address": knownvalue.Null(),

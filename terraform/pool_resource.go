@@ -71,6 +71,7 @@ type poolModel struct {
 	Bias       types.Float64   `tfsdk:"bias"`
 	Method     types.String    `tfsdk:"method"`
 	MinHealthy types.String    `tfsdk:"min_healthy"`
+	UnknownIs  types.String    `tfsdk:"unknown_is"`
 	Members    []memberModel   `tfsdk:"members"`
 	Checks     []checkModel    `tfsdk:"checks"`
 	Managed    types.Bool      `tfsdk:"managed"`
@@ -171,6 +172,12 @@ func (r *poolResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 				Optional: true,
 				Validators: []validator.String{stringvalidator.RegexMatches(minHealthyRE,
 					`must be a whole number of members (1 or more, no leading zero) or a percentage from "1%" to "100%"`)},
+			},
+			"unknown_is": schema.StringAttribute{
+				MarkdownDescription: "How the pool's members count while their health is unknown (no health report yet, or every " +
+					"report stale): `up` (fail open) or `down`. Unset, the server's `-health-unknown-is` default.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.OneOf("up", "down")},
 			},
 			"members": schema.ListNestedAttribute{
 				MarkdownDescription: "The pool's members, in order. Each has exactly one of `address` and `host`.",
@@ -370,7 +377,7 @@ func (r *poolResource) ImportState(ctx context.Context, req resource.ImportState
 // the server fills its defaults.
 func (m *poolModel) toAPI() client.Pool {
 	p := client.Pool{Name: m.Name.ValueString(), Region: m.Region.ValueString(), Members: []client.Member{},
-		Method: m.Method.ValueString(), MinHealthy: client.MinHealthy(m.MinHealthy.ValueString())}
+		Method: m.Method.ValueString(), MinHealthy: client.MinHealthy(m.MinHealthy.ValueString()), UnknownIs: m.UnknownIs.ValueString()}
 	if m.Location != nil {
 		p.Location = []float64{}
 		for _, l := range m.Location {
@@ -419,7 +426,7 @@ func (m *poolModel) toAPI() client.Pool {
 func poolFromAPI(p *client.Pool, prior *poolModel) poolModel {
 	m := poolModel{
 		ID: types.StringValue(p.Name), Name: types.StringValue(p.Name), Region: strOrNull(p.Region),
-		Method: strOrNull(p.Method), MinHealthy: strOrNull(string(p.MinHealthy)),
+		Method: strOrNull(p.Method), MinHealthy: strOrNull(string(p.MinHealthy)), UnknownIs: strOrNull(p.UnknownIs),
 		Managed: types.BoolValue(p.Managed), Version: types.StringValue(p.Version),
 		Members: []memberModel{},
 	}

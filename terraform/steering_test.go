@@ -141,7 +141,8 @@ func TestAccPoolResource_steering(t *testing.T) {
 				Config: steeringPoolConfig(url, token, `location    = [51.5074, -0.1278]
   bias        = 200.5
   method      = "client_subnet_hash"
-  min_healthy = "50%"`),
+  min_healthy = "50%"
+  unknown_is  = "down"`),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(res, tfjsonpath.New("location"), knownvalue.ListExact([]knownvalue.Check{
 						knownvalue.Float64Exact(51.5074), knownvalue.Float64Exact(-0.1278),
@@ -149,9 +150,11 @@ func TestAccPoolResource_steering(t *testing.T) {
 					statecheck.ExpectKnownValue(res, tfjsonpath.New("bias"), knownvalue.Float64Exact(200.5)),
 					statecheck.ExpectKnownValue(res, tfjsonpath.New("method"), knownvalue.StringExact("client_subnet_hash")),
 					statecheck.ExpectKnownValue(res, tfjsonpath.New("min_healthy"), knownvalue.StringExact("50%")),
+					statecheck.ExpectKnownValue(res, tfjsonpath.New("unknown_is"), knownvalue.StringExact("down")),
 				},
 				Check: checkPoolJSON(url, "web-eu", map[string]any{
 					"location": []any{51.5074, -0.1278}, "bias": 200.5, "method": "client_subnet_hash", "min_healthy": "50%",
+					"unknown_is": "down",
 				}),
 			},
 			{ // import: every steering attribute read back from the server
@@ -164,7 +167,8 @@ func TestAccPoolResource_steering(t *testing.T) {
 				Config: steeringPoolConfig(url, token, `location    = [40.7128, -74.006]
   bias        = -150
   method      = "weighted"
-  min_healthy = 2`),
+  min_healthy = 2
+  unknown_is  = "up"`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(res, plancheck.ResourceActionUpdate),
 				}},
@@ -175,9 +179,11 @@ func TestAccPoolResource_steering(t *testing.T) {
 					statecheck.ExpectKnownValue(res, tfjsonpath.New("bias"), knownvalue.Float64Exact(-150)),
 					statecheck.ExpectKnownValue(res, tfjsonpath.New("method"), knownvalue.StringExact("weighted")),
 					statecheck.ExpectKnownValue(res, tfjsonpath.New("min_healthy"), knownvalue.StringExact("2")),
+					statecheck.ExpectKnownValue(res, tfjsonpath.New("unknown_is"), knownvalue.StringExact("up")),
 				},
 				Check: checkPoolJSON(url, "web-eu", map[string]any{
 					"location": []any{40.7128, -74.006}, "bias": -150.0, "method": "weighted", "min_healthy": 2.0,
+					"unknown_is": "up",
 				}),
 			},
 			{ // import again, with the number form of min_healthy
@@ -196,9 +202,10 @@ func TestAccPoolResource_steering(t *testing.T) {
 					statecheck.ExpectKnownValue(res, tfjsonpath.New("bias"), knownvalue.Float64Exact(0)),
 					statecheck.ExpectKnownValue(res, tfjsonpath.New("method"), knownvalue.Null()),
 					statecheck.ExpectKnownValue(res, tfjsonpath.New("min_healthy"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(res, tfjsonpath.New("unknown_is"), knownvalue.Null()),
 				},
 				Check: checkPoolJSON(url, "web-eu", map[string]any{
-					"location": []any{0.0, 0.0}, "bias": 0.0, "method": nil, "min_healthy": nil,
+					"location": []any{0.0, 0.0}, "bias": 0.0, "method": nil, "min_healthy": nil, "unknown_is": nil,
 				}),
 			},
 			{ // all removed: null in state, absent on the server
@@ -207,7 +214,7 @@ func TestAccPoolResource_steering(t *testing.T) {
 					statecheck.ExpectKnownValue(res, tfjsonpath.New("location"), knownvalue.Null()),
 					statecheck.ExpectKnownValue(res, tfjsonpath.New("bias"), knownvalue.Null()),
 				},
-				Check: checkPoolJSON(url, "web-eu", map[string]any{"location": nil, "bias": nil, "method": nil, "min_healthy": nil}),
+				Check: checkPoolJSON(url, "web-eu", map[string]any{"location": nil, "bias": nil, "method": nil, "min_healthy": nil, "unknown_is": nil}),
 			},
 		},
 	})
@@ -405,6 +412,7 @@ func TestAccPoolResource_steeringValidation(t *testing.T) {
   bias = 20001`, `(?s)bias.*must be between -20000.* and 20000`},
 		{`bias = 100`, `(?s)Invalid Attribute Combination.*location`},
 		{`method = "random"`, `(?s)method.*value must be one of`},
+		{`unknown_is = "UP"`, `(?s)unknown_is.*value must be one of`},
 	}
 	tc := resource.TestCase{}
 	for _, s := range steps {

@@ -20,10 +20,13 @@ type Pool struct {
 	Bias       *float64   `json:"bias,omitempty"`
 	Method     string     `json:"method,omitempty"`
 	MinHealthy MinHealthy `json:"min_healthy,omitempty"`
-	Members    []Member   `json:"members"`
-	Checks     []Check    `json:"checks,omitempty"`
-	Managed    bool       `json:"managed,omitempty"`
-	Version    string     `json:"version,omitempty"`
+	// UnknownIs is "up" or "down": how members of unknown health count; omitted, the
+	// server's -health-unknown-is default (the server stores it as written).
+	UnknownIs string   `json:"unknown_is,omitempty"`
+	Members   []Member `json:"members"`
+	Checks    []Check  `json:"checks,omitempty"`
+	Managed   bool     `json:"managed,omitempty"`
+	Version   string   `json:"version,omitempty"`
 }
 
 // MinHealthy is a pool's min_healthy: a whole number of members ("2") or a percentage
@@ -136,8 +139,26 @@ type Service struct {
 	Fallback     string   `json:"fallback,omitempty"`
 	HashPrefixV4 *int64   `json:"hash_prefix_v4,omitempty"`
 	HashPrefixV6 *int64   `json:"hash_prefix_v6,omitempty"`
-	Managed      bool     `json:"managed,omitempty"`
-	Version      string   `json:"version,omitempty"`
+	// Geo is the rules of a service with policy "geo"; the server refuses it on others.
+	Geo     *Geo   `json:"geo,omitempty"`
+	Managed bool   `json:"managed,omitempty"`
+	Version string `json:"version,omitempty"`
+}
+
+// Geo is a geo service's rules and the order for clients no rule matches (omitted: the
+// service's pools order).
+type Geo struct {
+	Rules        []GeoRule `json:"rules"`
+	DefaultPools []string  `json:"default_pools,omitempty"`
+}
+
+// GeoRule is one rule: at least one match list (omitted when unset), and its pool order.
+type GeoRule struct {
+	Networks   []string `json:"networks,omitempty"`
+	ASNs       []int64  `json:"asns,omitempty"`
+	Countries  []string `json:"countries,omitempty"`
+	Continents []string `json:"continents,omitempty"`
+	Pools      []string `json:"pools"`
 }
 
 // DrainRequest is the body of POST /v1/pools/{pool}/members/{member}/drain.
