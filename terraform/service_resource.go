@@ -73,6 +73,7 @@ type serviceModel struct {
 	Fallback     types.String   `tfsdk:"fallback"`
 	HashPrefixV4 types.Int64    `tfsdk:"hash_prefix_v4"`
 	HashPrefixV6 types.Int64    `tfsdk:"hash_prefix_v6"`
+	Geo          *geoModel      `tfsdk:"geo"`
 	Managed      types.Bool     `tfsdk:"managed"`
 	Version      types.String   `tfsdk:"version"`
 }
@@ -103,8 +104,7 @@ func (r *serviceResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 					"between pools, the first pool of an order that is up (at least its `min_healthy` members usable) answering: " +
 					"`failover` (the `pools` order), `nearest` (by distance from the client's GeoIP location to the pools' `location`, " +
 					"minus their `bias`; needs a `geoip` block in the operator's policy and a pool with a location) or `geo` " +
-					"(rules that exist in the operator's policy files only: the server currently refuses a `geo` service " +
-					"made through the API, *Missing geo block*). Defaults to `round_robin`.",
+					"(the pool order of the first of the `geo` rules the client matches). Defaults to `round_robin`.",
 				Optional:   true,
 				Computed:   true,
 				Default:    stringdefault.StaticString("round_robin"),
@@ -164,6 +164,7 @@ func (r *serviceResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 				Default:             int64default.StaticInt64(defaultPrefix6),
 				Validators:          []validator.Int64{int64validator.Between(0, 128)},
 			},
+			"geo": geoSchema(),
 			"managed": schema.BoolAttribute{
 				MarkdownDescription: "Whether the service is managed through the API; false for services from the operator's files.",
 				Computed:            true,
@@ -178,9 +179,10 @@ func (r *serviceResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 }
 
 // ConfigValidators checks at plan time what the schema alone cannot: fallback is set
-// exactly when when_all_down is "fallback", and method only with a steering policy.
+// exactly when when_all_down is "fallback", method only with a steering policy, and geo
+// exactly with policy "geo".
 func (r *serviceResource) ConfigValidators(context.Context) []resource.ConfigValidator {
-	return []resource.ConfigValidator{fallbackValidator{}, methodValidator{}}
+	return []resource.ConfigValidator{fallbackValidator{}, methodValidator{}, geoValidator{}}
 }
 
 // methodValidator refuses a service method with a policy that is not failover, geo or
@@ -311,6 +313,7 @@ func (m *serviceModel) toAPI() client.Service {
 		Name: canonicalName(m.Name.ValueString()), Policy: m.Policy.ValueString(), Method: m.Method.ValueString(), Pools: []string{},
 		TTL: int64Ptr(m.TTL), Answers: m.Answers.ValueInt64(), WhenAllDown: m.WhenAllDown.ValueString(),
 		Fallback: m.Fallback.ValueString(), HashPrefixV4: int64Ptr(m.HashPrefixV4), HashPrefixV6: int64Ptr(m.HashPrefixV6),
+		Geo: m.Geo.toAPI(),
 	}
 	for _, p := range m.Pools {
 		s.Pools = append(s.Pools, p.ValueString())
@@ -332,6 +335,7 @@ func serviceFromAPI(s *client.Service, prior types.String) serviceModel {
 		TTL: types.Int64PointerValue(s.TTL), Answers: types.Int64Value(s.Answers), WhenAllDown: types.StringValue(s.WhenAllDown),
 		Fallback: strOrNull(s.Fallback), HashPrefixV4: types.Int64PointerValue(s.HashPrefixV4), HashPrefixV6: types.Int64PointerValue(s.HashPrefixV6),
 		Managed: types.BoolValue(s.Managed), Version: types.StringValue(s.Version), Pools: []types.String{},
+		Geo: geoFromAPI(s.Geo),
 	}
 	for _, p := range s.Pools {
 		m.Pools = append(m.Pools, types.StringValue(p))

@@ -331,29 +331,120 @@ func TestAccNearestService(t *testing.T) {
 	})
 }
 
-// TestAccGeoService shows what a geo service made through the API does. The provider
-// accepts policy = "geo" at plan time; the server refuses it at apply, because geo rules
-// exist in the operator's files only and the policy package requires a geo block ("Missing
-// geo block"), which the admin API cannot write. If the server comes to accept a geo
-// service without rules (answering its pools in order, as docs/admin-api.md suggests),
-// the second step must become a success.
-func TestAccGeoService(t *testing.T) {
-	n := glbtest.Start(t, glbtest.Options{Token: accToken,
-		Policy: fmt.Sprintf("geoip {\n  database = %q\n}\n", geoCityDB(t))})
-	cfg := providerConfig(n.URL, n.Token) + twoPools + `
+// geoConfig is a geo service over pools web-eu (192.0.2.10) and web-us (198.51.100.10):
+// GB clients get eu, US clients us, the network rule (netRule, HCL) its order, others
+// default_pools (us first).
+func geoConfig(url, token, netRule string) string {
+	return providerConfig(url, token) + twoPools + fmt.Sprintf(`
 resource "glbdns_service" "geo" {
   name   = "geo.glb.example.com"
   policy = "geo"
   method = "weighted"
   pools  = [glbdns_pool.eu.name, glbdns_pool.us.name]
+  geo = {
+    rules = [
+      { countries = ["GB"], pools = [glbdns_pool.eu.name] },
+      { countries = ["US", "CA"], continents = ["SA"], pools = [glbdns_pool.us.name, glbdns_pool.eu.name] },
+      %s,
+    ]
+    default_pools = [glbdns_pool.us.name, glbdns_pool.eu.name]
+  }
 }
-`
+`, netRule)
+}
+
+// TestAccGeoService runs a node whose operator policy opens the GeoIP test databases and
+// asks a Terraform-made geo service, with EDNS Client Subnet, for clients in London (GB),
+// near Seattle (US), in a rule's network, and without a location: each gets its rule's
+// pool, the last default_pools. The service imports with its rules; moving the London
+// client's /32 into the network rule then beats its country rule (networks first).
+func TestAccGeoService(t *testing.T) {
+	asnDB, err := filepath.Abs("../../shared/testdata/geoip/GeoLite2-ASN-Test.mmdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := glbtest.Start(t, glbtest.Options{Token: accToken,
+		Policy: fmt.Sprintf("geoip {\n  database = %q\n  asn_database = %q\n}\n", geoCityDB(t), asnDB)})
+	url, token := n.URL, n.Token
+	const geo = "geo.glb.example.com"
+	const london, seattle, netClient = "81.2.69.142", "216.160.83.56", "203.0.113.7"
+	const eu, us = "192.0.2.10", "198.51.100.10"
+	const res = "glbdns_service.geo"
 	accTest(t, resource.TestCase{
+		CheckDestroy: checkDNS(n, geo), // NXDOMAIN
 		Steps: []resource.TestStep{
-			{Config: cfg, PlanOnly: true, ExpectNonEmptyPlan: true},
-			{Config: cfg, ExpectError: regexp.MustCompile(`(?s)Invalid configuration.*Missing\s+geo\s+block`)},
+			{
+				Config: geoConfig(url, token, `{ networks = ["203.0.113.0/24"], asns = [64496], pools = [glbdns_pool.eu.name] }`),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(res, tfjsonpath.New("geo").AtMapKey("rules").AtSliceIndex(1), knownvalue.ObjectExact(map[string]knownvalue.Check{
+						"countries":  knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("US"), knownvalue.StringExact("CA")}),
+						"continents": knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("SA")}),
+						"networks":   knownvalue.Null(),
+						"asns":       knownvalue.Null(),
+						"pools":      knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("web-us"), knownvalue.StringExact("web-eu")}),
+					})),
+					statecheck.ExpectKnownValue(res, tfjsonpath.New("geo").AtMapKey("rules").AtSliceIndex(2).AtMapKey("asns"),
+						knownvalue.ListExact([]knownvalue.Check{knownvalue.Int64Exact(64496)})),
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					checkDNSFor(n, geo, london, eu),
+					checkDNSFor(n, geo, seattle, us),
+					checkDNSFor(n, geo, netClient, eu),
+					checkDNS(n, geo, us), // 127.0.0.1: no rule matches, default_pools
+				),
+			},
+			{ // the service imports with its rules
+				ResourceName: res, ImportState: true, ImportStateId: geo, ImportStateVerify: true,
+			},
+			{ // a network rule beats a country rule
+				Config: geoConfig(url, token, `{ networks = ["203.0.113.0/24", "81.2.69.142/32"], pools = [glbdns_pool.us.name] }`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(res, plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					checkDNSFor(n, geo, london, us),
+					checkDNSFor(n, geo, netClient, us),
+					checkDNSFor(n, geo, seattle, us),
+				),
+			},
+			{
+				ResourceName: res, ImportState: true, ImportStateId: geo, ImportStateVerify: true,
+			},
 		},
 	})
+}
+
+// TestAccGeoService_validation checks that bad geo rules fail at plan time.
+func TestAccGeoService_validation(t *testing.T) {
+	url, token := startAPI(t)
+	svc := func(policy, geo string) string {
+		return providerConfig(url, token) + twoPools + fmt.Sprintf(`
+resource "glbdns_service" "geo" {
+  name   = "geo.glb.example.com"
+  policy = %q
+  pools  = [glbdns_pool.eu.name, glbdns_pool.us.name]
+  %s
+}
+`, policy, geo)
+	}
+	rule := func(r string) string { return `geo = { rules = [` + r + `] }` }
+	steps := []struct{ cfg, want string }{
+		{svc("geo", ""), `(?s)Missing geo.*no\s+geo\s+attribute`},
+		{svc("failover", rule(`{ countries = ["GB"], pools = ["web-eu"] }`)), `(?s)Unexpected geo.*policy\s+"failover"`},
+		{svc("geo", rule(`{ countries = ["gb"], pools = ["web-eu"] }`)), `(?s)countries.*ISO\s+3166-1\s+alpha-2`},
+		{svc("geo", rule(`{ continents = ["XX"], pools = ["web-eu"] }`)), `(?s)continents.*value\s+must\s+be\s+one\s+of`},
+		{svc("geo", rule(`{ networks = ["198.51.100.1/24"], pools = ["web-eu"] }`)), `(?s)Invalid network.*did you\s+mean\s+"198.51.100.0/24"`},
+		{svc("geo", rule(`{ networks = ["not-a-prefix"], pools = ["web-eu"] }`)), `(?s)Invalid network.*not\s+a\s+CIDR\s+prefix`},
+		{svc("geo", rule(`{ asns = [0], pools = ["web-eu"] }`)), `(?s)asns.*between\s+1\s+and\s+4294967295`},
+		{svc("geo", rule(`{ pools = ["web-eu"] }`)), `(?s)Empty rule.*at\s+least\s+one\s+of`},
+		{svc("geo", rule(`{ countries = [], pools = ["web-eu"] }`)), `(?s)countries.*at\s+least\s+1`},
+		{svc("geo", `geo = { rules = [] }`), `(?s)rules.*at\s+least\s+1`},
+	}
+	tc := resource.TestCase{}
+	for _, s := range steps {
+		tc.Steps = append(tc.Steps, resource.TestStep{Config: s.cfg, PlanOnly: true, ExpectError: regexp.MustCompile(s.want)})
+	}
+	accTest(t, tc)
 }
 
 // checkDNSFor asks the node for the A records of name on behalf of client (an EDNS Client
