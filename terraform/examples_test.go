@@ -12,6 +12,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/glbdns/glbdns/terraform/internal/glbtest"
 )
 
 // exampleEndpoint is the endpoint the documented examples name; the tests point it at
@@ -121,9 +123,11 @@ resource "glbdns_member_drain" "fra_2" {
 // (examples/resources/*/resource.tf) together, so that the snippets stay valid against a
 // real glbdns. In them fra-1 is drained and web-eu's other member has an IPv6 address
 // only: for A queries web-eu has no usable member, so the failover service app answers
-// from web-us.
+// from web-us, and so does the geo service for a client no rule matches. The node's
+// policy has a geoip block, which a geo service needs.
 func TestAccExampleResources(t *testing.T) {
-	n := startNode(t)
+	n := glbtest.Start(t, glbtest.Options{Token: accToken,
+		Policy: fmt.Sprintf("geoip {\n  database = %q\n}\n", geoCityDB(t))})
 	files, err := filepath.Glob("examples/resources/*/resource.tf")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("resource examples: %v, %d files", err, len(files))
@@ -147,6 +151,7 @@ func TestAccExampleResources(t *testing.T) {
 			Check: resource.ComposeAggregateTestCheckFunc(
 				checkDNSFrom(n, "app.glb.example.com", 1, "198.51.100.10", "198.51.100.11"),
 				checkDNSFrom(n, "www.glb.example.com", 1, "198.51.100.10", "198.51.100.11"), // fra-1 drained
+				checkDNSFrom(n, "geo.glb.example.com", 1, "198.51.100.10", "198.51.100.11"), // default_pools: web-us first
 			),
 		}},
 	})

@@ -23,3 +23,18 @@ resource "glbdns_service" "app" {
   pools  = [glbdns_pool.web_eu.name, glbdns_pool.web_us.name]
   method = "round_robin" # members inside pools without their own method
 }
+
+# Geo: the first rule the client matches (networks > asns > countries > continents) gives
+# the pool order; default_pools for the others.
+resource "glbdns_service" "geo" {
+  name   = "geo.glb.example.com"
+  policy = "geo"
+  pools  = [glbdns_pool.web_eu.name, glbdns_pool.web_us.name]
+  geo = {
+    rules = [
+      { networks = ["198.51.100.0/24"], pools = [glbdns_pool.web_us.name] },
+      { countries = ["GB", "DE", "FR"], continents = ["EU"], pools = [glbdns_pool.web_eu.name, glbdns_pool.web_us.name] },
+    ]
+    default_pools = [glbdns_pool.web_us.name, glbdns_pool.web_eu.name]
+  }
+}
