@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
 
 	"github.com/glbdns/glbdns/policy"
 )
@@ -30,6 +30,16 @@ type Store struct {
 	mu     sync.Mutex // serialises writers (and Load) within this process
 	view   atomic.Pointer[view]
 	drains atomic.Pointer[drainSet]
+
+	// decl caches policy.Declared for the operator's files (guarded by mu): every API
+	// write reads them again, and they seldom change. Keyed by a hash of their names and
+	// contents.
+	decl struct {
+		seed           maphash.Seed
+		key            uint64
+		ok             bool
+		pools, service []string
+	}
 }
 
 // view is what reads see: every pool and service of the last good policy.
@@ -114,6 +124,28 @@ func (s *Store) Load() (*policy.Snapshot, hcl.Diagnostics) {
 	return snap, diags
 }
 
+// declared returns the pools and services the operator's files declare. Called with s.mu
+// held.
+func (s *Store) declared(files []policy.File) (pools, services []string) {
+	if !s.decl.ok {
+		s.decl.seed = maphash.MakeSeed()
+	}
+	var h maphash.Hash
+	h.SetSeed(s.decl.seed)
+	for _, f := range files {
+		h.WriteString(f.Name)
+		h.WriteByte(0)
+		h.Write(f.Data)
+		h.WriteByte(0)
+	}
+	key := h.Sum64()
+	if !s.decl.ok || s.decl.key != key {
+		s.decl.pools, s.decl.service = policy.Declared(files)
+		s.decl.key, s.decl.ok = key, true
+	}
+	return s.decl.pools, s.decl.service
+}
+
 // read gathers the operator's files and the managed documents.
 func (s *Store) read() (*state, error) {
 	st := &state{opPools: map[string]bool{}, opServices: map[string]bool{}, pools: map[string]Pool{},
@@ -122,25 +154,12 @@ func (s *Store) read() (*state, error) {
 	if st.opFiles, err = readPolicy(s.policyPath); err != nil {
 		return nil, err
 	}
-	parser := hclparse.NewParser()
-	labels := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
-		{Type: "pool", LabelNames: []string{"name"}}, {Type: "service", LabelNames: []string{"name"}}}}
-	for _, f := range st.opFiles {
-		hf, _ := parser.ParseHCL(f.Data, f.Name)
-		if hf == nil {
-			continue // policy.Load reports it
-		}
-		content, _, _ := hf.Body.PartialContent(labels)
-		for _, b := range content.Blocks {
-			if len(b.Labels) != 1 {
-				continue // policy.Load reports it
-			}
-			if b.Type == "pool" {
-				st.opPools[b.Labels[0]] = true
-			} else {
-				st.opServices[ServiceName(b.Labels[0])] = true
-			}
-		}
+	pools, services := s.declared(st.opFiles)
+	for _, p := range pools {
+		st.opPools[p] = true
+	}
+	for _, sv := range services {
+		st.opServices[ServiceName(sv)] = true
 	}
 	if st.docs, err = s.b.ReadAll(); err != nil {
 		return nil, err

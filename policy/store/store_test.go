@@ -360,3 +360,28 @@ func TestSteeringAttributesRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatorObjectsFollowFileEdits: which objects are the operator's (read-only) is
+// cached between writes, keyed on the files' contents; an edit of the files is seen.
+func TestOperatorObjectsFollowFileEdits(t *testing.T) {
+	s, dir := newStore(t)
+	path := filepath.Join(dir, "policy.hcl")
+	if _, _, err := s.PutPool(webPool("op-web"), Precondition{}); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("write of the operator's pool: %v, want ErrReadOnly", err)
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The operator renames the pool (and the service that uses it): op-web is free.
+	renamed := strings.ReplaceAll(string(src), `"op-web"`, `"op-web-2"`)
+	if err := os.WriteFile(path, []byte(renamed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := s.PutPool(webPool("op-web"), Precondition{}); err != nil || !created {
+		t.Fatalf("write after the rename: created=%v err=%v", created, err)
+	}
+	if _, _, err := s.PutPool(webPool("op-web-2"), Precondition{}); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("write of the renamed operator pool: %v, want ErrReadOnly", err)
+	}
+}
