@@ -47,6 +47,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -133,6 +134,8 @@ type Daemon struct {
 	adminAddr atomic.Pointer[net.TCPAddr]
 
 	afterReload func() // set by Run when watching: watch the new snapshot's files too
+
+	freeing atomic.Bool // a returnMemory is running
 }
 
 // New loads the initial policy and builds the daemon without binding anything. It returns
@@ -238,6 +241,23 @@ func (d *Daemon) install(snap *policy.Snapshot, at time.Time) {
 	d.status.LastResult = "success"
 	d.status.LastError = ""
 	d.m.loaded(snap, d.status.Generation, at)
+	d.returnMemory()
+}
+
+// returnMemory hands the garbage of a load back to the OS, in the background. Loading a
+// policy allocates a few times its final size in transient data (parse trees, maps that
+// regrow on the way, the previous snapshot); the runtime would return it only slowly,
+// so a large policy's RSS would stay near the load's peak for minutes (a 1M-name policy:
+// 0.83 GB instead of about half that). One full GC per load, off the serving path, and
+// never two at once.
+func (d *Daemon) returnMemory() {
+	if !d.freeing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer d.freeing.Store(false)
+		debug.FreeOSMemory()
+	}()
 }
 
 // Reload loads the policy path again and swaps the new snapshot in. On errors it logs
