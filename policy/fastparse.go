@@ -28,6 +28,7 @@ func fastParse(src []byte, filename string, start hcl.Pos) (*hclsyntax.Body, boo
 			return nil, false // grapheme columns and CRLF are hclsyntax's business
 		}
 	}
+	p.spaces() // hclsyntax's top-level body starts at its first token, after any blanks
 	startPos := p.pos()
 	b := p.body(true)
 	if b == nil {
