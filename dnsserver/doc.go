@@ -6,8 +6,9 @@
 //
 // UDP is served by Config.UDPWorkers read loops, each on its own socket bound with
 // SO_REUSEPORT so that the kernel spreads queries across them; a loop reads and writes in
-// batches (recvmmsg/sendmmsg through golang.org/x/net/ipv4) and answers inline, never one
-// goroutine per query. TCP (RFC 7766) uses one goroutine per connection: 2-byte length
+// batches (on Linux raw non-blocking recvmmsg/sendmmsg calls, see udp_linux.go for why;
+// elsewhere golang.org/x/net/ipv4's batches) and answers inline, never one goroutine per
+// query. TCP (RFC 7766) uses one goroutine per connection: 2-byte length
 // framing, pipelined queries answered in order, an idle timeout between queries
 // (Config.TCPIdleTimeout), a short deadline for the rest of a message once its length has
 // arrived, a bounded number of connections (excess ones are accepted and closed) and an

@@ -36,7 +36,9 @@ func testLogger() *slog.Logger {
 // startServer runs a server on 127.0.0.1:0 with the test policy and stops it at cleanup.
 func startServer(t *testing.T, cfg Config) *Server {
 	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
 	cfg.Logger = testLogger()
 	if cfg.UDPWorkers == 0 {
 		cfg.UDPWorkers = 2

@@ -37,7 +37,12 @@ func newBatchConn(c net.PacketConn) batchConn {
 }
 
 // serveUDP reads datagrams in batches and answers them inline, in the reading goroutine.
+// On Linux serveUDPPlatform (udp_linux.go) serves the socket instead, with raw
+// recvmmsg/sendmmsg calls.
 func (s *Server) serveUDP(c net.PacketConn) {
+	if s.serveUDPPlatform(c) {
+		return
+	}
 	bc := newBatchConn(c)
 	in := make([]ipv4.Message, udpBatch)
 	out := make([]ipv4.Message, udpBatch)
