@@ -107,6 +107,7 @@ func (s *Server) serveUDPPlatform(pc net.PacketConn) bool {
 	// sendmmsg. A datagram that fails to send is skipped (the client retries), as a
 	// single sendto would drop it.
 	var w, sent int
+	served := false // a batch was read: the raw calls work here
 	write := func(fd uintptr) bool {
 		for {
 			r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&out.hdrs[sent])),
@@ -138,9 +139,13 @@ func (s *Server) serveUDPPlatform(pc net.PacketConn) bool {
 			if s.isClosed() {
 				return true
 			}
+			if rerr == unix.ENOSYS && !served {
+				return false // a kernel or sandbox without recvmmsg: the portable loop
+			}
 			s.log.Debug("udp read failed", "err", rerr)
 			continue
 		}
+		served = true
 		w = 0
 		for i := 0; i < n; i++ {
 			h := &in.hdrs[i]
