@@ -80,14 +80,19 @@ func (s *Server) serveUDP(c net.PacketConn) {
 		}
 		s.writeAll(bc, out[:w])
 		for i := 0; i < w; i++ {
-			b := out[i].Buffers[0][:0]
-			if cap(b) > 4*udpWriteSize { // do not pin a buffer grown by an odd reply
-				b = make([]byte, 0, udpWriteSize)
-			}
-			out[i].Buffers[0] = b
+			out[i].Buffers[0] = reuseReplyBuf(out[i].Buffers[0])
 			out[i].Addr = nil
 		}
 	}
+}
+
+// reuseReplyBuf empties a sent reply's buffer for the next reply, replacing one that an
+// odd reply grew far past the usual size so that the loop does not pin it.
+func reuseReplyBuf(b []byte) []byte {
+	if cap(b) > 4*udpWriteSize {
+		return make([]byte, 0, udpWriteSize)
+	}
+	return b[:0]
 }
 
 // writeAll sends every message, continuing after a partial sendmmsg. A datagram that fails

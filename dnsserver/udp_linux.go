@@ -44,7 +44,7 @@ type mmsgBatch struct {
 	bufs  [][]byte
 }
 
-func newMmsgBatch(n, bufSize int) *mmsgBatch {
+func newMmsgBatch(n int) *mmsgBatch {
 	b := &mmsgBatch{
 		hdrs:  make([]unix.Mmsghdr, n),
 		iovs:  make([]unix.Iovec, n),
@@ -52,7 +52,6 @@ func newMmsgBatch(n, bufSize int) *mmsgBatch {
 		bufs:  make([][]byte, n),
 	}
 	for i := range b.hdrs {
-		b.bufs[i] = make([]byte, bufSize)
 		b.hdrs[i].Hdr.Iov = &b.iovs[i]
 		b.hdrs[i].Hdr.SetIovlen(1)
 	}
@@ -70,18 +69,18 @@ func (s *Server) serveUDPPlatform(pc net.PacketConn) bool {
 	if err != nil {
 		return false
 	}
-	in := newMmsgBatch(udpBatch, udpReadSize)
-	out := newMmsgBatch(udpBatch, 0)
+	in, out := newMmsgBatch(udpBatch), newMmsgBatch(udpBatch)
 	for i := range in.hdrs {
+		in.bufs[i] = make([]byte, udpReadSize)
 		in.iovs[i].Base = &in.bufs[i][0]
+		in.iovs[i].SetLen(udpReadSize) // the kernel reads iovecs, never writes them
 		in.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&in.names[i]))
 		out.bufs[i] = make([]byte, 0, udpWriteSize)
 	}
 	var n int
 	var rerr syscall.Errno
 	read := func(fd uintptr) bool {
-		for i := range in.hdrs {
-			in.iovs[i].SetLen(udpReadSize)
+		for i := range in.hdrs { // what recvmmsg writes back
 			in.hdrs[i].Hdr.Namelen = sockaddrSize
 			in.hdrs[i].Hdr.Flags = 0
 			in.hdrs[i].Len = 0
@@ -173,11 +172,7 @@ func (s *Server) serveUDPPlatform(pc net.PacketConn) bool {
 			}
 		}
 		for i := 0; i < w; i++ {
-			b := out.bufs[i][:0]
-			if cap(b) > 4*udpWriteSize { // do not pin a buffer grown by an odd reply
-				b = make([]byte, 0, udpWriteSize)
-			}
-			out.bufs[i] = b
+			out.bufs[i] = reuseReplyBuf(out.bufs[i])
 			out.iovs[i].Base = nil
 			out.hdrs[i].Hdr.Name = nil
 		}
