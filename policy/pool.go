@@ -91,7 +91,7 @@ func (c *compiler) pool(blk *hcl.Block) {
 	}
 	content, diags := bodyContent(blk.Body, poolSchema)
 	c.add(diags)
-	p := &Pool{Name: name, MinHealthy: 1}
+	p := &Pool{Name: name, File: blk.DefRange.Filename, MinHealthy: 1}
 	if a := content.Attributes["region"]; a != nil {
 		p.Region, _ = c.str(a)
 	}

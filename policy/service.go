@@ -84,7 +84,7 @@ func (c *compiler) service(blk *hcl.Block) {
 	if zone == nil {
 		c.errf(labelRng, "Service outside every zone", "Service %q is not in any declared zone; glbdns is authoritative only for its zones.", name)
 	}
-	s := &Service{Name: name, TTL: defaultServiceTTL, Answers: 1, HashPrefix4: defaultPrefix4, HashPrefix6: defaultPrefix6, rand: balance.Global{}}
+	s := &Service{Name: name, File: blk.DefRange.Filename, TTL: defaultServiceTTL, Answers: 1, HashPrefix4: defaultPrefix4, HashPrefix6: defaultPrefix6, rand: balance.Global{}}
 	at := content.Attributes
 	if a := at["policy"]; a != nil {
 		if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash", "failover", "geo", "nearest") {

@@ -47,6 +47,8 @@ type Service struct {
 	// Name is the owner name, lower case and fully qualified ("www.glb.example.com.").
 	// It may start with "*." for a wildcard service.
 	Name string
+	// File is the policy file that declares the service (as given to Load).
+	File string
 	// Zone is the origin of the zone the name lives in.
 	Zone string
 	// Method chooses members: round_robin, weighted or client_subnet_hash. For a steering
@@ -134,7 +136,9 @@ const (
 
 // Pool is a named group of members with the checks that healthd runs against them.
 type Pool struct {
-	Name    string
+	Name string
+	// File is the policy file that declares the pool (as given to Load).
+	File    string
 	Region  string
 	Members []*Member
 	Checks  []*Check

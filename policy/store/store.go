@@ -90,6 +90,7 @@ func OpenBackend(policyPath string, b Backend) (*Store, error) {
 		return nil, fmt.Errorf("open policy: %w", err)
 	}
 	s := &Store{policyPath: policyPath, b: b}
+	s.decl.seed = maphash.MakeSeed()
 	s.view.Store(&view{pools: map[string]Pool{}, services: map[string]Service{}, members: map[memberKey]bool{}})
 	s.drains.Store(&drainSet{})
 	return s, nil
@@ -103,7 +104,7 @@ func OpenBackend(policyPath string, b Backend) (*Store, error) {
 func (s *Store) Load() (*policy.Snapshot, hcl.Diagnostics) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, err := s.read()
+	st, err := s.read(false)
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read policy", Detail: err.Error()}}
 	}
@@ -114,6 +115,7 @@ func (s *Store) Load() (*policy.Snapshot, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	s.remember(st.opFiles, snap)
 	s.setView(snap, st)
 	if ds, err := decodeDrains(st.docs[drainsDoc]); err == nil {
 		s.drains.Store(ds)
@@ -126,10 +128,40 @@ func (s *Store) Load() (*policy.Snapshot, hcl.Diagnostics) {
 
 // declared returns the pools and services the operator's files declare. Called with s.mu
 // held.
+// held. A write after a Load of the same files finds them in the cache that Load filled
+// from its snapshot (remember); only files changed since cost a parse.
 func (s *Store) declared(files []policy.File) (pools, services []string) {
-	if !s.decl.ok {
-		s.decl.seed = maphash.MakeSeed()
+	if key := s.declKey(files); !s.decl.ok || s.decl.key != key {
+		s.decl.pools, s.decl.service = policy.Declared(files)
+		s.decl.key, s.decl.ok = key, true
 	}
+	return s.decl.pools, s.decl.service
+}
+
+// remember fills the declared cache for the operator's files from snap, which Load just
+// compiled from them (and the managed documents), so that a reload parses them once.
+func (s *Store) remember(files []policy.File, snap *policy.Snapshot) {
+	op := make(map[string]bool, len(files))
+	for _, f := range files {
+		op[f.Name] = true
+	}
+	var pools, services []string
+	for _, p := range snap.Pools {
+		if op[p.File] {
+			pools = append(pools, p.Name)
+		}
+	}
+	for _, sv := range snap.Services {
+		if op[sv.File] {
+			services = append(services, sv.Name)
+		}
+	}
+	s.decl.pools, s.decl.service = pools, services
+	s.decl.key, s.decl.ok = s.declKey(files), true
+}
+
+// declKey hashes the files' names and contents.
+func (s *Store) declKey(files []policy.File) uint64 {
 	var h maphash.Hash
 	h.SetSeed(s.decl.seed)
 	for _, f := range files {
@@ -138,28 +170,27 @@ func (s *Store) declared(files []policy.File) (pools, services []string) {
 		h.Write(f.Data)
 		h.WriteByte(0)
 	}
-	key := h.Sum64()
-	if !s.decl.ok || s.decl.key != key {
-		s.decl.pools, s.decl.service = policy.Declared(files)
-		s.decl.key, s.decl.ok = key, true
-	}
-	return s.decl.pools, s.decl.service
+	return h.Sum64()
 }
 
-// read gathers the operator's files and the managed documents.
-func (s *Store) read() (*state, error) {
+// read gathers the operator's files and the managed documents, and with declared which
+// pools and services the operator's files declare (writes need it; Load learns it from
+// the snapshot it compiles, see remember).
+func (s *Store) read(declared bool) (*state, error) {
 	st := &state{opPools: map[string]bool{}, opServices: map[string]bool{}, pools: map[string]Pool{},
 		services: map[string]Service{}, poolDoc: map[string]string{}, svcDoc: map[string]string{}}
 	var err error
 	if st.opFiles, err = readPolicy(s.policyPath); err != nil {
 		return nil, err
 	}
-	pools, services := s.declared(st.opFiles)
-	for _, p := range pools {
-		st.opPools[p] = true
-	}
-	for _, sv := range services {
-		st.opServices[ServiceName(sv)] = true
+	if declared {
+		pools, services := s.declared(st.opFiles)
+		for _, p := range pools {
+			st.opPools[p] = true
+		}
+		for _, sv := range services {
+			st.opServices[ServiceName(sv)] = true
+		}
 	}
 	if st.docs, err = s.b.ReadAll(); err != nil {
 		return nil, err
@@ -455,7 +486,7 @@ func (s *Store) PutPool(p Pool, pre Precondition) (Pool, bool, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, err := s.read()
+	st, err := s.read(true)
 	if err != nil {
 		return Pool{}, false, err
 	}
@@ -493,7 +524,7 @@ func (s *Store) PutService(sv Service, pre Precondition) (Service, bool, error) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, err := s.read()
+	st, err := s.read(true)
 	if err != nil {
 		return Service{}, false, err
 	}
@@ -528,7 +559,7 @@ func (s *Store) PutService(sv Service, pre Precondition) (Service, bool, error) 
 func (s *Store) DeletePool(name string, pre Precondition) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, err := s.read()
+	st, err := s.read(true)
 	if err != nil {
 		return err
 	}
@@ -550,7 +581,7 @@ func (s *Store) DeleteService(name string, pre Precondition) error {
 	name = ServiceName(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, err := s.read()
+	st, err := s.read(true)
 	if err != nil {
 		return err
 	}
