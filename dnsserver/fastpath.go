@@ -98,8 +98,9 @@ func compileFast(snap *policy.Snapshot, prev *state) *fastData {
 type fastScratch struct {
 	lname   [maxNameLen + 1]byte
 	oname   [maxNameLen + 1]byte
-	members []*policy.Member
-	comp    compressor
+	members  []*policy.Member
+	selected bool // members holds a selection, to be cleared by release
+	comp     compressor
 }
 
 // fastPool holds fastScratch values. Handle has no per-worker context to hang them on,
@@ -130,9 +131,28 @@ func (s *Server) fastPath(req []byte, src netip.AddrPort, tcp bool, out []byte) 
 		return nil, false
 	}
 
+	// No defer here or in fastAnswer: with this many returns the compiler cannot open-code
+	// them, and the runtime's defer records cost more than the rest of the header parse.
+	// A panic skips the release, and the scratch goes to the garbage collector.
 	fs := fastPool.Get().(*fastScratch)
-	defer fastPool.Put(fs)
+	reply, ok = s.fastAnswer(st, &q, fs, req, src, tcp, out)
+	fs.release()
+	fastPool.Put(fs)
+	return reply, ok
+}
 
+// release drops what the scratch points at (aliases of the scratch buffers in the
+// compressor, the members of the last selection), so that the pool holds no references.
+func (fs *fastScratch) release() {
+	fs.comp.reset()
+	if fs.selected {
+		clear(fs.members[:cap(fs.members)])
+		fs.selected = false
+	}
+}
+
+// fastAnswer is the fast path after the header checks, with scratch memory fs.
+func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, src netip.AddrPort, tcp bool, out []byte) ([]byte, bool) {
 	// The question: plain labels only (no pointer, no byte that needs escaping), so that
 	// the presentation name is the labels joined by dots.
 	off := headerLen
@@ -204,7 +224,7 @@ func (s *Server) fastPath(req []byte, src netip.AddrPort, tcp bool, out []byte) 
 			}
 			b = b[min(4+int(binary.BigEndian.Uint16(b[2:])), len(b)):]
 		}
-		if err := parseOptions(req, &q); err != nil {
+		if err := parseOptions(req, q); err != nil {
 			return nil, false
 		}
 		q.edns = true
@@ -230,7 +250,6 @@ func (s *Server) fastPath(req []byte, src netip.AddrPort, tcp bool, out []byte) 
 	// Header and question; counts and flags are filled in at the end.
 	msg := append(out[:0], req[:qEnd]...)
 	fs.comp.reset()
-	defer fs.comp.reset() // drop the aliases of the scratch buffers
 	if !fs.comp.addQuestion(oname) {
 		return nil, false
 	}
@@ -265,7 +284,7 @@ func (s *Server) fastPath(req []byte, src netip.AddrPort, tcp bool, out []byte) 
 		// Decide the size before selecting: selection has side effects (the
 		// round-robin cursor), so the fast path must not select and then give up.
 		if q.qtype == dns.TypeA || q.qtype == dns.TypeAAAA {
-			if len(msg)+svc.Answers*(2+10+16)+optLen(&q) > limit {
+			if len(msg)+svc.Answers*(2+10+16)+optLen(q) > limit {
 				return nil, false
 			}
 		}
@@ -276,16 +295,16 @@ func (s *Server) fastPath(req []byte, src netip.AddrPort, tcp bool, out []byte) 
 		// client's GeoIP data first: locate looks it up exactly as the general path does
 		// (one lookup, only for those services, allocation-free), so both paths select
 		// from the same Client.
-		client := clientOf(&q, src)
+		client := clientOf(q, src)
 		s.locate(svc, &client)
 		sel := svc.Select(client, q.qtype, st.health, fs.members[:0])
 		if cap(sel.Members) > cap(fs.members) {
 			fs.members = sel.Members[:0]
 		}
-		defer clear(fs.members[:cap(fs.members)])
+		fs.selected = true
 		if sel.ServFail {
-			msg = finishFast(msg, &q, dns.RcodeServerFailure, false, 0, 0, 0)
-			return s.recordFast(st, z, &q, dns.RcodeServerFailure, tcp, msg), true
+			msg = finishFast(msg, q, dns.RcodeServerFailure, false, 0, 0, 0)
+			return s.recordFast(st, z, q, dns.RcodeServerFailure, tcp, msg), true
 		}
 		if sel.CNAME {
 			return nil, false // not reached: host services were excluded above
@@ -322,11 +341,11 @@ func (s *Server) fastPath(req []byte, src netip.AddrPort, tcp bool, out []byte) 
 			nscount = 1
 		}
 	}
-	msg = finishFast(msg, &q, rcode, true, ancount, nscount, scope)
+	msg = finishFast(msg, q, rcode, true, ancount, nscount, scope)
 	if len(msg) > limit {
 		return nil, false
 	}
-	return s.recordFast(st, z, &q, rcode, tcp, msg), true
+	return s.recordFast(st, z, q, rcode, tcp, msg), true
 }
 
 // recordFast records a fast-path reply in the metrics, as finishScope does for the

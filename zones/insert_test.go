@@ -207,6 +207,41 @@ func TestSet(t *testing.T) {
 	})
 }
 
+// TestFindScanMatchesLabels checks that the suffix scan Find uses for a few zones picks
+// the zone the label walk picks, for every name built from labels that make near misses
+// (a label that ends like an origin, nested origins, the root zone).
+func TestFindScanMatchesLabels(t *testing.T) {
+	var zs []*Zone
+	for _, o := range []string{".", "test.", "glb.test.", "b.glb.test.", "xglb.test.", "example.org."} {
+		zs = append(zs, newZone(t, o))
+	}
+	labels := []string{"", "a.", "b.", "glb.", "xglb.", "test.", "org.", "example.", "lb."}
+	for _, set := range []int{len(zs), len(zs) - 1} { // with and without the root zone
+		s, err := NewSet(zs[len(zs)-set:]...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, l1 := range labels {
+			for _, l2 := range labels {
+				for _, l3 := range labels {
+					q := l1 + l2 + l3
+					if q == "" {
+						q = "."
+					}
+					if got, want := s.findScan(q), s.findLabels(q); got != want {
+						t.Errorf("%d zones, %q: scan found %s, label walk %s", set, q, origin(got), origin(want))
+					}
+					n++
+				}
+			}
+		}
+		if n != len(labels)*len(labels)*len(labels) {
+			t.Fatalf("compared %d names", n)
+		}
+	}
+}
+
 func origin(z *Zone) string {
 	if z == nil {
 		return "<nil>"

@@ -33,10 +33,13 @@ func NewSet(zs ...*Zone) (*Set, error) {
 	return s, nil
 }
 
+// scanZones is the largest set Find searches by comparing suffixes; larger sets are
+// searched through the map, one lookup per label of the name.
+const scanZones = 8
+
 // Find returns the zone whose origin is the longest suffix of qname (case-insensitive),
-// or nil when no zone holds it; the server then answers REFUSED. It walks the labels of
-// qname with dns.NextLabel, one map lookup per label, and does not allocate when qname
-// is lower case and fully qualified.
+// or nil when no zone holds it; the server then answers REFUSED. It does not allocate
+// when qname is lower case and fully qualified.
 func (s *Set) Find(qname string) *Zone {
 	if s == nil || len(s.byOrigin) == 0 {
 		return nil
@@ -45,6 +48,28 @@ func (s *Set) Find(qname string) *Zone {
 		qname += "."
 	}
 	q := lower(qname)
+	if len(s.zones) <= scanZones && strings.IndexByte(q, '\\') < 0 {
+		return s.findScan(q)
+	}
+	return s.findLabels(q)
+}
+
+// findScan compares each origin with the end of q: for a few zones that beats hashing
+// every label suffix of q. q must hold no escapes, so that a '.' before the origin is a
+// label boundary (which inZone checks).
+func (s *Set) findScan(q string) *Zone {
+	var best *Zone
+	for _, z := range s.zones {
+		if (best == nil || len(z.origin) > len(best.origin)) && z.inZone(q) {
+			best = z
+		}
+	}
+	return best
+}
+
+// findLabels walks the labels of q with dns.NextLabel (which knows escapes), one map
+// lookup per label suffix, longest first.
+func (s *Set) findLabels(q string) *Zone {
 	for off, end := 0, false; !end; off, end = dns.NextLabel(q, off) {
 		if z := s.byOrigin[q[off:]]; z != nil {
 			return z
