@@ -96,8 +96,8 @@ func compileFast(snap *policy.Snapshot, prev *state) *fastData {
 // fastScratch is the fast path's working memory: the question name in lower case (for
 // lookups) and as asked (for compression), the selection buffer and the compressor.
 type fastScratch struct {
-	lname   [maxNameLen + 1]byte
-	oname   [maxNameLen + 1]byte
+	lname    [maxNameLen + 1]byte
+	oname    [maxNameLen + 1]byte
 	members  []*policy.Member
 	selected bool // members holds a selection, to be cleared by release
 	comp     compressor
