@@ -133,7 +133,7 @@ func (s *Server) service(sc *scratch, st *state, z *zones.Zone, svc *policy.Serv
 			Target: sel.Members[0].Host,
 		})
 		r.Answer = append(r.Answer, &sc.cnames[len(sc.cnames)-1])
-		s.metrics.answered(svc, sel.Members[0])
+		s.metrics.answered(sc.shard, svc, sel.Members[0])
 		if qtype == dns.TypeCNAME {
 			return "", dns.RcodeSuccess, scope
 		}
@@ -169,7 +169,7 @@ func (s *Server) appendMembers(sc *scratch, svc *policy.Service, name string, qt
 				A:   net.IP(sc.ipbuf[off : off+4 : off+4]),
 			})
 			r.Answer = append(r.Answer, &sc.as[len(sc.as)-1])
-			s.metrics.answered(svc, m)
+			s.metrics.answered(sc.shard, svc, m)
 			n++
 		case qtype == dns.TypeAAAA && a.Is6():
 			b := a.As16()
@@ -180,7 +180,7 @@ func (s *Server) appendMembers(sc *scratch, svc *policy.Service, name string, qt
 				AAAA: net.IP(sc.ipbuf[off : off+16 : off+16]),
 			})
 			r.Answer = append(r.Answer, &sc.aaaas[len(sc.aaaas)-1])
-			s.metrics.answered(svc, m)
+			s.metrics.answered(sc.shard, svc, m)
 			n++
 		}
 	}

@@ -115,7 +115,7 @@ const fastQueryMax = 512
 
 // fastPath answers req when it is the common query; ok = false leaves it to the general
 // path, with nothing changed (no selection made, no metric recorded).
-func (s *Server) fastPath(req []byte, src netip.AddrPort, tcp bool, out []byte) (reply []byte, ok bool) {
+func (s *Server) fastPath(req []byte, src netip.AddrPort, tcp bool, out []byte, sh int) (reply []byte, ok bool) {
 	if len(req) < headerLen || len(req) > fastQueryMax {
 		return nil, false
 	}
@@ -135,7 +135,7 @@ func (s *Server) fastPath(req []byte, src netip.AddrPort, tcp bool, out []byte) 
 	// them, and the runtime's defer records cost more than the rest of the header parse.
 	// A panic skips the release, and the scratch goes to the garbage collector.
 	fs := fastPool.Get().(*fastScratch)
-	reply, ok = s.fastAnswer(st, &q, fs, req, src, tcp, out)
+	reply, ok = s.fastAnswer(st, &q, fs, req, src, tcp, out, sh)
 	fs.release()
 	fastPool.Put(fs)
 	return reply, ok
@@ -152,7 +152,7 @@ func (fs *fastScratch) release() {
 }
 
 // fastAnswer is the fast path after the header checks, with scratch memory fs.
-func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, src netip.AddrPort, tcp bool, out []byte) ([]byte, bool) {
+func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, src netip.AddrPort, tcp bool, out []byte, sh int) ([]byte, bool) {
 	// The question: plain labels only (no pointer, no byte that needs escaping), so that
 	// the presentation name is the labels joined by dots.
 	off := headerLen
@@ -304,7 +304,7 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 		fs.selected = true
 		if sel.ServFail {
 			msg = finishFast(msg, q, dns.RcodeServerFailure, false, 0, 0, 0)
-			return s.recordFast(st, z, q, dns.RcodeServerFailure, tcp, msg), true
+			return s.recordFast(sh, st, z, q, dns.RcodeServerFailure, tcp, msg), true
 		}
 		if sel.CNAME {
 			return nil, false // not reached: host services were excluded above
@@ -322,7 +322,7 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 				start := len(msg)
 				msg = append(msg, w.rr[:w.n]...)
 				binary.BigEndian.PutUint32(msg[start+ttlOffset:], svc.TTL)
-				s.metrics.answered(svc, m)
+				s.metrics.answered(sh, svc, m)
 				ancount++
 			}
 		}
@@ -345,17 +345,17 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 	if len(msg) > limit {
 		return nil, false
 	}
-	return s.recordFast(st, z, q, rcode, tcp, msg), true
+	return s.recordFast(sh, st, z, q, rcode, tcp, msg), true
 }
 
 // recordFast records a fast-path reply in the metrics, as finishScope does for the
 // general path.
-func (s *Server) recordFast(st *state, z *zones.Zone, q *query, rcode int, tcp bool, msg []byte) []byte {
+func (s *Server) recordFast(sh int, st *state, z *zones.Zone, q *query, rcode int, tcp bool, msg []byte) []byte {
 	pr := protoUDP
 	if tcp {
 		pr = protoTCP
 	}
-	s.metrics.observe(st.zoneIndex(z), q.qtype, rcode, pr, len(msg), false, q.ecs.present)
+	s.metrics.observe(sh, st.zoneIndex(z), q.qtype, rcode, pr, len(msg), false, q.ecs.present)
 	return msg
 }
 

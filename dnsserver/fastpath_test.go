@@ -113,7 +113,7 @@ func TestFastPathIdenticalBytes(t *testing.T) {
 							src := srcs[total%len(srcs)]
 							label := fmt.Sprintf("%s/%s/%s/%s/rd=%v/tcp=%v", qn, dns.TypeToString[qt], ec.name, cs, rd, tcp)
 							total++
-							f, ok := fast.fastPath(req, src, tcp, outF)
+							f, ok := fast.fastPath(req, src, tcp, outF, 0)
 							if !ok {
 								f = fast.Handle(req, src, tcp, outF)
 							} else {
@@ -203,7 +203,7 @@ func TestFastPathFallsBack(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			req := c.req(t)
-			if _, ok := fast.fastPath(req, src, false, nil); ok {
+			if _, ok := fast.fastPath(req, src, false, nil, 0); ok {
 				t.Fatalf("fast path took %x", req)
 			}
 			f := fast.Handle(req, src, false, nil)
@@ -222,7 +222,7 @@ func TestFastPathMetrics(t *testing.T) {
 	src := netip.MustParseAddrPort("198.51.100.7:5353")
 	req := packed(t, newQuery("rr.glb.example.com.", dns.TypeA))
 	for range 3 {
-		if _, ok := s.fastPath(req, src, false, nil); !ok {
+		if _, ok := s.fastPath(req, src, false, nil, 0); !ok {
 			t.Fatal("fast path did not answer rr A")
 		}
 	}
@@ -287,7 +287,7 @@ func TestFastPathIdenticalBytesShapes(t *testing.T) {
 					req := packed(t, m)
 					src := srcs[total%2]
 					total++
-					f, ok := fast.fastPath(req, src, false, nil)
+					f, ok := fast.fastPath(req, src, false, nil, 0)
 					if ok {
 						hits++
 					} else {
@@ -305,7 +305,7 @@ func TestFastPathIdenticalBytesShapes(t *testing.T) {
 		t.Errorf("fast path answered %d of %d queries, want at least a third", hits, total)
 	}
 	// SERVFAIL from when_all_down comes from the fast path too.
-	r, ok := fast.fastPath(packed(t, newQuery("down.fp.example.", dns.TypeA)), srcs[0], false, nil)
+	r, ok := fast.fastPath(packed(t, newQuery("down.fp.example.", dns.TypeA)), srcs[0], false, nil, 0)
 	var msg dns.Msg
 	if !ok || msg.Unpack(r) != nil || msg.Rcode != dns.RcodeServerFailure {
 		t.Errorf("down.fp.example A: fast=%v reply %v, want a fast SERVFAIL", ok, &msg)

@@ -41,6 +41,7 @@ type scratch struct {
 	ecsIP   [16]byte
 	opts    [1]dns.EDNS0
 	zone    int // metrics zone slot of the question's zone (0: none), set by resolve
+	shard   int // metrics shard of the loop answering, set by general
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -68,6 +69,7 @@ func (sc *scratch) reset() {
 	sc.resp = dns.Msg{}
 	sc.req = dns.Msg{}
 	sc.zone = 0
+	sc.shard = 0
 }
 
 // Handle is the whole in-process query path: it takes a request in wire format and
@@ -76,6 +78,13 @@ func (sc *scratch) reset() {
 // limit (UDP: the requester's EDNS payload size, TCP: 65535). It never panics: a panic is
 // recovered, counted in Panics, and the query dropped.
 func (s *Server) Handle(req []byte, src netip.AddrPort, tcp bool, out []byte) (reply []byte) {
+	return s.handle(req, src, tcp, out, s.metrics.connShard())
+}
+
+// handle is Handle recording into metrics shard sh (the UDP worker's own, or the TCP
+// connection's). The recover is its only defer, which the compiler open-codes (with more
+// defers or returns it falls back to the runtime's defer records, which cost more).
+func (s *Server) handle(req []byte, src netip.AddrPort, tcp bool, out []byte, sh int) (reply []byte) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.panics.Add(1)
@@ -83,22 +92,29 @@ func (s *Server) Handle(req []byte, src netip.AddrPort, tcp bool, out []byte) (r
 			reply = nil
 		}
 	}()
-	if reply, ok := s.fastPath(req, src, tcp, out); ok {
+	if reply, ok := s.fastPath(req, src, tcp, out, sh); ok {
 		return reply // the common query, answered without miekg (fastpath.go)
 	}
+	return s.general(req, src, tcp, out, sh)
+}
+
+// general is the query path for everything the fast path declines: miekg/dns parses and
+// packs, every rule of the RFCs is checked here.
+func (s *Server) general(req []byte, src netip.AddrPort, tcp bool, out []byte, sh int) []byte {
 	// Anything shorter than a header has no id to answer to: drop it.
 	if len(req) < headerLen {
-		s.metrics.dropped()
+		s.metrics.dropped(sh)
 		return nil
 	}
 	q := query{hdr: parseHeader(req)}
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	sc.reset()
+	sc.shard = sh
 
 	switch filter(&q.hdr) {
 	case actDrop:
-		s.metrics.dropped()
+		s.metrics.dropped(sh)
 		return nil
 	case actFormErr:
 		return s.finish(sc, &q, dns.RcodeFormatError, tcp, out)
@@ -181,7 +197,7 @@ func (s *Server) finish(sc *scratch, q *query, rcode int, tcp bool, out []byte) 
 func (s *Server) finishScope(sc *scratch, q *query, rcode, scope int, tcp bool, out []byte) []byte {
 	msg := s.pack(sc, q, rcode, scope, tcp, out)
 	if msg == nil {
-		s.metrics.dropped()
+		s.metrics.dropped(sc.shard)
 		return nil
 	}
 	pr := protoUDP
@@ -192,7 +208,7 @@ func (s *Server) finishScope(sc *scratch, q *query, rcode, scope int, tcp bool, 
 	if q.hasQ {
 		qtype = q.qtype
 	}
-	s.metrics.observe(sc.zone, qtype, sc.resp.Rcode, pr, len(msg), sc.resp.Truncated, q.ecs.present)
+	s.metrics.observe(sc.shard, sc.zone, qtype, sc.resp.Rcode, pr, len(msg), sc.resp.Truncated, q.ecs.present)
 	return msg
 }
 

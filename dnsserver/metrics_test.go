@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -172,22 +173,36 @@ func TestQtypeRcodeBuckets(t *testing.T) {
 }
 
 // BenchmarkMetricsPerQuery is what the metrics add to one load-balanced query: one
-// observe and one answered (run with -cpu 1,2 to see the sharding under contention).
+// observe and one answered. Run with -cpu 1,2: "own-shard" is how the server records (each
+// UDP worker into its own shard), "shared-shard" is what it costs when two cores write the
+// same counters, which the per-worker shards exist to avoid.
 func BenchmarkMetricsPerQuery(b *testing.B) {
-	s := New(Config{Logger: testLogger()})
-	snap := loadSnapshot(b)
-	s.SetSnapshot(snap)
-	st := s.state.Load()
-	svc := snap.Services[0]
-	mem := svc.Pools[0].Members[0]
-	zi := st.zoneIndex(snap.Zones.Zones()[0])
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			s.metrics.observe(zi, dns.TypeA, dns.RcodeSuccess, protoUDP, 80, false, false)
-			s.metrics.answered(svc, mem)
-		}
-	})
+	for _, bc := range []struct {
+		name   string
+		shared bool
+	}{{"own-shard", false}, {"shared-shard", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := New(Config{Logger: testLogger()})
+			snap := loadSnapshot(b)
+			s.SetSnapshot(snap)
+			st := s.state.Load()
+			svc := snap.Services[0]
+			mem := svc.Pools[0].Members[0]
+			zi := st.zoneIndex(snap.Zones.Zones()[0])
+			var workers atomic.Int32
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				sh := 0
+				if !bc.shared {
+					sh = int(workers.Add(1)) // as the server numbers its UDP workers
+				}
+				for pb.Next() {
+					s.metrics.observe(sh, zi, dns.TypeA, dns.RcodeSuccess, protoUDP, 80, false, false)
+					s.metrics.answered(sh, svc, mem)
+				}
+			})
+		})
+	}
 }
 
 // TestMetricsOff checks the benchmarks' switch (metrics.off): replies are unchanged and
@@ -217,5 +232,45 @@ func TestMetricsOff(t *testing.T) {
 		if v != 0 && (strings.HasPrefix(k, "glbdns_dns_") || strings.HasPrefix(k, "glbdns_policy_answers_total")) {
 			t.Errorf("%s = %v with metrics off, want 0", k, v)
 		}
+	}
+}
+
+// TestMetricsSumShards records from more callers than there are shards (shard numbers wrap)
+// and checks that a scrape and AnswerCounts add every shard up, each counter once.
+func TestMetricsSumShards(t *testing.T) {
+	for workers, want := range map[int]int{0: minShards, 1: minShards, 8: 8, 9: 16, 20: 32, 100000: maxShards} {
+		if got := shardsFor(workers); got != want {
+			t.Errorf("shardsFor(%d) = %d, want %d", workers, got, want)
+		}
+	}
+	s := New(Config{Logger: testLogger(), UDPWorkers: 20})
+	snap := loadSnapshot(t)
+	s.SetSnapshot(snap)
+	st := s.state.Load()
+	svc := snap.Services[0]
+	mem := svc.Pools[0].Members[0]
+	z := snap.Zones.Zones()[0]
+	const calls = 3*32 + 5 // every one of the 32 shards, some of them four times
+	for sh := 0; sh < calls; sh++ {
+		s.metrics.observe(sh, st.zoneIndex(z), dns.TypeA, dns.RcodeSuccess, protoUDP, 80, false, true)
+		s.metrics.answered(sh, svc, mem)
+		s.metrics.dropped(sh)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s.Collector())
+	got := gather(t, reg)
+	for k, want := range map[string]float64{
+		fmt.Sprintf(`glbdns_dns_requests_total{proto="udp",qtype="A",rcode="NOERROR",zone=%q}`, z.Origin()): calls,
+		`glbdns_dns_response_size_bytes_count{proto="udp"}`:                                                 calls,
+		`glbdns_dns_response_size_bytes_sum{proto="udp"}`:                                                   80 * calls,
+		`glbdns_dns_ecs_requests_total{}`:                                                                   calls,
+		`glbdns_dns_dropped_requests_total{}`:                                                               calls,
+	} {
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v", k, got[k], want)
+		}
+	}
+	if n, ok := s.AnswerCounts().Get(svc.Name, svc.Pools[0].Name, mem.Name); !ok || n != calls {
+		t.Errorf("answer count = %d, %v, want %d", n, ok, calls)
 	}
 }

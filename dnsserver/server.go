@@ -160,7 +160,7 @@ func New(cfg Config) *Server {
 		ready: make(chan struct{}),
 		done:  make(chan struct{}),
 	}
-	s.metrics = newMetrics(&s.panics)
+	s.metrics = newMetrics(&s.panics, cfg.UDPWorkers)
 	return s
 }
 
@@ -307,8 +307,8 @@ func (s *Server) Start(ctx context.Context) error {
 	s.addr = netip.AddrPortFrom(s.addr.Addr().Unmap(), s.addr.Port())
 	s.lmu.Unlock()
 
-	for _, c := range udp {
-		s.goLoop("udp", func() { s.serveUDP(c) })
+	for i, c := range udp {
+		s.goLoop("udp", func() { s.serveUDP(c, i) }) // worker i records into metrics shard i
 	}
 	s.goLoop("tcp", func() { s.serveTCP(tcp) })
 	s.log.Info("listening", "addr", s.addr.String(), "udp_sockets", len(udp))

@@ -97,6 +97,7 @@ func (s *Server) serveConn(c net.Conn) {
 		tcpBufPool.Put(outp)
 	}()
 	var lenbuf [2]byte
+	sh := s.metrics.connShard()
 	for n := 0; s.cfg.MaxTCPQueriesPerConn == 0 || n < s.cfg.MaxTCPQueriesPerConn; n++ {
 		// Idle timeout while waiting for the next length prefix (RFC 7766 Section 6.2.3).
 		if err := c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout)); err != nil {
@@ -125,7 +126,7 @@ func (s *Server) serveConn(c net.Conn) {
 			out = make([]byte, 0, 512)
 		}
 		// Handle appends after the 2-byte prefix slot.
-		reply := s.Handle(req, src, true, out[2:2])
+		reply := s.handle(req, src, true, out[2:2], sh)
 		if reply == nil {
 			// Nothing to say (a response, or less than a header): the framing is intact,
 			// so carry on with the next message.

@@ -39,8 +39,8 @@ func newBatchConn(c net.PacketConn) batchConn {
 // serveUDP reads datagrams in batches and answers them inline, in the reading goroutine.
 // On Linux serveUDPPlatform (udp_linux.go) serves the socket instead, with raw
 // recvmmsg/sendmmsg calls.
-func (s *Server) serveUDP(c net.PacketConn) {
-	if s.serveUDPPlatform(c) {
+func (s *Server) serveUDP(c net.PacketConn, sh int) {
+	if s.serveUDPPlatform(c, sh) {
 		return
 	}
 	bc := newBatchConn(c)
@@ -69,7 +69,7 @@ func (s *Server) serveUDP(c net.PacketConn) {
 			src := ua.AddrPort()
 			src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 			buf := out[w].Buffers[0]
-			reply := s.Handle(m.Buffers[0][:m.N], src, false, buf)
+			reply := s.handle(m.Buffers[0][:m.N], src, false, buf, sh)
 			if reply == nil {
 				continue
 			}

@@ -60,7 +60,7 @@ func newMmsgBatch(n int) *mmsgBatch {
 
 // serveUDPPlatform runs the raw recvmmsg/sendmmsg loop on c. It reports false, having
 // read nothing, when c offers no raw access; the caller then uses the portable loop.
-func (s *Server) serveUDPPlatform(pc net.PacketConn) bool {
+func (s *Server) serveUDPPlatform(pc net.PacketConn, sh int) bool {
 	c, ok := pc.(*net.UDPConn)
 	if !ok {
 		return false
@@ -152,7 +152,7 @@ func (s *Server) serveUDPPlatform(pc net.PacketConn) bool {
 			if !ok {
 				continue
 			}
-			reply := s.Handle(in.bufs[i][:h.Len], src, false, out.bufs[w][:0])
+			reply := s.handle(in.bufs[i][:h.Len], src, false, out.bufs[w][:0], sh)
 			if len(reply) == 0 {
 				continue
 			}
