@@ -30,15 +30,17 @@ if [ -x "$BENCH_DIR/gdnsd.sh" ] && "$BENCH_DIR/gdnsd.sh" install >/dev/null 2>&1
   servers="gdnsd glbdns"
 fi
 
-start() { # start NAME: serve on its port pinned to CPU 1, print the port
+start() { # start NAME: serve on PORT, pinned to CPU 1 (not in a subshell: PID must stick)
   case "$1" in
     glbdns)
-      taskset -c 1 "$WORK/glbdns" -listen "127.0.0.1:$GLB_PORT" -policy "$ROOT/bench/glb.test.hcl" \
+      PORT=$GLB_PORT
+      taskset -c 1 "$WORK/glbdns" -listen "127.0.0.1:$PORT" -policy "$ROOT/bench/glb.test.hcl" \
         -log-level warn -no-watch >"$WORK/glbdns.log" 2>&1 &
-      PID=$!; echo "$GLB_PORT" ;;
+      PID=$! ;;
     gdnsd)
-      "$BENCH_DIR/gdnsd.sh" start "$GDNSD_PORT" >/dev/null 2>&1
-      taskset -a -pc 1 "$("$BENCH_DIR/gdnsd.sh" pid)" >/dev/null; echo "$GDNSD_PORT" ;;
+      PORT=$GDNSD_PORT
+      "$BENCH_DIR/gdnsd.sh" start "$PORT" >/dev/null 2>&1
+      taskset -a -pc 1 "$("$BENCH_DIR/gdnsd.sh" pid)" >/dev/null ;;
   esac
 }
 halt() {
@@ -51,9 +53,10 @@ halt() {
 for scen in $SCENARIOS; do
   for run in $(seq 1 "$RUNS"); do
     for name in $servers; do
-      port=$(start "$name")
-      for _ in $(seq 1 50); do ss -Hlun "sport = :$port" | grep -q . && break; sleep 0.1; done
-      timeout 30 taskset -c 0 dnsperf -s 127.0.0.1 -p "$port" -d "$BENCH_DIR/queries/$scen.txt" \
+      start "$name"
+      for _ in $(seq 1 50); do ss -Hlun "sport = :$PORT" | grep -q . && break; sleep 0.1; done
+      sleep 1 # let the server settle after start (both alike)
+      timeout 30 taskset -c 0 dnsperf -s 127.0.0.1 -p "$PORT" -d "$BENCH_DIR/queries/$scen.txt" \
         -l 4 -c 2 -q 100 -Q "$RATE" -v >"$WORK/lat.out" 2>&1 || true
       awk '$1==">" && $NF ~ /^[0-9.]+$/ {print $NF*1000000}' "$WORK/lat.out" | sort -g |
         awk -v n="$name" -v s="$scen" -v r="$run" '{a[NR]=$1} END {
