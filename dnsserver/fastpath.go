@@ -103,8 +103,9 @@ type fastScratch struct {
 	comp     compressor
 }
 
-// fastPool holds fastScratch values. Handle has no per-worker context to hang them on,
-// and sync.Pool's per-P cache makes Get/Put a few nanoseconds without locks.
+// fastPool holds fastScratch values for UDP workers and TCP connections alike; sync.Pool's
+// per-P cache makes Get/Put a few nanoseconds without locks. A scratch comes out of it
+// clean: new, or emptied by release before Put.
 var fastPool = sync.Pool{New: func() any {
 	return &fastScratch{members: make([]*policy.Member, 0, 16)}
 }}
@@ -249,7 +250,6 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 
 	// Header and question; counts and flags are filled in at the end.
 	msg := append(out[:0], req[:qEnd]...)
-	fs.comp.reset()
 	if !fs.comp.addQuestion(oname) {
 		return nil, false
 	}

@@ -9,7 +9,7 @@ package dnsserver
 // shard, at least one shard per UDP worker) and every UDP worker records into its own
 // shard, so that workers on different cores never write the same cache line: with a
 // shared line every query pays the line's trip between cores (measured: 6 ns per query on
-// distinct shards, 40-100 ns on one shared shard, BenchmarkMetricsPerQuery). TCP
+// distinct shards, 38-95 ns on one shared shard, BenchmarkMetricsPerQuery). TCP
 // connections take shards in turn.
 //
 // Series exported by Server.Collector (every one of them is also listed in docs/metrics.md):

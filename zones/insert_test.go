@@ -221,7 +221,6 @@ func TestFindScanMatchesLabels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := 0
 		for _, l1 := range labels {
 			for _, l2 := range labels {
 				for _, l3 := range labels {
@@ -232,12 +231,8 @@ func TestFindScanMatchesLabels(t *testing.T) {
 					if got, want := s.findScan(q), s.findLabels(q); got != want {
 						t.Errorf("%d zones, %q: scan found %s, label walk %s", set, q, origin(got), origin(want))
 					}
-					n++
 				}
 			}
-		}
-		if n != len(labels)*len(labels)*len(labels) {
-			t.Fatalf("compared %d names", n)
 		}
 	}
 }
