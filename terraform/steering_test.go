@@ -451,21 +451,12 @@ resource "glbdns_service" "geo" {
 // Subnet option with the client's /32) and compares the set of addresses with want.
 func checkDNSFor(n *glbtest.Node, name, client string, want ...string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		m := new(dns.Msg)
-		m.SetQuestion(dns.Fqdn(name), dns.TypeA)
-		m.RecursionDesired = false
+		m := glbtest.NewQuery(name, dns.TypeA)
 		m.SetEdns0(1232, false)
 		opt := m.IsEdns0()
 		opt.Option = append(opt.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 32,
 			Address: net.ParseIP(client).To4()})
-		c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
-		var r *dns.Msg
-		var err error
-		for range 3 { // loopback UDP loses nothing, but a test should not flake on it
-			if r, _, err = c.Exchange(m, n.DNS); err == nil {
-				break
-			}
-		}
+		r, err := glbtest.Exchange(n.DNS, m)
 		if err != nil {
 			return fmt.Errorf("query %s A for %s: %w", name, client, err)
 		}

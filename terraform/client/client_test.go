@@ -121,8 +121,11 @@ func TestPoolSteeringFields(t *testing.T) {
 		t.Errorf("failover service: policy %q method %q; want failover weighted", s.Policy, s.Method)
 	}
 	s, err = c.CreateService(ctx, client.Service{Name: "www.glb.example.com", Policy: "weighted", Pools: []string{"u"}})
-	if err != nil || s.Method != "" {
-		t.Errorf("weighted service: method %q, %v; want no method", s.Method, err)
+	if err != nil {
+		t.Fatalf("create weighted service: %v", err)
+	}
+	if s.Method != "" {
+		t.Errorf("weighted service: method %q; want no method", s.Method)
 	}
 }
 

@@ -171,9 +171,20 @@ func (n *Node) Query(name string, qtype uint16) (*dns.Msg, error) {
 
 // Query asks the DNS server at addr for name and type over UDP, without recursion.
 func Query(addr, name string, qtype uint16) (*dns.Msg, error) {
+	return Exchange(addr, NewQuery(name, qtype))
+}
+
+// NewQuery is the message Query sends: one question, RD clear. Callers add options (an
+// EDNS Client Subnet) and send it with Exchange.
+func NewQuery(name string, qtype uint16) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.RecursionDesired = false
+	return m
+}
+
+// Exchange sends m to the DNS server at addr over UDP, with up to three tries.
+func Exchange(addr string, m *dns.Msg) (*dns.Msg, error) {
 	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
 	var err error
 	for range 3 {
