@@ -18,14 +18,9 @@ func Declared(files []File) (pools, services []string) {
 			if body == nil {
 				continue
 			}
+			// PartialContent keeps only blocks of the schema's types with one label.
 			content, _, _ := body.PartialContent(declaredSchema)
-			if content == nil {
-				continue
-			}
 			for _, b := range content.Blocks {
-				if len(b.Labels) != 1 {
-					continue
-				}
 				if b.Type == "pool" {
 					pools = append(pools, b.Labels[0])
 				} else {

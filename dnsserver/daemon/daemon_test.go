@@ -334,3 +334,41 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
 }
+
+// TestReturnMemoryCoalesces: installs that land while memory is being returned are served
+// by exactly one more run after it (not dropped, not one run each), and the worker then
+// stops.
+func TestReturnMemoryCoalesces(t *testing.T) {
+	var runs atomic.Int32
+	started, release := make(chan struct{}), make(chan struct{})
+	d := &Daemon{}
+	d.freeOS = func() {
+		if runs.Add(1) == 1 {
+			close(started)
+			<-release
+		}
+	}
+	d.returnMemory()
+	<-started
+	for range 3 { // three installs during the first run
+		d.returnMemory()
+	}
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for d.freeing.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("still returning memory after 5 s (%d runs)", runs.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := runs.Load(); got != 2 {
+		t.Fatalf("%d runs, want 2: the first, and one for the installs during it", got)
+	}
+	d.returnMemory() // idle again: a new request starts a new run
+	for deadline := time.Now().Add(5 * time.Second); d.freeing.Load() != 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if got := runs.Load(); got != 3 {
+		t.Fatalf("%d runs after a later install, want 3", got)
+	}
+}
