@@ -356,9 +356,6 @@ func (c *compiler) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *
 		} else {
 			g.orders = append(g.orders, nil)
 		}
-		if at["pools"] != nil && rule.pools == nil {
-			rule.pools = []string{}
-		}
 		if at["countries"] == nil && at["continents"] == nil && at["asns"] == nil && at["networks"] == nil {
 			c.errf(rb.DefRange, "Empty rule", "A geo rule needs at least one of countries, continents, asns or networks.")
 		}

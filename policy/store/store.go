@@ -365,9 +365,6 @@ func serviceFrom(s *policy.Service) Service {
 					gr.ASNs[i] = int64(a)
 				}
 			}
-			if gr.Pools == nil {
-				gr.Pools = []string{}
-			}
 			g.Rules = append(g.Rules, gr)
 		}
 		out.Geo = g
