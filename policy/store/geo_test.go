@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/glbdns/glbdns/policy"
@@ -162,7 +161,7 @@ func TestGeoValidationErrors(t *testing.T) {
 		{"empty rule", func(sv *Service) { sv.Geo.Rules[1] = GeoRule{Countries: []string{}, Pools: []string{"us"}} }, "geo.rules[1]", ErrInvalid},
 		{"no rules", func(sv *Service) { sv.Geo.Rules = nil }, "geo", ErrInvalid},
 		{"not geo", func(sv *Service) { sv.Policy = "failover" }, "geo", ErrInvalid},
-		{"missing geo", func(sv *Service) { sv.Geo = nil }, "", ErrInvalid},
+		{"missing geo", func(sv *Service) { sv.Geo = nil }, "name", ErrInvalid}, // no geo block to point at: the service
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,7 +170,7 @@ func TestGeoValidationErrors(t *testing.T) {
 			if !errors.As(err, &ve) || !errors.Is(err, tc.kind) {
 				t.Fatalf("err = %v, want a ValidationError matching %v", err, tc.kind)
 			}
-			if ve.Field != tc.field && !(tc.field == "" && !strings.HasPrefix(ve.Field, "geo")) {
+			if ve.Field != tc.field {
 				t.Errorf("field = %q, want %q (reason %s)", ve.Field, tc.field, ve.Reason)
 			}
 		})
