@@ -6,9 +6,11 @@
 //
 // UDP is served by Config.UDPWorkers read loops, each on its own socket bound with
 // SO_REUSEPORT so that the kernel spreads queries across them; a loop reads and writes in
-// batches (on Linux raw non-blocking recvmmsg/sendmmsg calls, see udp_linux.go for why;
-// elsewhere golang.org/x/net/ipv4's batches) and answers inline, never one goroutine per
-// query. TCP (RFC 7766) uses one goroutine per connection: 2-byte length
+// batches and answers inline, never one goroutine per query. On Linux each socket leaves
+// the Go netpoller and its loop waits in a blocking recvmmsg, as a C server's UDP thread
+// does (udp_linux.go says why and what that asks of the runtime: the loop keeps its P, so
+// Start raises GOMAXPROCS to one more than the number of such loops); elsewhere the loop
+// uses golang.org/x/net/ipv4's batches through the netpoller. TCP (RFC 7766) uses one goroutine per connection: 2-byte length
 // framing, pipelined queries answered in order, an idle timeout between queries
 // (Config.TCPIdleTimeout), a short deadline for the rest of a message once its length has
 // arrived, a bounded number of connections (excess ones are accepted and closed) and an

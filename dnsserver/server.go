@@ -30,6 +30,8 @@ type Config struct {
 	// SO_REUSEPORT (Linux), so that the kernel spreads queries across them; queries are
 	// answered inline by the loop, never one goroutine per query. Default
 	// runtime.GOMAXPROCS(0). Where SO_REUSEPORT is not available a single socket is used.
+	// On Linux each loop keeps a P while it waits in the kernel, so Start raises GOMAXPROCS
+	// to one more than the loops of all running servers (see udp_linux.go).
 	UDPWorkers int
 	// TCPIdleTimeout closes a TCP connection that has been idle that long between queries.
 	// Default 10s: RFC 7766 Section 6.2.3 recommends an idle timeout "of the order of
@@ -137,7 +139,8 @@ type Server struct {
 	lmu      sync.Mutex
 	started  bool
 	closed   bool
-	udp      []net.PacketConn
+	udp      []net.PacketConn // the sockets as bound (on Linux closed again once detached)
+	wake     []func()         // wakes a UDP loop blocked in the kernel (udp_linux.go)
 	tcp      net.Listener
 	conns    map[net.Conn]struct{}
 	addr     netip.AddrPort
@@ -305,10 +308,11 @@ func (s *Server) Start(ctx context.Context) error {
 	s.udp, s.tcp = udp, tcp
 	s.addr = tcp.Addr().(*net.TCPAddr).AddrPort()
 	s.addr = netip.AddrPortFrom(s.addr.Addr().Unmap(), s.addr.Port())
+	loops := s.udpLoops(udp) // under lmu: stop must see every loop's wake function
 	s.lmu.Unlock()
 
-	for i, c := range udp {
-		s.goLoop("udp", func() { s.serveUDP(c, i) }) // worker i records into metrics shard i
+	for _, loop := range loops {
+		s.goLoop("udp", loop)
 	}
 	s.goLoop("tcp", func() { s.serveTCP(tcp) })
 	s.log.Info("listening", "addr", s.addr.String(), "udp_sockets", len(udp))
@@ -342,6 +346,9 @@ func (s *Server) stop() {
 	s.closed = true
 	for _, c := range s.udp {
 		c.Close()
+	}
+	for _, wake := range s.wake {
+		wake()
 	}
 	if s.tcp != nil {
 		s.tcp.Close()

@@ -36,13 +36,10 @@ func newBatchConn(c net.PacketConn) batchConn {
 	return ipv4.NewPacketConn(c)
 }
 
-// serveUDP reads datagrams in batches and answers them inline, in the reading goroutine.
-// On Linux serveUDPPlatform (udp_linux.go) serves the socket instead, with raw
-// recvmmsg/sendmmsg calls.
+// serveUDP is the portable loop: it reads datagrams in batches through the netpoller and
+// answers them inline, in the reading goroutine, into metrics shard sh. On Linux
+// serveRawUDP (udp_linux.go) serves the sockets instead.
 func (s *Server) serveUDP(c net.PacketConn, sh int) {
-	if s.serveUDPPlatform(c, sh) {
-		return
-	}
 	bc := newBatchConn(c)
 	in := make([]ipv4.Message, udpBatch)
 	out := make([]ipv4.Message, udpBatch)

@@ -4,6 +4,12 @@ package dnsserver
 
 import "net"
 
-// serveUDPPlatform reports false: outside Linux the portable loop (x/net batches, one
-// datagram per call where the OS has no recvmmsg) serves every socket.
-func (s *Server) serveUDPPlatform(net.PacketConn, int) bool { return false }
+// udpLoops returns the portable loop (x/net batches, one datagram per call where the OS
+// has no recvmmsg) for every socket: worker i records into metrics shard i.
+func (s *Server) udpLoops(udp []net.PacketConn) []func() {
+	loops := make([]func(), len(udp))
+	for i, c := range udp {
+		loops[i] = func() { s.serveUDP(c, i) }
+	}
+	return loops
+}
