@@ -72,8 +72,10 @@ for scen in $SCENARIOS; do
     END {
       if (n < 2) { printf "%-5s too few pairs\n", s; exit }
       m = sum / n; for (i = 1; i <= n; i++) v += (l[i] - m)^2; sd = sqrt(v / (n - 1))
-      # two-sided 95% t quantiles; beyond 30 degrees of freedom 2.0 is close enough
-      t = n - 1 >= 30 ? 2.0 : (n - 1 >= 20 ? 2.09 : (n - 1 >= 10 ? 2.23 : (n - 1 >= 5 ? 2.57 : 4.3)))
+      # two-sided 95% t quantile at the nearest tabled degrees of freedom at or below
+      # n-1 (60: 2.00, 30: 2.04, 20: 2.09, 10: 2.23, 5: 2.57, 1: 12.71), so the interval
+      # errs wide
+      t = n - 1 >= 60 ? 2.0 : n - 1 >= 30 ? 2.04 : (n - 1 >= 20 ? 2.09 : (n - 1 >= 10 ? 2.23 : (n - 1 >= 5 ? 2.57 : (n - 1 >= 2 ? 4.3 : 12.71))))
       h = t * sd / sqrt(n)
       printf "%-5s %6d %24.1f %24.1f %8.3f %8.3f–%.3f\n", s, n, median(g, n), median(d, n), exp(m), exp(m - h), exp(m + h)
     }' "$RES"

@@ -639,13 +639,25 @@ func TestNoSnapshotServFail(t *testing.T) {
 	}
 }
 
-func TestShutdown(t *testing.T) {
-	s := New(Config{Addr: "127.0.0.1:0", Logger: testLogger(), UDPWorkers: 2})
+// startUntilShutdown runs a server on 127.0.0.1:0 with the test policy until the test
+// calls shutdown with the returned channel.
+func startUntilShutdown(t *testing.T, cfg Config) (*Server, chan error) {
+	t.Helper()
+	cfg.Addr, cfg.Logger = "127.0.0.1:0", testLogger()
+	s := New(cfg)
 	s.SetSnapshot(loadSnapshot(t))
 	errc := make(chan error, 1)
 	go func() { errc <- s.Start(context.Background()) }()
 	<-s.Ready()
-	c := dialTCP(t, s) // an open connection must not block shutdown
+	if !s.Addr().IsValid() {
+		t.Fatalf("start: %v", <-errc)
+	}
+	return s, errc
+}
+
+// shutdown stops s within 5 s and checks that Start returned nil.
+func shutdown(t *testing.T, s *Server, errc chan error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.Shutdown(ctx); err != nil {
@@ -654,6 +666,12 @@ func TestShutdown(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Errorf("Start returned %v", err)
 	}
+}
+
+func TestShutdown(t *testing.T) {
+	s, errc := startUntilShutdown(t, Config{UDPWorkers: 2})
+	c := dialTCP(t, s) // an open connection must not block shutdown
+	shutdown(t, s, errc)
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Error("connection still open after shutdown")
 	}

@@ -3,7 +3,6 @@
 package dnsserver
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"runtime"
@@ -82,24 +81,14 @@ func TestUDPDualStack(t *testing.T) {
 }
 
 // TestRawUDPWorkersBlockOutsideNetpoller: with every UDP worker waiting in the kernel (no
-// traffic, and a socket timeout of an hour), the process keeps a P for everything else: GOMAXPROCS exceeds the
-// workers holding one, a garbage collection (which must stop every worker) completes, and
-// TCP is answered. Shutdown then wakes the waiting workers, and closes their sockets: the
-// port can be bound again without SO_REUSEPORT.
+// traffic, and a socket timeout of 30 s), the process keeps a P for everything else:
+// GOMAXPROCS exceeds the workers holding one, a garbage collection (which must stop every
+// worker, so it needs the runtime's signal to interrupt recvmmsg) completes well before the
+// timeout, and TCP is answered. After shutdown every socket is closed: the port can be
+// bound again without SO_REUSEPORT.
 func TestRawUDPWorkersBlockOutsideNetpoller(t *testing.T) {
-	// A socket timeout far beyond the test: only a signal (EINTR) or the shutdown wake
-	// can get a worker out of recvmmsg, never the timeout.
-	saved := udpTimeout
-	udpTimeout = unix.Timeval{Sec: 3600}
-	t.Cleanup(func() { udpTimeout = saved })
-	s := New(Config{Addr: "127.0.0.1:0", Logger: testLogger(), UDPWorkers: 3})
-	s.SetSnapshot(loadSnapshot(t))
-	errc := make(chan error, 1)
-	go func() { errc <- s.Start(context.Background()) }()
-	<-s.Ready()
-	if !s.Addr().IsValid() {
-		t.Fatalf("start: %v", <-errc)
-	}
+	longUDPTimeout(t)
+	s, errc := startUntilShutdown(t, Config{UDPWorkers: 3})
 	s.lmu.Lock()
 	nraw := len(s.wake)
 	s.lmu.Unlock()
@@ -117,29 +106,69 @@ func TestRawUDPWorkersBlockOutsideNetpoller(t *testing.T) {
 		t.Fatalf("udp: %v", r)
 	}
 	time.Sleep(50 * time.Millisecond) // every worker back in recvmmsg
-	gcDone := make(chan struct{})
-	go func() { runtime.GC(); close(gcDone) }()
-	select {
-	case <-gcDone:
-	case <-time.After(10 * time.Second):
-		t.Fatal("runtime.GC did not complete while the UDP workers waited")
+	// Timers stop with the world, so the bound is read from the clock after the GC: a
+	// GC that waits for the socket timeout takes 30 s, one that interrupts takes ms.
+	start := time.Now()
+	runtime.GC()
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("runtime.GC took %v while the UDP workers waited: it waited for the socket timeout", d)
 	}
 	if r := exchange(t, s, "tcp", newQuery("static.glb.example.com.", dns.TypeA)); len(r.Answer) != 1 {
 		t.Fatalf("tcp: %v", r)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		t.Errorf("Start returned %v", err)
-	}
+	shutdown(t, s, errc)
 	c, err := net.ListenPacket("udp", s.Addr().String()) // no SO_REUSEPORT: needs every socket closed
 	if err != nil {
 		t.Fatalf("port still bound after shutdown: %v", err)
 	}
 	c.Close()
+}
+
+// longUDPTimeout sets the detached sockets' timeout to 30 s for the test: far beyond it, so
+// that only a signal (EINTR) or a wake gets a worker out of recvmmsg in time.
+func longUDPTimeout(t *testing.T) {
+	saved := udpTimeout
+	udpTimeout = unix.Timeval{Sec: 30}
+	t.Cleanup(func() { udpTimeout = saved })
+}
+
+// TestRawUDPWake: wake gets a blocking recvmmsg on a detached socket to return. The
+// reader goes back into the call on EINTR, as a worker does, so the runtime's signals
+// alone cannot end it before the 30 s timeout.
+func TestRawUDPWake(t *testing.T) {
+	longUDPTimeout(t)
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := detachUDP(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	returned := make(chan unix.Errno, 1)
+	go func() {
+		var h [1]unix.Mmsghdr
+		for {
+			_, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(r.fd), uintptr(unsafe.Pointer(&h[0])),
+				1, unix.MSG_WAITFORONE, 0, 0)
+			if e != unix.EINTR {
+				returned <- e
+				return
+			}
+			runtime.Gosched()
+		}
+	}()
+	time.Sleep(50 * time.Millisecond) // the reader is in recvmmsg
+	r.wake()
+	select {
+	case e := <-returned:
+		if e != 0 {
+			t.Errorf("recvmmsg after wake: %v, want an empty read", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("recvmmsg still blocked 5 s after wake")
+	}
 }
 
 // TestRawUDPManyDatagrams: one worker answers a burst larger than a recvmmsg batch, each
