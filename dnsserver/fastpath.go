@@ -142,6 +142,17 @@ func (s *Server) fastPath(req []byte, src netip.AddrPort, tcp bool, out []byte, 
 	return reply, ok
 }
 
+// names returns the compressor with the question name oname recorded, as miekg records
+// it when it packs the question; nil when the table overflowed. The question is recorded
+// on the first call only: replies that write no name (a service's answers are pointers
+// to the question) never pay for it.
+func (fs *fastScratch) names(oname string) *compressor {
+	if fs.comp.n == 0 && !fs.comp.addQuestion(oname) {
+		return nil
+	}
+	return &fs.comp
+}
+
 // release drops what the scratch points at (aliases of the scratch buffers in the
 // compressor, the members of the last selection), so that the pool holds no references.
 func (fs *fastScratch) release() {
@@ -158,6 +169,7 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 	// the presentation name is the labels joined by dots.
 	off := headerLen
 	n := 0
+	mixed := false // the question has upper-case letters: oname != lname
 	for {
 		if off >= len(req) {
 			return nil, false
@@ -171,14 +183,12 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 			return nil, false
 		}
 		for _, b := range req[off+1 : off+1+c] {
-			if !plainByte(b) {
+			l := plainLower[b]
+			if l == 0 {
 				return nil, false
 			}
-			fs.oname[n] = b
-			if 'A' <= b && b <= 'Z' {
-				b += 'a' - 'A'
-			}
-			fs.lname[n] = b
+			fs.oname[n], fs.lname[n] = b, l
+			mixed = mixed || l != b
 			n++
 		}
 		fs.oname[n], fs.lname[n] = '.', '.'
@@ -242,17 +252,16 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 	}
 
 	snap := st.snap
-	z := snap.Zones.Find(lname)
+	z := snap.Zones.FindCanonical(lname)
 	if z == nil {
 		return nil, false
 	}
-	res := z.Lookup(lname, q.qtype)
+	var res zones.Result
+	z.LookupCanonical(lname, q.qtype, &res)
 
-	// Header and question; counts and flags are filled in at the end.
+	// Header and question; counts and flags are filled in at the end. The compressor
+	// learns the question only when a name is written (fs.names).
 	msg := append(out[:0], req[:qEnd]...)
-	if !fs.comp.addQuestion(oname) {
-		return nil, false
-	}
 	var (
 		rcode   = dns.RcodeSuccess
 		ancount int
@@ -265,7 +274,14 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 			return nil, false
 		}
 		var okw bool
-		if msg, okw = appendStatic(msg, &fs.comp, res.Answer, lname); !okw {
+		if !mixed {
+			// The owner is the question name as asked, whose first compression entry
+			// is the whole name at offset 12: every owner is the pointer 0xC00C.
+			msg, okw = appendStaticOwned(msg, res.Answer)
+		} else if c := fs.names(oname); c != nil {
+			msg, okw = appendStatic(msg, c, res.Answer, lname)
+		}
+		if !okw {
 			return nil, false
 		}
 		ancount = len(res.Answer)
@@ -333,8 +349,12 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 	}
 	nscount := 0
 	if neg {
+		c := fs.names(oname)
+		if c == nil {
+			return nil, false
+		}
 		var okw bool
-		if msg, okw = appendNegativeSOA(msg, &fs.comp, z); !okw {
+		if msg, okw = appendNegativeSOA(msg, c, z); !okw {
 			return nil, false
 		}
 		if z.SOA() != nil {
@@ -467,6 +487,37 @@ func appendStatic(msg []byte, c *compressor, rrs []dns.RR, lname string) ([]byte
 		msg = appendUint32(msg, h.Ttl)
 		msg = appendUint16(msg, uint16(len(rdata)))
 		msg = append(msg, rdata...)
+	}
+	return msg, true
+}
+
+// appendStaticOwned is appendStatic for an exact hit on a question asked in lower case,
+// where every owner is written as the pointer 0xC00C to the question. The owner of an
+// exact hit is the lower-case question name itself (Zone.LookupCanonical), so the
+// names are not compared.
+func appendStaticOwned(msg []byte, rrs []dns.RR) ([]byte, bool) {
+	for _, rr := range rrs {
+		h := rr.Header()
+		msg = append(msg, 0xC0, headerLen)
+		msg = appendUint16(msg, h.Rrtype)
+		msg = appendUint16(msg, h.Class)
+		msg = appendUint32(msg, h.Ttl)
+		switch v := rr.(type) {
+		case *dns.A:
+			ip := v.A.To4()
+			if ip == nil {
+				return msg, false
+			}
+			msg = append(msg, 0, 4, ip[0], ip[1], ip[2], ip[3])
+		case *dns.AAAA:
+			if len(v.AAAA) != 16 {
+				return msg, false
+			}
+			msg = append(msg, 0, 16)
+			msg = append(msg, v.AAAA...)
+		default:
+			return msg, false
+		}
 	}
 	return msg, true
 }

@@ -59,7 +59,7 @@ func TestFastPathIdenticalBytes(t *testing.T) {
 		"sub.glb.example.com.", "ns.sub.glb.example.com.", "x.sub.glb.example.com.", "big.glb.example.com.",
 		"www.glb.example.com.", "v4only.glb.example.com.", "rr.glb.example.com.", "hash.glb.example.com.",
 		"cdn.glb.example.com.", "inner.glb.example.com.", "nothere.glb.example.com.",
-		"a.b.nothere.glb.example.com.", "example.org.", "com.",
+		"a.b.nothere.glb.example.com.", "example.org.", "com.", "multi.glb.example.com.",
 	}
 	// alias and alias2 chase to www, a weighted service.
 	weighted := map[string]bool{"www.glb.example.com.": true, "v4only.glb.example.com.": true, "alias.glb.example.com.": true, "alias2.glb.example.com.": true}
@@ -140,7 +140,8 @@ func TestFastPathIdenticalBytes(t *testing.T) {
 	}
 	// The fast path must have taken the queries it is meant for.
 	for _, want := range []string{
-		"A/static.glb.example.com.", "AAAA/static.glb.example.com.", "A/rr.glb.example.com.",
+		"A/static.glb.example.com.", "AAAA/static.glb.example.com.", "A/multi.glb.example.com.",
+		"AAAA/multi.glb.example.com.", "A/rr.glb.example.com.",
 		"A/hash.glb.example.com.", "A/www.glb.example.com.", "AAAA/www.glb.example.com.",
 		"A/nothere.glb.example.com.", "MX/rr.glb.example.com.", "AAAA/v4only.glb.example.com.",
 		"AAAA/ns1.glb.example.com.", "TXT/mail.glb.example.com.",

@@ -207,6 +207,20 @@ func plainByte(b byte) bool {
 	return b == '-' || b == '_' || b == '*' || (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z')
 }
 
+// plainLower maps each byte plainByte accepts to itself in lower case, and every other
+// byte to 0: the fast path checks and folds a question byte with one load.
+var plainLower = func() (t [256]byte) {
+	for b := range 256 {
+		if plainByte(byte(b)) {
+			t[b] = byte(b)
+			if 'A' <= b && b <= 'Z' {
+				t[b] += 'a' - 'A'
+			}
+		}
+	}
+	return t
+}()
+
 // plainName turns an uncompressed wire name of plain bytes into "a.b.c.".
 func plainName(wire []byte) string {
 	if len(wire) == 1 {

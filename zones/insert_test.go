@@ -2,6 +2,7 @@ package zones
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -232,6 +233,31 @@ func TestFindScanMatchesLabels(t *testing.T) {
 						t.Errorf("%d zones, %q: scan found %s, label walk %s", set, q, origin(got), origin(want))
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestFindCanonicalMatchesFind checks FindCanonical against Find on canonical names,
+// for a set Find scans and for one it searches label by label.
+func TestFindCanonicalMatchesFind(t *testing.T) {
+	var few, many []*Zone
+	for _, o := range []string{"test.", "glb.test.", "b.glb.test.", "example.org."} {
+		few = append(few, newZone(t, o))
+	}
+	for i := range scanZones + 2 {
+		many = append(many, newZone(t, fmt.Sprintf("z%d.glb.test.", i)))
+	}
+	many = append(many, newZone(t, "glb.test."))
+	names := []string{".", "test.", "glb.test.", "a.b.glb.test.", "z3.glb.test.", "x.z9.glb.test.", "example.org.", "org.", "xglb.test."}
+	for _, zs := range [][]*Zone{few, many} {
+		s, err := NewSet(zs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range names {
+			if got, want := s.FindCanonical(q), s.Find(q); got != want {
+				t.Errorf("%d zones, %q: FindCanonical found %s, Find %s", len(zs), q, origin(got), origin(want))
 			}
 		}
 	}

@@ -17,17 +17,36 @@ func (z *Zone) Lookup(qname string, qtype uint16) Result {
 	if !z.inZone(q) {
 		return Result{Kind: NXDomain, Service: NoService}
 	}
+	var r Result
+	z.lookup(q, qname, qtype, &r)
+	return r
+}
 
+// LookupCanonical is Lookup for a name the caller has already put in the form the zone
+// stores: lower case, fully qualified, and at or below the origin (Set.Find or
+// Set.FindCanonical returned z for it). It skips the three steps Lookup repeats for
+// any name, and writes the result to r: the fast path's whole lookup was a quarter of
+// its time, a third of that copying the 112-byte Result from callee to caller.
+func (z *Zone) LookupCanonical(q string, qtype uint16, r *Result) {
+	z.lookup(q, q, qtype, r)
+}
+
+// lookup is Lookup after the name is canonical (q) and known to be in the zone; qname is
+// the name as asked, the owner of synthesised answers. It sets every field of r.
+func (z *Zone) lookup(q, qname string, qtype uint16, r *Result) {
 	if n := z.nodes[q]; n != nil {
 		if n.cut != nil {
 			if n.cut == n && qtype == dns.TypeDS {
 				// DS belongs to the parent side of the cut (RFC 4035 section 3.1.4.1).
 				// Without DNSSEC there is none: NODATA, with this zone's SOA.
-				return Result{Kind: NoData, Service: NoService}
+				*r = Result{Kind: NoData, Service: NoService}
+				return
 			}
-			return referral(n.cut)
+			*r = referral(n.cut)
+			return
 		}
-		return z.answer(n, qtype)
+		z.answer(n, qtype, r)
+		return
 	}
 
 	// The name does not exist: find its closest encloser (RFC 4592 section 3.3.1).
@@ -39,48 +58,53 @@ func (z *Zone) Lookup(qname string, qtype uint16) Result {
 		}
 	}
 	if ce.cut != nil {
-		return referral(ce.cut)
+		*r = referral(ce.cut)
+		return
 	}
 	if ce.wild == nil {
-		return Result{Kind: NXDomain, Service: NoService}
+		*r = Result{Kind: NXDomain, Service: NoService}
+		return
 	}
-	r := z.answer(ce.wild, qtype)
+	z.answer(ce.wild, qtype, r)
 	r.Wildcard = true
 	switch r.Kind {
 	case Answer, CNAME:
 		r.Answer = synthesise(r.Answer, qname)
 		r.Extra = nil
 	}
-	return r
 }
 
-// answer is the result for an existing, authoritative node.
-func (z *Zone) answer(n *node, qtype uint16) Result {
-	if n.service != NoService {
-		return Result{Kind: Service, Service: n.service}
-	}
-	if n.cname != "" {
+// answer sets r to the result for an existing, authoritative node.
+func (z *Zone) answer(n *node, qtype uint16, r *Result) {
+	*r = Result{Service: NoService}
+	switch {
+	case n.service != NoService:
+		r.Kind, r.Service = Service, n.service
+	case n.cname != "":
 		rrs := n.rrsets[0].rrs
+		r.Kind, r.Answer = CNAME, rrs[:1:1]
 		if qtype == dns.TypeCNAME || qtype == dns.TypeANY {
-			return Result{Kind: Answer, Answer: rrs[:1:1], Service: NoService}
+			r.Kind = Answer
+		} else {
+			r.Target = n.cname
 		}
-		return Result{Kind: CNAME, Answer: rrs[:1:1], Target: n.cname, Service: NoService}
-	}
-	if qtype == dns.TypeANY {
+	case qtype == dns.TypeANY:
 		if len(n.all) == 0 {
-			return Result{Kind: NoData, Service: NoService}
+			r.Kind = NoData
+		} else {
+			r.Kind, r.Answer = Answer, n.all[:len(n.all):len(n.all)]
 		}
-		return Result{Kind: Answer, Answer: n.all[:len(n.all):len(n.all)], Service: NoService}
+	default:
+		rrs := n.get(qtype)
+		if rrs == nil {
+			r.Kind = NoData
+			return
+		}
+		r.Kind, r.Answer = Answer, rrs
+		if qtype == dns.TypeNS && n == z.apex && len(n.glue) > 0 {
+			r.Extra = n.glue[:len(n.glue):len(n.glue)]
+		}
 	}
-	rrs := n.get(qtype)
-	if rrs == nil {
-		return Result{Kind: NoData, Service: NoService}
-	}
-	r := Result{Kind: Answer, Answer: rrs, Service: NoService}
-	if qtype == dns.TypeNS && n == z.apex && len(n.glue) > 0 {
-		r.Extra = n.glue[:len(n.glue):len(n.glue)]
-	}
-	return r
 }
 
 // referral is the delegation answer for a name at or below the cut.

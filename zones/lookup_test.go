@@ -2,6 +2,7 @@ package zones
 
 import (
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -213,6 +214,29 @@ func TestLookup(t *testing.T) {
 				t.Errorf("wildcard = %v, want %v", got.Wildcard, tc.wildcard)
 			}
 		})
+	}
+}
+
+// TestLookupCanonicalMatchesLookup checks that the entry point for names already in
+// canonical form answers as Lookup does, for every case of TestLookup whose name is in
+// the zone.
+func TestLookupCanonicalMatchesLookup(t *testing.T) {
+	z := testZone(t)
+	n := 0
+	for _, tc := range lookupCases {
+		q := lower(dns.Fqdn(tc.qname))
+		if !z.inZone(q) {
+			continue
+		}
+		n++
+		var got Result
+		z.LookupCanonical(q, tc.qtype, &got)
+		if want := z.Lookup(q, tc.qtype); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: LookupCanonical(%q) = %+v, Lookup = %+v", tc.name, q, got, want)
+		}
+	}
+	if n < len(lookupCases)/2 {
+		t.Fatalf("only %d of %d cases are in the zone", n, len(lookupCases))
 	}
 }
 

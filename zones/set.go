@@ -48,7 +48,20 @@ func (s *Set) Find(qname string) *Zone {
 		qname += "."
 	}
 	q := lower(qname)
-	if len(s.zones) <= scanZones && strings.IndexByte(q, '\\') < 0 {
+	if strings.IndexByte(q, '\\') >= 0 {
+		return s.findLabels(q)
+	}
+	return s.FindCanonical(q)
+}
+
+// FindCanonical is Find for a name the caller knows is lower case, fully qualified and
+// free of escapes (the fast path builds such a name from the wire): it skips the checks
+// Find makes on any name.
+func (s *Set) FindCanonical(q string) *Zone {
+	if s == nil || len(s.byOrigin) == 0 {
+		return nil
+	}
+	if len(s.zones) <= scanZones {
 		return s.findScan(q)
 	}
 	return s.findLabels(q)

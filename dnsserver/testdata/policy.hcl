@@ -33,6 +33,14 @@ zone "glb.example.com" {
     type = "TXT"
     values = ["\"hello world\""]
   }
+  record "multi" {
+    type = "A"
+    values = ["192.0.2.61", "192.0.2.62", "192.0.2.63"]
+  }
+  record "multi" {
+    type = "AAAA"
+    values = ["2001:db8::61", "2001:db8::62"]
+  }
   record "mail" {
     type = "A"
     values = ["192.0.2.25"]
