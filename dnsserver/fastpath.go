@@ -311,9 +311,10 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 		// client's GeoIP data first: locate looks it up exactly as the general path does
 		// (one lookup, only for those services, allocation-free), so both paths select
 		// from the same Client.
-		client := clientOf(q, src)
+		var client policy.Client
+		setClient(&client, q, src)
 		s.locate(svc, &client)
-		sel := svc.Select(client, q.qtype, st.health, fs.members[:0])
+		sel := svc.SelectFor(&client, q.qtype, st.health, fs.members[:0])
 		if cap(sel.Members) > cap(fs.members) {
 			fs.members = sel.Members[:0]
 		}

@@ -181,12 +181,21 @@ func (s *Server) general(req []byte, src netip.AddrPort, tcp bool, out []byte, s
 // client opted out of subnet information (RFC 7871 Section 7.1.2), so the resolver's
 // address is used as if there were no option.
 func clientOf(q *query, src netip.AddrPort) policy.Client {
+	var c policy.Client
+	setClient(&c, q, src)
+	return c
+}
+
+// setClient is clientOf writing into c, whose other fields it leaves alone: the fast
+// path keeps the 200-byte Client in place rather than copy it out of a call.
+func setClient(c *policy.Client, q *query, src netip.AddrPort) {
 	if q.ecs.present && q.ecs.source > 0 {
 		p := q.ecs.prefix()
-		return policy.Client{Addr: p.Addr(), SourcePrefix: p.Bits(), ECS: true}
+		c.Addr, c.SourcePrefix, c.ECS = p.Addr(), p.Bits(), true
+		return
 	}
 	a := src.Addr().Unmap()
-	return policy.Client{Addr: a, SourcePrefix: a.BitLen()}
+	c.Addr, c.SourcePrefix, c.ECS = a, a.BitLen(), false
 }
 
 func (s *Server) finish(sc *scratch, q *query, rcode int, tcp bool, out []byte) []byte {

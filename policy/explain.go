@@ -69,7 +69,7 @@ type Candidate struct {
 // allocates and, for round_robin, advances the rotation like any query.
 func (s *Service) Explain(client Client, qtype uint16, h Health) *Explanation {
 	tr := &trace{}
-	sel, _ := s.selectMembers(client, qtype, h, nil, tr)
+	sel, _ := s.selectMembers(&client, qtype, h, nil, tr)
 	ex := &Explanation{Service: s.Name, Method: s.Method, Client: client, QType: qtype,
 		Path: tr.path, Selection: sel}
 	sel.Members = append([]*Member(nil), sel.Members...)
@@ -97,7 +97,7 @@ func (s *Service) Explain(client Client, qtype uint16, h Health) *Explanation {
 	var key uint64
 	if method == ClientSubnetHash && tr.key.IsValid() {
 		ex.HashKey = tr.key
-		key, _, _ = s.hashKey(client)
+		key, _, _ = s.hashKey(&client)
 	}
 	for _, m := range tr.cands {
 		c := Candidate{Member: m, Up: h.Up(m), Weight: m.Weight}

@@ -28,7 +28,7 @@ func (k matchKind) String() string {
 // min_healthy members usable), and that pool's method picks the members. The answer is a
 // pure function of the client and the health view: when a pool recovers, its clients
 // return with the next query.
-func (s *Service) selectSteered(client Client, qtype uint16, h Health, dst []*Member, tr *trace) (Selection, []*Member) {
+func (s *Service) selectSteered(client *Client, qtype uint16, h Health, dst []*Member, tr *trace) (Selection, []*Member) {
 	var sel Selection
 	sel.CNAME = s.host
 	fam, ok := s.family(qtype)
@@ -40,7 +40,7 @@ func (s *Service) selectSteered(client Client, qtype uint16, h Health, dst []*Me
 		return sel, dst
 	}
 	var buf [maxSteerPools]uint8
-	order, scope := s.order(&client, &buf, tr)
+	order, scope := s.order(client, &buf, tr)
 	if tr != nil {
 		tr.order = append(tr.order[:0], order...)
 	}
@@ -123,7 +123,7 @@ func (s *Service) selectSteered(client Client, qtype uint16, h Health, dst []*Me
 }
 
 // fallbackAnswer answers from the fallback pool with the service's method.
-func (s *Service) fallbackAnswer(client Client, fam int, h Health, dst []*Member, tr *trace) (Selection, []*Member) {
+func (s *Service) fallbackAnswer(client *Client, fam int, h Health, dst []*Member, tr *trace) (Selection, []*Member) {
 	sel := Selection{CNAME: s.host}
 	fb := s.fallback[fam]
 	dst = usable(dst[:0], fb, h)
@@ -142,7 +142,7 @@ func (s *Service) fallbackAnswer(client Client, fam int, h Health, dst []*Member
 }
 
 // pickIn runs a steering pool's own method over its usable members.
-func (s *Service) pickIn(sp *steerPool, client Client, items []*Member, tr *trace) ([]*Member, int) {
+func (s *Service) pickIn(sp *steerPool, client *Client, items []*Member, tr *trace) ([]*Member, int) {
 	n := s.Answers
 	if s.host {
 		n = 1 // one CNAME per name (RFC 2181 section 10.1)
@@ -166,7 +166,7 @@ func (s *Service) pickIn(sp *steerPool, client Client, items []*Member, tr *trac
 // finalScope is the ECS scope prefix length of an answer that depended on the first
 // scope bits of the client address: never longer than the source prefix the client sent
 // (RFC 7871 section 7.2.1), and 0 without ECS, where a scope means nothing.
-func finalScope(c Client, scope int) int {
+func finalScope(c *Client, scope int) int {
 	if !c.ECS {
 		return 0
 	}
