@@ -28,6 +28,27 @@ type fastData struct {
 	// host marks, by Service.Ref, the services answered with a CNAME (host-name members):
 	// they go to the general path, which chases the target.
 	host []bool
+	// zones and soas hold each zone's negative SOA template (negsoa.go), found by
+	// negSOA: a scan for a few zones, soaMap for many.
+	zones  []*zones.Zone
+	soas   []negSOA
+	soaMap map[*zones.Zone]int
+}
+
+// negSOA returns z's negative SOA template, nil for a zone of another snapshot.
+func (fd *fastData) negSOA(z *zones.Zone) *negSOA {
+	if fd.soaMap != nil {
+		if i, ok := fd.soaMap[z]; ok {
+			return &fd.soas[i]
+		}
+		return nil
+	}
+	for i, x := range fd.zones {
+		if x == z {
+			return &fd.soas[i]
+		}
+	}
+	return nil
 }
 
 // memberWire is one member's pre-packed answer record.
@@ -77,6 +98,19 @@ func compileFast(snap *policy.Snapshot, prev *state) *fastData {
 			b = append(b, v[:]...)
 		}
 		w.n = uint8(len(b))
+	}
+	if snap.Zones != nil {
+		fd.zones = snap.Zones.Zones()
+		fd.soas = make([]negSOA, len(fd.zones))
+		for i, z := range fd.zones {
+			fd.soas[i] = compileNegSOA(z)
+		}
+		if len(fd.zones) > scanZoneSlots {
+			fd.soaMap = make(map[*zones.Zone]int, len(fd.zones))
+			for i, z := range fd.zones {
+				fd.soaMap[z] = i
+			}
+		}
 	}
 	for i, svc := range snap.Services {
 		if svc == nil {
@@ -349,17 +383,20 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 		return nil, false
 	}
 	nscount := 0
-	if neg {
-		c := fs.names(oname)
-		if c == nil {
-			return nil, false
-		}
+	if neg && z.SOA() != nil {
+		nscount = 1
 		var okw bool
-		if msg, okw = appendNegativeSOA(msg, c, z); !okw {
-			return nil, false
+		if t := st.fast.negSOA(z); !mixed && t != nil {
+			msg, okw = t.appendTo(msg, lname)
 		}
-		if z.SOA() != nil {
-			nscount = 1
+		if !okw {
+			c := fs.names(oname)
+			if c == nil {
+				return nil, false
+			}
+			if msg, okw = appendNegativeSOA(msg, c, z); !okw {
+				return nil, false
+			}
 		}
 	}
 	msg = finishFast(msg, q, rcode, true, ancount, nscount, scope)

@@ -270,7 +270,10 @@ func TestFastPathIdenticalBytesShapes(t *testing.T) {
 
 	names := []string{"fp.example.", "ns.fp.example.", "a.b.c.fp.example.", "b.c.fp.example.", "x.fp.example.",
 		"ns.x.fp.example.", "sub.fp.example.", "www.sub.fp.example.", "nx.sub.fp.example.", "rr3.fp.example.",
-		"h.sub.fp.example.", "down.fp.example.", "ns.fp.example.sub.fp.example."}
+		"h.sub.fp.example.", "down.fp.example.", "ns.fp.example.sub.fp.example.",
+		"tm.example.", "nx.tm.example.", "ns1.tm.example.", "x.ns1.tm.example.", "hostmaster.tm.example.",
+		"a.hostmaster.tm.example.", "xns1.tm.example.", "a.b.c.tm.example.", "ap.example.", "www.ap.example.",
+		"y.ap.example.", "x.y.ap.example.", "z.x.y.ap.example.", "sh.example.", "b.sh.example.", "a.b.sh.example."}
 	qtypes := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypeTXT, dns.TypeSOA, dns.TypeCNAME}
 	srcs := []netip.AddrPort{netip.MustParseAddrPort("198.51.100.7:53"), netip.MustParseAddrPort("[2001:db8:77::7]:53")}
 	hits, total := 0, 0

@@ -101,6 +101,10 @@ type state struct {
 	fast *fastData // the fast path's wire data for snap (fastpath.go)
 }
 
+// scanZoneSlots is the most zones whose per-zone data (metrics slot, negative SOA
+// template) is found by comparing pointers; more go through a map.
+const scanZoneSlots = 8
+
 // zoneIndex is the metrics zone slot of z (0, "none", for nil or a zone of another
 // snapshot). A few zones are scanned, which beats hashing; many go through a map.
 func (st *state) zoneIndex(z *zones.Zone) int {
@@ -238,7 +242,7 @@ func (s *Server) swapLocked(snap *policy.Snapshot) {
 		next.zones, next.zoneSlots, next.zoneMap = old.zones, old.zoneSlots, old.zoneMap
 	} else {
 		next.zones, next.zoneSlots = s.metrics.install(snap)
-		if len(next.zones) > 8 {
+		if len(next.zones) > scanZoneSlots {
 			next.zoneMap = make(map[*zones.Zone]int, len(next.zones))
 			for i, z := range next.zones {
 				next.zoneMap[z] = next.zoneSlots[i]

@@ -2,7 +2,8 @@
 # nested zone (whose SOA names share suffixes with the parent), SOA names that compress
 # against each other, an RRset of several A and AAAA records, a round-robin service
 # answering 3 of 4 members of both families, and a service whose pool the test's health
-# view marks down with when_all_down = "servfail".
+# view marks down with when_all_down = "servfail". The zones tm, ap and sh.example have
+# SOAs the negative-answer template writes (tm, ap) or leaves to the compressor (sh).
 zone "fp.example" {
   nameservers = ["ns.fp.example"]
   ttl         = 120
@@ -37,6 +38,42 @@ zone "sub.fp.example" {
   record "www" {
     type   = "A"
     values = ["192.0.2.80"]
+  }
+}
+
+zone "tm.example" {
+  nameservers = ["ns1.tm.example"]
+  soa {
+    mname   = "ns1.tm.example"
+    rname   = "hostmaster.tm.example"
+    serial  = 11
+    minimum = 20
+  }
+  record "ns1" {
+    type   = "A"
+    values = ["192.0.2.90"]
+  }
+}
+
+zone "ap.example" {
+  nameservers = ["ns.tm.example"]
+  soa {
+    mname   = "ap.example"
+    rname   = "x.y.ap.example"
+    serial  = 12
+  }
+  record "www" {
+    type   = "A"
+    values = ["192.0.2.91"]
+  }
+}
+
+zone "sh.example" {
+  nameservers = ["ns.tm.example"]
+  soa {
+    mname   = "a.b.sh.example"
+    rname   = "c.b.sh.example"
+    serial  = 13
   }
 }
 
