@@ -109,11 +109,17 @@
 // record an OPT owned by the root, version 0, whose options are ECS only (a valid one);
 // nothing after the last record; a question of plain labels (letters, digits, '-', '_',
 // '*': no compression pointer, no byte that needs escaping), class IN, any type but ANY,
-// AXFR and IXFR; a name in one of our zones. The name is lower-cased into a scratch buffer
-// and looked up with zones.Set.Find and Zone.Lookup, which do not allocate for exact hits.
-// It then answers:
-//   - a static RRset of A or AAAA records at the exact name;
-//   - NODATA and NXDOMAIN, with the zone's SOA in authority (negative TTL);
+// AXFR and IXFR; a name in one of our zones. The name is checked and lower-cased into a
+// scratch buffer with one table load per byte, and looked up with zones.Set.FindCanonical
+// and Zone.LookupCanonical, which skip the case folding, escape scan and in-zone check the
+// fast path has already made, and do not allocate for exact hits. It then answers:
+//   - a static RRset of A or AAAA records at the exact name (for a question asked in
+//     lower case, each owner is the pointer 0xC00C, written without the compressor);
+//   - NODATA and NXDOMAIN, with the zone's SOA in authority (negative TTL); for a
+//     question in lower case the record comes from a per-zone template (negsoa.go) that
+//     the compressor wrote once after the question "origin", its pointers moved along by
+//     the question's labels above the origin, unless the question ends in a suffix of
+//     MNAME or RNAME longer than the origin, where the compressor writes it;
 //   - an address service (not host-name), of any policy including failover, geo and
 //     nearest: for A and AAAA the client's GeoIP lookup when the service steers by
 //     location (as the general path's locate does), then Select into a reused buffer,
