@@ -204,6 +204,7 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 	off := headerLen
 	n := 0
 	mixed := false // the question has upper-case letters: oname != lname
+	labels := 0
 	for {
 		if off >= len(req) {
 			return nil, false
@@ -228,9 +229,16 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 		fs.oname[n], fs.lname[n] = '.', '.'
 		n++
 		off += 1 + c
+		labels++
 	}
 	if n == 0 || off+4 > len(req) {
 		return nil, false // the root, or a short message
+	}
+	if labels > maxCompEntries {
+		// The compressor could not record the question (fs.names), and it learns it
+		// only when a name is written, after selection: decline now, before any side
+		// effect, rather than then.
+		return nil, false
 	}
 	qEnd := off + 4
 	q.qtype = binary.BigEndian.Uint16(req[off:])

@@ -200,6 +200,9 @@ func TestFastPathFallsBack(t *testing.T) {
 			return withOption(t, dns.EDNS0SUBNET, []byte{0, 1, 24, 0, 203, 0, 113, 1})
 		}},
 		{"truncated-txt", func(t *testing.T) []byte { return packed(t, newQuery("big.glb.example.com.", dns.TypeTXT)) }},
+		{"more-labels-than-the-compressor-holds", func(t *testing.T) []byte {
+			return packed(t, newQuery(strings.Repeat("a.", maxCompEntries)+"glb.example.com.", dns.TypeA))
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
