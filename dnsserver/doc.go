@@ -113,8 +113,9 @@
 // scratch buffer with one table load per byte, and looked up with zones.Set.FindCanonical
 // and Zone.LookupCanonical, which skip the case folding, escape scan and in-zone check the
 // fast path has already made, and do not allocate for exact hits. It then answers:
-//   - a static RRset of A or AAAA records at the exact name (for a question asked in
-//     lower case, each owner is the pointer 0xC00C, written without the compressor);
+//   - a static RRset of A or AAAA records at the exact name (the compressor writes an
+//     owner equal to the question as 0xC00C without recording the question's suffixes,
+//     which it records only when another name needs them);
 //   - NODATA and NXDOMAIN, with the zone's SOA in authority (negative TTL); for a
 //     question in lower case the record comes from a per-zone template (negsoa.go) that
 //     the compressor wrote once after the question "origin", its pointers moved along by

@@ -28,27 +28,9 @@ type fastData struct {
 	// host marks, by Service.Ref, the services answered with a CNAME (host-name members):
 	// they go to the general path, which chases the target.
 	host []bool
-	// zones and soas hold each zone's negative SOA template (negsoa.go), found by
-	// negSOA: a scan for a few zones, soaMap for many.
-	zones  []*zones.Zone
-	soas   []negSOA
-	soaMap map[*zones.Zone]int
-}
-
-// negSOA returns z's negative SOA template, nil for a zone of another snapshot.
-func (fd *fastData) negSOA(z *zones.Zone) *negSOA {
-	if fd.soaMap != nil {
-		if i, ok := fd.soaMap[z]; ok {
-			return &fd.soas[i]
-		}
-		return nil
-	}
-	for i, x := range fd.zones {
-		if x == z {
-			return &fd.soas[i]
-		}
-	}
-	return nil
+	// soas holds each zone's negative SOA template (negsoa.go), in the order of
+	// Set.Zones: state.zonePos finds a zone's.
+	soas []negSOA
 }
 
 // memberWire is one member's pre-packed answer record.
@@ -100,16 +82,10 @@ func compileFast(snap *policy.Snapshot, prev *state) *fastData {
 		w.n = uint8(len(b))
 	}
 	if snap.Zones != nil {
-		fd.zones = snap.Zones.Zones()
-		fd.soas = make([]negSOA, len(fd.zones))
-		for i, z := range fd.zones {
+		zs := snap.Zones.Zones()
+		fd.soas = make([]negSOA, len(zs))
+		for i, z := range zs {
 			fd.soas[i] = compileNegSOA(z)
-		}
-		if len(fd.zones) > scanZoneSlots {
-			fd.soaMap = make(map[*zones.Zone]int, len(fd.zones))
-			for i, z := range fd.zones {
-				fd.soaMap[z] = i
-			}
 		}
 	}
 	for i, svc := range snap.Services {
@@ -176,17 +152,6 @@ func (s *Server) fastPath(req []byte, src netip.AddrPort, tcp bool, out []byte, 
 	return reply, ok
 }
 
-// names returns the compressor with the question name oname recorded, as miekg records
-// it when it packs the question; nil when the table overflowed. The question is recorded
-// on the first call only: replies that write no name (a service's answers are pointers
-// to the question) never pay for it.
-func (fs *fastScratch) names(oname string) *compressor {
-	if fs.comp.n == 0 && !fs.comp.addQuestion(oname) {
-		return nil
-	}
-	return &fs.comp
-}
-
 // release drops what the scratch points at (aliases of the scratch buffers in the
 // compressor, the members of the last selection), so that the pool holds no references.
 func (fs *fastScratch) release() {
@@ -203,7 +168,6 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 	// the presentation name is the labels joined by dots.
 	off := headerLen
 	n := 0
-	mixed := false // the question has upper-case letters: oname != lname
 	labels := 0
 	for {
 		if off >= len(req) {
@@ -223,7 +187,6 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 				return nil, false
 			}
 			fs.oname[n], fs.lname[n] = b, l
-			mixed = mixed || l != b
 			n++
 		}
 		fs.oname[n], fs.lname[n] = '.', '.'
@@ -235,9 +198,8 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 		return nil, false // the root, or a short message
 	}
 	if labels > maxCompEntries {
-		// The compressor could not record the question (fs.names), and it learns it
-		// only when a name is written, after selection: decline now, before any side
-		// effect, rather than then.
+		// The compressor could not record the question, and it records it only when a
+		// name is written, after selection: decline now, before any side effect.
 		return nil, false
 	}
 	qEnd := off + 4
@@ -301,9 +263,10 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 	var res zones.Result
 	z.LookupCanonical(lname, q.qtype, &res)
 
-	// Header and question; counts and flags are filled in at the end. The compressor
-	// learns the question only when a name is written (fs.names).
+	// Header and question; counts and flags are filled in at the end.
 	msg := append(out[:0], req[:qEnd]...)
+	fs.comp.question = oname
+	zpos := st.zonePos(z)
 	var (
 		rcode   = dns.RcodeSuccess
 		ancount int
@@ -316,14 +279,7 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 			return nil, false
 		}
 		var okw bool
-		if !mixed {
-			// The owner is the question name as asked, whose first compression entry
-			// is the whole name at offset 12: every owner is the pointer 0xC00C.
-			msg, okw = appendStaticOwned(msg, res.Answer)
-		} else if c := fs.names(oname); c != nil {
-			msg, okw = appendStatic(msg, c, res.Answer, lname)
-		}
-		if !okw {
+		if msg, okw = appendStatic(msg, &fs.comp, res.Answer, lname); !okw {
 			return nil, false
 		}
 		ancount = len(res.Answer)
@@ -363,7 +319,7 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 		fs.selected = true
 		if sel.ServFail {
 			msg = finishFast(msg, q, dns.RcodeServerFailure, false, 0, 0, 0)
-			return s.recordFast(sh, st, z, q, dns.RcodeServerFailure, tcp, msg), true
+			return s.recordFast(sh, st.zoneSlot(zpos), q, dns.RcodeServerFailure, tcp, msg), true
 		}
 		if sel.CNAME {
 			return nil, false // not reached: host services were excluded above
@@ -394,15 +350,12 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 	if neg && z.SOA() != nil {
 		nscount = 1
 		var okw bool
-		if t := st.fast.negSOA(z); !mixed && t != nil {
-			msg, okw = t.appendTo(msg, lname)
+		// The template assumes the question's suffixes are recorded in lower case.
+		if oname == lname && zpos >= 0 && zpos < len(st.fast.soas) {
+			msg, okw = st.fast.soas[zpos].appendTo(msg, lname)
 		}
 		if !okw {
-			c := fs.names(oname)
-			if c == nil {
-				return nil, false
-			}
-			if msg, okw = appendNegativeSOA(msg, c, z); !okw {
+			if msg, okw = appendNegativeSOA(msg, &fs.comp, z); !okw {
 				return nil, false
 			}
 		}
@@ -411,17 +364,17 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 	if len(msg) > limit {
 		return nil, false
 	}
-	return s.recordFast(sh, st, z, q, rcode, tcp, msg), true
+	return s.recordFast(sh, st.zoneSlot(zpos), q, rcode, tcp, msg), true
 }
 
 // recordFast records a fast-path reply in the metrics, as finishScope does for the
 // general path.
-func (s *Server) recordFast(sh int, st *state, z *zones.Zone, q *query, rcode int, tcp bool, msg []byte) []byte {
+func (s *Server) recordFast(sh, zoneSlot int, q *query, rcode int, tcp bool, msg []byte) []byte {
 	pr := protoUDP
 	if tcp {
 		pr = protoTCP
 	}
-	s.metrics.observe(sh, st.zoneIndex(z), q.qtype, rcode, pr, len(msg), false, q.ecs.present)
+	s.metrics.observe(sh, zoneSlot, q.qtype, rcode, pr, len(msg), false, q.ecs.present)
 	return msg
 }
 
@@ -533,37 +486,6 @@ func appendStatic(msg []byte, c *compressor, rrs []dns.RR, lname string) ([]byte
 		msg = appendUint32(msg, h.Ttl)
 		msg = appendUint16(msg, uint16(len(rdata)))
 		msg = append(msg, rdata...)
-	}
-	return msg, true
-}
-
-// appendStaticOwned is appendStatic for an exact hit on a question asked in lower case,
-// where every owner is written as the pointer 0xC00C to the question. The owner of an
-// exact hit is the lower-case question name itself (Zone.LookupCanonical), so the
-// names are not compared.
-func appendStaticOwned(msg []byte, rrs []dns.RR) ([]byte, bool) {
-	for _, rr := range rrs {
-		h := rr.Header()
-		msg = append(msg, 0xC0, headerLen)
-		msg = appendUint16(msg, h.Rrtype)
-		msg = appendUint16(msg, h.Class)
-		msg = appendUint32(msg, h.Ttl)
-		switch v := rr.(type) {
-		case *dns.A:
-			ip := v.A.To4()
-			if ip == nil {
-				return msg, false
-			}
-			msg = append(msg, 0, 4, ip[0], ip[1], ip[2], ip[3])
-		case *dns.AAAA:
-			if len(v.AAAA) != 16 {
-				return msg, false
-			}
-			msg = append(msg, 0, 16)
-			msg = append(msg, v.AAAA...)
-		default:
-			return msg, false
-		}
 	}
 	return msg, true
 }

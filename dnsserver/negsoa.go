@@ -22,8 +22,7 @@ import (
 // negSOA is one zone's SOA record as a negative answer writes it after the question that
 // is the origin.
 type negSOA struct {
-	ok   bool
-	wire []byte  // owner, TYPE, CLASS, negative TTL, RDLENGTH, RDATA
+	wire []byte  // owner, TYPE, CLASS, negative TTL, RDLENGTH, RDATA; nil: no template
 	ptrs []uint8 // offsets in wire of the compression pointers
 	// tails are, for MNAME and RNAME below the origin, the name's lowest label above the
 	// origin followed by the origin: a question that ends with one holds a suffix of that
@@ -35,8 +34,8 @@ type negSOA struct {
 	originLen int
 }
 
-// compileNegSOA builds z's template; ok is false when the zone has no SOA, or names that
-// the fast path does not write.
+// compileNegSOA builds z's template; none (wire nil) when the zone has no SOA, or names
+// that the fast path does not write.
 func compileNegSOA(z *zones.Zone) negSOA {
 	soa, origin := z.SOA(), z.Origin()
 	if soa == nil || origin == "." || !isPlainName(origin) {
@@ -44,10 +43,7 @@ func compileNegSOA(z *zones.Zone) negSOA {
 	}
 	// The message after the question "origin", type and class aside: the compressor
 	// writes the record exactly as appendNegativeSOA writes it on the fast path.
-	var c compressor
-	if !c.addQuestion(origin) {
-		return negSOA{}
-	}
+	c := compressor{question: origin}
 	head := make([]byte, headerLen, headerLen+len(origin)+5)
 	head = appendName(head, origin)
 	head = append(head, 0, 0, 0, 0)
@@ -55,7 +51,7 @@ func compileNegSOA(z *zones.Zone) negSOA {
 	if !ok {
 		return negSOA{}
 	}
-	t := negSOA{ok: true, wire: full[len(head):], originLen: len(origin)}
+	t := negSOA{wire: full[len(head):], originLen: len(origin)}
 	// The pointers: in the owner, then (after TYPE, CLASS, TTL and RDLENGTH) in MNAME
 	// and RNAME.
 	off := t.pointerIn(0)
@@ -89,7 +85,7 @@ func (t *negSOA) pointerIn(off int) int {
 // appendTo appends the record for the lower-case question name q of the zone, when the
 // template writes what the compressor would; ok is false otherwise, with msg unchanged.
 func (t *negSOA) appendTo(msg []byte, q string) ([]byte, bool) {
-	if !t.ok || len(q) < t.originLen {
+	if t.wire == nil || len(q) < t.originLen {
 		return msg, false
 	}
 	for _, tail := range t.tails {

@@ -93,34 +93,50 @@ type state struct {
 	snap   *policy.Snapshot
 	health policy.Health
 
-	// The metrics zone slot of each of snap's zones (metrics.go), found by zoneIndex.
+	// snap's zones in the order of Set.Zones, which per-zone data follows: the metrics
+	// zone slot of each (metrics.go) and, in fast, its negative SOA template. zonePos
+	// finds a zone's position.
 	zones     []*zones.Zone
 	zoneSlots []int
-	zoneMap   map[*zones.Zone]int // when there are many zones
+	zonePosOf map[*zones.Zone]int // when there are many zones
 
 	fast *fastData // the fast path's wire data for snap (fastpath.go)
 }
 
-// scanZoneSlots is the most zones whose per-zone data (metrics slot, negative SOA
-// template) is found by comparing pointers; more go through a map.
-const scanZoneSlots = 8
+// scanZones is the most zones that zonePos finds by comparing pointers, which beats
+// hashing; more go through a map.
+const scanZones = 8
 
-// zoneIndex is the metrics zone slot of z (0, "none", for nil or a zone of another
-// snapshot). A few zones are scanned, which beats hashing; many go through a map.
-func (st *state) zoneIndex(z *zones.Zone) int {
+// zonePos is z's position in st.zones, -1 for nil or a zone of another snapshot.
+func (st *state) zonePos(z *zones.Zone) int {
 	if z == nil {
-		return 0
+		return -1
 	}
-	if st.zoneMap != nil {
-		return st.zoneMap[z]
+	if st.zonePosOf != nil {
+		if i, ok := st.zonePosOf[z]; ok {
+			return i
+		}
+		return -1
 	}
 	for i, x := range st.zones {
 		if x == z {
-			return st.zoneSlots[i]
+			return i
 		}
 	}
-	return 0
+	return -1
 }
+
+// zoneSlot is the metrics zone slot of the zone at position pos (0, "none", for -1).
+func (st *state) zoneSlot(pos int) int {
+	if pos < 0 {
+		return 0
+	}
+	return st.zoneSlots[pos]
+}
+
+// zoneIndex is the metrics zone slot of z (0, "none", for nil or a zone of another
+// snapshot).
+func (st *state) zoneIndex(z *zones.Zone) int { return st.zoneSlot(st.zonePos(z)) }
 
 // Server is an authoritative DNS server for the zones and services of a policy snapshot.
 type Server struct {
@@ -239,13 +255,13 @@ func (s *Server) swapLocked(snap *policy.Snapshot) {
 	}
 	next := &state{snap: snap, health: h, fast: compileFast(snap, s.state.Load())}
 	if old := s.state.Load(); old != nil && old.snap == snap {
-		next.zones, next.zoneSlots, next.zoneMap = old.zones, old.zoneSlots, old.zoneMap
+		next.zones, next.zoneSlots, next.zonePosOf = old.zones, old.zoneSlots, old.zonePosOf
 	} else {
 		next.zones, next.zoneSlots = s.metrics.install(snap)
-		if len(next.zones) > scanZoneSlots {
-			next.zoneMap = make(map[*zones.Zone]int, len(next.zones))
+		if len(next.zones) > scanZones {
+			next.zonePosOf = make(map[*zones.Zone]int, len(next.zones))
 			for i, z := range next.zones {
-				next.zoneMap[z] = next.zoneSlots[i]
+				next.zonePosOf[z] = i
 			}
 		}
 	}

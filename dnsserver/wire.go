@@ -25,15 +25,24 @@ const maxCompOffset = 1 << 14
 
 // compressor is the fast path's compression map: a small table scanned linearly, which
 // for a handful of entries beats hashing and never allocates.
+//
+// The question (set with the question field) is recorded lazily. The first name miekg
+// looks up is the whole name, and the question is the first entry recorded, at offset
+// 12: a name equal to the question is therefore the pointer 0xC00C, and writeName says
+// so without recording anything. That is every owner of a service answer and of an exact
+// static hit asked in lower case. Any other name records the question's suffixes first
+// (c.n == 0 tells that they are not recorded yet), then compresses as miekg does.
 type compressor struct {
-	n     int
-	names [maxCompEntries]string
-	offs  [maxCompEntries]uint16
+	question string // the question name as asked, written at offset 12; "" for none
+	n        int
+	names    [maxCompEntries]string
+	offs     [maxCompEntries]uint16
 }
 
 func (c *compressor) reset() {
 	clear(c.names[:c.n])
 	c.n = 0
+	c.question = ""
 }
 
 func (c *compressor) find(s string) (int, bool) {
@@ -63,6 +72,14 @@ func (c *compressor) writeName(msg []byte, name string) ([]byte, bool) {
 	if name == "." {
 		return append(msg, 0), true
 	}
+	if c.question != "" {
+		if name == c.question {
+			return append(msg, 0xC0, headerLen), true
+		}
+		if c.n == 0 && !c.addQuestion(c.question) {
+			return msg, false
+		}
+	}
 	begin := 0
 	for i := 0; i < len(name); i++ {
 		if name[i] != '.' {
@@ -83,7 +100,7 @@ func (c *compressor) writeName(msg []byte, name string) ([]byte, bool) {
 }
 
 // addQuestion records the suffixes of the question name, written at offset 12, as
-// miekg's packing of the question does.
+// miekg's packing of the question does; writeName calls it when it first needs them.
 func (c *compressor) addQuestion(name string) bool {
 	off := headerLen
 	begin := 0

@@ -238,9 +238,9 @@ func TestFindScanMatchesLabels(t *testing.T) {
 	}
 }
 
-// TestFindCanonicalMatchesFind checks FindCanonical against Find on canonical names,
-// for a set Find scans and for one it searches label by label.
-func TestFindCanonicalMatchesFind(t *testing.T) {
+// TestFindCanonical checks the zone FindCanonical finds for canonical names, for a set
+// it scans and for one it searches label by label.
+func TestFindCanonical(t *testing.T) {
 	var few, many []*Zone
 	for _, o := range []string{"test.", "glb.test.", "b.glb.test.", "example.org."} {
 		few = append(few, newZone(t, o))
@@ -249,16 +249,21 @@ func TestFindCanonicalMatchesFind(t *testing.T) {
 		many = append(many, newZone(t, fmt.Sprintf("z%d.glb.test.", i)))
 	}
 	many = append(many, newZone(t, "glb.test."))
-	names := []string{".", "test.", "glb.test.", "a.b.glb.test.", "z3.glb.test.", "x.z9.glb.test.", "example.org.", "org.", "xglb.test."}
-	for _, zs := range [][]*Zone{few, many} {
-		s, err := NewSet(zs...)
+	for _, tc := range []struct {
+		zs      []*Zone
+		q, want string // want "<nil>": no zone
+	}{
+		{few, "a.b.glb.test.", "b.glb.test."}, {few, "b.glb.test.", "b.glb.test."}, {few, "xb.glb.test.", "glb.test."},
+		{few, "xglb.test.", "test."}, {few, "example.org.", "example.org."}, {few, "org.", "<nil>"}, {few, ".", "<nil>"},
+		{many, "z3.glb.test.", "z3.glb.test."}, {many, "x.z9.glb.test.", "z9.glb.test."}, {many, "z10.glb.test.", "glb.test."},
+		{many, "xglb.test.", "<nil>"}, {many, "glb.test.", "glb.test."},
+	} {
+		s, err := NewSet(tc.zs...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, q := range names {
-			if got, want := s.FindCanonical(q), s.Find(q); got != want {
-				t.Errorf("%d zones, %q: FindCanonical found %s, Find %s", len(zs), q, origin(got), origin(want))
-			}
+		if got := origin(s.FindCanonical(tc.q)); got != tc.want {
+			t.Errorf("%d zones, %q: FindCanonical found %s, want %s", len(tc.zs), tc.q, got, tc.want)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package zones
 
 import (
 	"os"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -189,54 +188,51 @@ var lookupCases = []lookupCase{
 	{name: "service wildcard parent is ENT", qname: "pool.example.org.", qtype: dns.TypeA, kind: NoData},
 }
 
+// TestLookup runs every case through Lookup and, when its name is already canonical
+// (lower case, fully qualified) and in the zone, through LookupCanonical too.
 func TestLookup(t *testing.T) {
 	z := testZone(t)
+	canonical := 0
 	for _, tc := range lookupCases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := z.Lookup(tc.qname, tc.qtype)
-			if got.Kind != tc.kind {
-				t.Fatalf("kind = %s, want %s (result %+v)", kindNames[got.Kind], kindNames[tc.kind], got)
-			}
-			checkSection(t, "answer", got.Answer, tc.answer)
-			checkSection(t, "ns", got.Ns, tc.ns)
-			checkSection(t, "extra", got.Extra, tc.extra)
-			if got.Target != tc.target {
-				t.Errorf("target = %q, want %q", got.Target, tc.target)
-			}
-			wantSvc := tc.service
-			if tc.kind != Service {
-				wantSvc = NoService
-			}
-			if got.Service != wantSvc {
-				t.Errorf("service = %d, want %d", got.Service, wantSvc)
-			}
-			if got.Wildcard != tc.wildcard {
-				t.Errorf("wildcard = %v, want %v", got.Wildcard, tc.wildcard)
-			}
+			checkResult(t, tc, z.Lookup(tc.qname, tc.qtype))
 		})
+		if tc.qname != lower(tc.qname) || !strings.HasSuffix(tc.qname, ".") || !z.inZone(tc.qname) {
+			continue
+		}
+		canonical++
+		t.Run(tc.name+"/canonical", func(t *testing.T) {
+			var got Result
+			z.LookupCanonical(tc.qname, tc.qtype, &got)
+			checkResult(t, tc, got)
+		})
+	}
+	if canonical < len(lookupCases)/2 {
+		t.Fatalf("only %d of %d cases are canonical names in the zone", canonical, len(lookupCases))
 	}
 }
 
-// TestLookupCanonicalMatchesLookup checks that the entry point for names already in
-// canonical form answers as Lookup does, for every case of TestLookup whose name is in
-// the zone.
-func TestLookupCanonicalMatchesLookup(t *testing.T) {
-	z := testZone(t)
-	n := 0
-	for _, tc := range lookupCases {
-		q := lower(dns.Fqdn(tc.qname))
-		if !z.inZone(q) {
-			continue
-		}
-		n++
-		var got Result
-		z.LookupCanonical(q, tc.qtype, &got)
-		if want := z.Lookup(q, tc.qtype); !reflect.DeepEqual(got, want) {
-			t.Errorf("%s: LookupCanonical(%q) = %+v, Lookup = %+v", tc.name, q, got, want)
-		}
+// checkResult compares a lookup's result with the case's expectations.
+func checkResult(t *testing.T, tc lookupCase, got Result) {
+	t.Helper()
+	if got.Kind != tc.kind {
+		t.Fatalf("kind = %s, want %s (result %+v)", kindNames[got.Kind], kindNames[tc.kind], got)
 	}
-	if n < len(lookupCases)/2 {
-		t.Fatalf("only %d of %d cases are in the zone", n, len(lookupCases))
+	checkSection(t, "answer", got.Answer, tc.answer)
+	checkSection(t, "ns", got.Ns, tc.ns)
+	checkSection(t, "extra", got.Extra, tc.extra)
+	if got.Target != tc.target {
+		t.Errorf("target = %q, want %q", got.Target, tc.target)
+	}
+	wantSvc := tc.service
+	if tc.kind != Service {
+		wantSvc = NoService
+	}
+	if got.Service != wantSvc {
+		t.Errorf("service = %d, want %d", got.Service, wantSvc)
+	}
+	if got.Wildcard != tc.wildcard {
+		t.Errorf("wildcard = %v, want %v", got.Wildcard, tc.wildcard)
 	}
 }
 
