@@ -16,10 +16,10 @@ import (
 	"github.com/glbdns/glbdns/policy/geoip"
 )
 
-// cityDB is the real MaxMind GeoIP2 City test database shipped in shared/testdata.
+// cityDB is the real MaxMind GeoIP2 City test database committed in testdata/geoip.
 func cityDB(t *testing.T) string {
 	t.Helper()
-	p, err := filepath.Abs("../../shared/testdata/geoip/GeoIP2-City-Test.mmdb")
+	p, err := filepath.Abs("../testdata/geoip/GeoIP2-City-Test.mmdb")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestThreeRegions(t *testing.T) {
 // (exit status 3) with an error that names the file; on reload, the old database and
 // policy keep serving.
 func TestCorruptGeoIPRefused(t *testing.T) {
-	bad, err := filepath.Abs("../../shared/testdata/geoip/GeoIP2-City-Test-Invalid-Node-Count.mmdb")
+	bad, err := filepath.Abs("../testdata/geoip/GeoIP2-City-Test-Invalid-Node-Count.mmdb")
 	if err != nil {
 		t.Fatal(err)
 	}

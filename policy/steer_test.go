@@ -13,7 +13,7 @@ import (
 // The GeoIP2 test databases of the MaxMind DB format (see their README): 81.2.69.142 and
 // 81.2.69.160 are GB (London), 216.160.83.56 US (near Seattle), 89.160.20.112 SE in
 // AS29518, 175.16.199.0 CN, 10.0.0.1 is in no database.
-const geoDir = "../../shared/testdata/geoip/"
+const geoDir = "../testdata/geoip/"
 
 func openGeo(t testing.TB) *geoip.DB {
 	t.Helper()

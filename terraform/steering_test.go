@@ -249,12 +249,12 @@ func checkPoolJSON(url, pool string, want map[string]any) resource.TestCheckFunc
 	}
 }
 
-// geoCityDB is MaxMind's GeoIP2 City test database, shared beside the repository (as for
-// policy/ and e2e/): 81.2.69.142 is in London, 216.160.83.56 near Seattle, and 127.0.0.1
+// geoCityDB is MaxMind's GeoIP2 City test database, committed in testdata/geoip at the
+// repository root (as for policy/ and e2e/): 81.2.69.142 is in London, 216.160.83.56 near Seattle, and 127.0.0.1
 // is in no database.
 func geoCityDB(t *testing.T) string {
 	t.Helper()
-	p, err := filepath.Abs("../../shared/testdata/geoip/GeoIP2-City-Test.mmdb")
+	p, err := filepath.Abs("../testdata/geoip/GeoIP2-City-Test.mmdb")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +359,7 @@ resource "glbdns_service" "geo" {
 // pool, the last default_pools. The service imports with its rules; moving the London
 // client's /32 into the network rule then beats its country rule (networks first).
 func TestAccGeoService(t *testing.T) {
-	asnDB, err := filepath.Abs("../../shared/testdata/geoip/GeoLite2-ASN-Test.mmdb")
+	asnDB, err := filepath.Abs("../testdata/geoip/GeoLite2-ASN-Test.mmdb")
 	if err != nil {
 		t.Fatal(err)
 	}

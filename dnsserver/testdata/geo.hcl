@@ -1,11 +1,11 @@
-# A geo service over the real GeoIP2 City test database (shared/testdata), for the geo
+# A geo service over the real GeoIP2 City test database (testdata/geoip at the repository root), for the geo
 # answer benchmark and test.
 zone "glb.test" {
   nameservers = ["ns1.glb.test"]
 }
 
 geoip {
-  database = "../../../shared/testdata/geoip/GeoIP2-City-Test.mmdb"
+  database = "../../testdata/geoip/GeoIP2-City-Test.mmdb"
 }
 
 pool "eu" {

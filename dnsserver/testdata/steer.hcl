@@ -1,5 +1,5 @@
 # Policy for the fast-path tests of steering services (failover, geo, nearest) over the
-# real GeoIP2 City and GeoLite2 ASN test databases (shared/testdata/geoip). Every service
+# real GeoIP2 City and GeoLite2 ASN test databases (testdata/geoip at the repository root). Every service
 # answers deterministically (round_robin or client_subnet_hash, never weighted) so that
 # the fast and general paths can be compared byte for byte; the tests' health views take
 # pools down to make the pool order spill and to reach each when_all_down mode.
@@ -18,8 +18,8 @@ zone "steer.test" {
 }
 
 geoip {
-  database     = "../../../shared/testdata/geoip/GeoIP2-City-Test.mmdb"
-  asn_database = "../../../shared/testdata/geoip/GeoLite2-ASN-Test.mmdb"
+  database     = "../../testdata/geoip/GeoIP2-City-Test.mmdb"
+  asn_database = "../../testdata/geoip/GeoLite2-ASN-Test.mmdb"
 }
 
 pool "eu" {

@@ -12,8 +12,8 @@ import (
 	geoip2 "github.com/oschwald/geoip2-golang/v2"
 )
 
-// testdata is the shared MaxMind test databases (see its README.md), beside the repository.
-const testdata = "../../../shared/testdata/geoip/"
+// testdata is MaxMind's test databases, committed at the repository root (see its README.md).
+const testdata = "../../testdata/geoip/"
 
 var (
 	cityDB    = filepath.Join(testdata, "GeoIP2-City-Test.mmdb")

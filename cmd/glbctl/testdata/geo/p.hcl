@@ -2,7 +2,7 @@ zone "glb.test" {
   nameservers = ["ns1.glb.test"]
 }
 geoip {
-  database = "../../../../../shared/testdata/geoip/GeoIP2-City-Test.mmdb"
+  database = "../../../../testdata/geoip/GeoIP2-City-Test.mmdb"
 }
 pool "eu" {
   member "a" {
