@@ -11,7 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// writeLargePolicy writes, into dir, the policy shape of dnsserver/daemon's
+// writeLargePolicy writes, into dir, the policy shape of daemon's
 // BenchmarkLoadLarge: one zone, and services services each with its own pool of
 // membersPer weighted members, all in one big.hcl. It returns the file's path.
 func writeLargePolicy(tb testing.TB, dir string, services, membersPer int) string {

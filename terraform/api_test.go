@@ -23,7 +23,7 @@ const testZone = glbtest.Zone
 // accToken is the admin token of the acceptance tests' nodes.
 const accToken = "acc-test-token"
 
-// startNode starts a real glbdns in the test's process (dnsserver/daemon with DNS and the
+// startNode starts a real glbdns in the test's process (daemon/ with DNS and the
 // admin API on 127.0.0.1 port 0, the operator policy and the managed folder in
 // t.TempDir()) and stops it when the test ends.
 func startNode(t *testing.T) *glbtest.Node {

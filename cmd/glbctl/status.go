@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/glbdns/glbdns/dnsserver/admin"
+	"github.com/glbdns/glbdns/admin"
 )
 
 // status prints the live state of a glbdns from its admin listener's /v1/state as an

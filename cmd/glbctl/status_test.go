@@ -13,8 +13,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/glbdns/glbdns/admin"
 	"github.com/glbdns/glbdns/dnsserver"
-	"github.com/glbdns/glbdns/dnsserver/admin"
 	"github.com/glbdns/glbdns/policy"
 )
 

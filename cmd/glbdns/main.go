@@ -13,8 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/glbdns/glbdns/dnsserver/adminapi"
-	"github.com/glbdns/glbdns/dnsserver/daemon"
+	"github.com/glbdns/glbdns/admin"
+	"github.com/glbdns/glbdns/daemon"
 	"github.com/glbdns/glbdns/internal/buildinfo"
 	"github.com/glbdns/glbdns/internal/cli"
 )
@@ -64,7 +64,7 @@ func main() {
 	}
 	cfg.HealthURLs = health
 	cfg.NoWatch = noWatch
-	tok, err := adminapi.LoadToken(tokenFile)
+	tok, err := admin.LoadToken(tokenFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "glbdns:", err)
 		os.Exit(2)

@@ -1,5 +1,5 @@
 // Package glbtest runs a real glbdns node in the test's process for the provider's and
-// the client's tests: the daemon of cmd/glbdns (dnsserver/daemon) with an operator policy
+// the client's tests: the daemon of cmd/glbdns (daemon/) with an operator policy
 // written into a temporary directory, DNS and the admin API on 127.0.0.1 port 0, the
 // managed folder beside it, and optionally in-process healthd reporters (the real
 // healthd.Store and health API handler) whose member states a test sets directly.
@@ -21,7 +21,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/glbdns/glbdns/dnsserver/daemon"
+	"github.com/glbdns/glbdns/daemon"
 	"github.com/glbdns/glbdns/healthd"
 )
 

@@ -1,5 +1,6 @@
-// Package admin is glbdns's admin HTTP listener for operators: Prometheus metrics, liveness
-// and readiness probes, the live state as JSON, and a self-contained status page.
+// Package admin is glbdns's admin HTTP surface for operators: Prometheus metrics, liveness
+// and readiness probes, the live state as JSON, a self-contained status page, and the REST
+// API over the policy store (api.go) that the Terraform provider and glbctl use.
 //
 //	GET /metrics    the daemon's registry (Prometheus text or OpenMetrics)
 //	GET /healthz    200 "ok" while the process runs (liveness)
@@ -17,12 +18,13 @@
 // enough to smooth a weighted choice, short enough that a drained region shows at once.
 // Until the first sample the window is "since start".
 //
-// The REST API of docs/admin-api.md (/v1/pools, /v1/services, /v1/drains) is served by a
-// later package; this one is read-only.
+// The REST API of docs/admin-api.md (/v1/pools, /v1/services, /v1/drains, /v1/health) is
+// served when Config.Store is set; see api.go. Other /v1/ paths answer a JSON 404.
 package admin
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -39,6 +41,7 @@ import (
 
 	"github.com/glbdns/glbdns/dnsserver"
 	"github.com/glbdns/glbdns/healthd/client"
+	"github.com/glbdns/glbdns/policy/store"
 )
 
 // Config configures an Admin.
@@ -59,9 +62,20 @@ type Config struct {
 	// size, default 12 (a one-minute window).
 	SampleEvery time.Duration
 	Samples     int
-	// API is the admin REST API (dnsserver/adminapi), mounted under /v1/; nil leaves it
-	// out. /v1/state stays this package's: the more specific pattern wins.
-	API http.Handler
+
+	// Store is the policy store the REST API reads and writes; nil leaves the API out.
+	Store *store.Store
+	// Token is the bearer token writes need; "" disables writes (403).
+	Token string
+	// Reload is called after every successful pool or service write and must return once
+	// the new snapshot serves (the daemon: store.Load, then SetSnapshot). nil: no reload.
+	Reload func() error
+	// DrainsChanged, when set, is called after every drain or undrain (for example to drop
+	// a cached health view). Drains need no reload: the DNS path reads them live.
+	DrainsChanged func()
+	// Health returns the live merged health of every member for GET /v1/health; nil
+	// reports every member of the policy with status "unknown".
+	Health func() []MemberHealth
 }
 
 // PolicyStatus describes the serving policy and the last reload attempt.
@@ -124,10 +138,11 @@ type Member struct {
 
 // Admin serves the admin endpoints.
 type Admin struct {
-	cfg  Config
-	log  *slog.Logger
-	mux  *http.ServeMux
-	page *template.Template
+	cfg      Config
+	log      *slog.Logger
+	mux      *http.ServeMux
+	page     *template.Template
+	tokenSum [sha256.Size]byte // of Config.Token, compared in constant time (api.go)
 
 	mu      sync.Mutex
 	samples []sample // ring, oldest first
@@ -155,7 +170,7 @@ func New(cfg Config) *Admin {
 	if cfg.Samples <= 0 {
 		cfg.Samples = 12
 	}
-	a := &Admin{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
+	a := &Admin{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), tokenSum: sha256.Sum256([]byte(cfg.Token)),
 		page: template.Must(template.New("status").Funcs(template.FuncMap{"pct": pct}).Parse(statusHTML))}
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
 		EnableOpenMetrics: true, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelError)}))
@@ -166,9 +181,12 @@ func New(cfg Config) *Admin {
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /v1/state", a.stateJSON)
 	a.mux.HandleFunc("GET /{$}", a.statusPage)
-	if cfg.API != nil {
-		a.mux.Handle("/v1/", cfg.API)
+	if cfg.Store != nil {
+		a.routeAPI(a.mux)
 	}
+	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint", "")
+	})
 	return a
 }
 

@@ -1,7 +1,9 @@
-// Package adminapi is the JSON REST API of the glbdns admin listener: pools, services and
-// drains (docs/admin-api.md), served from a policy/store.Store. The admin listener mounts
-// Handler; every write is validated by the store (the policy package's own loader), then
-// Reload makes the daemon load and swap the new snapshot before the write is answered.
+package admin
+
+// The REST API of docs/admin-api.md: pools, services and drains, served from a
+// policy/store.Store. Every write is validated by the store (the policy package's own
+// loader), then Reload makes the daemon load and swap the new snapshot before the write is
+// answered.
 //
 // Decisions beyond the doc: a body over 1 MiB gets 413; a JSON type error names the field
 // without array indexes ("members.weight", encoding/json does not report them), while
@@ -9,7 +11,6 @@
 // bearer token (compared as SHA-256 digests with crypto/subtle, so neither content nor
 // length leaks through timing); a drain changes no snapshot, so it calls DrainsChanged
 // instead of Reload.
-package adminapi
 
 import (
 	"crypto/sha256"
@@ -18,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -33,26 +33,6 @@ import (
 // under 1 MiB, and the bound keeps a client from making the server buffer without limit.
 const maxBody = 1 << 20
 
-// Config configures the API.
-type Config struct {
-	// Store holds the policy; required.
-	Store *store.Store
-	// Token is the bearer token writes need; "" disables writes (403).
-	Token string
-	// Reload is called after every successful pool or service write and must return once
-	// the new snapshot serves (the daemon: store.Load, then SetSnapshot). nil: no reload.
-	Reload func() error
-	// DrainsChanged, when set, is called after every drain or undrain (for example to drop
-	// a cached health view). Drains need no reload: the DNS path reads them live.
-	DrainsChanged func()
-	// Health returns the live merged health of every member for GET /v1/health; nil
-	// reports every member of the policy with status "unknown".
-	Health func() []MemberHealth
-	// Logger receives errors the client cannot act on (failed reloads, I/O); nil means
-	// slog.Default().
-	Logger *slog.Logger
-}
-
 // MemberHealth is one member in GET /v1/health.
 type MemberHealth struct {
 	Pool      string `json:"pool"`
@@ -60,22 +40,6 @@ type MemberHealth struct {
 	Status    string `json:"status"` // "up", "down" or "unknown"
 	Drained   bool   `json:"drained"`
 	Reporters int    `json:"reporters"` // fresh healthd reporters behind Status
-}
-
-// API serves the admin REST API.
-type API struct {
-	cfg      Config
-	log      *slog.Logger
-	tokenSum [sha256.Size]byte
-}
-
-// New returns the API for cfg.
-func New(cfg Config) *API {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	return &API{cfg: cfg, log: log.With("component", "adminapi"), tokenSum: sha256.Sum256([]byte(cfg.Token))}
 }
 
 // LoadToken reads the admin token from file (when file is not ""), else from the
@@ -96,11 +60,9 @@ func LoadToken(file string) (string, error) {
 	return strings.TrimSpace(os.Getenv("GLBDNS_ADMIN_TOKEN")), nil
 }
 
-// Handler serves the /v1/pools, /v1/services, /v1/drains, /v1/pools/{pool}/members/
-// {member}/drain and /v1/health endpoints, and a JSON 404 for other /v1/ paths. Mount it
-// at "/v1/" of the admin mux; a more specific pattern there (/v1/state) still wins.
-func (a *API) Handler() http.Handler {
-	mux := http.NewServeMux()
+// routeAPI registers the /v1/pools, /v1/services, /v1/drains,
+// /v1/pools/{pool}/members/{member}/drain and /v1/health endpoints on mux.
+func (a *Admin) routeAPI(mux *http.ServeMux) {
 	route := func(path string, methods map[string]http.HandlerFunc) {
 		allow := make([]string, 0, len(methods)+1)
 		for m, h := range methods {
@@ -123,15 +85,11 @@ func (a *API) Handler() http.Handler {
 	route("/v1/drains", map[string]http.HandlerFunc{"GET": a.listDrains})
 	route("/v1/pools/{pool}/members/{member}/drain", map[string]http.HandlerFunc{"GET": a.getDrain, "POST": a.write(a.postDrain), "DELETE": a.write(a.deleteDrain)})
 	route("/v1/health", map[string]http.HandlerFunc{"GET": a.health})
-	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint", "")
-	})
-	return mux
 }
 
 // write wraps a write handler with the bearer-token check (RFC 6750 section 3: 401 with
 // WWW-Authenticate when the request carries no usable credentials, 403 for a wrong token).
-func (a *API) write(h http.HandlerFunc) http.HandlerFunc {
+func (a *Admin) write(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if a.cfg.Token == "" {
 			writeError(w, http.StatusForbidden, "write API disabled: no admin token configured", "")
@@ -173,7 +131,7 @@ func writeError(w http.ResponseWriter, status int, msg, field string) {
 }
 
 // storeError answers a store error with the status docs/admin-api.md gives it.
-func (a *API) storeError(w http.ResponseWriter, err error) {
+func (a *Admin) storeError(w http.ResponseWriter, err error) {
 	var ve *store.ValidationError
 	field, msg := "", err.Error()
 	if errors.As(err, &ve) {
@@ -263,7 +221,7 @@ func etag(w http.ResponseWriter, version string) { w.Header().Set("ETag", `"`+ve
 
 // reload makes the write take effect before it is answered; a failure is a server error
 // (the object is stored and validated, but not serving yet).
-func (a *API) reload(w http.ResponseWriter) bool {
+func (a *Admin) reload(w http.ResponseWriter) bool {
 	if a.cfg.Reload == nil {
 		return true
 	}
@@ -275,11 +233,11 @@ func (a *API) reload(w http.ResponseWriter) bool {
 	return true
 }
 
-func (a *API) listPools(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) listPools(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string][]store.Pool{"pools": a.cfg.Store.ListPools()})
 }
 
-func (a *API) getPool(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) getPool(w http.ResponseWriter, r *http.Request) {
 	p, err := a.cfg.Store.GetPool(r.PathValue("name"))
 	if err != nil {
 		a.storeError(w, err)
@@ -289,7 +247,7 @@ func (a *API) getPool(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-func (a *API) postPool(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) postPool(w http.ResponseWriter, r *http.Request) {
 	var p store.Pool
 	if !decode(w, r, &p) {
 		return
@@ -299,7 +257,7 @@ func (a *API) postPool(w http.ResponseWriter, r *http.Request) {
 	a.storePool(w, p, pre)
 }
 
-func (a *API) putPool(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) putPool(w http.ResponseWriter, r *http.Request) {
 	var p store.Pool
 	if !decode(w, r, &p) {
 		return
@@ -314,7 +272,7 @@ func (a *API) putPool(w http.ResponseWriter, r *http.Request) {
 	a.storePool(w, p, precondition(r))
 }
 
-func (a *API) storePool(w http.ResponseWriter, p store.Pool, pre store.Precondition) {
+func (a *Admin) storePool(w http.ResponseWriter, p store.Pool, pre store.Precondition) {
 	p, created, err := a.cfg.Store.PutPool(p, pre)
 	if err != nil {
 		a.storeError(w, err)
@@ -332,7 +290,7 @@ func (a *API) storePool(w http.ResponseWriter, p store.Pool, pre store.Precondit
 	writeJSON(w, status, p)
 }
 
-func (a *API) deletePool(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) deletePool(w http.ResponseWriter, r *http.Request) {
 	if err := a.cfg.Store.DeletePool(r.PathValue("name"), precondition(r)); err != nil {
 		a.storeError(w, err)
 		return
@@ -342,11 +300,11 @@ func (a *API) deletePool(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (a *API) listServices(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) listServices(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string][]store.Service{"services": a.cfg.Store.ListServices()})
 }
 
-func (a *API) getService(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) getService(w http.ResponseWriter, r *http.Request) {
 	s, err := a.cfg.Store.GetService(r.PathValue("name"))
 	if err != nil {
 		a.storeError(w, err)
@@ -356,7 +314,7 @@ func (a *API) getService(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s)
 }
 
-func (a *API) postService(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) postService(w http.ResponseWriter, r *http.Request) {
 	var s store.Service
 	if !decode(w, r, &s) {
 		return
@@ -366,7 +324,7 @@ func (a *API) postService(w http.ResponseWriter, r *http.Request) {
 	a.storeService(w, s, pre)
 }
 
-func (a *API) putService(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) putService(w http.ResponseWriter, r *http.Request) {
 	var s store.Service
 	if !decode(w, r, &s) {
 		return
@@ -381,7 +339,7 @@ func (a *API) putService(w http.ResponseWriter, r *http.Request) {
 	a.storeService(w, s, precondition(r))
 }
 
-func (a *API) storeService(w http.ResponseWriter, s store.Service, pre store.Precondition) {
+func (a *Admin) storeService(w http.ResponseWriter, s store.Service, pre store.Precondition) {
 	s, created, err := a.cfg.Store.PutService(s, pre)
 	if err != nil {
 		a.storeError(w, err)
@@ -399,7 +357,7 @@ func (a *API) storeService(w http.ResponseWriter, s store.Service, pre store.Pre
 	writeJSON(w, status, s)
 }
 
-func (a *API) deleteService(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) deleteService(w http.ResponseWriter, r *http.Request) {
 	if err := a.cfg.Store.DeleteService(r.PathValue("name"), precondition(r)); err != nil {
 		a.storeError(w, err)
 		return
@@ -409,11 +367,11 @@ func (a *API) deleteService(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (a *API) listDrains(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) listDrains(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string][]store.Drain{"drains": a.cfg.Store.Drains(time.Now())})
 }
 
-func (a *API) getDrain(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) getDrain(w http.ResponseWriter, r *http.Request) {
 	d, err := a.cfg.Store.GetDrain(r.PathValue("pool"), r.PathValue("member"), time.Now())
 	if err != nil {
 		a.storeError(w, err)
@@ -428,7 +386,7 @@ type drainRequest struct {
 	Reason   string `json:"reason"`
 }
 
-func (a *API) postDrain(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) postDrain(w http.ResponseWriter, r *http.Request) {
 	var req drainRequest
 	if !decode(w, r, &req) {
 		return
@@ -449,7 +407,7 @@ func (a *API) postDrain(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, dr)
 }
 
-func (a *API) deleteDrain(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) deleteDrain(w http.ResponseWriter, r *http.Request) {
 	if err := a.cfg.Store.Undrain(r.PathValue("pool"), r.PathValue("member")); err != nil {
 		a.storeError(w, err)
 		return
@@ -462,7 +420,7 @@ func (a *API) deleteDrain(w http.ResponseWriter, r *http.Request) {
 
 // health answers the live merged view; drained comes from the store whatever Health says,
 // so that the view shows what the DNS path does.
-func (a *API) health(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) health(w http.ResponseWriter, r *http.Request) {
 	var ms []MemberHealth
 	if a.cfg.Health != nil {
 		ms = append(ms, a.cfg.Health()...)

@@ -56,9 +56,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/glbdns/glbdns/admin"
 	"github.com/glbdns/glbdns/dnsserver"
-	"github.com/glbdns/glbdns/dnsserver/admin"
-	"github.com/glbdns/glbdns/dnsserver/adminapi"
 	"github.com/glbdns/glbdns/healthd/client"
 	"github.com/glbdns/glbdns/policy"
 	"github.com/glbdns/glbdns/policy/geoip"
@@ -188,20 +187,17 @@ func New(cfg Config) (*Daemon, error) {
 		reporters = d.hc.Reporters
 	}
 	d.adm = admin.New(admin.Config{
-		Logger:    d.log.With("component", "admin"),
-		Gatherer:  d.reg,
-		Server:    d.srv,
-		Ready:     d.ready.Load,
-		Policy:    d.PolicyStatus,
-		Reporters: reporters,
-		API: adminapi.New(adminapi.Config{
-			Store:         st,
-			Token:         cfg.AdminToken,
-			Reload:        d.Reload,
-			DrainsChanged: d.srv.HealthChanged,
-			Health:        d.memberHealth,
-			Logger:        d.log.With("component", "adminapi"),
-		}).Handler(),
+		Logger:        d.log.With("component", "admin"),
+		Gatherer:      d.reg,
+		Server:        d.srv,
+		Ready:         d.ready.Load,
+		Policy:        d.PolicyStatus,
+		Reporters:     reporters,
+		Store:         st,
+		Token:         cfg.AdminToken,
+		Reload:        d.Reload,
+		DrainsChanged: d.srv.HealthChanged,
+		Health:        d.memberHealth,
 	})
 	return d, nil
 }
@@ -447,7 +443,7 @@ func (h healthSource) For(snap *policy.Snapshot) policy.Health {
 
 // memberHealth is the live merged view for GET /v1/health: healthd's verdict per member
 // and whether a drain is in force.
-func (d *Daemon) memberHealth() []adminapi.MemberHealth {
+func (d *Daemon) memberHealth() []admin.MemberHealth {
 	snap, _ := d.srv.Current()
 	if snap == nil {
 		return nil
@@ -461,9 +457,9 @@ func (d *Daemon) memberHealth() []adminapi.MemberHealth {
 		}
 	}
 	now := time.Now()
-	out := make([]adminapi.MemberHealth, 0, len(snap.Members))
+	out := make([]admin.MemberHealth, 0, len(snap.Members))
 	for _, m := range snap.Members {
-		mh := adminapi.MemberHealth{Pool: m.Pool, Member: m.Name, Status: "unknown",
+		mh := admin.MemberHealth{Pool: m.Pool, Member: m.Name, Status: "unknown",
 			Drained: d.st.DrainedMember(m.Pool, m.Name, now), Reporters: fresh}
 		if d.hc != nil {
 			mh.Status = d.hc.Status(m.ID()).String()

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -28,11 +27,11 @@ type fixedSource struct{ h policy.Health }
 
 func (f fixedSource) For(*policy.Snapshot) policy.Health { return f.h }
 
-// newAdmin serves the dnsserver test policy (no sockets: queries go through Handle) with
+// newAdmin serves testdata/state.hcl (no sockets: queries go through Handle) with
 // web/b down, behind a real HTTP server.
 func newAdmin(t *testing.T) (*Admin, *dnsserver.Server, *httptest.Server) {
 	t.Helper()
-	snap, diags := policy.LoadPath(filepath.Join("..", "testdata", "policy.hcl"))
+	snap, diags := policy.LoadPath("testdata/state.hcl")
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
