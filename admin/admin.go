@@ -39,8 +39,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/dnsserver"
-	"github.com/glbdns/glbdns/healthd/client"
 	"github.com/glbdns/glbdns/policy/store"
 )
 
@@ -55,9 +55,9 @@ type Config struct {
 	// Ready reports readiness for /readyz; nil means ready once Server has a snapshot.
 	Ready func() bool
 	// Policy describes the serving policy and the last reload; nil leaves it empty.
-	Policy func() PolicyStatus
+	Policy func() api.PolicyStatus
 	// Reporters lists the healthd subscriptions; nil when there is none.
-	Reporters func() []client.ReporterState
+	Reporters func() []api.ReporterState
 	// SampleEvery is the answer counters' sampling period, default 5s; Samples the ring
 	// size, default 12 (a one-minute window).
 	SampleEvery time.Duration
@@ -75,65 +75,7 @@ type Config struct {
 	DrainsChanged func()
 	// Health returns the live merged health of every member for GET /v1/health; nil
 	// reports every member of the policy with status "unknown".
-	Health func() []MemberHealth
-}
-
-// PolicyStatus describes the serving policy and the last reload attempt.
-type PolicyStatus struct {
-	Hash       string    `json:"hash"`
-	Generation uint64    `json:"generation"`
-	Files      []string  `json:"files"`
-	LastReload time.Time `json:"last_reload"`
-	// LastResult is "success" or "failure"; LastError holds the diagnostics of a failure.
-	LastResult string `json:"last_result"`
-	LastError  string `json:"last_error,omitempty"`
-}
-
-// State is the JSON of /v1/state.
-type State struct {
-	Policy PolicyStatus `json:"policy"`
-	// WindowSeconds is the span the answer shares are measured over.
-	WindowSeconds float64                `json:"window_seconds"`
-	Services      []Service              `json:"services"`
-	Reporters     []client.ReporterState `json:"reporters"`
-}
-
-// Service is one load-balanced name.
-type Service struct {
-	Name   string `json:"name"`
-	Zone   string `json:"zone"`
-	Method string `json:"method"`
-	TTL    uint32 `json:"ttl"`
-	// WhenAllDown is the service's all-down behaviour (all, servfail, fallback).
-	WhenAllDown string `json:"when_all_down"`
-	Pools       []Pool `json:"pools"`
-	// Answers is the number of member answers in the window.
-	Answers uint64 `json:"answers"`
-}
-
-// Pool is one of a service's pools (Fallback marks the fallback pool).
-type Pool struct {
-	Name     string   `json:"name"`
-	Region   string   `json:"region,omitempty"`
-	Fallback bool     `json:"fallback,omitempty"`
-	Members  []Member `json:"members"`
-}
-
-// Member is one backend of a pool, as the service sees it.
-type Member struct {
-	Name    string `json:"name"`
-	ID      string `json:"id"` // "pool/member"
-	Address string `json:"address,omitempty"`
-	Host    string `json:"host,omitempty"`
-	Weight  uint32 `json:"weight"`
-	// Status is the health view's verdict, "up" or "down"; Drained is weight 0.
-	Status  string `json:"status"`
-	Drained bool   `json:"drained"`
-	// Answers in the window and Share of the service's answers in the window (0..1).
-	Answers uint64  `json:"answers"`
-	Share   float64 `json:"share"`
-	// Total is the cumulative answer count (glbdns_policy_answers_total).
-	Total uint64 `json:"total"`
+	Health func() []api.MemberHealth
 }
 
 // Admin serves the admin endpoints.
@@ -281,8 +223,8 @@ func pct(f float64) string {
 }
 
 // State builds the live state now.
-func (a *Admin) State() *State {
-	st := &State{Services: []Service{}, Reporters: []client.ReporterState{}}
+func (a *Admin) State() *api.State {
+	st := &api.State{Services: []api.ServiceState{}, Reporters: []api.ReporterState{}}
 	if a.cfg.Policy != nil {
 		st.Policy = a.cfg.Policy()
 	}
@@ -306,7 +248,7 @@ func (a *Admin) State() *State {
 	a.mu.Unlock()
 
 	for _, svc := range snap.Services {
-		s := Service{Name: svc.Name, Zone: svc.Zone, Method: svc.Method.String(), TTL: svc.TTL,
+		s := api.ServiceState{Name: svc.Name, Zone: svc.Zone, Method: svc.Method.String(), TTL: svc.TTL,
 			WhenAllDown: svc.WhenAllDown.String()}
 		pools := svc.Pools
 		if svc.Fallback != nil {
@@ -318,9 +260,9 @@ func (a *Admin) State() *State {
 				continue
 			}
 			seen[p.Name] = true
-			pp := Pool{Name: p.Name, Region: p.Region, Fallback: i >= len(svc.Pools), Members: []Member{}}
+			pp := api.PoolState{Name: p.Name, Region: p.Region, Fallback: i >= len(svc.Pools), Members: []api.MemberState{}}
 			for _, m := range p.Members {
-				mm := Member{Name: m.Name, ID: m.ID(), Host: m.Host, Weight: m.Weight,
+				mm := api.MemberState{Name: m.Name, ID: m.ID(), Host: m.Host, Weight: m.Weight,
 					Drained: m.Weight == 0, Status: "down"}
 				if m.Addr.IsValid() {
 					mm.Address = m.Addr.String()

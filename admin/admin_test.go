@@ -14,6 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/dnsserver"
 	"github.com/glbdns/glbdns/policy"
 )
@@ -39,7 +40,9 @@ func newAdmin(t *testing.T) (*Admin, *dnsserver.Server, *httptest.Server) {
 	srv.SetHealthSource(fixedSource{downHealth{"web/b": true}})
 	srv.SetSnapshot(snap)
 	a := New(Config{Server: srv, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Policy: func() PolicyStatus { return PolicyStatus{Hash: snap.Hash, Generation: 1, LastResult: "success"} }})
+		Policy: func() api.PolicyStatus {
+			return api.PolicyStatus{Hash: snap.Hash, Generation: 1, LastResult: "success"}
+		}})
 	hs := httptest.NewServer(a.Handler())
 	t.Cleanup(hs.Close)
 	return a, srv, hs
@@ -81,7 +84,7 @@ func TestStateShares(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("status %d", code)
 	}
-	var st State
+	var st api.State
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatal(err)
 	}

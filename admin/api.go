@@ -26,21 +26,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/policy/store"
 )
 
 // maxBody bounds a request body: the largest sane pool is a few hundred members, well
 // under 1 MiB, and the bound keeps a client from making the server buffer without limit.
 const maxBody = 1 << 20
-
-// MemberHealth is one member in GET /v1/health.
-type MemberHealth struct {
-	Pool      string `json:"pool"`
-	Member    string `json:"member"`
-	Status    string `json:"status"` // "up", "down" or "unknown"
-	Drained   bool   `json:"drained"`
-	Reporters int    `json:"reporters"` // fresh healthd reporters behind Status
-}
 
 // LoadToken reads the admin token from file (when file is not ""), else from the
 // environment variable GLBDNS_ADMIN_TOKEN, trimming surrounding white space. It returns ""
@@ -112,11 +104,6 @@ func (a *Admin) write(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-type errorBody struct {
-	Error string `json:"error"`
-	Field string `json:"field,omitempty"`
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -127,7 +114,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg, field string) {
-	writeJSON(w, status, errorBody{Error: msg, Field: field})
+	writeJSON(w, status, api.Error{Error: msg, Field: field})
 }
 
 // storeError answers a store error with the status docs/admin-api.md gives it.
@@ -234,7 +221,7 @@ func (a *Admin) reload(w http.ResponseWriter) bool {
 }
 
 func (a *Admin) listPools(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string][]store.Pool{"pools": a.cfg.Store.ListPools()})
+	writeJSON(w, http.StatusOK, api.PoolList{Pools: a.cfg.Store.ListPools()})
 }
 
 func (a *Admin) getPool(w http.ResponseWriter, r *http.Request) {
@@ -248,7 +235,7 @@ func (a *Admin) getPool(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) postPool(w http.ResponseWriter, r *http.Request) {
-	var p store.Pool
+	var p api.Pool
 	if !decode(w, r, &p) {
 		return
 	}
@@ -258,7 +245,7 @@ func (a *Admin) postPool(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) putPool(w http.ResponseWriter, r *http.Request) {
-	var p store.Pool
+	var p api.Pool
 	if !decode(w, r, &p) {
 		return
 	}
@@ -272,7 +259,7 @@ func (a *Admin) putPool(w http.ResponseWriter, r *http.Request) {
 	a.storePool(w, p, precondition(r))
 }
 
-func (a *Admin) storePool(w http.ResponseWriter, p store.Pool, pre store.Precondition) {
+func (a *Admin) storePool(w http.ResponseWriter, p api.Pool, pre store.Precondition) {
 	p, created, err := a.cfg.Store.PutPool(p, pre)
 	if err != nil {
 		a.storeError(w, err)
@@ -301,7 +288,7 @@ func (a *Admin) deletePool(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) listServices(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string][]store.Service{"services": a.cfg.Store.ListServices()})
+	writeJSON(w, http.StatusOK, map[string][]api.Service{"services": a.cfg.Store.ListServices()})
 }
 
 func (a *Admin) getService(w http.ResponseWriter, r *http.Request) {
@@ -315,7 +302,7 @@ func (a *Admin) getService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) postService(w http.ResponseWriter, r *http.Request) {
-	var s store.Service
+	var s api.Service
 	if !decode(w, r, &s) {
 		return
 	}
@@ -325,21 +312,21 @@ func (a *Admin) postService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) putService(w http.ResponseWriter, r *http.Request) {
-	var s store.Service
+	var s api.Service
 	if !decode(w, r, &s) {
 		return
 	}
 	name := r.PathValue("name")
 	if s.Name == "" {
 		s.Name = name
-	} else if store.ServiceName(s.Name) != store.ServiceName(name) {
+	} else if api.ServiceName(s.Name) != api.ServiceName(name) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("name %q does not match the path's %q", s.Name, name), "name")
 		return
 	}
 	a.storeService(w, s, precondition(r))
 }
 
-func (a *Admin) storeService(w http.ResponseWriter, s store.Service, pre store.Precondition) {
+func (a *Admin) storeService(w http.ResponseWriter, s api.Service, pre store.Precondition) {
 	s, created, err := a.cfg.Store.PutService(s, pre)
 	if err != nil {
 		a.storeError(w, err)
@@ -368,7 +355,7 @@ func (a *Admin) deleteService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) listDrains(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string][]store.Drain{"drains": a.cfg.Store.Drains(time.Now())})
+	writeJSON(w, http.StatusOK, api.DrainList{Drains: a.cfg.Store.Drains(time.Now())})
 }
 
 func (a *Admin) getDrain(w http.ResponseWriter, r *http.Request) {
@@ -380,14 +367,8 @@ func (a *Admin) getDrain(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d)
 }
 
-// drainRequest is the body of POST .../drain.
-type drainRequest struct {
-	Duration string `json:"duration"`
-	Reason   string `json:"reason"`
-}
-
 func (a *Admin) postDrain(w http.ResponseWriter, r *http.Request) {
-	var req drainRequest
+	var req api.DrainRequest
 	if !decode(w, r, &req) {
 		return
 	}
@@ -421,13 +402,13 @@ func (a *Admin) deleteDrain(w http.ResponseWriter, r *http.Request) {
 // health answers the live merged view; drained comes from the store whatever Health says,
 // so that the view shows what the DNS path does.
 func (a *Admin) health(w http.ResponseWriter, r *http.Request) {
-	var ms []MemberHealth
+	var ms []api.MemberHealth
 	if a.cfg.Health != nil {
 		ms = append(ms, a.cfg.Health()...)
 	} else {
 		for _, p := range a.cfg.Store.ListPools() {
 			for _, m := range p.Members {
-				ms = append(ms, MemberHealth{Pool: p.Name, Member: m.Name, Status: "unknown"})
+				ms = append(ms, api.MemberHealth{Pool: p.Name, Member: m.Name, Status: "unknown"})
 			}
 		}
 	}
@@ -442,7 +423,7 @@ func (a *Admin) health(w http.ResponseWriter, r *http.Request) {
 		return ms[i].Member < ms[j].Member
 	})
 	if ms == nil {
-		ms = []MemberHealth{}
+		ms = []api.MemberHealth{}
 	}
-	writeJSON(w, http.StatusOK, map[string][]MemberHealth{"members": ms})
+	writeJSON(w, http.StatusOK, api.HealthList{Members: ms})
 }

@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/glbdns/glbdns/policy/store"
+	"github.com/glbdns/glbdns/api"
 )
 
 // TestGeoService creates a geo service through the API, reads it back equal, and has a
@@ -26,9 +26,9 @@ func TestGeoService(t *testing.T) {
 	if r.status != 201 {
 		t.Fatalf("create geo service: %d %s", r.status, r.body)
 	}
-	var created store.Service
+	var created api.Service
 	r.json(t, &created)
-	var want store.Geo
+	var want api.Geo
 	if err := json.Unmarshal([]byte(geo), &want); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestGeoService(t *testing.T) {
 		t.Errorf("created geo = %+v, want %+v", created.Geo, want)
 	}
 	r = f.do("GET", "/v1/services/geo.glb.example.com", "", false)
-	var got store.Service
+	var got api.Service
 	r.json(t, &got)
 	if r.status != 200 || !reflect.DeepEqual(got, created) {
 		t.Errorf("read back %d %+v, want %+v", r.status, got, created)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/policy"
 	"github.com/glbdns/glbdns/policy/store"
 )
@@ -135,7 +136,7 @@ func TestStatusCodes(t *testing.T) {
 	}{
 		{name: "list shows operator pool read-only", method: "GET", path: "/v1/pools", status: 200,
 			check: func(t *testing.T, r response) {
-				var l struct{ Pools []store.Pool }
+				var l struct{ Pools []api.Pool }
 				r.json(t, &l)
 				if len(l.Pools) != 1 || l.Pools[0].Name != "op-web" || l.Pools[0].Managed {
 					t.Errorf("pools = %+v", l.Pools)
@@ -151,7 +152,7 @@ func TestStatusCodes(t *testing.T) {
 		{name: "wrong token 403", method: "POST", path: "/v1/pools", body: poolJSON, headers: []string{"Authorization: Bearer nope"}, status: 403},
 		{name: "create 201", method: "POST", path: "/v1/pools", body: poolJSON, auth: true, status: 201,
 			check: func(t *testing.T, r response) {
-				var p store.Pool
+				var p api.Pool
 				r.json(t, &p)
 				version = p.Version
 				if r.header.Get("ETag") != `"`+p.Version+`"` || r.header.Get("Location") != "/v1/pools/web-us" {
@@ -206,7 +207,7 @@ func TestStatusCodes(t *testing.T) {
 		{name: "service 201", method: "POST", path: "/v1/services", auth: true, status: 201,
 			body: `{"name":"WWW.glb.example.com","policy":"weighted","pools":["web-us","op-web"]}`,
 			check: func(t *testing.T, r response) {
-				var s store.Service
+				var s api.Service
 				r.json(t, &s)
 				if s.Name != "www.glb.example.com" || *s.TTL != 30 || s.WhenAllDown != "all" || r.header.Get("Location") != "/v1/services/www.glb.example.com" {
 					t.Errorf("service = %+v", s)
@@ -223,7 +224,7 @@ func TestStatusCodes(t *testing.T) {
 		{name: "get drain 200", method: "GET", path: "/v1/pools/web-us/members/iad-1/drain", status: 200},
 		{name: "drains listed", method: "GET", path: "/v1/drains", status: 200,
 			check: func(t *testing.T, r response) {
-				var l struct{ Drains []store.Drain }
+				var l struct{ Drains []api.Drain }
 				r.json(t, &l)
 				if len(l.Drains) != 1 || l.Drains[0].Reason != "kernel upgrade" || time.Until(l.Drains[0].Until) < 9*time.Minute {
 					t.Errorf("drains = %+v", l.Drains)
@@ -241,7 +242,7 @@ func TestStatusCodes(t *testing.T) {
 		{name: "deleted 404", method: "GET", path: "/v1/pools/web-us", status: 404},
 		{name: "health", method: "GET", path: "/v1/health", status: 200,
 			check: func(t *testing.T, r response) {
-				var h struct{ Members []MemberHealth }
+				var h struct{ Members []api.MemberHealth }
 				r.json(t, &h)
 				if len(h.Members) != 2 || h.Members[0].Member != "ams-1" || h.Members[0].Status != "unknown" {
 					t.Errorf("health = %+v", h.Members)
@@ -296,17 +297,17 @@ func TestConcurrentIfMatch(t *testing.T) {
 	if r := f.do("POST", "/v1/pools", `{"name":"race","members":[{"name":"m0","address":"192.0.2.1"}]}`, true); r.status != 201 {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
-	get := func() store.Pool {
-		var p store.Pool
+	get := func() api.Pool {
+		var p api.Pool
 		f.do("GET", "/v1/pools/race", "", false).json(t, &p)
 		return p
 	}
-	put := func(p store.Pool, ifMatch string) int {
+	put := func(p api.Pool, ifMatch string) int {
 		b, _ := json.Marshal(p)
 		return f.do("PUT", "/v1/pools/race", string(b), true, `If-Match: "`+ifMatch+`"`).status
 	}
-	addMember := func(p store.Pool, name string, n int) store.Pool {
-		p.Members = append(append([]store.Member(nil), p.Members...), store.Member{Name: name, Address: fmt.Sprintf("192.0.2.%d", n)})
+	addMember := func(p api.Pool, name string, n int) api.Pool {
+		p.Members = append(append([]api.Member(nil), p.Members...), api.Member{Name: name, Address: fmt.Sprintf("192.0.2.%d", n)})
 		return p
 	}
 
@@ -383,7 +384,7 @@ func TestDrainExpires(t *testing.T) {
 	if fra.Name != "fra-1" || h.Up(fra) || !h.Up(snap.Members[1]) {
 		t.Fatalf("drained member is up (or the other is down)")
 	}
-	var hv struct{ Members []MemberHealth }
+	var hv struct{ Members []api.MemberHealth }
 	f.do("GET", "/v1/health", "", false).json(t, &hv)
 	if !hv.Members[1].Drained || hv.Members[0].Drained {
 		t.Fatalf("health view = %+v", hv.Members)
@@ -398,7 +399,7 @@ func TestDrainExpires(t *testing.T) {
 	if r := f.do("GET", "/v1/pools/op-web/members/fra-1/drain", "", false); r.status != 404 {
 		t.Errorf("expired drain: status %d", r.status)
 	}
-	var l struct{ Drains []store.Drain }
+	var l struct{ Drains []api.Drain }
 	f.do("GET", "/v1/drains", "", false).json(t, &l)
 	if len(l.Drains) != 0 {
 		t.Errorf("expired drain listed: %+v", l.Drains)

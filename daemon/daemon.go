@@ -57,6 +57,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/glbdns/glbdns/admin"
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/dnsserver"
 	"github.com/glbdns/glbdns/healthd/client"
 	"github.com/glbdns/glbdns/policy"
@@ -127,7 +128,7 @@ type Daemon struct {
 
 	// mu serialises reloads and guards the reload status below.
 	mu     sync.Mutex
-	status admin.PolicyStatus
+	status api.PolicyStatus
 
 	ready     atomic.Bool
 	adminAddr atomic.Pointer[net.TCPAddr]
@@ -182,7 +183,7 @@ func New(cfg Config) (*Daemon, error) {
 	d.m = newDaemonMetrics(d.reg, d.srv, d.hc)
 	d.install(snap, time.Now())
 
-	var reporters func() []client.ReporterState
+	var reporters func() []api.ReporterState
 	if d.hc != nil {
 		reporters = d.hc.Reporters
 	}
@@ -220,7 +221,7 @@ func (d *Daemon) AdminAddr() net.Addr {
 }
 
 // PolicyStatus describes the serving policy and the last reload.
-func (d *Daemon) PolicyStatus() admin.PolicyStatus {
+func (d *Daemon) PolicyStatus() api.PolicyStatus {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := d.status
@@ -443,7 +444,7 @@ func (h healthSource) For(snap *policy.Snapshot) policy.Health {
 
 // memberHealth is the live merged view for GET /v1/health: healthd's verdict per member
 // and whether a drain is in force.
-func (d *Daemon) memberHealth() []admin.MemberHealth {
+func (d *Daemon) memberHealth() []api.MemberHealth {
 	snap, _ := d.srv.Current()
 	if snap == nil {
 		return nil
@@ -457,9 +458,9 @@ func (d *Daemon) memberHealth() []admin.MemberHealth {
 		}
 	}
 	now := time.Now()
-	out := make([]admin.MemberHealth, 0, len(snap.Members))
+	out := make([]api.MemberHealth, 0, len(snap.Members))
 	for _, m := range snap.Members {
-		mh := admin.MemberHealth{Pool: m.Pool, Member: m.Name, Status: "unknown",
+		mh := api.MemberHealth{Pool: m.Pool, Member: m.Name, Status: "unknown",
 			Drained: d.st.DrainedMember(m.Pool, m.Name, now), Reporters: fresh}
 		if d.hc != nil {
 			mh.Status = d.hc.Status(m.ID()).String()

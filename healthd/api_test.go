@@ -9,9 +9,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glbdns/glbdns/api"
 )
 
-func get(t *testing.T, url string) (*http.Response, Report, string) {
+func get(t *testing.T, url string) (*http.Response, api.Report, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -19,7 +21,7 @@ func get(t *testing.T, url string) (*http.Response, Report, string) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	var r Report
+	var r api.Report
 	if resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(body, &r); err != nil {
 			t.Fatalf("decode %s: %v", body, err)
@@ -29,8 +31,8 @@ func get(t *testing.T, url string) (*http.Response, Report, string) {
 }
 
 func TestAPIBadRequests(t *testing.T) {
-	api := httptest.NewServer(NewHandler(NewStore("r1"), nil, nil))
-	defer api.Close()
+	srv := httptest.NewServer(NewHandler(NewStore("r1"), nil, nil))
+	defer srv.Close()
 	tests := []struct {
 		name, query, reason string
 	}{
@@ -41,7 +43,7 @@ func TestAPIBadRequests(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, _, body := get(t, api.URL+"/v1/health"+tc.query)
+			resp, _, body := get(t, srv.URL+"/v1/health"+tc.query)
 			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, tc.reason) {
 				t.Errorf("status %d body %q, want 400 with %q", resp.StatusCode, body, tc.reason)
 			}
@@ -51,33 +53,33 @@ func TestAPIBadRequests(t *testing.T) {
 
 func TestAPIBlockingWatch(t *testing.T) {
 	store := NewStore("r1")
-	store.Set(MemberReport{Pool: "web", Member: "a", Status: Unknown})
-	api := httptest.NewServer(NewHandler(store, nil, nil))
-	defer api.Close()
+	store.Set(api.MemberReport{Pool: "web", Member: "a", Status: api.StatusUnknown})
+	srv := httptest.NewServer(NewHandler(store, nil, nil))
+	defer srv.Close()
 
-	resp, r, _ := get(t, api.URL+"/v1/health")
+	resp, r, _ := get(t, srv.URL+"/v1/health")
 	if r.Reporter != "r1" || len(r.Members) != 1 || resp.Header.Get(IndexHeader) != strconv.FormatUint(r.Index, 10) {
 		t.Fatalf("report %+v, header %q", r, resp.Header.Get(IndexHeader))
 	}
 	idx := r.Index
 
 	t.Run("returns when the index moves", func(t *testing.T) {
-		done := make(chan Report, 1)
+		done := make(chan api.Report, 1)
 		go func() {
-			_, r, _ := get(t, api.URL+"/v1/health?index="+strconv.FormatUint(idx, 10)+"&wait=1m")
+			_, r, _ := get(t, srv.URL+"/v1/health?index="+strconv.FormatUint(idx, 10)+"&wait=1m")
 			done <- r
 		}()
 		// A probe that changes nothing must not wake the watch.
-		store.Set(MemberReport{Pool: "web", Member: "a", Status: Unknown, Reason: "still nothing"})
+		store.Set(api.MemberReport{Pool: "web", Member: "a", Status: api.StatusUnknown, Reason: "still nothing"})
 		select {
 		case r := <-done:
 			t.Fatalf("watch returned without a status change: index %d", r.Index)
 		case <-time.After(50 * time.Millisecond):
 		}
-		store.Set(MemberReport{Pool: "web", Member: "a", Status: Up})
+		store.Set(api.MemberReport{Pool: "web", Member: "a", Status: api.StatusUp})
 		select {
 		case r := <-done:
-			if r.Index <= idx || r.Members[0].Status != Up {
+			if r.Index <= idx || r.Members[0].Status != api.StatusUp {
 				t.Errorf("watch answered index %d status %v, want > %d and up", r.Index, r.Members[0].Status, idx)
 			}
 			idx = r.Index
@@ -86,7 +88,7 @@ func TestAPIBlockingWatch(t *testing.T) {
 		}
 	})
 	t.Run("returns after wait", func(t *testing.T) {
-		_, r, _ := get(t, api.URL+"/v1/health?index="+strconv.FormatUint(idx, 10)+"&wait=30ms")
+		_, r, _ := get(t, srv.URL+"/v1/health?index="+strconv.FormatUint(idx, 10)+"&wait=30ms")
 		if r.Index != idx {
 			t.Errorf("index %d after a quiet wait, want %d", r.Index, idx)
 		}
@@ -94,14 +96,14 @@ func TestAPIBlockingWatch(t *testing.T) {
 	t.Run("index ahead returns at once", func(t *testing.T) {
 		// A client ahead of us means healthd restarted: answer now so it resets.
 		start := time.Now()
-		_, r, _ := get(t, api.URL+"/v1/health?index="+strconv.FormatUint(idx+100, 10)+"&wait=1m")
+		_, r, _ := get(t, srv.URL+"/v1/health?index="+strconv.FormatUint(idx+100, 10)+"&wait=1m")
 		if r.Index != idx || time.Since(start) > 30*time.Second {
 			t.Errorf("index %d, want %d at once", r.Index, idx)
 		}
 	})
 	t.Run("delete moves the index", func(t *testing.T) {
 		store.Delete("web", "a")
-		_, r, _ := get(t, api.URL+"/v1/health?index="+strconv.FormatUint(idx, 10)+"&wait=1m")
+		_, r, _ := get(t, srv.URL+"/v1/health?index="+strconv.FormatUint(idx, 10)+"&wait=1m")
 		if r.Index != idx+1 || len(r.Members) != 0 {
 			t.Errorf("after delete: index %d members %d", r.Index, len(r.Members))
 		}
@@ -110,8 +112,8 @@ func TestAPIBlockingWatch(t *testing.T) {
 
 func TestAPIProbes(t *testing.T) {
 	ready := false
-	api := httptest.NewServer(NewHandler(NewStore("r1"), func() bool { return ready }, nil))
-	defer api.Close()
+	srv := httptest.NewServer(NewHandler(NewStore("r1"), func() bool { return ready }, nil))
+	defer srv.Close()
 	for _, tc := range []struct {
 		path  string
 		ready bool
@@ -123,7 +125,7 @@ func TestAPIProbes(t *testing.T) {
 		{"/nope", true, 404},
 	} {
 		ready = tc.ready
-		resp, _, _ := get(t, api.URL+tc.path)
+		resp, _, _ := get(t, srv.URL+tc.path)
 		if resp.StatusCode != tc.code {
 			t.Errorf("%s (ready %v): %d, want %d", tc.path, tc.ready, resp.StatusCode, tc.code)
 		}

@@ -3,6 +3,7 @@ package healthd
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/healthd/probe"
 	"github.com/glbdns/glbdns/policy"
 )
@@ -78,11 +79,11 @@ func (m *Metrics) observe(mem *policy.Member, c *policy.Check, res probe.Result)
 	}
 }
 
-func (m *Metrics) status(mem *policy.Member, st Status) {
+func (m *Metrics) status(mem *policy.Member, st api.Status) {
 	switch st {
-	case Up:
+	case api.StatusUp:
 		m.memberUp.WithLabelValues(mem.Pool, mem.Name).Set(1)
-	case Down:
+	case api.StatusDown:
 		m.memberUp.WithLabelValues(mem.Pool, mem.Name).Set(0)
 	default:
 		m.memberUp.DeleteLabelValues(mem.Pool, mem.Name)

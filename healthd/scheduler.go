@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/healthd/probe"
 	"github.com/glbdns/glbdns/policy"
 )
@@ -71,7 +72,7 @@ type Scheduler struct {
 type memberRun struct {
 	m      *policy.Member
 	checks []*checkRun // in the member's check order
-	status Status
+	status api.Status
 	since  time.Time
 	last   *probe.Result // most recent result of any check
 	reason string        // most recent failure reason of any check
@@ -152,7 +153,7 @@ func (s *Scheduler) Update(snap *policy.Snapshot) {
 		seen[id] = true
 		mr := s.members[id]
 		if mr == nil {
-			mr = &memberRun{status: Unknown, since: now}
+			mr = &memberRun{status: api.StatusUnknown, since: now}
 			s.members[id] = mr
 		}
 		mr.m = m
@@ -312,8 +313,8 @@ func (s *Scheduler) record(id string, gen uint64, check string, res probe.Result
 
 // publish recomputes mr's status from its checks and writes it to the store; s.mu is held.
 func (s *Scheduler) publish(mr *memberRun, now time.Time) {
-	statuses := make([]Status, len(mr.checks))
-	rep := MemberReport{Pool: mr.m.Pool, Member: mr.m.Name, Checks: make([]CheckReport, len(mr.checks)), Reason: mr.reason}
+	statuses := make([]api.Status, len(mr.checks))
+	rep := api.MemberReport{Pool: mr.m.Pool, Member: mr.m.Name, Checks: make([]api.CheckReport, len(mr.checks)), Reason: mr.reason}
 	for i, cr := range mr.checks {
 		statuses[i] = cr.h.Status
 		rep.Checks[i] = checkReport(cr)
@@ -321,7 +322,7 @@ func (s *Scheduler) publish(mr *memberRun, now time.Time) {
 	// A member without checks has nothing that could take it down: it is up, as gdnsd
 	// treats an unmonitored address.
 	if st := combine(statuses); st != mr.status {
-		if mr.status != Unknown || st != Unknown {
+		if mr.status != api.StatusUnknown || st != api.StatusUnknown {
 			s.log.Info("member status", "member", mr.m.ID(), "status", st.String(), "was", mr.status.String(), "reason", mr.reason)
 		}
 		mr.status, mr.since = st, now
@@ -337,8 +338,8 @@ func (s *Scheduler) publish(mr *memberRun, now time.Time) {
 	s.store.Set(rep)
 }
 
-func checkReport(cr *checkRun) CheckReport {
-	r := CheckReport{
+func checkReport(cr *checkRun) api.CheckReport {
+	r := api.CheckReport{
 		Name: cr.c.Name, Type: cr.c.Type, Target: cr.target.String(),
 		Status: cr.h.Status, Since: cr.since.UTC(),
 		Successes: cr.h.Successes, Failures: cr.h.Failures, Reason: cr.reason,
@@ -357,7 +358,7 @@ func checkReport(cr *checkRun) CheckReport {
 		}
 	})
 	hist = append(older, hist...)
-	r.History = make([]ResultReport, len(hist))
+	r.History = make([]api.ResultReport, len(hist))
 	for i, h := range hist {
 		r.History[i] = NewResultReport(h)
 	}

@@ -3,7 +3,6 @@ package healthd
 import (
 	"context"
 	"encoding/json"
-
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/healthd/probe"
 	"github.com/glbdns/glbdns/policy"
 )
@@ -74,31 +74,31 @@ func sortedKeys[V any](m map[string]V) []string {
 var fastCheck = policy.Check{Name: "http", Type: "http", Path: "/health", Interval: 20 * time.Millisecond, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 2}
 
 // getReport fetches /v1/health from the API server.
-func getReport(t *testing.T, url string) Report {
+func getReport(t *testing.T, url string) api.Report {
 	t.Helper()
 	resp, err := http.Get(url + "/v1/health")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var r Report
+	var r api.Report
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-func memberStatus(r Report, id string) (MemberReport, bool) {
+func memberStatus(r api.Report, id string) (api.MemberReport, bool) {
 	for _, m := range r.Members {
 		if m.ID() == id {
 			return m, true
 		}
 	}
-	return MemberReport{}, false
+	return api.MemberReport{}, false
 }
 
 // waitStatus polls the API (bounded: 10s) until member id has status want.
-func waitStatus(t *testing.T, url, id string, want Status) MemberReport {
+func waitStatus(t *testing.T, url, id string, want api.Status) api.MemberReport {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -122,9 +122,9 @@ func newTestScheduler(t *testing.T, reg prometheus.Registerer) (*Scheduler, *Sto
 	}
 	s := NewScheduler(SchedulerConfig{Store: store, Logger: slog.New(slog.DiscardHandler), Metrics: metrics})
 	t.Cleanup(s.Close)
-	api := httptest.NewServer(NewHandler(store, s.Ready, nil))
-	t.Cleanup(api.Close)
-	return s, store, api.URL
+	srv := httptest.NewServer(NewHandler(store, s.Ready, nil))
+	t.Cleanup(srv.Close)
+	return s, store, srv.URL
 }
 
 func TestSchedulerFlip(t *testing.T) {
@@ -133,8 +133,8 @@ func TestSchedulerFlip(t *testing.T) {
 	b := newBackend(t)
 	s.Update(snapshot("web", fastCheck, map[string]*backend{"a": b}))
 
-	m := waitStatus(t, url, "web/a", Up)
-	if m.LastResult == nil || !m.LastResult.OK || len(m.Checks) != 1 || m.Checks[0].Status != Up {
+	m := waitStatus(t, url, "web/a", api.StatusUp)
+	if m.LastResult == nil || !m.LastResult.OK || len(m.Checks) != 1 || m.Checks[0].Status != api.StatusUp {
 		t.Fatalf("up member report: %+v", m)
 	}
 	if !s.Ready() {
@@ -142,7 +142,7 @@ func TestSchedulerFlip(t *testing.T) {
 	}
 
 	b.healthy.Store(false)
-	m = waitStatus(t, url, "web/a", Down)
+	m = waitStatus(t, url, "web/a", api.StatusDown)
 	if m.Reason != "unexpected status 503" || m.Checks[0].Failures < 2 {
 		t.Errorf("down member: reason %q, failures %d", m.Reason, m.Checks[0].Failures)
 	}
@@ -151,7 +151,7 @@ func TestSchedulerFlip(t *testing.T) {
 	}
 
 	b.healthy.Store(true)
-	m = waitStatus(t, url, "web/a", Up)
+	m = waitStatus(t, url, "web/a", api.StatusUp)
 	if m.Reason != "unexpected status 503" {
 		t.Errorf("last failure reason %q was not kept after recovery", m.Reason)
 	}
@@ -178,9 +178,9 @@ func TestSchedulerHistory(t *testing.T) {
 	b := newBackend(t)
 	b.healthy.Store(false)
 	s.Update(snapshot("web", fastCheck, map[string]*backend{"a": b}))
-	waitStatus(t, url, "web/a", Down)
+	waitStatus(t, url, "web/a", api.StatusDown)
 	b.healthy.Store(true)
-	waitStatus(t, url, "web/a", Up)
+	waitStatus(t, url, "web/a", api.StatusUp)
 	// Run well past the recent window: the failures must still be in the history.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -188,7 +188,7 @@ func TestSchedulerHistory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var r Report
+		var r api.Report
 		err = json.NewDecoder(resp.Body).Decode(&r)
 		resp.Body.Close()
 		if err != nil {
@@ -220,10 +220,10 @@ func TestSchedulerMultipleChecks(t *testing.T) {
 	c1.Port, c2.Port, c2.Name = int(web.addr.Port()), int(admin.addr.Port()), "admin"
 	m := &policy.Member{Pool: "web", Name: "a", Addr: web.addr.Addr(), Checks: []*policy.Check{&c1, &c2}}
 	s.Update(&policy.Snapshot{Members: []*policy.Member{m}})
-	waitStatus(t, url, "web/a", Up)
+	waitStatus(t, url, "web/a", api.StatusUp)
 	admin.healthy.Store(false) // one failing check takes the member down
-	got := waitStatus(t, url, "web/a", Down)
-	if got.Checks[0].Status != Up || got.Checks[1].Status != Down {
+	got := waitStatus(t, url, "web/a", api.StatusDown)
+	if got.Checks[0].Status != api.StatusUp || got.Checks[1].Status != api.StatusDown {
 		t.Errorf("checks %v/%v, want up/down", got.Checks[0].Status, got.Checks[1].Status)
 	}
 }
@@ -232,8 +232,8 @@ func TestSchedulerUpdate(t *testing.T) {
 	s, store, url := newTestScheduler(t, nil)
 	a, b, c := newBackend(t), newBackend(t), newBackend(t)
 	s.Update(snapshot("web", fastCheck, map[string]*backend{"a": a, "b": b}))
-	since := waitStatus(t, url, "web/a", Up).Since
-	waitStatus(t, url, "web/b", Up)
+	since := waitStatus(t, url, "web/a", api.StatusUp).Since
+	waitStatus(t, url, "web/b", api.StatusUp)
 
 	// Reload: a stays (interval changed), b goes, c comes.
 	changed := fastCheck
@@ -241,23 +241,23 @@ func TestSchedulerUpdate(t *testing.T) {
 	s.Update(snapshot("web", changed, map[string]*backend{"a": a, "c": c}))
 	r := getReport(t, url)
 	ma, ok := memberStatus(r, "web/a")
-	if !ok || ma.Status != Up || !ma.Since.Equal(since) {
+	if !ok || ma.Status != api.StatusUp || !ma.Since.Equal(since) {
 		t.Errorf("kept member a: %+v, want up since %v", ma, since)
 	}
 	if _, ok := memberStatus(r, "web/b"); ok {
 		t.Error("removed member b still published")
 	}
-	if mc, ok := memberStatus(r, "web/c"); !ok || mc.Status != Unknown {
+	if mc, ok := memberStatus(r, "web/c"); !ok || mc.Status != api.StatusUnknown {
 		t.Errorf("new member c: %+v, want unknown", mc)
 	}
-	waitStatus(t, url, "web/c", Up)
+	waitStatus(t, url, "web/c", api.StatusUp)
 
 	// Moving a to another address restarts its check from unknown.
 	s.Update(snapshot("web", changed, map[string]*backend{"a": c, "c": c}))
-	if ma, _ := memberStatus(getReport(t, url), "web/a"); ma.Checks[0].Status != Unknown {
+	if ma, _ := memberStatus(getReport(t, url), "web/a"); ma.Checks[0].Status != api.StatusUnknown {
 		t.Errorf("member a with a new target: check %v, want unknown", ma.Checks[0].Status)
 	}
-	waitStatus(t, url, "web/a", Up)
+	waitStatus(t, url, "web/a", api.StatusUp)
 	if n := len(store.Report(false).Members); n != 2 {
 		t.Errorf("%d members published, want 2", n)
 	}
@@ -270,9 +270,9 @@ func TestSchedulerPanic(t *testing.T) {
 	defer s.Close()
 	c := policy.Check{Name: "x", Type: "boom", Interval: 10 * time.Millisecond, Fall: 1}
 	s.Update(&policy.Snapshot{Members: []*policy.Member{{Pool: "p", Name: "m", Addr: netip.MustParseAddr("127.0.0.1"), Checks: []*policy.Check{&c}}}})
-	api := httptest.NewServer(NewHandler(store, nil, nil))
-	defer api.Close()
-	m := waitStatus(t, api.URL, "p/m", Down)
+	srv := httptest.NewServer(NewHandler(store, nil, nil))
+	defer srv.Close()
+	m := waitStatus(t, srv.URL, "p/m", api.StatusDown)
 	if m.Reason != "prober panic: kaboom" {
 		t.Errorf("reason %q", m.Reason)
 	}
@@ -284,7 +284,7 @@ func TestSchedulerPanic(t *testing.T) {
 func TestSchedulerNoChecks(t *testing.T) {
 	s, _, url := newTestScheduler(t, nil)
 	s.Update(&policy.Snapshot{Members: []*policy.Member{{Pool: "p", Name: "static", Addr: netip.MustParseAddr("192.0.2.1")}}})
-	if m, _ := memberStatus(getReport(t, url), "p/static"); m.Status != Up {
+	if m, _ := memberStatus(getReport(t, url), "p/static"); m.Status != api.StatusUp {
 		t.Errorf("member without checks: %v, want up", m.Status)
 	}
 	if !s.Ready() {

@@ -1,46 +1,8 @@
 package healthd
 
 import (
-	"fmt"
+	"github.com/glbdns/glbdns/api"
 )
-
-// Status is a member's or a check's health verdict.
-type Status uint8
-
-const (
-	// Unknown is the state before the first verdict: a member starts here and stays until
-	// Rise consecutive successes or Fall consecutive failures decide. Clients choose how to
-	// treat it (glbdns: as up by default, so a fresh healthd does not black-hole traffic).
-	Unknown Status = iota
-	// Up means the last Rise probes (at least) passed.
-	Up
-	// Down means the last Fall probes (at least) failed.
-	Down
-)
-
-var statusNames = [...]string{Unknown: "unknown", Up: "up", Down: "down"}
-
-// String returns "unknown", "up" or "down".
-func (s Status) String() string {
-	if int(s) < len(statusNames) {
-		return statusNames[s]
-	}
-	return fmt.Sprintf("status(%d)", uint8(s))
-}
-
-// MarshalText encodes the status as its name for JSON.
-func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// UnmarshalText decodes "unknown", "up" or "down".
-func (s *Status) UnmarshalText(b []byte) error {
-	for i, n := range statusNames {
-		if string(b) == n {
-			*s = Status(i)
-			return nil
-		}
-	}
-	return fmt.Errorf("unknown status %q", b)
-}
 
 // Defaults of the thresholds when a check leaves them unset; they match the policy's
 // defaults (quick to fail over, a little slower to trust a recovery).
@@ -60,7 +22,7 @@ type Hysteresis struct {
 	// Rise and Fall are the thresholds (DefaultRise, DefaultFall when <= 0).
 	Rise, Fall int
 	// Status is the current verdict.
-	Status Status
+	Status api.Status
 	// Successes and Failures count the current run of consecutive results; one of them
 	// is always 0.
 	Successes, Failures int
@@ -78,16 +40,16 @@ func (h *Hysteresis) Observe(ok bool) bool {
 	if ok {
 		h.Successes++
 		h.Failures = 0
-		if h.Status != Up && h.Successes >= rise {
-			h.Status = Up
+		if h.Status != api.StatusUp && h.Successes >= rise {
+			h.Status = api.StatusUp
 			return true
 		}
 		return false
 	}
 	h.Failures++
 	h.Successes = 0
-	if h.Status != Down && h.Failures >= fall {
-		h.Status = Down
+	if h.Status != api.StatusDown && h.Failures >= fall {
+		h.Status = api.StatusDown
 		return true
 	}
 	return false
@@ -95,14 +57,14 @@ func (h *Hysteresis) Observe(ok bool) bool {
 
 // combine folds check verdicts into a member verdict: a member is up only when every
 // check is up, down as soon as one check is down, and unknown otherwise.
-func combine(statuses []Status) Status {
-	all := Up
+func combine(statuses []api.Status) api.Status {
+	all := api.StatusUp
 	for _, s := range statuses {
 		switch s {
-		case Down:
-			return Down
-		case Unknown:
-			all = Unknown
+		case api.StatusDown:
+			return api.StatusDown
+		case api.StatusUnknown:
+			all = api.StatusUnknown
 		}
 	}
 	return all

@@ -1,6 +1,10 @@
 package healthd
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/glbdns/glbdns/api"
+)
 
 func TestHysteresis(t *testing.T) {
 	// Each step is a probe result ('+' success, '-' failure) and the status after it
@@ -27,7 +31,7 @@ func TestHysteresis(t *testing.T) {
 			prev := h.Status
 			for i, r := range tc.results {
 				changed := h.Observe(r == '+')
-				got := map[Status]byte{Unknown: '?', Up: 'U', Down: 'D'}[h.Status]
+				got := map[api.Status]byte{api.StatusUnknown: '?', api.StatusUp: 'U', api.StatusDown: 'D'}[h.Status]
 				if got != tc.want[i] {
 					t.Fatalf("after result %d (%q): status %v, want %q", i, tc.results[:i+1], h.Status, tc.want[i])
 				}
@@ -46,13 +50,13 @@ func TestHysteresis(t *testing.T) {
 func TestCombine(t *testing.T) {
 	tests := []struct {
 		name string
-		in   []Status
-		want Status
+		in   []api.Status
+		want api.Status
 	}{
-		{"all up", []Status{Up, Up}, Up},
-		{"one down", []Status{Up, Down, Unknown}, Down},
-		{"one unknown", []Status{Up, Unknown}, Unknown},
-		{"no checks", nil, Up},
+		{"all up", []api.Status{api.StatusUp, api.StatusUp}, api.StatusUp},
+		{"one down", []api.Status{api.StatusUp, api.StatusDown, api.StatusUnknown}, api.StatusDown},
+		{"one unknown", []api.Status{api.StatusUp, api.StatusUnknown}, api.StatusUnknown},
+		{"no checks", nil, api.StatusUp},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,14 +68,14 @@ func TestCombine(t *testing.T) {
 }
 
 func TestStatusText(t *testing.T) {
-	for _, s := range []Status{Unknown, Up, Down} {
+	for _, s := range []api.Status{api.StatusUnknown, api.StatusUp, api.StatusDown} {
 		b, _ := s.MarshalText()
-		var got Status
+		var got api.Status
 		if err := got.UnmarshalText(b); err != nil || got != s {
 			t.Errorf("round trip of %v: got %v, %v", s, got, err)
 		}
 	}
-	var s Status
+	var s api.Status
 	if err := s.UnmarshalText([]byte("sideways")); err == nil {
 		t.Error("UnmarshalText(sideways) succeeded")
 	}

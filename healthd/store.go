@@ -4,68 +4,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/healthd/probe"
 )
 
-// Report is the body of GET /v1/health (see docs/health-api.md).
-type Report struct {
-	// Reporter names the healthd instance (its -id).
-	Reporter string `json:"reporter"`
-	// Index grows by one with every status change (member or check), never with a probe
-	// that changes nothing; blocking watches wait for it to pass a value.
-	Index uint64 `json:"index"`
-	// Members sorted by pool, then member name.
-	Members []MemberReport `json:"members"`
-}
-
-// MemberReport is one member's entry in a Report.
-type MemberReport struct {
-	Pool   string `json:"pool"`
-	Member string `json:"member"`
-	// Status is "up" only when every check is up, "down" when any check is down.
-	Status Status `json:"status"`
-	// Since is when Status last changed (or when healthd started tracking the member).
-	Since time.Time `json:"since"`
-	// LastResult is the most recent probe of any of the member's checks.
-	LastResult *ResultReport `json:"last_result,omitempty"`
-	// Reason is the reason of the most recent failed probe ("" if none yet).
-	Reason string        `json:"reason,omitempty"`
-	Checks []CheckReport `json:"checks"`
-}
-
-// ID is the member's stable identity, "pool/member".
-func (m *MemberReport) ID() string { return m.Pool + "/" + m.Member }
-
-// CheckReport is one check of a member.
-type CheckReport struct {
-	Name   string    `json:"name"`
-	Type   string    `json:"type"`
-	Target string    `json:"target"`
-	Status Status    `json:"status"`
-	Since  time.Time `json:"since"`
-	// Successes and Failures count the current run of consecutive results.
-	Successes  int           `json:"successes"`
-	Failures   int           `json:"failures"`
-	LastResult *ResultReport `json:"last_result,omitempty"`
-	// Reason is the reason of this check's most recent failure.
-	Reason string `json:"reason,omitempty"`
-	// History is the check's recent results, oldest first; only with ?history=1.
-	History []ResultReport `json:"history,omitempty"`
-}
-
-// ResultReport is one probe result.
-type ResultReport struct {
-	OK             bool      `json:"ok"`
-	At             time.Time `json:"at"`
-	LatencySeconds float64   `json:"latency_seconds"`
-	Reason         string    `json:"reason,omitempty"`
-}
-
 // NewResultReport converts a probe result for the API.
-func NewResultReport(r probe.Result) ResultReport {
-	return ResultReport{OK: r.OK, At: r.At.UTC(), LatencySeconds: r.Latency.Seconds(), Reason: r.Reason}
+func NewResultReport(r probe.Result) api.ResultReport {
+	return api.ResultReport{OK: r.OK, At: r.At.UTC(), LatencySeconds: r.Latency.Seconds(), Reason: r.Reason}
 }
 
 // Store is the published health state: what the health API serves. The scheduler writes
@@ -77,14 +23,14 @@ type Store struct {
 
 	mu      sync.Mutex
 	index   uint64
-	members map[string]MemberReport
+	members map[string]api.MemberReport
 	changed chan struct{} // closed and replaced when index grows
 }
 
 // NewStore returns an empty store for the reporter id. Its index starts at 1, so that a
 // watch from index 0 (a client's first request) returns at once.
 func NewStore(reporter string) *Store {
-	return &Store{reporter: reporter, index: 1, members: map[string]MemberReport{}, changed: make(chan struct{})}
+	return &Store{reporter: reporter, index: 1, members: map[string]api.MemberReport{}, changed: make(chan struct{})}
 }
 
 // Reporter is the id the store publishes.
@@ -92,7 +38,7 @@ func (s *Store) Reporter() string { return s.reporter }
 
 // Set publishes m, replacing the member's previous entry. The index grows when the
 // member is new or its status or any check's status changed.
-func (s *Store) Set(m MemberReport) {
+func (s *Store) Set(m api.MemberReport) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := m.ID()
@@ -120,7 +66,7 @@ func (s *Store) bump() {
 	s.changed = make(chan struct{})
 }
 
-func statusChanged(a, b MemberReport) bool {
+func statusChanged(a, b api.MemberReport) bool {
 	if a.Status != b.Status || len(a.Checks) != len(b.Checks) {
 		return true
 	}
@@ -141,14 +87,14 @@ func (s *Store) Watch() (uint64, <-chan struct{}) {
 
 // Report returns a copy of the published state, members sorted by pool then name. With
 // history false, per-check histories are left out.
-func (s *Store) Report(history bool) Report {
+func (s *Store) Report(history bool) api.Report {
 	s.mu.Lock()
-	r := Report{Reporter: s.reporter, Index: s.index, Members: make([]MemberReport, 0, len(s.members))}
+	r := api.Report{Reporter: s.reporter, Index: s.index, Members: make([]api.MemberReport, 0, len(s.members))}
 	for _, m := range s.members {
 		r.Members = append(r.Members, m)
 	}
 	s.mu.Unlock()
-	slices.SortFunc(r.Members, func(a, b MemberReport) int {
+	slices.SortFunc(r.Members, func(a, b api.MemberReport) int {
 		if c := strings.Compare(a.Pool, b.Pool); c != 0 {
 			return c
 		}
@@ -169,7 +115,7 @@ func (s *Store) Report(history bool) Report {
 	return r
 }
 
-func hasHistory(cs []CheckReport) bool {
+func hasHistory(cs []api.CheckReport) bool {
 	for _, c := range cs {
 		if len(c.History) > 0 {
 			return true

@@ -5,12 +5,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/miekg/dns"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/policy/balance"
 )
 
@@ -53,17 +53,28 @@ var checkSchema = func() *hcl.BodySchema {
 	return s
 }()
 
-// Check defaults: probe every 5s with a 2s timeout; 2 successes to come up, 3 failures to
-// go down (gdnsd's up_thresh/down_thresh spirit: a little slower to trust a recovery
-// than to fail over... but not flapping on one lost packet).
-const (
-	defaultInterval = 5 * time.Second
-	defaultTimeout  = 2 * time.Second
-	defaultRise     = 2
-	defaultFall     = 3
-	// maxWeight bounds weights so that the sum over any service fits easily in 64 bits.
-	maxWeight = 1 << 24
-)
+// maxWeight bounds weights so that the sum over any service fits easily in 64 bits.
+const maxWeight = 1 << 24
+
+// defaultStatus is api.DefaultExpectStatus, any success or redirect.
+var defaultStatus = func() StatusRange {
+	lo, hi, err := parseStatus(api.DefaultExpectStatus)
+	if err != nil {
+		panic(err) // a constant of ours
+	}
+	return StatusRange{int(lo), int(hi)}
+}()
+
+// parseStatus reads an expect_status string: a status ("301") or a range ("200-299").
+func parseStatus(s string) (lo, hi int64, err error) {
+	l, h, isRange := strings.Cut(s, "-")
+	lo, err = strconv.ParseInt(strings.TrimSpace(l), 10, 32)
+	hi = lo
+	if err == nil && isRange {
+		hi, err = strconv.ParseInt(strings.TrimSpace(h), 10, 32)
+	}
+	return lo, hi, err
+}
 
 // rawCheck is a check block's attributes, kept undecoded so that a member's override can
 // be laid over its pool's check before compiling.
@@ -140,7 +151,7 @@ func (c *compiler) pool(blk *hcl.Block) {
 func (c *compiler) member(p *Pool, blk *hcl.Block, poolChecks []*rawCheck) *Member {
 	content, diags := bodyContent(blk.Body, memberSchema)
 	c.add(diags)
-	m := &Member{Pool: p.Name, Name: blk.Labels[0], Weight: 1}
+	m := &Member{Pool: p.Name, Name: blk.Labels[0], Weight: api.DefaultWeight}
 	if m.Name == "" || strings.Contains(m.Name, "/") {
 		c.errf(blk.LabelRanges[0], "Invalid member name", "A member name must be non-empty and must not contain \"/\".")
 		return nil
@@ -237,7 +248,7 @@ func (c *compiler) findCheck(p *Pool, name string) *Check {
 // check compiles and validates one (possibly merged) check.
 func (c *compiler) check(rc *rawCheck) *Check {
 	n0 := len(c.diags)
-	ch := &Check{Name: rc.name, Interval: defaultInterval, Timeout: defaultTimeout, Rise: defaultRise, Fall: defaultFall}
+	ch := &Check{Name: rc.name, Interval: api.DefaultCheckInterval, Timeout: api.DefaultCheckTimeout, Rise: api.DefaultCheckRise, Fall: api.DefaultCheckFall}
 	at := rc.attrs
 	switch rc.name {
 	case "http", "https", "tcp", "dns":
@@ -335,11 +346,11 @@ func (c *compiler) check(rc *rawCheck) *Check {
 	switch ch.Type {
 	case "http", "https":
 		if ch.Method == "" {
-			ch.Method = "GET"
+			ch.Method = api.DefaultHTTPMethod
 		}
 		ch.Method = strings.ToUpper(ch.Method)
 		if ch.Path == "" {
-			ch.Path = "/"
+			ch.Path = api.DefaultHTTPPath
 		} else if !strings.HasPrefix(ch.Path, "/") {
 			c.errf(at["path"].Expr.Range(), "Invalid path", "The path must start with \"/\", not %q.", ch.Path)
 		}
@@ -348,7 +359,7 @@ func (c *compiler) check(rc *rawCheck) *Check {
 				c.errf(a.Expr.Range(), "Invalid regular expression", "%v.", err)
 			}
 		}
-		ch.ExpectStatus = []StatusRange{{200, 399}}
+		ch.ExpectStatus = []StatusRange{defaultStatus}
 		if a := at["expect_status"]; a != nil {
 			ch.ExpectStatus = c.statusRanges(a)
 		}
@@ -400,13 +411,7 @@ func (c *compiler) statusRanges(a *hcl.Attribute) []StatusRange {
 			lo, _ = f.Int64()
 			hi = lo
 		case it.v.Type() == cty.String:
-			s := it.v.AsString()
-			l, h, isRange := strings.Cut(s, "-")
-			lo, err = strconv.ParseInt(strings.TrimSpace(l), 10, 32)
-			hi = lo
-			if err == nil && isRange {
-				hi, err = strconv.ParseInt(strings.TrimSpace(h), 10, 32)
-			}
+			lo, hi, err = parseStatus(it.v.AsString())
 		default:
 			err = strconv.ErrSyntax
 		}

@@ -4,6 +4,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/miekg/dns"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/policy/balance"
 	"github.com/glbdns/glbdns/zones"
 )
@@ -17,17 +18,9 @@ var serviceSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{{Type: "geo"}},
 }
 
-// Service defaults. A 30s TTL bounds how long resolvers keep sending clients to a member
-// that just went down; the /24 and /56 hash prefixes are the widest ECS source prefixes
-// RFC 7871 section 11.1 recommends resolvers send, so hashing finer gains nothing.
-const (
-	defaultServiceTTL = 30
-	defaultPrefix4    = 24
-	defaultPrefix6    = 56
-	// maxAnswers keeps answers within a 512-byte UDP response with room to spare
-	// (16 AAAA records take ~450 bytes with name compression).
-	maxAnswers = 16
-)
+// maxAnswers keeps answers within a 512-byte UDP response with room to spare (16 AAAA
+// records take ~450 bytes with name compression). The service defaults are api's.
+const maxAnswers = 16
 
 // Address families of candidate members, indexing Service.cands.
 const (
@@ -84,7 +77,7 @@ func (c *compiler) service(blk *hcl.Block) {
 	if zone == nil {
 		c.errf(labelRng, "Service outside every zone", "Service %q is not in any declared zone; glbdns is authoritative only for its zones.", name)
 	}
-	s := &Service{Name: name, File: blk.DefRange.Filename, TTL: defaultServiceTTL, Answers: 1, HashPrefix4: defaultPrefix4, HashPrefix6: defaultPrefix6, rand: balance.Global{}}
+	s := &Service{Name: name, File: blk.DefRange.Filename, TTL: api.DefaultTTL, Answers: api.DefaultAnswers, HashPrefix4: api.DefaultHashPrefixV4, HashPrefix6: api.DefaultHashPrefixV6, rand: balance.Global{}}
 	at := content.Attributes
 	if a := at["policy"]; a != nil {
 		if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash", "failover", "geo", "nearest") {

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/terraform/client"
 )
 
@@ -102,13 +103,13 @@ func (r *memberDrainResource) Create(ctx context.Context, req resource.CreateReq
 		return
 	}
 	d, err := r.client.Drain(ctx, plan.Pool.ValueString(), plan.Member.ValueString(),
-		client.DrainRequest{Duration: plan.Duration.ValueString(), Reason: plan.Reason.ValueString()})
+		api.DrainRequest{Duration: plan.Duration.ValueString(), Reason: plan.Reason.ValueString()})
 	if err != nil {
 		addAPIError(&resp.Diagnostics, "drain member "+plan.Member.ValueString()+" of pool "+plan.Pool.ValueString(), err)
 		return
 	}
 	plan.ID = types.StringValue(plan.Pool.ValueString() + "/" + plan.Member.ValueString())
-	plan.Until = types.StringValue(d.Until)
+	plan.Until = untilValue(d.Until)
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 }
 
@@ -129,7 +130,7 @@ func (r *memberDrainResource) Read(ctx context.Context, req resource.ReadRequest
 	}
 	state.ID = types.StringValue(d.Pool + "/" + d.Member)
 	state.Pool, state.Member = types.StringValue(d.Pool), types.StringValue(d.Member)
-	state.Reason, state.Until = strOrNull(d.Reason), types.StringValue(d.Until)
+	state.Reason, state.Until = strOrNull(d.Reason), untilValue(d.Until)
 	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
 }
 
@@ -140,7 +141,7 @@ func (r *memberDrainResource) Update(ctx context.Context, req resource.UpdateReq
 		return
 	}
 	pool, member := plan.Pool.ValueString(), plan.Member.ValueString()
-	body := client.DrainRequest{Duration: plan.Duration.ValueString(), Reason: plan.Reason.ValueString()}
+	body := api.DrainRequest{Duration: plan.Duration.ValueString(), Reason: plan.Reason.ValueString()}
 	d, err := r.client.Drain(ctx, pool, member, body)
 	if errors.Is(err, client.ErrConflict) {
 		// A server that refuses to replace a drain in place: end it and drain again. The
@@ -154,7 +155,7 @@ func (r *memberDrainResource) Update(ctx context.Context, req resource.UpdateReq
 		return
 	}
 	plan.ID = types.StringValue(pool + "/" + member)
-	plan.Until = types.StringValue(d.Until)
+	plan.Until = untilValue(d.Until)
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 }
 
@@ -229,3 +230,7 @@ func (untilModifier) PlanModifyString(ctx context.Context, req planmodifier.Stri
 		resp.PlanValue = req.StateValue
 	}
 }
+
+// untilValue is a drain's end as the API writes it (RFC 3339, as encoding/json writes a
+// time.Time), so that the state holds the server's own text.
+func untilValue(t time.Time) types.String { return types.StringValue(t.Format(time.RFC3339Nano)) }

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/terraform/client"
 )
 
@@ -96,7 +97,7 @@ func (d *memberHealthDataSource) Read(ctx context.Context, req datasource.ReadRe
 	up := int64(0)
 	// The members are listed in the pool's order, as in glbdns_pool.members, whatever
 	// order /v1/health uses (the server sorts by member name).
-	byName := map[string]client.MemberHealth{}
+	byName := map[string]api.MemberHealth{}
 	for _, h := range hs {
 		if h.Pool == pool {
 			byName[h.Member] = h
@@ -112,7 +113,7 @@ func (d *memberHealthDataSource) Read(ctx context.Context, req datasource.ReadRe
 		}
 		out.Members = append(out.Members, memberHealthEntry{
 			Name: types.StringValue(h.Member), Status: types.StringValue(h.Status),
-			Drained: types.BoolValue(h.Drained), Reporters: types.Int64Value(h.Reporters),
+			Drained: types.BoolValue(h.Drained), Reporters: types.Int64Value(int64(h.Reporters)),
 		})
 	}
 	out.Up = types.Int64Value(up)

@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/terraform/client"
 )
 
@@ -375,9 +376,9 @@ func (r *poolResource) ImportState(ctx context.Context, req resource.ImportState
 
 // toAPI converts the plan into the API's pool; unknown computed values are left out, so
 // the server fills its defaults.
-func (m *poolModel) toAPI() client.Pool {
-	p := client.Pool{Name: m.Name.ValueString(), Region: m.Region.ValueString(), Members: []client.Member{},
-		Method: m.Method.ValueString(), MinHealthy: client.MinHealthy(m.MinHealthy.ValueString()), UnknownIs: m.UnknownIs.ValueString()}
+func (m *poolModel) toAPI() api.Pool {
+	p := api.Pool{Name: m.Name.ValueString(), Region: m.Region.ValueString(), Members: []api.Member{},
+		Method: m.Method.ValueString(), MinHealthy: api.MinHealthy(m.MinHealthy.ValueString()), UnknownIs: m.UnknownIs.ValueString()}
 	if m.Location != nil {
 		p.Location = []float64{}
 		for _, l := range m.Location {
@@ -388,16 +389,16 @@ func (m *poolModel) toAPI() client.Pool {
 		p.Bias = m.Bias.ValueFloat64Pointer()
 	}
 	for _, mm := range m.Members {
-		p.Members = append(p.Members, client.Member{
+		p.Members = append(p.Members, api.Member{
 			Name: mm.Name.ValueString(), Address: mm.Address.ValueString(), Host: mm.Host.ValueString(),
-			Weight: int64Ptr(mm.Weight),
+			Weight: intPtr(mm.Weight),
 		})
 	}
 	for _, c := range m.Checks {
-		ac := client.Check{
-			Name: c.Name.ValueString(), Type: c.Type.ValueString(), Port: c.Port.ValueInt64(),
+		ac := api.Check{
+			Name: c.Name.ValueString(), Type: c.Type.ValueString(), Port: intPtr(c.Port),
 			Interval: c.Interval.ValueString(), Timeout: c.Timeout.ValueString(),
-			Rise: c.Rise.ValueInt64(), Fall: c.Fall.ValueInt64(),
+			Rise: intPtr(c.Rise), Fall: intPtr(c.Fall),
 			Method: c.Method.ValueString(), Path: c.Path.ValueString(), Host: c.Host.ValueString(),
 			ExpectBody: c.ExpectBody.ValueString(), ExpectBodyRegexp: c.ExpectBodyRegexp.ValueString(),
 			ServerName: c.ServerName.ValueString(), Insecure: boolPtr(c.Insecure), FollowRedirects: boolPtr(c.FollowRedirects),
@@ -411,7 +412,7 @@ func (m *poolModel) toAPI() client.Pool {
 			}
 		}
 		if c.ExpectStatus != nil {
-			ac.ExpectStatus = client.StatusList{}
+			ac.ExpectStatus = api.StatusList{}
 			for _, s := range c.ExpectStatus {
 				ac.ExpectStatus = append(ac.ExpectStatus, s.ValueString())
 			}
@@ -423,7 +424,7 @@ func (m *poolModel) toAPI() client.Pool {
 
 // poolFromAPI converts the server's pool into state. prior (plan or state, may be nil)
 // only decides between null and an empty list or map, which the API does not tell apart.
-func poolFromAPI(p *client.Pool, prior *poolModel) poolModel {
+func poolFromAPI(p *api.Pool, prior *poolModel) poolModel {
 	m := poolModel{
 		ID: types.StringValue(p.Name), Name: types.StringValue(p.Name), Region: strOrNull(p.Region),
 		Method: strOrNull(p.Method), MinHealthy: strOrNull(string(p.MinHealthy)), UnknownIs: strOrNull(p.UnknownIs),
@@ -450,9 +451,9 @@ func poolFromAPI(p *client.Pool, prior *poolModel) poolModel {
 		m.Bias = sameFloat(*p.Bias, priorBias)
 	}
 	for _, am := range p.Members {
-		w := int64(1)
+		w := int64(api.DefaultWeight)
 		if am.Weight != nil {
-			w = *am.Weight
+			w = int64(*am.Weight)
 		}
 		m.Members = append(m.Members, memberModel{
 			Name: types.StringValue(am.Name), Address: strOrNull(am.Address), Host: strOrNull(am.Host), Weight: types.Int64Value(w),
@@ -463,9 +464,9 @@ func poolFromAPI(p *client.Pool, prior *poolModel) poolModel {
 	}
 	for i, c := range p.Checks {
 		cm := checkModel{
-			Name: types.StringValue(c.Name), Type: strOrNull(c.Type), Port: int64OrNull(c.Port),
+			Name: types.StringValue(c.Name), Type: strOrNull(c.Type), Port: intOrNull(c.Port),
 			Interval: strOrNull(c.Interval), Timeout: strOrNull(c.Timeout),
-			Rise: int64OrNull(c.Rise), Fall: int64OrNull(c.Fall),
+			Rise: intOrNull(c.Rise), Fall: intOrNull(c.Fall),
 			Method: strOrNull(c.Method), Path: strOrNull(c.Path), Host: strOrNull(c.Host),
 			ExpectBody: strOrNull(c.ExpectBody), ExpectBodyRegexp: strOrNull(c.ExpectBodyRegexp),
 			ServerName: strOrNull(c.ServerName), Insecure: types.BoolPointerValue(c.Insecure),
@@ -505,12 +506,12 @@ func strOrNull(s string) types.String {
 	return types.StringValue(s)
 }
 
-// int64OrNull maps the API's omitted (zero) numbers to null.
-func int64OrNull(v int64) types.Int64 {
-	if v == 0 {
+// intOrNull maps the API's omitted numbers to null.
+func intOrNull(v *int) types.Int64 {
+	if v == nil {
 		return types.Int64Null()
 	}
-	return types.Int64Value(v)
+	return types.Int64Value(int64(*v))
 }
 
 // sameDuration returns prior when it is the same duration as got spelled differently
@@ -579,11 +580,13 @@ func (locationValidator) ValidateList(_ context.Context, req validator.ListReque
 	}
 }
 
-func int64Ptr(v types.Int64) *int64 {
+// intPtr is an optional number for the API: nil (the server's default) when unset.
+func intPtr(v types.Int64) *int {
 	if v.IsNull() || v.IsUnknown() {
 		return nil
 	}
-	return v.ValueInt64Pointer()
+	n := int(v.ValueInt64())
+	return &n
 }
 
 func boolPtr(v types.Bool) *bool {

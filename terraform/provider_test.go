@@ -16,7 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 
-	"github.com/glbdns/glbdns/terraform/client"
+	"github.com/glbdns/glbdns/api"
 )
 
 // testAccProtoV6ProviderFactories runs the provider in the test's process, so no binary
@@ -138,7 +138,7 @@ func TestServiceNameSpelling(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := serviceFromAPI(&client.Service{Name: tt.server, Pools: []string{"p"}}, types.StringValue(tt.prior))
+			m := serviceFromAPI(&api.Service{Name: tt.server, Pools: []string{"p"}}, types.StringValue(tt.prior))
 			if m.Name.ValueString() != tt.want || m.ID.ValueString() != tt.server {
 				t.Errorf("name %s id %s; want name %q id %q", m.Name, m.ID, tt.want, tt.server)
 			}

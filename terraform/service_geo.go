@@ -16,7 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/glbdns/glbdns/terraform/client"
+	"github.com/glbdns/glbdns/api"
 )
 
 // This file is glbdns_service's geo attribute: the rules of a service with policy "geo"
@@ -209,13 +209,13 @@ func stringValues(vs []string) []types.String {
 	return out
 }
 
-func (g *geoModel) toAPI() *client.Geo {
+func (g *geoModel) toAPI() *api.Geo {
 	if g == nil {
 		return nil
 	}
-	out := &client.Geo{Rules: []client.GeoRule{}, DefaultPools: stringList(g.DefaultPools)}
+	out := &api.Geo{Rules: []api.GeoRule{}, DefaultPools: stringList(g.DefaultPools)}
 	for _, r := range g.Rules {
-		ar := client.GeoRule{Networks: stringList(r.Networks), Countries: stringList(r.Countries),
+		ar := api.GeoRule{Networks: stringList(r.Networks), Countries: stringList(r.Countries),
 			Continents: stringList(r.Continents), Pools: stringList(r.Pools)}
 		if ar.Pools == nil {
 			ar.Pools = []string{}
@@ -231,7 +231,7 @@ func (g *geoModel) toAPI() *client.Geo {
 	return out
 }
 
-func geoFromAPI(g *client.Geo) *geoModel {
+func geoFromAPI(g *api.Geo) *geoModel {
 	if g == nil {
 		return nil
 	}

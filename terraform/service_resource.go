@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/terraform/client"
 )
 
@@ -31,17 +32,12 @@ var (
 	_ resource.ResourceWithConfigValidators = &serviceResource{}
 )
 
-// Service defaults and limits of the policy package (policy/service.go). The schema states
-// the defaults so that plans show them; the server applies the same ones. A 30s TTL bounds
-// how long resolvers keep a dead member; /24 and /56 are the widest ECS source prefixes
-// RFC 7871 section 11.1 recommends, so hashing on more gains nothing; 16 answers fit a
-// 512-byte UDP response.
+// Limits of the policy package (policy/service.go): 16 answers fit a 512-byte UDP
+// response; a TTL is at most 2^31-1 (RFC 2181 section 8). The schema states api's service
+// defaults so that plans show them; the server applies the same ones.
 const (
-	defaultTTL     = 30
-	defaultPrefix4 = 24
-	defaultPrefix6 = 56
-	maxAnswers     = 16
-	maxTTL         = 1<<31 - 1 // RFC 2181 section 8
+	maxAnswers = 16
+	maxTTL     = 1<<31 - 1
 )
 
 var (
@@ -127,7 +123,7 @@ func (r *serviceResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 				MarkdownDescription: "TTL of the answers in seconds. Defaults to 30, which bounds how long resolvers keep sending clients to a member that just went down.",
 				Optional:            true,
 				Computed:            true,
-				Default:             int64default.StaticInt64(defaultTTL),
+				Default:             int64default.StaticInt64(api.DefaultTTL),
 				Validators:          []validator.Int64{int64validator.Between(0, maxTTL)},
 			},
 			"answers": schema.Int64Attribute{
@@ -154,14 +150,14 @@ func (r *serviceResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 				MarkdownDescription: "IPv4 prefix length the `client_subnet_hash` policy hashes on, 0 to 32. Defaults to 24.",
 				Optional:            true,
 				Computed:            true,
-				Default:             int64default.StaticInt64(defaultPrefix4),
+				Default:             int64default.StaticInt64(api.DefaultHashPrefixV4),
 				Validators:          []validator.Int64{int64validator.Between(0, 32)},
 			},
 			"hash_prefix_v6": schema.Int64Attribute{
 				MarkdownDescription: "IPv6 prefix length the `client_subnet_hash` policy hashes on, 0 to 128. Defaults to 56.",
 				Optional:            true,
 				Computed:            true,
-				Default:             int64default.StaticInt64(defaultPrefix6),
+				Default:             int64default.StaticInt64(api.DefaultHashPrefixV6),
 				Validators:          []validator.Int64{int64validator.Between(0, 128)},
 			},
 			"geo": geoSchema(),
@@ -308,11 +304,11 @@ func (r *serviceResource) ImportState(ctx context.Context, req resource.ImportSt
 	resource.ImportStatePassthroughID(ctx, path.Root("name"), req, resp)
 }
 
-func (m *serviceModel) toAPI() client.Service {
-	s := client.Service{
+func (m *serviceModel) toAPI() api.Service {
+	s := api.Service{
 		Name: canonicalName(m.Name.ValueString()), Policy: m.Policy.ValueString(), Method: m.Method.ValueString(), Pools: []string{},
-		TTL: int64Ptr(m.TTL), Answers: m.Answers.ValueInt64(), WhenAllDown: m.WhenAllDown.ValueString(),
-		Fallback: m.Fallback.ValueString(), HashPrefixV4: int64Ptr(m.HashPrefixV4), HashPrefixV6: int64Ptr(m.HashPrefixV6),
+		TTL: intPtr(m.TTL), Answers: intPtr(m.Answers), WhenAllDown: m.WhenAllDown.ValueString(),
+		Fallback: m.Fallback.ValueString(), HashPrefixV4: intPtr(m.HashPrefixV4), HashPrefixV6: intPtr(m.HashPrefixV6),
 		Geo: m.Geo.toAPI(),
 	}
 	for _, p := range m.Pools {
@@ -325,15 +321,15 @@ func (m *serviceModel) toAPI() client.Service {
 // case without the trailing dot (DNS names compare case-insensitively, RFC 4343); prior,
 // the configured or stored name, is kept when it is the same name spelled otherwise, so
 // that "WWW.glb.example.com." shows no diff.
-func serviceFromAPI(s *client.Service, prior types.String) serviceModel {
+func serviceFromAPI(s *api.Service, prior types.String) serviceModel {
 	name := types.StringValue(s.Name)
 	if !prior.IsNull() && !prior.IsUnknown() && canonicalName(prior.ValueString()) == s.Name {
 		name = prior
 	}
 	m := serviceModel{
 		ID: types.StringValue(s.Name), Name: name, Policy: types.StringValue(s.Policy), Method: strOrNull(s.Method),
-		TTL: types.Int64PointerValue(s.TTL), Answers: types.Int64Value(s.Answers), WhenAllDown: types.StringValue(s.WhenAllDown),
-		Fallback: strOrNull(s.Fallback), HashPrefixV4: types.Int64PointerValue(s.HashPrefixV4), HashPrefixV6: types.Int64PointerValue(s.HashPrefixV6),
+		TTL: intOrNull(s.TTL), Answers: intOrNull(s.Answers), WhenAllDown: types.StringValue(s.WhenAllDown),
+		Fallback: strOrNull(s.Fallback), HashPrefixV4: intOrNull(s.HashPrefixV4), HashPrefixV6: intOrNull(s.HashPrefixV6),
 		Managed: types.BoolValue(s.Managed), Version: types.StringValue(s.Version), Pools: []types.String{},
 		Geo: geoFromAPI(s.Geo),
 	}

@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/glbdns/glbdns/admin"
+	"github.com/glbdns/glbdns/api"
 )
 
 // status prints the live state of a glbdns from its admin listener's /v1/state as an
@@ -50,7 +50,7 @@ func status(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "glbctl: status: %s answered %s\n", u, resp.Status)
 		return 1
 	}
-	var st admin.State
+	var st api.State
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&st); err != nil {
 		fmt.Fprintf(stderr, "glbctl: status: decode state: %v\n", err)
 		return 1
@@ -59,7 +59,7 @@ func status(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func printState(w io.Writer, st *admin.State) {
+func printState(w io.Writer, st *api.State) {
 	p := st.Policy
 	hash := p.Hash
 	if len(hash) > 12 {

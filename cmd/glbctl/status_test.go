@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/glbdns/glbdns/admin"
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/dnsserver"
 	"github.com/glbdns/glbdns/policy"
 )
@@ -37,8 +38,8 @@ func TestStatus(t *testing.T) {
 	srv.SetHealthSource(fixedHealth{downSet{"web-eu/fra-1": true}})
 	srv.SetSnapshot(snap)
 	a := admin.New(admin.Config{Server: srv, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Policy: func() admin.PolicyStatus {
-			return admin.PolicyStatus{Hash: snap.Hash, Generation: 3, LastResult: "success"}
+		Policy: func() api.PolicyStatus {
+			return api.PolicyStatus{Hash: snap.Hash, Generation: 3, LastResult: "success"}
 		}})
 	hs := httptest.NewServer(a.Handler())
 	defer hs.Close()

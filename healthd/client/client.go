@@ -37,7 +37,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/glbdns/glbdns/healthd"
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/policy"
 )
 
@@ -79,23 +79,6 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
-// ReporterState describes one healthd subscription, for status pages.
-type ReporterState struct {
-	URL string `json:"url"`
-	// ID is the reporter id the healthd announced ("" before its first answer).
-	ID string `json:"id"`
-	// Fresh is true when the reporter answered within StaleAfter.
-	Fresh bool `json:"fresh"`
-	// LastContact is when it last answered (zero if never).
-	LastContact time.Time `json:"last_contact"`
-	// Index is the last report index received.
-	Index uint64 `json:"index"`
-	// Members is how many members the last report listed.
-	Members int `json:"members"`
-	// LastError is the last request error ("" after a success).
-	LastError string `json:"last_error,omitempty"`
-}
-
 // Client subscribes to healthd instances and keeps a merged health view.
 type Client struct {
 	cfg       Config
@@ -114,13 +97,13 @@ type reporter struct {
 	id          string
 	lastContact time.Time
 	index       uint64
-	members     map[string]healthd.Status // immutable once stored
+	members     map[string]api.Status // immutable once stored
 	lastErr     string
 }
 
 // view is an immutable merged view.
 type view struct {
-	status map[string]healthd.Status // by member ID; absent means unknown
+	status map[string]api.Status // by member ID; absent means unknown
 }
 
 // New validates cfg and returns a client whose view is empty (every member unknown) until
@@ -207,7 +190,7 @@ func (c *Client) watch(ctx context.Context, r *reporter) {
 			continue
 		}
 		backoff = minBackoff
-		members := make(map[string]healthd.Status, len(rep.Members))
+		members := make(map[string]api.Status, len(rep.Members))
 		for _, m := range rep.Members {
 			members[m.Pool+"/"+m.Member] = m.Status
 		}
@@ -226,7 +209,7 @@ func (c *Client) watch(ctx context.Context, r *reporter) {
 	}
 }
 
-func (c *Client) fetch(ctx context.Context, base string, index uint64) (*healthd.Report, error) {
+func (c *Client) fetch(ctx context.Context, base string, index uint64) (*api.Report, error) {
 	u := base + "?index=" + strconv.FormatUint(index, 10) + "&wait=" + c.cfg.Wait.String()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -241,7 +224,7 @@ func (c *Client) fetch(ctx context.Context, base string, index uint64) (*healthd
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return nil, fmt.Errorf("healthd answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
-	var rep healthd.Report
+	var rep api.Report
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxReportBytes)).Decode(&rep); err != nil {
 		return nil, fmt.Errorf("decode health report: %w", err)
 	}
@@ -299,23 +282,23 @@ func (c *Client) merge(now time.Time) (*view, bool) {
 		for id, st := range members {
 			v := votes[id]
 			switch st {
-			case healthd.Up:
+			case api.StatusUp:
 				v.up++
-			case healthd.Down:
+			case api.StatusDown:
 				v.down++
 			}
 			votes[id] = v
 		}
 	}
-	v := &view{status: make(map[string]healthd.Status, len(votes))}
+	v := &view{status: make(map[string]api.Status, len(votes))}
 	for id, t := range votes {
 		switch {
 		case t.up+t.down == 0:
 			// nobody knows: unknown (absent)
 		case 2*t.down > t.up+t.down:
-			v.status[id] = healthd.Down
+			v.status[id] = api.StatusDown
 		default:
-			v.status[id] = healthd.Up
+			v.status[id] = api.StatusUp
 		}
 	}
 	return v, anyFresh
@@ -335,7 +318,7 @@ func (c *Client) notify(ctx context.Context) {
 }
 
 // Status returns the merged status of the member with ID id ("pool/member").
-func (c *Client) Status(id string) healthd.Status {
+func (c *Client) Status(id string) api.Status {
 	return c.view.Load().status[id] // absent: Unknown (the zero value)
 }
 
@@ -361,7 +344,7 @@ func (c *Client) For(snap *policy.Snapshot) *Health {
 			unknownUp = h.unknownUp
 		}
 		if m.Index >= 0 && m.Index < len(h.up) {
-			h.up[m.Index] = st == healthd.Up || (st == healthd.Unknown && unknownUp)
+			h.up[m.Index] = st == api.StatusUp || (st == api.StatusUnknown && unknownUp)
 		}
 	}
 	return h
@@ -383,12 +366,12 @@ func (h *Health) Up(m *policy.Member) bool {
 }
 
 // Reporters describes every subscription, in the order of Config.URLs.
-func (c *Client) Reporters() []ReporterState {
+func (c *Client) Reporters() []api.ReporterState {
 	now := c.now()
-	out := make([]ReporterState, len(c.reporters))
+	out := make([]api.ReporterState, len(c.reporters))
 	for i, r := range c.reporters {
 		r.mu.Lock()
-		out[i] = ReporterState{
+		out[i] = api.ReporterState{
 			URL: r.url, ID: r.id, LastContact: r.lastContact, Index: r.index,
 			Members: len(r.members), LastError: r.lastErr,
 			Fresh: !r.lastContact.IsZero() && now.Sub(r.lastContact) < c.cfg.StaleAfter,

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/healthd"
 	"github.com/glbdns/glbdns/policy"
 )
@@ -18,7 +19,7 @@ type reporterServer struct {
 	srv   *httptest.Server
 }
 
-func newReporter(t *testing.T, id string, states map[string]healthd.Status) *reporterServer {
+func newReporter(t *testing.T, id string, states map[string]api.Status) *reporterServer {
 	t.Helper()
 	r := &reporterServer{store: healthd.NewStore(id)}
 	r.set(states)
@@ -27,9 +28,9 @@ func newReporter(t *testing.T, id string, states map[string]healthd.Status) *rep
 	return r
 }
 
-func (r *reporterServer) set(states map[string]healthd.Status) {
+func (r *reporterServer) set(states map[string]api.Status) {
 	for name, st := range states {
-		r.store.Set(healthd.MemberReport{Pool: "web", Member: name, Status: st, Since: time.Now()})
+		r.store.Set(api.MemberReport{Pool: "web", Member: name, Status: st, Since: time.Now()})
 	}
 }
 
@@ -79,10 +80,10 @@ func start(t *testing.T, cfg Config) (*Client, *atomic.Int64) {
 }
 
 func TestMajorityStaleAndGrace(t *testing.T) {
-	const U, D, X = healthd.Up, healthd.Down, healthd.Unknown
-	r1 := newReporter(t, "r1", map[string]healthd.Status{"a": D, "b": U, "c": X})
-	r2 := newReporter(t, "r2", map[string]healthd.Status{"a": D, "b": D, "c": D})
-	r3 := newReporter(t, "r3", map[string]healthd.Status{"a": U, "b": U, "c": X})
+	const U, D, X = api.StatusUp, api.StatusDown, api.StatusUnknown
+	r1 := newReporter(t, "r1", map[string]api.Status{"a": D, "b": U, "c": X})
+	r2 := newReporter(t, "r2", map[string]api.Status{"a": D, "b": D, "c": D})
+	r3 := newReporter(t, "r3", map[string]api.Status{"a": U, "b": U, "c": X})
 	c, changes := start(t, Config{
 		URLs:       []string{r1.srv.URL, r2.srv.URL, r3.srv.URL + "/v1/health"},
 		StaleAfter: 300 * time.Millisecond,
@@ -109,7 +110,7 @@ func TestMajorityStaleAndGrace(t *testing.T) {
 	}
 
 	// A status change reaches the view through the blocking watch.
-	r3.set(map[string]healthd.Status{"c": U})
+	r3.set(map[string]api.Status{"c": U})
 	poll(t, "c split 1:1 is not a majority", func() bool { return upList(c) == "DUU" })
 
 	// r2 goes silent: after StaleAfter it stops counting; a is 1:1 now, so up.
@@ -121,8 +122,8 @@ func TestMajorityStaleAndGrace(t *testing.T) {
 	}
 
 	// Every reporter silent: the last view is kept through Grace, then all unknown.
-	r1.set(map[string]healthd.Status{"b": D})
-	r3.set(map[string]healthd.Status{"b": D})
+	r1.set(map[string]api.Status{"b": D})
+	r3.set(map[string]api.Status{"b": D})
 	poll(t, "b down", func() bool { return upList(c) == "UDU" })
 	r1.srv.Close()
 	r3.srv.Close()
@@ -147,7 +148,7 @@ func TestMajorityStaleAndGrace(t *testing.T) {
 }
 
 func TestUnknownIsDown(t *testing.T) {
-	r := newReporter(t, "r1", map[string]healthd.Status{"a": healthd.Up, "b": healthd.Unknown})
+	r := newReporter(t, "r1", map[string]api.Status{"a": api.StatusUp, "b": api.StatusUnknown})
 	cfg := Config{URLs: []string{r.srv.URL}, UnknownIsDown: true}
 	before, err := New(cfg)
 	if err != nil {
@@ -219,7 +220,7 @@ func TestPoolUnknownIs(t *testing.T) {
 	}
 	r := newReporter(t, "r1", nil)
 	for _, p := range []string{"dflt", "open", "closed"} {
-		r.store.Set(healthd.MemberReport{Pool: p, Member: "reported", Status: healthd.Up, Since: time.Now()})
+		r.store.Set(api.MemberReport{Pool: p, Member: "reported", Status: api.StatusUp, Since: time.Now()})
 	}
 	list := func(c *Client) string {
 		h := c.For(snap)
@@ -234,7 +235,7 @@ func TestPoolUnknownIs(t *testing.T) {
 		want          string // dflt reported, dflt silent, open ..., closed ...
 	}{{false, "UUUUUD"}, {true, "UDUUUD"}} {
 		c, _ := start(t, Config{URLs: []string{r.srv.URL}, UnknownIsDown: tc.unknownIsDown})
-		poll(t, "reports merged", func() bool { return c.Status("closed/reported") == healthd.Up })
+		poll(t, "reports merged", func() bool { return c.Status("closed/reported") == api.StatusUp })
 		if got := list(c); got != tc.want {
 			t.Errorf("UnknownIsDown=%v: %s, want %s", tc.unknownIsDown, got, tc.want)
 		}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glbdns/glbdns/api"
 )
 
 // The crash test re-executes the test binary as a writer (TestHelperProcess) and kills it
@@ -26,17 +28,17 @@ const (
 
 // crashPool is generation g of the pool the helper rewrites: its region names g, its
 // member count and check path length derive from g, so a torn or mixed file is detected.
-func crashPool(g int) Pool {
-	p := Pool{Name: "crash", Region: "gen-" + strconv.Itoa(g), Checks: []Check{{Name: "http",
+func crashPool(g int) api.Pool {
+	p := api.Pool{Name: "crash", Region: "gen-" + strconv.Itoa(g), Checks: []api.Check{{Name: "http",
 		Path: "/" + strings.Repeat("x", 4096+g%97)}}}
 	for i := 0; i <= g%5; i++ {
-		p.Members = append(p.Members, Member{Name: "m" + strconv.Itoa(i), Address: fmt.Sprintf("192.0.2.%d", i+1)})
+		p.Members = append(p.Members, api.Member{Name: "m" + strconv.Itoa(i), Address: fmt.Sprintf("192.0.2.%d", i+1)})
 	}
 	return p
 }
 
 // crashGen checks that p is a whole generation and returns it.
-func crashGen(p Pool) (int, error) {
+func crashGen(p api.Pool) (int, error) {
 	g, err := strconv.Atoi(strings.TrimPrefix(p.Region, "gen-"))
 	if err != nil {
 		return 0, fmt.Errorf("region %q", p.Region)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/policy"
 )
 
@@ -20,16 +21,16 @@ type memberKey struct{ pool, member string }
 
 // drainSet is an immutable set of drains; the DNS path reads it through an atomic.Pointer.
 type drainSet struct {
-	m map[memberKey]Drain
+	m map[memberKey]api.Drain
 }
 
 func decodeDrains(data []byte) (*drainSet, error) {
-	ds := &drainSet{m: map[memberKey]Drain{}}
+	ds := &drainSet{m: map[memberKey]api.Drain{}}
 	if data == nil {
 		return ds, nil
 	}
 	var doc struct {
-		Drains []Drain `json:"drains"`
+		Drains []api.Drain `json:"drains"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("decode drains: %w", err)
@@ -49,20 +50,20 @@ func (ds *drainSet) drained(k memberKey, now time.Time) bool {
 // (see Health) and it comes back by itself when the drain expires. Draining a drained
 // member replaces its drain. Members of the operator's pools can be drained too. Errors:
 // ErrUnknownRef (no such pool or member in the current policy), ErrInvalid (duration).
-func (s *Store) Drain(pool, member string, d time.Duration, reason string) (Drain, error) {
+func (s *Store) Drain(pool, member string, d time.Duration, reason string) (api.Drain, error) {
 	if d <= 0 || d > maxDrain {
-		return Drain{}, invalid("duration", "the duration must be positive and at most %s", maxDrain)
+		return api.Drain{}, invalid("duration", "the duration must be positive and at most %s", maxDrain)
 	}
 	v := s.view.Load()
 	if _, ok := v.pools[pool]; !ok {
-		return Drain{}, &ValidationError{Reason: fmt.Sprintf("pool %q is not defined", pool), kind: ErrUnknownRef}
+		return api.Drain{}, &ValidationError{Reason: fmt.Sprintf("pool %q is not defined", pool), kind: ErrUnknownRef}
 	}
 	if !v.members[memberKey{pool, member}] {
-		return Drain{}, &ValidationError{Reason: fmt.Sprintf("pool %q has no member %q", pool, member), kind: ErrUnknownRef}
+		return api.Drain{}, &ValidationError{Reason: fmt.Sprintf("pool %q has no member %q", pool, member), kind: ErrUnknownRef}
 	}
 	now := time.Now()
-	dr := Drain{Pool: pool, Member: member, Until: now.Add(d).UTC().Round(time.Millisecond), Reason: reason}
-	return dr, s.editDrains(now, func(m map[memberKey]Drain) error {
+	dr := api.Drain{Pool: pool, Member: member, Until: now.Add(d).UTC().Round(time.Millisecond), Reason: reason}
+	return dr, s.editDrains(now, func(m map[memberKey]api.Drain) error {
 		m[memberKey{pool, member}] = dr
 		return nil
 	})
@@ -71,7 +72,7 @@ func (s *Store) Drain(pool, member string, d time.Duration, reason string) (Drai
 // Undrain ends a member's drain now (ErrNotFound if it is not drained).
 func (s *Store) Undrain(pool, member string) error {
 	now := time.Now()
-	return s.editDrains(now, func(m map[memberKey]Drain) error {
+	return s.editDrains(now, func(m map[memberKey]api.Drain) error {
 		k := memberKey{pool, member}
 		if _, ok := m[k]; !ok {
 			return fmt.Errorf("drain of %s/%s: %w", pool, member, ErrNotFound)
@@ -82,7 +83,7 @@ func (s *Store) Undrain(pool, member string) error {
 }
 
 // editDrains re-reads the drains, drops the expired ones, applies edit and persists.
-func (s *Store) editDrains(now time.Time, edit func(map[memberKey]Drain) error) error {
+func (s *Store) editDrains(now time.Time, edit func(map[memberKey]api.Drain) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	docs, err := s.b.ReadAll()
@@ -93,7 +94,7 @@ func (s *Store) editDrains(now time.Time, edit func(map[memberKey]Drain) error) 
 	if err != nil {
 		return err
 	}
-	next := make(map[memberKey]Drain, len(cur.m)+1)
+	next := make(map[memberKey]api.Drain, len(cur.m)+1)
 	for k, d := range cur.m {
 		if now.Before(d.Until) {
 			next[k] = d
@@ -102,7 +103,7 @@ func (s *Store) editDrains(now time.Time, edit func(map[memberKey]Drain) error) 
 	if err := edit(next); err != nil {
 		return err
 	}
-	list := make([]Drain, 0, len(next))
+	list := make([]api.Drain, 0, len(next))
 	for _, d := range next {
 		list = append(list, d)
 	}
@@ -114,18 +115,18 @@ func (s *Store) editDrains(now time.Time, edit func(map[memberKey]Drain) error) 
 }
 
 // GetDrain returns a member's drain (ErrNotFound if it is not drained at now).
-func (s *Store) GetDrain(pool, member string, now time.Time) (Drain, error) {
+func (s *Store) GetDrain(pool, member string, now time.Time) (api.Drain, error) {
 	d, ok := s.drains.Load().m[memberKey{pool, member}]
 	if !ok || !now.Before(d.Until) {
-		return Drain{}, fmt.Errorf("drain of %s/%s: %w", pool, member, ErrNotFound)
+		return api.Drain{}, fmt.Errorf("drain of %s/%s: %w", pool, member, ErrNotFound)
 	}
 	return d, nil
 }
 
 // Drains returns the drains in force at now, sorted by pool and member.
-func (s *Store) Drains(now time.Time) []Drain {
+func (s *Store) Drains(now time.Time) []api.Drain {
 	ds := s.drains.Load()
-	out := make([]Drain, 0, len(ds.m))
+	out := make([]api.Drain, 0, len(ds.m))
 	for _, d := range ds.m {
 		if now.Before(d.Until) {
 			out = append(out, d)

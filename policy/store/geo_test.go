@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/policy"
 )
 
@@ -68,9 +69,9 @@ func newGeoStore(t *testing.T) *Store {
 	return s
 }
 
-func geoService() Service {
-	return Service{Name: "geo.glb.example.com", Policy: "geo", Pools: []string{"eu", "us"},
-		Geo: &Geo{Rules: []GeoRule{
+func geoService() api.Service {
+	return api.Service{Name: "geo.glb.example.com", Policy: "geo", Pools: []string{"eu", "us"},
+		Geo: &api.Geo{Rules: []api.GeoRule{
 			{Countries: []string{"GB", "DE"}, Continents: []string{"EU"}, Pools: []string{"eu", "us"}},
 			{Networks: []string{"198.51.100.0/24"}, ASNs: []int64{64496}, Pools: []string{"us"}},
 		}, DefaultPools: []string{"us", "eu"}}}
@@ -99,7 +100,7 @@ func TestGeoServiceRoundTrip(t *testing.T) {
 	}
 	var sv *policy.Service
 	for _, x := range snap.Services {
-		if ServiceName(x.Name) == "geo.glb.example.com" {
+		if api.ServiceName(x.Name) == "geo.glb.example.com" {
 			sv = x
 		}
 	}
@@ -129,7 +130,7 @@ func TestOperatorGeoServiceShown(t *testing.T) {
 	if err != nil || sv.Managed {
 		t.Fatalf("operator geo service = %+v, %v", sv, err)
 	}
-	want := &Geo{Rules: []GeoRule{
+	want := &api.Geo{Rules: []api.GeoRule{
 		{Countries: []string{"GB", "FR"}, Continents: []string{"EU"}, Pools: []string{"op-web", "op-us"}},
 		{Networks: []string{"2001:db8::/32", "203.0.113.0/24"}, ASNs: []int64{64496}, Pools: []string{"op-us"}},
 	}}
@@ -140,7 +141,7 @@ func TestOperatorGeoServiceShown(t *testing.T) {
 
 func TestGeoValidationErrors(t *testing.T) {
 	s := newGeoStore(t)
-	put := func(mod func(*Service)) error {
+	put := func(mod func(*api.Service)) error {
 		sv := geoService()
 		mod(&sv)
 		_, _, err := s.PutService(sv, Precondition{})
@@ -148,20 +149,20 @@ func TestGeoValidationErrors(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		mod   func(*Service)
+		mod   func(*api.Service)
 		field string
 		kind  error
 	}{
-		{"country", func(sv *Service) { sv.Geo.Rules[0].Countries[1] = "de" }, "geo.rules[0].countries[1]", ErrInvalid},
-		{"continent", func(sv *Service) { sv.Geo.Rules[0].Continents[0] = "XX" }, "geo.rules[0].continents[0]", ErrInvalid},
-		{"network", func(sv *Service) { sv.Geo.Rules[1].Networks[0] = "198.51.100.1/24" }, "geo.rules[1].networks[0]", ErrInvalid},
-		{"asn", func(sv *Service) { sv.Geo.Rules[1].ASNs[0] = 0 }, "geo.rules[1].asns[0]", ErrInvalid},
-		{"unknown pool", func(sv *Service) { sv.Geo.Rules[1].Pools = []string{"nope"} }, "geo.rules[1].pools[0]", ErrUnknownRef},
-		{"default pool", func(sv *Service) { sv.Geo.DefaultPools = []string{"us", "op-web"} }, "geo.default_pools[1]", ErrInvalid},
-		{"empty rule", func(sv *Service) { sv.Geo.Rules[1] = GeoRule{Countries: []string{}, Pools: []string{"us"}} }, "geo.rules[1]", ErrInvalid},
-		{"no rules", func(sv *Service) { sv.Geo.Rules = nil }, "geo", ErrInvalid},
-		{"not geo", func(sv *Service) { sv.Policy = "failover" }, "geo", ErrInvalid},
-		{"missing geo", func(sv *Service) { sv.Geo = nil }, "name", ErrInvalid}, // no geo block to point at: the service
+		{"country", func(sv *api.Service) { sv.Geo.Rules[0].Countries[1] = "de" }, "geo.rules[0].countries[1]", ErrInvalid},
+		{"continent", func(sv *api.Service) { sv.Geo.Rules[0].Continents[0] = "XX" }, "geo.rules[0].continents[0]", ErrInvalid},
+		{"network", func(sv *api.Service) { sv.Geo.Rules[1].Networks[0] = "198.51.100.1/24" }, "geo.rules[1].networks[0]", ErrInvalid},
+		{"asn", func(sv *api.Service) { sv.Geo.Rules[1].ASNs[0] = 0 }, "geo.rules[1].asns[0]", ErrInvalid},
+		{"unknown pool", func(sv *api.Service) { sv.Geo.Rules[1].Pools = []string{"nope"} }, "geo.rules[1].pools[0]", ErrUnknownRef},
+		{"default pool", func(sv *api.Service) { sv.Geo.DefaultPools = []string{"us", "op-web"} }, "geo.default_pools[1]", ErrInvalid},
+		{"empty rule", func(sv *api.Service) { sv.Geo.Rules[1] = api.GeoRule{Countries: []string{}, Pools: []string{"us"}} }, "geo.rules[1]", ErrInvalid},
+		{"no rules", func(sv *api.Service) { sv.Geo.Rules = nil }, "geo", ErrInvalid},
+		{"not geo", func(sv *api.Service) { sv.Policy = "failover" }, "geo", ErrInvalid},
+		{"missing geo", func(sv *api.Service) { sv.Geo = nil }, "name", ErrInvalid}, // no geo block to point at: the service
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

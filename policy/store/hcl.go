@@ -11,6 +11,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/glbdns/glbdns/api"
 )
 
 // This file turns API objects into HCL documents (one multi-line pool or service block,
@@ -30,6 +32,12 @@ func str(b *hclwrite.Body, name, v string) {
 func num(b *hclwrite.Body, name string, v *int) {
 	if v != nil {
 		b.SetAttributeValue(name, cty.NumberIntVal(int64(*v)))
+	}
+}
+
+func boolean(b *hclwrite.Body, name string, v *bool) {
+	if v != nil {
+		b.SetAttributeValue(name, cty.BoolVal(*v))
 	}
 }
 
@@ -56,7 +64,7 @@ func numList(vs []int64) cty.Value {
 }
 
 // encodePool writes p (normalised) as one pool block.
-func encodePool(p Pool) []byte {
+func encodePool(p api.Pool) []byte {
 	f := hclwrite.NewEmptyFile()
 	b := f.Body().AppendNewBlock("pool", []string{p.Name}).Body()
 	str(b, "region", p.Region)
@@ -76,7 +84,7 @@ func encodePool(p Pool) []byte {
 	}
 	str(b, "method", p.Method)
 	if p.MinHealthy != "" {
-		if n, ok := p.MinHealthy.count(); ok {
+		if n, ok := p.MinHealthy.Count(); ok {
 			b.SetAttributeValue("min_healthy", cty.NumberIntVal(int64(n)))
 		} else {
 			b.SetAttributeValue("min_healthy", cty.StringVal(string(p.MinHealthy)))
@@ -113,12 +121,8 @@ func encodePool(p Pool) []byte {
 		str(cb, "expect_body", c.ExpectBody)
 		str(cb, "expect_body_regexp", c.ExpectBodyRegexp)
 		str(cb, "server_name", c.ServerName)
-		if c.Insecure {
-			cb.SetAttributeValue("insecure", cty.True)
-		}
-		if c.FollowRedirects {
-			cb.SetAttributeValue("follow_redirects", cty.True)
-		}
+		boolean(cb, "insecure", c.Insecure)
+		boolean(cb, "follow_redirects", c.FollowRedirects)
 		str(cb, "send", c.Send)
 		str(cb, "expect", c.Expect)
 		str(cb, "qname", c.QName)
@@ -130,7 +134,7 @@ func encodePool(p Pool) []byte {
 }
 
 // encodeService writes s (normalised) as one service block.
-func encodeService(s Service) []byte {
+func encodeService(s api.Service) []byte {
 	f := hclwrite.NewEmptyFile()
 	b := f.Body().AppendNewBlock("service", []string{s.Name}).Body()
 	str(b, "policy", s.Policy)
@@ -269,23 +273,23 @@ func attrsJSON(body *hclsyntax.Body) (map[string]any, error) {
 }
 
 // decodePool decodes a managed pool document; unknown attributes are refused.
-func decodePool(raw json.RawMessage) (Pool, error) {
-	var p Pool
+func decodePool(raw json.RawMessage) (api.Pool, error) {
+	var p api.Pool
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return Pool{}, err
+		return api.Pool{}, err
 	}
 	return p, nil
 }
 
 // decodeService decodes a managed service document; unknown attributes are refused.
-func decodeService(raw json.RawMessage) (Service, error) {
-	var s Service
+func decodeService(raw json.RawMessage) (api.Service, error) {
+	var s api.Service
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
-		return Service{}, err
+		return api.Service{}, err
 	}
 	return s, nil
 }

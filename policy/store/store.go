@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/policy"
 )
 
@@ -44,8 +45,8 @@ type Store struct {
 
 // view is what reads see: every pool and service of the last good policy.
 type view struct {
-	pools    map[string]Pool
-	services map[string]Service
+	pools    map[string]api.Pool
+	services map[string]api.Service
 	members  map[memberKey]bool
 }
 
@@ -55,9 +56,9 @@ type state struct {
 	opPools    map[string]bool // pool names the operator's files declare
 	opServices map[string]bool // service names (ServiceName form) they declare
 	docs       map[string][]byte
-	pools      map[string]Pool    // managed pools, versioned
-	services   map[string]Service // managed services, versioned
-	poolDoc    map[string]string  // pool name -> document name
+	pools      map[string]api.Pool    // managed pools, versioned
+	services   map[string]api.Service // managed services, versioned
+	poolDoc    map[string]string      // pool name -> document name
 	svcDoc     map[string]string
 	diags      hcl.Diagnostics // managed documents that do not decode
 }
@@ -91,7 +92,7 @@ func OpenBackend(policyPath string, b Backend) (*Store, error) {
 	}
 	s := &Store{policyPath: policyPath, b: b}
 	s.decl.seed = maphash.MakeSeed()
-	s.view.Store(&view{pools: map[string]Pool{}, services: map[string]Service{}, members: map[memberKey]bool{}})
+	s.view.Store(&view{pools: map[string]api.Pool{}, services: map[string]api.Service{}, members: map[memberKey]bool{}})
 	s.drains.Store(&drainSet{})
 	return s, nil
 }
@@ -177,8 +178,8 @@ func (s *Store) declKey(files []policy.File) uint64 {
 // pools and services the operator's files declare (writes need it; Load learns it from
 // the snapshot it compiles, see remember).
 func (s *Store) read(declared bool) (*state, error) {
-	st := &state{opPools: map[string]bool{}, opServices: map[string]bool{}, pools: map[string]Pool{},
-		services: map[string]Service{}, poolDoc: map[string]string{}, svcDoc: map[string]string{}}
+	st := &state{opPools: map[string]bool{}, opServices: map[string]bool{}, pools: map[string]api.Pool{},
+		services: map[string]api.Service{}, poolDoc: map[string]string{}, svcDoc: map[string]string{}}
 	var err error
 	if st.opFiles, err = readPolicy(s.policyPath); err != nil {
 		return nil, err
@@ -189,7 +190,7 @@ func (s *Store) read(declared bool) (*state, error) {
 			st.opPools[p] = true
 		}
 		for _, sv := range services {
-			st.opServices[ServiceName(sv)] = true
+			st.opServices[api.ServiceName(sv)] = true
 		}
 	}
 	if st.docs, err = s.b.ReadAll(); err != nil {
@@ -203,16 +204,16 @@ func (s *Store) read(declared bool) (*state, error) {
 		if err == nil {
 			switch kind {
 			case "pool":
-				var p Pool
+				var p api.Pool
 				if p, err = decodePool(raw); err == nil {
-					st.pools[p.Name] = p.withVersion(true)
+					st.pools[p.Name] = poolVersion(p, true)
 					st.poolDoc[p.Name] = name
 				}
 			case "service":
-				var sv Service
+				var sv api.Service
 				if sv, err = decodeService(raw); err == nil {
-					sv.Name = ServiceName(sv.Name)
-					st.services[sv.Name] = sv.withVersion(true)
+					sv.Name = api.ServiceName(sv.Name)
+					st.services[sv.Name] = serviceVersion(sv, true)
 					st.svcDoc[sv.Name] = name
 				}
 			}
@@ -270,24 +271,24 @@ func (s *Store) files(st *state, doc string, data []byte) []policy.File {
 
 // setView publishes the objects of a validated snapshot.
 func (s *Store) setView(snap *policy.Snapshot, st *state) {
-	v := &view{pools: make(map[string]Pool, len(snap.Pools)), services: make(map[string]Service, len(snap.Services)),
+	v := &view{pools: make(map[string]api.Pool, len(snap.Pools)), services: make(map[string]api.Service, len(snap.Services)),
 		members: make(map[memberKey]bool, len(snap.Members))}
 	for _, p := range snap.Pools {
 		if mp, ok := st.pools[p.Name]; ok {
 			v.pools[p.Name] = mp
 		} else {
-			v.pools[p.Name] = poolFrom(p).withVersion(false)
+			v.pools[p.Name] = poolVersion(poolFrom(p), false)
 		}
 	}
 	for _, m := range snap.Members {
 		v.members[memberKey{m.Pool, m.Name}] = true
 	}
 	for _, sv := range snap.Services {
-		name := ServiceName(sv.Name)
+		name := api.ServiceName(sv.Name)
 		if ms, ok := st.services[name]; ok {
 			v.services[name] = ms
 		} else {
-			v.services[name] = serviceFrom(sv).withVersion(false)
+			v.services[name] = serviceVersion(serviceFrom(sv), false)
 		}
 	}
 	s.view.Store(v)
@@ -295,8 +296,8 @@ func (s *Store) setView(snap *policy.Snapshot, st *state) {
 
 // poolFrom describes an operator's pool as the API shows it: its compiled values,
 // defaults included. Member-specific check overrides are not shown.
-func poolFrom(p *policy.Pool) Pool {
-	out := Pool{Name: p.Name, Region: p.Region, Members: []Member{}, Checks: []Check{}}
+func poolFrom(p *policy.Pool) api.Pool {
+	out := api.Pool{Name: p.Name, Region: p.Region, Members: []api.Member{}, Checks: []api.Check{}}
 	if p.HasLocation {
 		out.Location = []float64{p.Lat, p.Lon}
 		if p.Bias != 0 {
@@ -309,23 +310,23 @@ func poolFrom(p *policy.Pool) Pool {
 	}
 	switch {
 	case p.MinHealthyPercent > 0:
-		out.MinHealthy = MinHealthy(strconv.Itoa(p.MinHealthyPercent) + "%")
+		out.MinHealthy = api.MinHealthy(strconv.Itoa(p.MinHealthyPercent) + "%")
 	case p.MinHealthy != 1:
-		out.MinHealthy = MinHealthy(strconv.Itoa(p.MinHealthy))
+		out.MinHealthy = api.MinHealthy(strconv.Itoa(p.MinHealthy))
 	}
 	out.UnknownIs = p.UnknownIs.String()
 	for _, m := range p.Members {
-		mm := Member{Name: m.Name, Host: strings.TrimSuffix(m.Host, "."), Weight: intp(int(m.Weight))}
+		mm := api.Member{Name: m.Name, Host: strings.TrimSuffix(m.Host, "."), Weight: intp(int(m.Weight))}
 		if m.Addr.IsValid() {
 			mm.Address = m.Addr.String()
 		}
 		out.Members = append(out.Members, mm)
 	}
 	for _, c := range p.Checks {
-		cc := Check{Name: c.Name, Type: c.Type, Port: intp(c.Port), Interval: c.Interval.String(),
+		cc := api.Check{Name: c.Name, Type: c.Type, Port: intp(c.Port), Interval: c.Interval.String(),
 			Timeout: c.Timeout.String(), Rise: intp(c.Rise), Fall: intp(c.Fall), Method: c.Method, Path: c.Path,
 			Host: c.Host, Headers: c.Headers, ExpectBody: c.ExpectBody, ExpectBodyRegexp: c.ExpectBodyRegexp,
-			ServerName: c.ServerName, Insecure: c.Insecure, FollowRedirects: c.FollowRedirects, Send: c.Send,
+			ServerName: c.ServerName, Insecure: trueOrNil(c.Insecure), FollowRedirects: trueOrNil(c.FollowRedirects), Send: c.Send,
 			Expect: c.Expect, QName: strings.TrimSuffix(c.QName, "."), QType: c.QType, ExpectRcode: c.ExpectRcode,
 			ExpectAnswer: c.ExpectAnswer}
 		for _, r := range c.ExpectStatus {
@@ -340,10 +341,19 @@ func poolFrom(p *policy.Pool) Pool {
 	return out
 }
 
+// trueOrNil shows a compiled boolean attribute as the operator can have written it: set
+// when true, left out when false (its default).
+func trueOrNil(b bool) *bool {
+	if !b {
+		return nil
+	}
+	return &b
+}
+
 // serviceFrom describes an operator's service as the API shows it, a geo service's rules
 // included.
-func serviceFrom(s *policy.Service) Service {
-	out := Service{Name: ServiceName(s.Name), Policy: s.Method.String(), Pools: []string{},
+func serviceFrom(s *policy.Service) api.Service {
+	out := api.Service{Name: api.ServiceName(s.Name), Policy: s.Method.String(), Pools: []string{},
 		TTL: intp(int(s.TTL)), Answers: intp(s.Answers), WhenAllDown: s.WhenAllDown.String(),
 		HashPrefixV4: intp(s.HashPrefix4), HashPrefixV6: intp(s.HashPrefix6)}
 	if s.Steering != policy.SteerNone {
@@ -356,9 +366,9 @@ func serviceFrom(s *policy.Service) Service {
 		out.Fallback = s.Fallback.Name
 	}
 	if rules, defaults := s.GeoRules(); rules != nil {
-		g := &Geo{Rules: []GeoRule{}, DefaultPools: defaults}
+		g := &api.Geo{Rules: []api.GeoRule{}, DefaultPools: defaults}
 		for _, r := range rules {
-			gr := GeoRule{Networks: r.Networks, Countries: r.Countries, Continents: r.Continents, Pools: r.Pools}
+			gr := api.GeoRule{Networks: r.Networks, Countries: r.Countries, Continents: r.Continents, Pools: r.Pools}
 			if r.ASNs != nil {
 				gr.ASNs = make([]int64, len(r.ASNs))
 				for i, a := range r.ASNs {
@@ -435,9 +445,9 @@ func (pre Precondition) check(exists bool, version string) error {
 }
 
 // ListPools returns every pool of the current policy, sorted by name.
-func (s *Store) ListPools() []Pool {
+func (s *Store) ListPools() []api.Pool {
 	v := s.view.Load()
-	out := make([]Pool, 0, len(v.pools))
+	out := make([]api.Pool, 0, len(v.pools))
 	for _, p := range v.pools {
 		out = append(out, p)
 	}
@@ -446,17 +456,17 @@ func (s *Store) ListPools() []Pool {
 }
 
 // GetPool returns one pool (ErrNotFound).
-func (s *Store) GetPool(name string) (Pool, error) {
+func (s *Store) GetPool(name string) (api.Pool, error) {
 	if p, ok := s.view.Load().pools[name]; ok {
 		return p, nil
 	}
-	return Pool{}, fmt.Errorf("pool %q: %w", name, ErrNotFound)
+	return api.Pool{}, fmt.Errorf("pool %q: %w", name, ErrNotFound)
 }
 
 // ListServices returns every service of the current policy, sorted by name.
-func (s *Store) ListServices() []Service {
+func (s *Store) ListServices() []api.Service {
 	v := s.view.Load()
-	out := make([]Service, 0, len(v.services))
+	out := make([]api.Service, 0, len(v.services))
 	for _, sv := range v.services {
 		out = append(out, sv)
 	}
@@ -465,34 +475,34 @@ func (s *Store) ListServices() []Service {
 }
 
 // GetService returns one service (ErrNotFound); the name is compared in ServiceName form.
-func (s *Store) GetService(name string) (Service, error) {
-	if sv, ok := s.view.Load().services[ServiceName(name)]; ok {
+func (s *Store) GetService(name string) (api.Service, error) {
+	if sv, ok := s.view.Load().services[api.ServiceName(name)]; ok {
 		return sv, nil
 	}
-	return Service{}, fmt.Errorf("service %q: %w", name, ErrNotFound)
+	return api.Service{}, fmt.Errorf("service %q: %w", name, ErrNotFound)
 }
 
 // PutPool creates or replaces a managed pool after validating the whole policy it would
 // make. It returns the stored pool (with its version) and whether it was created. Errors:
 // ErrReadOnly, ErrExists, ErrPreconditionFailed, *ValidationError (ErrInvalid or
 // ErrUnknownRef), or an I/O error.
-func (s *Store) PutPool(p Pool, pre Precondition) (Pool, bool, error) {
-	p.normalize()
+func (s *Store) PutPool(p api.Pool, pre Precondition) (api.Pool, bool, error) {
+	normalizePool(&p)
 	if err := checkName("pool", p.Name); err != nil {
-		return Pool{}, false, err
+		return api.Pool{}, false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, err := s.read(true)
 	if err != nil {
-		return Pool{}, false, err
+		return api.Pool{}, false, err
 	}
 	if st.opPools[p.Name] {
-		return Pool{}, false, fmt.Errorf("pool %q: %w", p.Name, ErrReadOnly)
+		return api.Pool{}, false, fmt.Errorf("pool %q: %w", p.Name, ErrReadOnly)
 	}
 	cur, exists := st.pools[p.Name]
 	if err := pre.check(exists, cur.Version); err != nil {
-		return Pool{}, false, fmt.Errorf("pool %q: %w", p.Name, err)
+		return api.Pool{}, false, fmt.Errorf("pool %q: %w", p.Name, err)
 	}
 	doc := docName("pool", p.Name)
 	if old, ok := st.poolDoc[p.Name]; ok {
@@ -504,33 +514,33 @@ func (s *Store) PutPool(p Pool, pre Precondition) (Pool, bool, error) {
 		p, err = decodePool(raw)
 	}
 	if err != nil {
-		return Pool{}, false, invalid("", "cannot encode the pool: %v", err)
+		return api.Pool{}, false, invalid("", "cannot encode the pool: %v", err)
 	}
-	stored := p.withVersion(true)
+	stored := poolVersion(p, true)
 	if err := s.commit(st, doc, data); err != nil {
-		return Pool{}, false, err
+		return api.Pool{}, false, err
 	}
 	return stored, !exists, nil
 }
 
 // PutService creates or replaces a managed service; as PutPool.
-func (s *Store) PutService(sv Service, pre Precondition) (Service, bool, error) {
-	sv.normalize()
+func (s *Store) PutService(sv api.Service, pre Precondition) (api.Service, bool, error) {
+	normalizeService(&sv)
 	if err := checkName("service", sv.Name); err != nil {
-		return Service{}, false, err
+		return api.Service{}, false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, err := s.read(true)
 	if err != nil {
-		return Service{}, false, err
+		return api.Service{}, false, err
 	}
 	if st.opServices[sv.Name] {
-		return Service{}, false, fmt.Errorf("service %q: %w", sv.Name, ErrReadOnly)
+		return api.Service{}, false, fmt.Errorf("service %q: %w", sv.Name, ErrReadOnly)
 	}
 	cur, exists := st.services[sv.Name]
 	if err := pre.check(exists, cur.Version); err != nil {
-		return Service{}, false, fmt.Errorf("service %q: %w", sv.Name, err)
+		return api.Service{}, false, fmt.Errorf("service %q: %w", sv.Name, err)
 	}
 	doc := docName("service", sv.Name)
 	if old, ok := st.svcDoc[sv.Name]; ok {
@@ -542,11 +552,11 @@ func (s *Store) PutService(sv Service, pre Precondition) (Service, bool, error) 
 		sv, err = decodeService(raw)
 	}
 	if err != nil {
-		return Service{}, false, invalid("", "cannot encode the service: %v", err)
+		return api.Service{}, false, invalid("", "cannot encode the service: %v", err)
 	}
-	stored := sv.withVersion(true)
+	stored := serviceVersion(sv, true)
 	if err := s.commit(st, doc, data); err != nil {
-		return Service{}, false, err
+		return api.Service{}, false, err
 	}
 	return stored, !exists, nil
 }
@@ -575,7 +585,7 @@ func (s *Store) DeletePool(name string, pre Precondition) error {
 
 // DeleteService removes a managed service; as DeletePool.
 func (s *Store) DeleteService(name string, pre Precondition) error {
-	name = ServiceName(name)
+	name = api.ServiceName(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, err := s.read(true)
@@ -629,7 +639,7 @@ func (s *Store) commit(st *state, doc string, data []byte) error {
 
 // rebuild recomputes the managed objects of st from st.docs after a write.
 func rebuild(s *Store, st *state) *state {
-	st.pools, st.services = map[string]Pool{}, map[string]Service{}
+	st.pools, st.services = map[string]api.Pool{}, map[string]api.Service{}
 	for name, data := range st.docs {
 		if name == drainsDoc {
 			continue
@@ -640,26 +650,26 @@ func rebuild(s *Store, st *state) *state {
 		}
 		if kind == "pool" {
 			if p, err := decodePool(raw); err == nil {
-				st.pools[p.Name] = p.withVersion(true)
+				st.pools[p.Name] = poolVersion(p, true)
 			}
 		} else if sv, err := decodeService(raw); err == nil {
-			sv.Name = ServiceName(sv.Name)
-			st.services[sv.Name] = sv.withVersion(true)
+			sv.Name = api.ServiceName(sv.Name)
+			st.services[sv.Name] = serviceVersion(sv, true)
 		}
 	}
 	return st
 }
 
 // marshalDrains is drains.json: {"drains": [...]} sorted by pool and member.
-func marshalDrains(ds []Drain) []byte {
+func marshalDrains(ds []api.Drain) []byte {
 	sortDrains(ds)
 	b, _ := json.MarshalIndent(struct {
-		Drains []Drain `json:"drains"`
+		Drains []api.Drain `json:"drains"`
 	}{ds}, "", "  ")
 	return append(b, '\n')
 }
 
-func sortDrains(ds []Drain) {
+func sortDrains(ds []api.Drain) {
 	sort.Slice(ds, func(i, j int) bool {
 		if ds[i].Pool != ds[j].Pool {
 			return ds[i].Pool < ds[j].Pool

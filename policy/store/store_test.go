@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/policy"
 )
 
@@ -34,12 +35,12 @@ func newStore(t *testing.T) (*Store, string) {
 	return s, dir
 }
 
-func webPool(name string) Pool {
-	return Pool{Name: name, Region: "us", Members: []Member{
+func webPool(name string) api.Pool {
+	return api.Pool{Name: name, Region: "us", Members: []api.Member{
 		{Name: "iad-1", Address: "198.51.100.1", Weight: intp(2)},
 		{Name: "edge", Address: "2001:db8::1"},
-	}, Checks: []Check{{Name: "http", Port: intp(8080), Path: "/h${x}", Interval: "2s", Timeout: "1s",
-		Headers: map[string]string{"X-Probe": "glbdns"}, ExpectStatus: StatusList{"200-299", "301"}}}}
+	}, Checks: []api.Check{{Name: "http", Port: intp(8080), Path: "/h${x}", Interval: "2s", Timeout: "1s",
+		Headers: map[string]string{"X-Probe": "glbdns"}, ExpectStatus: api.StatusList{"200-299", "301"}}}}
 }
 
 func TestDefaultManagedDir(t *testing.T) {
@@ -114,7 +115,7 @@ func TestOperatorObjectsReadOnly(t *testing.T) {
 		"put pool":    func() error { _, _, err := s.PutPool(webPool("op-web"), Precondition{}); return err }(),
 		"delete pool": s.DeletePool("op-web", Precondition{}),
 		"put service": func() error {
-			_, _, err := s.PutService(Service{Name: "op.glb.example.com", Pools: []string{"op-web"}}, Precondition{})
+			_, _, err := s.PutService(api.Service{Name: "op.glb.example.com", Pools: []string{"op-web"}}, Precondition{})
 			return err
 		}(),
 		"delete service": s.DeleteService("op.glb.example.com", Precondition{}),
@@ -141,7 +142,7 @@ func TestValidationErrors(t *testing.T) {
 	timeout := webPool("bad")
 	timeout.Checks[0].Timeout = "5s"
 	status := webPool("bad")
-	status.Checks[0].ExpectStatus = StatusList{"200", "999"}
+	status.Checks[0].ExpectStatus = api.StatusList{"200", "999"}
 	tests := []struct {
 		name  string
 		put   func() error
@@ -154,21 +155,21 @@ func TestValidationErrors(t *testing.T) {
 		{"duplicate member", func() error { _, _, err := s.PutPool(dup, Precondition{}); return err }, "members[1].name", ErrInvalid},
 		{"timeout", func() error { _, _, err := s.PutPool(timeout, Precondition{}); return err }, "checks[0].timeout", ErrInvalid},
 		{"expect_status", func() error { _, _, err := s.PutPool(status, Precondition{}); return err }, "checks[0].expect_status[1]", ErrInvalid},
-		{"empty name", func() error { _, _, err := s.PutPool(Pool{}, Precondition{}); return err }, "name", ErrInvalid},
+		{"empty name", func() error { _, _, err := s.PutPool(api.Pool{}, Precondition{}); return err }, "name", ErrInvalid},
 		{"unknown pool", func() error {
-			_, _, err := s.PutService(Service{Name: "www.glb.example.com", Pools: []string{"web-us", "nope"}}, Precondition{})
+			_, _, err := s.PutService(api.Service{Name: "www.glb.example.com", Pools: []string{"web-us", "nope"}}, Precondition{})
 			return err
 		}, "pools[1]", ErrUnknownRef},
 		{"outside zones", func() error {
-			_, _, err := s.PutService(Service{Name: "www.example.org", Pools: []string{"web-us"}}, Precondition{})
+			_, _, err := s.PutService(api.Service{Name: "www.example.org", Pools: []string{"web-us"}}, Precondition{})
 			return err
 		}, "name", ErrInvalid},
 		{"bad ttl", func() error {
-			_, _, err := s.PutService(Service{Name: "www.glb.example.com", Pools: []string{"web-us"}, TTL: intp(-1)}, Precondition{})
+			_, _, err := s.PutService(api.Service{Name: "www.glb.example.com", Pools: []string{"web-us"}, TTL: intp(-1)}, Precondition{})
 			return err
 		}, "ttl", ErrInvalid},
 		{"delete referenced", func() error {
-			if _, _, err := s.PutService(Service{Name: "www.glb.example.com", Pools: []string{"web-us"}}, Precondition{}); err != nil {
+			if _, _, err := s.PutService(api.Service{Name: "www.glb.example.com", Pools: []string{"web-us"}}, Precondition{}); err != nil {
 				return err
 			}
 			return s.DeletePool("web-us", Precondition{})
@@ -235,7 +236,7 @@ func TestWriteThenLoad(t *testing.T) {
 	if _, _, err := s.PutPool(webPool("web-us"), Precondition{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.PutService(Service{Name: "WWW.glb.example.com.", Policy: "weighted", Pools: []string{"web-us", "op-web"}}, Precondition{}); err != nil {
+	if _, _, err := s.PutService(api.Service{Name: "WWW.glb.example.com.", Policy: "weighted", Pools: []string{"web-us", "op-web"}}, Precondition{}); err != nil {
 		t.Fatal(err)
 	}
 	snap, diags := s.Load()
@@ -336,7 +337,7 @@ func BenchmarkDrainHealthUp(b *testing.B) {
 func TestSteeringAttributesRoundTrip(t *testing.T) {
 	s, _ := newStore(t)
 	bias := 150.5
-	for _, mh := range []MinHealthy{"50%", "2"} {
+	for _, mh := range []api.MinHealthy{"50%", "2"} {
 		p := webPool("near-" + strings.TrimSuffix(string(mh), "%"))
 		p.Location, p.Bias, p.Method, p.MinHealthy = []float64{50.11, 8.68}, &bias, "weighted", mh
 		p.UnknownIs = "down"

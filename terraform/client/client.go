@@ -2,7 +2,7 @@
 // for the Terraform provider: plain net/http and JSON, the object's version sent back as
 // If-Match for optimistic concurrency, and typed errors (*APIError, matched with
 // errors.Is against ErrNotFound and the other sentinels) that carry the status code and
-// the server's reason.
+// the server's reason. The request and answer bodies are api's types, the server's own.
 package client
 
 import (
@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/glbdns/glbdns/api"
 )
 
 // maxBody bounds how much of an answer is read: the largest object is a whole-pool
@@ -61,17 +63,15 @@ func New(endpoint, token string, opts ...Option) (*Client, error) {
 }
 
 // ListPools returns every pool, sorted by name.
-func (c *Client) ListPools(ctx context.Context) ([]Pool, error) {
-	var out struct {
-		Pools []Pool `json:"pools"`
-	}
+func (c *Client) ListPools(ctx context.Context) ([]api.Pool, error) {
+	var out api.PoolList
 	_, err := c.do(ctx, http.MethodGet, "/v1/pools", nil, nil, &out)
 	return out.Pools, err
 }
 
 // GetPool returns the pool called name; errors.Is(err, ErrNotFound) when there is none.
-func (c *Client) GetPool(ctx context.Context, name string) (*Pool, error) {
-	var p Pool
+func (c *Client) GetPool(ctx context.Context, name string) (*api.Pool, error) {
+	var p api.Pool
 	etag, err := c.do(ctx, http.MethodGet, "/v1/pools/"+url.PathEscape(name), nil, nil, &p)
 	if err != nil {
 		return nil, err
@@ -81,9 +81,9 @@ func (c *Client) GetPool(ctx context.Context, name string) (*Pool, error) {
 }
 
 // CreatePool creates p (POST); ErrConflict when a pool of that name exists.
-func (c *Client) CreatePool(ctx context.Context, p Pool) (*Pool, error) {
+func (c *Client) CreatePool(ctx context.Context, p api.Pool) (*api.Pool, error) {
 	p.Managed, p.Version = false, ""
-	var out Pool
+	var out api.Pool
 	etag, err := c.do(ctx, http.MethodPost, "/v1/pools", nil, p, &out)
 	if err != nil {
 		return nil, err
@@ -95,10 +95,10 @@ func (c *Client) CreatePool(ctx context.Context, p Pool) (*Pool, error) {
 // PutPool replaces (or creates) the pool p.Name. With ifMatch set, the write happens only
 // while the stored version is still ifMatch, else ErrPreconditionFailed: an update never
 // overwrites a change it has not seen.
-func (c *Client) PutPool(ctx context.Context, p Pool, ifMatch string) (*Pool, error) {
+func (c *Client) PutPool(ctx context.Context, p api.Pool, ifMatch string) (*api.Pool, error) {
 	name := p.Name
 	p.Managed, p.Version = false, ""
-	var out Pool
+	var out api.Pool
 	etag, err := c.do(ctx, http.MethodPut, "/v1/pools/"+url.PathEscape(name), matchHeader(ifMatch), p, &out)
 	if err != nil {
 		return nil, err
@@ -115,17 +115,15 @@ func (c *Client) DeletePool(ctx context.Context, name, ifMatch string) error {
 }
 
 // ListServices returns every service, sorted by name.
-func (c *Client) ListServices(ctx context.Context) ([]Service, error) {
-	var out struct {
-		Services []Service `json:"services"`
-	}
+func (c *Client) ListServices(ctx context.Context) ([]api.Service, error) {
+	var out api.ServiceList
 	_, err := c.do(ctx, http.MethodGet, "/v1/services", nil, nil, &out)
 	return out.Services, err
 }
 
 // GetService returns the service called name; errors.Is(err, ErrNotFound) when there is none.
-func (c *Client) GetService(ctx context.Context, name string) (*Service, error) {
-	var s Service
+func (c *Client) GetService(ctx context.Context, name string) (*api.Service, error) {
+	var s api.Service
 	etag, err := c.do(ctx, http.MethodGet, "/v1/services/"+url.PathEscape(name), nil, nil, &s)
 	if err != nil {
 		return nil, err
@@ -136,9 +134,9 @@ func (c *Client) GetService(ctx context.Context, name string) (*Service, error) 
 
 // CreateService creates s (POST); ErrConflict when it exists, ErrUnprocessable when it
 // names an unknown pool.
-func (c *Client) CreateService(ctx context.Context, s Service) (*Service, error) {
+func (c *Client) CreateService(ctx context.Context, s api.Service) (*api.Service, error) {
 	s.Managed, s.Version = false, ""
-	var out Service
+	var out api.Service
 	etag, err := c.do(ctx, http.MethodPost, "/v1/services", nil, s, &out)
 	if err != nil {
 		return nil, err
@@ -148,10 +146,10 @@ func (c *Client) CreateService(ctx context.Context, s Service) (*Service, error)
 }
 
 // PutService replaces (or creates) the service s.Name, conditionally as PutPool does.
-func (c *Client) PutService(ctx context.Context, s Service, ifMatch string) (*Service, error) {
+func (c *Client) PutService(ctx context.Context, s api.Service, ifMatch string) (*api.Service, error) {
 	name := s.Name
 	s.Managed, s.Version = false, ""
-	var out Service
+	var out api.Service
 	etag, err := c.do(ctx, http.MethodPut, "/v1/services/"+url.PathEscape(name), matchHeader(ifMatch), s, &out)
 	if err != nil {
 		return nil, err
@@ -167,18 +165,16 @@ func (c *Client) DeleteService(ctx context.Context, name, ifMatch string) error 
 }
 
 // ListDrains returns the drains in force (expired ones are not listed).
-func (c *Client) ListDrains(ctx context.Context) ([]Drain, error) {
-	var out struct {
-		Drains []Drain `json:"drains"`
-	}
+func (c *Client) ListDrains(ctx context.Context) ([]api.Drain, error) {
+	var out api.DrainList
 	_, err := c.do(ctx, http.MethodGet, "/v1/drains", nil, nil, &out)
 	return out.Drains, err
 }
 
 // Drain takes a member out of the answers for r.Duration; ErrUnprocessable for an unknown
 // pool or member.
-func (c *Client) Drain(ctx context.Context, pool, member string, r DrainRequest) (*Drain, error) {
-	var out Drain
+func (c *Client) Drain(ctx context.Context, pool, member string, r api.DrainRequest) (*api.Drain, error) {
+	var out api.Drain
 	if _, err := c.do(ctx, http.MethodPost, drainPath(pool, member), nil, r, &out); err != nil {
 		return nil, err
 	}
@@ -187,8 +183,8 @@ func (c *Client) Drain(ctx context.Context, pool, member string, r DrainRequest)
 
 // GetDrain returns the member's drain; errors.Is(err, ErrNotFound) when it is not drained
 // (which includes a drain that has expired).
-func (c *Client) GetDrain(ctx context.Context, pool, member string) (*Drain, error) {
-	var out Drain
+func (c *Client) GetDrain(ctx context.Context, pool, member string) (*api.Drain, error) {
+	var out api.Drain
 	if _, err := c.do(ctx, http.MethodGet, drainPath(pool, member), nil, nil, &out); err != nil {
 		return nil, err
 	}
@@ -202,10 +198,8 @@ func (c *Client) Undrain(ctx context.Context, pool, member string) error {
 }
 
 // Health returns the live health of every member, merged over the fresh reporters.
-func (c *Client) Health(ctx context.Context) ([]MemberHealth, error) {
-	var out struct {
-		Members []MemberHealth `json:"members"`
-	}
+func (c *Client) Health(ctx context.Context) ([]api.MemberHealth, error) {
+	var out api.HealthList
 	_, err := c.do(ctx, http.MethodGet, "/v1/health", nil, nil, &out)
 	return out.Members, err
 }
@@ -268,10 +262,7 @@ func (c *Client) do(ctx context.Context, method, path string, hdr http.Header, i
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		ae := &APIError{Method: method, Path: path, StatusCode: resp.StatusCode}
-		var e struct {
-			Error string `json:"error"`
-			Field string `json:"field"`
-		}
+		var e api.Error
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
 			ae.Reason, ae.Field = e.Error, e.Field
 		} else {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/glbdns/glbdns/healthd"
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/terraform/client"
 	"github.com/glbdns/glbdns/terraform/internal/glbtest"
 )
@@ -27,10 +27,10 @@ func newClient(t *testing.T, url, tok string) *client.Client {
 
 func ptr[T any](v T) *T { return &v }
 
-func webEU() client.Pool {
-	return client.Pool{Name: "web-eu", Region: "eu",
-		Members: []client.Member{{Name: "fra-1", Address: "192.0.2.10", Weight: ptr(int64(3))}, {Name: "ams-1", Address: "192.0.2.11"}},
-		Checks:  []client.Check{{Name: "http", Port: 8080, Path: "/healthz", ExpectStatus: client.StatusList{"200-299"}}},
+func webEU() api.Pool {
+	return api.Pool{Name: "web-eu", Region: "eu",
+		Members: []api.Member{{Name: "fra-1", Address: "192.0.2.10", Weight: ptr(3)}, {Name: "ams-1", Address: "192.0.2.11"}},
+		Checks:  []api.Check{{Name: "http", Port: ptr(8080), Path: "/healthz", ExpectStatus: api.StatusList{"200-299"}}},
 	}
 }
 
@@ -48,7 +48,7 @@ func TestPoolLifecycle(t *testing.T) {
 	}
 	// The server fills in a member's weight; a check is kept as written (its defaults
 	// apply when the pool is compiled).
-	if *p.Members[1].Weight != 1 || p.Checks[0].Type != "" || p.Checks[0].Interval != "" || p.Checks[0].Port != 8080 {
+	if *p.Members[1].Weight != 1 || p.Checks[0].Type != "" || p.Checks[0].Interval != "" || *p.Checks[0].Port != 8080 {
 		t.Errorf("create returned %+v; want weight 1 filled in and the check as sent", p)
 	}
 	got, err := c.GetPool(ctx, "web-eu")
@@ -84,15 +84,15 @@ func TestPoolSteeringFields(t *testing.T) {
 	srv := glbtest.Start(t, glbtest.Options{Token: token})
 	c := newClient(t, srv.URL, token)
 	ctx := context.Background()
-	members := []client.Member{{Name: "a", Address: "192.0.2.1"}, {Name: "b", Address: "192.0.2.2"}}
+	members := []api.Member{{Name: "a", Address: "192.0.2.1"}, {Name: "b", Address: "192.0.2.2"}}
 	tests := []struct {
 		name string
-		in   client.Pool
+		in   api.Pool
 	}{
-		{"number", client.Pool{Name: "n", Location: []float64{51.5074, -0.1278}, Bias: ptr(200.5), Method: "weighted", MinHealthy: "2", Members: members}},
-		{"percentage", client.Pool{Name: "p", Location: []float64{-33.8688, 151.2093}, Bias: ptr(-40.0), Method: "client_subnet_hash", MinHealthy: "50%", Members: members}},
-		{"bias 0", client.Pool{Name: "z", Location: []float64{0, 0}, Bias: ptr(0.0), Members: members}},
-		{"unset", client.Pool{Name: "u", Members: members}},
+		{"number", api.Pool{Name: "n", Location: []float64{51.5074, -0.1278}, Bias: ptr(200.5), Method: "weighted", MinHealthy: "2", Members: members}},
+		{"percentage", api.Pool{Name: "p", Location: []float64{-33.8688, 151.2093}, Bias: ptr(-40.0), Method: "client_subnet_hash", MinHealthy: "50%", Members: members}},
+		{"bias 0", api.Pool{Name: "z", Location: []float64{0, 0}, Bias: ptr(0.0), Members: members}},
+		{"unset", api.Pool{Name: "u", Members: members}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,7 +104,7 @@ func TestPoolSteeringFields(t *testing.T) {
 			if err != nil {
 				t.Fatalf("get: %v", err)
 			}
-			for what, p := range map[string]*client.Pool{"create": created, "get": got} {
+			for what, p := range map[string]*api.Pool{"create": created, "get": got} {
 				if !slices.Equal(p.Location, tt.in.Location) || (p.Bias == nil) != (tt.in.Bias == nil) ||
 					(p.Bias != nil && *p.Bias != *tt.in.Bias) || p.Method != tt.in.Method || p.MinHealthy != tt.in.MinHealthy {
 					t.Errorf("%s returned location %v bias %v method %q min_healthy %q; want %v %v %q %q", what,
@@ -113,14 +113,14 @@ func TestPoolSteeringFields(t *testing.T) {
 			}
 		})
 	}
-	s, err := c.CreateService(ctx, client.Service{Name: "api.glb.example.com", Policy: "failover", Method: "weighted", Pools: []string{"n", "p"}})
+	s, err := c.CreateService(ctx, api.Service{Name: "api.glb.example.com", Policy: "failover", Method: "weighted", Pools: []string{"n", "p"}})
 	if err != nil {
 		t.Fatalf("create failover service: %v", err)
 	}
 	if s.Policy != "failover" || s.Method != "weighted" {
 		t.Errorf("failover service: policy %q method %q; want failover weighted", s.Policy, s.Method)
 	}
-	s, err = c.CreateService(ctx, client.Service{Name: "www.glb.example.com", Policy: "weighted", Pools: []string{"u"}})
+	s, err = c.CreateService(ctx, api.Service{Name: "www.glb.example.com", Policy: "weighted", Pools: []string{"u"}})
 	if err != nil {
 		t.Fatalf("create weighted service: %v", err)
 	}
@@ -131,19 +131,19 @@ func TestPoolSteeringFields(t *testing.T) {
 
 func TestMinHealthyJSON(t *testing.T) {
 	for _, tt := range []struct {
-		in   client.MinHealthy
+		in   api.MinHealthy
 		json string
 	}{{"2", `2`}, {"50%", `"50%"`}, {"100%", `"100%"`}} {
 		b, err := json.Marshal(tt.in)
 		if err != nil || string(b) != tt.json {
 			t.Errorf("marshal %q = %s, %v; want %s", tt.in, b, err, tt.json)
 		}
-		var back client.MinHealthy
+		var back api.MinHealthy
 		if err := json.Unmarshal(b, &back); err != nil || back != tt.in {
 			t.Errorf("unmarshal %s = %q, %v; want %q", b, back, err, tt.in)
 		}
 	}
-	var m client.MinHealthy
+	var m api.MinHealthy
 	if err := json.Unmarshal([]byte(`true`), &m); err == nil {
 		t.Errorf("unmarshal true succeeded (%q); want an error", m)
 	}
@@ -161,7 +161,7 @@ func TestStatusCodes(t *testing.T) {
 	if _, err := c.CreatePool(ctx, webEU()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CreateService(ctx, client.Service{Name: "www.glb.example.com", Pools: []string{"web-eu"}}); err != nil {
+	if _, err := c.CreateService(ctx, api.Service{Name: "www.glb.example.com", Pools: []string{"web-eu"}}); err != nil {
 		t.Fatal(err)
 	}
 	noWrites := newClient(t, glbtest.Start(t, glbtest.Options{}).URL, token)
@@ -196,15 +196,15 @@ func TestStatusCodes(t *testing.T) {
 		{"stale If-Match", func() error { _, err := c.PutPool(ctx, webEU(), "0000"); return err },
 			http.StatusPreconditionFailed, client.ErrPreconditionFailed, ""},
 		{"unknown pool", func() error {
-			_, err := c.CreateService(ctx, client.Service{Name: "api.glb.example.com", Pools: []string{"nope"}})
+			_, err := c.CreateService(ctx, api.Service{Name: "api.glb.example.com", Pools: []string{"nope"}})
 			return err
 		}, http.StatusUnprocessableEntity, client.ErrUnprocessable, "pools[0]"},
 		{"drain of unknown member", func() error {
-			_, err := c.Drain(ctx, "web-eu", "nope", client.DrainRequest{Duration: "10m"})
+			_, err := c.Drain(ctx, "web-eu", "nope", api.DrainRequest{Duration: "10m"})
 			return err
 		}, http.StatusUnprocessableEntity, client.ErrUnprocessable, ""},
 		{"service outside zones", func() error {
-			_, err := c.CreateService(ctx, client.Service{Name: "www.example.org", Pools: []string{"web-eu"}})
+			_, err := c.CreateService(ctx, api.Service{Name: "www.example.org", Pools: []string{"web-eu"}})
 			return err
 		}, http.StatusBadRequest, client.ErrBadRequest, "name"},
 	}
@@ -236,21 +236,21 @@ func TestDrainAndHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Both healthd reporters say ams-1 is down; wait (bounded) until the node has heard.
-	srv.SetHealth("web-eu", "ams-1", healthd.Down)
+	srv.SetHealth("web-eu", "ams-1", api.StatusDown)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		hs, err := c.Health(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if slices.ContainsFunc(hs, func(h client.MemberHealth) bool { return h.Member == "ams-1" && h.Reporters == 2 }) {
+		if slices.ContainsFunc(hs, func(h api.MemberHealth) bool { return h.Member == "ams-1" && h.Reporters == 2 }) {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("health after 10s: %+v; want ams-1 reported by 2 reporters", hs)
 		}
 	}
-	d, err := c.Drain(ctx, "web-eu", "fra-1", client.DrainRequest{Duration: "10m", Reason: "kernel upgrade"})
-	if err != nil || d.Until == "" || d.Reason != "kernel upgrade" {
+	d, err := c.Drain(ctx, "web-eu", "fra-1", api.DrainRequest{Duration: "10m", Reason: "kernel upgrade"})
+	if err != nil || d.Until.IsZero() || d.Reason != "kernel upgrade" {
 		t.Fatalf("drain: %+v, %v", d, err)
 	}
 	if ds, err := c.ListDrains(ctx); err != nil || len(ds) != 1 || ds[0].Member != "fra-1" {
@@ -260,7 +260,7 @@ func TestDrainAndHealth(t *testing.T) {
 	if err != nil || len(hs) != 2 {
 		t.Fatalf("health: %+v, %v; want 2 members", hs, err)
 	}
-	want := map[string]client.MemberHealth{
+	want := map[string]api.MemberHealth{
 		"ams-1": {Pool: "web-eu", Member: "ams-1", Status: "down", Reporters: 2},
 		"fra-1": {Pool: "web-eu", Member: "fra-1", Status: "unknown", Drained: true, Reporters: 2}, // no report: unknown
 	}
@@ -278,7 +278,7 @@ func TestDrainAndHealth(t *testing.T) {
 }
 
 func TestStatusListDecodesNumbers(t *testing.T) {
-	var s client.StatusList
+	var s api.StatusList
 	if err := s.UnmarshalJSON([]byte(`[200, "300-399"]`)); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/daemon"
 	"github.com/glbdns/glbdns/healthd"
 )
@@ -157,9 +158,9 @@ func Start(t testing.TB, o Options) *Node {
 }
 
 // SetHealth publishes status for a member on every reporter.
-func (n *Node) SetHealth(pool, member string, status healthd.Status) {
+func (n *Node) SetHealth(pool, member string, status api.Status) {
 	for _, st := range n.Reporters {
-		st.Set(healthd.MemberReport{Pool: pool, Member: member, Status: status, Since: time.Now().UTC()})
+		st.Set(api.MemberReport{Pool: pool, Member: member, Status: status, Since: time.Now().UTC()})
 	}
 }
 

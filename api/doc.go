@@ -1,0 +1,17 @@
+// Package api holds the JSON shapes of glbdns's HTTP APIs and the defaults they document,
+// so that every side of a wire speaks from one definition: the policy store and the admin
+// REST API (admin/) on the server, the Terraform provider's client (terraform/client) and
+// glbctl on the other side, and healthd's /v1/health with the glbdns process that
+// subscribes to it.
+//
+//	objects.go  /v1/pools, /v1/services, /v1/drains (docs/admin-api.md): Pool, Service,
+//	            Drain and their parts; the defaults a write fills in; ServiceName
+//	health.go   healthd's GET /v1/health (docs/health-api.md): Report, Status; the admin
+//	            API's merged GET /v1/health: MemberHealth
+//	state.go    the admin listener's GET /v1/state: State
+//	error.go    the error body of every 4xx and 5xx answer
+//
+// It imports nothing but the standard library, so that any package may import it without
+// dragging in a server. It holds no logic beyond JSON encodings and name canonicalisation:
+// validation is the policy package's, storage the store's.
+package api

@@ -1,0 +1,118 @@
+package api
+
+import (
+	"fmt"
+	"time"
+)
+
+// Status is a member's or a check's health verdict, written in JSON as its name.
+type Status uint8
+
+const (
+	// StatusUnknown is the state before the first verdict: a member starts here and stays
+	// until Rise consecutive successes or Fall consecutive failures decide. glbdns treats
+	// it as its pool's unknown_is says (up by default, so that a fresh healthd does not
+	// black-hole traffic).
+	StatusUnknown Status = iota
+	// StatusUp means the last Rise probes (at least) passed.
+	StatusUp
+	// StatusDown means the last Fall probes (at least) failed.
+	StatusDown
+)
+
+var statusNames = [...]string{StatusUnknown: "unknown", StatusUp: "up", StatusDown: "down"}
+
+// String returns "unknown", "up" or "down".
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("status(%d)", uint8(s))
+}
+
+// MarshalText encodes the status as its name for JSON.
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes "unknown", "up" or "down".
+func (s *Status) UnmarshalText(b []byte) error {
+	for i, n := range statusNames {
+		if string(b) == n {
+			*s = Status(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown status %q", b)
+}
+
+// Report is the body of healthd's GET /v1/health (docs/health-api.md): one reporter's
+// verdicts on every member it checks.
+type Report struct {
+	// Reporter names the healthd instance (its -id).
+	Reporter string `json:"reporter"`
+	// Index grows by one with every status change (member or check), never with a probe
+	// that changes nothing; blocking watches wait for it to pass a value.
+	Index uint64 `json:"index"`
+	// Members sorted by pool, then member name.
+	Members []MemberReport `json:"members"`
+}
+
+// MemberReport is one member's entry in a Report.
+type MemberReport struct {
+	Pool   string `json:"pool"`
+	Member string `json:"member"`
+	// Status is "up" only when every check is up, "down" when any check is down.
+	Status Status `json:"status"`
+	// Since is when Status last changed (or when healthd started tracking the member).
+	Since time.Time `json:"since"`
+	// LastResult is the most recent probe of any of the member's checks.
+	LastResult *ResultReport `json:"last_result,omitempty"`
+	// Reason is the reason of the most recent failed probe ("" if none yet).
+	Reason string        `json:"reason,omitempty"`
+	Checks []CheckReport `json:"checks"`
+}
+
+// ID is the member's stable identity, "pool/member".
+func (m *MemberReport) ID() string { return m.Pool + "/" + m.Member }
+
+// CheckReport is one check of a member.
+type CheckReport struct {
+	Name   string    `json:"name"`
+	Type   string    `json:"type"`
+	Target string    `json:"target"`
+	Status Status    `json:"status"`
+	Since  time.Time `json:"since"`
+	// Successes and Failures count the current run of consecutive results.
+	Successes  int           `json:"successes"`
+	Failures   int           `json:"failures"`
+	LastResult *ResultReport `json:"last_result,omitempty"`
+	// Reason is the reason of this check's most recent failure.
+	Reason string `json:"reason,omitempty"`
+	// History is the check's recent results, oldest first; only with ?history=1.
+	History []ResultReport `json:"history,omitempty"`
+}
+
+// ResultReport is one probe result.
+type ResultReport struct {
+	OK             bool      `json:"ok"`
+	At             time.Time `json:"at"`
+	LatencySeconds float64   `json:"latency_seconds"`
+	Reason         string    `json:"reason,omitempty"`
+}
+
+// MemberHealth is one member in the admin API's GET /v1/health: the health glbdns answers
+// with, merged over every fresh reporter.
+type MemberHealth struct {
+	Pool   string `json:"pool"`
+	Member string `json:"member"`
+	// Status is the merged verdict: "up", "down" or "unknown" (no fresh reporter has one).
+	Status string `json:"status"`
+	// Drained is true while a drain (POST .../drain) is in force, whatever Status says.
+	Drained bool `json:"drained"`
+	// Reporters is the number of fresh reporters behind Status.
+	Reporters int `json:"reporters"`
+}
+
+// HealthList is the body of the admin API's GET /v1/health.
+type HealthList struct {
+	Members []MemberHealth `json:"members"`
+}

@@ -1,0 +1,82 @@
+package api
+
+import "time"
+
+// State is the body of the admin listener's GET /v1/state: the serving policy, every
+// service with its pools and members as the DNS server answers them, and the health
+// reporters glbdns listens to. The status page renders the same value.
+type State struct {
+	Policy PolicyStatus `json:"policy"`
+	// WindowSeconds is the span the answer shares are measured over.
+	WindowSeconds float64         `json:"window_seconds"`
+	Services      []ServiceState  `json:"services"`
+	Reporters     []ReporterState `json:"reporters"`
+}
+
+// PolicyStatus describes the serving policy and the last reload attempt.
+type PolicyStatus struct {
+	Hash       string    `json:"hash"`
+	Generation uint64    `json:"generation"`
+	Files      []string  `json:"files"`
+	LastReload time.Time `json:"last_reload"`
+	// LastResult is "success" or "failure"; LastError holds the diagnostics of a failure.
+	LastResult string `json:"last_result"`
+	LastError  string `json:"last_error,omitempty"`
+}
+
+// ServiceState is one load-balanced name in State.
+type ServiceState struct {
+	Name   string `json:"name"`
+	Zone   string `json:"zone"`
+	Method string `json:"method"`
+	TTL    uint32 `json:"ttl"`
+	// WhenAllDown is the service's all-down behaviour (all, servfail, fallback).
+	WhenAllDown string      `json:"when_all_down"`
+	Pools       []PoolState `json:"pools"`
+	// Answers is the number of member answers in the window.
+	Answers uint64 `json:"answers"`
+}
+
+// PoolState is one of a service's pools (Fallback marks the fallback pool).
+type PoolState struct {
+	Name     string        `json:"name"`
+	Region   string        `json:"region,omitempty"`
+	Fallback bool          `json:"fallback,omitempty"`
+	Members  []MemberState `json:"members"`
+}
+
+// MemberState is one backend of a pool, as the service answers it.
+type MemberState struct {
+	Name    string `json:"name"`
+	ID      string `json:"id"` // "pool/member"
+	Address string `json:"address,omitempty"`
+	Host    string `json:"host,omitempty"`
+	Weight  uint32 `json:"weight"`
+	// Status is "up" when the member is answered (healthy, or unknown and counted as up,
+	// and not drained), else "down". Drained is true while a drain is in force (a weight
+	// of 0 is shown as Weight, not as a drain).
+	Status  string `json:"status"`
+	Drained bool   `json:"drained"`
+	// Answers in the window and Share of the service's answers in the window (0..1).
+	Answers uint64  `json:"answers"`
+	Share   float64 `json:"share"`
+	// Total is the cumulative answer count (glbdns_policy_answers_total).
+	Total uint64 `json:"total"`
+}
+
+// ReporterState describes one healthd glbdns subscribes to.
+type ReporterState struct {
+	URL string `json:"url"`
+	// ID is the reporter id the healthd announced ("" before its first answer).
+	ID string `json:"id"`
+	// Fresh is true when the reporter answered within the staleness bound.
+	Fresh bool `json:"fresh"`
+	// LastContact is when it last answered (zero if never).
+	LastContact time.Time `json:"last_contact"`
+	// Index is the last report index received.
+	Index uint64 `json:"index"`
+	// Members is how many members the last report listed.
+	Members int `json:"members"`
+	// LastError is the last request error ("" after a success).
+	LastError string `json:"last_error,omitempty"`
+}
