@@ -20,16 +20,16 @@ const (
 // IndexHeader carries the report's index on every /v1/health response.
 const IndexHeader = "X-Healthd-Index"
 
-// NewHandler serves the health API from store:
+// NewHandler serves the health API from board:
 //
 //	GET /v1/health[?index=N&wait=30s][&history=1]  the Report as JSON (blocking watch)
 //	GET /healthz                                   200 while the process serves
 //	GET /readyz                                    200 once ready() is true, else 503
 //
 // ready may be nil (always ready). extra, when not nil, serves every other path (metrics).
-func NewHandler(store *Store, ready func() bool, extra http.Handler) http.Handler {
+func NewHandler(board *Board, ready func() bool, extra http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) { serveHealth(w, r, store) })
+	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) { serveHealth(w, r, board) })
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -78,7 +78,7 @@ func parseWatch(r *http.Request) (index uint64, wait time.Duration, watch bool, 
 	return index, wait, true, nil
 }
 
-func serveHealth(w http.ResponseWriter, r *http.Request, store *Store) {
+func serveHealth(w http.ResponseWriter, r *http.Request, board *Board) {
 	index, wait, watch, err := parseWatch(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -86,7 +86,7 @@ func serveHealth(w http.ResponseWriter, r *http.Request, store *Store) {
 	}
 	// Block while the index has not passed the client's. An index above ours means we
 	// restarted (indexes began again at 1): answer at once so the client resets.
-	if cur, changed := store.Watch(); watch && cur == index {
+	if cur, changed := board.Watch(); watch && cur == index {
 		t := time.NewTimer(wait + rand.N(wait/16+1))
 		select {
 		case <-changed:
@@ -97,7 +97,7 @@ func serveHealth(w http.ResponseWriter, r *http.Request, store *Store) {
 		}
 		t.Stop()
 	}
-	rep := store.Report(r.URL.Query().Get("history") != "")
+	rep := board.Report(r.URL.Query().Get("history") != "")
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set(IndexHeader, strconv.FormatUint(rep.Index, 10))
 	_ = json.NewEncoder(w).Encode(rep)

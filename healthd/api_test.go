@@ -31,7 +31,7 @@ func get(t *testing.T, url string) (*http.Response, api.Report, string) {
 }
 
 func TestAPIBadRequests(t *testing.T) {
-	srv := httptest.NewServer(NewHandler(NewStore("r1"), nil, nil))
+	srv := httptest.NewServer(NewHandler(NewBoard("r1"), nil, nil))
 	defer srv.Close()
 	tests := []struct {
 		name, query, reason string
@@ -52,9 +52,9 @@ func TestAPIBadRequests(t *testing.T) {
 }
 
 func TestAPIBlockingWatch(t *testing.T) {
-	store := NewStore("r1")
-	store.Set(api.MemberReport{Pool: "web", Member: "a", Status: api.StatusUnknown})
-	srv := httptest.NewServer(NewHandler(store, nil, nil))
+	board := NewBoard("r1")
+	board.Set(api.MemberReport{Pool: "web", Member: "a", Status: api.StatusUnknown})
+	srv := httptest.NewServer(NewHandler(board, nil, nil))
 	defer srv.Close()
 
 	resp, r, _ := get(t, srv.URL+"/v1/health")
@@ -70,13 +70,13 @@ func TestAPIBlockingWatch(t *testing.T) {
 			done <- r
 		}()
 		// A probe that changes nothing must not wake the watch.
-		store.Set(api.MemberReport{Pool: "web", Member: "a", Status: api.StatusUnknown, Reason: "still nothing"})
+		board.Set(api.MemberReport{Pool: "web", Member: "a", Status: api.StatusUnknown, Reason: "still nothing"})
 		select {
 		case r := <-done:
 			t.Fatalf("watch returned without a status change: index %d", r.Index)
 		case <-time.After(50 * time.Millisecond):
 		}
-		store.Set(api.MemberReport{Pool: "web", Member: "a", Status: api.StatusUp})
+		board.Set(api.MemberReport{Pool: "web", Member: "a", Status: api.StatusUp})
 		select {
 		case r := <-done:
 			if r.Index <= idx || r.Members[0].Status != api.StatusUp {
@@ -102,7 +102,7 @@ func TestAPIBlockingWatch(t *testing.T) {
 		}
 	})
 	t.Run("delete moves the index", func(t *testing.T) {
-		store.Delete("web", "a")
+		board.Delete("web", "a")
 		_, r, _ := get(t, srv.URL+"/v1/health?index="+strconv.FormatUint(idx, 10)+"&wait=1m")
 		if r.Index != idx+1 || len(r.Members) != 0 {
 			t.Errorf("after delete: index %d members %d", r.Index, len(r.Members))
@@ -112,7 +112,7 @@ func TestAPIBlockingWatch(t *testing.T) {
 
 func TestAPIProbes(t *testing.T) {
 	ready := false
-	srv := httptest.NewServer(NewHandler(NewStore("r1"), func() bool { return ready }, nil))
+	srv := httptest.NewServer(NewHandler(NewBoard("r1"), func() bool { return ready }, nil))
 	defer srv.Close()
 	for _, tc := range []struct {
 		path  string

@@ -70,9 +70,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("load policy %q: %w", cfg.PolicyPath, err)
 	}
-	store := NewStore(cfg.ID)
+	board := NewBoard(cfg.ID)
 	sched := NewScheduler(SchedulerConfig{
-		Store: store, Logger: log, Probers: cfg.Probers, MaxInFlight: cfg.MaxInFlight, Metrics: metrics,
+		Board: board, Logger: log, Probers: cfg.Probers, MaxInFlight: cfg.MaxInFlight, Metrics: metrics,
 	})
 	defer sched.Close()
 	sched.Update(snap)
@@ -87,7 +87,7 @@ func Run(ctx context.Context, cfg Config) error {
 	baseCtx, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
 	srv := &http.Server{
-		Handler:           NewHandler(store, sched.Ready, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})),
+		Handler:           NewHandler(board, sched.Ready, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

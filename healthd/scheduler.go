@@ -30,8 +30,8 @@ const (
 
 // SchedulerConfig configures a Scheduler.
 type SchedulerConfig struct {
-	// Store receives every member's state. Required.
-	Store *Store
+	// Board receives every member's state. Required.
+	Board *Board
 	// Logger, default slog.Default().
 	Logger *slog.Logger
 	// Probers by check type, default probe.Default.
@@ -43,7 +43,7 @@ type SchedulerConfig struct {
 }
 
 // Scheduler probes every check of every member of a policy snapshot on its interval, runs
-// each check's results through its Hysteresis and publishes member verdicts to the Store.
+// each check's results through its Hysteresis and publishes member verdicts to the Board.
 //
 // Each check runs in its own goroutine, first at a random moment within its first
 // interval (Consul staggers first runs the same way, so a reload of thousands of members
@@ -51,7 +51,7 @@ type SchedulerConfig struct {
 // previous probe. A semaphore bounds the probes in flight; every probe has a timeout; a
 // panic in a round is recovered, logged with its stack and counted, and the loop goes on.
 type Scheduler struct {
-	store   *Store
+	board   *Board
 	log     *slog.Logger
 	probers map[string]probe.Func
 	sem     chan struct{}
@@ -119,7 +119,7 @@ func NewScheduler(cfg SchedulerConfig) *Scheduler {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Scheduler{
-		store:   cfg.Store,
+		board:   cfg.Board,
 		log:     cfg.Logger,
 		probers: cfg.Probers,
 		sem:     make(chan struct{}, cfg.MaxInFlight),
@@ -200,7 +200,7 @@ func (s *Scheduler) Update(snap *policy.Snapshot) {
 			cr.cancel()
 		}
 		delete(s.members, id)
-		s.store.Delete(mr.m.Pool, mr.m.Name)
+		s.board.Delete(mr.m.Pool, mr.m.Name)
 		if s.metrics != nil {
 			s.metrics.forget(mr.m)
 		}
@@ -311,7 +311,7 @@ func (s *Scheduler) record(id string, gen uint64, check string, res probe.Result
 	s.publish(mr, res.At)
 }
 
-// publish recomputes mr's status from its checks and writes it to the store; s.mu is held.
+// publish recomputes mr's status from its checks and writes it to the board; s.mu is held.
 func (s *Scheduler) publish(mr *memberRun, now time.Time) {
 	statuses := make([]api.Status, len(mr.checks))
 	rep := api.MemberReport{Pool: mr.m.Pool, Member: mr.m.Name, Checks: make([]api.CheckReport, len(mr.checks)), Reason: mr.reason}
@@ -335,7 +335,7 @@ func (s *Scheduler) publish(mr *memberRun, now time.Time) {
 	if s.metrics != nil {
 		s.metrics.status(mr.m, mr.status)
 	}
-	s.store.Set(rep)
+	s.board.Set(rep)
 }
 
 func checkReport(cr *checkRun) api.CheckReport {

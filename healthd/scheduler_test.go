@@ -113,18 +113,18 @@ func waitStatus(t *testing.T, url, id string, want api.Status) api.MemberReport 
 	}
 }
 
-func newTestScheduler(t *testing.T, reg prometheus.Registerer) (*Scheduler, *Store, string) {
+func newTestScheduler(t *testing.T, reg prometheus.Registerer) (*Scheduler, *Board, string) {
 	t.Helper()
-	store := NewStore("test")
+	board := NewBoard("test")
 	var metrics *Metrics
 	if reg != nil {
 		metrics = NewMetrics(reg)
 	}
-	s := NewScheduler(SchedulerConfig{Store: store, Logger: slog.New(slog.DiscardHandler), Metrics: metrics})
+	s := NewScheduler(SchedulerConfig{Board: board, Logger: slog.New(slog.DiscardHandler), Metrics: metrics})
 	t.Cleanup(s.Close)
-	srv := httptest.NewServer(NewHandler(store, s.Ready, nil))
+	srv := httptest.NewServer(NewHandler(board, s.Ready, nil))
 	t.Cleanup(srv.Close)
-	return s, store, srv.URL
+	return s, board, srv.URL
 }
 
 func TestSchedulerFlip(t *testing.T) {
@@ -229,7 +229,7 @@ func TestSchedulerMultipleChecks(t *testing.T) {
 }
 
 func TestSchedulerUpdate(t *testing.T) {
-	s, store, url := newTestScheduler(t, nil)
+	s, board, url := newTestScheduler(t, nil)
 	a, b, c := newBackend(t), newBackend(t), newBackend(t)
 	s.Update(snapshot("web", fastCheck, map[string]*backend{"a": a, "b": b}))
 	since := waitStatus(t, url, "web/a", api.StatusUp).Since
@@ -258,19 +258,19 @@ func TestSchedulerUpdate(t *testing.T) {
 		t.Errorf("member a with a new target: check %v, want unknown", ma.Checks[0].Status)
 	}
 	waitStatus(t, url, "web/a", api.StatusUp)
-	if n := len(store.Report(false).Members); n != 2 {
+	if n := len(board.Report(false).Members); n != 2 {
 		t.Errorf("%d members published, want 2", n)
 	}
 }
 
 func TestSchedulerPanic(t *testing.T) {
-	store := NewStore("test")
+	board := NewBoard("test")
 	probers := map[string]probe.Func{"boom": func(context.Context, probe.Target, *policy.Check) probe.Result { panic("kaboom") }}
-	s := NewScheduler(SchedulerConfig{Store: store, Logger: slog.New(slog.DiscardHandler), Probers: probers, Metrics: NewMetrics(prometheus.NewRegistry())})
+	s := NewScheduler(SchedulerConfig{Board: board, Logger: slog.New(slog.DiscardHandler), Probers: probers, Metrics: NewMetrics(prometheus.NewRegistry())})
 	defer s.Close()
 	c := policy.Check{Name: "x", Type: "boom", Interval: 10 * time.Millisecond, Fall: 1}
 	s.Update(&policy.Snapshot{Members: []*policy.Member{{Pool: "p", Name: "m", Addr: netip.MustParseAddr("127.0.0.1"), Checks: []*policy.Check{&c}}}})
-	srv := httptest.NewServer(NewHandler(store, nil, nil))
+	srv := httptest.NewServer(NewHandler(board, nil, nil))
 	defer srv.Close()
 	m := waitStatus(t, srv.URL, "p/m", api.StatusDown)
 	if m.Reason != "prober panic: kaboom" {

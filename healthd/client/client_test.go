@@ -13,24 +13,24 @@ import (
 	"github.com/glbdns/glbdns/policy"
 )
 
-// reporterServer is a real healthd API (healthd.NewHandler) over a store the test sets.
+// reporterServer is a real healthd API (healthd.NewHandler) over a board the test sets.
 type reporterServer struct {
-	store *healthd.Store
+	board *healthd.Board
 	srv   *httptest.Server
 }
 
 func newReporter(t *testing.T, id string, states map[string]api.Status) *reporterServer {
 	t.Helper()
-	r := &reporterServer{store: healthd.NewStore(id)}
+	r := &reporterServer{board: healthd.NewBoard(id)}
 	r.set(states)
-	r.srv = httptest.NewServer(healthd.NewHandler(r.store, nil, nil))
+	r.srv = httptest.NewServer(healthd.NewHandler(r.board, nil, nil))
 	t.Cleanup(r.srv.Close)
 	return r
 }
 
 func (r *reporterServer) set(states map[string]api.Status) {
 	for name, st := range states {
-		r.store.Set(api.MemberReport{Pool: "web", Member: name, Status: st, Since: time.Now()})
+		r.board.Set(api.MemberReport{Pool: "web", Member: name, Status: st, Since: time.Now()})
 	}
 }
 
@@ -220,7 +220,7 @@ func TestPoolUnknownIs(t *testing.T) {
 	}
 	r := newReporter(t, "r1", nil)
 	for _, p := range []string{"dflt", "open", "closed"} {
-		r.store.Set(api.MemberReport{Pool: p, Member: "reported", Status: api.StatusUp, Since: time.Now()})
+		r.board.Set(api.MemberReport{Pool: p, Member: "reported", Status: api.StatusUp, Since: time.Now()})
 	}
 	list := func(c *Client) string {
 		h := c.For(snap)

@@ -2,7 +2,7 @@
 // the client's tests: the daemon of cmd/glbdns (daemon/) with an operator policy
 // written into a temporary directory, DNS and the admin API on 127.0.0.1 port 0, the
 // managed folder beside it, and optionally in-process healthd reporters (the real
-// healthd.Store and health API handler) whose member states a test sets directly.
+// healthd.Board and health API handler) whose member states a test sets directly.
 //
 // There is deliberately no stand-in of the admin API: what the provider is tested against
 // is the server it talks to in production.
@@ -66,7 +66,7 @@ type Node struct {
 	// Daemon is the running daemon.
 	Daemon *daemon.Daemon
 	// Reporters are the healthd stores the node subscribes to (Options.Reporters).
-	Reporters []*healthd.Store
+	Reporters []*healthd.Board
 }
 
 // syncBuffer collects the daemon's log for a failing test.
@@ -107,7 +107,7 @@ func Start(t testing.TB, o Options) *Node {
 	n := &Node{Token: o.Token}
 	var urls []string
 	for i := range o.Reporters {
-		st := healthd.NewStore("reporter-" + string(rune('a'+i)))
+		st := healthd.NewBoard("reporter-" + string(rune('a'+i)))
 		hs := httptest.NewServer(healthd.NewHandler(st, nil, nil))
 		t.Cleanup(hs.Close)
 		n.Reporters = append(n.Reporters, st)
