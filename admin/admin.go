@@ -41,6 +41,8 @@ import (
 
 	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/dnsserver"
+	"github.com/glbdns/glbdns/health"
+	"github.com/glbdns/glbdns/policy"
 	"github.com/glbdns/glbdns/policy/store"
 )
 
@@ -56,8 +58,9 @@ type Config struct {
 	Ready func() bool
 	// Policy describes the serving policy and the last reload; nil leaves it empty.
 	Policy func() api.PolicyStatus
-	// Reporters lists the healthd subscriptions; nil when there is none.
-	Reporters func() []api.ReporterState
+	// Health is the merged health the DNS server answers from: /v1/state, the status page
+	// and /v1/health show its View and reporters. nil shows no services.
+	Health *health.Health
 	// SampleEvery is the answer counters' sampling period, default 5s; Samples the ring
 	// size, default 12 (a one-minute window).
 	SampleEvery time.Duration
@@ -67,15 +70,6 @@ type Config struct {
 	Store *store.Store
 	// Token is the bearer token writes need; "" disables writes (403).
 	Token string
-	// Reload is called after every successful pool or service write and must return once
-	// the new snapshot serves (the daemon: store.Load, then SetSnapshot). nil: no reload.
-	Reload func() error
-	// DrainsChanged, when set, is called after every drain or undrain (for example to drop
-	// a cached health view). Drains need no reload: the DNS path reads them live.
-	DrainsChanged func()
-	// Health returns the live merged health of every member for GET /v1/health; nil
-	// reports every member of the policy with status "unknown".
-	Health func() []api.MemberHealth
 }
 
 // Admin serves the admin endpoints.
@@ -222,76 +216,94 @@ func pct(f float64) string {
 	return string(b) + "%"
 }
 
-// State builds the live state now.
+// view is the health view of the serving snapshot, nil before the first.
+func (a *Admin) view() *health.View {
+	if a.cfg.Health == nil {
+		return nil
+	}
+	return a.cfg.Health.View()
+}
+
+// State builds the live state now, from the health view the DNS server answers from and
+// the answer counters.
 func (a *Admin) State() *api.State {
 	st := &api.State{Services: []api.ServiceState{}, Reporters: []api.ReporterState{}}
 	if a.cfg.Policy != nil {
 		st.Policy = a.cfg.Policy()
 	}
-	if a.cfg.Reporters != nil {
-		st.Reporters = a.cfg.Reporters()
+	if a.cfg.Health != nil {
+		st.Reporters = a.cfg.Health.Reporters()
 	}
-	if a.cfg.Server == nil {
+	v := a.view()
+	if v == nil || a.cfg.Server == nil {
 		return st
 	}
-	snap, health := a.cfg.Server.Current()
-	if snap == nil {
-		return st
-	}
-	now := a.cfg.Server.AnswerCounts()
-	var old dnsserver.AnswerCounts
+	w := window{now: a.cfg.Server.AnswerCounts()}
 	a.mu.Lock()
 	if len(a.samples) > 0 {
-		old = a.samples[0].counts
+		w.old = a.samples[0].counts
 		st.WindowSeconds = time.Since(a.samples[0].at).Seconds()
 	}
 	a.mu.Unlock()
-
-	for _, svc := range snap.Services {
-		s := api.ServiceState{Name: svc.Name, Zone: svc.Zone, Method: svc.Method.String(), TTL: svc.TTL,
-			WhenAllDown: svc.WhenAllDown.String()}
-		pools := svc.Pools
-		if svc.Fallback != nil {
-			pools = append(pools[:len(pools):len(pools)], svc.Fallback)
-		}
-		seen := map[string]bool{}
-		for i, p := range pools {
-			if seen[p.Name] {
-				continue
-			}
-			seen[p.Name] = true
-			pp := api.PoolState{Name: p.Name, Region: p.Region, Fallback: i >= len(svc.Pools), Members: []api.MemberState{}}
-			for _, m := range p.Members {
-				mm := api.MemberState{Name: m.Name, ID: m.ID(), Host: m.Host, Weight: m.Weight,
-					Drained: m.Weight == 0, Status: "down"}
-				if m.Addr.IsValid() {
-					mm.Address = m.Addr.String()
-				}
-				if health == nil || health.Up(m) {
-					mm.Status = "up"
-				}
-				total, _ := now.Get(svc.Name, p.Name, m.Name)
-				mm.Total = total
-				base, ok := old.Get(svc.Name, p.Name, m.Name)
-				if !ok || base > total {
-					base = 0 // new since the oldest sample: all its answers are in the window
-				}
-				mm.Answers = total - base
-				s.Answers += mm.Answers
-				pp.Members = append(pp.Members, mm)
-			}
-			s.Pools = append(s.Pools, pp)
-		}
-		if s.Answers > 0 {
-			for i := range s.Pools {
-				for j := range s.Pools[i].Members {
-					m := &s.Pools[i].Members[j]
-					m.Share = float64(m.Answers) / float64(s.Answers)
-				}
-			}
-		}
-		st.Services = append(st.Services, s)
+	for _, svc := range v.Snapshot().Services {
+		st.Services = append(st.Services, serviceState(svc, v, w))
 	}
 	sort.SliceStable(st.Services, func(i, j int) bool { return st.Services[i].Name < st.Services[j].Name })
 	return st
+}
+
+// window is the answer counters now and at the oldest sample.
+type window struct{ now, old dnsserver.AnswerCounts }
+
+// serviceState is one service of State: its pools (the fallback pool last, each pool once)
+// with their members and their shares of the service's answers in the window.
+func serviceState(svc *policy.Service, v *health.View, w window) api.ServiceState {
+	s := api.ServiceState{Name: svc.Name, Zone: svc.Zone, Method: svc.Method.String(), TTL: svc.TTL,
+		WhenAllDown: svc.WhenAllDown.String()}
+	pools := svc.Pools
+	if svc.Fallback != nil {
+		pools = append(pools[:len(pools):len(pools)], svc.Fallback)
+	}
+	seen := map[string]bool{}
+	for i, p := range pools {
+		if seen[p.Name] {
+			continue
+		}
+		seen[p.Name] = true
+		pp := api.PoolState{Name: p.Name, Region: p.Region, Fallback: i >= len(svc.Pools), Members: []api.MemberState{}}
+		for _, m := range p.Members {
+			mm := memberState(m, v)
+			mm.Total, _ = w.now.Get(svc.Name, p.Name, m.Name)
+			base, ok := w.old.Get(svc.Name, p.Name, m.Name)
+			if !ok || base > mm.Total {
+				base = 0 // new since the oldest sample: all its answers are in the window
+			}
+			mm.Answers = mm.Total - base
+			s.Answers += mm.Answers
+			pp.Members = append(pp.Members, mm)
+		}
+		s.Pools = append(s.Pools, pp)
+	}
+	if s.Answers > 0 {
+		for i := range s.Pools {
+			for j := range s.Pools[i].Members {
+				m := &s.Pools[i].Members[j]
+				m.Share = float64(m.Answers) / float64(s.Answers)
+			}
+		}
+	}
+	return s
+}
+
+// memberState is a member as the view answers it.
+func memberState(m *policy.Member, v *health.View) api.MemberState {
+	mm := api.MemberState{Name: m.Name, ID: m.ID(), Host: m.Host, Weight: m.Weight, Status: "down"}
+	if m.Addr.IsValid() {
+		mm.Address = m.Addr.String()
+	}
+	if v.Up(m) {
+		mm.Status = "up"
+	}
+	_, mm.Drained = v.Drain(m)
+	return mm
 }

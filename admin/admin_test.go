@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -11,22 +12,15 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/dnsserver"
+	"github.com/glbdns/glbdns/health"
 	"github.com/glbdns/glbdns/policy"
 )
-
-// downHealth marks the members with these IDs down.
-type downHealth map[string]bool
-
-func (h downHealth) Up(m *policy.Member) bool { return !h[m.ID()] }
-
-type fixedSource struct{ h policy.Health }
-
-func (f fixedSource) For(*policy.Snapshot) policy.Health { return f.h }
 
 // newAdmin serves testdata/state.hcl (no sockets: queries go through Handle) with
 // web/b down, behind a real HTTP server.
@@ -36,10 +30,24 @@ func newAdmin(t *testing.T) (*Admin, *dnsserver.Server, *httptest.Server) {
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	srv := dnsserver.New(dnsserver.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	srv.SetHealthSource(fixedSource{downHealth{"web/b": true}})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := dnsserver.New(dnsserver.Config{Logger: log})
+	h := health.New(health.Config{Reporters: []string{"r1"}, Logger: log, OnChange: srv.HealthChanged})
+	h.Report("r1", &api.Report{Reporter: "r1", Index: 2, Members: []api.MemberReport{
+		{Pool: "web", Member: "a", Status: api.StatusUp}, {Pool: "web", Member: "b", Status: api.StatusDown}}}, time.Now())
+	srv.SetHealthSource(h)
 	srv.SetSnapshot(snap)
-	a := New(Config{Server: srv, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for deadline := time.Now().Add(10 * time.Second); h.View().Up(snap.PoolByName["web"].Members[1]); {
+		if time.Now().After(deadline) {
+			t.Fatal("web/b's report did not take it down within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	a := New(Config{Server: srv, Health: h, Logger: log,
 		Policy: func() api.PolicyStatus {
 			return api.PolicyStatus{Hash: snap.Hash, Generation: 1, LastResult: "success"}
 		}})

@@ -2,15 +2,15 @@ package admin
 
 // The REST API of docs/admin-api.md: pools, services and drains, served from a
 // policy/store.Store. Every write is validated by the store (the policy package's own
-// loader), then Reload makes the daemon load and swap the new snapshot before the write is
-// answered.
+// loader), which publishes the snapshot that validated it before the write returns, so
+// the write is serving when it is answered.
 //
 // Decisions beyond the doc: a body over 1 MiB gets 413; a JSON type error names the field
 // without array indexes ("members.weight", encoding/json does not report them), while
 // policy errors name it with them ("members[1].address"); reads are open, writes need the
 // bearer token (compared as SHA-256 digests with crypto/subtle, so neither content nor
-// length leaks through timing); a drain changes no snapshot, so it calls DrainsChanged
-// instead of Reload.
+// length leaks through timing); a write that is stored but whose snapshot the daemon
+// refused (store.ErrNotServing) is a 500 that says so.
 
 import (
 	"crypto/sha256"
@@ -136,6 +136,9 @@ func (a *Admin) storeError(w http.ResponseWriter, err error) {
 		status = http.StatusUnprocessableEntity
 	case errors.Is(err, store.ErrInvalid):
 		status = http.StatusBadRequest
+	case errors.Is(err, store.ErrNotServing):
+		a.log.Error("admin api write stored but not serving", "err", err)
+		status = http.StatusInternalServerError
 	default:
 		a.log.Error("admin api write failed", "err", err)
 		status, msg = http.StatusInternalServerError, "internal error: "+err.Error()
@@ -206,20 +209,6 @@ func precondition(r *http.Request) store.Precondition {
 
 func etag(w http.ResponseWriter, version string) { w.Header().Set("ETag", `"`+version+`"`) }
 
-// reload makes the write take effect before it is answered; a failure is a server error
-// (the object is stored and validated, but not serving yet).
-func (a *Admin) reload(w http.ResponseWriter) bool {
-	if a.cfg.Reload == nil {
-		return true
-	}
-	if err := a.cfg.Reload(); err != nil {
-		a.log.Error("reload after api write failed", "err", err)
-		writeError(w, http.StatusInternalServerError, "stored, but the reload failed: "+err.Error(), "")
-		return false
-	}
-	return true
-}
-
 func (a *Admin) listPools(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.PoolList{Pools: a.cfg.Store.ListPools()})
 }
@@ -265,9 +254,6 @@ func (a *Admin) storePool(w http.ResponseWriter, p api.Pool, pre store.Precondit
 		a.storeError(w, err)
 		return
 	}
-	if !a.reload(w) {
-		return
-	}
 	etag(w, p.Version)
 	status := http.StatusOK
 	if created {
@@ -282,9 +268,7 @@ func (a *Admin) deletePool(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, err)
 		return
 	}
-	if a.reload(w) {
-		w.WriteHeader(http.StatusNoContent)
-	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *Admin) listServices(w http.ResponseWriter, r *http.Request) {
@@ -332,9 +316,6 @@ func (a *Admin) storeService(w http.ResponseWriter, s api.Service, pre store.Pre
 		a.storeError(w, err)
 		return
 	}
-	if !a.reload(w) {
-		return
-	}
 	etag(w, s.Version)
 	status := http.StatusOK
 	if created {
@@ -349,9 +330,7 @@ func (a *Admin) deleteService(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, err)
 		return
 	}
-	if a.reload(w) {
-		w.WriteHeader(http.StatusNoContent)
-	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *Admin) listDrains(w http.ResponseWriter, r *http.Request) {
@@ -382,9 +361,6 @@ func (a *Admin) postDrain(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, err)
 		return
 	}
-	if a.cfg.DrainsChanged != nil {
-		a.cfg.DrainsChanged()
-	}
 	writeJSON(w, http.StatusCreated, dr)
 }
 
@@ -393,28 +369,20 @@ func (a *Admin) deleteDrain(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, err)
 		return
 	}
-	if a.cfg.DrainsChanged != nil {
-		a.cfg.DrainsChanged()
-	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// health answers the live merged view; drained comes from the store whatever Health says,
-// so that the view shows what the DNS path does.
+// health answers the merged view the DNS server answers from: every member of the serving
+// snapshot with its verdict, whether a drain is in force, and how many fresh reporters
+// stand behind the verdict.
 func (a *Admin) health(w http.ResponseWriter, r *http.Request) {
-	var ms []api.MemberHealth
-	if a.cfg.Health != nil {
-		ms = append(ms, a.cfg.Health()...)
-	} else {
-		for _, p := range a.cfg.Store.ListPools() {
-			for _, m := range p.Members {
-				ms = append(ms, api.MemberHealth{Pool: p.Name, Member: m.Name, Status: "unknown"})
-			}
+	ms := []api.MemberHealth{}
+	if v := a.view(); v != nil {
+		for _, m := range v.Snapshot().Members {
+			_, drained := v.Drain(m)
+			ms = append(ms, api.MemberHealth{Pool: m.Pool, Member: m.Name, Status: v.Status(m).String(),
+				Drained: drained, Reporters: v.Fresh()})
 		}
-	}
-	now := time.Now()
-	for i := range ms {
-		ms[i].Drained = ms[i].Drained || a.cfg.Store.DrainedMember(ms[i].Pool, ms[i].Member, now)
 	}
 	sort.Slice(ms, func(i, j int) bool {
 		if ms[i].Pool != ms[j].Pool {
@@ -422,8 +390,5 @@ func (a *Admin) health(w http.ResponseWriter, r *http.Request) {
 		}
 		return ms[i].Member < ms[j].Member
 	})
-	if ms == nil {
-		ms = []api.MemberHealth{}
-	}
 	writeJSON(w, http.StatusOK, api.HealthList{Members: ms})
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,20 +17,24 @@ import (
 	"time"
 
 	"github.com/glbdns/glbdns/api"
+	"github.com/glbdns/glbdns/health"
 	"github.com/glbdns/glbdns/policy"
 	"github.com/glbdns/glbdns/policy/store"
 )
 
 const token = "s3cret-token"
 
-// fixture is a real store on a temporary copy of testdata/policy.hcl behind a real HTTP
-// server, with a Reload that does what the daemon does: Load, then swap the snapshot.
+// fixture is a real store on a temporary copy of testdata/policy.hcl and a real health
+// merger behind a real HTTP server. What the store publishes is installed as the daemon
+// does: the snapshot becomes the serving one, the drains go to health, and health builds
+// the view for it.
 type fixture struct {
-	t       *testing.T
-	srv     *httptest.Server
-	store   *store.Store
-	snap    atomic.Pointer[policy.Snapshot]
-	reloads atomic.Int32
+	t         *testing.T
+	srv       *httptest.Server
+	store     *store.Store
+	health    *health.Health
+	snap      atomic.Pointer[policy.Snapshot]
+	publishes atomic.Int32
 }
 
 func newFixture(t *testing.T, tok string) *fixture {
@@ -53,25 +58,35 @@ func newFixtureWith(t *testing.T, tok, extra string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f := &fixture{t: t, store: st}
-	if err := f.reload(); err != nil {
-		t.Fatal(err)
+	f.health = health.New(health.Config{Logger: log, OnChange: f.rebuild})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.health.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	st.Publish(f.publish)
+	if _, diags := st.Load(); diags.HasErrors() {
+		t.Fatal(diags)
 	}
-	api := New(Config{Store: st, Token: tok, Reload: f.reload,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	api := New(Config{Store: st, Token: tok, Health: f.health, Logger: log})
 	f.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(f.srv.Close)
 	return f
 }
 
-func (f *fixture) reload() error {
-	snap, diags := f.store.Load()
-	if diags.HasErrors() {
-		return diags
-	}
+func (f *fixture) publish(snap *policy.Snapshot, drains []api.Drain) error {
 	f.snap.Store(snap)
-	f.reloads.Add(1)
+	f.publishes.Add(1)
+	f.health.SetDrains(drains)
+	f.health.For(snap)
 	return nil
+}
+
+func (f *fixture) rebuild() {
+	if snap := f.snap.Load(); snap != nil {
+		f.health.For(snap)
+	}
 }
 
 type response struct {
@@ -379,9 +394,8 @@ func TestDrainExpires(t *testing.T) {
 		t.Fatalf("drain: %d %s", r.status, r.body)
 	}
 	snap := f.snap.Load()
-	h := f.store.Health(nil)
 	fra := snap.Members[0]
-	if fra.Name != "fra-1" || h.Up(fra) || !h.Up(snap.Members[1]) {
+	if v := f.health.View(); fra.Name != "fra-1" || v.Up(fra) || !v.Up(snap.Members[1]) {
 		t.Fatalf("drained member is up (or the other is down)")
 	}
 	var hv struct{ Members []api.MemberHealth }
@@ -390,7 +404,7 @@ func TestDrainExpires(t *testing.T) {
 		t.Fatalf("health view = %+v", hv.Members)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for h.Up(fra) == false {
+	for !f.health.View().Up(fra) {
 		if time.Now().After(deadline) {
 			t.Fatal("drain did not expire within 10s")
 		}

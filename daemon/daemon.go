@@ -5,14 +5,17 @@
 //
 // # Reload
 //
-// SIGHUP, a change of a watched file (fsnotify) and Daemon.Reload all do the same: load
-// the policy path again, compile a new snapshot and swap it into the server atomically.
-// A reload that fails is refused whole: every diagnostic is logged with its file:line:col,
-// the failure is counted (glbdns_policy_reloads_total{result="failure"},
-// glbdns_policy_last_reload_successful 0) and the old snapshot keeps serving (DESIGN.md,
-// "Data flow"). Health survives a reload: the healthd client keys its view by member
-// identity ("pool/member"), so a member that still exists keeps its state, and per-member
-// answer counters carry over by identity too.
+// SIGHUP, a change of a watched file (fsnotify) and Daemon.Reload all do the same: the
+// policy store loads the policy path again and compiles a new snapshot, which it
+// publishes to the daemon (publish): the daemon opens the GeoIP databases it names and
+// swaps it into the server atomically. An admin API write publishes the snapshot that
+// validated it the same way, so a write compiles the policy once. A reload that fails is
+// refused whole: every diagnostic is logged with its file:line:col, the failure is counted
+// (glbdns_policy_reloads_total{result="failure"}, glbdns_policy_last_reload_successful 0)
+// and the old snapshot keeps serving (DESIGN.md, "Data flow"). Health survives a reload:
+// package health keys its verdicts and drains by member identity ("pool/member") and
+// builds a view for every new snapshot, and per-member answer counters carry over by
+// identity too.
 //
 // The watcher watches directories, not files: editors save by writing a new file and
 // renaming it over the old one, which a watch on the old inode would miss. It watches the
@@ -39,6 +42,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,6 +63,7 @@ import (
 	"github.com/glbdns/glbdns/admin"
 	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/dnsserver"
+	"github.com/glbdns/glbdns/health"
 	"github.com/glbdns/glbdns/healthd/client"
 	"github.com/glbdns/glbdns/policy"
 	"github.com/glbdns/glbdns/policy/geoip"
@@ -71,9 +76,11 @@ type Config struct {
 	Listen string
 	// PolicyPath is a .hcl file or a directory of .hcl files.
 	PolicyPath string
-	// HealthURLs are the healthd reporters to subscribe to; none means every member is up.
+	// HealthURLs are the healthd reporters to subscribe to; with none, every member is
+	// unknown and counts as its pool's unknown_is says (up by default).
 	HealthURLs []string
-	// HealthStaleAfter and HealthGrace tune the health client (0 = its defaults).
+	// HealthStaleAfter and HealthGrace tune the health merging (0 = package health's
+	// defaults).
 	HealthStaleAfter, HealthGrace time.Duration
 	// HealthUnknownIsDown treats members of unknown health (never probed, or no fresh
 	// reporter after the grace period) as down; default up (fail open). A pool's
@@ -109,14 +116,15 @@ var ErrPolicy = errors.New("policy has errors")
 
 // Daemon is a running glbdns: DNS server, health subscription, admin listener, reloads.
 type Daemon struct {
-	cfg Config
-	log *slog.Logger
-	srv *dnsserver.Server
-	hc  *client.Client
-	reg *prometheus.Registry
-	m   *daemonMetrics
-	adm *admin.Admin
-	st  *store.Store
+	cfg    Config
+	log    *slog.Logger
+	srv    *dnsserver.Server
+	health *health.Health
+	hc     *client.Client // nil without -health
+	reg    *prometheus.Registry
+	m      *daemonMetrics
+	adm    *admin.Admin
+	st     *store.Store
 
 	// geo is the GeoIP watcher for the serving snapshot's databases (nil = none); geoCancel
 	// stops its goroutine when the paths change. bg is the lifetime of such goroutines.
@@ -126,7 +134,7 @@ type Daemon struct {
 	bg        context.Context
 	bgCancel  context.CancelFunc
 
-	// mu serialises reloads and guards the reload status below.
+	// mu guards the reload status (the store serialises loads and installs).
 	mu     sync.Mutex
 	status api.PolicyStatus
 
@@ -150,55 +158,46 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
 	d.bg, d.bgCancel = context.WithCancel(context.Background())
+	d.srv = dnsserver.New(dnsserver.Config{Addr: cfg.Listen, Logger: d.log})
+	var reporters []string
+	if len(cfg.HealthURLs) > 0 {
+		hc, err := client.New(client.Config{URLs: cfg.HealthURLs,
+			StaleAfter: cmp.Or(cfg.HealthStaleAfter, health.DefaultStaleAfter)})
+		if err != nil {
+			return nil, fmt.Errorf("health client: %w", err)
+		}
+		d.hc, reporters = hc, hc.URLs()
+	}
+	d.health = health.New(health.Config{
+		Reporters:     reporters,
+		StaleAfter:    cfg.HealthStaleAfter,
+		Grace:         cfg.HealthGrace,
+		UnknownIsDown: cfg.HealthUnknownIsDown,
+		OnChange:      d.srv.HealthChanged,
+		Logger:        d.log,
+	})
+	d.srv.SetHealthSource(d.health)
+	d.m = newDaemonMetrics(d.reg, d.srv, d.health, d.hc != nil)
+
 	st, err := store.Open(cfg.PolicyPath, cfg.ManagedDir)
 	if err != nil {
 		return nil, fmt.Errorf("open policy store: %w", err)
 	}
 	d.st = st
-	snap, diags := st.Load()
-	if diags.HasErrors() {
+	st.Publish(d.publish)
+	if _, diags := st.Load(); diags.HasErrors() {
 		logDiags(d.log, diags)
 		return nil, fmt.Errorf("load %s: %w: %s", cfg.PolicyPath, ErrPolicy, diags.Error())
 	}
-	d.srv = dnsserver.New(dnsserver.Config{Addr: cfg.Listen, Logger: d.log})
-	if err := d.useGeoIP(snap); err != nil {
-		return nil, fmt.Errorf("load %s: %w: %v", cfg.PolicyPath, ErrPolicy, err)
-	}
-	if len(cfg.HealthURLs) > 0 {
-		hc, err := client.New(client.Config{
-			URLs:          cfg.HealthURLs,
-			StaleAfter:    cfg.HealthStaleAfter,
-			Grace:         cfg.HealthGrace,
-			UnknownIsDown: cfg.HealthUnknownIsDown,
-			Logger:        d.log.With("component", "healthclient"),
-			OnChange:      d.srv.HealthChanged,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("health client: %w", err)
-		}
-		d.hc = hc
-	}
-	// Drains count as down whatever healthd says; they expire by themselves.
-	d.srv.SetHealthSource(healthSource{c: d.hc, st: st})
-	d.m = newDaemonMetrics(d.reg, d.srv, d.hc)
-	d.install(snap, time.Now())
-
-	var reporters func() []api.ReporterState
-	if d.hc != nil {
-		reporters = d.hc.Reporters
-	}
 	d.adm = admin.New(admin.Config{
-		Logger:        d.log.With("component", "admin"),
-		Gatherer:      d.reg,
-		Server:        d.srv,
-		Ready:         d.ready.Load,
-		Policy:        d.PolicyStatus,
-		Reporters:     reporters,
-		Store:         st,
-		Token:         cfg.AdminToken,
-		Reload:        d.Reload,
-		DrainsChanged: d.srv.HealthChanged,
-		Health:        d.memberHealth,
+		Logger:   d.log.With("component", "admin"),
+		Gatherer: d.reg,
+		Server:   d.srv,
+		Health:   d.health,
+		Ready:    d.ready.Load,
+		Policy:   d.PolicyStatus,
+		Store:    st,
+		Token:    cfg.AdminToken,
 	})
 	return d, nil
 }
@@ -229,16 +228,36 @@ func (d *Daemon) PolicyStatus() api.PolicyStatus {
 	return st
 }
 
+// publish installs what the policy store compiled (store.Publish): a new snapshot, with
+// the GeoIP databases it names, and the drains in force. A database that does not open
+// refuses the snapshot: the old snapshot and database keep serving. The store calls it
+// with its lock held, so publications arrive in order.
+func (d *Daemon) publish(snap *policy.Snapshot, drains []api.Drain) error {
+	if cur, _ := d.srv.Current(); snap != cur {
+		if err := d.useGeoIP(snap); err != nil {
+			return fmt.Errorf("GeoIP database refused: %w", err)
+		}
+		d.health.SetDrains(drains)
+		d.install(snap, time.Now())
+		return nil
+	}
+	d.health.SetDrains(drains)
+	return nil
+}
+
 // install swaps snap in and records it as the result of a successful load.
 func (d *Daemon) install(snap *policy.Snapshot, at time.Time) {
 	d.srv.SetSnapshot(snap)
+	d.mu.Lock()
 	d.status.Generation++
 	d.status.Hash = snap.Hash
 	d.status.Files = snap.Files
 	d.status.LastReload = at
 	d.status.LastResult = "success"
 	d.status.LastError = ""
-	d.m.loaded(snap, d.status.Generation, at)
+	gen := d.status.Generation
+	d.mu.Unlock()
+	d.m.loaded(snap, gen, at)
 	d.returnMemory()
 }
 
@@ -270,30 +289,23 @@ func (d *Daemon) returnMemory() {
 
 // Reload loads the policy path again and swaps the new snapshot in. On errors it logs
 // every diagnostic, counts the failure, keeps the old snapshot, and returns an error
-// wrapping ErrPolicy. Safe for concurrent use (reloads are serialised).
+// wrapping ErrPolicy. Safe for concurrent use (the store serialises loads).
 func (d *Daemon) Reload() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	now := time.Now()
-	start := now
+	start := time.Now()
 	snap, diags := d.st.Load()
-	if !diags.HasErrors() {
-		if err := d.useGeoIP(snap); err != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "GeoIP database refused", Detail: err.Error()})
-		}
-	}
 	if diags.HasErrors() {
 		logDiags(d.log, diags)
 		d.log.Error("reload refused, old policy keeps serving", "policy", d.cfg.PolicyPath, "errors", len(diags.Errs()))
-		d.status.LastReload = now
+		d.mu.Lock()
+		d.status.LastReload = start
 		d.status.LastResult = "failure"
 		d.status.LastError = diags.Error()
-		d.m.failed(now)
+		d.mu.Unlock()
+		d.m.failed(start)
 		return fmt.Errorf("reload %s: %w: %s", d.cfg.PolicyPath, ErrPolicy, diags.Error())
 	}
-	d.install(snap, now)
 	d.log.Info("policy reloaded", "policy_hash", snap.Hash, "services", len(snap.Services),
-		"members", len(snap.Members), "generation", d.status.Generation, "took", time.Since(start))
+		"members", len(snap.Members), "generation", d.PolicyStatus().Generation, "took", time.Since(start))
 	return nil
 }
 
@@ -320,8 +332,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	go d.health.Run(ctx)
 	if d.hc != nil {
-		go d.hc.Run(ctx)
+		go d.hc.Run(ctx, d.deliver)
 	}
 
 	// The watch is in place before anything is logged as serving, so that an edit made
@@ -425,49 +438,13 @@ func logDiags(log *slog.Logger, diags hcl.Diagnostics) {
 	}
 }
 
-// healthSource is the DNS server's HealthSource: the healthd client (nil without -health)
-// and the store's drains.
-type healthSource struct {
-	c  *client.Client
-	st *store.Store
-}
-
-// For returns healthd's merged view for snap (every member up without healthd), with
-// drained members down on top.
-func (h healthSource) For(snap *policy.Snapshot) policy.Health {
-	var base policy.Health
-	if h.c != nil {
-		base = h.c.For(snap)
+// deliver hands a healthd answer to health.
+func (d *Daemon) deliver(u client.Update) {
+	if u.Err != nil {
+		d.health.Failed(u.URL, u.Err)
+		return
 	}
-	return h.st.Health(base)
-}
-
-// memberHealth is the live merged view for GET /v1/health: healthd's verdict per member
-// and whether a drain is in force.
-func (d *Daemon) memberHealth() []api.MemberHealth {
-	snap, _ := d.srv.Current()
-	if snap == nil {
-		return nil
-	}
-	fresh := 0
-	if d.hc != nil {
-		for _, r := range d.hc.Reporters() {
-			if r.Fresh {
-				fresh++
-			}
-		}
-	}
-	now := time.Now()
-	out := make([]api.MemberHealth, 0, len(snap.Members))
-	for _, m := range snap.Members {
-		mh := api.MemberHealth{Pool: m.Pool, Member: m.Name, Status: "unknown",
-			Drained: d.st.DrainedMember(m.Pool, m.Name, now), Reporters: fresh}
-		if d.hc != nil {
-			mh.Status = d.hc.Status(m.ID()).String()
-		}
-		out = append(out, mh)
-	}
-	return out
+	d.health.Report(u.URL, u.Report, u.At)
 }
 
 // useGeoIP opens the GeoIP databases snap names (or the flags override) when they differ

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/glbdns/glbdns/dnsserver"
-	"github.com/glbdns/glbdns/healthd/client"
+	"github.com/glbdns/glbdns/health"
 	"github.com/glbdns/glbdns/internal/buildinfo"
 	"github.com/glbdns/glbdns/policy"
 )
@@ -23,9 +23,9 @@ type daemonMetrics struct {
 }
 
 // newDaemonMetrics registers every glbdns series on reg: the Go runtime and process
-// collectors, the DNS server's collector, the reload series, build info, and the health
-// reporters' freshness when hc is not nil.
-func newDaemonMetrics(reg *prometheus.Registry, srv *dnsserver.Server, hc *client.Client) *daemonMetrics {
+// collectors, the DNS server's collector, the reload series, build info, and, with
+// reporters, the health reporters' freshness.
+func newDaemonMetrics(reg *prometheus.Registry, srv *dnsserver.Server, h *health.Health, reporters bool) *daemonMetrics {
 	m := &daemonMetrics{
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "glbdns", Subsystem: "policy", Name: "reloads_total",
@@ -64,8 +64,8 @@ func newDaemonMetrics(reg *prometheus.Registry, srv *dnsserver.Server, hc *clien
 		srv.Collector(),
 		m.reloads, m.lastOK, m.lastTime, m.generation, m.info, build,
 	)
-	if hc != nil {
-		reg.MustRegister(reporterCollector{hc})
+	if reporters {
+		reg.MustRegister(reporterCollector{h})
 	}
 	return m
 }
@@ -89,8 +89,8 @@ func (m *daemonMetrics) failed(t time.Time) {
 	m.lastTime.Set(float64(t.UnixNano()) / 1e9)
 }
 
-// reporterCollector exports the healthd subscriptions' freshness, read at scrape time.
-type reporterCollector struct{ c *client.Client }
+// reporterCollector exports the healthd reporters' freshness, read at scrape time.
+type reporterCollector struct{ h *health.Health }
 
 var (
 	descReporterFresh = prometheus.NewDesc("glbdns_health_reporter_fresh",
@@ -106,7 +106,7 @@ func (r reporterCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (r reporterCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, st := range r.c.Reporters() {
+	for _, st := range r.h.Reporters() {
 		fresh, last := 0.0, 0.0
 		if st.Fresh {
 			fresh = 1

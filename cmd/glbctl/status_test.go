@@ -10,34 +10,31 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/glbdns/glbdns/admin"
 	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/dnsserver"
+	"github.com/glbdns/glbdns/health"
 	"github.com/glbdns/glbdns/policy"
 )
 
-type downSet map[string]bool
-
-func (d downSet) Up(m *policy.Member) bool { return !d[m.ID()] }
-
-type fixedHealth struct{ h policy.Health }
-
-func (f fixedHealth) For(*policy.Snapshot) policy.Health { return f.h }
-
 // TestStatus runs `glbctl status` against a real admin listener serving the example
-// policy, after known traffic, with one member down.
+// policy, after known traffic, with one member drained.
 func TestStatus(t *testing.T) {
 	snap, diags := policy.LoadPath("testdata/good")
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	srv := dnsserver.New(dnsserver.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	srv.SetHealthSource(fixedHealth{downSet{"web-eu/fra-1": true}})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := dnsserver.New(dnsserver.Config{Logger: log})
+	h := health.New(health.Config{Logger: log, OnChange: srv.HealthChanged})
+	h.SetDrains([]api.Drain{{Pool: "web-eu", Member: "fra-1", Until: time.Now().Add(time.Hour)}})
+	srv.SetHealthSource(h)
 	srv.SetSnapshot(snap)
-	a := admin.New(admin.Config{Server: srv, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	a := admin.New(admin.Config{Server: srv, Health: h, Logger: log,
 		Policy: func() api.PolicyStatus {
 			return api.PolicyStatus{Hash: snap.Hash, Generation: 3, LastResult: "success"}
 		}})
@@ -63,8 +60,8 @@ func TestStatus(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^SERVICE\s+METHOD\s+POOL\s+MEMBER\s+ADDRESS\s+WEIGHT\s+HEALTH\s+ANSWERS\s+SHARE$`).MatchString(text) {
 		t.Errorf("no header row:\n%s", text)
 	}
-	if !regexp.MustCompile(`(?m)^www\.glb\.example\.com\.\s+\S+\s+web-eu\s+fra-1\s+127\.0\.0\.11\s+\d+\s+down\s`).MatchString(text) {
-		t.Errorf("fra-1 not shown down:\n%s", text)
+	if !regexp.MustCompile(`(?m)^www\.glb\.example\.com\.\s+\S+\s+web-eu\s+fra-1\s+127\.0\.0\.11\s+\d+\s+down,drained\s`).MatchString(text) {
+		t.Errorf("fra-1 not shown down and drained:\n%s", text)
 	}
 	// Round robin over the service's usable members: the shares of rr add up to 100%.
 	var total float64

@@ -11,10 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/glbdns/glbdns/admin"
 	"github.com/glbdns/glbdns/daemon"
+	"github.com/glbdns/glbdns/health"
 	"github.com/glbdns/glbdns/internal/buildinfo"
 	"github.com/glbdns/glbdns/internal/cli"
 )
@@ -22,18 +22,18 @@ import (
 func main() {
 	var (
 		cfg       daemon.Config
-		health    cli.Strings
+		healthURL cli.Strings
 		level     string
 		version   bool
 		noWatch   bool
 		tokenFile string
 	)
-	health.FromEnv("GLBDNS_HEALTH")
+	healthURL.FromEnv("GLBDNS_HEALTH")
 	flag.StringVar(&cfg.Listen, "listen", cli.Env("GLBDNS_LISTEN", "127.0.0.1:5353"), "UDP and TCP `address` to answer DNS on (env GLBDNS_LISTEN)")
 	flag.StringVar(&cfg.PolicyPath, "policy", cli.Env("GLBDNS_POLICY", ""), "policy `path`: a .hcl file or a directory of .hcl files (env GLBDNS_POLICY)")
-	flag.Var(&health, "health", "healthd `URL` to subscribe to, repeatable (env GLBDNS_HEALTH, comma-separated); none: every member is up")
-	flag.DurationVar(&cfg.HealthStaleAfter, "health-stale-after", 15*time.Second, "a healthd reporter silent this long stops counting")
-	flag.DurationVar(&cfg.HealthGrace, "health-grace", 60*time.Second, "with no fresh reporter, keep the last known health this long, then count members as -health-unknown-is says")
+	flag.Var(&healthURL, "health", "healthd `URL` to subscribe to, repeatable (env GLBDNS_HEALTH, comma-separated); none: every member is up")
+	flag.DurationVar(&cfg.HealthStaleAfter, "health-stale-after", health.DefaultStaleAfter, "a healthd reporter silent this long stops counting")
+	flag.DurationVar(&cfg.HealthGrace, "health-grace", health.DefaultGrace, "with no fresh reporter, keep the last known health this long, then count members as -health-unknown-is says")
 	flag.Func("health-unknown-is", "how members of unknown health count unless their pool's unknown_is says: `up` (default, fail open) or down", func(v string) error {
 		switch v {
 		case "up":
@@ -62,7 +62,7 @@ func main() {
 		fmt.Println(buildinfo.String("glbdns"))
 		return
 	}
-	cfg.HealthURLs = health
+	cfg.HealthURLs = healthURL
 	cfg.NoWatch = noWatch
 	tok, err := admin.LoadToken(tokenFile)
 	if err != nil {

@@ -6,7 +6,11 @@
 // One loader and one validator serve files and API alike: Load hands the operator's files
 // and the managed documents to policy.Load, and every write first runs policy.Load on the
 // would-be policy (the new document in place, in memory) and is refused whole on any
-// error. The daemon calls Load instead of policy.LoadPath.
+// error. The daemon calls Load instead of policy.LoadPath. Every snapshot the store
+// compiles and keeps, by Load or by a write, goes to its Publish function (the daemon
+// installs it), under the store's lock so that snapshots are installed in the order they
+// were compiled: a write compiles the policy once, and the snapshot that validated it is
+// the one that serves.
 //
 // Objects defined in the operator's files are visible through the API (Managed false) but
 // read-only (ErrReadOnly). The managed folder defaults to "<policy path>.managed" beside the
@@ -23,7 +27,7 @@
 // cross-machine compare-and-swap, the etcd backend DESIGN.md plans ("Scale-out"), which
 // would implement the Backend interface; it is not built yet.
 //
-// Drains are not part of the policy: they change no snapshot. The DNS path consults them
-// lock-free (Drained, Health), so a drained member is answered as down until its drain
-// expires and then comes back by itself, with no reload.
+// Drains are not part of the policy: they change no snapshot. A drain write publishes the
+// serving snapshot again with the new drains, and package health counts a drained member
+// as down until its drain expires, when it comes back by itself, with no reload.
 package store

@@ -3,11 +3,9 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/glbdns/glbdns/api"
-	"github.com/glbdns/glbdns/policy"
 )
 
 // drainsDoc is the managed document holding every drain.
@@ -19,7 +17,7 @@ const maxDrain = 366 * 24 * time.Hour
 
 type memberKey struct{ pool, member string }
 
-// drainSet is an immutable set of drains; the DNS path reads it through an atomic.Pointer.
+// drainSet is an immutable set of drains, swapped whole.
 type drainSet struct {
 	m map[memberKey]api.Drain
 }
@@ -29,9 +27,7 @@ func decodeDrains(data []byte) (*drainSet, error) {
 	if data == nil {
 		return ds, nil
 	}
-	var doc struct {
-		Drains []api.Drain `json:"drains"`
-	}
+	var doc api.DrainList
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("decode drains: %w", err)
 	}
@@ -41,20 +37,25 @@ func decodeDrains(data []byte) (*drainSet, error) {
 	return ds, nil
 }
 
-func (ds *drainSet) drained(k memberKey, now time.Time) bool {
-	d, ok := ds.m[k]
-	return ok && now.Before(d.Until)
+// list is every drain of the set, sorted by pool and member.
+func (ds *drainSet) list() []api.Drain {
+	out := make([]api.Drain, 0, len(ds.m))
+	for _, d := range ds.m {
+		out = append(out, d)
+	}
+	sortDrains(out)
+	return out
 }
 
-// Drain takes a member out of the answers until now+d: the DNS path answers it as down
-// (see Health) and it comes back by itself when the drain expires. Draining a drained
+// Drain takes a member out of the answers until now+d: once published, health counts it as
+// down and it comes back by itself when the drain expires. Draining a drained
 // member replaces its drain. Members of the operator's pools can be drained too. Errors:
 // ErrUnknownRef (no such pool or member in the current policy), ErrInvalid (duration).
 func (s *Store) Drain(pool, member string, d time.Duration, reason string) (api.Drain, error) {
 	if d <= 0 || d > maxDrain {
 		return api.Drain{}, invalid("duration", "the duration must be positive and at most %s", maxDrain)
 	}
-	v := s.view.Load()
+	v := s.objects.Load()
 	if _, ok := v.pools[pool]; !ok {
 		return api.Drain{}, &ValidationError{Reason: fmt.Sprintf("pool %q is not defined", pool), kind: ErrUnknownRef}
 	}
@@ -82,7 +83,8 @@ func (s *Store) Undrain(pool, member string) error {
 	})
 }
 
-// editDrains re-reads the drains, drops the expired ones, applies edit and persists.
+// editDrains re-reads the drains, drops the expired ones, applies edit, persists, and
+// publishes the serving snapshot with the new drains.
 func (s *Store) editDrains(now time.Time, edit func(map[memberKey]api.Drain) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -110,8 +112,12 @@ func (s *Store) editDrains(now time.Time, edit func(map[memberKey]api.Drain) err
 	if err := s.b.Put(drainsDoc, marshalDrains(list)); err != nil {
 		return err
 	}
-	s.drains.Store(&drainSet{m: next})
-	return nil
+	ds := &drainSet{m: next}
+	s.drains.Store(ds)
+	if s.last == nil {
+		return nil // nothing serves yet: the first Load publishes the drains
+	}
+	return s.publishLocked(s.last, ds)
 }
 
 // GetDrain returns a member's drain (ErrNotFound if it is not drained at now).
@@ -134,39 +140,4 @@ func (s *Store) Drains(now time.Time) []api.Drain {
 	}
 	sortDrains(out)
 	return out
-}
-
-// Drained reports whether the member "pool/member" (policy.Member.ID) is drained at now.
-// It takes no lock: the DNS path may call it per query.
-func (s *Store) Drained(memberID string, now time.Time) bool {
-	pool, member, ok := strings.Cut(memberID, "/") // pool names hold no "/"
-	return ok && s.DrainedMember(pool, member, now)
-}
-
-// DrainedMember is Drained without building the ID string.
-func (s *Store) DrainedMember(pool, member string, now time.Time) bool {
-	ds := s.drains.Load()
-	return len(ds.m) > 0 && ds.drained(memberKey{pool, member}, now)
-}
-
-// Health wraps a health view so that drained members are down: Up is false while a drain
-// is in force and h's answer otherwise (nil h: every member up). The wrapper reads the
-// clock only when some drain exists, so the common case costs one atomic load.
-func (s *Store) Health(h policy.Health) policy.Health {
-	if h == nil {
-		h = policy.AllUp{}
-	}
-	return drainHealth{h: h, s: s}
-}
-
-type drainHealth struct {
-	h policy.Health
-	s *Store
-}
-
-func (d drainHealth) Up(m *policy.Member) bool {
-	if ds := d.s.drains.Load(); len(ds.m) > 0 && ds.drained(memberKey{m.Pool, m.Name}, time.Now()) {
-		return false
-	}
-	return d.h.Up(m)
 }

@@ -25,6 +25,9 @@ var (
 	ErrInvalid = errors.New("invalid")
 	// ErrUnknownRef: the object refers to something missing (422).
 	ErrUnknownRef = errors.New("reference to something missing")
+	// ErrNotServing: the write is stored, but the snapshot it made was refused by the
+	// publisher (500): it serves from the next successful load.
+	ErrNotServing = errors.New("stored, but not serving")
 )
 
 // ValidationError is a refused write: the reason, the JSON field at fault when known

@@ -22,15 +22,18 @@ import (
 
 // Store is the policy as the daemon loads it (the operator's files plus the managed
 // documents) and as the admin API edits it (the managed documents only). Reads are served
-// from the view of the last successful Load or write; writes re-read everything, validate
-// the would-be policy whole, and only then persist.
+// from the objects of the last successful Load or write; writes re-read everything,
+// validate the would-be policy whole, persist, and publish the snapshot that validated
+// them.
 type Store struct {
 	policyPath string
 	b          Backend
 
-	mu     sync.Mutex // serialises writers (and Load) within this process
-	view   atomic.Pointer[view]
-	drains atomic.Pointer[drainSet]
+	mu      sync.Mutex // serialises writers, Load and publish within this process
+	publish Publish    // nil: nothing is published (glbctl, tests)
+	last    *policy.Snapshot
+	objects atomic.Pointer[objects]
+	drains  atomic.Pointer[drainSet]
 
 	// decl caches policy.Declared for the operator's files (guarded by mu): every API
 	// write reads them again, and they seldom change. Keyed by a hash of their names and
@@ -43,15 +46,22 @@ type Store struct {
 	}
 }
 
-// view is what reads see: every pool and service of the last good policy.
-type view struct {
+// Publish installs what the store compiled and holds: a snapshot and the drains in force.
+// The store calls it with its lock held, after every Load and every write, so snapshots are
+// installed in the order they were compiled; a drain write publishes the last snapshot
+// again with the new drains. An error refuses the snapshot (a write is then stored but not
+// serving: ErrNotServing).
+type Publish func(snap *policy.Snapshot, drains []api.Drain) error
+
+// objects is what reads see: every pool and service of the last good policy.
+type objects struct {
 	pools    map[string]api.Pool
 	services map[string]api.Service
 	members  map[memberKey]bool
 }
 
-// state is everything read from disk for one write or Load.
-type state struct {
+// sources is everything read from disk for one write or Load.
+type sources struct {
 	opFiles    []policy.File
 	opPools    map[string]bool // pool names the operator's files declare
 	opServices map[string]bool // service names (ServiceName form) they declare
@@ -85,6 +95,10 @@ func Open(policyPath, managedDir string) (*Store, error) {
 	return OpenBackend(policyPath, b)
 }
 
+// Publish sets where the store publishes its snapshots and drains (see Publish). Call it
+// before the first Load.
+func (s *Store) Publish(fn Publish) { s.publish = fn }
+
 // OpenBackend opens a store whose managed documents live in b.
 func OpenBackend(policyPath string, b Backend) (*Store, error) {
 	if _, err := os.Stat(policyPath); err != nil {
@@ -92,39 +106,55 @@ func OpenBackend(policyPath string, b Backend) (*Store, error) {
 	}
 	s := &Store{policyPath: policyPath, b: b}
 	s.decl.seed = maphash.MakeSeed()
-	s.view.Store(&view{pools: map[string]api.Pool{}, services: map[string]api.Service{}, members: map[memberKey]bool{}})
+	s.objects.Store(&objects{pools: map[string]api.Pool{}, services: map[string]api.Service{}, members: map[memberKey]bool{}})
 	s.drains.Store(&drainSet{})
 	return s, nil
 }
 
-// Load reads the operator's files and the managed documents and compiles them with
-// policy.Load, the one loader and validator for files and API alike. On success the
-// store's view (what the API reads) and its drains are refreshed; on error the snapshot is
-// nil and the view is unchanged. The daemon calls it at start, on SIGHUP and after every
-// API write.
+// Load reads the operator's files and the managed documents, compiles them with
+// policy.Load, the one loader and validator for files and API alike, and publishes the
+// snapshot. On success the store's objects (what the API reads) and its drains are
+// refreshed; on error the snapshot is nil, nothing is published and the objects are
+// unchanged. The daemon calls it at start and on every reload (SIGHUP, a file change).
 func (s *Store) Load() (*policy.Snapshot, hcl.Diagnostics) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, err := s.read(false)
+	src, err := s.read(false)
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read policy", Detail: err.Error()}}
 	}
-	if st.diags.HasErrors() {
-		return nil, st.diags
+	if src.diags.HasErrors() {
+		return nil, src.diags
 	}
-	snap, diags := policy.Load(s.files(st, "", nil))
+	snap, diags := policy.Load(s.files(src, "", nil))
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	s.remember(st.opFiles, snap)
-	s.setView(snap, st)
-	if ds, err := decodeDrains(st.docs[drainsDoc]); err == nil {
-		s.drains.Store(ds)
-	} else {
+	ds, err := decodeDrains(src.docs[drainsDoc])
+	if err != nil {
+		ds = s.drains.Load()
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Drains not loaded",
 			Detail: fmt.Sprintf("%s: %v; the previous drains stay in force.", s.b.Path(drainsDoc), err)})
 	}
+	if err := s.publishLocked(snap, ds); err != nil {
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Snapshot refused", Detail: err.Error()})
+	}
+	s.drains.Store(ds)
+	s.remember(src.opFiles, snap)
+	s.setObjects(snap, src)
 	return snap, diags
+}
+
+// publishLocked hands snap and the drains of ds to the publisher and remembers snap as the
+// one serving. Called with s.mu held.
+func (s *Store) publishLocked(snap *policy.Snapshot, ds *drainSet) error {
+	if s.publish != nil {
+		if err := s.publish(snap, ds.list()); err != nil {
+			return err
+		}
+	}
+	s.last = snap
+	return nil
 }
 
 // declared returns the pools and services the operator's files declare. Called with s.mu
@@ -177,8 +207,8 @@ func (s *Store) declKey(files []policy.File) uint64 {
 // read gathers the operator's files and the managed documents, and with declared which
 // pools and services the operator's files declare (writes need it; Load learns it from
 // the snapshot it compiles, see remember).
-func (s *Store) read(declared bool) (*state, error) {
-	st := &state{opPools: map[string]bool{}, opServices: map[string]bool{}, pools: map[string]api.Pool{},
+func (s *Store) read(declared bool) (*sources, error) {
+	st := &sources{opPools: map[string]bool{}, opServices: map[string]bool{}, pools: map[string]api.Pool{},
 		services: map[string]api.Service{}, poolDoc: map[string]string{}, svcDoc: map[string]string{}}
 	var err error
 	if st.opFiles, err = readPolicy(s.policyPath); err != nil {
@@ -255,7 +285,7 @@ func readPolicy(path string) ([]policy.File, error) {
 
 // files is the policy's sources with document doc replaced by data (removed when data is
 // nil; unchanged when doc is "").
-func (s *Store) files(st *state, doc string, data []byte) []policy.File {
+func (s *Store) files(st *sources, doc string, data []byte) []policy.File {
 	files := append([]policy.File(nil), st.opFiles...)
 	for name, d := range st.docs {
 		if name == drainsDoc || name == doc {
@@ -269,9 +299,9 @@ func (s *Store) files(st *state, doc string, data []byte) []policy.File {
 	return files
 }
 
-// setView publishes the objects of a validated snapshot.
-func (s *Store) setView(snap *policy.Snapshot, st *state) {
-	v := &view{pools: make(map[string]api.Pool, len(snap.Pools)), services: make(map[string]api.Service, len(snap.Services)),
+// setObjects shows the objects of a validated snapshot to reads.
+func (s *Store) setObjects(snap *policy.Snapshot, st *sources) {
+	v := &objects{pools: make(map[string]api.Pool, len(snap.Pools)), services: make(map[string]api.Service, len(snap.Services)),
 		members: make(map[memberKey]bool, len(snap.Members))}
 	for _, p := range snap.Pools {
 		if mp, ok := st.pools[p.Name]; ok {
@@ -291,7 +321,7 @@ func (s *Store) setView(snap *policy.Snapshot, st *state) {
 			v.services[name] = serviceVersion(serviceFrom(sv), false)
 		}
 	}
-	s.view.Store(v)
+	s.objects.Store(v)
 }
 
 // poolFrom describes an operator's pool as the API shows it: its compiled values,
@@ -446,7 +476,7 @@ func (pre Precondition) check(exists bool, version string) error {
 
 // ListPools returns every pool of the current policy, sorted by name.
 func (s *Store) ListPools() []api.Pool {
-	v := s.view.Load()
+	v := s.objects.Load()
 	out := make([]api.Pool, 0, len(v.pools))
 	for _, p := range v.pools {
 		out = append(out, p)
@@ -457,7 +487,7 @@ func (s *Store) ListPools() []api.Pool {
 
 // GetPool returns one pool (ErrNotFound).
 func (s *Store) GetPool(name string) (api.Pool, error) {
-	if p, ok := s.view.Load().pools[name]; ok {
+	if p, ok := s.objects.Load().pools[name]; ok {
 		return p, nil
 	}
 	return api.Pool{}, fmt.Errorf("pool %q: %w", name, ErrNotFound)
@@ -465,7 +495,7 @@ func (s *Store) GetPool(name string) (api.Pool, error) {
 
 // ListServices returns every service of the current policy, sorted by name.
 func (s *Store) ListServices() []api.Service {
-	v := s.view.Load()
+	v := s.objects.Load()
 	out := make([]api.Service, 0, len(v.services))
 	for _, sv := range v.services {
 		out = append(out, sv)
@@ -476,7 +506,7 @@ func (s *Store) ListServices() []api.Service {
 
 // GetService returns one service (ErrNotFound); the name is compared in ServiceName form.
 func (s *Store) GetService(name string) (api.Service, error) {
-	if sv, ok := s.view.Load().services[api.ServiceName(name)]; ok {
+	if sv, ok := s.objects.Load().services[api.ServiceName(name)]; ok {
 		return sv, nil
 	}
 	return api.Service{}, fmt.Errorf("service %q: %w", name, ErrNotFound)
@@ -517,6 +547,7 @@ func (s *Store) PutPool(p api.Pool, pre Precondition) (api.Pool, bool, error) {
 		return api.Pool{}, false, invalid("", "cannot encode the pool: %v", err)
 	}
 	stored := poolVersion(p, true)
+	st.pools[p.Name] = stored
 	if err := s.commit(st, doc, data); err != nil {
 		return api.Pool{}, false, err
 	}
@@ -555,6 +586,7 @@ func (s *Store) PutService(sv api.Service, pre Precondition) (api.Service, bool,
 		return api.Service{}, false, invalid("", "cannot encode the service: %v", err)
 	}
 	stored := serviceVersion(sv, true)
+	st.services[sv.Name] = stored
 	if err := s.commit(st, doc, data); err != nil {
 		return api.Service{}, false, err
 	}
@@ -580,6 +612,7 @@ func (s *Store) DeletePool(name string, pre Precondition) error {
 	if err := pre.check(true, cur.Version); err != nil {
 		return fmt.Errorf("pool %q: %w", name, err)
 	}
+	delete(st.pools, name)
 	return s.commit(st, st.poolDoc[name], nil)
 }
 
@@ -602,16 +635,19 @@ func (s *Store) DeleteService(name string, pre Precondition) error {
 	if err := pre.check(true, cur.Version); err != nil {
 		return fmt.Errorf("service %q: %w", name, err)
 	}
+	delete(st.services, name)
 	return s.commit(st, st.svcDoc[name], nil)
 }
 
 // commit validates the policy with document doc set to data (removed when nil), persists
-// the change, and publishes the new view. Called with s.mu held.
-func (s *Store) commit(st *state, doc string, data []byte) error {
-	if st.diags.HasErrors() {
-		return diagError(st.diags, "", nil)
+// the change, publishes the snapshot that validated it and shows src's managed objects
+// (which the caller has updated for the change) to reads. The policy is compiled once: the
+// snapshot that validated the write is the one installed. Called with s.mu held.
+func (s *Store) commit(src *sources, doc string, data []byte) error {
+	if src.diags.HasErrors() {
+		return diagError(src.diags, "", nil)
 	}
-	snap, diags := policy.Load(s.files(st, doc, data))
+	snap, diags := policy.Load(s.files(src, doc, data))
 	if diags.HasErrors() {
 		ve := diagError(diags, s.b.Path(doc), fieldSpans(s.b.Path(doc), data))
 		if data == nil && ve.kind == ErrUnknownRef {
@@ -628,44 +664,17 @@ func (s *Store) commit(st *state, doc string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if data == nil {
-		delete(st.docs, doc)
-	} else {
-		st.docs[doc] = data
+	s.setObjects(snap, src)
+	if err := s.publishLocked(snap, s.drains.Load()); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotServing, err)
 	}
-	s.setView(snap, rebuild(s, st))
 	return nil
-}
-
-// rebuild recomputes the managed objects of st from st.docs after a write.
-func rebuild(s *Store, st *state) *state {
-	st.pools, st.services = map[string]api.Pool{}, map[string]api.Service{}
-	for name, data := range st.docs {
-		if name == drainsDoc {
-			continue
-		}
-		kind, raw, err := decodeDoc(s.b.Path(name), data)
-		if err != nil {
-			continue
-		}
-		if kind == "pool" {
-			if p, err := decodePool(raw); err == nil {
-				st.pools[p.Name] = poolVersion(p, true)
-			}
-		} else if sv, err := decodeService(raw); err == nil {
-			sv.Name = api.ServiceName(sv.Name)
-			st.services[sv.Name] = serviceVersion(sv, true)
-		}
-	}
-	return st
 }
 
 // marshalDrains is drains.json: {"drains": [...]} sorted by pool and member.
 func marshalDrains(ds []api.Drain) []byte {
 	sortDrains(ds)
-	b, _ := json.MarshalIndent(struct {
-		Drains []api.Drain `json:"drains"`
-	}{ds}, "", "  ")
+	b, _ := json.MarshalIndent(api.DrainList{Drains: ds}, "", "  ")
 	return append(b, '\n')
 }
 

@@ -268,8 +268,26 @@ func TestWriteThenLoad(t *testing.T) {
 	}
 }
 
+// published records what a store publishes.
+type published struct {
+	snaps  []*policy.Snapshot
+	drains [][]api.Drain
+	fail   error
+}
+
+func (p *published) publish(snap *policy.Snapshot, ds []api.Drain) error {
+	if p.fail != nil {
+		return p.fail
+	}
+	p.snaps = append(p.snaps, snap)
+	p.drains = append(p.drains, ds)
+	return nil
+}
+
 func TestDrains(t *testing.T) {
 	s, _ := newStore(t)
+	var pub published
+	s.Publish(pub.publish)
 	if _, err := s.Drain("op-web", "nope", time.Minute, ""); !errors.Is(err, ErrUnknownRef) {
 		t.Errorf("drain of unknown member: %v", err)
 	}
@@ -279,34 +297,40 @@ func TestDrains(t *testing.T) {
 	if _, err := s.Drain("op-web", "fra-1", 0, ""); !errors.Is(err, ErrInvalid) {
 		t.Errorf("zero drain: %v", err)
 	}
+	snap, _ := s.Load()
 	d, err := s.Drain("op-web", "fra-1", time.Hour, "kernel upgrade")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The drain is published with the serving snapshot, which it does not change.
+	if n := len(pub.snaps); n != 2 || pub.snaps[1] != snap || len(pub.drains[1]) != 1 || pub.drains[1][0] != d {
+		t.Fatalf("published %d times, last drains %+v; want the Load, then the drain with the same snapshot", n, pub.drains)
+	}
 	now := time.Now()
-	if !s.Drained("op-web/fra-1", now) || s.Drained("op-web/ams-1", now) || s.Drained("op-web/fra-1", d.Until) {
-		t.Fatal("Drained disagrees with the drain")
+	if got, err := s.GetDrain("op-web", "fra-1", now); err != nil || got != d {
+		t.Errorf("GetDrain = %+v, %v", got, err)
 	}
-	snap, _ := s.Load()
-	h := s.Health(nil)
-	for _, m := range snap.Members {
-		if up := h.Up(m); up == (m.Name == "fra-1") {
-			t.Errorf("Health.Up(%s) = %v", m.ID(), up)
-		}
+	if _, err := s.GetDrain("op-web", "fra-1", d.Until); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetDrain at its end: %v, want not found", err)
 	}
-	// Drains survive a restart.
+	// Drains survive a restart, and the first Load publishes them.
 	s2, err := OpenBackend(s.policyPath, s.b)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var pub2 published
+	s2.Publish(pub2.publish)
 	s2.Load()
 	if got := s2.Drains(now); len(got) != 1 || got[0] != d {
 		t.Fatalf("drains after restart = %+v, want %+v", got, d)
 	}
+	if len(pub2.drains) != 1 || len(pub2.drains[0]) != 1 || pub2.drains[0][0] != d {
+		t.Errorf("first Load after restart published drains %+v", pub2.drains)
+	}
 	if err := s.Undrain("op-web", "fra-1"); err != nil {
 		t.Fatal(err)
 	}
-	if s.Drained("op-web/fra-1", now) || len(s.Drains(now)) != 0 {
+	if len(s.Drains(now)) != 0 || len(pub.drains[len(pub.drains)-1]) != 0 {
 		t.Fatal("undrain did not end the drain")
 	}
 	if err := s.Undrain("op-web", "fra-1"); !errors.Is(err, ErrNotFound) {
@@ -314,23 +338,29 @@ func TestDrains(t *testing.T) {
 	}
 }
 
-func BenchmarkDrainHealthUp(b *testing.B) {
-	dir := b.TempDir()
-	src, _ := os.ReadFile("testdata/policy.hcl")
-	path := filepath.Join(dir, "policy.hcl")
-	os.WriteFile(path, src, 0o644)
-	s, _ := Open(path, "")
-	snap, _ := s.Load()
-	if _, err := s.Drain("op-web", "fra-1", time.Hour, ""); err != nil {
-		b.Fatal(err)
+// TestWritePublishesOnce: a write compiles the policy once and publishes the snapshot that
+// validated it, before it returns; a refused snapshot is ErrNotServing, stored all the same.
+func TestWritePublishesOnce(t *testing.T) {
+	s, _ := newStore(t)
+	var pub published
+	s.Publish(pub.publish)
+	if _, _, err := s.PutPool(webPool("web-us"), Precondition{}); err != nil {
+		t.Fatal(err)
 	}
-	h := s.Health(nil)
-	m := snap.Members[1]
-	b.ReportAllocs()
-	for b.Loop() {
-		if !h.Up(m) {
-			b.Fatal("ams-1 is not drained")
-		}
+	if len(pub.snaps) != 1 || pub.snaps[0].PoolByName["web-us"] == nil {
+		t.Fatalf("published %d snapshots; want one, holding web-us", len(pub.snaps))
+	}
+	pub.fail = errors.New("geoip database refused")
+	_, _, err := s.PutPool(webPool("web-ap"), Precondition{})
+	if !errors.Is(err, ErrNotServing) || !strings.Contains(err.Error(), "geoip database refused") {
+		t.Fatalf("refused publish: %v, want ErrNotServing with the reason", err)
+	}
+	if _, err := s.GetPool("web-ap"); err != nil {
+		t.Errorf("the write refused by the publisher is not stored: %v", err)
+	}
+	pub.fail = nil
+	if _, diags := s.Load(); diags.HasErrors() || len(pub.snaps) != 2 || pub.snaps[1].PoolByName["web-ap"] == nil {
+		t.Errorf("the next Load did not publish the stored pool: %v", diags)
 	}
 }
 

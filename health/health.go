@@ -1,0 +1,331 @@
+package health
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/glbdns/glbdns/api"
+	"github.com/glbdns/glbdns/policy"
+)
+
+// Defaults of Config.
+const (
+	// DefaultStaleAfter: a reporter silent for longer stops counting. Three missed
+	// watches of a healthd answering every StaleAfter/2 at the latest.
+	DefaultStaleAfter = 15 * time.Second
+	// DefaultGrace: how long the last verdicts outlive the last fresh reporter; long
+	// enough for a healthd restart, short enough that a dead reporter is noticed.
+	DefaultGrace = 60 * time.Second
+)
+
+// Config configures a Health.
+type Config struct {
+	// Reporters names the reporters whose reports count (the healthd URLs), in the order
+	// Reporters lists them. Reports from other names are ignored. None: every member is
+	// unknown, and only drains and unknown_is decide.
+	Reporters []string
+	// StaleAfter: a reporter not heard from for this long stops counting. Default
+	// DefaultStaleAfter.
+	StaleAfter time.Duration
+	// Grace: with no fresh reporter, the last merged verdicts are kept this long. Default
+	// DefaultGrace.
+	Grace time.Duration
+	// UnknownIsDown counts members of unknown health as down; default false (up). A pool's
+	// unknown_is overrides it for the pool's members.
+	UnknownIsDown bool
+	// OnChange is called after the inputs of the views changed (see the package doc). It
+	// is called from Run's goroutine, or from SetDrains's caller, never with a lock of
+	// Health held. May be nil.
+	OnChange func()
+	// Logger, default slog.Default().
+	Logger *slog.Logger
+}
+
+// Health merges reports and drains and builds Views. It is safe for concurrent use.
+type Health struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time // time.Now; tests set their own clock
+
+	kick chan struct{} // a report arrived or the drains changed: step now (capacity 1)
+	last atomic.Pointer[View]
+
+	mu        sync.Mutex
+	reporters []*reporter // in Config.Reporters order
+	byName    map[string]*reporter
+	verdicts  map[string]api.Status // merged, by member ID; absent: unknown
+	lastFresh time.Time             // last step at which some reporter was fresh
+	graceOver bool                  // the last step found Grace run out (logged once)
+	drains    map[memberKey]api.Drain
+}
+
+type memberKey struct{ pool, member string }
+
+// reporter is what Health knows of one reporter.
+type reporter struct {
+	name        string
+	id          string
+	lastContact time.Time
+	index       uint64
+	members     map[string]api.Status // by member ID, from the last report
+	lastErr     string
+}
+
+// New returns a Health with no report and no drain: every member unknown.
+func New(cfg Config) *Health {
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = DefaultStaleAfter
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = DefaultGrace
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &Health{cfg: cfg, log: cfg.Logger.With("component", "health"), now: time.Now,
+		kick: make(chan struct{}, 1), byName: map[string]*reporter{}, drains: map[memberKey]api.Drain{}}
+	for _, name := range cfg.Reporters {
+		if h.byName[name] == nil {
+			r := &reporter{name: name}
+			h.reporters = append(h.reporters, r)
+			h.byName[name] = r
+		}
+	}
+	return h
+}
+
+// StaleAfter is the staleness bound in use (Config.StaleAfter or its default): the
+// transport must hear from a live reporter well within it.
+func (h *Health) StaleAfter() time.Duration { return h.cfg.StaleAfter }
+
+// Report records rep, the latest report of the reporter called name, received at at.
+func (h *Health) Report(name string, rep *api.Report, at time.Time) {
+	members := make(map[string]api.Status, len(rep.Members))
+	for i := range rep.Members {
+		members[rep.Members[i].ID()] = rep.Members[i].Status
+	}
+	h.mu.Lock()
+	r := h.byName[name]
+	if r == nil {
+		h.mu.Unlock()
+		h.log.Debug("report from an unknown reporter ignored", "reporter", name)
+		return
+	}
+	if r.lastErr != "" {
+		h.log.Info("healthd reachable", "url", name, "reporter", rep.Reporter)
+	}
+	r.id, r.lastContact, r.index, r.members, r.lastErr = rep.Reporter, at, rep.Index, members, ""
+	h.mu.Unlock()
+	h.poke()
+}
+
+// Failed records that a request to the reporter called name failed with err. Its last
+// report keeps counting until it goes stale.
+func (h *Health) Failed(name string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.byName[name]
+	if r == nil {
+		return
+	}
+	if r.lastErr == "" {
+		h.log.Warn("healthd unreachable", "url", name, "err", err)
+	}
+	r.lastErr = err.Error()
+}
+
+// SetDrains replaces the drains in force (the policy store's, after every load and every
+// drain written). It calls OnChange before it returns, so that a drain is answered as
+// soon as the caller goes on.
+func (h *Health) SetDrains(ds []api.Drain) {
+	next := make(map[memberKey]api.Drain, len(ds))
+	for _, d := range ds {
+		next[memberKey{d.Pool, d.Member}] = d
+	}
+	h.mu.Lock()
+	same := maps.Equal(next, h.drains)
+	h.drains = next
+	h.mu.Unlock()
+	if same {
+		return
+	}
+	h.poke() // Run re-arms the expiry timer
+	h.changed()
+}
+
+func (h *Health) poke() {
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (h *Health) changed() {
+	if h.cfg.OnChange != nil {
+		h.cfg.OnChange()
+	}
+}
+
+// Run re-merges after every report and on a tick until ctx is done (freshness and Grace
+// run out with no report arriving), and wakes at the end of every drain.
+func (h *Health) Run(ctx context.Context) {
+	tick := min(h.cfg.StaleAfter, h.cfg.Grace) / 4
+	tick = max(10*time.Millisecond, min(tick, time.Second))
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	expiry := time.NewTimer(time.Hour)
+	defer expiry.Stop()
+	for {
+		changed, next := h.step(h.now())
+		if changed {
+			h.changed()
+		}
+		expiry.Stop()
+		if !next.IsZero() {
+			expiry.Reset(max(next.Sub(h.now()), 0))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.kick:
+		case <-t.C:
+		case <-expiry.C:
+		}
+	}
+}
+
+// step merges the reporters' verdicts as of now and drops the drains that ended. It
+// reports whether a View built now would differ from one built before, and when the next
+// drain ends (zero: none).
+func (h *Health) step(now time.Time) (changed bool, nextExpiry time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	next, anyFresh := merge(h.reporters, now, h.cfg.StaleAfter)
+	switch {
+	case anyFresh:
+		h.lastFresh, h.graceOver = now, false
+	case !h.lastFresh.IsZero() && now.Sub(h.lastFresh) < h.cfg.Grace:
+		next = h.verdicts // Grace: keep the last merged verdicts
+	default:
+		if !h.graceOver && !h.lastFresh.IsZero() {
+			h.log.Warn("no fresh healthd reporter for the grace period: members count as their pool's unknown_is",
+				"grace", h.cfg.Grace, "unknown_is_down", h.cfg.UnknownIsDown)
+		}
+		h.graceOver = true
+		next = nil
+	}
+	if !maps.Equal(next, h.verdicts) {
+		h.verdicts, changed = next, true
+	}
+	for k, d := range h.drains {
+		if !now.Before(d.Until) {
+			delete(h.drains, k)
+			changed = true
+		} else if nextExpiry.IsZero() || d.Until.Before(nextExpiry) {
+			nextExpiry = d.Until
+		}
+	}
+	return changed, nextExpiry
+}
+
+// merge computes the majority verdicts of the reporters fresh at now, and whether any was.
+func merge(reporters []*reporter, now time.Time, staleAfter time.Duration) (map[string]api.Status, bool) {
+	type tally struct{ up, down int }
+	votes := map[string]tally{}
+	anyFresh := false
+	for _, r := range reporters {
+		if !r.fresh(now, staleAfter) {
+			continue
+		}
+		anyFresh = true
+		for id, st := range r.members {
+			v := votes[id]
+			switch st {
+			case api.StatusUp:
+				v.up++
+			case api.StatusDown:
+				v.down++
+			}
+			votes[id] = v
+		}
+	}
+	out := make(map[string]api.Status, len(votes))
+	for id, t := range votes {
+		switch {
+		case t.up+t.down == 0:
+			// nobody knows: unknown (absent)
+		case 2*t.down > t.up+t.down:
+			out[id] = api.StatusDown
+		default:
+			out[id] = api.StatusUp
+		}
+	}
+	return out, anyFresh
+}
+
+func (r *reporter) fresh(now time.Time, staleAfter time.Duration) bool {
+	return !r.lastContact.IsZero() && now.Sub(r.lastContact) < staleAfter
+}
+
+// For builds the View of snap's members as of now: the merged verdicts, the drains in
+// force and the pools' unknown_is. It implements dnsserver.HealthSource; the View it
+// builds last is also View's answer.
+func (h *Health) For(snap *policy.Snapshot) policy.Health {
+	v := h.build(snap, h.now())
+	h.last.Store(v)
+	return v
+}
+
+// View is the View For built last (for the snapshot being served), nil before the first.
+func (h *Health) View() *View { return h.last.Load() }
+
+func (h *Health) build(snap *policy.Snapshot, now time.Time) *View {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := len(snap.Members)
+	v := &View{snap: snap, unknownUp: !h.cfg.UnknownIsDown,
+		up: make([]bool, n), status: make([]api.Status, n), drain: make([]int32, n)}
+	for _, r := range h.reporters {
+		if r.fresh(now, h.cfg.StaleAfter) {
+			v.fresh++
+		}
+	}
+	for _, p := range snap.Pools {
+		unknownUp := v.unknownUp
+		if p.UnknownIs != policy.UnknownDefault {
+			unknownUp = p.UnknownIs == policy.UnknownUp
+		}
+		for _, m := range p.Members {
+			i := m.Index
+			if i < 0 || i >= n {
+				continue
+			}
+			st := h.verdicts[m.ID()]
+			v.status[i] = st
+			v.up[i] = st == api.StatusUp || (st == api.StatusUnknown && unknownUp)
+			if d, ok := h.drains[memberKey{m.Pool, m.Name}]; ok && now.Before(d.Until) {
+				v.drains = append(v.drains, d)
+				v.drain[i] = int32(len(v.drains))
+				v.up[i] = false
+			}
+		}
+	}
+	return v
+}
+
+// Reporters describes every reporter, in the order of Config.Reporters.
+func (h *Health) Reporters() []api.ReporterState {
+	now := h.now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]api.ReporterState, len(h.reporters))
+	for i, r := range h.reporters {
+		out[i] = api.ReporterState{URL: r.name, ID: r.id, LastContact: r.lastContact, Index: r.index,
+			Members: len(r.members), LastError: r.lastErr, Fresh: r.fresh(now, h.cfg.StaleAfter)}
+	}
+	return out
+}

@@ -1,0 +1,259 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/glbdns/glbdns/api"
+	"github.com/glbdns/glbdns/policy"
+)
+
+// snapOf is a real compiled policy: pools and their members as "pool:m1,m2" with an
+// optional "=up" or "=down" for the pool's unknown_is.
+func snapOf(t testing.TB, pools ...string) *policy.Snapshot {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("zone \"glb.test\" {\n  nameservers = [\"ns1.glb.test\"]\n}\n")
+	addr := 1
+	for _, p := range pools {
+		name, members, _ := strings.Cut(p, ":")
+		name, unknownIs, _ := strings.Cut(name, "=")
+		b.WriteString("pool \"" + name + "\" {\n")
+		if unknownIs != "" {
+			b.WriteString("  unknown_is = \"" + unknownIs + "\"\n")
+		}
+		for _, m := range strings.Split(members, ",") {
+			fmt.Fprintf(&b, "  member %q {\n    address = \"192.0.2.%d\"\n  }\n", m, addr)
+			addr++
+		}
+		b.WriteString("}\n")
+	}
+	snap, diags := policy.Load([]policy.File{{Name: "p.hcl", Data: []byte(b.String())}})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	return snap
+}
+
+// clock is a settable time for Health.now.
+type clock struct{ t atomic.Int64 }
+
+func (c *clock) now() time.Time      { return time.Unix(0, c.t.Load()) }
+func (c *clock) add(d time.Duration) { c.t.Add(int64(d)) }
+func newClock() *clock {
+	c := &clock{}
+	c.t.Store(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func report(id string, st map[string]api.Status) *api.Report {
+	rep := &api.Report{Reporter: id, Index: 1}
+	for m, s := range st {
+		pool, member, _ := strings.Cut(m, "/")
+		rep.Members = append(rep.Members, api.MemberReport{Pool: pool, Member: member, Status: s})
+	}
+	return rep
+}
+
+// ups is the view of snap's members as a string of U (usable) and D.
+func ups(h *Health, snap *policy.Snapshot) string {
+	v := h.For(snap)
+	b := make([]byte, len(snap.Members))
+	for i, m := range snap.Members {
+		b[i] = map[bool]byte{true: 'U', false: 'D'}[v.Up(m)]
+	}
+	return string(b)
+}
+
+func newHealth(t testing.TB, c *clock, cfg Config) *Health {
+	t.Helper()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	h := New(cfg)
+	h.now = c.now
+	return h
+}
+
+func TestMajorityStaleAndGrace(t *testing.T) {
+	const U, D, X = api.StatusUp, api.StatusDown, api.StatusUnknown
+	snap := snapOf(t, "web:a,b,c")
+	c := newClock()
+	h := newHealth(t, c, Config{Reporters: []string{"r1", "r2", "r3"}, StaleAfter: 3 * time.Second, Grace: 10 * time.Second})
+	if got := ups(h, snap); got != "UUU" {
+		t.Fatalf("before any report: %s, want all up (unknown is up)", got)
+	}
+
+	h.Report("r1", report("id1", map[string]api.Status{"web/a": D, "web/b": U, "web/c": X}), c.now())
+	h.Report("r2", report("id2", map[string]api.Status{"web/a": D, "web/b": D, "web/c": D}), c.now())
+	h.Report("r3", report("id3", map[string]api.Status{"web/a": U, "web/b": U, "web/c": X}), c.now())
+	if changed, _ := h.step(c.now()); !changed {
+		t.Error("step after three reports: no change")
+	}
+	// a: 2 of 3 say down. b: 1 of 3. c: only r2 has a verdict, and it says down.
+	if got := ups(h, snap); got != "DUD" {
+		t.Errorf("majority: %s, want DUD", got)
+	}
+	for _, rs := range h.Reporters() {
+		if !rs.Fresh || rs.ID == "" || rs.Index != 1 || rs.Members != 3 {
+			t.Errorf("reporter %+v: want fresh with id, index and 3 members", rs)
+		}
+	}
+	if v := h.For(snap).(*View); v.Fresh() != 3 || v.Status(snap.Members[2]) != D {
+		t.Errorf("view: fresh %d, c %v; want 3 and down", v.Fresh(), v.Status(snap.Members[2]))
+	}
+
+	// r1 and r3 keep answering, r2 goes silent: after StaleAfter it stops counting, a is
+	// 1:1 now (not a majority), and c has no voter.
+	c.add(2 * time.Second)
+	h.Report("r1", report("id1", map[string]api.Status{"web/a": D, "web/b": U}), c.now())
+	h.Report("r3", report("id3", map[string]api.Status{"web/a": U, "web/b": D}), c.now())
+	h.Failed("r2", errors.New("connection refused"))
+	c.add(2 * time.Second)
+	h.step(c.now())
+	if got := ups(h, snap); got != "UUU" {
+		t.Errorf("without r2: %s, want UUU", got)
+	}
+	if rs := h.Reporters()[1]; rs.Fresh || rs.LastError != "connection refused" {
+		t.Errorf("r2 %+v: want stale with its error", rs)
+	}
+
+	// Every reporter silent: the last verdicts hold for Grace, then everything is unknown.
+	h.Report("r1", report("id1", map[string]api.Status{"web/b": D}), c.now())
+	h.Report("r3", report("id3", map[string]api.Status{"web/b": D}), c.now())
+	h.step(c.now())
+	if got := ups(h, snap); got != "UDU" {
+		t.Fatalf("b down: %s, want UDU", got)
+	}
+	c.add(5 * time.Second) // stale, inside Grace
+	if changed, _ := h.step(c.now()); changed {
+		t.Error("going stale inside Grace changed the verdicts")
+	}
+	if got := ups(h, snap); got != "UDU" {
+		t.Errorf("in grace: %s, want the last verdicts kept", got)
+	}
+	c.add(6 * time.Second) // Grace over
+	if changed, _ := h.step(c.now()); !changed {
+		t.Error("end of Grace: no change")
+	}
+	if got := ups(h, snap); got != "UUU" {
+		t.Errorf("after grace: %s, want all up (unknown is up)", got)
+	}
+}
+
+func TestUnknownIs(t *testing.T) {
+	snap := snapOf(t, "dflt:d1,d2", "open=up:o1,o2", "closed=down:c1,c2")
+	for _, tc := range []struct {
+		unknownIsDown bool
+		want          string // each pool's reported member, then its silent one
+	}{{false, "UUUUUD"}, {true, "UDUUUD"}} {
+		c := newClock()
+		h := newHealth(t, c, Config{Reporters: []string{"r"}, UnknownIsDown: tc.unknownIsDown})
+		h.Report("r", report("r", map[string]api.Status{"dflt/d1": api.StatusUp, "open/o1": api.StatusUp, "closed/c1": api.StatusUp}), c.now())
+		h.step(c.now())
+		if got := ups(h, snap); got != tc.want {
+			t.Errorf("UnknownIsDown=%v: %s, want %s", tc.unknownIsDown, got, tc.want)
+		}
+	}
+}
+
+func TestDrains(t *testing.T) {
+	snap := snapOf(t, "web:a,b")
+	c := newClock()
+	var changes atomic.Int32
+	h := newHealth(t, c, Config{OnChange: func() { changes.Add(1) }})
+	until := c.now().Add(time.Minute)
+	h.SetDrains([]api.Drain{{Pool: "web", Member: "b", Until: until, Reason: "kernel"}})
+	if changes.Load() != 1 {
+		t.Errorf("SetDrains called OnChange %d times, want 1", changes.Load())
+	}
+	h.SetDrains([]api.Drain{{Pool: "web", Member: "b", Until: until, Reason: "kernel"}})
+	if changes.Load() != 1 {
+		t.Error("the same drains again called OnChange")
+	}
+	if got := ups(h, snap); got != "UD" {
+		t.Errorf("drained: %s, want UD", got)
+	}
+	v := h.For(snap).(*View)
+	if d, ok := v.Drain(snap.Members[1]); !ok || d.Reason != "kernel" || !d.Until.Equal(until) {
+		t.Errorf("Drain(b) = %+v, %v", d, ok)
+	}
+	if _, ok := v.Drain(snap.Members[0]); ok {
+		t.Error("a is drained")
+	}
+	if _, next := h.step(c.now()); !next.Equal(until) {
+		t.Errorf("next expiry %v, want %v", next, until)
+	}
+	c.add(time.Minute)
+	if changed, next := h.step(c.now()); !changed || !next.IsZero() {
+		t.Errorf("at the drain's end: changed %v, next %v; want a change and no further expiry", changed, next)
+	}
+	if got := ups(h, snap); got != "UU" {
+		t.Errorf("after the drain: %s, want UU", got)
+	}
+}
+
+// TestDrainExpiryTimer runs Run on the real clock: the view changes when a drain ends,
+// with no report and no query.
+func TestDrainExpiryTimer(t *testing.T) {
+	snap := snapOf(t, "web:a")
+	changed := make(chan struct{}, 4)
+	h := New(Config{Logger: slog.New(slog.DiscardHandler), OnChange: func() { changed <- struct{}{} }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	h.SetDrains([]api.Drain{{Pool: "web", Member: "a", Until: time.Now().Add(50 * time.Millisecond)}})
+	<-changed // SetDrains itself
+	if ups(h, snap) != "D" {
+		t.Fatal("a is not drained")
+	}
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change at the drain's end")
+	}
+	if got := ups(h, snap); got != "U" {
+		t.Errorf("after the drain's end: %s, want U", got)
+	}
+}
+
+func TestUnknownReporterIgnored(t *testing.T) {
+	snap := snapOf(t, "web:a")
+	c := newClock()
+	h := newHealth(t, c, Config{Reporters: []string{"r"}, UnknownIsDown: true})
+	h.Report("intruder", report("x", map[string]api.Status{"web/a": api.StatusUp}), c.now())
+	h.Failed("intruder", errors.New("x"))
+	h.step(c.now())
+	if got := ups(h, snap); got != "D" {
+		t.Errorf("a report from an unknown reporter counted: %s", got)
+	}
+}
+
+func TestOutsideSnapshot(t *testing.T) {
+	snap := snapOf(t, "web:a")
+	h := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	v := h.For(snap).(*View)
+	other := &policy.Member{Index: 99, Pool: "web", Name: "z"}
+	if !v.Up(other) || v.Status(other) != api.StatusUnknown {
+		t.Error("a member outside the snapshot is not unknown (up)")
+	}
+	if h.View() != v || v.Snapshot() != snap {
+		t.Error("View is not the view For built last")
+	}
+}
+
+func BenchmarkViewUp(b *testing.B) {
+	snap := snapOf(b, "web:a,b,c")
+	v := New(Config{}).For(snap)
+	m := snap.Members[1]
+	b.ReportAllocs()
+	for b.Loop() {
+		if !v.Up(m) {
+			b.Fatal("down")
+		}
+	}
+}

@@ -1,0 +1,53 @@
+package health
+
+import (
+	"github.com/glbdns/glbdns/api"
+	"github.com/glbdns/glbdns/policy"
+)
+
+// View is the health of one snapshot's members at the moment it was built, indexed by
+// Member.Index. It is immutable; Health builds a new one when anything it depends on
+// changes. It implements policy.Health.
+type View struct {
+	snap      *policy.Snapshot
+	up        []bool       // usable: the verdict (or unknown_is) says up and no drain is in force
+	status    []api.Status // the merged verdict
+	drain     []int32      // 1 + the index in drains of the member's drain, 0 for none
+	drains    []api.Drain
+	fresh     int  // fresh reporters when the view was built
+	unknownUp bool // how a member of no pool of snap counts (Config.UnknownIsDown)
+}
+
+// Up reports whether m is usable. It is one slice index: the DNS path calls it for every
+// candidate of every query. A member outside the snapshot the view was built for counts as
+// unknown.
+func (v *View) Up(m *policy.Member) bool {
+	if m.Index >= 0 && m.Index < len(v.up) {
+		return v.up[m.Index]
+	}
+	return v.unknownUp
+}
+
+// Status is the merged verdict on m (api.StatusUnknown when no fresh reporter has one).
+func (v *View) Status(m *policy.Member) api.Status {
+	if m.Index >= 0 && m.Index < len(v.status) {
+		return v.status[m.Index]
+	}
+	return api.StatusUnknown
+}
+
+// Drain returns the drain in force on m when the view was built, if any.
+func (v *View) Drain(m *policy.Member) (api.Drain, bool) {
+	if m.Index >= 0 && m.Index < len(v.drain) && v.drain[m.Index] > 0 {
+		return v.drains[v.drain[m.Index]-1], true
+	}
+	return api.Drain{}, false
+}
+
+// Fresh is the number of reporters that were fresh when the view was built.
+func (v *View) Fresh() int { return v.fresh }
+
+// Snapshot is the snapshot the view was built for.
+func (v *View) Snapshot() *policy.Snapshot { return v.snap }
+
+var _ policy.Health = (*View)(nil)
