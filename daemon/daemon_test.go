@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -196,7 +197,9 @@ func TestReloadUnderLoad(t *testing.T) {
 		if err := d.Reload(); err != nil {
 			t.Fatalf("reload %d: %v", v, err)
 		}
-		time.Sleep(5 * time.Millisecond) // let queries run between reloads
+		for n := queries.Load() + 20; queries.Load() < n; { // let queries run between reloads
+			runtime.Gosched()
+		}
 	}
 	stop.Store(true)
 	wg.Wait()
@@ -295,12 +298,66 @@ func TestWatchReloads(t *testing.T) {
 			t.Errorf("answer %s is not from the edited policy", a)
 		}
 	}
-	// A file that is not part of the policy does not reload.
-	gen := d.PolicyStatus().Generation
+}
+
+// TestWatchRelevant: which file events can change the policy of a directory.
+func TestWatchRelevant(t *testing.T) {
+	dir := t.TempDir()
+	w, err := newWatcher(dir, time.Millisecond, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	zone := filepath.Join(t.TempDir(), "glb.test.zone")
+	w.watchFiles([]string{zone})
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{
+		{filepath.Join(dir, "policy.hcl"), true},
+		{filepath.Join(dir, "other.hcl"), true}, // a new file of the policy directory
+		{filepath.Join(dir, "notes.txt"), false},
+		{filepath.Join(dir, "policy.hcl.tmp"), false},
+		{filepath.Join(dir, "sub", "x.hcl"), false}, // not read: no recursion
+		{zone, true},
+		{zone + ".bak", false},
+	} {
+		if got := w.relevant(tc.name); got != tc.want {
+			t.Errorf("relevant(%s) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestWatchIgnoresOtherFiles: an event on a file of the policy directory that is not part
+// of the policy is seen and dropped, and requests no reload.
+func TestWatchIgnoresOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "policy.hcl")
+	writeFile(t, file, testPolicy(1))
+	w, err := newWatcher(dir, time.Millisecond, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.run(ctx)
 	writeFile(t, filepath.Join(dir, "notes.txt"), "hello")
-	time.Sleep(300 * time.Millisecond)
-	if g := d.PolicyStatus().Generation; g != gen {
-		t.Errorf("a non-policy file reloaded the policy: generation %d → %d", gen, g)
+	for deadline := time.Now().Add(10 * time.Second); w.ignored.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the event on notes.txt was not seen within 10s")
+		}
+	}
+	select {
+	case <-w.changed:
+		t.Fatal("a non-policy file requested a reload")
+	default:
+	}
+	writeFile(t, file, testPolicy(2)) // and the watch still works
+	select {
+	case <-w.changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reload requested within 10s of a policy file change")
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -20,6 +21,7 @@ type watcher struct {
 	log      *slog.Logger
 	debounce time.Duration
 	changed  chan struct{} // capacity 1: requests coalesce
+	ignored  atomic.Int64  // events dropped as not the policy's (tests wait on it)
 
 	mu      sync.Mutex
 	dirs    map[string]bool // watched directories
@@ -104,6 +106,7 @@ func (w *watcher) run(ctx context.Context) {
 				return
 			}
 			if ev.Op == fsnotify.Chmod || !w.relevant(ev.Name) {
+				w.ignored.Add(1)
 				continue
 			}
 			w.log.Debug("policy file changed", "file", ev.Name, "op", ev.Op.String())

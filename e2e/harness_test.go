@@ -21,8 +21,13 @@ import (
 	"github.com/miekg/dns"
 )
 
-// binDir holds the binaries built once by TestMain.
+// binDir holds the binaries, each built on first use by binary.
 var binDir string
+
+var (
+	buildMu sync.Mutex
+	built   = map[string]error{}
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "glbdns-e2e-bin-")
@@ -31,16 +36,31 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "../cmd/...")
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build binaries:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// binary builds ./cmd/NAME into binDir the first time a test asks for it and returns its
+// path: a run of some tests builds only the binaries they start (the Terraform provider
+// takes longer to build than the rest together).
+func binary(t *testing.T, name string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	err, ok := built[name]
+	if !ok {
+		cmd := exec.Command("go", "build", "-o", binDir+string(os.PathSeparator), "../cmd/"+name)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, berr := cmd.CombinedOutput(); berr != nil {
+			err = fmt.Errorf("build %s: %v\n%s", name, berr, out)
+		}
+		built[name] = err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(binDir, name)
 }
 
 // proc is a running binary whose stderr is scanned for log lines.
@@ -59,7 +79,7 @@ type proc struct {
 func start(t *testing.T, bin string, addrKey string, args ...string) (*proc, string) {
 	t.Helper()
 	p := &proc{t: t, addr: make(chan string, 1), done: make(chan struct{})}
-	p.cmd = exec.Command(filepath.Join(binDir, bin), args...)
+	p.cmd = exec.Command(binary(t, bin), args...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -250,6 +270,6 @@ func execBin(t *testing.T, bin string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, filepath.Join(binDir, bin), args...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, binary(t, bin), args...).CombinedOutput()
 	return string(out), err
 }

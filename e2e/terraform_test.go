@@ -64,9 +64,7 @@ func TestTerraformApplyToDNS(t *testing.T) {
 		t.Skip("TF_ACC is not set (make test sets it); this test runs tofu")
 	}
 	tofu := tofuBinary(t)
-	if _, err := os.Stat(filepath.Join(binDir, "terraform-provider-glbdns")); err != nil {
-		t.Fatalf("provider binary: %v", err)
-	}
+	binary(t, "terraform-provider-glbdns") // tofu finds it in binDir through dev_overrides
 
 	const token = "e2e-terraform-token"
 	tokenFile := filepath.Join(t.TempDir(), "admin-token")
