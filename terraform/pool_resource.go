@@ -121,13 +121,10 @@ func (r *poolResource) Metadata(_ context.Context, req resource.MetadataRequest,
 var checkTypes = []string{"http", "https", "tcp", "dns"}
 
 func (r *poolResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
-	optStr := func(desc string) schema.StringAttribute {
-		return schema.StringAttribute{MarkdownDescription: desc, Optional: true, Validators: []validator.String{stringvalidator.LengthAtLeast(1)}}
-	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "A pool of members (addresses or host names) that services answer from, with the health checks " +
 			"that decide which members are up. Pools defined in the operator's policy files are read-only and cannot be managed here.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withSteering(map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "The pool's name.",
 				Computed:            true,
@@ -139,138 +136,17 @@ func (r *poolResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
 				Validators:          []validator.String{stringvalidator.RegexMatches(nameRE, "must be letters, digits, '.', '-' or '_'")},
 			},
-			"region": optStr("Region of the pool (e.g. `eu`), a free-form label. Steering between pools uses `location`, not the region."),
-			// The steering attributes are stored as written: the server fills in no default
-			// (an unset min_healthy means 1 member), so unset stays null and the plan after
-			// an apply is empty.
-			"location": schema.ListAttribute{
-				MarkdownDescription: "`[latitude, longitude]` of the pool in degrees (latitude -90 to 90, longitude -180 to 180). " +
-					"A `nearest` service orders its pools by the client's distance to this location.",
-				Optional:    true,
-				ElementType: types.Float64Type,
-				Validators:  []validator.List{locationValidator{}},
-			},
-			"bias": schema.Float64Attribute{
-				MarkdownDescription: "Kilometres subtracted from the client's distance to the pool by a `nearest` service, -20000 to 20000: " +
-					"`500` makes the pool win against any pool less than 500 km closer; a negative bias sheds clients. Needs `location`. Unset, 0.",
-				Optional: true,
-				Validators: []validator.Float64{
-					float64validator.Between(-maxBias, maxBias),
-					float64validator.AlsoRequires(path.MatchRoot("location")),
-				},
-			},
-			"method": schema.StringAttribute{
-				MarkdownDescription: "How a `failover`, `geo` or `nearest` service picks members inside this pool: `round_robin`, " +
-					"`weighted` or `client_subnet_hash`. Unset, the service's `method` applies (else `round_robin`).",
-				Optional:   true,
-				Validators: []validator.String{stringvalidator.OneOf(memberMethods...)},
-			},
-			"min_healthy": schema.StringAttribute{
-				MarkdownDescription: "How many members must be usable (up, weight above 0, not drained) for a `failover`, `geo` or `nearest` " +
-					"service to count the pool as up; below it, the service answers from the next pool of its order. A whole number " +
-					"of members (`\"2\"`, or the number `2`), at most the pool's member count, or a percentage from `\"1%\"` to " +
-					"`\"100%\"` of the members of the asked family, rounded up. Unset, 1.",
-				Optional: true,
-				Validators: []validator.String{stringvalidator.RegexMatches(minHealthyRE,
-					`must be a whole number of members (1 or more, no leading zero) or a percentage from "1%" to "100%"`)},
-			},
-			"unknown_is": schema.StringAttribute{
-				MarkdownDescription: "How the pool's members count while their health is unknown (no health report yet, or every " +
-					"report stale): `up` (fail open) or `down`. Unset, the server's `-health-unknown-is` default.",
-				Optional:   true,
-				Validators: []validator.String{stringvalidator.OneOf("up", "down")},
-			},
+			"region": optionalString("Region of the pool (e.g. `eu`), a free-form label. Steering between pools uses `location`, not the region."),
 			"members": schema.ListNestedAttribute{
 				MarkdownDescription: "The pool's members, in order. Each has exactly one of `address` and `host`.",
 				Required:            true,
-				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"name": schema.StringAttribute{
-						MarkdownDescription: "Name of the member, unique within the pool; health and drains are keyed by pool and member name.",
-						Required:            true,
-						Validators:          []validator.String{stringvalidator.RegexMatches(nameRE, "must be letters, digits, '.', '-' or '_'")},
-					},
-					"address": schema.StringAttribute{
-						MarkdownDescription: "IPv4 or IPv6 address, answered as an A or AAAA record.",
-						Optional:            true,
-						Validators: []validator.String{
-							stringvalidator.LengthAtLeast(1),
-							stringvalidator.ExactlyOneOf(path.MatchRelative().AtParent().AtName("host")),
-						},
-					},
-					"host": schema.StringAttribute{
-						MarkdownDescription: "Host name, answered as a CNAME record.",
-						Optional:            true,
-						Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
-					},
-					"weight": schema.Int64Attribute{
-						MarkdownDescription: "Relative weight for the `weighted` policy, 0 to 16777216; 0 drains the member. Defaults to 1.",
-						Optional:            true,
-						Computed:            true,
-						Default:             int64default.StaticInt64(1),
-						Validators:          []validator.Int64{int64validator.Between(0, maxWeight)},
-					},
-				}},
+				NestedObject:        schema.NestedAttributeObject{Attributes: memberAttributes()},
 			},
 			"checks": schema.ListNestedAttribute{
 				MarkdownDescription: "Health checks probed by healthd against every member. Attributes that do not apply " +
 					"to the check's type (a `path` on a `tcp` check) are refused by the server.",
-				Optional: true,
-				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"name": schema.StringAttribute{
-						MarkdownDescription: "Name of the check, unique within the pool.",
-						Required:            true,
-						Validators:          []validator.String{stringvalidator.RegexMatches(nameRE, "must be letters, digits, '.', '-' or '_'")},
-					},
-					// The server stores a check as written and applies the policy language's
-					// defaults when it compiles the pool, so an unset attribute stays null here
-					// (Optional, not Computed): the state shows what the configuration says.
-					"type": schema.StringAttribute{
-						MarkdownDescription: "Prober: `http`, `https`, `tcp` or `dns`. Unset, the server uses the check's name when that is one of these.",
-						Optional:            true,
-						Validators:          []validator.String{stringvalidator.OneOf(checkTypes...)},
-					},
-					"port": schema.Int64Attribute{
-						MarkdownDescription: "Port to probe. Unset, the server uses 80 (http), 443 (https) or 53 (dns); required for tcp.",
-						Optional:            true,
-						Validators:          []validator.Int64{int64validator.Between(1, 65535)},
-					},
-					"interval": schema.StringAttribute{
-						MarkdownDescription: "Time between probes, a Go duration such as `2s`; `1m` and `60s` are the same value. Unset, the server uses `5s`.",
-						Optional:            true,
-						Validators:          []validator.String{durationValidator{}},
-					},
-					"timeout": schema.StringAttribute{
-						MarkdownDescription: "Deadline of one probe, shorter than `interval`, a Go duration. Unset, the server uses `2s`.",
-						Optional:            true,
-						Validators:          []validator.String{durationValidator{}},
-					},
-					"rise": schema.Int64Attribute{
-						MarkdownDescription: "Consecutive successes before a down member counts as up. Unset, the server uses 2.",
-						Optional:            true,
-						Validators:          []validator.Int64{int64validator.Between(1, maxThreshold)},
-					},
-					"fall": schema.Int64Attribute{
-						MarkdownDescription: "Consecutive failures before an up member counts as down. Unset, the server uses 3.",
-						Optional:            true,
-						Validators:          []validator.Int64{int64validator.Between(1, maxThreshold)},
-					},
-					"method":             optStr("HTTP method of an `http`/`https` check. The server's default is `GET`."),
-					"path":               optStr("HTTP request path of an `http`/`https` check, e.g. `/healthz`."),
-					"host":               optStr("HTTP Host header of an `http`/`https` check."),
-					"headers":            schema.MapAttribute{MarkdownDescription: "Extra HTTP request headers of an `http`/`https` check.", Optional: true, ElementType: types.StringType},
-					"expect_status":      schema.ListAttribute{MarkdownDescription: "Accepted HTTP statuses of an `http`/`https` check: codes (`\"200\"`) or ranges (`\"200-299\"`).", Optional: true, ElementType: types.StringType},
-					"expect_body":        optStr("Substring the HTTP response body must contain."),
-					"expect_body_regexp": optStr("Regular expression (RE2) the HTTP response body must match."),
-					"server_name":        optStr("TLS server name (SNI) of an `https` check."),
-					"insecure":           schema.BoolAttribute{MarkdownDescription: "Skip TLS certificate verification on an `https` check.", Optional: true},
-					"follow_redirects":   schema.BoolAttribute{MarkdownDescription: "Follow HTTP redirects on an `http`/`https` check.", Optional: true},
-					"send":               optStr("Bytes a `tcp` check sends after connecting."),
-					"expect":             optStr("Bytes a `tcp` check expects to read back."),
-					"qname":              optStr("Query name of a `dns` check."),
-					"qtype":              optStr("Query type of a `dns` check, e.g. `A`."),
-					"expect_rcode":       optStr("Expected response code of a `dns` check, e.g. `NOERROR`."),
-					"expect_answer":      optStr("Data the answer section of a `dns` check must contain."),
-				}},
+				Optional:     true,
+				NestedObject: schema.NestedAttributeObject{Attributes: checkAttributes()},
 			},
 			"managed": schema.BoolAttribute{
 				MarkdownDescription: "Whether the pool is managed through the API; false for pools from the operator's files, which are read-only.",
@@ -281,7 +157,147 @@ func (r *poolResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 				MarkdownDescription: "The server's version of the pool, sent back as `If-Match` on update and delete so that a change made elsewhere is never overwritten.",
 				Computed:            true,
 			},
+		}),
+	}
+}
+
+// optionalString is an optional string attribute that may not be empty.
+func optionalString(desc string) schema.StringAttribute {
+	return schema.StringAttribute{MarkdownDescription: desc, Optional: true, Validators: []validator.String{stringvalidator.LengthAtLeast(1)}}
+}
+
+// withSteering adds the steering attributes to a pool's attributes. They are stored as
+// written: the server fills in no default (an unset min_healthy means 1 member), so unset
+// stays null and the plan after an apply is empty.
+func withSteering(attrs map[string]schema.Attribute) map[string]schema.Attribute {
+	attrs["location"] = schema.ListAttribute{
+		MarkdownDescription: "`[latitude, longitude]` of the pool in degrees (latitude -90 to 90, longitude -180 to 180). " +
+			"A `nearest` service orders its pools by the client's distance to this location.",
+		Optional:    true,
+		ElementType: types.Float64Type,
+		Validators:  []validator.List{locationValidator{}},
+	}
+	attrs["bias"] = schema.Float64Attribute{
+		MarkdownDescription: "Kilometres subtracted from the client's distance to the pool by a `nearest` service, -20000 to 20000: " +
+			"`500` makes the pool win against any pool less than 500 km closer; a negative bias sheds clients. Needs `location`. Unset, 0.",
+		Optional: true,
+		Validators: []validator.Float64{
+			float64validator.Between(-maxBias, maxBias),
+			float64validator.AlsoRequires(path.MatchRoot("location")),
 		},
+	}
+	attrs["method"] = schema.StringAttribute{
+		MarkdownDescription: "How a `failover`, `geo` or `nearest` service picks members inside this pool: `round_robin`, " +
+			"`weighted` or `client_subnet_hash`. Unset, the service's `method` applies (else `round_robin`).",
+		Optional:   true,
+		Validators: []validator.String{stringvalidator.OneOf(memberMethods...)},
+	}
+	attrs["min_healthy"] = schema.StringAttribute{
+		MarkdownDescription: "How many members must be usable (up, weight above 0, not drained) for a `failover`, `geo` or `nearest` " +
+			"service to count the pool as up; below it, the service answers from the next pool of its order. A whole number " +
+			"of members (`\"2\"`, or the number `2`), at most the pool's member count, or a percentage from `\"1%\"` to " +
+			"`\"100%\"` of the members of the asked family, rounded up. Unset, 1.",
+		Optional: true,
+		Validators: []validator.String{stringvalidator.RegexMatches(minHealthyRE,
+			`must be a whole number of members (1 or more, no leading zero) or a percentage from "1%" to "100%"`)},
+	}
+	attrs["unknown_is"] = schema.StringAttribute{
+		MarkdownDescription: "How the pool's members count while their health is unknown (no health report yet, or every " +
+			"report stale): `up` (fail open) or `down`. Unset, the server's `-health-unknown-is` default.",
+		Optional:   true,
+		Validators: []validator.String{stringvalidator.OneOf("up", "down")},
+	}
+	return attrs
+}
+
+// memberAttributes are the attributes of one member of a pool.
+func memberAttributes() map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		"name": schema.StringAttribute{
+			MarkdownDescription: "Name of the member, unique within the pool; health and drains are keyed by pool and member name.",
+			Required:            true,
+			Validators:          []validator.String{stringvalidator.RegexMatches(nameRE, "must be letters, digits, '.', '-' or '_'")},
+		},
+		"address": schema.StringAttribute{
+			MarkdownDescription: "IPv4 or IPv6 address, answered as an A or AAAA record.",
+			Optional:            true,
+			Validators: []validator.String{
+				stringvalidator.LengthAtLeast(1),
+				stringvalidator.ExactlyOneOf(path.MatchRelative().AtParent().AtName("host")),
+			},
+		},
+		"host": schema.StringAttribute{
+			MarkdownDescription: "Host name, answered as a CNAME record.",
+			Optional:            true,
+			Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+		},
+		"weight": schema.Int64Attribute{
+			MarkdownDescription: fmt.Sprintf("Relative weight for the `weighted` policy, 0 to 16777216; 0 takes the member out of rotation for good (`glbdns_member_drain` is the temporary kind). Defaults to %d.", api.DefaultWeight),
+			Optional:            true,
+			Computed:            true,
+			Default:             int64default.StaticInt64(api.DefaultWeight),
+			Validators:          []validator.Int64{int64validator.Between(0, maxWeight)},
+		},
+	}
+}
+
+// checkAttributes are the attributes of one health check of a pool.
+func checkAttributes() map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		"name": schema.StringAttribute{
+			MarkdownDescription: "Name of the check, unique within the pool.",
+			Required:            true,
+			Validators:          []validator.String{stringvalidator.RegexMatches(nameRE, "must be letters, digits, '.', '-' or '_'")},
+		},
+		// The server stores a check as written and applies the policy language's
+		// defaults when it compiles the pool, so an unset attribute stays null here
+		// (Optional, not Computed): the state shows what the configuration says.
+		"type": schema.StringAttribute{
+			MarkdownDescription: "Prober: `http`, `https`, `tcp` or `dns`. Unset, the server uses the check's name when that is one of these.",
+			Optional:            true,
+			Validators:          []validator.String{stringvalidator.OneOf(checkTypes...)},
+		},
+		"port": schema.Int64Attribute{
+			MarkdownDescription: "Port to probe. Unset, the server uses 80 (http), 443 (https) or 53 (dns); required for tcp.",
+			Optional:            true,
+			Validators:          []validator.Int64{int64validator.Between(1, 65535)},
+		},
+		"interval": schema.StringAttribute{
+			MarkdownDescription: "Time between probes, a Go duration such as `2s`; `1m` and `60s` are the same value. Unset, the server uses `" + api.DefaultCheckInterval.String() + "`.",
+			Optional:            true,
+			Validators:          []validator.String{durationValidator{}},
+		},
+		"timeout": schema.StringAttribute{
+			MarkdownDescription: "Deadline of one probe, shorter than `interval`, a Go duration. Unset, the server uses `" + api.DefaultCheckTimeout.String() + "`.",
+			Optional:            true,
+			Validators:          []validator.String{durationValidator{}},
+		},
+		"rise": schema.Int64Attribute{
+			MarkdownDescription: fmt.Sprintf("Consecutive successes before a down member counts as up. Unset, the server uses %d.", api.DefaultCheckRise),
+			Optional:            true,
+			Validators:          []validator.Int64{int64validator.Between(1, maxThreshold)},
+		},
+		"fall": schema.Int64Attribute{
+			MarkdownDescription: fmt.Sprintf("Consecutive failures before an up member counts as down. Unset, the server uses %d.", api.DefaultCheckFall),
+			Optional:            true,
+			Validators:          []validator.Int64{int64validator.Between(1, maxThreshold)},
+		},
+		"method":             optionalString("HTTP method of an `http`/`https` check. The server's default is `" + api.DefaultHTTPMethod + "`."),
+		"path":               optionalString("HTTP request path of an `http`/`https` check, e.g. `/healthz`."),
+		"host":               optionalString("HTTP Host header of an `http`/`https` check."),
+		"headers":            schema.MapAttribute{MarkdownDescription: "Extra HTTP request headers of an `http`/`https` check.", Optional: true, ElementType: types.StringType},
+		"expect_status":      schema.ListAttribute{MarkdownDescription: "Accepted HTTP statuses of an `http`/`https` check: codes (`\"200\"`) or ranges (`\"200-299\"`).", Optional: true, ElementType: types.StringType},
+		"expect_body":        optionalString("Substring the HTTP response body must contain."),
+		"expect_body_regexp": optionalString("Regular expression (RE2) the HTTP response body must match."),
+		"server_name":        optionalString("TLS server name (SNI) of an `https` check."),
+		"insecure":           schema.BoolAttribute{MarkdownDescription: "Skip TLS certificate verification on an `https` check.", Optional: true},
+		"follow_redirects":   schema.BoolAttribute{MarkdownDescription: "Follow HTTP redirects on an `http`/`https` check.", Optional: true},
+		"send":               optionalString("Bytes a `tcp` check sends after connecting."),
+		"expect":             optionalString("Bytes a `tcp` check expects to read back."),
+		"qname":              optionalString("Query name of a `dns` check."),
+		"qtype":              optionalString("Query type of a `dns` check, e.g. `A`."),
+		"expect_rcode":       optionalString("Expected response code of a `dns` check, e.g. `NOERROR`."),
+		"expect_answer":      optionalString("Data the answer section of a `dns` check must contain."),
 	}
 }
 
