@@ -234,78 +234,112 @@ func (z *Zone) insert(rr dns.RR, owned bool) error {
 	}
 	h := rr.Header()
 	name := lower(dns.Fqdn(h.Name))
-	// The error prefix is built only on error: Sprintf on every record of a large zone
-	// file costs more than the rest of the checks.
-	what := func() string { return fmt.Sprintf("insert %s %s", name, dns.TypeToString[h.Rrtype]) }
+	err := z.admit(name, h)
+	if err == nil && h.Rrtype == dns.TypeSOA {
+		z.setSOA(rr, name)
+		return nil
+	}
+	var dup, newCut bool
+	n := z.nodes[name]
+	if err == nil {
+		dup, newCut, err = z.conflicts(n, rr, name)
+	}
+	if err != nil {
+		// The prefix is built only on error: Sprintf on every record of a large zone file
+		// costs more than the rest of the checks.
+		return fmt.Errorf("insert %s %s: %w", name, dns.TypeToString[h.Rrtype], err)
+	}
+	if !dup {
+		z.add(n, rr, name, owned, newCut)
+	}
+	return nil
+}
+
+// admit checks the record's name, class and type against the zone.
+func (z *Zone) admit(name string, h *dns.RR_Header) error {
 	if _, ok := dns.IsDomainName(name); !ok || h.Name == "" {
-		return fmt.Errorf("%s: %w", what(), ErrBadName)
+		return ErrBadName
 	}
 	if h.Class != dns.ClassINET {
-		return fmt.Errorf("%s: class %s: %w", what(), dns.ClassToString[h.Class], ErrUnsupportedClass)
+		return fmt.Errorf("class %s: %w", dns.ClassToString[h.Class], ErrUnsupportedClass)
 	}
 	if !z.inZone(name) {
-		return fmt.Errorf("%s: zone %s: %w", what(), z.origin, ErrOutOfZone)
+		return fmt.Errorf("zone %s: %w", z.origin, ErrOutOfZone)
 	}
 	switch h.Rrtype {
 	case dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeTXT, dns.TypeMX, dns.TypeSRV,
 		dns.TypeCAA, dns.TypePTR, dns.TypeNS:
+		return nil
 	case dns.TypeSOA:
 		if name != z.origin {
-			return fmt.Errorf("%s: %w", what(), ErrSOANotAtApex)
+			return ErrSOANotAtApex
 		}
-		soa := dns.Copy(rr).(*dns.SOA)
-		soa.Hdr.Name = name
-		if !z.apex.hasData() {
-			z.names++
-		}
-		z.soa = soa
-		z.apex.setRRset(dns.TypeSOA, []dns.RR{soa}) // one SOA per zone: replace, not add
 		return nil
-	default:
-		return fmt.Errorf("%s: %w", what(), ErrUnsupportedType)
 	}
+	return ErrUnsupportedType
+}
 
-	// Check every rule before creating nodes, so a refused record leaves no trace (not
-	// even an empty non-terminal, which would turn NXDOMAIN into NODATA).
-	n := z.nodes[name]
+// setSOA installs the apex SOA: one per zone, replaced rather than added.
+func (z *Zone) setSOA(rr dns.RR, name string) {
+	soa := dns.Copy(rr).(*dns.SOA)
+	soa.Hdr.Name = name
+	if !z.apex.hasData() {
+		z.names++
+	}
+	z.soa = soa
+	z.apex.setRRset(dns.TypeSOA, []dns.RR{soa})
+}
+
+// conflicts checks rr against what node n (nil: no node yet) already holds, before any
+// node is created, so that a refused record leaves no trace (not even an empty
+// non-terminal, which would turn NXDOMAIN into NODATA). dup says rr repeats the node's
+// CNAME (its TTL is lowered to the lesser, and nothing else changes); newCut that rr is
+// the first NS of a delegation below the apex.
+func (z *Zone) conflicts(n *node, rr dns.RR, name string) (dup, newCut bool, err error) {
+	h := rr.Header()
 	if n != nil && n.service != NoService {
-		return fmt.Errorf("%s: %w", what(), ErrServiceConflict)
+		return false, false, ErrServiceConflict
 	}
 	if h.Rrtype == dns.TypeCNAME {
 		if name == z.origin {
-			return fmt.Errorf("%s: %w", what(), ErrCNAMEAtApex)
+			return false, false, ErrCNAMEAtApex
 		}
 		if n != nil && len(n.rrsets) > 0 {
 			if n.cname == "" {
-				return fmt.Errorf("%s: %w", what(), ErrCNAMEConflict)
+				return false, false, ErrCNAMEConflict
 			}
 			if dns.IsDuplicate(n.rrsets[0].rrs[0], canonical(rr, name)) {
 				lowerTTL(n.rrsets[0].rrs, h.Ttl)
-				return nil
+				return true, false, nil
 			}
-			return fmt.Errorf("%s: a second cname: %w", what(), ErrCNAMEConflict)
+			return false, false, fmt.Errorf("a second cname: %w", ErrCNAMEConflict)
 		}
 	} else if n != nil && n.cname != "" {
-		return fmt.Errorf("%s: %w", what(), ErrCNAMEConflict)
+		return false, false, ErrCNAMEConflict
 	}
-	newCut := false
-	if h.Rrtype == dns.TypeNS && name != z.origin {
-		if strings.HasPrefix(name, "*.") {
-			return fmt.Errorf("%s: %w", what(), ErrWildcardNS)
-		}
-		if n == nil || n.get(dns.TypeNS) == nil {
-			newCut = true
-			// Only names below the new cut can be occluded, and a name without child
-			// nodes has none: the usual delegation (NS first, glue after) then costs no
-			// scan of the zone, which would make a zone of many delegations quadratic.
-			for _, m := range z.below(n) {
-				if m.service != NoService && atOrBelow(m.name, name) {
-					return fmt.Errorf("%s: service %s would be occluded: %w", what(), m.name, ErrOccluded)
-				}
-			}
+	if h.Rrtype != dns.TypeNS || name == z.origin {
+		return false, false, nil
+	}
+	if strings.HasPrefix(name, "*.") {
+		return false, false, ErrWildcardNS
+	}
+	if n != nil && n.get(dns.TypeNS) != nil {
+		return false, false, nil // the cut exists already
+	}
+	// Only names below the new cut can be occluded, and a name without child nodes has
+	// none: the usual delegation (NS first, glue after) then costs no scan of the zone,
+	// which would make a zone of many delegations quadratic.
+	for _, m := range z.below(n) {
+		if m.service != NoService && atOrBelow(m.name, name) {
+			return false, false, fmt.Errorf("service %s would be occluded: %w", m.name, ErrOccluded)
 		}
 	}
+	return false, true, nil
+}
 
+// add stores rr (admitted and checked) at node n, created when nil, and keeps the zone's
+// indexes: the node's CNAME target, NS targets and cuts, and glue.
+func (z *Zone) add(n *node, rr dns.RR, name string, owned, newCut bool) {
 	if n == nil {
 		n = z.newNode(name)
 	}
@@ -314,12 +348,12 @@ func (z *Zone) insert(rr dns.RR, owned bool) error {
 	}
 	c := rr
 	if owned {
-		h.Name = name
+		rr.Header().Name = name
 	} else {
 		c = canonical(rr, name)
 	}
 	n.add(c)
-	switch h.Rrtype {
+	switch rr.Header().Rrtype {
 	case dns.TypeCNAME:
 		n.cname = lower(dns.Fqdn(c.(*dns.CNAME).Target))
 	case dns.TypeNS:
@@ -341,7 +375,6 @@ func (z *Zone) insert(rr dns.RR, owned bool) error {
 			z.refreshGlue(d)
 		}
 	}
-	return nil
 }
 
 // InsertService makes name a load-balanced name answered by the policy for every
