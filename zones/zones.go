@@ -7,7 +7,7 @@
 //
 // All names are stored in lower case, fully qualified; lookups are case-insensitive.
 //
-// CONTRACT (written before the implementation; other packages code against it):
+// # Use
 //
 //	z, err := zones.New("glb.example.com.", soa, nsRRs)
 //	err = z.Insert(rr)                      // static record; checked for CNAME conflicts, out-of-zone

@@ -15,10 +15,10 @@ import (
 // "drains.json". The Store serialises its own writes with a mutex, so a Backend needs to be
 // safe only against crashes (a write is all or nothing) and against concurrent readers.
 //
-// DirBackend is the one implementation: a folder on one machine. Several glbdns nodes can
-// share a store only through a backend with compare-and-swap across machines, such as the
-// etcd backend DESIGN.md plans ("Scale-out"): it would implement these methods over keys
-// under a prefix, make Put a transaction, and tell the daemons to reload on a watch.
+// DirBackend keeps them in a folder on one machine, for one writer. Several glbdns nodes
+// can share a store only through a backend with compare-and-swap across machines (keys
+// under a prefix, a Put that is a transaction on the key's revision, a watch that makes
+// the store load and publish again); DirBackend is not one.
 type Backend interface {
 	// ReadAll returns every document by name. Half-written documents are never returned.
 	ReadAll() (map[string][]byte, error)

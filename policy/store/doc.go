@@ -23,9 +23,8 @@
 // Persistence is crash-safe: temp file in the same folder (a name that ends in ".tmp",
 // never ".hcl"), fsync, rename over the target, fsync of the folder. A single mutex
 // serialises writers of one process; the DirBackend is not safe for several processes
-// writing at once. Several glbdns nodes share a store only through a backend with
-// cross-machine compare-and-swap, the etcd backend DESIGN.md plans ("Scale-out"), which
-// would implement the Backend interface; it is not built yet.
+// writing at once: several glbdns nodes share a store only through a Backend with
+// cross-machine compare-and-swap (see Backend).
 //
 // Drains are not part of the policy: they change no snapshot. A drain write publishes the
 // serving snapshot again with the new drains, and package health counts a drained member
