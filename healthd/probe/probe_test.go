@@ -18,7 +18,7 @@ import (
 )
 
 // targetOf turns a loopback "127.0.0.1:port" listener address into a Target.
-func targetOf(t *testing.T, addr string) Target {
+func targetOf(t testing.TB, addr string) Target {
 	t.Helper()
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
