@@ -34,8 +34,8 @@ type Config struct {
 	Reload <-chan struct{}
 	// MaxInFlight bounds concurrent probes, default DefaultMaxInFlight.
 	MaxInFlight int
-	// Probers by check type, default probe.Default.
-	Probers map[string]probe.Func
+	// Preparers by check type, default probe.Default.
+	Preparers map[string]probe.Preparer
 	// Registry receives the metrics, served at /metrics; default a new registry with the
 	// Go and process collectors.
 	Registry *prometheus.Registry
@@ -72,7 +72,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	board := NewBoard(cfg.ID)
 	sched := NewScheduler(SchedulerConfig{
-		Board: board, Logger: log, Probers: cfg.Probers, MaxInFlight: cfg.MaxInFlight, Metrics: metrics,
+		Board: board, Logger: log, Preparers: cfg.Preparers, MaxInFlight: cfg.MaxInFlight, Metrics: metrics,
 	})
 	defer sched.Close()
 	sched.Update(snap)
