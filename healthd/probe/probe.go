@@ -32,7 +32,9 @@ import (
 )
 
 // Target is where a probe connects: the member's address, or its host name for a
-// host-name (CNAME) member, and the check's port.
+// host-name (CNAME) member, and the check's port. It is a value to pass, not to edit: a
+// Target made by TargetOf keeps the address it computed (a literal computes it on every
+// String call).
 type Target struct {
 	// Addr is the member's address; invalid for a host-name member.
 	Addr netip.Addr
