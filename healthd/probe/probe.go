@@ -9,9 +9,10 @@
 // same way): Prepare compiles regexps, builds the request template, header set, TLS
 // configuration and status ranges, or the DNS question, so that each probe only dials and
 // matches. A check shared by many members is prepared once for all of them. Preparation
-// trusts the check as the policy package compiled it, every default filled in; what it
-// still cannot run (an unknown type, a bad regexp, no timeout: checks the policy refuses)
-// gives a Prober whose every probe fails with the reason, never a panic.
+// trusts the check as the policy package compiled it, every default filled in; a check it
+// cannot run (one the policy refuses, such as an unknown type or a bad regexp, or one
+// net/http refuses, such as a method that is not a token) gives a Prober whose every
+// probe fails with the reason, never a panic.
 //
 // A probe never outlives its context: Probe always applies the check's timeout, so a
 // backend that accepts and then stays silent costs one timeout, never a stuck scheduler.
