@@ -14,8 +14,9 @@ func NewResultReport(r probe.Result) api.ResultReport {
 	return api.ResultReport{OK: r.OK, At: r.At.UTC(), LatencySeconds: r.Latency.Seconds(), Reason: r.Reason}
 }
 
-// Board is the published health state: what the health API serves. The scheduler writes
-// it; tests (and the client's tests) may write it directly to serve a controlled state.
+// Board holds the published report of every member: what the health API serves. The
+// scheduler writes it; tests (and the client's tests) may write it directly to serve a
+// report they control.
 // It is versioned by an index that grows only when a status changes, so a blocking
 // watcher wakes for news and not for every probe (Consul's X-Consul-Index semantics).
 type Board struct {
@@ -85,7 +86,7 @@ func (b *Board) Watch() (uint64, <-chan struct{}) {
 	return b.index, b.changed
 }
 
-// Report returns a copy of the published state, members sorted by pool then name. With
+// Report returns a copy of the board, members sorted by pool then name. With
 // history false, per-check histories are left out.
 func (b *Board) Report(history bool) api.Report {
 	b.mu.Lock()

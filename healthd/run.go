@@ -34,8 +34,8 @@ type Config struct {
 	Reload <-chan struct{}
 	// MaxInFlight bounds concurrent probes, default DefaultMaxInFlight.
 	MaxInFlight int
-	// Probers by check type, default probe.Default.
-	Probers map[string]probe.Func
+	// Preparers by check type, default probe.Default.
+	Preparers map[string]probe.Preparer
 	// Registry receives the metrics, served at /metrics; default a new registry with the
 	// Go and process collectors.
 	Registry *prometheus.Registry
@@ -60,8 +60,7 @@ func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger.With("component", "healthd")
 	reg := cfg.Registry
 	if reg == nil {
-		reg = prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg = newRegistry()
 	}
 	metrics := NewMetrics(reg)
 
@@ -72,7 +71,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	board := NewBoard(cfg.ID)
 	sched := NewScheduler(SchedulerConfig{
-		Board: board, Logger: log, Probers: cfg.Probers, MaxInFlight: cfg.MaxInFlight, Metrics: metrics,
+		Board: board, Logger: log, Preparers: cfg.Preparers, MaxInFlight: cfg.MaxInFlight, Metrics: metrics,
 	})
 	defer sched.Close()
 	sched.Update(snap)
@@ -107,14 +106,28 @@ func Run(ctx context.Context, cfg Config) error {
 		case err := <-serveErr:
 			return fmt.Errorf("serve health api: %w", err)
 		case <-cfg.Reload:
-			next, err := cfg.Load(cfg.PolicyPath)
-			metrics.reload(err == nil)
-			if err != nil {
-				log.Error("policy reload refused, keeping the old policy", "path", cfg.PolicyPath, "err", err)
-				continue
-			}
-			sched.Update(next)
-			log.Info("policy reloaded", "path", cfg.PolicyPath, "hash", next.Hash, "members", len(next.Members))
+			reload(cfg, log, metrics, sched)
 		}
 	}
+}
+
+// reload loads the policy again and gives it to sched; a policy with errors is refused
+// and the old one keeps running.
+func reload(cfg Config, log *slog.Logger, metrics *Metrics, sched *Scheduler) {
+	next, err := cfg.Load(cfg.PolicyPath)
+	metrics.reload(err == nil)
+	if err != nil {
+		log.Error("policy reload refused, keeping the old policy", "path", cfg.PolicyPath, "err", err)
+		return
+	}
+	sched.Update(next)
+	log.Info("policy reloaded", "path", cfg.PolicyPath, "hash", next.Hash, "members", len(next.Members))
+}
+
+// newRegistry is Run's default registry: healthd's metrics beside the Go and process
+// collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }

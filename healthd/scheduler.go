@@ -14,28 +14,30 @@ import (
 	"github.com/glbdns/glbdns/policy"
 )
 
-// Scheduler defaults.
+// Scheduler limits.
 const (
 	// DefaultMaxInFlight bounds concurrent probes: 256 sockets at once stays far below a
 	// default file-descriptor limit of 1024 while letting thousands of members with
 	// second-scale intervals be probed on time.
 	DefaultMaxInFlight = 256
-	// DefaultInterval is used when a check has none (the policy's default).
-	DefaultInterval = 5 * time.Second
 	// historyLen is how many recent results, and separately how many recent failures,
 	// each check keeps: failures are kept longer (blackbox's history does the same), so
 	// the reason of the last outage survives a long run of successes.
 	historyLen = 10
 )
 
+// reasonNoInterval is the reason a check without an interval shows: the policy requires
+// one, and without it there is no pace to probe at, so the check is never probed.
+const reasonNoInterval = "check has no interval"
+
 // SchedulerConfig configures a Scheduler.
 type SchedulerConfig struct {
-	// Board receives every member's state. Required.
+	// Board receives every member's report. Required.
 	Board *Board
 	// Logger, default slog.Default().
 	Logger *slog.Logger
-	// Probers by check type, default probe.Default.
-	Probers map[string]probe.Func
+	// Preparers by check type, default probe.Default.
+	Preparers map[string]probe.Preparer
 	// MaxInFlight bounds concurrent probes, default DefaultMaxInFlight.
 	MaxInFlight int
 	// Metrics, when not nil, records probe and status metrics.
@@ -45,17 +47,19 @@ type SchedulerConfig struct {
 // Scheduler probes every check of every member of a policy snapshot on its interval, runs
 // each check's results through its Hysteresis and publishes member verdicts to the Board.
 //
-// Each check runs in its own goroutine, first at a random moment within its first
-// interval (Consul staggers first runs the same way, so a reload of thousands of members
-// does not probe them all in one burst), then every interval from the start of the
-// previous probe. A semaphore bounds the probes in flight; every probe has a timeout; a
-// panic in a round is recovered, logged with its stack and counted, and the loop goes on.
+// A check is prepared (probe.Prepare) when the scheduler learns it, once for all the
+// members sharing it, and again only when its settings change. Each check of each member
+// runs in its own goroutine, first at a random moment within its first interval (Consul
+// staggers first runs the same way, so a reload of thousands of members does not probe
+// them all in one burst), then every interval from the start of the previous probe. A
+// semaphore bounds the probes in flight; every probe has a timeout; a panic in a round is
+// recovered, logged with its stack and counted, and the loop goes on.
 type Scheduler struct {
-	board   *Board
-	log     *slog.Logger
-	probers map[string]probe.Func
-	sem     chan struct{}
-	metrics *Metrics
+	board     *Board
+	log       *slog.Logger
+	preparers map[string]probe.Preparer
+	sem       chan struct{}
+	metrics   *Metrics
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -79,8 +83,10 @@ type memberRun struct {
 }
 
 type checkRun struct {
+	member string // the member's ID
 	c      *policy.Check
 	target probe.Target
+	prober *probe.Prober
 	gen    uint64 // bumped when the running goroutine is replaced; stale results are dropped
 	cancel context.CancelFunc
 	h      Hysteresis
@@ -89,6 +95,27 @@ type checkRun struct {
 	reason string
 	recent ring // every result
 	fails  ring // failures only
+}
+
+// stop cancels the check's loop, if it runs.
+func (cr *checkRun) stop() {
+	if cr.cancel != nil {
+		cr.cancel()
+	}
+}
+
+// job is what one loop of a check probes, fixed when the loop starts so that a round
+// reads no state shared with Update.
+type job struct {
+	member string
+	gen    uint64
+	check  *policy.Check
+	prober *probe.Prober
+	target probe.Target
+}
+
+func (cr *checkRun) job() job {
+	return job{member: cr.member, gen: cr.gen, check: cr.c, prober: cr.prober, target: cr.target}
 }
 
 // ring is a fixed-size history of results.
@@ -111,22 +138,22 @@ func NewScheduler(cfg SchedulerConfig) *Scheduler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Probers == nil {
-		cfg.Probers = probe.Default
+	if cfg.Preparers == nil {
+		cfg.Preparers = probe.Default
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Scheduler{
-		board:   cfg.Board,
-		log:     cfg.Logger,
-		probers: cfg.Probers,
-		sem:     make(chan struct{}, cfg.MaxInFlight),
-		metrics: cfg.Metrics,
-		ctx:     ctx,
-		cancel:  cancel,
-		members: map[string]*memberRun{},
+		board:     cfg.Board,
+		log:       cfg.Logger,
+		preparers: cfg.Preparers,
+		sem:       make(chan struct{}, cfg.MaxInFlight),
+		metrics:   cfg.Metrics,
+		ctx:       ctx,
+		cancel:    cancel,
+		members:   map[string]*memberRun{},
 	}
 }
 
@@ -137,15 +164,37 @@ func (s *Scheduler) Close() {
 }
 
 // Update makes snap the set of members and checks to probe. A member (by ID) and check
-// (by name) that still exist keep their state — status, counters, history — and, when
-// their settings are unchanged, their running loop. A check whose settings changed is
-// restarted with its state kept, except when its target (address, host or port) changed:
-// the old verdict was about another endpoint, so that check starts again from Unknown.
-// New members and checks start Unknown; removed ones are stopped and unpublished.
+// (by name) that still exist keep their status, counters and history and, when their
+// settings are unchanged, their running loop and prober. A check whose settings changed
+// is prepared again and restarted with its status kept, except when its target (address,
+// host or port) changed: the old verdict was about another endpoint, so that check starts
+// again from Unknown. New members and checks start Unknown; removed ones are stopped and
+// unpublished.
 func (s *Scheduler) Update(snap *policy.Snapshot) {
-	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, cr := range s.learn(snap, time.Now()) {
+		s.start(cr)
+	}
+}
+
+// learn records snap as Update describes and returns the checks whose loops must start;
+// it starts none itself, so that a test can run their rounds synchronously. s.mu is held.
+func (s *Scheduler) learn(snap *policy.Snapshot, now time.Time) []*checkRun {
+	// A pool's check is one *policy.Check shared by its members: prepare it once.
+	prepared := map[*policy.Check]*probe.Prober{}
+	prepare := func(m *policy.Member, c *policy.Check) *probe.Prober {
+		p := prepared[c]
+		if p == nil {
+			p = probe.Prepare(s.preparers, c)
+			prepared[c] = p
+			if err := p.Err(); err != nil {
+				s.log.Error("check cannot run; its probes fail", "pool", m.Pool, "check", c.Name, "err", err)
+			}
+		}
+		return p
+	}
+	var starts []*checkRun
 	seen := make(map[string]bool, len(snap.Members))
 	var maxInterval time.Duration
 	for _, m := range snap.Members {
@@ -157,80 +206,94 @@ func (s *Scheduler) Update(snap *policy.Snapshot) {
 			s.members[id] = mr
 		}
 		mr.m = m
-		old := make(map[string]*checkRun, len(mr.checks))
-		for _, cr := range mr.checks {
-			old[cr.c.Name] = cr
-		}
-		checks := make([]*checkRun, 0, len(m.Checks))
+		starts = append(starts, s.learnChecks(mr, prepare, now)...)
 		for _, c := range m.Checks {
-			maxInterval = max(maxInterval, interval(c))
-			target := probe.TargetOf(m, c)
-			cr := old[c.Name]
-			delete(old, c.Name)
-			switch {
-			case cr == nil:
-				cr = &checkRun{since: now}
-			case cr.target != target:
-				cr.cancel()
-				*cr = checkRun{gen: cr.gen + 1, since: now}
-			case !reflect.DeepEqual(*cr.c, *c):
-				cr.cancel()
-				cr.gen++
-			default:
-				cr.c = c // same settings; keep the loop running
-				checks = append(checks, cr)
-				continue
-			}
-			cr.c, cr.target = c, target
-			cr.h.Rise, cr.h.Fall = c.Rise, c.Fall
-			s.start(id, cr)
-			checks = append(checks, cr)
+			maxInterval = max(maxInterval, c.Interval)
 		}
-		for _, cr := range old {
-			cr.cancel()
-		}
-		mr.checks = checks
 		s.publish(mr, now)
 	}
 	for id, mr := range s.members {
-		if seen[id] {
-			continue
-		}
-		for _, cr := range mr.checks {
-			cr.cancel()
-		}
-		delete(s.members, id)
-		s.board.Delete(mr.m.Pool, mr.m.Name)
-		if s.metrics != nil {
-			s.metrics.forget(mr.m)
+		if !seen[id] {
+			s.forget(id, mr)
 		}
 	}
 	s.loaded = true
 	s.loadedAt = now
 	s.maxInterval = maxInterval
+	return starts
 }
 
-func interval(c *policy.Check) time.Duration {
-	if c.Interval > 0 {
-		return c.Interval
+// learnChecks matches the checks of mr's new member with its running ones by name and
+// returns those to start. s.mu is held.
+func (s *Scheduler) learnChecks(mr *memberRun, prepare func(*policy.Member, *policy.Check) *probe.Prober, now time.Time) []*checkRun {
+	id := mr.m.ID()
+	old := make(map[string]*checkRun, len(mr.checks))
+	for _, cr := range mr.checks {
+		old[cr.c.Name] = cr
 	}
-	return DefaultInterval
+	checks := make([]*checkRun, 0, len(mr.m.Checks))
+	var starts []*checkRun
+	for _, c := range mr.m.Checks {
+		target := probe.TargetOf(mr.m, c)
+		cr := old[c.Name]
+		delete(old, c.Name)
+		switch {
+		case cr == nil:
+			cr = &checkRun{since: now}
+		case cr.target != target:
+			cr.stop()
+			*cr = checkRun{gen: cr.gen + 1, since: now}
+		case !reflect.DeepEqual(*cr.c, *c):
+			cr.stop()
+			cr.gen++
+		default:
+			cr.c = c // same settings; keep the loop and its prober
+			checks = append(checks, cr)
+			continue
+		}
+		cr.member, cr.c, cr.target, cr.prober = id, c, target, prepare(mr.m, c)
+		cr.h.Rise, cr.h.Fall = c.Rise, c.Fall
+		checks = append(checks, cr)
+		if c.Interval <= 0 {
+			cr.reason = reasonNoInterval
+			s.log.Error("check has no interval; not probed", "member", id, "check", c.Name)
+			continue
+		}
+		starts = append(starts, cr)
+	}
+	for _, cr := range old {
+		cr.stop()
+	}
+	mr.checks = checks
+	return starts
+}
+
+// forget stops a member that left the policy and unpublishes it. s.mu is held.
+func (s *Scheduler) forget(id string, mr *memberRun) {
+	for _, cr := range mr.checks {
+		cr.stop()
+	}
+	delete(s.members, id)
+	s.board.Delete(mr.m.Pool, mr.m.Name)
+	if s.metrics != nil {
+		s.metrics.forget(mr.m)
+	}
 }
 
 // start launches cr's loop; s.mu is held.
-func (s *Scheduler) start(id string, cr *checkRun) {
+func (s *Scheduler) start(cr *checkRun) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	cr.cancel = cancel
-	gen, c, target := cr.gen, cr.c, cr.target
+	j := cr.job()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.loop(ctx, id, gen, c, target)
+		s.loop(ctx, j)
 	}()
 }
 
-func (s *Scheduler) loop(ctx context.Context, id string, gen uint64, c *policy.Check, target probe.Target) {
-	every := interval(c)
+func (s *Scheduler) loop(ctx context.Context, j job) {
+	every := j.check.Interval
 	t := time.NewTimer(rand.N(every))
 	defer t.Stop()
 	for {
@@ -240,17 +303,17 @@ func (s *Scheduler) loop(ctx context.Context, id string, gen uint64, c *policy.C
 		case <-t.C:
 		}
 		start := time.Now()
-		s.round(ctx, id, gen, c, target)
+		s.round(ctx, j)
 		t.Reset(max(0, every-time.Since(start)))
 	}
 }
 
-// round runs one probe and records it. It is the unit the loop repeats; a panic in it
-// is recovered so the loop survives.
-func (s *Scheduler) round(ctx context.Context, id string, gen uint64, c *policy.Check, target probe.Target) {
+// round runs one probe and records it. It is the unit the loop repeats (and the one a
+// test calls synchronously); a panic in it is recovered so the loop survives.
+func (s *Scheduler) round(ctx context.Context, j job) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("probe round panic", "member", id, "check", c.Name, "panic", r, "stack", string(debug.Stack()))
+			s.log.Error("probe round panic", "member", j.member, "check", j.check.Name, "panic", r, "stack", string(debug.Stack()))
 			if s.metrics != nil {
 				s.metrics.panics.Inc()
 			}
@@ -261,41 +324,41 @@ func (s *Scheduler) round(ctx context.Context, id string, gen uint64, c *policy.
 	case <-ctx.Done():
 		return
 	}
-	res := probe.Run(ctx, s.probers, target, c)
+	res := j.prober.Probe(ctx, j.target)
 	<-s.sem
 	if ctx.Err() != nil {
 		return // stopped mid-probe: the result says nothing about the member
 	}
 	if res.Panic != "" {
-		s.log.Error("prober panic", "member", id, "check", c.Name, "reason", res.Reason, "stack", res.Panic)
+		s.log.Error("prober panic", "member", j.member, "check", j.check.Name, "reason", res.Reason, "stack", res.Panic)
 		if s.metrics != nil {
 			s.metrics.panics.Inc()
 		}
 	}
-	s.record(id, gen, c.Name, res)
+	s.record(j, res)
 }
 
-// record feeds a result to its check's hysteresis and republishes the member.
-func (s *Scheduler) record(id string, gen uint64, check string, res probe.Result) {
+// record feeds a result of j to its check's hysteresis and republishes the member.
+func (s *Scheduler) record(j job, res probe.Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	mr := s.members[id]
+	mr := s.members[j.member]
 	if mr == nil {
 		return
 	}
 	var cr *checkRun
 	for _, x := range mr.checks {
-		if x.c.Name == check {
+		if x.c.Name == j.check.Name {
 			cr = x
 		}
 	}
-	if cr == nil || cr.gen != gen {
+	if cr == nil || cr.gen != j.gen {
 		return // the check was removed or restarted since this probe began
 	}
 	res.Panic = ""
 	if cr.h.Observe(res.OK) {
 		cr.since = res.At
-		s.log.Info("check status", "member", id, "check", check, "status", cr.h.Status.String(), "reason", res.Reason)
+		s.log.Info("check status", "member", j.member, "check", j.check.Name, "status", cr.h.Status.String(), "reason", res.Reason)
 	}
 	cr.last = &res
 	cr.recent.add(res)

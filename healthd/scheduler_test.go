@@ -2,11 +2,13 @@ package healthd
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,7 +27,7 @@ import (
 type backend struct {
 	srv     *httptest.Server
 	healthy atomic.Bool
-	addr    netip.AddrPort
+	port    int
 }
 
 func newBackend(t *testing.T) *backend {
@@ -33,29 +35,32 @@ func newBackend(t *testing.T) *backend {
 	b := &backend{}
 	b.healthy.Store(true)
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !b.healthy.Load() {
+		if r.URL.Path != "/health" || !b.healthy.Load() {
 			http.Error(w, "sick", http.StatusServiceUnavailable)
 		}
 	}))
 	t.Cleanup(b.srv.Close)
-	b.addr = netip.MustParseAddrPort(b.srv.Listener.Addr().String())
+	b.port = int(netip.MustParseAddrPort(b.srv.Listener.Addr().String()).Port())
 	return b
 }
 
-// snapshot builds a policy snapshot of one pool whose members each probe one backend.
-// (Built in Go rather than HCL: these tests exercise the scheduler, not the policy loader.)
-func snapshot(pool string, check policy.Check, backends map[string]*backend) *policy.Snapshot {
-	snap := &policy.Snapshot{}
-	p := &policy.Pool{Name: pool}
-	for i, n := range sortedKeys(backends) {
-		c := check
-		c.Port = int(backends[n].addr.Port())
-		m := &policy.Member{Index: i, Pool: pool, Name: n, Addr: backends[n].addr.Addr(), Weight: 1, Checks: []*policy.Check{&c}}
-		p.Members = append(p.Members, m)
-		snap.Members = append(snap.Members, m)
+// syncCheck is the pool check of the synchronous tests: they run rounds themselves, so
+// the interval only has to be valid.
+const syncCheck = `path = "/health"
+    rise = 2
+    fall = 2`
+
+// poolPolicy is a policy of one pool "web" whose http check has the attributes in check
+// and whose members, named by the keys of backends, each probe their own backend (a
+// member's check block overriding the port).
+func poolPolicy(check string, backends map[string]*backend) string {
+	var b strings.Builder
+	b.WriteString("pool \"web\" {\n")
+	for _, name := range sortedKeys(backends) {
+		fmt.Fprintf(&b, "  member %q {\n    address = \"127.0.0.1\"\n    check \"http\" { port = %d }\n  }\n", name, backends[name].port)
 	}
-	snap.Pools = []*policy.Pool{p}
-	return snap
+	fmt.Fprintf(&b, "  check \"http\" {\n    %s\n  }\n}\n", check)
+	return b.String()
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -63,29 +68,66 @@ func sortedKeys[V any](m map[string]V) []string {
 	for k := range m {
 		ks = append(ks, k)
 	}
-	for i := 1; i < len(ks); i++ {
-		for j := i; j > 0 && ks[j] < ks[j-1]; j-- {
-			ks[j], ks[j-1] = ks[j-1], ks[j]
-		}
-	}
+	slices.Sort(ks)
 	return ks
 }
 
-var fastCheck = policy.Check{Name: "http", Type: "http", Path: "/health", Interval: 20 * time.Millisecond, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 2}
-
-// getReport fetches /v1/health from the API server.
-func getReport(t *testing.T, url string) api.Report {
+// load compiles src with the policy package, as healthd's loader does.
+func load(t *testing.T, src string) *policy.Snapshot {
 	t.Helper()
-	resp, err := http.Get(url + "/v1/health")
-	if err != nil {
-		t.Fatal(err)
+	snap, diags := policy.Load([]policy.File{{Name: "healthd_test.hcl", Data: []byte(src)}})
+	if diags.HasErrors() {
+		t.Fatalf("load policy:\n%s\n%v", src, diags)
 	}
-	defer resp.Body.Close()
-	var r api.Report
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		t.Fatal(err)
+	return snap
+}
+
+func newTestScheduler(t *testing.T, reg prometheus.Registerer, preparers map[string]probe.Preparer) (*Scheduler, *Board) {
+	t.Helper()
+	board := NewBoard("test")
+	var metrics *Metrics
+	if reg != nil {
+		metrics = NewMetrics(reg)
 	}
-	return r
+	s := NewScheduler(SchedulerConfig{Board: board, Logger: slog.New(slog.DiscardHandler), Preparers: preparers, Metrics: metrics})
+	t.Cleanup(s.Close)
+	return s, board
+}
+
+// learn gives s a snapshot without starting any loop (Update would): the test runs the
+// rounds itself, as caddy's active_health_test calls its single-round function. It
+// returns the checks Update would have started.
+func learn(s *Scheduler, snap *policy.Snapshot) []*checkRun {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.learn(snap, time.Now())
+}
+
+// rounds runs n synchronous rounds of every check of every member, in member order.
+func rounds(t *testing.T, s *Scheduler, n int) {
+	t.Helper()
+	s.mu.Lock()
+	var jobs []job
+	for _, id := range sortedKeys(s.members) {
+		for _, cr := range s.members[id].checks {
+			jobs = append(jobs, cr.job())
+		}
+	}
+	s.mu.Unlock()
+	for range n {
+		for _, j := range jobs {
+			s.round(context.Background(), j)
+		}
+	}
+}
+
+func member(t *testing.T, board *Board, id string) api.MemberReport {
+	t.Helper()
+	m, ok := memberStatus(board.Report(true), id)
+	if !ok {
+		t.Fatalf("member %s not published", id)
+	}
+	return m
 }
 
 func memberStatus(r api.Report, id string) (api.MemberReport, bool) {
@@ -97,66 +139,53 @@ func memberStatus(r api.Report, id string) (api.MemberReport, bool) {
 	return api.MemberReport{}, false
 }
 
-// waitStatus polls the API (bounded: 10s) until member id has status want.
-func waitStatus(t *testing.T, url, id string, want api.Status) api.MemberReport {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		m, ok := memberStatus(getReport(t, url), id)
-		if ok && m.Status == want {
-			return m
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("member %s: status %v (present %v), want %v", id, m.Status, ok, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func newTestScheduler(t *testing.T, reg prometheus.Registerer) (*Scheduler, *Board, string) {
-	t.Helper()
-	board := NewBoard("test")
-	var metrics *Metrics
-	if reg != nil {
-		metrics = NewMetrics(reg)
-	}
-	s := NewScheduler(SchedulerConfig{Board: board, Logger: slog.New(slog.DiscardHandler), Metrics: metrics})
-	t.Cleanup(s.Close)
-	srv := httptest.NewServer(NewHandler(board, s.Ready, nil))
-	t.Cleanup(srv.Close)
-	return s, board, srv.URL
-}
-
-func TestSchedulerFlip(t *testing.T) {
+func TestRoundFlip(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	s, _, url := newTestScheduler(t, reg)
+	s, board := newTestScheduler(t, reg, nil)
 	b := newBackend(t)
-	s.Update(snapshot("web", fastCheck, map[string]*backend{"a": b}))
+	learn(s, load(t, poolPolicy(syncCheck, map[string]*backend{"a": b})))
+	if s.Ready() {
+		t.Error("ready before any check had a result")
+	}
 
-	m := waitStatus(t, url, "web/a", api.StatusUp)
-	if m.LastResult == nil || !m.LastResult.OK || len(m.Checks) != 1 || m.Checks[0].Status != api.StatusUp {
-		t.Fatalf("up member report: %+v", m)
+	rounds(t, s, 1)
+	if m := member(t, board, "web/a"); m.Status != api.StatusUnknown || m.Checks[0].Successes != 1 {
+		t.Fatalf("after one success: %v with %d successes, want unknown with 1", m.Status, m.Checks[0].Successes)
 	}
 	if !s.Ready() {
 		t.Error("not ready after every check had a result")
 	}
+	rounds(t, s, 1)
+	m := member(t, board, "web/a")
+	if m.Status != api.StatusUp || m.LastResult == nil || !m.LastResult.OK || m.Checks[0].Status != api.StatusUp {
+		t.Fatalf("up member report: %+v", m)
+	}
 
 	b.healthy.Store(false)
-	m = waitStatus(t, url, "web/a", api.StatusDown)
-	if m.Reason != "unexpected status 503" || m.Checks[0].Failures < 2 {
-		t.Errorf("down member: reason %q, failures %d", m.Reason, m.Checks[0].Failures)
+	rounds(t, s, 1)
+	if m := member(t, board, "web/a"); m.Status != api.StatusUp {
+		t.Fatalf("one failure took the member %v, want it still up (fall 2)", m.Status)
+	}
+	rounds(t, s, 1)
+	m = member(t, board, "web/a")
+	if m.Status != api.StatusDown || m.Reason != "unexpected status 503" || m.Checks[0].Failures != 2 {
+		t.Errorf("down member: %v, reason %q, failures %d", m.Status, m.Reason, m.Checks[0].Failures)
 	}
 	if got := testutil.ToFloat64(s.metrics.memberUp.WithLabelValues("web", "a")); got != 0 {
 		t.Errorf("healthd_member_up = %v while down", got)
 	}
 
 	b.healthy.Store(true)
-	m = waitStatus(t, url, "web/a", api.StatusUp)
-	if m.Reason != "unexpected status 503" {
-		t.Errorf("last failure reason %q was not kept after recovery", m.Reason)
+	rounds(t, s, 2)
+	m = member(t, board, "web/a")
+	if m.Status != api.StatusUp || m.Reason != "unexpected status 503" {
+		t.Errorf("recovered member: %v, reason %q (the last failure's, kept)", m.Status, m.Reason)
 	}
 	if got := testutil.ToFloat64(s.metrics.memberUp.WithLabelValues("web", "a")); got != 1 {
 		t.Errorf("healthd_member_up = %v while up", got)
+	}
+	if got := testutil.ToFloat64(s.metrics.probes.WithLabelValues("web", "http", "failure")); got != 2 {
+		t.Errorf("healthd_probes_total{result=failure} = %v, want 2", got)
 	}
 	problems, err := promlint.NewWithMetricFamilies(gather(t, reg)).Lint()
 	if err != nil || len(problems) > 0 {
@@ -173,75 +202,83 @@ func gather(t *testing.T, reg *prometheus.Registry) []*dto.MetricFamily {
 	return mfs
 }
 
-func TestSchedulerHistory(t *testing.T) {
-	s, _, url := newTestScheduler(t, nil)
+func TestRoundHistory(t *testing.T) {
+	s, board := newTestScheduler(t, nil, nil)
 	b := newBackend(t)
 	b.healthy.Store(false)
-	s.Update(snapshot("web", fastCheck, map[string]*backend{"a": b}))
-	waitStatus(t, url, "web/a", api.StatusDown)
+	learn(s, load(t, poolPolicy(syncCheck, map[string]*backend{"a": b})))
+	rounds(t, s, 2)
 	b.healthy.Store(true)
-	waitStatus(t, url, "web/a", api.StatusUp)
-	// Run well past the recent window: the failures must still be in the history.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(url + "/v1/health?history=1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r api.Report
-		err = json.NewDecoder(resp.Body).Decode(&r)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := r.Members[0].Checks[0].History
-		if len(h) > historyLen && h[0].OK == false && h[len(h)-1].OK {
-			for i := 1; i < len(h); i++ {
-				if h[i].At.Before(h[i-1].At) {
-					t.Fatalf("history not in time order at %d: %v", i, h)
-				}
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("history never kept old failures past the recent window: %+v", h)
-		}
-		time.Sleep(20 * time.Millisecond)
+	// Run past the recent window: the failures must still lead the history.
+	rounds(t, s, historyLen+2)
+	h := member(t, board, "web/a").Checks[0].History
+	if len(h) != historyLen+2 || h[0].OK || h[1].OK || !h[2].OK || !h[len(h)-1].OK {
+		t.Fatalf("history of %d: want the 2 old failures, then %d successes: %+v", len(h), historyLen, h)
 	}
-	if h := getReport(t, url).Members[0].Checks[0].History; h != nil {
-		t.Errorf("history served without ?history=1: %d entries", len(h))
+	for i := 1; i < len(h); i++ {
+		if h[i].At.Before(h[i-1].At) {
+			t.Fatalf("history not in time order at %d: %v", i, h)
+		}
+	}
+	if m, _ := memberStatus(board.Report(false), "web/a"); m.Checks[0].History != nil {
+		t.Errorf("history reported without asking: %d entries", len(m.Checks[0].History))
 	}
 }
 
-func TestSchedulerMultipleChecks(t *testing.T) {
-	s, _, url := newTestScheduler(t, nil)
+func TestRoundMultipleChecks(t *testing.T) {
+	s, board := newTestScheduler(t, nil, nil)
 	web, admin := newBackend(t), newBackend(t)
-	c1, c2 := fastCheck, fastCheck
-	c1.Port, c2.Port, c2.Name = int(web.addr.Port()), int(admin.addr.Port()), "admin"
-	m := &policy.Member{Pool: "web", Name: "a", Addr: web.addr.Addr(), Checks: []*policy.Check{&c1, &c2}}
-	s.Update(&policy.Snapshot{Members: []*policy.Member{m}})
-	waitStatus(t, url, "web/a", api.StatusUp)
+	src := fmt.Sprintf(`pool "web" {
+  member "a" {
+    address = "127.0.0.1"
+    check "admin" {
+      type = "http"
+      port = %d
+      %s
+    }
+  }
+  check "http" {
+    port = %d
+    %s
+  }
+}
+`, admin.port, syncCheck, web.port, syncCheck)
+	learn(s, load(t, src))
+	rounds(t, s, 2)
+	if m := member(t, board, "web/a"); m.Status != api.StatusUp {
+		t.Fatalf("member %v, want up", m.Status)
+	}
 	admin.healthy.Store(false) // one failing check takes the member down
-	got := waitStatus(t, url, "web/a", api.StatusDown)
-	if got.Checks[0].Status != api.StatusUp || got.Checks[1].Status != api.StatusDown {
-		t.Errorf("checks %v/%v, want up/down", got.Checks[0].Status, got.Checks[1].Status)
+	rounds(t, s, 2)
+	got := member(t, board, "web/a")
+	if got.Status != api.StatusDown || got.Checks[0].Status != api.StatusUp || got.Checks[1].Status != api.StatusDown {
+		t.Errorf("member %v, checks %s %v / %s %v, want down, up/down", got.Status,
+			got.Checks[0].Name, got.Checks[0].Status, got.Checks[1].Name, got.Checks[1].Status)
 	}
 }
 
-func TestSchedulerUpdate(t *testing.T) {
-	s, board, url := newTestScheduler(t, nil)
+func TestUpdate(t *testing.T) {
+	s, board := newTestScheduler(t, nil, nil)
 	a, b, c := newBackend(t), newBackend(t), newBackend(t)
-	s.Update(snapshot("web", fastCheck, map[string]*backend{"a": a, "b": b}))
-	since := waitStatus(t, url, "web/a", api.StatusUp).Since
-	waitStatus(t, url, "web/b", api.StatusUp)
+	started := learn(s, load(t, poolPolicy(syncCheck, map[string]*backend{"a": a, "b": b})))
+	if len(started) != 2 {
+		t.Fatalf("%d checks started, want 2", len(started))
+	}
+	rounds(t, s, 2)
+	since := member(t, board, "web/a").Since
+
+	if started := learn(s, load(t, poolPolicy(syncCheck, map[string]*backend{"a": a, "b": b}))); len(started) != 0 {
+		t.Errorf("a reload changing nothing restarted %d checks", len(started))
+	}
 
 	// Reload: a stays (interval changed), b goes, c comes.
-	changed := fastCheck
-	changed.Interval = 30 * time.Millisecond
-	s.Update(snapshot("web", changed, map[string]*backend{"a": a, "c": c}))
-	r := getReport(t, url)
-	ma, ok := memberStatus(r, "web/a")
-	if !ok || ma.Status != api.StatusUp || !ma.Since.Equal(since) {
+	changed := syncCheck + "\n    interval = \"7s\""
+	started = learn(s, load(t, poolPolicy(changed, map[string]*backend{"a": a, "c": c})))
+	if len(started) != 2 {
+		t.Errorf("%d checks restarted, want a's (changed) and c's (new)", len(started))
+	}
+	r := board.Report(false)
+	if ma, ok := memberStatus(r, "web/a"); !ok || ma.Status != api.StatusUp || !ma.Since.Equal(since) {
 		t.Errorf("kept member a: %+v, want up since %v", ma, since)
 	}
 	if _, ok := memberStatus(r, "web/b"); ok {
@@ -250,44 +287,149 @@ func TestSchedulerUpdate(t *testing.T) {
 	if mc, ok := memberStatus(r, "web/c"); !ok || mc.Status != api.StatusUnknown {
 		t.Errorf("new member c: %+v, want unknown", mc)
 	}
-	waitStatus(t, url, "web/c", api.StatusUp)
-
-	// Moving a to another address restarts its check from unknown.
-	s.Update(snapshot("web", changed, map[string]*backend{"a": c, "c": c}))
-	if ma, _ := memberStatus(getReport(t, url), "web/a"); ma.Checks[0].Status != api.StatusUnknown {
-		t.Errorf("member a with a new target: check %v, want unknown", ma.Checks[0].Status)
+	rounds(t, s, 2)
+	if mc := member(t, board, "web/c"); mc.Status != api.StatusUp {
+		t.Errorf("member c: %v, want up", mc.Status)
 	}
-	waitStatus(t, url, "web/a", api.StatusUp)
+
+	// Moving a to another port restarts its check from unknown.
+	learn(s, load(t, poolPolicy(changed, map[string]*backend{"a": c, "c": c})))
+	if ma := member(t, board, "web/a"); ma.Checks[0].Status != api.StatusUnknown || ma.Checks[0].Target != c.srv.Listener.Addr().String() {
+		t.Errorf("member a with a new target: check %v on %s, want unknown on %s", ma.Checks[0].Status, ma.Checks[0].Target, c.srv.Listener.Addr())
+	}
+	rounds(t, s, 2)
+	if ma := member(t, board, "web/a"); ma.Status != api.StatusUp {
+		t.Errorf("member a: %v, want up", ma.Status)
+	}
 	if n := len(board.Report(false).Members); n != 2 {
 		t.Errorf("%d members published, want 2", n)
 	}
 }
 
-func TestSchedulerPanic(t *testing.T) {
-	board := NewBoard("test")
-	probers := map[string]probe.Func{"boom": func(context.Context, probe.Target, *policy.Check) probe.Result { panic("kaboom") }}
-	s := NewScheduler(SchedulerConfig{Board: board, Logger: slog.New(slog.DiscardHandler), Probers: probers, Metrics: NewMetrics(prometheus.NewRegistry())})
-	defer s.Close()
-	c := policy.Check{Name: "x", Type: "boom", Interval: 10 * time.Millisecond, Fall: 1}
-	s.Update(&policy.Snapshot{Members: []*policy.Member{{Pool: "p", Name: "m", Addr: netip.MustParseAddr("127.0.0.1"), Checks: []*policy.Check{&c}}}})
-	srv := httptest.NewServer(NewHandler(board, nil, nil))
-	defer srv.Close()
-	m := waitStatus(t, srv.URL, "p/m", api.StatusDown)
-	if m.Reason != "prober panic: kaboom" {
-		t.Errorf("reason %q", m.Reason)
+// TestPreparedOnce checks that a pool's check, shared by its members, is prepared once.
+func TestPreparedOnce(t *testing.T) {
+	var prepared atomic.Int32
+	preparers := map[string]probe.Preparer{"http": func(c *policy.Check) (probe.Func, error) {
+		prepared.Add(1)
+		return probe.Default["http"](c)
+	}}
+	s, _ := newTestScheduler(t, nil, preparers)
+	src := `pool "web" {
+  member "a" { address = "127.0.0.1" }
+  member "b" { address = "127.0.0.2" }
+  member "c" { address = "127.0.0.3" }
+  check "http" { port = 8080 }
+}
+`
+	learn(s, load(t, src))
+	if n := prepared.Load(); n != 1 {
+		t.Errorf("check of 3 members prepared %d times, want 1", n)
 	}
-	if testutil.ToFloat64(s.metrics.panics) < 1 {
-		t.Error("panic not counted")
+	learn(s, load(t, src))
+	if n := prepared.Load(); n != 1 {
+		t.Errorf("unchanged check prepared again on reload (%d times)", n)
 	}
 }
 
-func TestSchedulerNoChecks(t *testing.T) {
-	s, _, url := newTestScheduler(t, nil)
-	s.Update(&policy.Snapshot{Members: []*policy.Member{{Pool: "p", Name: "static", Addr: netip.MustParseAddr("192.0.2.1")}}})
-	if m, _ := memberStatus(getReport(t, url), "p/static"); m.Status != api.StatusUp {
+func TestRoundPanic(t *testing.T) {
+	tests := []struct {
+		name      string
+		preparers map[string]probe.Preparer
+	}{
+		{"in the probe", map[string]probe.Preparer{"http": func(*policy.Check) (probe.Func, error) {
+			return func(context.Context, probe.Target) probe.Result { panic("kaboom") }, nil
+		}}},
+		{"in the preparer", map[string]probe.Preparer{"http": func(*policy.Check) (probe.Func, error) { panic("kaboom") }}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, board := newTestScheduler(t, prometheus.NewRegistry(), tc.preparers)
+			learn(s, load(t, `pool "p" {
+  member "m" { address = "127.0.0.1" }
+  check "http" {
+    port = 8080
+    fall = 1
+  }
+}
+`))
+			rounds(t, s, 1)
+			if m := member(t, board, "p/m"); m.Status != api.StatusDown || m.Reason != "prober panic: kaboom" {
+				t.Errorf("member %v, reason %q", m.Status, m.Reason)
+			}
+			if testutil.ToFloat64(s.metrics.panics) != 1 {
+				t.Error("panic not counted")
+			}
+		})
+	}
+}
+
+// TestNoInterval covers a check the policy would refuse, made by hand: without an interval
+// it is never probed, and says why, instead of panicking in the loop.
+func TestNoInterval(t *testing.T) {
+	s, board := newTestScheduler(t, nil, nil)
+	snap := load(t, poolPolicy(syncCheck, map[string]*backend{"a": newBackend(t)}))
+	c := *snap.Members[0].Checks[0]
+	c.Interval = 0
+	snap.Members[0].Checks[0] = &c
+	if started := learn(s, snap); len(started) != 0 {
+		t.Errorf("%d checks without an interval started", len(started))
+	}
+	s.Update(snap)
+	if m := member(t, board, "web/a"); m.Status != api.StatusUnknown || m.Checks[0].Reason != reasonNoInterval {
+		t.Errorf("member %v, check reason %q; want unknown, %q", m.Status, m.Checks[0].Reason, reasonNoInterval)
+	}
+}
+
+func TestNoChecks(t *testing.T) {
+	s, board := newTestScheduler(t, nil, nil)
+	s.Update(load(t, `pool "p" {
+  member "static" { address = "192.0.2.1" }
+}
+`))
+	if m := member(t, board, "p/static"); m.Status != api.StatusUp {
 		t.Errorf("member without checks: %v, want up", m.Status)
 	}
 	if !s.Ready() {
 		t.Error("not ready with nothing to probe")
 	}
+}
+
+// waitStatus waits (bounded: 10s) until the board publishes member id with status want,
+// woken by the board's index rather than polling.
+func waitStatus(t *testing.T, board *Board, id string, want api.Status) api.MemberReport {
+	t.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for {
+		_, changed := board.Watch()
+		m, ok := memberStatus(board.Report(false), id)
+		if ok && m.Status == want {
+			return m
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("member %s: status %v (present %v), want %v", id, m.Status, ok, want)
+		}
+	}
+}
+
+// TestSchedulerLoops runs the real loops: Update starts them, a backend flips, a reload
+// stops a member's loop, and Close returns once every loop has (else the test hangs).
+func TestSchedulerLoops(t *testing.T) {
+	s, board := newTestScheduler(t, nil, nil)
+	a, b := newBackend(t), newBackend(t)
+	check := syncCheck + "\n    interval = \"100ms\"\n    timeout = \"90ms\""
+	s.Update(load(t, poolPolicy(check, map[string]*backend{"a": a, "b": b})))
+	waitStatus(t, board, "web/a", api.StatusUp)
+	waitStatus(t, board, "web/b", api.StatusUp)
+	a.healthy.Store(false)
+	if m := waitStatus(t, board, "web/a", api.StatusDown); m.Reason != "unexpected status 503" {
+		t.Errorf("reason %q", m.Reason)
+	}
+	s.Update(load(t, poolPolicy(check, map[string]*backend{"b": b})))
+	if _, ok := memberStatus(board.Report(false), "web/a"); ok {
+		t.Error("removed member a still published")
+	}
+	s.Close()
 }

@@ -2,6 +2,8 @@ package probe
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -9,56 +11,61 @@ import (
 	"github.com/glbdns/glbdns/policy"
 )
 
-// DNS probes a "dns" check: one UDP query for QName/QType (defaults "." and SOA, which any
-// authoritative or recursive server answers) must come back with rcode ExpectRcode
-// (default NOERROR) and, when ExpectAnswer is set, an answer RR whose rdata in
-// presentation format contains it. Truncated replies count as answered: the rcode and
-// header are what the check judges, and a retry over TCP would double the probe's cost.
-func DNS(ctx context.Context, target Target, c *policy.Check) Result {
-	qname := c.QName
-	if qname == "" {
-		qname = "."
+// DNS prepares a "dns" check: one UDP query for QName/QType must come back with rcode
+// ExpectRcode and, when ExpectAnswer is set, an answer RR whose rdata in presentation
+// format contains it. Truncated replies count as answered: the rcode and header are what
+// the check judges, and a retry over TCP would double the probe's cost.
+func DNS(c *policy.Check) (Func, error) {
+	if c.QName == "" {
+		return nil, errors.New("check has no qname")
 	}
-	qtype := dns.TypeSOA
-	if c.QType != "" {
-		t, ok := dns.StringToType[strings.ToUpper(c.QType)]
-		if !ok {
-			return fail("unknown qtype %q", c.QType)
-		}
-		qtype = t
+	qtype, ok := dns.StringToType[strings.ToUpper(c.QType)]
+	if !ok {
+		return nil, fmt.Errorf("unknown qtype %q", c.QType)
 	}
-	want := dns.RcodeSuccess
-	if c.ExpectRcode != "" {
-		r, ok := dns.StringToRcode[strings.ToUpper(c.ExpectRcode)]
-		if !ok {
-			return fail("unknown rcode %q", c.ExpectRcode)
-		}
-		want = r
+	rcode, ok := dns.StringToRcode[strings.ToUpper(c.ExpectRcode)]
+	if !ok {
+		return nil, fmt.Errorf("unknown rcode %q", c.ExpectRcode)
 	}
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(qname), qtype)
+	dc := &dnsCheck{
+		question: dns.Question{Name: dns.Fqdn(c.QName), Qtype: qtype, Qclass: dns.ClassINET},
+		rcode:    rcode,
+		answer:   c.ExpectAnswer,
+		// The check's timeout, not miekg's 2s read default, bounds the exchange (with
+		// ctx's deadline, whichever comes first).
+		client: &dns.Client{Net: "udp", UDPSize: dns.DefaultMsgSize, Timeout: c.Timeout},
+	}
+	return dc.probe, nil
+}
+
+// dnsCheck is a dns check prepared once: the question and what the reply must hold.
+type dnsCheck struct {
+	question dns.Question
+	rcode    int
+	answer   string // ExpectAnswer
+	client   *dns.Client
+}
+
+func (dc *dnsCheck) probe(ctx context.Context, target Target) Result {
+	m := &dns.Msg{Question: []dns.Question{dc.question}}
+	m.Id = dns.Id()
 	m.RecursionDesired = false // probe the server's own data, not its resolver
-	cl := &dns.Client{Net: "udp", UDPSize: dns.DefaultMsgSize}
-	r, rtt, err := cl.ExchangeContext(ctx, m, target.String())
+	r, rtt, err := dc.client.ExchangeContext(ctx, m, target.String())
 	if err != nil {
 		return errReason(ctx, "query", err)
 	}
-	res := Result{Phases: []Phase{{"exchange", rtt}}}
-	if r.Rcode != want {
-		res.Reason = "rcode " + dns.RcodeToString[r.Rcode] + ", want " + dns.RcodeToString[want]
-		return res
+	phases := []Phase{{"exchange", rtt}}
+	if r.Rcode != dc.rcode {
+		return Result{Reason: "rcode " + dns.RcodeToString[r.Rcode] + ", want " + dns.RcodeToString[dc.rcode], Phases: phases}
 	}
-	if c.ExpectAnswer == "" {
-		res.OK = true
-		return res
+	if dc.answer == "" {
+		return Result{OK: true, Phases: phases}
 	}
 	for _, rr := range r.Answer {
 		rdata := strings.TrimPrefix(rr.String(), rr.Header().String())
-		if strings.Contains(rdata, c.ExpectAnswer) {
-			res.OK = true
-			return res
+		if strings.Contains(rdata, dc.answer) {
+			return Result{OK: true, Phases: phases}
 		}
 	}
-	res.Reason = "no answer contains " + c.ExpectAnswer
-	return res
+	return Result{Reason: "no answer contains " + dc.answer, Phases: phases}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/glbdns/glbdns/policy"
@@ -27,8 +27,8 @@ const MaxBodyBytes = 64 << 10
 // maxRedirects bounds FollowRedirects, as net/http's default policy does.
 const maxRedirects = 10
 
-// defaultStatus is what a check without ExpectStatus accepts: any success or redirect.
-var defaultStatus = []policy.StatusRange{{Lo: 200, Hi: 399}}
+// userAgent names healthd to backends unless the check sets its own User-Agent header.
+const userAgent = "glbdns-healthd"
 
 // HTTP probes "http" and "https" checks. Each probe uses its own connection (keep-alives
 // off): a health check must see the backend accept a new connection, as a client would,
@@ -38,68 +38,92 @@ type HTTP struct {
 	RootCAs *x509.CertPool
 }
 
-// Probe runs one HTTP(S) request against target.
-func (h HTTP) Probe(ctx context.Context, target Target, c *policy.Check) Result {
+// httpCheck is an HTTP(S) check prepared once; a probe clones its request and fills in
+// the member's address.
+type httpCheck struct {
+	req    *http.Request // method, path and query, headers; URL.Host is set per probe
+	host   string        // the Host header the check names; "" for the member's own
+	client *http.Client  // one transport per check, keep-alives off, so nothing is pooled
+	status []policy.StatusRange
+	body   string         // ExpectBody
+	bodyRE *regexp.Regexp // ExpectBodyRegexp
+}
+
+// Prepare builds the request template, the client and its TLS configuration, and
+// compiles ExpectBodyRegexp, once for every probe of c.
+func (h HTTP) Prepare(c *policy.Check) (Func, error) {
+	if len(c.ExpectStatus) == 0 {
+		return nil, errors.New("check has no expect_status")
+	}
+	req, host, err := httpRequest(c)
+	if err != nil {
+		return nil, err
+	}
+	hc := &httpCheck{req: req, host: host, status: c.ExpectStatus, body: c.ExpectBody}
+	if c.ExpectBodyRegexp != "" {
+		if hc.bodyRE, err = regexp.Compile(c.ExpectBodyRegexp); err != nil {
+			return nil, fmt.Errorf("bad expect_body_regexp: %w", err)
+		}
+	}
+	serverName := c.ServerName
+	if serverName == "" && host != "" {
+		serverName = hostOnly(host) // TLS names the virtual host the Host header asks for
+	}
+	// An empty ServerName makes the transport use the URL's host: the member's name or
+	// address, as a client connecting to it would.
+	hc.client = h.client(c, &tls.Config{
+		ServerName:         serverName,
+		InsecureSkipVerify: c.Insecure, //nolint:gosec // operator's explicit choice per check
+		RootCAs:            h.RootCAs,
+	})
+	return hc.probe, nil
+}
+
+// httpRequest is c's request template, without a context or a host to connect to, and
+// the Host header it names (c.Host, or a "Host" entry of c.Headers, which wins).
+func httpRequest(c *policy.Check) (*http.Request, string, error) {
 	scheme := "http"
 	if c.Type == "https" {
 		scheme = "https"
 	}
-	path := c.Path
-	if path == "" {
-		path = "/"
+	pu, err := url.Parse(c.Path)
+	if err != nil || pu.Scheme != "" || pu.Host != "" {
+		return nil, "", fmt.Errorf("bad path %q", c.Path)
 	}
-	method := c.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	u := &url.URL{Scheme: scheme, Host: target.String()}
-	if pu, err := url.Parse(path); err == nil && pu.Scheme == "" && pu.Host == "" {
-		u.Path, u.RawPath, u.RawQuery = pu.Path, pu.RawPath, pu.RawQuery
-	} else {
-		return fail("bad path %q", path)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	u := &url.URL{Scheme: scheme, Host: "member", Path: pu.Path, RawPath: pu.RawPath, RawQuery: pu.RawQuery}
+	req, err := http.NewRequest(c.Method, u.String(), nil)
 	if err != nil {
-		return fail("build request: %v", err)
+		return nil, "", fmt.Errorf("build request: %w", err)
 	}
-	// The Host header names the virtual host; a host-name member is its own default.
-	if c.Host != "" {
-		req.Host = c.Host
-	} else if !target.Addr.IsValid() {
-		req.Host = target.Hostname()
-	}
+	host := c.Host
 	for k, v := range c.Headers {
 		if strings.EqualFold(k, "Host") {
-			req.Host = v
+			host = v
 			continue
 		}
 		req.Header.Set(k, v)
 	}
 	if req.Header.Get("User-Agent") == "" {
-		req.Header.Set("User-Agent", "glbdns-healthd")
+		req.Header.Set("User-Agent", userAgent)
 	}
+	return req, host, nil
+}
 
-	serverName := c.ServerName
-	if serverName == "" {
-		serverName = hostOnly(req.Host)
-	}
+// client is the HTTP client of one check, redirects handled as the check says.
+func (h HTTP) client(c *policy.Check, tlsConfig *tls.Config) *http.Client {
 	tr := &http.Transport{
-		Proxy:             nil, // probe the member itself, never through an environment proxy
-		DisableKeepAlives: true,
-		DialContext:       (&net.Dialer{}).DialContext,
-		TLSClientConfig: &tls.Config{
-			ServerName:         serverName,
-			InsecureSkipVerify: c.Insecure, //nolint:gosec // operator's explicit choice per check
-			RootCAs:            h.RootCAs,
-		},
+		Proxy:                  nil, // probe the member itself, never through an environment proxy
+		DisableKeepAlives:      true,
+		DialContext:            (&net.Dialer{}).DialContext,
+		TLSClientConfig:        tlsConfig,
 		ForceAttemptHTTP2:      false,
 		MaxResponseHeaderBytes: MaxBodyBytes,
 	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{
+	follow := c.FollowRedirects
+	return &http.Client{
 		Transport: tr,
 		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
-			if !c.FollowRedirects {
+			if !follow {
 				return http.ErrUseLastResponse // judge the redirect's own status
 			}
 			if len(via) >= maxRedirects {
@@ -108,77 +132,89 @@ func (h HTTP) Probe(ctx context.Context, target Target, c *policy.Check) Result 
 			return nil
 		},
 	}
+}
 
-	var start, connStart, connDone, tlsStart, tlsDone, firstByte time.Time
-	start = time.Now()
-	trace := &httptrace.ClientTrace{
-		ConnectStart:         func(string, string) { connStart = time.Now() },
-		ConnectDone:          func(string, string, error) { connDone = time.Now() },
-		TLSHandshakeStart:    func() { tlsStart = time.Now() },
-		TLSHandshakeDone:     func(tls.ConnectionState, error) { tlsDone = time.Now() },
-		GotFirstResponseByte: func() { firstByte = time.Now() },
+// probe sends one request to target and judges the response.
+func (hc *httpCheck) probe(ctx context.Context, target Target) Result {
+	var tm timings
+	tm.start = time.Now()
+	req := hc.req.Clone(httptrace.WithClientTrace(ctx, tm.trace()))
+	req.URL.Host = target.String()
+	// The Host header names the virtual host; a host-name member is its own default.
+	switch {
+	case hc.host != "":
+		req.Host = hc.host
+	case !target.Addr.IsValid():
+		req.Host = target.Hostname()
+	default:
+		req.Host = "" // the URL's host: the member's address
 	}
-	req = req.WithContext(httptrace.WithClientTrace(ctx, trace))
-
-	resp, err := client.Do(req)
+	resp, err := hc.client.Do(req)
 	if err != nil {
 		return errReason(ctx, "request", unwrapURL(err))
 	}
 	defer resp.Body.Close()
+	res := hc.judge(ctx, resp)
+	res.Phases = tm.phases()
+	return res
+}
 
-	var phases []Phase
-	if !connStart.IsZero() && !connDone.IsZero() {
-		phases = append(phases, Phase{"connect", connDone.Sub(connStart)})
+// judge matches a response against the check's status ranges and body expectations.
+func (hc *httpCheck) judge(ctx context.Context, resp *http.Response) Result {
+	if !statusOK(resp.StatusCode, hc.status) {
+		return Result{Reason: "unexpected status " + strconv.Itoa(resp.StatusCode)}
 	}
-	if !tlsStart.IsZero() && !tlsDone.IsZero() {
-		phases = append(phases, Phase{"tls", tlsDone.Sub(tlsStart)})
-	}
-	if !firstByte.IsZero() {
-		from := start
-		if !tlsDone.IsZero() {
-			from = tlsDone
-		} else if !connDone.IsZero() {
-			from = connDone
-		}
-		phases = append(phases, Phase{"processing", firstByte.Sub(from)})
-	}
-	res := Result{Phases: phases}
-
-	ranges := c.ExpectStatus
-	if len(ranges) == 0 {
-		ranges = defaultStatus
-	}
-	if !statusOK(resp.StatusCode, ranges) {
-		res.Reason = "unexpected status " + strconv.Itoa(resp.StatusCode)
-		return res
-	}
-	if c.ExpectBody == "" && c.ExpectBodyRegexp == "" {
-		res.OK = true
-		return res
+	if hc.body == "" && hc.bodyRE == nil {
+		return Result{OK: true}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes))
 	if err != nil {
-		r := errReason(ctx, "read body", err)
-		r.Phases = phases
-		return r
+		return errReason(ctx, "read body", err)
 	}
-	if c.ExpectBody != "" && !strings.Contains(string(body), c.ExpectBody) {
-		res.Reason = "body does not contain " + strconv.Quote(c.ExpectBody)
-		return res
+	if hc.body != "" && !strings.Contains(string(body), hc.body) {
+		return Result{Reason: "body does not contain " + strconv.Quote(hc.body)}
 	}
-	if c.ExpectBodyRegexp != "" {
-		re, err := compileRegexp(c.ExpectBodyRegexp)
-		if err != nil {
-			res.Reason = "bad expect_body_regexp: " + err.Error()
-			return res
+	if hc.bodyRE != nil && !hc.bodyRE.Match(body) {
+		return Result{Reason: "body does not match " + strconv.Quote(hc.bodyRE.String())}
+	}
+	return Result{OK: true}
+}
+
+// timings records when each step of one request happened, through an httptrace.
+type timings struct {
+	start, connStart, connDone, tlsStart, tlsDone, firstByte time.Time
+}
+
+func (t *timings) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		ConnectStart:         func(string, string) { t.connStart = time.Now() },
+		ConnectDone:          func(string, string, error) { t.connDone = time.Now() },
+		TLSHandshakeStart:    func() { t.tlsStart = time.Now() },
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { t.tlsDone = time.Now() },
+		GotFirstResponseByte: func() { t.firstByte = time.Now() },
+	}
+}
+
+// phases splits the request into connect, tls and processing (to the first response
+// byte), leaving out the steps that did not happen.
+func (t *timings) phases() []Phase {
+	phases := make([]Phase, 0, 3)
+	if !t.connStart.IsZero() && !t.connDone.IsZero() {
+		phases = append(phases, Phase{"connect", t.connDone.Sub(t.connStart)})
+	}
+	if !t.tlsStart.IsZero() && !t.tlsDone.IsZero() {
+		phases = append(phases, Phase{"tls", t.tlsDone.Sub(t.tlsStart)})
+	}
+	if !t.firstByte.IsZero() {
+		from := t.start
+		if !t.tlsDone.IsZero() {
+			from = t.tlsDone
+		} else if !t.connDone.IsZero() {
+			from = t.connDone
 		}
-		if !re.Match(body) {
-			res.Reason = "body does not match " + strconv.Quote(c.ExpectBodyRegexp)
-			return res
-		}
+		phases = append(phases, Phase{"processing", t.firstByte.Sub(from)})
 	}
-	res.OK = true
-	return res
+	return phases
 }
 
 func statusOK(code int, ranges []policy.StatusRange) bool {
@@ -205,24 +241,4 @@ func unwrapURL(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// regexps caches compiled ExpectBodyRegexp patterns: the same few patterns run on every
-// probe of every member, and compiling them each time would dominate the probe's CPU.
-var regexps sync.Map // string -> *regexp.Regexp or error
-
-func compileRegexp(expr string) (*regexp.Regexp, error) {
-	if v, ok := regexps.Load(expr); ok {
-		if re, ok := v.(*regexp.Regexp); ok {
-			return re, nil
-		}
-		return nil, v.(error)
-	}
-	re, err := regexp.Compile(expr)
-	if err != nil {
-		regexps.Store(expr, err)
-		return nil, err
-	}
-	regexps.Store(expr, re)
-	return re, nil
 }

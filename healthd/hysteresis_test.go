@@ -22,7 +22,8 @@ func TestHysteresis(t *testing.T) {
 		{name: "down needs rise successes", rise: 2, fall: 3, results: "---+-++", want: "??DDDDU"},
 		{name: "flapping stays up", rise: 2, fall: 3, results: "++-+-+--+", want: "?UUUUUUUU"},
 		{name: "rise 1 fall 1 follows every probe", rise: 1, fall: 1, results: "+-+--+", want: "UDUDDU"},
-		{name: "defaults 2 and 3", rise: 0, fall: 0, results: "++---", want: "?UUUD"},
+		{name: "policy defaults", rise: api.DefaultCheckRise, fall: api.DefaultCheckFall, results: "+--+---", want: "??????D"},
+		{name: "thresholds below 1 count as 1", rise: 0, fall: -1, results: "+-+", want: "UDU"},
 		{name: "long outage then recovery", rise: 3, fall: 2, results: "+++-----++++", want: "??UUDDDDDDUU"},
 	}
 	for _, tc := range tests {

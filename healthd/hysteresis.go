@@ -4,22 +4,17 @@ import (
 	"github.com/glbdns/glbdns/api"
 )
 
-// Defaults of the thresholds when a check leaves them unset; they match the policy's
-// defaults (quick to fail over, a little slower to trust a recovery).
-const (
-	DefaultRise = 2
-	DefaultFall = 3
-)
-
 // Hysteresis is the rise/fall state machine of one check, kept pure (no clock, no I/O)
 // so a table test can drive it through sequences. It follows gdnsd's up/down thresholds
 // with one decision made explicit: the initial state is Unknown, and the first Rise
 // consecutive successes make it Up, the first Fall consecutive failures make it Down —
-// a single result never decides, so a daemon restart cannot flap a member on one
-// unlucky probe. Once Up, Fall consecutive failures are needed to go Down, and once Down,
+// with the policy's thresholds a single result never decides, so a daemon restart cannot
+// flap a member on one unlucky probe. Once Up, Fall consecutive failures are needed to go Down, and once Down,
 // Rise consecutive successes to come back Up.
 type Hysteresis struct {
-	// Rise and Fall are the thresholds (DefaultRise, DefaultFall when <= 0).
+	// Rise and Fall are the thresholds, the compiled check's (the policy defaults them to
+	// api.DefaultCheckRise and api.DefaultCheckFall). A threshold below 1 counts as 1: a
+	// run of no results cannot decide anything.
 	Rise, Fall int
 	// Status is the current verdict.
 	Status api.Status
@@ -30,13 +25,7 @@ type Hysteresis struct {
 
 // Observe records one probe result and reports whether Status changed.
 func (h *Hysteresis) Observe(ok bool) bool {
-	rise, fall := h.Rise, h.Fall
-	if rise <= 0 {
-		rise = DefaultRise
-	}
-	if fall <= 0 {
-		fall = DefaultFall
-	}
+	rise, fall := max(h.Rise, 1), max(h.Fall, 1)
 	if ok {
 		h.Successes++
 		h.Failures = 0
