@@ -35,7 +35,7 @@ func TestGolden(t *testing.T) {
 }
 
 // TestGoldenChunked runs the golden cases again with every file cut into chunks at each
-// top-level block (see parseFiles): the snapshots and diagnostics must be the same as
+// top-level block (see hclparse.ParseFiles): the snapshots and diagnostics must be the same as
 // with whole-file parsing, whether the chunks are used or a parse error sends the file
 // back to a whole-file parse.
 func TestGoldenChunked(t *testing.T) {

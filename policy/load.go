@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/glbdns/glbdns/policy/hclparse"
 	"github.com/glbdns/glbdns/zones"
 )
 
@@ -66,25 +67,25 @@ func LoadPath(path string) (*Snapshot, hcl.Diagnostics) {
 // validate, and only then hand out the snapshot, which nothing modifies afterwards.
 //
 // Speed (a reload of 10,000 services must stay well under a second on 2 cores): files,
-// and 256 KiB chunks of large files cut at top-level blocks, are parsed concurrently
-// (parse.go), plain HCL by a parser that builds hclsyntax's AST without its token slice
-// (fastparse.go); bodies matching their schema skip hclsyntax's PartialContent
-// (content.go); zone files import on their own goroutines while services compile.
-// None of it changes a diagnostic: anything unusual goes through hclsyntax itself.
+// and 256 KiB chunks of large files cut at top-level blocks, are parsed concurrently,
+// plain HCL by a parser that builds hclsyntax's AST without its token slice (package
+// hclparse); bodies matching their schema skip hclsyntax's PartialContent (content.go);
+// zone files import on their own goroutines while services compile. None of it changes
+// a diagnostic: anything unusual goes through hclsyntax itself.
 func Load(files []File) (*Snapshot, hcl.Diagnostics) {
 	files = append([]File(nil), files...)
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
 
 	c := &compiler{hashed: map[string][]byte{}, poolRng: map[string]hcl.Range{}, svcRng: map[string]hcl.Range{}}
 	var bodies []*hcl.BodyContent
-	for i, p := range parseFiles(files) {
+	for i, p := range parse(files) {
 		f := files[i]
 		c.hashed[f.Name] = f.Data
-		c.add(p.diags)
-		if len(p.bodies) == 0 || p.diags.HasErrors() {
+		c.add(p.Diags)
+		if len(p.Bodies) == 0 || p.Diags.HasErrors() {
 			continue
 		}
-		for _, b := range p.bodies {
+		for _, b := range p.Bodies {
 			content, diags := bodyContent(b, rootSchema)
 			c.add(diags)
 			bodies = append(bodies, content)
@@ -133,6 +134,19 @@ func Load(files []File) (*Snapshot, hcl.Diagnostics) {
 	}
 	snap.Files, snap.Hash = hashFiles(c.hashed)
 	return snap, finish(c.diags)
+}
+
+// chunkSize is the size hclparse cuts large files into; a variable so that tests can cut
+// every file at each top-level block.
+var chunkSize = hclparse.DefaultChunkSize
+
+// parse parses the policy files with hclparse, in their order.
+func parse(files []File) []hclparse.Result {
+	in := make([]hclparse.File, len(files))
+	for i, f := range files {
+		in[i] = hclparse.File{Name: f.Name, Data: f.Data}
+	}
+	return hclparse.ParseFiles(in, chunkSize)
 }
 
 // hashFiles returns the sorted file names and a hex SHA-256 over each name and contents,

@@ -1,4 +1,4 @@
-package policy
+package hclparse
 
 import (
 	"github.com/hashicorp/hcl/v2"
@@ -6,11 +6,11 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
-// fastParse parses src, a piece of a policy file starting at start, when it is written in
+// fastParse parses src, a file or a piece of one starting at start, when it is written in
 // the plain subset of HCL that generated and hand-written policies mostly use, and
 // returns the same hclsyntax AST that hclsyntax.ParseConfig builds for it (same nodes,
-// values and ranges; only the top-level body's own ranges differ, which nothing reads).
-// It reports false, and the caller uses hclsyntax.ParseConfig, for anything else.
+// values and ranges, the top-level body's included). It reports false, and the caller
+// uses hclsyntax.ParseConfig, for anything else.
 //
 // Why: hclsyntax lexes a file into a slice of 96-byte tokens before parsing, regrowing
 // it as it goes; for a policy of 50,000 members that is about 600 MB allocated and
@@ -20,7 +20,7 @@ import (
 // and whose "}" stands on a line of its own; attributes (one a line, no duplicates)
 // whose value is a quoted string without escapes or template sequences, a whole number,
 // true, false, or a one-line list of those; whole-line # and // comments between items.
-// TestFastParseSame checks the ASTs against hclsyntax's.
+// TestFastParseSame and FuzzFastParseSame check the ASTs against hclsyntax's.
 func fastParse(src []byte, filename string, start hcl.Pos) (*hclsyntax.Body, bool) {
 	p := &fastParser{src: src, name: filename, line: start.Line, col: start.Column, base: start.Byte}
 	for _, c := range src {
@@ -193,8 +193,7 @@ func (p *fastParser) item(b *hclsyntax.Body) bool {
 		blk := take(&p.blocks)
 		blk.Type, blk.TypeRange = name, nameRng
 		for p.peek() == '"' {
-			s, open, lit, cl, ok := p.quoted()
-			_ = lit
+			s, open, _, cl, ok := p.quoted()
 			if !ok {
 				return false
 			}

@@ -1,4 +1,4 @@
-package policy
+package hclparse
 
 import (
 	"runtime"
@@ -8,34 +8,56 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
-// chunkSize is the size a large .hcl file is cut into (at top-level block boundaries)
+// DefaultChunkSize is the size a large file is cut into (at top-level block boundaries)
 // before parsing. hclsyntax lexes a whole file into one token slice before parsing it;
 // for a file of megabytes that slice is hundreds of megabytes, regrown and copied many
 // times (a third of the load time of a 4 MB policy went to that). Chunks of 256 KiB keep
 // each token slice around 6 MB, cache-friendly and quick to collect, and let the chunks
 // of one file parse on every core.
-// It is a variable so that tests can cut every file into many chunks.
-var chunkSize = 256 << 10
+const DefaultChunkSize = 256 << 10
 
-// parsed is the outcome of parsing one policy file: its top-level bodies in file order
-// (one per chunk), and the diagnostics of parsing them.
-type parsed struct {
-	bodies []hcl.Body
-	diags  hcl.Diagnostics
+// File is one source file to parse: its name, which every range of its AST carries, and
+// its contents.
+type File struct {
+	Name string
+	Data []byte
 }
 
-// parseFiles parses every file, concurrently (files, and the chunks of large files, on
-// up to GOMAXPROCS goroutines). Results are in the order of files, so diagnostics and
-// block order do not depend on scheduling. As with hclparse.Parser, a second file of the
-// same name gets the first one's parse and no diagnostics.
-func parseFiles(files []File) []parsed {
+// Result is the outcome of parsing one file: its top-level bodies in file order (one per
+// chunk; one for a file parsed whole) and the diagnostics of parsing them. Bodies is
+// empty only when hclsyntax returned no file at all.
+type Result struct {
+	Bodies []*hclsyntax.Body
+	Diags  hcl.Diagnostics
+}
+
+// ParseConfig is hclsyntax.ParseConfig's body and diagnostics for src, a file or a piece
+// of one starting at start: built by the subset parser when src is written in the plain
+// subset (see fastParse), else by hclsyntax itself.
+func ParseConfig(src []byte, filename string, start hcl.Pos) (*hclsyntax.Body, hcl.Diagnostics) {
+	if b, ok := fastParse(src, filename, start); ok {
+		return b, nil
+	}
+	hf, diags := hclsyntax.ParseConfig(src, filename, start)
+	if hf == nil {
+		return nil, diags
+	}
+	return hf.Body.(*hclsyntax.Body), diags // hclsyntax's files always hold its own Body
+}
+
+// ParseFiles parses every file, concurrently (files, and the chunks of large files, on
+// up to GOMAXPROCS goroutines). A file of at least 2*chunkSize bytes is cut into pieces
+// of about chunkSize bytes at top-level blocks; tests pass 1 to cut at every block.
+// Results are in the order of files, so diagnostics and block order do not depend on
+// scheduling. As with hashicorp's hclparse.Parser, a second file of the same name gets
+// the first one's parse and no diagnostics.
+func ParseFiles(files []File, chunkSize int) []Result {
 	type job struct {
 		file       int
 		start, end int
 		pos        hcl.Pos
-		body       hcl.Body
+		body       *hclsyntax.Body
 		diags      hcl.Diagnostics
-		attrs      bool // the chunk's top level has attributes
 	}
 	var jobs []job
 	first := make([]int, len(files)+1) // jobs[first[i]:first[i+1]] are file i's chunks
@@ -57,18 +79,7 @@ func parseFiles(files []File) []parsed {
 
 	run := func(j *job) {
 		f := files[j.file]
-		if b, ok := fastParse(f.Data[j.start:j.end], f.Name, j.pos); ok {
-			j.body, j.attrs = b, len(b.Attributes) > 0
-			return
-		}
-		hf, diags := hclsyntax.ParseConfig(f.Data[j.start:j.end], f.Name, j.pos)
-		j.diags = diags
-		if hf != nil {
-			j.body = hf.Body
-			if b, ok := hf.Body.(*hclsyntax.Body); ok {
-				j.attrs = len(b.Attributes) > 0
-			}
-		}
+		j.body, j.diags = ParseConfig(f.Data[j.start:j.end], f.Name, j.pos)
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(jobs))
 	var wg sync.WaitGroup
@@ -88,15 +99,18 @@ func parseFiles(files []File) []parsed {
 	}
 	wg.Wait()
 
-	out := make([]parsed, len(files))
+	out := make([]Result, len(files))
 	for i, f := range files {
 		if k := dupOf[i]; k != i {
-			out[i] = parsed{bodies: out[k].bodies}
+			out[i] = Result{Bodies: out[k].Bodies}
 			continue
 		}
 		js := jobs[first[i]:first[i+1]]
 		if len(js) == 1 {
-			out[i] = parsed{bodies: []hcl.Body{js[0].body}, diags: js[0].diags}
+			out[i] = Result{Diags: js[0].diags}
+			if js[0].body != nil {
+				out[i].Bodies = []*hclsyntax.Body{js[0].body}
+			}
 			continue
 		}
 		// A file cut into chunks is used as such only when every chunk parsed cleanly and
@@ -109,26 +123,25 @@ func parseFiles(files []File) []parsed {
 		// parsed again as one piece, so diagnostics are exactly those of a plain parse.
 		clean := true
 		for _, j := range js {
-			if j.body == nil || j.diags.HasErrors() || j.attrs {
+			if j.body == nil || j.diags.HasErrors() || len(j.body.Attributes) > 0 {
 				clean = false
 				break
 			}
 		}
 		if !clean {
 			hf, diags := hclsyntax.ParseConfig(f.Data, f.Name, hcl.InitialPos)
-			p := parsed{diags: diags}
+			out[i] = Result{Diags: diags}
 			if hf != nil {
-				p.bodies = []hcl.Body{hf.Body}
+				out[i].Bodies = []*hclsyntax.Body{hf.Body.(*hclsyntax.Body)}
 			}
-			out[i] = p
 			continue
 		}
-		p := parsed{bodies: make([]hcl.Body, 0, len(js))}
+		r := Result{Bodies: make([]*hclsyntax.Body, 0, len(js))}
 		for _, j := range js {
-			p.bodies = append(p.bodies, j.body)
-			p.diags = append(p.diags, j.diags...)
+			r.Bodies = append(r.Bodies, j.body)
+			r.Diags = append(r.Diags, j.diags...)
 		}
-		out[i] = p
+		out[i] = r
 	}
 	return out
 }
@@ -143,7 +156,7 @@ type span struct {
 // that starts (in column 1) with an identifier at brace, bracket and parenthesis depth 0,
 // outside strings, comments and heredocs: the start of a top-level block. The scan is an
 // approximation of the HCL lexer, not a copy of it; a wrong cut is caught because the
-// piece before it fails to parse (see parseFiles), so it only has to be right for
+// piece before it fails to parse (see ParseFiles), so it only has to be right for
 // well-formed files. A file smaller than 2*size is one piece.
 func splitTopLevel(src []byte, size int) []span {
 	if len(src) < 2*size {
