@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,37 +24,65 @@ type File struct {
 	Data []byte
 }
 
-// LoadPath loads a policy from a .hcl file, or from every *.hcl file of a directory (not
-// recursive, sorted by name). On any error the snapshot is nil and diags holds every
-// error found.
-func LoadPath(path string) (*Snapshot, hcl.Diagnostics) {
+// ReadPath reads the policy files at path: the file itself, or every *.hcl file of a
+// directory (not recursive), sorted by name. A directory without any gives no files and
+// no error. Every file that cannot be read is reported, joined into one error
+// (errors.Join).
+func ReadPath(path string) ([]File, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read policy",
-			Detail: fmt.Sprintf("read policy %q: %v", path, err)}}
+		return nil, fmt.Errorf("read policy %q: %w", path, err)
 	}
 	names := []string{path}
 	if fi.IsDir() {
-		names, err = filepath.Glob(filepath.Join(path, "*.hcl"))
-		if err != nil || len(names) == 0 {
-			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No policy files",
-				Detail: fmt.Sprintf("Directory %q holds no *.hcl file.", path)}}
+		// ReadDir and Match rather than Glob: a directory name holding Glob's
+		// metacharacters ("policy[1]") must not be read as a pattern.
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			return nil, fmt.Errorf("read policy %q: %w", path, err)
+		}
+		names = names[:0]
+		for _, e := range entries { // sorted by name
+			if ok, _ := filepath.Match("*.hcl", e.Name()); ok {
+				names = append(names, filepath.Join(path, e.Name()))
+			}
 		}
 	}
-	sort.Strings(names)
 	files := make([]File, 0, len(names))
-	var diags hcl.Diagnostics
+	var errs []error
 	for _, n := range names {
 		data, err := os.ReadFile(n)
 		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read policy",
-				Detail: fmt.Sprintf("read policy file %q: %v", n, err)})
+			errs = append(errs, fmt.Errorf("read policy file %q: %w", n, err))
 			continue
 		}
 		files = append(files, File{Name: n, Data: data})
 	}
-	if diags.HasErrors() {
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return files, nil
+}
+
+// LoadPath loads a policy from a .hcl file, or from every *.hcl file of a directory (not
+// recursive, sorted by name), as ReadPath reads them. On any error the snapshot is nil
+// and diags holds every error found.
+func LoadPath(path string) (*Snapshot, hcl.Diagnostics) {
+	files, err := ReadPath(path)
+	if err != nil {
+		errs := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap() // one diagnostic per file
+		}
+		var diags hcl.Diagnostics
+		for _, e := range errs {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read policy", Detail: e.Error()})
+		}
 		return nil, diags
+	}
+	if len(files) == 0 {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No policy files",
+			Detail: fmt.Sprintf("Directory %q holds no *.hcl file.", path)}}
 	}
 	return Load(files)
 }
