@@ -274,6 +274,9 @@ func snapshotView(s *Snapshot, dir string) jsonSnapshot {
 		}
 		js.Steering, js.NeedsGeo = svc.Steering.String(), svc.NeedsGeo
 		for _, sp := range svc.steer {
+			if sp.pool == nil {
+				break // a plain service's one entry: its members, listed under the pools
+			}
 			js.Steer = append(js.Steer, fmt.Sprintf("%s %s need %d/%d/%d", sp.pool.Name, sp.method, sp.need[famV4], sp.need[famV6], sp.need[famHost]))
 		}
 		if g := svc.geo; g != nil {

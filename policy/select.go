@@ -77,14 +77,15 @@ func (s *Service) family(qtype uint16) (int, bool) {
 // capacity of the service's largest candidate list the call allocates nothing.
 //
 // Usable members are those Health reports up and whose weight is not 0 (drained, for
-// every method). When none is usable, WhenAllDown decides: AllDownAll answers as if every
-// non-drained candidate were up (fail open; if all are drained, all of them),
-// AllDownServFail sets ServFail, AllDownFallback answers from the fallback pool's usable
-// members of the family, or all of them when none is usable either.
-//
-// A failover, geo or nearest service first orders its pools (see selectSteered) and
-// answers from the first one with at least min_healthy usable members, chosen by that
-// pool's method; WhenAllDown applies when every pool of the order is below it.
+// every method). The service's steering orders its pools for the client, and the first
+// pool of the order with at least min_healthy usable members answers, chosen by that
+// pool's method; a plain service (round_robin, weighted, client_subnet_hash) has one
+// order of one entry, all its pools' members, up while one of them is usable. When no
+// entry of the order is up, WhenAllDown decides: AllDownAll answers from the first entry
+// that still has usable members, else as if every non-drained member of the first entry
+// were up (fail open; if all are drained, all of them), AllDownServFail sets ServFail,
+// AllDownFallback answers from the fallback pool's usable members of the family, or all
+// of them when none is usable either.
 func (s *Service) Select(client Client, qtype uint16, h Health, dst []*Member) Selection {
 	return s.SelectFor(&client, qtype, h, dst)
 }
@@ -93,76 +94,119 @@ func (s *Service) Select(client Client, qtype uint16, h Health, dst []*Member) S
 // the DNS fast path uses it so as not to copy the Client (some 200 bytes, with its GeoIP
 // data) per query.
 func (s *Service) SelectFor(client *Client, qtype uint16, h Health, dst []*Member) Selection {
-	sel, _ := s.selectMembers(client, qtype, h, dst, nil)
-	return sel
+	return s.selectMembers(client, qtype, h, dst, nil)
 }
 
-// trace receives Select's decisions for Explain; nil on the hot path.
+// trace receives the walk's decisions for Explain; nil on the hot path.
 type trace struct {
-	path  string
-	cands []*Member
-	key   netip.Prefix
-	// steering services only
-	rule   string    // which geo rule matched, or how the order was made
-	order  []uint8   // the pool order walked (indexes into Service.steer)
-	scores []float64 // nearest: distance minus bias per pool (Inf: no location)
-	chosen string    // the pool that answered
-	method Method    // the chosen pool's method
+	path pathKind
+	// sp is the entry that answered: a pool of the order, a plain service's members or
+	// the fallback pool; nil for NODATA and SERVFAIL.
+	sp     *steerPool
+	key    netip.Prefix // the client prefix client_subnet_hash hashed
+	rule   string       // steering services: which geo rule matched, or how the order was made
+	order  []uint8      // the order walked (indexes into Service.steer)
+	scores []float64    // nearest: distance minus bias per pool (Inf: no location)
 }
 
-func (s *Service) selectMembers(client *Client, qtype uint16, h Health, dst []*Member, tr *trace) (Selection, []*Member) {
-	if s.Steering != SteerNone {
-		return s.selectSteered(client, qtype, h, dst, tr)
+// pathKind is how the walk reached its answer.
+type pathKind uint8
+
+const (
+	pathNoData      pathKind = iota // no member of the asked family
+	pathUp                          // an entry of the order had its min_healthy usable members
+	pathServFail                    // when_all_down = "servfail"
+	pathFallback                    // when_all_down = "fallback", its usable members
+	pathFallbackAll                 // when_all_down = "fallback", none usable: all its members
+	pathDegraded                    // when_all_down = "all", an entry below min_healthy
+	pathFailOpen                    // when_all_down = "all", nothing usable
+)
+
+// record notes how the walk answered; a no-op on the hot path (tr nil).
+func (tr *trace) record(path pathKind, sp *steerPool) {
+	if tr != nil {
+		tr.path, tr.sp = path, sp
 	}
-	var sel Selection
-	sel.CNAME = s.host
+}
+
+// selectMembers is the one selection walk, for every service.
+func (s *Service) selectMembers(client *Client, qtype uint16, h Health, dst []*Member, tr *trace) Selection {
+	sel := Selection{CNAME: s.host}
 	fam, ok := s.family(qtype)
 	if !ok || len(s.cands[fam]) == 0 {
-		if tr != nil {
-			tr.path = "no member of the asked family: NODATA"
-		}
+		tr.record(pathNoData, nil)
 		sel.Members = dst[:0]
-		return sel, dst
+		return sel
 	}
-	cands := s.cands[fam]
+	var buf [maxSteerPools]uint8
+	order, scope := s.order(client, &buf, tr)
 	if tr != nil {
-		tr.cands = cands
+		tr.order = append(tr.order[:0], order...)
 	}
-	dst = usable(dst[:0], cands, h)
-	if len(dst) == 0 {
+	var sp *steerPool
+	path := pathUp
+	for _, i := range order {
+		e := s.steer[i]
+		if len(e.cands[fam]) == 0 {
+			continue // no member of the family: the entry is skipped for it
+		}
+		if dst = usable(dst[:0], e.cands[fam], h); len(dst) >= e.need[fam] {
+			sp = e
+			break
+		}
+	}
+	if sp == nil {
 		sel.AllDown = true
 		switch s.WhenAllDown {
 		case AllDownServFail:
-			if tr != nil {
-				tr.path = "all down: when_all_down = servfail"
-			}
+			tr.record(pathServFail, nil)
 			sel.ServFail = true
 			sel.Members = dst[:0]
-			return sel, dst
+			return sel
 		case AllDownFallback:
-			fb := s.fallback[fam]
-			dst = usable(dst[:0], fb, h)
-			if tr != nil {
-				tr.cands = fb
-				tr.path = "all down: when_all_down = fallback, pool " + s.Fallback.Name + " (usable members)"
-			}
-			if len(dst) == 0 {
-				dst = append(dst[:0], fb...)
-				if tr != nil {
-					tr.path = "all down: when_all_down = fallback, pool " + s.Fallback.Name + " (none usable either: all its members)"
-				}
+			sp, path = s.fallback, pathFallback
+			if dst = usable(dst[:0], sp.cands[fam], h); len(dst) == 0 {
+				dst, path = append(dst, sp.cands[fam]...), pathFallbackAll
 			}
 		default:
-			dst = failOpen(dst[:0], cands)
-			if tr != nil {
-				tr.path = "all down: when_all_down = all, answering as if every member were up"
+			sp, dst, path = s.degrade(order, fam, h, dst)
+		}
+	}
+	tr.record(path, sp)
+	var pickScope int
+	sel.Members, pickScope = s.pick(sp, client, dst, tr)
+	sel.Scope = finalScope(client, max(scope, pickScope))
+	return sel
+}
+
+// degrade is when_all_down = "all" once no entry of the order is up: the first entry that
+// still has usable members (below its min_healthy) answers with them; when nothing at all
+// is usable, the first entry with members of the family answers as if they were up.
+func (s *Service) degrade(order []uint8, fam int, h Health, dst []*Member) (*steerPool, []*Member, pathKind) {
+	var first *steerPool
+	for _, i := range order {
+		e := s.steer[i]
+		if len(e.cands[fam]) == 0 {
+			continue
+		}
+		if dst = usable(dst[:0], e.cands[fam], h); len(dst) > 0 {
+			return e, dst, pathDegraded
+		}
+		if first == nil {
+			first = e
+		}
+	}
+	if first == nil {
+		// A geo rule's order may leave out every pool with members of the family; the
+		// service has some (else the answer was NODATA): its first such pool answers.
+		for _, e := range s.steer {
+			if len(e.cands[fam]) > 0 {
+				first = e
+				break
 			}
 		}
-	} else if tr != nil {
-		tr.path = "usable members"
 	}
-	sel.Members, sel.Scope = s.pick(client, dst, tr)
-	return sel, dst
+	return first, failOpen(dst[:0], first.cands[fam]), pathFailOpen
 }
 
 // usable appends the candidates that are up and not drained.
@@ -188,13 +232,15 @@ func failOpen(dst, cands []*Member) []*Member {
 	return dst
 }
 
-// pick runs the service's method over the usable members (reordering them in place).
-func (s *Service) pick(client *Client, items []*Member, tr *trace) ([]*Member, int) {
+// pick runs the entry's method over the members it answers with (reordering them in
+// place), and returns the chosen ones and how many leading client address bits the
+// choice depended on.
+func (s *Service) pick(sp *steerPool, client *Client, items []*Member, tr *trace) ([]*Member, int) {
 	n := s.Answers
 	if s.host {
 		n = 1 // one CNAME per name (RFC 2181 section 10.1)
 	}
-	switch s.Method {
+	switch sp.method {
 	case Weighted:
 		w := weightOf
 		w.Rand = s.rand
@@ -206,8 +252,18 @@ func (s *Service) pick(client *Client, items []*Member, tr *trace) ([]*Member, i
 		}
 		return hrw.Pick(key, items, n), scope
 	default:
-		return s.rr.Pick(items, n), 0
+		return sp.rr.Pick(items, n), 0
 	}
+}
+
+// finalScope is the ECS scope prefix length of an answer that depended on the first
+// scope bits of the client address: never longer than the source prefix the client sent
+// (RFC 7871 section 7.2.1), and 0 without ECS, where a scope means nothing.
+func finalScope(c *Client, scope int) int {
+	if !c.ECS {
+		return 0
+	}
+	return max(0, min(scope, c.SourcePrefix))
 }
 
 // hashKey hashes the client address truncated to min(hash prefix, source prefix) of its

@@ -77,7 +77,8 @@ func (c *compiler) service(blk *hcl.Block) {
 	if zone == nil {
 		c.errf(labelRng, "Service outside every zone", "Service %q is not in any declared zone; glbdns is authoritative only for its zones.", name)
 	}
-	s := &Service{Name: name, File: blk.DefRange.Filename, TTL: api.DefaultTTL, Answers: api.DefaultAnswers, HashPrefix4: api.DefaultHashPrefixV4, HashPrefix6: api.DefaultHashPrefixV6, rand: balance.Global{}}
+	s := &Service{Name: name, File: blk.DefRange.Filename, TTL: api.DefaultTTL, Answers: api.DefaultAnswers,
+		HashPrefix4: api.DefaultHashPrefixV4, HashPrefix6: api.DefaultHashPrefixV6, rand: balance.Global{}}
 	at := content.Attributes
 	if a := at["policy"]; a != nil {
 		if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash", "failover", "geo", "nearest") {
@@ -163,9 +164,9 @@ func (c *compiler) service(blk *hcl.Block) {
 				c.errf(fa.Expr.Range(), "Unknown pool", "Service %q refers to pool %q, which is not defined.", name, fn)
 				break
 			}
-			s.fallback = families([]*Pool{s.Fallback})
-			fbHost := len(s.fallback[famHost]) > 0
-			fbAddr := len(s.fallback[famV4])+len(s.fallback[famV6]) > 0
+			s.fallback = &steerPool{pool: s.Fallback, method: s.Method, cands: families([]*Pool{s.Fallback})}
+			fbHost := len(s.fallback.cands[famHost]) > 0
+			fbAddr := len(s.fallback.cands[famV4])+len(s.fallback.cands[famV6]) > 0
 			if (fbHost && (fbAddr || !s.host)) || (fbAddr && s.host) {
 				c.errf(fa.Expr.Range(), "Mixed member kinds", "Fallback pool %q must hold the same kind of members (addresses or host names) as the service's pools.", fn)
 			}

@@ -82,17 +82,17 @@ type Service struct {
 	HashPrefix4, HashPrefix6 int
 
 	// Compiled at load time so that Select only indexes: the candidate members per
-	// family (famV4, famV6, famHost) of the pools and of the fallback pool.
-	cands, fallback [numFamilies][]*Member
-	host            bool                        // the service's members are host names
-	rr              balance.RoundRobin[*Member] // the one mutable part: an atomic cursor
-	rand            balance.Rand                // balance.Global{} outside tests
-
-	// Steering, compiled at load: one steerPool per entry of Pools (same index), the
-	// identity order for failover, and the geo rule tables.
+	// family (famV4, famV6, famHost) of all the pools, whether they are host names, the
+	// entries of the walk (one per pool of a steering service, one for all the members
+	// of a plain service; each holds a round-robin cursor, the mutable part), the
+	// identity order, the geo rule tables and the fallback pool's entry.
+	cands    [numFamilies][]*Member
+	host     bool
 	steer    []*steerPool
 	identity []uint8
 	geo      *geoTable
+	fallback *steerPool
+	rand     balance.Rand // balance.Global{} outside tests
 }
 
 // Steering is how a service orders its pools before walking them as failover.

@@ -159,19 +159,42 @@ func (s Steering) String() string {
 	return ""
 }
 
-// steerPool is one pool of a steering service, compiled for that service: its candidate
-// members per family, how many must be usable for the pool to count as up, and the method
-// (with its own round-robin cursor) that chooses members inside it.
+// steerPool is one entry of a service's pool order, compiled for that service: its
+// candidate members per family, how many must be usable for it to count as up, and the
+// method (with its own round-robin cursor) that chooses members inside it. A steering
+// service has one per pool; a plain service has one holding all its pools' members, up
+// while one is usable; the fallback pool is one too, with the service's method.
 type steerPool struct {
-	pool   *Pool
+	pool   *Pool // nil for a plain service's entry
 	method Method
 	cands  [numFamilies][]*Member
 	need   [numFamilies]int
 	rr     balance.RoundRobin[*Member]
 }
 
-// compileSteering builds the steering tables of a service whose pools are resolved.
-// content is the service block's content (for the geo block), at its attributes.
+// oneEntry is the order of a plain service: its one entry. Shared, never modified.
+var oneEntry = []uint8{0}
+
+// needOf is how many of each family's members must be usable for an entry to count as
+// up: minHealthy of them, or percent of them rounded up when percent > 0, at least 1
+// and at most all (0 for a family without members, which the walk skips).
+func needOf(cands *[numFamilies][]*Member, minHealthy, percent int) [numFamilies]int {
+	var need [numFamilies]int
+	for f, c := range cands {
+		switch n := len(c); {
+		case n == 0:
+		case percent > 0:
+			need[f] = max(1, (n*percent+99)/100)
+		default:
+			need[f] = min(max(minHealthy, 1), n)
+		}
+	}
+	return need
+}
+
+// compileSteering builds the entries a service's walk goes through, and for a steering
+// service its ordering: the geo rule tables or what nearest needs. content is the
+// service block's content (for the geo block), poolsAttr its pools attribute.
 func (c *compiler) compileSteering(s *Service, content *hcl.BodyContent, poolsAttr *hcl.Attribute) {
 	name := s.Name
 	geoBlocks := content.Blocks.OfType("geo")
@@ -181,6 +204,9 @@ func (c *compiler) compileSteering(s *Service, content *hcl.BodyContent, poolsAt
 		}
 	}
 	if s.Steering == SteerNone {
+		sp := &steerPool{method: s.Method, cands: s.cands}
+		sp.need = needOf(&sp.cands, 1, 0)
+		s.steer, s.identity = []*steerPool{sp}, oneEntry
 		return
 	}
 	if len(s.Pools) > maxSteerPools {
@@ -194,17 +220,7 @@ func (c *compiler) compileSteering(s *Service, content *hcl.BodyContent, poolsAt
 		if p.HasMethod {
 			sp.method = p.Method
 		}
-		for f := range numFamilies {
-			n := len(sp.cands[f])
-			switch {
-			case n == 0:
-				sp.need[f] = 0 // no member of the family: the pool is skipped for it
-			case p.MinHealthyPercent > 0:
-				sp.need[f] = max(1, (n*p.MinHealthyPercent+99)/100)
-			default:
-				sp.need[f] = min(max(p.MinHealthy, 1), n)
-			}
-		}
+		sp.need = needOf(&sp.cands, p.MinHealthy, p.MinHealthyPercent)
 		s.steer = append(s.steer, sp)
 		s.identity = append(s.identity, uint8(i))
 	}
