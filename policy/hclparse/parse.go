@@ -52,19 +52,36 @@ func ParseConfig(src []byte, filename string, start hcl.Pos) (*hclsyntax.Body, h
 // scheduling. As with hashicorp's hclparse.Parser, a second file of the same name gets
 // the first one's parse and no diagnostics.
 func ParseFiles(files []File, chunkSize int) []Result {
-	type job struct {
-		file       int
-		start, end int
-		pos        hcl.Pos
-		body       *hclsyntax.Body
-		diags      hcl.Diagnostics
+	chunks, first, dupOf := cut(files, chunkSize)
+	parseChunks(files, chunks)
+	out := make([]Result, len(files))
+	for i, f := range files {
+		if k := dupOf[i]; k != i {
+			out[i] = Result{Bodies: out[k].Bodies}
+			continue
+		}
+		out[i] = join(f, chunks[first[i]:first[i+1]])
 	}
-	var jobs []job
-	first := make([]int, len(files)+1) // jobs[first[i]:first[i+1]] are file i's chunks
-	dupOf := make([]int, len(files))   // the first file of the same name
+	return out
+}
+
+// chunk is a piece of a file to parse, and once parsed its body and diagnostics.
+type chunk struct {
+	file int // index in the files
+	span
+	body  *hclsyntax.Body
+	diags hcl.Diagnostics
+}
+
+// cut cuts every file into chunks (see splitTopLevel): file i's are
+// chunks[first[i]:first[i+1]]. A file of a name seen before has none, and dupOf[i] is
+// that first file (i itself otherwise).
+func cut(files []File, chunkSize int) (chunks []chunk, first, dupOf []int) {
+	first = make([]int, len(files)+1)
+	dupOf = make([]int, len(files))
 	byName := make(map[string]int, len(files))
 	for i, f := range files {
-		first[i] = len(jobs)
+		first[i] = len(chunks)
 		dupOf[i] = i
 		if k, dup := byName[f.Name]; dup {
 			dupOf[i] = k
@@ -72,78 +89,68 @@ func ParseFiles(files []File, chunkSize int) []Result {
 		}
 		byName[f.Name] = i
 		for _, s := range splitTopLevel(f.Data, chunkSize) {
-			jobs = append(jobs, job{file: i, start: s.start, end: s.end, pos: s.pos})
+			chunks = append(chunks, chunk{file: i, span: s})
 		}
 	}
-	first[len(files)] = len(jobs)
+	first[len(files)] = len(chunks)
+	return chunks, first, dupOf
+}
 
-	run := func(j *job) {
-		f := files[j.file]
-		j.body, j.diags = ParseConfig(f.Data[j.start:j.end], f.Name, j.pos)
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(jobs))
-	var wg sync.WaitGroup
-	next := make(chan int, len(jobs))
-	for i := range jobs {
+// parseChunks parses the chunks on up to GOMAXPROCS goroutines.
+func parseChunks(files []File, chunks []chunk) {
+	next := make(chan int, len(chunks))
+	for i := range chunks {
 		next <- i
 	}
 	close(next)
-	for range workers {
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(chunks)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				run(&jobs[i])
+				c := &chunks[i]
+				f := files[c.file]
+				c.body, c.diags = ParseConfig(f.Data[c.start:c.end], f.Name, c.pos)
 			}
 		}()
 	}
 	wg.Wait()
+}
 
-	out := make([]Result, len(files))
-	for i, f := range files {
-		if k := dupOf[i]; k != i {
-			out[i] = Result{Bodies: out[k].Bodies}
-			continue
-		}
-		js := jobs[first[i]:first[i+1]]
-		if len(js) == 1 {
-			out[i] = Result{Diags: js[0].diags}
-			if js[0].body != nil {
-				out[i].Bodies = []*hclsyntax.Body{js[0].body}
-			}
-			continue
-		}
-		// A file cut into chunks is used as such only when every chunk parsed cleanly and
-		// holds blocks alone. Then the chunks' ASTs are exactly the whole file's: each
-		// chunk starts at a line that begins a top-level block and ends after a newline
-		// with every construct closed, where the whole-file lexer is in its initial state
-		// too, and positions are the file's (each chunk is parsed from its own start
-		// position). Anything else (a syntax error, a cut that landed inside a heredoc,
-		// top-level attributes, whose redefinition only a whole-file parse detects) is
-		// parsed again as one piece, so diagnostics are exactly those of a plain parse.
-		clean := true
-		for _, j := range js {
-			if j.body == nil || j.diags.HasErrors() || len(j.body.Attributes) > 0 {
-				clean = false
-				break
-			}
-		}
-		if !clean {
-			hf, diags := hclsyntax.ParseConfig(f.Data, f.Name, hcl.InitialPos)
-			out[i] = Result{Diags: diags}
-			if hf != nil {
-				out[i].Bodies = []*hclsyntax.Body{hf.Body.(*hclsyntax.Body)}
-			}
-			continue
-		}
-		r := Result{Bodies: make([]*hclsyntax.Body, 0, len(js))}
-		for _, j := range js {
-			r.Bodies = append(r.Bodies, j.body)
-			r.Diags = append(r.Diags, j.diags...)
-		}
-		out[i] = r
+// join is the result of a file from its parsed chunks.
+//
+// A file cut into chunks is used as such only when every chunk parsed cleanly and holds
+// blocks alone. Then the chunks' ASTs are exactly the whole file's: each chunk starts at
+// a line that begins a top-level block and ends after a newline with every construct
+// closed, where the whole-file lexer is in its initial state too, and positions are the
+// file's (each chunk is parsed from its own start position). Anything else (a syntax
+// error, a cut that landed inside a heredoc, top-level attributes, whose redefinition
+// only a whole-file parse detects) is parsed again as one piece, so diagnostics are
+// exactly those of a plain parse.
+func join(f File, chunks []chunk) Result {
+	if len(chunks) > 1 && !clean(chunks) {
+		body, diags := ParseConfig(f.Data, f.Name, hcl.InitialPos)
+		chunks = []chunk{{body: body, diags: diags}}
 	}
-	return out
+	var r Result
+	for _, c := range chunks {
+		if c.body != nil {
+			r.Bodies = append(r.Bodies, c.body)
+		}
+		r.Diags = append(r.Diags, c.diags...)
+	}
+	return r
+}
+
+// clean reports whether every chunk parsed without errors into blocks alone.
+func clean(chunks []chunk) bool {
+	for _, c := range chunks {
+		if c.body == nil || c.diags.HasErrors() || len(c.body.Attributes) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // span is a piece of a file to parse on its own, and the position of its first byte.
@@ -164,105 +171,145 @@ func splitTopLevel(src []byte, size int) []span {
 	}
 	var out []span
 	cur := span{pos: hcl.InitialPos}
-	line := 1
-	depth := 0
-	var heredoc []byte // the closing marker while inside a heredoc
-	for i := 0; i < len(src); {
-		c := src[i]
-		if heredoc != nil {
-			// Inside a heredoc: only whole lines matter; the marker closes it (leading
-			// spaces allowed for the <<- form).
-			j := i
-			for j < len(src) && (src[j] == ' ' || src[j] == '\t') {
-				j++
-			}
-			k := j
-			for k < len(src) && src[k] != '\n' && src[k] != '\r' {
-				k++
-			}
-			if string(src[j:k]) == string(heredoc) {
-				heredoc = nil
-			}
-			if k < len(src) && src[k] == '\r' {
-				k++
-			}
-			if k < len(src) {
-				k++ // '\n'
-				line++
-			}
-			i = k
+	sc := &scanner{src: src, line: 1}
+	for sc.i < len(src) {
+		if !sc.next() {
 			continue
 		}
-		switch {
-		case c == '\n':
-			line++
-			i++
-			if depth == 0 && i-cur.start >= size && len(src)-i >= size && i < len(src) && isIdentStart(src[i]) {
-				cur.end = i
-				out = append(out, cur)
-				cur = span{start: i, pos: hcl.Pos{Line: line, Column: 1, Byte: i}}
-			}
-		case c == '{' || c == '[' || c == '(':
-			depth++
-			i++
-		case c == '}' || c == ']' || c == ')':
-			depth--
-			i++
-		case c == '#' || (c == '/' && i+1 < len(src) && src[i+1] == '/'):
-			for i < len(src) && src[i] != '\n' {
-				i++
-			}
-		case c == '/' && i+1 < len(src) && src[i+1] == '*':
-			i += 2
-			for i < len(src) && !(src[i] == '*' && i+1 < len(src) && src[i+1] == '/') {
-				if src[i] == '\n' {
-					line++
-				}
-				i++
-			}
-			i += 2
-		case c == '"':
-			// A quoted string, escapes included; it cannot span lines. Template
-			// interpolations with nested quotes are not followed: a wrong guess only
-			// costs a whole-file parse.
-			i++
-			for i < len(src) && src[i] != '"' && src[i] != '\n' {
-				if src[i] == '\\' {
-					i++
-				}
-				i++
-			}
-			if i < len(src) && src[i] == '"' {
-				i++
-			}
-		case c == '<' && i+2 < len(src) && src[i+1] == '<':
-			j := i + 2
-			if src[j] == '-' {
-				j++
-			}
-			k := j
-			for k < len(src) && isIdentByte(src[k]) {
-				k++
-			}
-			if k == j || k >= len(src) || (src[k] != '\n' && src[k] != '\r') {
-				i = j // not a heredoc opener (a shift, or malformed)
-				continue
-			}
-			heredoc = src[j:k]
-			if src[k] == '\r' {
-				k++
-			}
-			if k < len(src) {
-				k++
-				line++
-			}
-			i = k
-		default:
-			i++
+		if i := sc.i; sc.depth == 0 && i-cur.start >= size && len(src)-i >= size && i < len(src) && isIdentStart(src[i]) {
+			cur.end = i
+			out = append(out, cur)
+			cur = span{start: i, pos: hcl.Pos{Line: sc.line, Column: 1, Byte: i}}
 		}
 	}
 	cur.end = len(src)
 	return append(out, cur)
+}
+
+// scanner is splitTopLevel's walk through src: its offset and line, the bracket depth,
+// and the closing marker while inside a heredoc.
+type scanner struct {
+	src     []byte
+	i, line int
+	depth   int
+	heredoc []byte
+}
+
+// next moves past one token, or one line of a heredoc, and reports whether that was a
+// newline outside heredocs and comments, after which a top-level block may start.
+func (sc *scanner) next() bool {
+	if sc.heredoc != nil {
+		sc.heredocLine()
+		return false
+	}
+	src, i := sc.src, sc.i
+	switch c := src[i]; {
+	case c == '\n':
+		sc.line++
+		sc.i++
+		return true
+	case c == '{' || c == '[' || c == '(':
+		sc.depth++
+		sc.i++
+	case c == '}' || c == ']' || c == ')':
+		sc.depth--
+		sc.i++
+	case c == '#' || (c == '/' && i+1 < len(src) && src[i+1] == '/'):
+		for sc.i < len(src) && src[sc.i] != '\n' {
+			sc.i++
+		}
+	case c == '/' && i+1 < len(src) && src[i+1] == '*':
+		sc.blockComment()
+	case c == '"':
+		sc.quoted()
+	case c == '<' && i+2 < len(src) && src[i+1] == '<':
+		sc.heredocOpener()
+	default:
+		sc.i++
+	}
+	return false
+}
+
+// blockComment moves past a /* */ comment (to the end of src when unclosed).
+func (sc *scanner) blockComment() {
+	src := sc.src
+	sc.i += 2
+	for sc.i < len(src) && !(src[sc.i] == '*' && sc.i+1 < len(src) && src[sc.i+1] == '/') {
+		if src[sc.i] == '\n' {
+			sc.line++
+		}
+		sc.i++
+	}
+	sc.i += 2
+}
+
+// quoted moves past a quoted string, escapes included; it cannot span lines. Template
+// interpolations with nested quotes are not followed: a wrong guess only costs a
+// whole-file parse.
+func (sc *scanner) quoted() {
+	src := sc.src
+	sc.i++
+	for sc.i < len(src) && src[sc.i] != '"' && src[sc.i] != '\n' {
+		if src[sc.i] == '\\' {
+			sc.i++
+		}
+		sc.i++
+	}
+	if sc.i < len(src) && src[sc.i] == '"' {
+		sc.i++
+	}
+}
+
+// heredocOpener moves past "<<MARKER" or "<<-MARKER" and its line end, entering the
+// heredoc, or past the "<<" alone when it opens none (a shift, or malformed).
+func (sc *scanner) heredocOpener() {
+	src := sc.src
+	j := sc.i + 2
+	if src[j] == '-' {
+		j++
+	}
+	k := j
+	for k < len(src) && isIdentByte(src[k]) {
+		k++
+	}
+	if k == j || k >= len(src) || (src[k] != '\n' && src[k] != '\r') {
+		sc.i = j
+		return
+	}
+	sc.heredoc = src[j:k]
+	if src[k] == '\r' {
+		k++
+	}
+	if k < len(src) {
+		k++
+		sc.line++
+	}
+	sc.i = k
+}
+
+// heredocLine moves past one line inside a heredoc: only whole lines matter, and the
+// marker closes it (leading spaces allowed, for the <<- form).
+func (sc *scanner) heredocLine() {
+	src := sc.src
+	j := sc.i
+	for j < len(src) && (src[j] == ' ' || src[j] == '\t') {
+		j++
+	}
+	k := j
+	for k < len(src) && src[k] != '\n' && src[k] != '\r' {
+		k++
+	}
+	if string(src[j:k]) == string(sc.heredoc) {
+		sc.heredoc = nil
+	}
+	if k < len(src) && src[k] == '\r' {
+		k++
+	}
+	if k < len(src) {
+		k++ // '\n'
+		sc.line++
+	}
+	sc.i = k
 }
 
 func isIdentStart(c byte) bool {
