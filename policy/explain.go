@@ -74,16 +74,16 @@ func (s *Service) Explain(client Client, qtype uint16, h Health) *Explanation {
 	sel := s.selectMembers(&client, qtype, h, nil, tr)
 	sel.Members = append([]*Member(nil), sel.Members...)
 	ex := &Explanation{Service: s.Name, Method: s.Method, Client: client, QType: qtype,
-		Path: s.describe(tr), Selection: sel, Steering: s.Steering, Rule: tr.rule}
+		Path: s.pathText(tr), Selection: sel, Steering: s.Steering, Rule: tr.rule}
 	for _, p := range s.Pools {
 		ex.Pools = append(ex.Pools, p.Name)
 	}
 	fam, _ := s.family(qtype)
 	if s.Steering != SteerNone {
 		for _, i := range tr.order {
-			sp := s.steer[i]
-			st := PoolState{Name: sp.pool.Name, Method: sp.method, Members: len(sp.cands[fam]), Need: sp.need[fam]}
-			st.Usable = len(usable(nil, sp.cands[fam], h))
+			e := s.entries[i]
+			st := PoolState{Name: e.pool.Name, Method: e.method, Members: len(e.cands[fam]), Need: e.need[fam]}
+			st.Usable = len(usable(nil, e.cands[fam], h))
 			st.Up = st.Members > 0 && st.Usable >= st.Need
 			if int(i) < len(tr.scores) {
 				st.Score, st.HasScore = tr.scores[i], true
@@ -93,14 +93,14 @@ func (s *Service) Explain(client Client, qtype uint16, h Health) *Explanation {
 	}
 	method, cands := s.Method, []*Member(nil)
 	switch {
-	case tr.sp != nil:
-		method, cands = tr.sp.method, tr.sp.cands[fam]
-		if tr.sp.pool != nil {
-			ex.ChosenPool = tr.sp.pool.Name
+	case tr.answered != nil:
+		method, cands = tr.answered.method, tr.answered.cands[fam]
+		if tr.answered.pool != nil {
+			ex.ChosenPool = tr.answered.pool.Name
 		}
 	case tr.path == pathServFail:
 		for _, i := range tr.order {
-			cands = append(cands, s.steer[i].cands[fam]...)
+			cands = append(cands, s.entries[i].cands[fam]...)
 		}
 	}
 	ex.CandidateMethod = method
@@ -122,9 +122,9 @@ func (s *Service) Explain(client Client, qtype uint16, h Health) *Explanation {
 	return ex
 }
 
-// describe words the walk's decision. A plain service's one entry is its members, and
+// pathText words the walk's decision. A plain service's one entry is its members, and
 // "all down" says of it what "every pool below min_healthy" says of a steering service.
-func (s *Service) describe(tr *trace) string {
+func (s *Service) pathText(tr *trace) string {
 	plain := s.Steering == SteerNone
 	below := "every pool below min_healthy"
 	if plain {
@@ -137,7 +137,7 @@ func (s *Service) describe(tr *trace) string {
 		if plain {
 			return "usable members"
 		}
-		return "pool " + tr.sp.pool.Name + " is up"
+		return "pool " + tr.answered.pool.Name + " is up"
 	case pathServFail:
 		return below + ": when_all_down = servfail"
 	case pathFallback:
@@ -145,12 +145,12 @@ func (s *Service) describe(tr *trace) string {
 	case pathFallbackAll:
 		return below + ": when_all_down = fallback, pool " + s.Fallback.Name + " (none usable either: all its members)"
 	case pathDegraded:
-		return below + ": when_all_down = all, pool " + tr.sp.pool.Name + " with its usable members"
+		return below + ": when_all_down = all, pool " + tr.answered.pool.Name + " with its usable members"
 	}
 	if plain {
 		return "all down: when_all_down = all, answering as if every member were up"
 	}
-	return "every pool below min_healthy, none usable: when_all_down = all, pool " + tr.sp.pool.Name + " as if every member were up"
+	return "every pool below min_healthy, none usable: when_all_down = all, pool " + tr.answered.pool.Name + " as if every member were up"
 }
 
 // String renders the explanation as text.

@@ -46,8 +46,8 @@ type Client struct {
 type Selection struct {
 	Members  []*Member // the chosen members, distinct, len <= svc.Answers
 	CNAME    bool      // Members[0].Host is the CNAME target
-	ServFail bool      // when_all_down = "servfail" and nothing usable
-	AllDown  bool      // nothing was usable; when_all_down decided the answer
+	ServFail bool      // when_all_down = "servfail" and nothing was up
+	AllDown  bool      // nothing was up (no pool at min_healthy; no member usable); when_all_down decided
 	Scope    int       // ECS scope prefix the answer depended on (0 if none)
 }
 
@@ -60,7 +60,7 @@ var (
 // service has no members for (anything but A and AAAA: NODATA).
 func (s *Service) family(qtype uint16) (int, bool) {
 	switch {
-	case s.host:
+	case s.cname:
 		// A CNAME owner answers every qtype with the CNAME (RFC 1034 section 3.6.2).
 		return famHost, true
 	case qtype == dns.TypeA:
@@ -100,13 +100,13 @@ func (s *Service) SelectFor(client *Client, qtype uint16, h Health, dst []*Membe
 // trace receives the walk's decisions for Explain; nil on the hot path.
 type trace struct {
 	path pathKind
-	// sp is the entry that answered: a pool of the order, a plain service's members or
-	// the fallback pool; nil for NODATA and SERVFAIL.
-	sp     *steerPool
-	key    netip.Prefix // the client prefix client_subnet_hash hashed
-	rule   string       // steering services: which geo rule matched, or how the order was made
-	order  []uint8      // the order walked (indexes into Service.steer)
-	scores []float64    // nearest: distance minus bias per pool (Inf: no location)
+	// answered is the entry that answered: a pool of the order, a plain service's
+	// members or the fallback pool; nil for NODATA and SERVFAIL.
+	answered *entry
+	key      netip.Prefix // the client prefix client_subnet_hash hashed
+	rule     string       // steering services: which geo rule matched, or how the order was made
+	order    []uint8      // the order walked (indexes into Service.entries)
+	scores   []float64    // nearest: distance minus bias per pool (Inf: no location)
 }
 
 // pathKind is how the walk reached its answer.
@@ -123,15 +123,15 @@ const (
 )
 
 // record notes how the walk answered; a no-op on the hot path (tr nil).
-func (tr *trace) record(path pathKind, sp *steerPool) {
+func (tr *trace) record(path pathKind, e *entry) {
 	if tr != nil {
-		tr.path, tr.sp = path, sp
+		tr.path, tr.answered = path, e
 	}
 }
 
 // selectMembers is the one selection walk, for every service.
 func (s *Service) selectMembers(client *Client, qtype uint16, h Health, dst []*Member, tr *trace) Selection {
-	sel := Selection{CNAME: s.host}
+	sel := Selection{CNAME: s.cname}
 	fam, ok := s.family(qtype)
 	if !ok || len(s.cands[fam]) == 0 {
 		tr.record(pathNoData, nil)
@@ -143,19 +143,19 @@ func (s *Service) selectMembers(client *Client, qtype uint16, h Health, dst []*M
 	if tr != nil {
 		tr.order = append(tr.order[:0], order...)
 	}
-	var sp *steerPool
+	var chosen *entry
 	path := pathUp
 	for _, i := range order {
-		e := s.steer[i]
+		e := s.entries[i]
 		if len(e.cands[fam]) == 0 {
 			continue // no member of the family: the entry is skipped for it
 		}
 		if dst = usable(dst[:0], e.cands[fam], h); len(dst) >= e.need[fam] {
-			sp = e
+			chosen = e
 			break
 		}
 	}
-	if sp == nil {
+	if chosen == nil {
 		sel.AllDown = true
 		switch s.WhenAllDown {
 		case AllDownServFail:
@@ -164,17 +164,17 @@ func (s *Service) selectMembers(client *Client, qtype uint16, h Health, dst []*M
 			sel.Members = dst[:0]
 			return sel
 		case AllDownFallback:
-			sp, path = s.fallback, pathFallback
-			if dst = usable(dst[:0], sp.cands[fam], h); len(dst) == 0 {
-				dst, path = append(dst, sp.cands[fam]...), pathFallbackAll
+			chosen, path = s.fallback, pathFallback
+			if dst = usable(dst[:0], chosen.cands[fam], h); len(dst) == 0 {
+				dst, path = append(dst, chosen.cands[fam]...), pathFallbackAll
 			}
 		default:
-			sp, dst, path = s.degrade(order, fam, h, dst)
+			chosen, dst, path = s.degrade(order, fam, h, dst)
 		}
 	}
-	tr.record(path, sp)
+	tr.record(path, chosen)
 	var pickScope int
-	sel.Members, pickScope = s.pick(sp, client, dst, tr)
+	sel.Members, pickScope = s.pick(chosen, client, dst, tr)
 	sel.Scope = finalScope(client, max(scope, pickScope))
 	return sel
 }
@@ -182,10 +182,10 @@ func (s *Service) selectMembers(client *Client, qtype uint16, h Health, dst []*M
 // degrade is when_all_down = "all" once no entry of the order is up: the first entry that
 // still has usable members (below its min_healthy) answers with them; when nothing at all
 // is usable, the first entry with members of the family answers as if they were up.
-func (s *Service) degrade(order []uint8, fam int, h Health, dst []*Member) (*steerPool, []*Member, pathKind) {
-	var first *steerPool
+func (s *Service) degrade(order []uint8, fam int, h Health, dst []*Member) (*entry, []*Member, pathKind) {
+	var first *entry
 	for _, i := range order {
-		e := s.steer[i]
+		e := s.entries[i]
 		if len(e.cands[fam]) == 0 {
 			continue
 		}
@@ -199,7 +199,7 @@ func (s *Service) degrade(order []uint8, fam int, h Health, dst []*Member) (*ste
 	if first == nil {
 		// A geo rule's order may leave out every pool with members of the family; the
 		// service has some (else the answer was NODATA): its first such pool answers.
-		for _, e := range s.steer {
+		for _, e := range s.entries {
 			if len(e.cands[fam]) > 0 {
 				first = e
 				break
@@ -235,12 +235,12 @@ func failOpen(dst, cands []*Member) []*Member {
 // pick runs the entry's method over the members it answers with (reordering them in
 // place), and returns the chosen ones and how many leading client address bits the
 // choice depended on.
-func (s *Service) pick(sp *steerPool, client *Client, items []*Member, tr *trace) ([]*Member, int) {
+func (s *Service) pick(chosen *entry, client *Client, items []*Member, tr *trace) ([]*Member, int) {
 	n := s.Answers
-	if s.host {
+	if s.cname {
 		n = 1 // one CNAME per name (RFC 2181 section 10.1)
 	}
-	switch sp.method {
+	switch chosen.method {
 	case Weighted:
 		w := weightOf
 		w.Rand = s.rand
@@ -252,7 +252,7 @@ func (s *Service) pick(sp *steerPool, client *Client, items []*Member, tr *trace
 		}
 		return hrw.Pick(key, items, n), scope
 	default:
-		return sp.rr.Pick(items, n), 0
+		return chosen.rr.Pick(items, n), 0
 	}
 }
 

@@ -169,14 +169,14 @@ func (c *compiler) servicePools(s *Service, pa, answers *hcl.Attribute) {
 	}
 	s.cands = families(s.Pools)
 	nAddr := len(s.cands[famV4]) + len(s.cands[famV6])
-	s.host = len(s.cands[famHost]) > 0
+	s.cname = len(s.cands[famHost]) > 0
 	switch {
-	case s.host && nAddr > 0:
+	case s.cname && nAddr > 0:
 		c.errf(pa.Expr.Range(), "Mixed member kinds",
 			"Service %q mixes host-name members (answered as CNAME) with address members (answered as A/AAAA); a CNAME cannot coexist with other data at a name (RFC 1034 section 3.6.2).", s.Name)
-	case !s.host && nAddr == 0 && len(s.Pools) == len(names):
+	case !s.cname && nAddr == 0 && len(s.Pools) == len(names):
 		c.errf(pa.Expr.Range(), "Service has no members", "The pools of service %q hold no members, so it could only answer NODATA.", s.Name)
-	case s.host && s.Answers > 1 && answers != nil:
+	case s.cname && s.Answers > 1 && answers != nil:
 		c.errf(answers.Expr.Range(), "Invalid answers", "Service %q answers with a CNAME, and a name holds at most one CNAME (RFC 2181 section 10.1); answers must be 1.", s.Name)
 	}
 }
@@ -199,10 +199,10 @@ func (c *compiler) serviceFallback(s *Service, at hcl.Attributes) {
 			c.errf(fa.Expr.Range(), "Unknown pool", "Service %q refers to pool %q, which is not defined.", s.Name, fn)
 			return
 		}
-		s.fallback = &steerPool{pool: s.Fallback, method: s.Method, cands: families([]*Pool{s.Fallback})}
+		s.fallback = &entry{pool: s.Fallback, method: s.Method, cands: families([]*Pool{s.Fallback})}
 		fbHost := len(s.fallback.cands[famHost]) > 0
 		fbAddr := len(s.fallback.cands[famV4])+len(s.fallback.cands[famV6]) > 0
-		if (fbHost && (fbAddr || !s.host)) || (fbAddr && s.host) {
+		if (fbHost && (fbAddr || !s.cname)) || (fbAddr && s.cname) {
 			c.errf(fa.Expr.Range(), "Mixed member kinds", "Fallback pool %q must hold the same kind of members (addresses or host names) as the service's pools.", fn)
 		}
 	}

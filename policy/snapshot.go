@@ -81,18 +81,14 @@ type Service struct {
 	// hashes it (defaults 24 and 56).
 	HashPrefix4, HashPrefix6 int
 
-	// Compiled at load time so that Select only indexes: the candidate members per
-	// family (famV4, famV6, famHost) of all the pools, whether they are host names, the
-	// entries of the walk (one per pool of a steering service, one for all the members
-	// of a plain service; each holds a round-robin cursor, the mutable part), the
-	// identity order, the geo rule tables and the fallback pool's entry.
-	cands    [numFamilies][]*Member
-	host     bool
-	steer    []*steerPool
-	identity []uint8
-	geo      *geoTable
-	fallback *steerPool
-	rand     balance.Rand // balance.Global{} outside tests
+	// Compiled at load time so that Select only indexes.
+	cands     [numFamilies][]*Member // all the pools' members per family (famV4, famV6, famHost)
+	cname     bool                   // the members are host names, answered as a CNAME
+	entries   []*entry               // the walk's entries: one per pool, or one for a plain service
+	poolOrder []uint8                // the entries in the service's order, 0..n-1
+	geo       *geoTable              // geo services: the rule tables
+	fallback  *entry                 // the fallback pool (when_all_down = "fallback")
+	rand      balance.Rand           // balance.Global{} outside tests
 }
 
 // Steering is how a service orders its pools before walking them as failover.
@@ -130,7 +126,8 @@ const (
 	AllDownAll AllDown = iota
 	// AllDownServFail answers SERVFAIL.
 	AllDownServFail
-	// AllDownFallback answers from the service's Fallback pool (all its members).
+	// AllDownFallback answers from the service's Fallback pool: its usable members, or all
+	// of them when none is usable.
 	AllDownFallback
 )
 

@@ -8,6 +8,11 @@ import (
 	"github.com/glbdns/glbdns/policy/geoip"
 )
 
+// This file orders a steering service's pools for one client, the first step of the
+// selection walk (select.go): failover keeps the service's order, geo takes the order of
+// the rule the client matches, nearest sorts by distance minus bias. Each also says how
+// many leading client address bits the order depended on, for the ECS scope.
+
 // matchKind is what decided a geo service's pool order.
 type matchKind uint8
 
@@ -23,7 +28,7 @@ func (k matchKind) String() string {
 	return [...]string{"default", "networks", "asns", "countries", "continents"}[k]
 }
 
-// order returns the order of the walk for the client (indexes into s.steer) and the
+// order returns the order of the walk for the client (indexes into s.entries) and the
 // number of leading client address bits it depended on.
 func (s *Service) order(c *Client, buf *[maxSteerPools]uint8, tr *trace) ([]uint8, int) {
 	switch s.Steering {
@@ -40,7 +45,7 @@ func (s *Service) order(c *Client, buf *[maxSteerPools]uint8, tr *trace) ([]uint
 			tr.rule = "failover: the service's pool order"
 		}
 	}
-	return s.identity, 0 // failover, and a plain service's one entry
+	return s.poolOrder, 0 // failover, and a plain service's one entry
 }
 
 // nearest orders the pools by great-circle distance from the client minus each pool's
@@ -52,22 +57,22 @@ func (s *Service) nearest(c *Client, buf *[maxSteerPools]uint8, tr *trace) ([]ui
 		if tr != nil {
 			tr.rule = "nearest: no GeoIP data for the client; the service's pool order"
 		}
-		return s.identity, 0
+		return s.poolOrder, 0
 	}
 	scope := netBits(c.Geo.CityNetwork, c.Addr)
 	if !c.Geo.HasLocation {
 		if tr != nil {
 			tr.rule = "nearest: the client has no location; the service's pool order"
 		}
-		return s.identity, scope
+		return s.poolOrder, scope
 	}
 	var score [maxSteerPools]float64
-	n := len(s.steer)
+	n := len(s.entries)
 	order := buf[:n]
-	for i, sp := range s.steer {
+	for i, e := range s.entries {
 		order[i] = uint8(i)
 		score[i] = math.Inf(1)
-		if p := sp.pool; p.HasLocation {
+		if p := e.pool; p.HasLocation {
 			score[i] = geoip.Distance(c.Geo.Lat, c.Geo.Lon, p.Lat, p.Lon) - p.Bias
 		}
 	}

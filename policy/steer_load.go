@@ -17,10 +17,10 @@ import (
 )
 
 // This file compiles the steering half of the language: the geoip block, the pools'
-// location/bias/method/min_healthy, and the failover, geo and nearest service policies.
-// Everything a query needs is precomputed here (rule tables indexed by country code, an
-// ASN map, a prefix table sorted longest first, pool orders as index slices) so that
-// Select only indexes.
+// location/bias/method/min_healthy, the failover, geo and nearest service policies, and
+// the entries every service's selection walks. Everything a query needs is precomputed
+// here (rule tables indexed by country code, an ASN map, a prefix table sorted longest
+// first, pool orders as index slices) so that Select only indexes.
 
 var geoipSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "database"}, {Name: "asn_database"}},
@@ -159,12 +159,12 @@ func (s Steering) String() string {
 	return ""
 }
 
-// steerPool is one entry of a service's pool order, compiled for that service: its
-// candidate members per family, how many must be usable for it to count as up, and the
-// method (with its own round-robin cursor) that chooses members inside it. A steering
-// service has one per pool; a plain service has one holding all its pools' members, up
-// while one is usable; the fallback pool is one too, with the service's method.
-type steerPool struct {
+// entry is what the selection walk steps through, compiled for one service: candidate
+// members per family, how many must be usable for the entry to count as up, and the
+// method (with its own round-robin cursor) that chooses among them. A steering service
+// has one per pool; a plain service has one holding all its pools' members, up while
+// one is usable; the fallback pool is one too, with the service's method.
+type entry struct {
 	pool   *Pool // nil for a plain service's entry
 	method Method
 	cands  [numFamilies][]*Member
@@ -172,8 +172,8 @@ type steerPool struct {
 	rr     balance.RoundRobin[*Member]
 }
 
-// oneEntry is the order of a plain service: its one entry. Shared, never modified.
-var oneEntry = []uint8{0}
+// oneEntryOrder is the order of a plain service: its one entry. Shared, never modified.
+var oneEntryOrder = []uint8{0}
 
 // needOf is how many of each family's members must be usable for an entry to count as
 // up: minHealthy of them, or percent of them rounded up when percent > 0, at least 1
@@ -204,9 +204,9 @@ func (c *compiler) compileSteering(s *Service, content *hcl.BodyContent, poolsAt
 		}
 	}
 	if s.Steering == SteerNone {
-		sp := &steerPool{method: s.Method, cands: s.cands}
-		sp.need = needOf(&sp.cands, 1, 0)
-		s.steer, s.identity = []*steerPool{sp}, oneEntry
+		e := &entry{method: s.Method, cands: s.cands}
+		e.need = needOf(&e.cands, 1, 0)
+		s.entries, s.poolOrder = []*entry{e}, oneEntryOrder
 		return
 	}
 	if len(s.Pools) > maxSteerPools {
@@ -216,13 +216,13 @@ func (c *compiler) compileSteering(s *Service, content *hcl.BodyContent, poolsAt
 	index := map[*Pool]uint8{}
 	for i, p := range s.Pools {
 		index[p] = uint8(i)
-		sp := &steerPool{pool: p, method: s.Method, cands: families([]*Pool{p})}
+		e := &entry{pool: p, method: s.Method, cands: families([]*Pool{p})}
 		if p.HasMethod {
-			sp.method = p.Method
+			e.method = p.Method
 		}
-		sp.need = needOf(&sp.cands, p.MinHealthy, p.MinHealthyPercent)
-		s.steer = append(s.steer, sp)
-		s.identity = append(s.identity, uint8(i))
+		e.need = needOf(&e.cands, p.MinHealthy, p.MinHealthyPercent)
+		s.entries = append(s.entries, e)
+		s.poolOrder = append(s.poolOrder, uint8(i))
 	}
 	needsCity := false
 	switch s.Steering {
@@ -341,7 +341,7 @@ func (c *compiler) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *
 		g.defaults = b.names([]string{}, o)
 		g.orders = append(g.orders, o)
 	} else {
-		g.orders = append(g.orders, s.identity)
+		g.orders = append(g.orders, s.poolOrder)
 	}
 	if len(g.rules) == 0 {
 		c.errf(blk.DefRange, "Missing rules", "The geo block of service %q has no rule; use policy \"failover\" for one order for every client.", s.Name)
@@ -357,7 +357,7 @@ func (c *compiler) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *
 type geoBuilder struct {
 	c            *compiler
 	s            *Service
-	index        map[*Pool]uint8 // the service's pools, to their index in s.steer
+	index        map[*Pool]uint8 // the service's pools, to their index in s.entries
 	g            *geoTable
 	countryRng   map[string]hcl.Range
 	continentRng map[string]hcl.Range
@@ -396,7 +396,7 @@ func (b *geoBuilder) rule(rb *hcl.Block) geoRule {
 	return rule
 }
 
-// order resolves the pools list of a rule, or default_pools, to indexes into s.steer.
+// order resolves the pools list of a rule, or default_pools, to indexes into s.entries.
 func (b *geoBuilder) order(a *hcl.Attribute) []uint8 {
 	names, rngs, _ := b.c.strList(a)
 	var out []uint8
