@@ -105,9 +105,11 @@ func (s *Service) Explain(client Client, qtype uint16, h Health) *Explanation {
 	}
 	ex.CandidateMethod = method
 	var key uint64
-	if method == ClientSubnetHash && tr.key.IsValid() {
-		ex.HashKey = tr.key
+	if method == ClientSubnetHash {
+		// The scores are those of the client's key whether or not a pick used it (under
+		// SERVFAIL none did, and HashKey stays unset).
 		key, _, _ = s.hashKey(&client)
+		ex.HashKey = tr.key
 	}
 	for _, m := range cands {
 		c := Candidate{Member: m, Up: h.Up(m), Weight: m.Weight}

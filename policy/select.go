@@ -129,14 +129,14 @@ func (tr *trace) record(path pathKind, e *entry) {
 	}
 }
 
-// selectMembers is the one selection walk, for every service.
+// selectMembers is the one selection walk, for every service. (The Selection is built
+// in the return statements, not in a variable: a struct variable of this size is copied
+// through memory on return, a measurable part of a plain service's Select.)
 func (s *Service) selectMembers(client *Client, qtype uint16, h Health, dst []*Member, tr *trace) Selection {
-	sel := Selection{CNAME: s.cname}
 	fam, ok := s.family(qtype)
 	if !ok || len(s.cands[fam]) == 0 {
 		tr.record(pathNoData, nil)
-		sel.Members = dst[:0]
-		return sel
+		return Selection{Members: dst[:0], CNAME: s.cname}
 	}
 	var buf [maxSteerPools]uint8
 	order, scope := s.order(client, &buf, tr)
@@ -156,13 +156,10 @@ func (s *Service) selectMembers(client *Client, qtype uint16, h Health, dst []*M
 		}
 	}
 	if chosen == nil {
-		sel.AllDown = true
 		switch s.WhenAllDown {
 		case AllDownServFail:
 			tr.record(pathServFail, nil)
-			sel.ServFail = true
-			sel.Members = dst[:0]
-			return sel
+			return Selection{Members: dst[:0], CNAME: s.cname, ServFail: true, AllDown: true}
 		case AllDownFallback:
 			chosen, path = s.fallback, pathFallback
 			if dst = usable(dst[:0], chosen.cands[fam], h); len(dst) == 0 {
@@ -173,10 +170,8 @@ func (s *Service) selectMembers(client *Client, qtype uint16, h Health, dst []*M
 		}
 	}
 	tr.record(path, chosen)
-	var pickScope int
-	sel.Members, pickScope = s.pick(chosen, client, dst, tr)
-	sel.Scope = finalScope(client, max(scope, pickScope))
-	return sel
+	members, pickScope := s.pick(chosen, client, dst, tr)
+	return Selection{Members: members, CNAME: s.cname, AllDown: path != pathUp, Scope: finalScope(client, max(scope, pickScope))}
 }
 
 // degrade is when_all_down = "all" once no entry of the order is up: the first entry that
