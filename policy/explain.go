@@ -81,7 +81,7 @@ func (s *Service) Explain(client Client, qtype uint16, h Health) *Explanation {
 	fam, _ := s.family(qtype)
 	if s.Steering != SteerNone {
 		for _, i := range tr.order {
-			e := s.entries[i]
+			e := &s.entries[i]
 			st := PoolState{Name: e.pool.Name, Method: e.method, Members: len(e.cands[fam]), Need: e.need[fam]}
 			st.Usable = len(usable(nil, e.cands[fam], h))
 			st.Up = st.Members > 0 && st.Usable >= st.Need

@@ -273,7 +273,8 @@ func snapshotView(s *Snapshot, dir string) jsonSnapshot {
 			js.Fallback = svc.Fallback.Name
 		}
 		js.Steering, js.NeedsGeo = svc.Steering.String(), svc.NeedsGeo
-		for _, sp := range svc.entries {
+		for i := range svc.entries {
+			sp := &svc.entries[i]
 			if sp.pool == nil {
 				break // a plain service's one entry: its members, listed under the pools
 			}

@@ -134,7 +134,7 @@ func (tr *trace) record(path pathKind, e *entry) {
 // through memory on return, a measurable part of a plain service's Select.)
 func (s *Service) selectMembers(client *Client, qtype uint16, h Health, dst []*Member, tr *trace) Selection {
 	fam, ok := s.family(qtype)
-	if !ok || len(s.cands[fam]) == 0 {
+	if !ok || !s.hasFam[fam] {
 		tr.record(pathNoData, nil)
 		return Selection{Members: dst[:0], CNAME: s.cname}
 	}
@@ -146,7 +146,7 @@ func (s *Service) selectMembers(client *Client, qtype uint16, h Health, dst []*M
 	var chosen *entry
 	path := pathUp
 	for _, i := range order {
-		e := s.entries[i]
+		e := &s.entries[i]
 		if len(e.cands[fam]) == 0 {
 			continue // no member of the family: the entry is skipped for it
 		}
@@ -180,7 +180,7 @@ func (s *Service) selectMembers(client *Client, qtype uint16, h Health, dst []*M
 func (s *Service) degrade(order []uint8, fam int, h Health, dst []*Member) (*entry, []*Member, pathKind) {
 	var first *entry
 	for _, i := range order {
-		e := s.entries[i]
+		e := &s.entries[i]
 		if len(e.cands[fam]) == 0 {
 			continue
 		}
@@ -194,9 +194,9 @@ func (s *Service) degrade(order []uint8, fam int, h Health, dst []*Member) (*ent
 	if first == nil {
 		// A geo rule's order may leave out every pool with members of the family; the
 		// service has some (else the answer was NODATA): its first such pool answers.
-		for _, e := range s.entries {
-			if len(e.cands[fam]) > 0 {
-				first = e
+		for i := range s.entries {
+			if len(s.entries[i].cands[fam]) > 0 {
+				first = &s.entries[i]
 				break
 			}
 		}

@@ -79,8 +79,8 @@ func (c *compiler) service(blk *hcl.Block) {
 	if pa == nil {
 		return
 	}
-	c.servicePools(s, pa, at["answers"])
-	c.compileSteering(s, content, pa)
+	cands := c.servicePools(s, pa, at["answers"])
+	c.compileSteering(s, cands, content, pa)
 	c.serviceFallback(s, at)
 	if zone == nil || len(c.diags) > n0 {
 		return // a Snapshot is never built, so do not insert half-checked services
@@ -146,10 +146,10 @@ func (c *compiler) serviceAttrs(s *Service, at hcl.Attributes) {
 	}
 }
 
-// servicePools resolves the pools attribute pa and splits the pools' members by family,
+// servicePools resolves the pools attribute pa and returns the pools' members by family,
 // checking that they are of one kind (addresses or host names) and that a host-name
 // service answers one CNAME. answers is the answers attribute (nil when absent).
-func (c *compiler) servicePools(s *Service, pa, answers *hcl.Attribute) {
+func (c *compiler) servicePools(s *Service, pa, answers *hcl.Attribute) [numFamilies][]*Member {
 	names, rngs, _ := c.strList(pa)
 	seen := map[string]bool{}
 	for i, n := range names {
@@ -167,9 +167,12 @@ func (c *compiler) servicePools(s *Service, pa, answers *hcl.Attribute) {
 	if len(names) == 0 && len(rngs) == 0 {
 		c.errf(pa.Expr.Range(), "Missing pools", "Service %q needs at least one pool.", s.Name)
 	}
-	s.cands = families(s.Pools)
-	nAddr := len(s.cands[famV4]) + len(s.cands[famV6])
-	s.cname = len(s.cands[famHost]) > 0
+	cands := families(s.Pools)
+	for f, m := range cands {
+		s.hasFam[f] = len(m) > 0
+	}
+	nAddr := len(cands[famV4]) + len(cands[famV6])
+	s.cname = len(cands[famHost]) > 0
 	switch {
 	case s.cname && nAddr > 0:
 		c.errf(pa.Expr.Range(), "Mixed member kinds",
@@ -179,6 +182,7 @@ func (c *compiler) servicePools(s *Service, pa, answers *hcl.Attribute) {
 	case s.cname && s.Answers > 1 && answers != nil:
 		c.errf(answers.Expr.Range(), "Invalid answers", "Service %q answers with a CNAME, and a name holds at most one CNAME (RFC 2181 section 10.1); answers must be 1.", s.Name)
 	}
+	return cands
 }
 
 // serviceFallback resolves the fallback pool, which when_all_down = "fallback" needs and

@@ -45,7 +45,7 @@ func (s *Service) order(c *Client, buf *[maxSteerPools]uint8, tr *trace) ([]uint
 			tr.rule = "failover: the service's pool order"
 		}
 	}
-	return s.poolOrder, 0 // failover, and a plain service's one entry
+	return s.poolOrder(), 0 // failover, and a plain service's one entry
 }
 
 // nearest orders the pools by great-circle distance from the client minus each pool's
@@ -57,22 +57,22 @@ func (s *Service) nearest(c *Client, buf *[maxSteerPools]uint8, tr *trace) ([]ui
 		if tr != nil {
 			tr.rule = "nearest: no GeoIP data for the client; the service's pool order"
 		}
-		return s.poolOrder, 0
+		return s.poolOrder(), 0
 	}
 	scope := netBits(c.Geo.CityNetwork, c.Addr)
 	if !c.Geo.HasLocation {
 		if tr != nil {
 			tr.rule = "nearest: the client has no location; the service's pool order"
 		}
-		return s.poolOrder, scope
+		return s.poolOrder(), scope
 	}
 	var score [maxSteerPools]float64
 	n := len(s.entries)
 	order := buf[:n]
-	for i, e := range s.entries {
+	for i := range s.entries {
 		order[i] = uint8(i)
 		score[i] = math.Inf(1)
-		if p := e.pool; p.HasLocation {
+		if p := s.entries[i].pool; p.HasLocation {
 			score[i] = geoip.Distance(c.Geo.Lat, c.Geo.Lon, p.Lat, p.Lon) - p.Bias
 		}
 	}

@@ -172,8 +172,17 @@ type entry struct {
 	rr     balance.RoundRobin[*Member]
 }
 
-// oneEntryOrder is the order of a plain service: its one entry. Shared, never modified.
-var oneEntryOrder = []uint8{0}
+// ascending holds 0, 1, ... maxSteerPools-1: a service's own order of its entries is its
+// first len(entries). Shared, never modified.
+var ascending = func() (a [maxSteerPools]uint8) {
+	for i := range a {
+		a[i] = uint8(i)
+	}
+	return a
+}()
+
+// poolOrder is the service's own order of its entries: the order of its pools.
+func (s *Service) poolOrder() []uint8 { return ascending[:len(s.entries)] }
 
 // needOf is how many of each family's members must be usable for an entry to count as
 // up: minHealthy of them, or percent of them rounded up when percent > 0, at least 1
@@ -195,7 +204,7 @@ func needOf(cands *[numFamilies][]*Member, minHealthy, percent int) [numFamilies
 // compileSteering builds the entries a service's walk goes through, and for a steering
 // service its ordering: the geo rule tables or what nearest needs. content is the
 // service block's content (for the geo block), poolsAttr its pools attribute.
-func (c *compiler) compileSteering(s *Service, content *hcl.BodyContent, poolsAttr *hcl.Attribute) {
+func (c *compiler) compileSteering(s *Service, cands [numFamilies][]*Member, content *hcl.BodyContent, poolsAttr *hcl.Attribute) {
 	name := s.Name
 	geoBlocks := content.Blocks.OfType("geo")
 	if s.Steering != SteerGeo {
@@ -204,9 +213,8 @@ func (c *compiler) compileSteering(s *Service, content *hcl.BodyContent, poolsAt
 		}
 	}
 	if s.Steering == SteerNone {
-		e := &entry{method: s.Method, cands: s.cands}
-		e.need = needOf(&e.cands, 1, 0)
-		s.entries, s.poolOrder = []*entry{e}, oneEntryOrder
+		s.plain[0] = entry{method: s.Method, cands: cands, need: needOf(&cands, 1, 0)}
+		s.entries = s.plain[:]
 		return
 	}
 	if len(s.Pools) > maxSteerPools {
@@ -214,15 +222,15 @@ func (c *compiler) compileSteering(s *Service, content *hcl.BodyContent, poolsAt
 		return
 	}
 	index := map[*Pool]uint8{}
+	s.entries = make([]entry, len(s.Pools))
 	for i, p := range s.Pools {
 		index[p] = uint8(i)
-		e := &entry{pool: p, method: s.Method, cands: families([]*Pool{p})}
+		e := &s.entries[i]
+		e.pool, e.method, e.cands = p, s.Method, families([]*Pool{p})
 		if p.HasMethod {
 			e.method = p.Method
 		}
 		e.need = needOf(&e.cands, p.MinHealthy, p.MinHealthyPercent)
-		s.entries = append(s.entries, e)
-		s.poolOrder = append(s.poolOrder, uint8(i))
 	}
 	needsCity := false
 	switch s.Steering {
@@ -341,7 +349,7 @@ func (c *compiler) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *
 		g.defaults = b.names([]string{}, o)
 		g.orders = append(g.orders, o)
 	} else {
-		g.orders = append(g.orders, s.poolOrder)
+		g.orders = append(g.orders, s.poolOrder())
 	}
 	if len(g.rules) == 0 {
 		c.errf(blk.DefRange, "Missing rules", "The geo block of service %q has no rule; use policy \"failover\" for one order for every client.", s.Name)
