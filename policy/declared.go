@@ -13,11 +13,8 @@ var declaredSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 // hundreds of megabytes a plain hclsyntax parse of the same files would. What does not
 // parse is skipped: Load reports it.
 func Declared(files []File) (pools, services []string) {
-	for _, p := range parseFiles(files) {
-		for _, body := range p.bodies {
-			if body == nil {
-				continue
-			}
+	for _, p := range parse(files) {
+		for _, body := range p.Bodies {
 			// PartialContent keeps only blocks of the schema's types with one label.
 			content, _, _ := body.PartialContent(declaredSchema)
 			for _, b := range content.Blocks {

@@ -18,9 +18,10 @@ type Explanation struct {
 	Pools   []string
 	Client  Client
 	QType   uint16
-	// Candidates are the members considered (the service's members of the asked family,
-	// or the fallback pool's when that path was taken), with their health and weight, and
-	// for client_subnet_hash their rendezvous score.
+	// Candidates are the members considered, of the asked family: those of the pool that
+	// answered (all the service's members for a plain service, the fallback pool's when
+	// that path was taken), or for SERVFAIL those of every pool of the order; with their
+	// health and weight, and for client_subnet_hash their rendezvous score.
 	Candidates []Candidate
 	// HashKey is the client prefix hashed by client_subnet_hash (invalid otherwise).
 	HashKey netip.Prefix
@@ -36,7 +37,8 @@ type Explanation struct {
 	Rule string
 	// Order is the pool order walked, each pool with its health against min_healthy.
 	Order []PoolState
-	// ChosenPool is the pool that answered ("" when none did).
+	// ChosenPool is the pool that answered: one of the order's or the fallback pool ("" when
+	// none did, or when a plain service answered from all its members).
 	ChosenPool string
 	// CandidateMethod is the method that chose among Candidates (the chosen pool's).
 	CandidateMethod Method
@@ -69,23 +71,19 @@ type Candidate struct {
 // allocates and, for round_robin, advances the rotation like any query.
 func (s *Service) Explain(client Client, qtype uint16, h Health) *Explanation {
 	tr := &trace{}
-	sel, _ := s.selectMembers(&client, qtype, h, nil, tr)
-	ex := &Explanation{Service: s.Name, Method: s.Method, Client: client, QType: qtype,
-		Path: tr.path, Selection: sel}
+	sel := s.selectMembers(&client, qtype, h, nil, tr)
 	sel.Members = append([]*Member(nil), sel.Members...)
-	ex.Selection = sel
+	ex := &Explanation{Service: s.Name, Method: s.Method, Client: client, QType: qtype,
+		Path: s.pathText(tr), Selection: sel, Steering: s.Steering, Rule: tr.rule}
 	for _, p := range s.Pools {
 		ex.Pools = append(ex.Pools, p.Name)
 	}
-	method := s.Method
+	fam, _ := s.family(qtype)
 	if s.Steering != SteerNone {
-		ex.Steering, ex.Rule, ex.ChosenPool = s.Steering, tr.rule, tr.chosen
-		method = tr.method
-		fam, _ := s.family(qtype)
 		for _, i := range tr.order {
-			sp := s.steer[i]
-			st := PoolState{Name: sp.pool.Name, Method: sp.method, Members: len(sp.cands[fam]), Need: sp.need[fam]}
-			st.Usable = len(usable(nil, sp.cands[fam], h))
+			e := &s.entries[i]
+			st := PoolState{Name: e.pool.Name, Method: e.method, Members: len(e.cands[fam]), Need: e.need[fam]}
+			st.Usable = len(usable(nil, e.cands[fam], h))
 			st.Up = st.Members > 0 && st.Usable >= st.Need
 			if int(i) < len(tr.scores) {
 				st.Score, st.HasScore = tr.scores[i], true
@@ -93,13 +91,27 @@ func (s *Service) Explain(client Client, qtype uint16, h Health) *Explanation {
 			ex.Order = append(ex.Order, st)
 		}
 	}
+	method, cands := s.Method, []*Member(nil)
+	switch {
+	case tr.answered != nil:
+		method, cands = tr.answered.method, tr.answered.cands[fam]
+		if tr.answered.pool != nil {
+			ex.ChosenPool = tr.answered.pool.Name
+		}
+	case tr.path == pathServFail:
+		for _, i := range tr.order {
+			cands = append(cands, s.entries[i].cands[fam]...)
+		}
+	}
 	ex.CandidateMethod = method
 	var key uint64
-	if method == ClientSubnetHash && tr.key.IsValid() {
-		ex.HashKey = tr.key
+	if method == ClientSubnetHash {
+		// The scores are those of the client's key whether or not a pick used it (under
+		// SERVFAIL none did, and HashKey stays unset).
 		key, _, _ = s.hashKey(&client)
+		ex.HashKey = tr.key
 	}
-	for _, m := range tr.cands {
+	for _, m := range cands {
 		c := Candidate{Member: m, Up: h.Up(m), Weight: m.Weight}
 		if method == ClientSubnetHash {
 			c.Score = balance.Score(key, m.idHash)
@@ -110,6 +122,37 @@ func (s *Service) Explain(client Client, qtype uint16, h Health) *Explanation {
 		ex.Candidates = append(ex.Candidates, c)
 	}
 	return ex
+}
+
+// pathText words the walk's decision. A plain service's one entry is its members, and
+// "all down" says of it what "every pool below min_healthy" says of a steering service.
+func (s *Service) pathText(tr *trace) string {
+	plain := s.Steering == SteerNone
+	below := "every pool below min_healthy"
+	if plain {
+		below = "all down"
+	}
+	switch tr.path {
+	case pathNoData:
+		return "no member of the asked family: NODATA"
+	case pathUp:
+		if plain {
+			return "usable members"
+		}
+		return "pool " + tr.answered.pool.Name + " is up"
+	case pathServFail:
+		return below + ": when_all_down = servfail"
+	case pathFallback:
+		return below + ": when_all_down = fallback, pool " + s.Fallback.Name + " (usable members)"
+	case pathFallbackAll:
+		return below + ": when_all_down = fallback, pool " + s.Fallback.Name + " (none usable either: all its members)"
+	case pathDegraded:
+		return below + ": when_all_down = all, pool " + tr.answered.pool.Name + " with its usable members"
+	}
+	if plain {
+		return "all down: when_all_down = all, answering as if every member were up"
+	}
+	return "every pool below min_healthy, none usable: when_all_down = all, pool " + tr.answered.pool.Name + " as if every member were up"
 }
 
 // String renders the explanation as text.

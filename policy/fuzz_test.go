@@ -2,12 +2,10 @@ package policy
 
 import (
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"golang.org/x/tools/txtar"
 )
 
@@ -58,7 +56,7 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("error without a position in the policy file: subject %v: %s: %s", d.Subject, d.Summary, d.Detail)
 			}
 		}
-		// The same file cut into chunks at every top-level block (parseFiles) must load
+		// The same file cut into chunks at every top-level block (hclparse) must load
 		// the same: a wrong cut falls back to a whole-file parse.
 		defer func(n int) { chunkSize = n }(chunkSize)
 		chunkSize = 1
@@ -68,31 +66,6 @@ func FuzzLoad(f *testing.F) {
 		}
 		if snap != nil && snap.Hash != csnap.Hash {
 			t.Fatalf("chunked load hash differs")
-		}
-	})
-}
-
-// FuzzFastParseSame: whatever fastParse accepts, hclsyntax parses without errors into
-// exactly the same AST (nodes, values, ranges), from the start of a file and from a
-// position inside one (a chunk).
-func FuzzFastParseSame(f *testing.F) {
-	fuzzSeeds(f)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, start := range []hcl.Pos{hcl.InitialPos, {Line: 7, Column: 1, Byte: 123}} {
-			got, ok := fastParse(data, "p.hcl", start)
-			if !ok {
-				return
-			}
-			hf, diags := hclsyntax.ParseConfig(data, "p.hcl", start)
-			if diags.HasErrors() {
-				t.Fatalf("fastParse accepted what hclsyntax refuses: %v", diags)
-			}
-			want := hf.Body.(*hclsyntax.Body)
-			if !reflect.DeepEqual(got.Attributes, want.Attributes) || !reflect.DeepEqual(got.Blocks, want.Blocks) ||
-				got.SrcRange != want.SrcRange || got.EndRange != want.EndRange {
-				t.Fatalf("AST differs from hclsyntax's:\n%s\nwant\n%s",
-					strings.Join(flattenBodies([]hcl.Body{got}), "\n"), strings.Join(flattenBodies([]hcl.Body{want}), "\n"))
-			}
 		}
 	})
 }

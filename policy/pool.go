@@ -245,39 +245,69 @@ func (c *compiler) findCheck(p *Pool, name string) *Check {
 	return nil
 }
 
-// check compiles and validates one (possibly merged) check.
+// check compiles and validates one (possibly merged) check; nil if it has errors.
 func (c *compiler) check(rc *rawCheck) *Check {
 	n0 := len(c.diags)
 	ch := &Check{Name: rc.name, Interval: api.DefaultCheckInterval, Timeout: api.DefaultCheckTimeout, Rise: api.DefaultCheckRise, Fall: api.DefaultCheckFall}
-	at := rc.attrs
-	switch rc.name {
-	case "http", "https", "tcp", "dns":
-		ch.Type = rc.name
-	}
-	if a := at["type"]; a != nil {
-		if s, ok := c.str(a); ok && c.oneOf(a, s, "http", "https", "tcp", "dns") {
-			ch.Type = s
-		}
-	} else if ch.Type == "" {
-		c.errf(rc.rng, "Missing check type", "Check %q needs a type (\"http\", \"https\", \"tcp\" or \"dns\"); it defaults to the check's name only when that is one of these.", rc.name)
-	}
-	if ch.Type == "" {
+	if ch.Type = c.checkType(rc); ch.Type == "" {
 		return nil
 	}
-	// Attributes that belong to another check type are errors rather than silently
-	// ignored: "path" on a tcp check is a mistake the operator wants to hear about.
+	allowed := c.checkAllowed(rc, ch.Type)
+	c.checkPort(ch, rc)
+	c.checkTiming(ch, rc)
+	c.checkFields(ch, rc.attrs, allowed)
+	switch ch.Type {
+	case "http", "https":
+		c.httpCheck(ch, rc.attrs)
+	case "dns":
+		c.dnsCheck(ch, rc)
+	}
+	if len(c.diags) > n0 {
+		return nil
+	}
+	return ch
+}
+
+// checkType is the check's type: its type attribute, else its name when that is a type;
+// "" (reported) when neither says.
+func (c *compiler) checkType(rc *rawCheck) string {
+	typ := ""
+	switch rc.name {
+	case "http", "https", "tcp", "dns":
+		typ = rc.name
+	}
+	if a := rc.attrs["type"]; a != nil {
+		if s, ok := c.str(a); ok && c.oneOf(a, s, "http", "https", "tcp", "dns") {
+			typ = s
+		}
+	} else if typ == "" {
+		c.errf(rc.rng, "Missing check type", "Check %q needs a type (\"http\", \"https\", \"tcp\" or \"dns\"); it defaults to the check's name only when that is one of these.", rc.name)
+	}
+	return typ
+}
+
+// checkAllowed returns the attributes a check of type typ may set, and reports the
+// others: "path" on a tcp check is a mistake the operator wants to hear about, not an
+// attribute to ignore silently.
+func (c *compiler) checkAllowed(rc *rawCheck, typ string) map[string]bool {
 	allowed := map[string]bool{}
 	for _, n := range checkAttrs[""] {
 		allowed[n] = true
 	}
-	for _, n := range checkAttrs[ch.Type] {
+	for _, n := range checkAttrs[typ] {
 		allowed[n] = true
 	}
-	for name, a := range at {
+	for name, a := range rc.attrs {
 		if !allowed[name] {
-			c.errf(a.NameRange, "Unsupported argument", "The %q argument does not apply to a %s check.", name, ch.Type)
+			c.errf(a.NameRange, "Unsupported argument", "The %q argument does not apply to a %s check.", name, typ)
 		}
 	}
+	return allowed
+}
+
+// checkPort sets the port: the attribute, else the protocol's well-known port; a tcp
+// check has none and must set it.
+func (c *compiler) checkPort(ch *Check, rc *rawCheck) {
 	switch ch.Type {
 	case "http":
 		ch.Port = 80
@@ -286,13 +316,19 @@ func (c *compiler) check(rc *rawCheck) *Check {
 	case "dns":
 		ch.Port = 53
 	}
-	if a := at["port"]; a != nil {
+	if a := rc.attrs["port"]; a != nil {
 		if v, ok := c.integer(a, 1, 65535); ok {
 			ch.Port = int(v)
 		}
 	} else if ch.Type == "tcp" {
 		c.errf(rc.rng, "Missing check port", "A tcp check needs a port.")
 	}
+}
+
+// checkTiming decodes interval, timeout, rise and fall; the timeout must be shorter than
+// the interval.
+func (c *compiler) checkTiming(ch *Check, rc *rawCheck) {
+	at := rc.attrs
 	if a := at["interval"]; a != nil {
 		ch.Interval, _ = c.duration(a)
 	}
@@ -318,6 +354,11 @@ func (c *compiler) check(rc *rawCheck) *Check {
 			}
 		}
 	}
+}
+
+// checkFields decodes the protocol attributes as written (strings, booleans, headers),
+// those the check's type allows.
+func (c *compiler) checkFields(ch *Check, at hcl.Attributes, allowed map[string]bool) {
 	strs := []struct {
 		name string
 		dst  *string
@@ -343,51 +384,52 @@ func (c *compiler) check(rc *rawCheck) *Check {
 	if a := at["headers"]; a != nil && allowed["headers"] {
 		ch.Headers, _ = c.strMap(a)
 	}
-	switch ch.Type {
-	case "http", "https":
-		if ch.Method == "" {
-			ch.Method = api.DefaultHTTPMethod
-		}
-		ch.Method = strings.ToUpper(ch.Method)
-		if ch.Path == "" {
-			ch.Path = api.DefaultHTTPPath
-		} else if !strings.HasPrefix(ch.Path, "/") {
-			c.errf(at["path"].Expr.Range(), "Invalid path", "The path must start with \"/\", not %q.", ch.Path)
-		}
-		if a := at["expect_body_regexp"]; a != nil && ch.ExpectBodyRegexp != "" {
-			if _, err := regexp.Compile(ch.ExpectBodyRegexp); err != nil {
-				c.errf(a.Expr.Range(), "Invalid regular expression", "%v.", err)
-			}
-		}
-		ch.ExpectStatus = []StatusRange{defaultStatus}
-		if a := at["expect_status"]; a != nil {
-			ch.ExpectStatus = c.statusRanges(a)
-		}
-	case "dns":
-		if ch.QName == "" {
-			c.errf(rc.rng, "Missing check qname", "A dns check needs a qname to ask.")
-		} else if ch.QName = fqdn(ch.QName); !validName(ch.QName) {
-			c.errf(at["qname"].Expr.Range(), "Invalid qname", "%q is not a valid domain name.", ch.QName)
-		}
-		if ch.QType == "" {
-			ch.QType = "A"
-		}
-		ch.QType = strings.ToUpper(ch.QType)
-		if _, ok := dns.StringToType[ch.QType]; !ok {
-			c.errf(at["qtype"].Expr.Range(), "Invalid qtype", "%q is not a DNS record type.", ch.QType)
-		}
-		if ch.ExpectRcode == "" {
-			ch.ExpectRcode = "NOERROR"
-		}
-		ch.ExpectRcode = strings.ToUpper(ch.ExpectRcode)
-		if _, ok := dns.StringToRcode[ch.ExpectRcode]; !ok {
-			c.errf(at["expect_rcode"].Expr.Range(), "Invalid expect_rcode", "%q is not a DNS rcode.", ch.ExpectRcode)
+}
+
+// httpCheck defaults and validates an http or https check's request and expectations.
+func (c *compiler) httpCheck(ch *Check, at hcl.Attributes) {
+	if ch.Method == "" {
+		ch.Method = api.DefaultHTTPMethod
+	}
+	ch.Method = strings.ToUpper(ch.Method)
+	if ch.Path == "" {
+		ch.Path = api.DefaultHTTPPath
+	} else if !strings.HasPrefix(ch.Path, "/") {
+		c.errf(at["path"].Expr.Range(), "Invalid path", "The path must start with \"/\", not %q.", ch.Path)
+	}
+	if a := at["expect_body_regexp"]; a != nil && ch.ExpectBodyRegexp != "" {
+		if _, err := regexp.Compile(ch.ExpectBodyRegexp); err != nil {
+			c.errf(a.Expr.Range(), "Invalid regular expression", "%v.", err)
 		}
 	}
-	if len(c.diags) > n0 {
-		return nil
+	ch.ExpectStatus = []StatusRange{defaultStatus}
+	if a := at["expect_status"]; a != nil {
+		ch.ExpectStatus = c.statusRanges(a)
 	}
-	return ch
+}
+
+// dnsCheck defaults and validates a dns check's question and expected rcode.
+func (c *compiler) dnsCheck(ch *Check, rc *rawCheck) {
+	at := rc.attrs
+	if ch.QName == "" {
+		c.errf(rc.rng, "Missing check qname", "A dns check needs a qname to ask.")
+	} else if ch.QName = fqdn(ch.QName); !validName(ch.QName) {
+		c.errf(at["qname"].Expr.Range(), "Invalid qname", "%q is not a valid domain name.", ch.QName)
+	}
+	if ch.QType == "" {
+		ch.QType = "A"
+	}
+	ch.QType = strings.ToUpper(ch.QType)
+	if _, ok := dns.StringToType[ch.QType]; !ok {
+		c.errf(at["qtype"].Expr.Range(), "Invalid qtype", "%q is not a DNS record type.", ch.QType)
+	}
+	if ch.ExpectRcode == "" {
+		ch.ExpectRcode = "NOERROR"
+	}
+	ch.ExpectRcode = strings.ToUpper(ch.ExpectRcode)
+	if _, ok := dns.StringToRcode[ch.ExpectRcode]; !ok {
+		c.errf(at["expect_rcode"].Expr.Range(), "Invalid expect_rcode", "%q is not a DNS rcode.", ch.ExpectRcode)
+	}
 }
 
 // statusRanges decodes expect_status: numbers (301) and strings ("200-299", "404").

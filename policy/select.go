@@ -46,8 +46,8 @@ type Client struct {
 type Selection struct {
 	Members  []*Member // the chosen members, distinct, len <= svc.Answers
 	CNAME    bool      // Members[0].Host is the CNAME target
-	ServFail bool      // when_all_down = "servfail" and nothing usable
-	AllDown  bool      // nothing was usable; when_all_down decided the answer
+	ServFail bool      // when_all_down = "servfail" and nothing was up
+	AllDown  bool      // nothing was up (no pool at min_healthy; no member usable); when_all_down decided
 	Scope    int       // ECS scope prefix the answer depended on (0 if none)
 }
 
@@ -60,7 +60,7 @@ var (
 // service has no members for (anything but A and AAAA: NODATA).
 func (s *Service) family(qtype uint16) (int, bool) {
 	switch {
-	case s.host:
+	case s.cname:
 		// A CNAME owner answers every qtype with the CNAME (RFC 1034 section 3.6.2).
 		return famHost, true
 	case qtype == dns.TypeA:
@@ -77,14 +77,15 @@ func (s *Service) family(qtype uint16) (int, bool) {
 // capacity of the service's largest candidate list the call allocates nothing.
 //
 // Usable members are those Health reports up and whose weight is not 0 (drained, for
-// every method). When none is usable, WhenAllDown decides: AllDownAll answers as if every
-// non-drained candidate were up (fail open; if all are drained, all of them),
-// AllDownServFail sets ServFail, AllDownFallback answers from the fallback pool's usable
-// members of the family, or all of them when none is usable either.
-//
-// A failover, geo or nearest service first orders its pools (see selectSteered) and
-// answers from the first one with at least min_healthy usable members, chosen by that
-// pool's method; WhenAllDown applies when every pool of the order is below it.
+// every method). The service's steering orders its pools for the client, and the first
+// pool of the order with at least min_healthy usable members answers, chosen by that
+// pool's method; a plain service (round_robin, weighted, client_subnet_hash) has one
+// order of one entry, all its pools' members, up while one of them is usable. When no
+// entry of the order is up, WhenAllDown decides: AllDownAll answers from the first entry
+// that still has usable members, else as if every non-drained member of the first entry
+// were up (fail open; if all are drained, all of them), AllDownServFail sets ServFail,
+// AllDownFallback answers from the fallback pool's usable members of the family, or all
+// of them when none is usable either.
 func (s *Service) Select(client Client, qtype uint16, h Health, dst []*Member) Selection {
 	return s.SelectFor(&client, qtype, h, dst)
 }
@@ -93,76 +94,114 @@ func (s *Service) Select(client Client, qtype uint16, h Health, dst []*Member) S
 // the DNS fast path uses it so as not to copy the Client (some 200 bytes, with its GeoIP
 // data) per query.
 func (s *Service) SelectFor(client *Client, qtype uint16, h Health, dst []*Member) Selection {
-	sel, _ := s.selectMembers(client, qtype, h, dst, nil)
-	return sel
+	return s.selectMembers(client, qtype, h, dst, nil)
 }
 
-// trace receives Select's decisions for Explain; nil on the hot path.
+// trace receives the walk's decisions for Explain; nil on the hot path.
 type trace struct {
-	path  string
-	cands []*Member
-	key   netip.Prefix
-	// steering services only
-	rule   string    // which geo rule matched, or how the order was made
-	order  []uint8   // the pool order walked (indexes into Service.steer)
-	scores []float64 // nearest: distance minus bias per pool (Inf: no location)
-	chosen string    // the pool that answered
-	method Method    // the chosen pool's method
+	path pathKind
+	// answered is the entry that answered: a pool of the order, a plain service's
+	// members or the fallback pool; nil for NODATA and SERVFAIL.
+	answered *entry
+	key      netip.Prefix // the client prefix client_subnet_hash hashed
+	rule     string       // steering services: which geo rule matched, or how the order was made
+	order    []uint8      // the order walked (indexes into Service.entries)
+	scores   []float64    // nearest: distance minus bias per pool (Inf: no location)
 }
 
-func (s *Service) selectMembers(client *Client, qtype uint16, h Health, dst []*Member, tr *trace) (Selection, []*Member) {
-	if s.Steering != SteerNone {
-		return s.selectSteered(client, qtype, h, dst, tr)
-	}
-	var sel Selection
-	sel.CNAME = s.host
-	fam, ok := s.family(qtype)
-	if !ok || len(s.cands[fam]) == 0 {
-		if tr != nil {
-			tr.path = "no member of the asked family: NODATA"
-		}
-		sel.Members = dst[:0]
-		return sel, dst
-	}
-	cands := s.cands[fam]
+// pathKind is how the walk reached its answer.
+type pathKind uint8
+
+const (
+	pathNoData      pathKind = iota // no member of the asked family
+	pathUp                          // an entry of the order had its min_healthy usable members
+	pathServFail                    // when_all_down = "servfail"
+	pathFallback                    // when_all_down = "fallback", its usable members
+	pathFallbackAll                 // when_all_down = "fallback", none usable: all its members
+	pathDegraded                    // when_all_down = "all", an entry below min_healthy
+	pathFailOpen                    // when_all_down = "all", nothing usable
+)
+
+// record notes how the walk answered; a no-op on the hot path (tr nil).
+func (tr *trace) record(path pathKind, e *entry) {
 	if tr != nil {
-		tr.cands = cands
+		tr.path, tr.answered = path, e
 	}
-	dst = usable(dst[:0], cands, h)
-	if len(dst) == 0 {
-		sel.AllDown = true
+}
+
+// selectMembers is the one selection walk, for every service. (The Selection is built
+// in the return statements, not in a variable: a struct variable of this size is copied
+// through memory on return, a measurable part of a plain service's Select.)
+func (s *Service) selectMembers(client *Client, qtype uint16, h Health, dst []*Member, tr *trace) Selection {
+	fam, ok := s.family(qtype)
+	if !ok || !s.hasFam[fam] {
+		tr.record(pathNoData, nil)
+		return Selection{Members: dst[:0], CNAME: s.cname}
+	}
+	var buf [maxSteerPools]uint8
+	order, scope := s.order(client, &buf, tr)
+	if tr != nil {
+		tr.order = append(tr.order[:0], order...)
+	}
+	var chosen *entry
+	path := pathUp
+	for _, i := range order {
+		e := &s.entries[i]
+		if len(e.cands[fam]) == 0 {
+			continue // no member of the family: the entry is skipped for it
+		}
+		if dst = usable(dst[:0], e.cands[fam], h); len(dst) >= e.need[fam] {
+			chosen = e
+			break
+		}
+	}
+	if chosen == nil {
 		switch s.WhenAllDown {
 		case AllDownServFail:
-			if tr != nil {
-				tr.path = "all down: when_all_down = servfail"
-			}
-			sel.ServFail = true
-			sel.Members = dst[:0]
-			return sel, dst
+			tr.record(pathServFail, nil)
+			return Selection{Members: dst[:0], CNAME: s.cname, ServFail: true, AllDown: true}
 		case AllDownFallback:
-			fb := s.fallback[fam]
-			dst = usable(dst[:0], fb, h)
-			if tr != nil {
-				tr.cands = fb
-				tr.path = "all down: when_all_down = fallback, pool " + s.Fallback.Name + " (usable members)"
-			}
-			if len(dst) == 0 {
-				dst = append(dst[:0], fb...)
-				if tr != nil {
-					tr.path = "all down: when_all_down = fallback, pool " + s.Fallback.Name + " (none usable either: all its members)"
-				}
+			chosen, path = s.fallback, pathFallback
+			if dst = usable(dst[:0], chosen.cands[fam], h); len(dst) == 0 {
+				dst, path = append(dst, chosen.cands[fam]...), pathFallbackAll
 			}
 		default:
-			dst = failOpen(dst[:0], cands)
-			if tr != nil {
-				tr.path = "all down: when_all_down = all, answering as if every member were up"
+			chosen, dst, path = s.degrade(order, fam, h, dst)
+		}
+	}
+	tr.record(path, chosen)
+	members, pickScope := s.pick(chosen, client, dst, tr)
+	return Selection{Members: members, CNAME: s.cname, AllDown: path != pathUp, Scope: finalScope(client, max(scope, pickScope))}
+}
+
+// degrade is when_all_down = "all" once no entry of the order is up: the first entry that
+// still has usable members (below its min_healthy) answers with them; when nothing at all
+// is usable, the first entry with members of the family answers as if they were up.
+func (s *Service) degrade(order []uint8, fam int, h Health, dst []*Member) (*entry, []*Member, pathKind) {
+	var first *entry
+	for _, i := range order {
+		e := &s.entries[i]
+		if len(e.cands[fam]) == 0 {
+			continue
+		}
+		if dst = usable(dst[:0], e.cands[fam], h); len(dst) > 0 {
+			return e, dst, pathDegraded
+		}
+		if first == nil {
+			first = e
+		}
+	}
+	if first == nil {
+		// A geo rule's order may leave out every pool with members of the family; the
+		// service has some (else the answer was NODATA): its first such pool answers.
+		for i := range s.entries {
+			if len(s.entries[i].cands[fam]) > 0 {
+				first = &s.entries[i]
+				break
 			}
 		}
-	} else if tr != nil {
-		tr.path = "usable members"
 	}
-	sel.Members, sel.Scope = s.pick(client, dst, tr)
-	return sel, dst
+	return first, failOpen(dst[:0], first.cands[fam]), pathFailOpen
 }
 
 // usable appends the candidates that are up and not drained.
@@ -188,13 +227,15 @@ func failOpen(dst, cands []*Member) []*Member {
 	return dst
 }
 
-// pick runs the service's method over the usable members (reordering them in place).
-func (s *Service) pick(client *Client, items []*Member, tr *trace) ([]*Member, int) {
+// pick runs the entry's method over the members it answers with (reordering them in
+// place), and returns the chosen ones and how many leading client address bits the
+// choice depended on.
+func (s *Service) pick(chosen *entry, client *Client, items []*Member, tr *trace) ([]*Member, int) {
 	n := s.Answers
-	if s.host {
+	if s.cname {
 		n = 1 // one CNAME per name (RFC 2181 section 10.1)
 	}
-	switch s.Method {
+	switch chosen.method {
 	case Weighted:
 		w := weightOf
 		w.Rand = s.rand
@@ -206,8 +247,18 @@ func (s *Service) pick(client *Client, items []*Member, tr *trace) ([]*Member, i
 		}
 		return hrw.Pick(key, items, n), scope
 	default:
-		return s.rr.Pick(items, n), 0
+		return chosen.rr.Pick(items, n), 0
 	}
+}
+
+// finalScope is the ECS scope prefix length of an answer that depended on the first
+// scope bits of the client address: never longer than the source prefix the client sent
+// (RFC 7871 section 7.2.1), and 0 without ECS, where a scope means nothing.
+func finalScope(c *Client, scope int) int {
+	if !c.ECS {
+		return 0
+	}
+	return max(0, min(scope, c.SourcePrefix))
 }
 
 // hashKey hashes the client address truncated to min(hash prefix, source prefix) of its

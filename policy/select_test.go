@@ -118,6 +118,33 @@ service "rr2.glb.example.com" {
 			t.Errorf("cursor did not rotate over all members: %v", seen)
 		}
 	})
+	t.Run("the fallback pool rotates its own cursor", func(t *testing.T) {
+		snap := load(t, fourMembers+`
+pool "sorry" {
+  member "s1" {
+    address = "192.0.2.100"
+  }
+  member "s2" {
+    address = "192.0.2.101"
+  }
+}
+service "fb.glb.example.com" {
+  pools         = ["p"]
+  when_all_down = "fallback"
+  fallback      = "sorry"
+}`)
+		svc := service(t, snap, "fb.glb.example.com.")
+		down := downSet{true, true, true, true}
+		var got []string
+		for _, h := range []Health{AllUp{}, AllUp{}, down, down, down, AllUp{}, AllUp{}} {
+			got = append(got, svc.Select(client4("198.51.100.1"), dns.TypeA, h, nil).Members[0].Name)
+		}
+		// The service's rotation resumes where it stopped (m2), whatever the fallback
+		// answered meanwhile.
+		if want := "m0 m1 s1 s2 s1 m2 m3"; strings.Join(got, " ") != want {
+			t.Errorf("answers %q, want %q", strings.Join(got, " "), want)
+		}
+	})
 	t.Run("skips down members", func(t *testing.T) {
 		svc := service(t, snap, "rr.glb.example.com.")
 		h := downSet{false, true, false, true}

@@ -53,6 +53,8 @@ func (a AllDown) String() string {
 	return "unknown"
 }
 
+// service compiles a service block. A service without errors waits in c.pending for its
+// zone's file import; with errors it is dropped (the snapshot is never built).
 func (c *compiler) service(blk *hcl.Block) {
 	n0 := len(c.diags)
 	name := fqdn(blk.Labels[0])
@@ -68,6 +70,29 @@ func (c *compiler) service(blk *hcl.Block) {
 		return
 	}
 	c.svcRng[name] = labelRng
+	zone := c.serviceZone(name, labelRng)
+	s := &Service{Name: name, File: blk.DefRange.Filename, TTL: api.DefaultTTL, Answers: api.DefaultAnswers,
+		HashPrefix4: api.DefaultHashPrefixV4, HashPrefix6: api.DefaultHashPrefixV6, rand: balance.Global{}}
+	at := content.Attributes
+	c.serviceAttrs(s, at)
+	pa := at["pools"]
+	if pa == nil {
+		return
+	}
+	cands := c.servicePools(s, pa, at["answers"])
+	c.compileSteering(s, cands, content, pa)
+	c.serviceFallback(s, at)
+	if zone == nil || len(c.diags) > n0 {
+		return // a Snapshot is never built, so do not insert half-checked services
+	}
+	s.Zone = zone.origin
+	// Inserted into its zone by insertServices, once the zone files are imported.
+	c.pending = append(c.pending, pendingService{s: s, zone: zone, rng: labelRng})
+}
+
+// serviceZone is the zone a service name lives in: the longest declared origin above
+// it; nil (reported) when there is none.
+func (c *compiler) serviceZone(name string, rng hcl.Range) *zoneState {
 	var zone *zoneState
 	for _, z := range c.zones {
 		if dns.IsSubDomain(z.origin, name) && (zone == nil || len(z.origin) > len(zone.origin)) {
@@ -75,10 +100,14 @@ func (c *compiler) service(blk *hcl.Block) {
 		}
 	}
 	if zone == nil {
-		c.errf(labelRng, "Service outside every zone", "Service %q is not in any declared zone; glbdns is authoritative only for its zones.", name)
+		c.errf(rng, "Service outside every zone", "Service %q is not in any declared zone; glbdns is authoritative only for its zones.", name)
 	}
-	s := &Service{Name: name, File: blk.DefRange.Filename, TTL: api.DefaultTTL, Answers: api.DefaultAnswers, HashPrefix4: api.DefaultHashPrefixV4, HashPrefix6: api.DefaultHashPrefixV6, rand: balance.Global{}}
-	at := content.Attributes
+	return zone
+}
+
+// serviceAttrs decodes the service's scalar attributes: policy, method, ttl, answers,
+// when_all_down and the hash prefixes.
+func (c *compiler) serviceAttrs(s *Service, at hcl.Attributes) {
 	if a := at["policy"]; a != nil {
 		if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash", "failover", "geo", "nearest") {
 			s.Method = methodNames[v]
@@ -87,7 +116,7 @@ func (c *compiler) service(blk *hcl.Block) {
 	}
 	if a := at["method"]; a != nil {
 		if s.Steering == SteerNone {
-			c.errf(a.NameRange, "Unexpected method", "The method attribute sets the member method inside pools of a failover, geo or nearest service; service %q's policy is already its method.", name)
+			c.errf(a.NameRange, "Unexpected method", "The method attribute sets the member method inside pools of a failover, geo or nearest service; service %q's policy is already its method.", s.Name)
 		} else if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash") {
 			s.Method = methodNames[v]
 		}
@@ -95,10 +124,9 @@ func (c *compiler) service(blk *hcl.Block) {
 	if a := at["ttl"]; a != nil {
 		s.TTL, _ = c.ttl(a)
 	}
-	answersSet := false
 	if a := at["answers"]; a != nil {
 		if v, ok := c.integer(a, 1, maxAnswers); ok {
-			s.Answers, answersSet = int(v), true
+			s.Answers = int(v)
 		}
 	}
 	if a := at["when_all_down"]; a != nil {
@@ -116,67 +144,72 @@ func (c *compiler) service(blk *hcl.Block) {
 			s.HashPrefix6 = int(v)
 		}
 	}
-	pa := at["pools"]
-	if pa == nil {
-		return
-	}
+}
+
+// servicePools resolves the pools attribute pa and returns the pools' members by family,
+// checking that they are of one kind (addresses or host names) and that a host-name
+// service answers one CNAME. answers is the answers attribute (nil when absent).
+func (c *compiler) servicePools(s *Service, pa, answers *hcl.Attribute) [numFamilies][]*Member {
 	names, rngs, _ := c.strList(pa)
 	seen := map[string]bool{}
 	for i, n := range names {
 		p := c.snap.PoolByName[n]
 		switch {
 		case p == nil:
-			c.errf(rngs[i], "Unknown pool", "Service %q refers to pool %q, which is not defined.", name, n)
+			c.errf(rngs[i], "Unknown pool", "Service %q refers to pool %q, which is not defined.", s.Name, n)
 		case seen[n]:
-			c.errf(rngs[i], "Duplicate pool reference", "Service %q lists pool %q twice.", name, n)
+			c.errf(rngs[i], "Duplicate pool reference", "Service %q lists pool %q twice.", s.Name, n)
 		default:
 			seen[n] = true
 			s.Pools = append(s.Pools, p)
 		}
 	}
 	if len(names) == 0 && len(rngs) == 0 {
-		c.errf(pa.Expr.Range(), "Missing pools", "Service %q needs at least one pool.", name)
+		c.errf(pa.Expr.Range(), "Missing pools", "Service %q needs at least one pool.", s.Name)
 	}
-	s.cands = families(s.Pools)
-	nAddr := len(s.cands[famV4]) + len(s.cands[famV6])
-	s.host = len(s.cands[famHost]) > 0
+	cands := families(s.Pools)
+	for f, m := range cands {
+		s.hasFam[f] = len(m) > 0
+	}
+	nAddr := len(cands[famV4]) + len(cands[famV6])
+	s.cname = len(cands[famHost]) > 0
 	switch {
-	case s.host && nAddr > 0:
+	case s.cname && nAddr > 0:
 		c.errf(pa.Expr.Range(), "Mixed member kinds",
-			"Service %q mixes host-name members (answered as CNAME) with address members (answered as A/AAAA); a CNAME cannot coexist with other data at a name (RFC 1034 section 3.6.2).", name)
-	case !s.host && nAddr == 0 && len(s.Pools) == len(names):
-		c.errf(pa.Expr.Range(), "Service has no members", "The pools of service %q hold no members, so it could only answer NODATA.", name)
-	case s.host && s.Answers > 1 && answersSet:
-		c.errf(at["answers"].Expr.Range(), "Invalid answers", "Service %q answers with a CNAME, and a name holds at most one CNAME (RFC 2181 section 10.1); answers must be 1.", name)
+			"Service %q mixes host-name members (answered as CNAME) with address members (answered as A/AAAA); a CNAME cannot coexist with other data at a name (RFC 1034 section 3.6.2).", s.Name)
+	case !s.cname && nAddr == 0 && len(s.Pools) == len(names):
+		c.errf(pa.Expr.Range(), "Service has no members", "The pools of service %q hold no members, so it could only answer NODATA.", s.Name)
+	case s.cname && s.Answers > 1 && answers != nil:
+		c.errf(answers.Expr.Range(), "Invalid answers", "Service %q answers with a CNAME, and a name holds at most one CNAME (RFC 2181 section 10.1); answers must be 1.", s.Name)
 	}
-	c.compileSteering(s, content, pa)
+	return cands
+}
+
+// serviceFallback resolves the fallback pool, which when_all_down = "fallback" needs and
+// nothing else allows, into its walk entry (the service's method, a cursor of its own).
+func (c *compiler) serviceFallback(s *Service, at hcl.Attributes) {
 	fa := at["fallback"]
 	switch {
 	case s.WhenAllDown == AllDownFallback && fa == nil:
-		c.errf(at["when_all_down"].Expr.Range(), "Missing fallback", "Service %q answers from a fallback pool when all members are down, but sets no fallback pool.", name)
+		c.errf(at["when_all_down"].Expr.Range(), "Missing fallback", "Service %q answers from a fallback pool when all members are down, but sets no fallback pool.", s.Name)
 	case s.WhenAllDown != AllDownFallback && fa != nil:
 		c.errf(fa.NameRange, "Unexpected fallback", "The fallback pool is used only with when_all_down = \"fallback\".")
 	case fa != nil:
-		if fn, ok := c.str(fa); ok {
-			s.Fallback = c.snap.PoolByName[fn]
-			if s.Fallback == nil {
-				c.errf(fa.Expr.Range(), "Unknown pool", "Service %q refers to pool %q, which is not defined.", name, fn)
-				break
-			}
-			s.fallback = families([]*Pool{s.Fallback})
-			fbHost := len(s.fallback[famHost]) > 0
-			fbAddr := len(s.fallback[famV4])+len(s.fallback[famV6]) > 0
-			if (fbHost && (fbAddr || !s.host)) || (fbAddr && s.host) {
-				c.errf(fa.Expr.Range(), "Mixed member kinds", "Fallback pool %q must hold the same kind of members (addresses or host names) as the service's pools.", fn)
-			}
+		fn, ok := c.str(fa)
+		if !ok {
+			return
+		}
+		if s.Fallback = c.snap.PoolByName[fn]; s.Fallback == nil {
+			c.errf(fa.Expr.Range(), "Unknown pool", "Service %q refers to pool %q, which is not defined.", s.Name, fn)
+			return
+		}
+		s.fallback = &entry{pool: s.Fallback, method: s.Method, cands: families([]*Pool{s.Fallback})}
+		fbHost := len(s.fallback.cands[famHost]) > 0
+		fbAddr := len(s.fallback.cands[famV4])+len(s.fallback.cands[famV6]) > 0
+		if (fbHost && (fbAddr || !s.cname)) || (fbAddr && s.cname) {
+			c.errf(fa.Expr.Range(), "Mixed member kinds", "Fallback pool %q must hold the same kind of members (addresses or host names) as the service's pools.", fn)
 		}
 	}
-	if zone == nil || len(c.diags) > n0 {
-		return // a Snapshot is never built, so do not insert half-checked services
-	}
-	s.Zone = zone.origin
-	// Inserted into its zone by insertServices, once the zone files are imported.
-	c.pending = append(c.pending, pendingService{s: s, zone: zone, rng: labelRng})
 }
 
 // pendingService is a compiled service waiting for its zone's file import.

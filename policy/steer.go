@@ -8,6 +8,11 @@ import (
 	"github.com/glbdns/glbdns/policy/geoip"
 )
 
+// This file orders a steering service's pools for one client, the first step of the
+// selection walk (select.go): failover keeps the service's order, geo takes the order of
+// the rule the client matches, nearest sorts by distance minus bias. Each also says how
+// many leading client address bits the order depended on, for the ECS scope.
+
 // matchKind is what decided a geo service's pool order.
 type matchKind uint8
 
@@ -23,158 +28,8 @@ func (k matchKind) String() string {
 	return [...]string{"default", "networks", "asns", "countries", "continents"}[k]
 }
 
-// selectSteered is Select for failover, geo and nearest services: the steering policy
-// orders the pools, the walk answers from the first pool that is up (at least its
-// min_healthy members usable), and that pool's method picks the members. The answer is a
-// pure function of the client and the health view: when a pool recovers, its clients
-// return with the next query.
-func (s *Service) selectSteered(client *Client, qtype uint16, h Health, dst []*Member, tr *trace) (Selection, []*Member) {
-	var sel Selection
-	sel.CNAME = s.host
-	fam, ok := s.family(qtype)
-	if !ok || len(s.cands[fam]) == 0 {
-		if tr != nil {
-			tr.path = "no member of the asked family: NODATA"
-		}
-		sel.Members = dst[:0]
-		return sel, dst
-	}
-	var buf [maxSteerPools]uint8
-	order, scope := s.order(client, &buf, tr)
-	if tr != nil {
-		tr.order = append(tr.order[:0], order...)
-	}
-	for _, i := range order {
-		sp := s.steer[i]
-		cands := sp.cands[fam]
-		if len(cands) == 0 {
-			continue
-		}
-		dst = usable(dst[:0], cands, h)
-		if len(dst) >= sp.need[fam] {
-			if tr != nil {
-				tr.chosen, tr.cands, tr.method = sp.pool.Name, cands, sp.method
-				tr.path = "pool " + sp.pool.Name + " is up"
-			}
-			var hscope int
-			sel.Members, hscope = s.pickIn(sp, client, dst, tr)
-			sel.Scope = finalScope(client, max(scope, hscope))
-			return sel, dst
-		}
-	}
-	// Every pool of the order is below its min_healthy.
-	sel.AllDown = true
-	switch s.WhenAllDown {
-	case AllDownServFail:
-		if tr != nil {
-			tr.path = "every pool below min_healthy: when_all_down = servfail"
-		}
-		sel.ServFail = true
-		sel.Members = dst[:0]
-		return sel, dst
-	case AllDownFallback:
-		sel2, dst := s.fallbackAnswer(client, fam, h, dst, tr)
-		sel2.Scope = finalScope(client, max(scope, sel2.Scope))
-		sel2.AllDown = true
-		return sel2, dst
-	}
-	// when_all_down = "all": the first pool of the order that still has usable members
-	// (degraded, below min_healthy) answers with them; when nothing at all is usable, the
-	// first pool with members of the family answers as if they were up (fail open).
-	var first *steerPool
-	for _, i := range order {
-		sp := s.steer[i]
-		if len(sp.cands[fam]) == 0 {
-			continue
-		}
-		if first == nil {
-			first = sp
-		}
-		if dst = usable(dst[:0], sp.cands[fam], h); len(dst) > 0 {
-			first = sp
-			break
-		}
-	}
-	if first == nil {
-		// The order holds no pool with members of the family: answer from the service's.
-		first = s.steer[0]
-		for _, sp := range s.steer {
-			if len(sp.cands[fam]) > 0 {
-				first = sp
-				break
-			}
-		}
-	}
-	if len(dst) == 0 {
-		dst = failOpen(dst[:0], first.cands[fam])
-		if tr != nil {
-			tr.path = "every pool below min_healthy, none usable: when_all_down = all, pool " + first.pool.Name + " as if every member were up"
-		}
-	} else if tr != nil {
-		tr.path = "every pool below min_healthy: when_all_down = all, pool " + first.pool.Name + " with its usable members"
-	}
-	if tr != nil {
-		tr.chosen, tr.cands, tr.method = first.pool.Name, first.cands[fam], first.method
-	}
-	var hscope int
-	sel.Members, hscope = s.pickIn(first, client, dst, tr)
-	sel.Scope = finalScope(client, max(scope, hscope))
-	return sel, dst
-}
-
-// fallbackAnswer answers from the fallback pool with the service's method.
-func (s *Service) fallbackAnswer(client *Client, fam int, h Health, dst []*Member, tr *trace) (Selection, []*Member) {
-	sel := Selection{CNAME: s.host}
-	fb := s.fallback[fam]
-	dst = usable(dst[:0], fb, h)
-	if tr != nil {
-		tr.cands, tr.method, tr.chosen = fb, s.Method, s.Fallback.Name
-		tr.path = "every pool below min_healthy: when_all_down = fallback, pool " + s.Fallback.Name + " (usable members)"
-	}
-	if len(dst) == 0 {
-		dst = append(dst[:0], fb...)
-		if tr != nil {
-			tr.path = "every pool below min_healthy: when_all_down = fallback, pool " + s.Fallback.Name + " (none usable either: all its members)"
-		}
-	}
-	sel.Members, sel.Scope = s.pick(client, dst, tr)
-	return sel, dst
-}
-
-// pickIn runs a steering pool's own method over its usable members.
-func (s *Service) pickIn(sp *steerPool, client *Client, items []*Member, tr *trace) ([]*Member, int) {
-	n := s.Answers
-	if s.host {
-		n = 1 // one CNAME per name (RFC 2181 section 10.1)
-	}
-	switch sp.method {
-	case Weighted:
-		w := weightOf
-		w.Rand = s.rand
-		return w.Pick(items, n), 0
-	case ClientSubnetHash:
-		key, bits, scope := s.hashKey(client)
-		if tr != nil {
-			tr.key = netip.PrefixFrom(client.Addr, bits).Masked()
-		}
-		return hrw.Pick(key, items, n), scope
-	default:
-		return sp.rr.Pick(items, n), 0
-	}
-}
-
-// finalScope is the ECS scope prefix length of an answer that depended on the first
-// scope bits of the client address: never longer than the source prefix the client sent
-// (RFC 7871 section 7.2.1), and 0 without ECS, where a scope means nothing.
-func finalScope(c *Client, scope int) int {
-	if !c.ECS {
-		return 0
-	}
-	return max(0, min(scope, c.SourcePrefix))
-}
-
-// order returns the pool order for the client (indexes into s.steer) and the number of
-// leading client address bits it depended on.
+// order returns the order of the walk for the client (indexes into s.entries) and the
+// number of leading client address bits it depended on.
 func (s *Service) order(c *Client, buf *[maxSteerPools]uint8, tr *trace) ([]uint8, int) {
 	switch s.Steering {
 	case SteerGeo:
@@ -185,11 +40,12 @@ func (s *Service) order(c *Client, buf *[maxSteerPools]uint8, tr *trace) ([]uint
 		return s.geo.orders[rule], scope
 	case SteerNearest:
 		return s.nearest(c, buf, tr)
+	case SteerFailover:
+		if tr != nil {
+			tr.rule = "failover: the service's pool order"
+		}
 	}
-	if tr != nil {
-		tr.rule = "failover: the service's pool order"
-	}
-	return s.identity, 0
+	return s.poolOrder(), 0 // failover, and a plain service's one entry
 }
 
 // nearest orders the pools by great-circle distance from the client minus each pool's
@@ -201,22 +57,22 @@ func (s *Service) nearest(c *Client, buf *[maxSteerPools]uint8, tr *trace) ([]ui
 		if tr != nil {
 			tr.rule = "nearest: no GeoIP data for the client; the service's pool order"
 		}
-		return s.identity, 0
+		return s.poolOrder(), 0
 	}
 	scope := netBits(c.Geo.CityNetwork, c.Addr)
 	if !c.Geo.HasLocation {
 		if tr != nil {
 			tr.rule = "nearest: the client has no location; the service's pool order"
 		}
-		return s.identity, scope
+		return s.poolOrder(), scope
 	}
 	var score [maxSteerPools]float64
-	n := len(s.steer)
+	n := len(s.entries)
 	order := buf[:n]
-	for i, sp := range s.steer {
+	for i := range s.entries {
 		order[i] = uint8(i)
 		score[i] = math.Inf(1)
-		if p := sp.pool; p.HasLocation {
+		if p := s.entries[i].pool; p.HasLocation {
 			score[i] = geoip.Distance(c.Geo.Lat, c.Geo.Lon, p.Lat, p.Lon) - p.Bias
 		}
 	}

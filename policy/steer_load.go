@@ -17,10 +17,10 @@ import (
 )
 
 // This file compiles the steering half of the language: the geoip block, the pools'
-// location/bias/method/min_healthy, and the failover, geo and nearest service policies.
-// Everything a query needs is precomputed here (rule tables indexed by country code, an
-// ASN map, a prefix table sorted longest first, pool orders as index slices) so that
-// Select only indexes.
+// location/bias/method/min_healthy, the failover, geo and nearest service policies, and
+// the entries every service's selection walks. Everything a query needs is precomputed
+// here (rule tables indexed by country code, an ASN map, a prefix table sorted longest
+// first, pool orders as index slices) so that Select only indexes.
 
 var geoipSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "database"}, {Name: "asn_database"}},
@@ -159,20 +159,52 @@ func (s Steering) String() string {
 	return ""
 }
 
-// steerPool is one pool of a steering service, compiled for that service: its candidate
-// members per family, how many must be usable for the pool to count as up, and the method
-// (with its own round-robin cursor) that chooses members inside it.
-type steerPool struct {
-	pool   *Pool
+// entry is what the selection walk steps through, compiled for one service: candidate
+// members per family, how many must be usable for the entry to count as up, and the
+// method (with its own round-robin cursor) that chooses among them. A steering service
+// has one per pool; a plain service has one holding all its pools' members, up while
+// one is usable; the fallback pool is one too, with the service's method.
+type entry struct {
+	pool   *Pool // nil for a plain service's entry
 	method Method
 	cands  [numFamilies][]*Member
 	need   [numFamilies]int
 	rr     balance.RoundRobin[*Member]
 }
 
-// compileSteering builds the steering tables of a service whose pools are resolved.
-// content is the service block's content (for the geo block), at its attributes.
-func (c *compiler) compileSteering(s *Service, content *hcl.BodyContent, poolsAttr *hcl.Attribute) {
+// ascending holds 0, 1, ... maxSteerPools-1: a service's own order of its entries is its
+// first len(entries). Shared, never modified.
+var ascending = func() (a [maxSteerPools]uint8) {
+	for i := range a {
+		a[i] = uint8(i)
+	}
+	return a
+}()
+
+// poolOrder is the service's own order of its entries: the order of its pools.
+func (s *Service) poolOrder() []uint8 { return ascending[:len(s.entries)] }
+
+// needOf is how many of each family's members must be usable for an entry to count as
+// up: minHealthy of them, or percent of them rounded up when percent > 0, at least 1
+// and at most all (0 for a family without members, which the walk skips).
+func needOf(cands *[numFamilies][]*Member, minHealthy, percent int) [numFamilies]int {
+	var need [numFamilies]int
+	for f, c := range cands {
+		switch n := len(c); {
+		case n == 0:
+		case percent > 0:
+			need[f] = max(1, (n*percent+99)/100)
+		default:
+			need[f] = min(max(minHealthy, 1), n)
+		}
+	}
+	return need
+}
+
+// compileSteering builds the entries a service's walk goes through, and for a steering
+// service its ordering: the geo rule tables or what nearest needs. content is the
+// service block's content (for the geo block), poolsAttr its pools attribute.
+func (c *compiler) compileSteering(s *Service, cands [numFamilies][]*Member, content *hcl.BodyContent, poolsAttr *hcl.Attribute) {
 	name := s.Name
 	geoBlocks := content.Blocks.OfType("geo")
 	if s.Steering != SteerGeo {
@@ -181,6 +213,8 @@ func (c *compiler) compileSteering(s *Service, content *hcl.BodyContent, poolsAt
 		}
 	}
 	if s.Steering == SteerNone {
+		s.plain[0] = entry{method: s.Method, cands: cands, need: needOf(&cands, 1, 0)}
+		s.entries = s.plain[:]
 		return
 	}
 	if len(s.Pools) > maxSteerPools {
@@ -188,25 +222,15 @@ func (c *compiler) compileSteering(s *Service, content *hcl.BodyContent, poolsAt
 		return
 	}
 	index := map[*Pool]uint8{}
+	s.entries = make([]entry, len(s.Pools))
 	for i, p := range s.Pools {
 		index[p] = uint8(i)
-		sp := &steerPool{pool: p, method: s.Method, cands: families([]*Pool{p})}
+		e := &s.entries[i]
+		e.pool, e.method, e.cands = p, s.Method, families([]*Pool{p})
 		if p.HasMethod {
-			sp.method = p.Method
+			e.method = p.Method
 		}
-		for f := range numFamilies {
-			n := len(sp.cands[f])
-			switch {
-			case n == 0:
-				sp.need[f] = 0 // no member of the family: the pool is skipped for it
-			case p.MinHealthyPercent > 0:
-				sp.need[f] = max(1, (n*p.MinHealthyPercent+99)/100)
-			default:
-				sp.need[f] = min(max(p.MinHealthy, 1), n)
-			}
-		}
-		s.steer = append(s.steer, sp)
-		s.identity = append(s.identity, uint8(i))
+		e.need = needOf(&e.cands, p.MinHealthy, p.MinHealthyPercent)
 	}
 	needsCity := false
 	switch s.Steering {
@@ -308,166 +332,219 @@ func code2(s string) int {
 	return int(s[0]-'A')*26 + int(s[1]-'A')
 }
 
+// geoRules compiles a geo service's geo block into its lookup tables. With errors the
+// service is never inserted: the table is then only checked.
 func (c *compiler) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *geoTable {
 	content, diags := bodyContent(blk.Body, geoSchema)
 	c.add(diags)
-	g := &geoTable{asn: map[uint32]uint16{}}
-	// order resolves a pools list of a rule (or default_pools) to indexes into s.steer.
-	order := func(a *hcl.Attribute) []uint8 {
-		names, rngs, _ := c.strList(a)
-		var out []uint8
-		seen := map[string]bool{}
-		for i, n := range names {
-			p := c.snap.PoolByName[n]
-			idx, inService := index[p]
-			switch {
-			case p == nil:
-				c.errf(rngs[i], "Unknown pool", "Service %q refers to pool %q, which is not defined.", s.Name, n)
-			case !inService:
-				c.errf(rngs[i], "Pool not in service", "Pool %q is not one of the pools of service %q; add it to the service's pools.", n, s.Name)
-			case seen[n]:
-				c.errf(rngs[i], "Duplicate pool reference", "The pool order lists pool %q twice.", n)
-			default:
-				seen[n] = true
-				out = append(out, idx)
-			}
-		}
-		if len(names) == 0 && len(rngs) == 0 {
-			c.errf(a.Expr.Range(), "Missing pools", "A pool order needs at least one pool.")
-		}
-		return out
-	}
-	countryRng := map[string]hcl.Range{}
-	continentRng := map[string]hcl.Range{}
-	asnRng := map[uint32]hcl.Range{}
-	netRng := map[netip.Prefix]hcl.Range{}
+	b := &geoBuilder{c: c, s: s, index: index, g: &geoTable{asn: map[uint32]uint16{}},
+		countryRng: map[string]hcl.Range{}, continentRng: map[string]hcl.Range{},
+		asnRng: map[uint32]hcl.Range{}, netRng: map[netip.Prefix]hcl.Range{}}
+	g := b.g
 	for _, rb := range content.Blocks.OfType("rule") {
-		rc, diags := bodyContent(rb.Body, ruleSchema)
-		c.add(diags)
-		ri := uint16(len(g.rules) + 1)
-		at := rc.Attributes
-		rule := geoRule{pos: posString(rb.DefRange)}
-		if a := at["pools"]; a != nil {
-			o := order(a)
-			for _, i := range o {
-				rule.pools = append(rule.pools, s.Pools[i].Name)
-			}
-			g.orders = append(g.orders, o)
-		} else {
-			g.orders = append(g.orders, nil)
-		}
-		if at["countries"] == nil && at["continents"] == nil && at["asns"] == nil && at["networks"] == nil {
-			c.errf(rb.DefRange, "Empty rule", "A geo rule needs at least one of countries, continents, asns or networks.")
-		}
-		for _, kind := range []struct {
-			attr, one string
-			table     *[26 * 26]uint16
-			seen      map[string]hcl.Range
-		}{{"countries", "country", &g.country, countryRng}, {"continents", "continent", &g.continent, continentRng}} {
-			a := at[kind.attr]
-			if a == nil {
-				continue
-			}
-			g.needCity = true
-			codes, rngs, _ := c.strList(a)
-			written := append([]string{}, codes...)
-			if kind.attr == "countries" {
-				rule.countries = written
-			} else {
-				rule.continents = written
-			}
-			for i, code := range codes {
-				idx := code2(code)
-				switch {
-				case kind.attr == "countries" && idx < 0:
-					hint := ""
-					if code2(strings.ToUpper(code)) >= 0 {
-						hint = fmt.Sprintf("; write %q", strings.ToUpper(code))
-					}
-					c.errf(rngs[i], "Invalid country code", "%q is not an ISO 3166-1 alpha-2 country code (two upper-case letters such as \"GB\")%s.", code, hint)
-					continue
-				case kind.attr == "continents" && continents[code] == "":
-					c.errf(rngs[i], "Invalid continent code", "%q is not a continent code; use one of AF, AN, AS, EU, NA, OC, SA (upper case).", code)
-					continue
-				}
-				if prev, dup := kind.seen[code]; dup {
-					c.errf(rngs[i], "Duplicate "+kind.one, "%q is already matched by the rule at %s.", code, posString(prev))
-					continue
-				}
-				kind.seen[code] = rngs[i]
-				kind.table[idx] = ri
-			}
-		}
-		if a := at["asns"]; a != nil {
-			g.needASN = true
-			if g.asnRng.Filename == "" {
-				g.asnRng = a.NameRange
-			}
-			rule.asns = []uint32{}
-			if items, ok := c.list(a); ok {
-				for _, it := range items {
-					n, ok := c.number(a, it.v, it.rng, "ASN", 1, math.MaxUint32)
-					if !ok {
-						continue
-					}
-					if n != math.Trunc(n) {
-						c.errf(it.rng, "Invalid ASN", "An ASN is a whole number, not %g.", n)
-						continue
-					}
-					asn := uint32(n)
-					rule.asns = append(rule.asns, asn)
-					if prev, dup := asnRng[asn]; dup {
-						c.errf(it.rng, "Duplicate ASN", "AS%d is already matched by the rule at %s.", asn, posString(prev))
-						continue
-					}
-					asnRng[asn] = it.rng
-					g.asn[asn] = ri
-				}
-			}
-		}
-		if a := at["networks"]; a != nil {
-			cidrs, rngs, _ := c.strList(a)
-			rule.networks = []string{}
-			for i, cidr := range cidrs {
-				p, err := netip.ParsePrefix(cidr)
-				switch {
-				case err != nil || p.Addr().Zone() != "":
-					c.errf(rngs[i], "Invalid network", "%q is not a CIDR prefix such as \"198.51.100.0/24\" or \"2001:db8::/32\".", cidr)
-					continue
-				case p.Addr().Is4In6():
-					c.errf(rngs[i], "Invalid network", "%q is an IPv4-mapped IPv6 prefix; write the IPv4 prefix (clients are matched as IPv4).", cidr)
-					continue
-				case p != p.Masked():
-					c.errf(rngs[i], "Invalid network", "%q has bits set past its prefix length; did you mean %q?", cidr, p.Masked().String())
-					continue
-				}
-				if prev, dup := netRng[p]; dup {
-					c.errf(rngs[i], "Duplicate network", "%s is already matched by the rule at %s.", p, posString(prev))
-					continue
-				}
-				rule.networks = append(rule.networks, p.String())
-				netRng[p] = rngs[i]
-				g.nets = append(g.nets, netRule{p: p, rule: ri})
-			}
-		}
-		g.rules = append(g.rules, rule)
+		g.rules = append(g.rules, b.rule(rb))
 	}
 	if a := content.Attributes["default_pools"]; a != nil {
-		o := order(a)
-		g.defaults = []string{}
-		for _, i := range o {
-			g.defaults = append(g.defaults, s.Pools[i].Name)
-		}
+		o := b.order(a)
+		g.defaults = b.names([]string{}, o)
 		g.orders = append(g.orders, o)
 	} else {
-		g.orders = append(g.orders, s.identity)
+		g.orders = append(g.orders, s.poolOrder())
 	}
 	if len(g.rules) == 0 {
 		c.errf(blk.DefRange, "Missing rules", "The geo block of service %q has no rule; use policy \"failover\" for one order for every client.", s.Name)
 	}
 	// Longest prefix first, so the first containing prefix is the longest match.
 	sort.SliceStable(g.nets, func(i, j int) bool { return g.nets[i].p.Bits() > g.nets[j].p.Bits() })
-	return g // with errors, the service is never inserted: the table is only checked
+	return g
+}
+
+// geoBuilder is the state of compiling one geo block: the table being filled, and where
+// each country, continent, ASN and network was first matched, for "already matched by
+// the rule at" details (a client can match only one rule of each kind).
+type geoBuilder struct {
+	c            *compiler
+	s            *Service
+	index        map[*Pool]uint8 // the service's pools, to their index in s.entries
+	g            *geoTable
+	countryRng   map[string]hcl.Range
+	continentRng map[string]hcl.Range
+	asnRng       map[uint32]hcl.Range
+	netRng       map[netip.Prefix]hcl.Range
+}
+
+// rule compiles one rule block into the tables, as rule number len(g.rules)+1.
+func (b *geoBuilder) rule(rb *hcl.Block) geoRule {
+	rc, diags := bodyContent(rb.Body, ruleSchema)
+	b.c.add(diags)
+	ri := uint16(len(b.g.rules) + 1)
+	at := rc.Attributes
+	rule := geoRule{pos: posString(rb.DefRange)}
+	var o []uint8
+	if a := at["pools"]; a != nil {
+		o = b.order(a)
+		rule.pools = b.names(nil, o)
+	}
+	b.g.orders = append(b.g.orders, o)
+	if at["countries"] == nil && at["continents"] == nil && at["asns"] == nil && at["networks"] == nil {
+		b.c.errf(rb.DefRange, "Empty rule", "A geo rule needs at least one of countries, continents, asns or networks.")
+	}
+	if a := at["countries"]; a != nil {
+		rule.countries = b.countries(a, ri)
+	}
+	if a := at["continents"]; a != nil {
+		rule.continents = b.continents(a, ri)
+	}
+	if a := at["asns"]; a != nil {
+		rule.asns = b.asns(a, ri)
+	}
+	if a := at["networks"]; a != nil {
+		rule.networks = b.networks(a, ri)
+	}
+	return rule
+}
+
+// order resolves the pools list of a rule, or default_pools, to indexes into s.entries.
+func (b *geoBuilder) order(a *hcl.Attribute) []uint8 {
+	names, rngs, _ := b.c.strList(a)
+	var out []uint8
+	seen := map[string]bool{}
+	for i, n := range names {
+		p := b.c.snap.PoolByName[n]
+		idx, inService := b.index[p]
+		switch {
+		case p == nil:
+			b.c.errf(rngs[i], "Unknown pool", "Service %q refers to pool %q, which is not defined.", b.s.Name, n)
+		case !inService:
+			b.c.errf(rngs[i], "Pool not in service", "Pool %q is not one of the pools of service %q; add it to the service's pools.", n, b.s.Name)
+		case seen[n]:
+			b.c.errf(rngs[i], "Duplicate pool reference", "The pool order lists pool %q twice.", n)
+		default:
+			seen[n] = true
+			out = append(out, idx)
+		}
+	}
+	if len(names) == 0 && len(rngs) == 0 {
+		b.c.errf(a.Expr.Range(), "Missing pools", "A pool order needs at least one pool.")
+	}
+	return out
+}
+
+// names appends the names of an order's pools to dst.
+func (b *geoBuilder) names(dst []string, order []uint8) []string {
+	for _, i := range order {
+		dst = append(dst, b.s.Pools[i].Name)
+	}
+	return dst
+}
+
+// countries enters a rule's ISO 3166-1 alpha-2 codes into the country table and returns
+// them as written.
+func (b *geoBuilder) countries(a *hcl.Attribute, ri uint16) []string {
+	return b.codes(a, ri, "country", &b.g.country, b.countryRng, func(code string, rng hcl.Range) bool {
+		if code2(code) >= 0 {
+			return true
+		}
+		hint := ""
+		if code2(strings.ToUpper(code)) >= 0 {
+			hint = fmt.Sprintf("; write %q", strings.ToUpper(code))
+		}
+		b.c.errf(rng, "Invalid country code", "%q is not an ISO 3166-1 alpha-2 country code (two upper-case letters such as \"GB\")%s.", code, hint)
+		return false
+	})
+}
+
+// continents enters a rule's continent codes into the continent table and returns them
+// as written.
+func (b *geoBuilder) continents(a *hcl.Attribute, ri uint16) []string {
+	return b.codes(a, ri, "continent", &b.g.continent, b.continentRng, func(code string, rng hcl.Range) bool {
+		if continents[code] != "" {
+			return true
+		}
+		b.c.errf(rng, "Invalid continent code", "%q is not a continent code; use one of AF, AN, AS, EU, NA, OC, SA (upper case).", code)
+		return false
+	})
+}
+
+// codes enters the two-letter codes of a list attribute into table as rule ri, skipping
+// those valid refuses (it reports them) and those an earlier rule matched. It returns the
+// list as written.
+func (b *geoBuilder) codes(a *hcl.Attribute, ri uint16, one string, table *[26 * 26]uint16, seen map[string]hcl.Range, valid func(code string, rng hcl.Range) bool) []string {
+	b.g.needCity = true
+	codes, rngs, _ := b.c.strList(a)
+	for i, code := range codes {
+		if !valid(code, rngs[i]) {
+			continue
+		}
+		if prev, dup := seen[code]; dup {
+			b.c.errf(rngs[i], "Duplicate "+one, "%q is already matched by the rule at %s.", code, posString(prev))
+			continue
+		}
+		seen[code] = rngs[i]
+		table[code2(code)] = ri
+	}
+	return append([]string{}, codes...)
+}
+
+// asns enters a rule's AS numbers into the ASN map and returns the valid ones.
+func (b *geoBuilder) asns(a *hcl.Attribute, ri uint16) []uint32 {
+	b.g.needASN = true
+	if b.g.asnRng.Filename == "" {
+		b.g.asnRng = a.NameRange
+	}
+	out := []uint32{}
+	items, ok := b.c.list(a)
+	if !ok {
+		return out
+	}
+	for _, it := range items {
+		n, ok := b.c.number(a, it.v, it.rng, "ASN", 1, math.MaxUint32)
+		if !ok {
+			continue
+		}
+		if n != math.Trunc(n) {
+			b.c.errf(it.rng, "Invalid ASN", "An ASN is a whole number, not %g.", n)
+			continue
+		}
+		asn := uint32(n)
+		out = append(out, asn)
+		if prev, dup := b.asnRng[asn]; dup {
+			b.c.errf(it.rng, "Duplicate ASN", "AS%d is already matched by the rule at %s.", asn, posString(prev))
+			continue
+		}
+		b.asnRng[asn] = it.rng
+		b.g.asn[asn] = ri
+	}
+	return out
+}
+
+// networks enters a rule's CIDR prefixes into the prefix table and returns them in
+// canonical form.
+func (b *geoBuilder) networks(a *hcl.Attribute, ri uint16) []string {
+	cidrs, rngs, _ := b.c.strList(a)
+	out := []string{}
+	for i, cidr := range cidrs {
+		p, err := netip.ParsePrefix(cidr)
+		switch {
+		case err != nil || p.Addr().Zone() != "":
+			b.c.errf(rngs[i], "Invalid network", "%q is not a CIDR prefix such as \"198.51.100.0/24\" or \"2001:db8::/32\".", cidr)
+			continue
+		case p.Addr().Is4In6():
+			b.c.errf(rngs[i], "Invalid network", "%q is an IPv4-mapped IPv6 prefix; write the IPv4 prefix (clients are matched as IPv4).", cidr)
+			continue
+		case p != p.Masked():
+			b.c.errf(rngs[i], "Invalid network", "%q has bits set past its prefix length; did you mean %q?", cidr, p.Masked().String())
+			continue
+		}
+		if prev, dup := b.netRng[p]; dup {
+			b.c.errf(rngs[i], "Duplicate network", "%s is already matched by the rule at %s.", p, posString(prev))
+			continue
+		}
+		out = append(out, p.String())
+		b.netRng[p] = rngs[i]
+		b.g.nets = append(b.g.nets, netRule{p: p, rule: ri})
+	}
+	return out
 }
 
 // describe names the rule for Explain: "rule 2 at policy.hcl:14:5 (countries)".

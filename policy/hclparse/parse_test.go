@@ -1,4 +1,4 @@
-package policy
+package hclparse
 
 import (
 	"fmt"
@@ -9,9 +9,9 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
-// flatten lists every block and attribute under the bodies with its source range, in
-// order: two parses are the same policy when their lists are equal.
-func flattenBodies(bodies []hcl.Body) []string {
+// flattenBodies lists every block and attribute under the bodies with its source range,
+// in order: two parses are the same policy when their lists are equal.
+func flattenBodies(bodies []*hclsyntax.Body) []string {
 	var out []string
 	var walk func(b *hclsyntax.Body)
 	walk = func(b *hclsyntax.Body) {
@@ -35,13 +35,12 @@ func flattenBodies(bodies []hcl.Body) []string {
 		}
 	}
 	for _, b := range bodies {
-		walk(b.(*hclsyntax.Body))
+		walk(b)
 	}
 	return out
 }
 
 func TestParseFilesChunks(t *testing.T) {
-	defer func(n int) { chunkSize = n }(chunkSize)
 	cases := []struct {
 		name       string
 		src        string
@@ -85,24 +84,25 @@ func TestParseFilesChunks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := File{Name: "p.hcl", Data: []byte(tc.src)}
 			whole, wdiags := hclsyntax.ParseConfig(f.Data, f.Name, hcl.InitialPos)
-			chunkSize = 1
-			got := parseFiles([]File{f, f})[0]
-			chunkSize = 1 << 20
-			one := parseFiles([]File{f})[0]
-			if len(got.bodies) != tc.wantChunks {
-				t.Errorf("%d bodies, want %d", len(got.bodies), tc.wantChunks)
+			got := ParseFiles([]File{f, f}, 1)[0]
+			one := ParseFiles([]File{f}, DefaultChunkSize)[0]
+			if len(got.Bodies) != tc.wantChunks {
+				t.Errorf("%d bodies, want %d", len(got.Bodies), tc.wantChunks)
 			}
-			if len(one.bodies) != 1 {
-				t.Errorf("unsplit parse: %d bodies, want 1", len(one.bodies))
+			if len(one.Bodies) != 1 {
+				t.Errorf("unsplit parse: %d bodies, want 1", len(one.Bodies))
 			}
-			if got.diags.Error() != wdiags.Error() || len(wdiags.Errs()) != tc.wantErrors {
-				t.Errorf("diagnostics %q, want %q (%d errors)", got.diags.Error(), wdiags.Error(), tc.wantErrors)
+			if got.Diags.Error() != wdiags.Error() || len(wdiags.Errs()) != tc.wantErrors {
+				t.Errorf("diagnostics %q, want %q (%d errors)", got.Diags.Error(), wdiags.Error(), tc.wantErrors)
 			}
-			want := strings.Join(flattenBodies([]hcl.Body{whole.Body}), "\n")
-			if g := strings.Join(flattenBodies(got.bodies), "\n"); g != want {
+			if one.Diags.Error() != wdiags.Error() {
+				t.Errorf("unsplit diagnostics %q, want %q", one.Diags.Error(), wdiags.Error())
+			}
+			want := strings.Join(flattenBodies([]*hclsyntax.Body{whole.Body.(*hclsyntax.Body)}), "\n")
+			if g := strings.Join(flattenBodies(got.Bodies), "\n"); g != want {
 				t.Errorf("chunked parse differs:\n%s\nwant\n%s", g, want)
 			}
-			if g := strings.Join(flattenBodies(one.bodies), "\n"); g != want {
+			if g := strings.Join(flattenBodies(one.Bodies), "\n"); g != want {
 				t.Errorf("unsplit parse differs:\n%s\nwant\n%s", g, want)
 			}
 		})
@@ -110,15 +110,16 @@ func TestParseFilesChunks(t *testing.T) {
 }
 
 func TestParseFilesSameName(t *testing.T) {
-	// hclparse.Parser hands a second file of the same name the first one's parse, with
-	// no diagnostics; Load kept that behaviour when it moved off hclparse.
+	// hashicorp's hclparse.Parser hands a second file of the same name the first one's
+	// parse, with no diagnostics; ParseFiles does the same, so that a policy loads as it
+	// did through that parser.
 	a := File{Name: "p.hcl", Data: []byte("pool \"a\" {\n}\n")}
 	b := File{Name: "p.hcl", Data: []byte("pool \"b\" {\n  = \n}\n")}
-	got := parseFiles([]File{a, b})
-	if len(got[1].diags) != 0 {
-		t.Errorf("second file diagnostics: %v", got[1].diags)
+	got := ParseFiles([]File{a, b}, DefaultChunkSize)
+	if len(got[1].Diags) != 0 {
+		t.Errorf("second file diagnostics: %v", got[1].Diags)
 	}
-	if g := flattenBodies(got[1].bodies); len(g) != 1 || !strings.Contains(g[0], `"a"`) {
+	if g := flattenBodies(got[1].Bodies); len(g) != 1 || !strings.Contains(g[0], `"a"`) {
 		t.Errorf("second file parsed as %q, want the first file's pool \"a\"", g)
 	}
 }

@@ -1,4 +1,4 @@
-package policy
+package hclparse
 
 import (
 	"github.com/hashicorp/hcl/v2"
@@ -6,11 +6,11 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
-// fastParse parses src, a piece of a policy file starting at start, when it is written in
+// fastParse parses src, a file or a piece of one starting at start, when it is written in
 // the plain subset of HCL that generated and hand-written policies mostly use, and
 // returns the same hclsyntax AST that hclsyntax.ParseConfig builds for it (same nodes,
-// values and ranges; only the top-level body's own ranges differ, which nothing reads).
-// It reports false, and the caller uses hclsyntax.ParseConfig, for anything else.
+// values and ranges, the top-level body's included). It reports false, and the caller
+// uses hclsyntax.ParseConfig, for anything else.
 //
 // Why: hclsyntax lexes a file into a slice of 96-byte tokens before parsing, regrowing
 // it as it goes; for a policy of 50,000 members that is about 600 MB allocated and
@@ -20,7 +20,7 @@ import (
 // and whose "}" stands on a line of its own; attributes (one a line, no duplicates)
 // whose value is a quoted string without escapes or template sequences, a whole number,
 // true, false, or a one-line list of those; whole-line # and // comments between items.
-// TestFastParseSame checks the ASTs against hclsyntax's.
+// TestFastParseSame and FuzzFastParseSame check the ASTs against hclsyntax's.
 func fastParse(src []byte, filename string, start hcl.Pos) (*hclsyntax.Body, bool) {
 	p := &fastParser{src: src, name: filename, line: start.Line, col: start.Column, base: start.Byte}
 	for _, c := range src {
@@ -193,8 +193,7 @@ func (p *fastParser) item(b *hclsyntax.Body) bool {
 		blk := take(&p.blocks)
 		blk.Type, blk.TypeRange = name, nameRng
 		for p.peek() == '"' {
-			s, open, lit, cl, ok := p.quoted()
-			_ = lit
+			s, open, _, cl, ok := p.quoted()
 			if !ok {
 				return false
 			}
@@ -256,84 +255,18 @@ func (p *fastParser) quoted() (s string, open, lit, cl hcl.Range, ok bool) {
 func (p *fastParser) expr(list bool) (hclsyntax.Expression, hcl.Range, bool) {
 	var e hclsyntax.Expression
 	var r hcl.Range
+	var ok bool
 	switch c := p.peek(); {
 	case c == '"':
-		s, open, lit, cl, ok := p.quoted()
-		if !ok {
-			return nil, r, false
-		}
-		l := take(&p.lits)
-		*l = hclsyntax.LiteralValueExpr{Val: cty.StringVal(s), SrcRange: lit}
-		t := take(&p.tmpls)
-		r = hcl.RangeBetween(open, cl)
-		*t = hclsyntax.TemplateExpr{Parts: []hclsyntax.Expression{l}, SrcRange: r}
-		e = t
+		e, r, ok = p.stringExpr()
 	case c >= '0' && c <= '9':
-		j := p.i
-		for j < len(p.src) && p.src[j] >= '0' && p.src[j] <= '9' {
-			j++
-		}
-		if j < len(p.src) && (isIdentByte(p.src[j]) || p.src[j] == '.') {
-			return nil, r, false // fractions, exponents: hclsyntax's
-		}
-		v, ok := p.nums[string(p.src[p.i:j])]
-		if !ok {
-			var err error
-			if v, err = cty.ParseNumberVal(string(p.src[p.i:j])); err != nil {
-				return nil, r, false
-			}
-			if p.nums == nil {
-				p.nums = map[string]cty.Value{}
-			}
-			p.nums[string(p.src[p.i:j])] = v
-		}
-		l := take(&p.lits)
-		r = p.rng(j - p.i)
-		*l = hclsyntax.LiteralValueExpr{Val: v, SrcRange: r}
-		e = l
+		e, r, ok = p.numberExpr()
 	case c == 't' || c == 'f':
-		name, nr := p.ident()
-		var v cty.Value
-		switch name {
-		case "true":
-			v = cty.True
-		case "false":
-			v = cty.False
-		default:
-			return nil, r, false // a variable reference: an error hclsyntax words
-		}
-		l := take(&p.lits)
-		*l = hclsyntax.LiteralValueExpr{Val: v, SrcRange: nr}
-		r, e = nr, l
+		e, r, ok = p.boolExpr()
 	case c == '[' && list:
-		open := p.rng(1)
-		var exprs []hclsyntax.Expression
-		for {
-			p.spaces()
-			if p.peek() == ']' {
-				break
-			}
-			x, _, ok := p.expr(false)
-			if !ok {
-				return nil, r, false
-			}
-			exprs = append(exprs, x)
-			p.spaces()
-			if p.peek() == ',' {
-				p.rng(1)
-				continue
-			}
-			if p.peek() != ']' {
-				return nil, r, false
-			}
-		}
-		if len(exprs) == 0 {
-			return nil, r, false
-		}
-		cl := p.rng(1)
-		r = hcl.RangeBetween(open, cl)
-		e = &hclsyntax.TupleConsExpr{Exprs: exprs, SrcRange: r, OpenRange: open}
-	default:
+		e, r, ok = p.listExpr()
+	}
+	if !ok {
 		return nil, r, false
 	}
 	// Anything but the end of the value (an operator, a traversal, a comment) is left to
@@ -350,4 +283,92 @@ func (p *fastParser) expr(list bool) (hclsyntax.Expression, hcl.Range, bool) {
 		}
 	}
 	return e, r, true
+}
+
+// stringExpr parses a quoted string into the template of one literal hclsyntax makes.
+func (p *fastParser) stringExpr() (hclsyntax.Expression, hcl.Range, bool) {
+	s, open, lit, cl, ok := p.quoted()
+	if !ok {
+		return nil, hcl.Range{}, false
+	}
+	l := take(&p.lits)
+	*l = hclsyntax.LiteralValueExpr{Val: cty.StringVal(s), SrcRange: lit}
+	t := take(&p.tmpls)
+	r := hcl.RangeBetween(open, cl)
+	*t = hclsyntax.TemplateExpr{Parts: []hclsyntax.Expression{l}, SrcRange: r}
+	return t, r, true
+}
+
+// numberExpr parses a whole number; fractions and exponents are hclsyntax's.
+func (p *fastParser) numberExpr() (hclsyntax.Expression, hcl.Range, bool) {
+	j := p.i
+	for j < len(p.src) && p.src[j] >= '0' && p.src[j] <= '9' {
+		j++
+	}
+	if j < len(p.src) && (isIdentByte(p.src[j]) || p.src[j] == '.') {
+		return nil, hcl.Range{}, false
+	}
+	v, ok := p.nums[string(p.src[p.i:j])]
+	if !ok {
+		var err error
+		if v, err = cty.ParseNumberVal(string(p.src[p.i:j])); err != nil {
+			return nil, hcl.Range{}, false
+		}
+		if p.nums == nil {
+			p.nums = map[string]cty.Value{}
+		}
+		p.nums[string(p.src[p.i:j])] = v
+	}
+	l := take(&p.lits)
+	r := p.rng(j - p.i)
+	*l = hclsyntax.LiteralValueExpr{Val: v, SrcRange: r}
+	return l, r, true
+}
+
+// boolExpr parses true or false; any other identifier is a variable reference, an
+// error hclsyntax words.
+func (p *fastParser) boolExpr() (hclsyntax.Expression, hcl.Range, bool) {
+	name, r := p.ident()
+	var v cty.Value
+	switch name {
+	case "true":
+		v = cty.True
+	case "false":
+		v = cty.False
+	default:
+		return nil, r, false
+	}
+	l := take(&p.lits)
+	*l = hclsyntax.LiteralValueExpr{Val: v, SrcRange: r}
+	return l, r, true
+}
+
+// listExpr parses a non-empty one-line list of values, a trailing comma allowed.
+func (p *fastParser) listExpr() (hclsyntax.Expression, hcl.Range, bool) {
+	open := p.rng(1)
+	var exprs []hclsyntax.Expression
+	for {
+		p.spaces()
+		if p.peek() == ']' {
+			break
+		}
+		x, _, ok := p.expr(false)
+		if !ok {
+			return nil, hcl.Range{}, false
+		}
+		exprs = append(exprs, x)
+		p.spaces()
+		if p.peek() == ',' {
+			p.rng(1)
+			continue
+		}
+		if p.peek() != ']' {
+			return nil, hcl.Range{}, false
+		}
+	}
+	if len(exprs) == 0 {
+		return nil, hcl.Range{}, false
+	}
+	r := hcl.RangeBetween(open, p.rng(1))
+	return &hclsyntax.TupleConsExpr{Exprs: exprs, SrcRange: r, OpenRange: open}, r, true
 }
