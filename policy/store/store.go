@@ -211,7 +211,7 @@ func (s *Store) read(declared bool) (*sources, error) {
 	st := &sources{opPools: map[string]bool{}, opServices: map[string]bool{}, pools: map[string]api.Pool{},
 		services: map[string]api.Service{}, poolDoc: map[string]string{}, svcDoc: map[string]string{}}
 	var err error
-	if st.opFiles, err = readPolicy(s.policyPath); err != nil {
+	if st.opFiles, err = policy.ReadPath(s.policyPath); err != nil {
 		return nil, err
 	}
 	if declared {
@@ -257,30 +257,6 @@ func (s *Store) read(declared bool) (*sources, error) {
 		}
 	}
 	return st, nil
-}
-
-// readPolicy reads a .hcl file, or every *.hcl file of a directory, as policy.LoadPath does.
-func readPolicy(path string) ([]policy.File, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("read policy: %w", err)
-	}
-	names := []string{path}
-	if fi.IsDir() {
-		if names, err = filepath.Glob(filepath.Join(path, "*.hcl")); err != nil {
-			return nil, fmt.Errorf("read policy: %w", err)
-		}
-	}
-	sort.Strings(names)
-	files := make([]policy.File, 0, len(names))
-	for _, n := range names {
-		data, err := os.ReadFile(n)
-		if err != nil {
-			return nil, fmt.Errorf("read policy: %w", err)
-		}
-		files = append(files, policy.File{Name: n, Data: data})
-	}
-	return files, nil
 }
 
 // files is the policy's sources with document doc replaced by data (removed when data is
