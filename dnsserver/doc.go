@@ -17,11 +17,15 @@
 // optional bound on queries per connection. Server.Handle is the whole query path, wire in
 // and wire out, usable in process.
 //
-// The snapshot and the health view built for it sit together behind one atomic pointer:
-// queries read them without locks, and a view built for one snapshot's Member.Index
-// numbering is never paired with another snapshot. Before the first snapshot every query
-// gets SERVFAIL (try another server) rather than REFUSED (which resolvers may treat as
-// lame delegation).
+// The live state is one atomic pointer (server.go, state): the snapshot, the health view
+// built for it, the GeoIP database (Server.SetGeo; the daemon passes each one its
+// geoip.Watcher swaps in), the metrics' zone slots and answer counters for that snapshot,
+// and the fast path's wire data. A query loads it once, without locks, and so no two of
+// these can disagree for it: a view built for one snapshot's Member.Index numbering is
+// never paired with another snapshot, nor a member with another snapshot's counters. Every
+// change (SetSnapshot, SetHealthSource, HealthChanged, SetGeo) builds a new state under one
+// mutex and swaps it in whole. Before the first snapshot every query gets SERVFAIL (try
+// another server) rather than REFUSED (which resolvers may treat as lame delegation).
 //
 // Panics are recovered in every goroutine and per query, logged with their stack and
 // counted (Server.Panics); a malformed message never stops the server.

@@ -311,7 +311,7 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 		// from the same Client.
 		var client policy.Client
 		setClient(&client, q, src)
-		s.locate(svc, &client)
+		locate(st, svc, &client)
 		sel := svc.SelectFor(&client, q.qtype, st.health, fs.members[:0])
 		if cap(sel.Members) > cap(fs.members) {
 			fs.members = sel.Members[:0]
@@ -337,7 +337,7 @@ func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, sr
 				start := len(msg)
 				msg = append(msg, w.rr[:w.n]...)
 				binary.BigEndian.PutUint32(msg[start+ttlOffset:], svc.TTL)
-				s.metrics.answered(sh, svc, m)
+				s.metrics.answered(sh, st.answers, svc, m)
 				ancount++
 			}
 		}

@@ -191,9 +191,7 @@ type metrics struct {
 	shards    []shardCounters // a power of two of them, see shardsFor
 	nextShard atomic.Uint32   // the shard of the next TCP connection, see connShard
 
-	answers atomic.Pointer[answerSet]
-
-	// mu guards the install-time state below (never taken by queries).
+	// mu guards the install-time data below (never taken by queries).
 	mu        sync.Mutex
 	zoneSlot  map[string]int // zone origin → slot
 	nextSlot  int
@@ -248,20 +246,16 @@ func (m *metrics) dropped(sh int) {
 	m.shards[m.shard(sh)].dropped.Add(1)
 }
 
-// answered records that member was put in an answer of svc. Both must come from the
-// snapshot the query was answered from; a query that raced a reload and holds members of
-// the previous snapshot is not counted (the counters were carried over at the swap).
-func (m *metrics) answered(sh int, svc *policy.Service, member *policy.Member) {
-	if m.off {
-		return
-	}
-	set := m.answers.Load()
-	if set == nil {
+// answered records in set, the answer counters of the state the query was answered from,
+// that member was put in an answer of svc. svc and member come from that state's
+// snapshot, for which set was built, so their indexes are set's: the bounds checks only
+// keep a compiler bug from becoming a panic.
+func (m *metrics) answered(sh int, set *answerSet, svc *policy.Service, member *policy.Member) {
+	if m.off || set == nil {
 		return
 	}
 	ref, mi := int(svc.Ref), member.Index
-	if ref < 0 || ref >= len(set.svcs) || mi < 0 || mi >= len(set.memberPool) ||
-		set.snap.Services[ref] != svc || set.snap.Members[mi] != member {
+	if uint(ref) >= uint(len(set.svcs)) || uint(mi) >= uint(len(set.memberPool)) {
 		return
 	}
 	sl := &set.svcs[ref]
@@ -284,9 +278,9 @@ type svcSlots struct {
 	base  []int32
 }
 
-// answerSet is the per-(service, pool, member) answer counters of one snapshot.
+// answerSet is the per-(service, pool, member) answer counters of one snapshot, held by
+// the states serving it.
 type answerSet struct {
-	snap       *policy.Snapshot
 	svcs       []svcSlots // by Service.Ref
 	memberPool []int32    // by Member.Index: the pool's index in snap.Pools
 	memberPos  []int32    // by Member.Index: position in its pool
@@ -307,10 +301,11 @@ func (a *answerSet) count(i int) uint64 {
 }
 
 // install prepares the counters for snap (a new snapshot being swapped in): zone slots for
-// its zones and an answer set whose counts start where the previous snapshot's counts of
-// the same (service, pool, member) ended. It returns the zone slots of snap's zones, in
-// the order of snap.Zones.Zones().
-func (m *metrics) install(snap *policy.Snapshot) ([]*zones.Zone, []int) {
+// its zones and an answer set whose counts start where those of the same (service, pool,
+// member) ended in prev, the set of the snapshot being replaced (nil for none), or in
+// retired counts. It returns snap's zones in the order of snap.Zones.Zones(), their zone
+// slots, and the answer set.
+func (m *metrics) install(snap *policy.Snapshot, prev *answerSet) ([]*zones.Zone, []int, *answerSet) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	zs := snap.Zones.Zones()
@@ -334,7 +329,7 @@ func (m *metrics) install(snap *policy.Snapshot) ([]*zones.Zone, []int) {
 		slots[i] = slot
 	}
 
-	set := &answerSet{snap: snap, svcs: make([]svcSlots, len(snap.Services)),
+	set := &answerSet{svcs: make([]svcSlots, len(snap.Services)),
 		memberPool: make([]int32, len(snap.Members)), memberPos: make([]int32, len(snap.Members))}
 	poolIdx := make(map[*policy.Pool]int32, len(snap.Pools))
 	for i, p := range snap.Pools {
@@ -382,25 +377,36 @@ func (m *metrics) install(snap *policy.Snapshot) ([]*zones.Zone, []int) {
 		set.byKey[k] = i
 	}
 
-	old := m.answers.Load()
 	for i, k := range set.keys {
-		if old != nil {
-			if j, ok := old.byKey[k]; ok {
-				set.base[i] = old.count(j)
+		if prev != nil {
+			if j, ok := prev.byKey[k]; ok {
+				set.base[i] = prev.count(j)
 				continue
 			}
 		}
 		set.base[i] = m.retired[k]
 	}
-	if old != nil {
-		for j, k := range old.keys {
+	if prev != nil {
+		for j, k := range prev.keys {
 			if _, ok := set.byKey[k]; !ok {
-				m.retired[k] = old.count(j)
+				m.retired[k] = prev.count(j)
 			}
 		}
 	}
-	m.answers.Store(set)
-	return zs, slots
+	return zs, slots, set
+}
+
+// retire keeps the counts of set, whose snapshot stops serving with none after it, for
+// the next snapshot that has the same counters.
+func (m *metrics) retire(set *answerSet) {
+	if set == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, k := range set.keys {
+		m.retired[k] = set.count(i)
+	}
 }
 
 // AnswerCounts is one reading of the per-(service, pool, member) answer counters, for
@@ -411,12 +417,13 @@ type AnswerCounts struct {
 	Counts []uint64
 }
 
-// AnswerCounts reads the answer counters now.
+// AnswerCounts reads the answer counters of the serving snapshot now.
 func (s *Server) AnswerCounts() AnswerCounts {
-	set := s.metrics.answers.Load()
-	if set == nil {
+	st := s.state.Load()
+	if st == nil || st.answers == nil {
 		return AnswerCounts{}
 	}
+	set := st.answers
 	a := AnswerCounts{set: set, Counts: make([]uint64, set.n)}
 	for i := range a.Counts {
 		a.Counts[i] = set.count(i)
@@ -534,13 +541,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(dropped))
 	ch <- prometheus.MustNewConstMetric(descPanics, prometheus.CounterValue, float64(m.panicsPtr.Load()))
 
-	if set := m.answers.Load(); set != nil {
+	st := c.state.Load() // one state: the answer counters and the pools of the same snapshot
+	if st == nil {
+		return
+	}
+	if set := st.answers; set != nil {
 		for i, k := range set.keys {
 			ch <- prometheus.MustNewConstMetric(descAnswers, prometheus.CounterValue, float64(set.count(i)),
 				k.Service, k.Pool, k.Member)
 		}
 	}
-	if st := c.state.Load(); st != nil && st.snap != nil {
+	if st.snap != nil {
 		for _, p := range st.snap.Pools {
 			usable := 0
 			for _, mem := range p.Members {
