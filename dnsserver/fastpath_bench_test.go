@@ -23,7 +23,7 @@ func benchFastOn(b *testing.B, s *Server, m *dns.Msg, src string, wantRcode int)
 	}
 	from := netip.MustParseAddrPort(src)
 	out := make([]byte, 0, ednsUDPSize)
-	if _, ok := s.fastPath(req, from, false, out, 0); !ok {
+	if _, ok := s.fastOnly(req, from, false, out, 0); !ok {
 		b.Fatal("the fast path declined the query")
 	}
 	b.ReportAllocs()

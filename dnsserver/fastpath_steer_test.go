@@ -167,7 +167,7 @@ func TestFastPathIdenticalBytesSteering(t *testing.T) {
 						tcp := total/2%2 == 1
 						total++
 						label := fmt.Sprintf("%s/%s/%s/%s/mixed=%v/tcp=%v", sc.name, qn, dns.TypeToString[qt], cl.name, mixed, tcp)
-						f, ok := fast.fastPath(req, src, tcp, outF, 0)
+						f, ok := fast.fastOnly(req, src, tcp, outF, 0)
 						if !ok {
 							declined++
 							t.Errorf("%s: the fast path declined", label)
@@ -316,7 +316,7 @@ func TestFastPathSteeringNoAlloc(t *testing.T) {
 		}
 		req := packed(t, m)
 		src := netip.MustParseAddrPort("198.51.100.7:53")
-		if _, ok := s.fastPath(req, src, false, out, 0); !ok {
+		if _, ok := s.fastOnly(req, src, false, out, 0); !ok {
 			t.Fatalf("%s: the fast path declined", c.name)
 		}
 		if n := testing.AllocsPerRun(200, func() { out = s.Handle(req, src, false, out) }); n != 0 {

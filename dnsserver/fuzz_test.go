@@ -104,7 +104,7 @@ func FuzzHandle(f *testing.F) {
 		outG := make([]byte, 0, ednsUDPSize)
 		panF, panG := p.fast.Panics(), p.gen.Panics()
 
-		fr, fast := p.fast.fastPath(req, src, tcp, outF, 0)
+		fr, fast := p.fast.fastOnly(req, src, tcp, outF, 0)
 		if !fast {
 			fr = p.fast.Handle(req, src, tcp, outF)
 		}
