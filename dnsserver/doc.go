@@ -10,12 +10,12 @@
 // the Go netpoller and its loop waits in a blocking recvmmsg, as a C server's UDP thread
 // does (udp_linux.go says why and what that asks of the runtime: the loop keeps its P, so
 // Start raises GOMAXPROCS to one more than the number of such loops); elsewhere the loop
-// uses golang.org/x/net/ipv4's batches through the netpoller. TCP (RFC 7766) uses one goroutine per connection: 2-byte length
-// framing, pipelined queries answered in order, an idle timeout between queries
-// (Config.TCPIdleTimeout), a short deadline for the rest of a message once its length has
-// arrived, a bounded number of connections (excess ones are accepted and closed) and an
-// optional bound on queries per connection. Server.Handle is the whole query path, wire in
-// and wire out, usable in process.
+// uses golang.org/x/net/ipv4's batches through the netpoller. TCP (RFC 7766) uses one
+// goroutine per connection: 2-byte length framing, pipelined queries answered in order, an
+// idle timeout between queries (Config.TCPIdleTimeout), a short deadline for the rest of a
+// message once its length has arrived, a bounded number of connections (excess ones are
+// accepted and closed) and an optional bound on queries per connection. Server.Handle is
+// the whole query path, wire in and wire out, usable in process.
 //
 // The live state is one atomic pointer (server.go, state): the snapshot, the health view
 // built for it, the GeoIP database (Server.SetGeo; the daemon passes each one its
@@ -59,13 +59,14 @@
 //     last record are ignored, as miekg/dns ignores them;
 //   - the OPT and its options (below).
 //
-// RDATA other than the OPT's is framed by RDLENGTH and not read, since nothing a query
-// carries besides its question and OPT is used (there is no TSIG, no IXFR, no UPDATE), so
-// what miekg/dns's Unpack of the request caught beyond the walk no longer gets FORMERR:
-// RDATA that does not parse as its type (an A record of 3 octets, a broken name inside an
-// SOA or TSIG), and EDNS options other than ECS whose content breaks their own RFC (a TCP
-// keepalive of 3 octets, RFC 7828): we implement none of them, so they are unknown options,
-// which are ignored (RFC 6891 Section 6.1.2). TestRecordsFramedNotRead pins this.
+// RDATA other than the OPT's is framed by RDLENGTH and not read: nothing a query carries
+// besides its question and OPT is used (there is no TSIG, no IXFR, no UPDATE), and
+// checking records we never read would cost a parse of each for no answer that changes.
+// So RDATA that does not parse as its type (an A record of 3 octets, a broken name inside
+// an SOA or TSIG) is not FORMERR, nor is an EDNS option other than ECS whose content
+// breaks its own RFC (a TCP keepalive of 3 octets, RFC 7828): we implement none of them,
+// so they are unknown options, which are ignored (RFC 6891 Section 6.1.2).
+// TestRecordsFramedNotRead pins this.
 //
 // EDNS(0), RFC 6891: more than one OPT, an OPT outside the additional section or an OPT
 // not owned by the root is FORMERR (Section 6.1.1), without an OPT in the reply. A version
@@ -168,23 +169,25 @@
 //
 // Both paths give identical bytes for the same query and selection: the header, question
 // and records are written exactly as miekg packs them, the OPT (1232, DO copied, ECS
-// echoed with scope) by the same appendOPT, and names are compressed by a small table that makes miekg's choices
-// (longest earlier suffix, compared case-sensitively, offsets below 0x4000, root never
-// compressed). That is why a question in mixed case gets its static owner partly written
-// out, as miekg does, rather than a bare 0xC00C. TestFastPathIdenticalBytes runs every
-// name of the test policy through both paths (eight qtypes, with and without EDNS, DO
-// and ECS, three letter cases, RD on and off, UDP and TCP) and compares the bytes;
-// TestFastPathIdenticalBytesSteering does the same for failover, geo and nearest
-// services over the GeoIP2 test databases (ECS from several countries and networks, no
-// ECS, AAAA, a family a service lacks, health views that spill the pool order and reach
-// every when_all_down mode, GeoIP off) and also requires both servers' metrics to match.
+// echoed with scope) by the same appendOPT, and names are compressed by a small table that
+// makes miekg's choices (longest earlier suffix, compared case-sensitively, offsets below
+// 0x4000, root never compressed). That is why a question in mixed case gets its static
+// owner partly written out, as miekg does, rather than a bare 0xC00C.
+// TestFastPathIdenticalBytes runs every name of the test policy through both paths (eight
+// qtypes, with and without EDNS, DO and ECS, three letter cases, RD on and off, UDP and
+// TCP) and compares the bytes; TestFastPathIdenticalBytesSteering does the same for
+// failover, geo and nearest services over the GeoIP2 test databases (ECS from several
+// countries and networks, no ECS, AAAA, a family a service lacks, health views that spill
+// the pool order and reach every when_all_down mode, GeoIP off) and also requires both
+// servers' metrics to match.
 //
 // Both paths record a reply with one function (reply.go, record) and each member answered
 // with metrics.answered, into the answer counters of the state they answer from. The
 // scratch of a query (the question name buffers, the fast path's selection buffer and
-// compressor) comes from a sync.Pool, since Handle has no per-worker context; Get and
-// Put touch only the current P's cache. Selection stays lock-free: an atomic cursor per round-robin service,
-// math/rand/v2's per-thread ChaCha8 for weighted, a pure hash for client_subnet_hash.
+// compressor) comes from a sync.Pool, since Handle has no per-worker context; Get and Put
+// touch only the current P's cache. Selection stays lock-free: an atomic cursor per
+// round-robin service, math/rand/v2's per-thread ChaCha8 for weighted, a pure hash for
+// client_subnet_hash.
 //
 // # Logging
 //

@@ -13,7 +13,7 @@ import (
 )
 
 // generalOnly returns a server with the test policy whose fast path is switched off: its
-// state carries no fast-path data, so Handle always takes the general (miekg) path.
+// state carries no fast-path data, so Handle always takes the general path.
 func generalOnly(tb testing.TB) *Server {
 	tb.Helper()
 	s := New(Config{Logger: testLogger()})
