@@ -190,8 +190,11 @@ func parse(msg []byte, q *query, nb *nameBuf) action {
 	if err != nil {
 		return actFormErr
 	}
-	if q.end, err = walk(msg, off, q); err != nil {
-		return actFormErr
+	q.end = off
+	if q.hdr.ancount|q.hdr.nscount|q.hdr.arcount != 0 {
+		if q.end, err = walk(msg, off, q); err != nil {
+			return actFormErr
+		}
 	}
 	if q.ednsBad {
 		// RFC 6891 Section 6.1.1: more than one OPT is FORMERR. An OPT elsewhere than
@@ -354,10 +357,13 @@ func walk(msg []byte, off int, q *query) (int, error) {
 	total := int(q.hdr.ancount) + int(q.hdr.nscount) + int(q.hdr.arcount)
 	for i := 0; i < total; i++ {
 		nameStart := off
-		var err error
-		off, err = checkName(msg, off)
-		if err != nil {
-			return 0, err
+		if off < len(msg) && msg[off] == 0 {
+			off++ // the root, as every OPT is owned: no name to walk
+		} else {
+			var err error
+			if off, err = checkName(msg, off); err != nil {
+				return 0, err
+			}
 		}
 		if off+10 > len(msg) {
 			return 0, errShort

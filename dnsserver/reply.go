@@ -52,8 +52,13 @@ func optLen(q *query, rcode int) int {
 // miekg/dns packs for the same OPT.
 func appendOPT(msg []byte, q *query, rcode, scope int) []byte {
 	if !q.edns {
-		return msg
+		return msg // small enough to inline: a reply without EDNS pays no call
 	}
+	return appendOPTRR(msg, q, rcode, scope)
+}
+
+// appendOPTRR is appendOPT for a query with EDNS.
+func appendOPTRR(msg []byte, q *query, rcode, scope int) []byte {
 	msg = append(msg, 0) // root owner
 	msg = appendUint16(msg, dns.TypeOPT)
 	msg = appendUint16(msg, ednsUDPSize)
