@@ -448,8 +448,8 @@ func (d *Daemon) deliver(u client.Update) {
 }
 
 // useGeoIP opens the GeoIP databases snap names (or the flags override) when they differ
-// from the ones in use, and hands the watcher to the DNS server. A database that does not
-// open refuses the load: the old snapshot and database keep serving.
+// from the ones in use, and gives the DNS server the database and each reload of it. A
+// database that does not open refuses the load: the old snapshot and database keep serving.
 func (d *Daemon) useGeoIP(snap *policy.Snapshot) error {
 	city, asn := snap.GeoIPPaths()
 	if d.cfg.GeoIPDatabase != "" {
@@ -464,7 +464,7 @@ func (d *Daemon) useGeoIP(snap *policy.Snapshot) error {
 	}
 	if city == "" && asn == "" {
 		d.stopGeo()
-		d.srv.SetGeoSource(nil)
+		d.srv.SetGeo(nil)
 		d.geoPaths = paths
 		return nil
 	}
@@ -473,10 +473,14 @@ func (d *Daemon) useGeoIP(snap *policy.Snapshot) error {
 		return err
 	}
 	d.stopGeo()
+	// The server gets the DB before Run can swap a newer one in, and every one after;
+	// geoCancel waits for Run to return, so a stopped watcher's reload cannot follow.
+	w.OnChange = d.srv.SetGeo
+	d.srv.SetGeo(w.Current())
 	ctx, cancel := context.WithCancel(d.bg)
-	d.geo, d.geoCancel, d.geoPaths = w, cancel, paths
-	go w.Run(ctx)
-	d.srv.SetGeoSource(w)
+	ran := make(chan struct{})
+	go func() { defer close(ran); w.Run(ctx) }()
+	d.geo, d.geoCancel, d.geoPaths = w, func() { cancel(); <-ran }, paths
 	d.log.Info("geoip databases open", "database", city, "asn_database", asn)
 	return nil
 }

@@ -3,9 +3,10 @@ package dnsserver
 import (
 	"net"
 
+	"github.com/miekg/dns"
+
 	"github.com/glbdns/glbdns/policy"
 	"github.com/glbdns/glbdns/zones"
-	"github.com/miekg/dns"
 )
 
 // maxCNAMEChain bounds how many CNAMEs are followed inside our zones for one query. Eight
@@ -116,7 +117,7 @@ func (s *Server) service(sc *scratch, st *state, z *zones.Zone, svc *policy.Serv
 		// RFC 8482: one RRset; the IPv4 selection (the IPv6 one when there is no IPv4).
 		st2 = dns.TypeA
 	}
-	s.locate(svc, &client)
+	locate(st, svc, &client)
 	sel := svc.Select(client, st2, st.health, sc.members[:0])
 	if qtype == dns.TypeANY && !sel.CNAME && !sel.ServFail && len(sel.Members) == 0 {
 		st2 = dns.TypeAAAA
@@ -133,13 +134,13 @@ func (s *Server) service(sc *scratch, st *state, z *zones.Zone, svc *policy.Serv
 			Target: sel.Members[0].Host,
 		})
 		r.Answer = append(r.Answer, &sc.cnames[len(sc.cnames)-1])
-		s.metrics.answered(sc.shard, svc, sel.Members[0])
+		s.metrics.answered(sc.shard, st.answers, svc, sel.Members[0])
 		if qtype == dns.TypeCNAME {
 			return "", dns.RcodeSuccess, scope
 		}
 		return sel.Members[0].Host, dns.RcodeSuccess, scope
 	case st2 == dns.TypeA || st2 == dns.TypeAAAA:
-		if s.appendMembers(sc, svc, name, st2, svc.TTL, sel.Members) == 0 {
+		if s.memberRRs(sc, st, svc, name, st2, sel.Members) == 0 {
 			s.negative(sc, z) // no member of this family: NODATA
 		}
 		return "", dns.RcodeSuccess, scope
@@ -150,11 +151,11 @@ func (s *Server) service(sc *scratch, st *state, z *zones.Zone, svc *policy.Serv
 	}
 }
 
-// appendMembers turns selected members into A or AAAA records owned by name and appends
-// them to the answer; it returns how many it added. All answer records of a service are
-// built here, from slabs in the scratch (no allocation once the slabs have grown), so that
-// a pre-packed wire form can later replace this one function.
-func (s *Server) appendMembers(sc *scratch, svc *policy.Service, name string, qtype uint16, ttl uint32, members []*policy.Member) int {
+// memberRRs turns selected members into A or AAAA records owned by name, with the service
+// TTL, and appends them to the answer; it returns how many it added. The records come
+// from slabs in the scratch, so that no allocation is made once the slabs have grown.
+func (s *Server) memberRRs(sc *scratch, st *state, svc *policy.Service, name string, qtype uint16, members []*policy.Member) int {
+	ttl := svc.TTL
 	r := &sc.resp
 	n := 0
 	for _, m := range members {
@@ -169,7 +170,7 @@ func (s *Server) appendMembers(sc *scratch, svc *policy.Service, name string, qt
 				A:   net.IP(sc.ipbuf[off : off+4 : off+4]),
 			})
 			r.Answer = append(r.Answer, &sc.as[len(sc.as)-1])
-			s.metrics.answered(sc.shard, svc, m)
+			s.metrics.answered(sc.shard, st.answers, svc, m)
 			n++
 		case qtype == dns.TypeAAAA && a.Is6():
 			b := a.As16()
@@ -180,7 +181,7 @@ func (s *Server) appendMembers(sc *scratch, svc *policy.Service, name string, qt
 				AAAA: net.IP(sc.ipbuf[off : off+16 : off+16]),
 			})
 			r.Answer = append(r.Answer, &sc.aaaas[len(sc.aaaas)-1])
-			s.metrics.answered(sc.shard, svc, m)
+			s.metrics.answered(sc.shard, st.answers, svc, m)
 			n++
 		}
 	}

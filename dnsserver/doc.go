@@ -10,25 +10,30 @@
 // the Go netpoller and its loop waits in a blocking recvmmsg, as a C server's UDP thread
 // does (udp_linux.go says why and what that asks of the runtime: the loop keeps its P, so
 // Start raises GOMAXPROCS to one more than the number of such loops); elsewhere the loop
-// uses golang.org/x/net/ipv4's batches through the netpoller. TCP (RFC 7766) uses one goroutine per connection: 2-byte length
-// framing, pipelined queries answered in order, an idle timeout between queries
-// (Config.TCPIdleTimeout), a short deadline for the rest of a message once its length has
-// arrived, a bounded number of connections (excess ones are accepted and closed) and an
-// optional bound on queries per connection. Server.Handle is the whole query path, wire in
-// and wire out, usable in process.
+// uses golang.org/x/net/ipv4's batches through the netpoller. TCP (RFC 7766) uses one
+// goroutine per connection: 2-byte length framing, pipelined queries answered in order, an
+// idle timeout between queries (Config.TCPIdleTimeout), a short deadline for the rest of a
+// message once its length has arrived, a bounded number of connections (excess ones are
+// accepted and closed) and an optional bound on queries per connection. Server.Handle is
+// the whole query path, wire in and wire out, usable in process.
 //
-// The snapshot and the health view built for it sit together behind one atomic pointer:
-// queries read them without locks, and a view built for one snapshot's Member.Index
-// numbering is never paired with another snapshot. Before the first snapshot every query
-// gets SERVFAIL (try another server) rather than REFUSED (which resolvers may treat as
-// lame delegation).
+// The live state is one atomic pointer (server.go, state): the snapshot, the health view
+// built for it, the GeoIP database (Server.SetGeo; the daemon passes each one its
+// geoip.Watcher swaps in), the metrics' zone slots and answer counters for that snapshot,
+// and the fast path's wire data. A query loads it once, without locks, and so no two of
+// these can disagree for it: a view built for one snapshot's Member.Index numbering is
+// never paired with another snapshot, nor a member with another snapshot's counters. Every
+// change (SetSnapshot, SetHealthSource, HealthChanged, SetGeo) builds a new state under one
+// mutex and swaps it in whole. Before the first snapshot every query gets SERVFAIL (try
+// another server) rather than REFUSED (which resolvers may treat as lame delegation).
 //
 // Panics are recovered in every goroutine and per query, logged with their stack and
 // counted (Server.Panics); a malformed message never stops the server.
 //
 // # Which reply for what
 //
-// Before the body is read, a header filter (miekg's acceptfunc) decides:
+// Every message is parsed once (parse.go), and both paths answer from that parse. Before
+// the body is read, a header filter (as miekg's acceptfunc) decides:
 //   - shorter than the 12-byte header: no reply (there is no id to answer to);
 //   - QR=1 (a response): no reply, since answering responses can loop between servers and
 //     any reply to garbage can be used to amplify;
@@ -37,21 +42,43 @@
 //   - QDCOUNT other than 1, or more records than a query carries (ANCOUNT > 1, NSCOUNT > 1,
 //     ARCOUNT > 2, as miekg's DefaultMsgAcceptFunc): FORMERR with the id and no question.
 //
-// Then the message is walked: the question (a compression pointer in the question is
-// refused, because the first name of a message can only point into the header or
-// forward, RFC 1035 Section 4.1.4; labels over 63 octets and names over 255 are refused,
-// RFC 1035 Section 2.3.4), and every record against the section counts, with pointers
-// that must point backwards. Anything that does not hold together is FORMERR with the id
-// and, when it parsed, the question. The whole message is also unpacked by miekg/dns
-// (the general path) and FORMERR if that fails.
+// Then the whole message is walked, and anything that does not hold together is FORMERR
+// with the id and, when it parsed, the question:
+//   - the question: its type and class present; no compression pointer in its name,
+//     because the first name of a message can only point into the header or forward (RFC
+//     1035 Section 4.1.4);
+//   - every name, in every section, label by label: no extended label type (0x40, 0x80;
+//     RFC 6891 Section 5 obsoletes them), every label inside the message, at most 255
+//     octets in all (RFC 1035 Section 2.3.4: labels are at most 63 octets by their length
+//     byte), counted over the labels that compression pointers lead to;
+//   - compression pointers followed: each must point after the header and before the
+//     labels it ends, so that the walk only goes backwards and no loop is possible, and at
+//     most 126 in one name (the bound miekg/dns uses);
+//   - every record against the section counts: owner, fixed fields and RDLENGTH inside
+//     the message (a count larger than the records present is FORMERR); bytes after the
+//     last record are ignored, as miekg/dns ignores them;
+//   - the OPT and its options (below).
+//
+// RDATA other than the OPT's is framed by RDLENGTH and not read: nothing a query carries
+// besides its question and OPT is used (there is no TSIG, no IXFR, no UPDATE), and
+// checking records we never read would cost a parse of each for no answer that changes.
+// So RDATA that does not parse as its type (an A record of 3 octets, a broken name inside
+// an SOA or TSIG) is not FORMERR, nor is an EDNS option other than ECS whose content
+// breaks its own RFC (a TCP keepalive of 3 octets, RFC 7828): we implement none of them,
+// so they are unknown options, which are ignored (RFC 6891 Section 6.1.2).
+// TestRecordsFramedNotRead pins this.
 //
 // EDNS(0), RFC 6891: more than one OPT, an OPT outside the additional section or an OPT
 // not owned by the root is FORMERR (Section 6.1.1), without an OPT in the reply. A version
-// above 0 is BADVERS with an OPT of version 0 and no answer (Section 6.1.3). Malformed
-// option framing is FORMERR. Unknown options are ignored and not echoed (Section 6.1.2).
-// The reply to an EDNS query carries an OPT advertising 1232 bytes (the DNS Flag Day 2020
-// size: an IPv6 minimum MTU minus headers, so that nothing is fragmented), with the DO bit
-// copied from the query (RFC 3225 Section 3; we do not sign, so DO changes nothing else).
+// above 0 is BADVERS with an OPT of version 0 (the extended rcode's upper bits in it) and
+// no answer (Section 6.1.3). Malformed option framing is FORMERR. Unknown options are
+// ignored and not echoed (Section 6.1.2). The reply to an EDNS query carries an OPT
+// advertising 1232 bytes (the DNS Flag Day 2020 size: an IPv6 minimum MTU minus headers,
+// so that nothing is fragmented), with the DO bit copied from the query (RFC 3225 Section
+// 3; we do not sign, so DO changes nothing else). Both paths write it with one function
+// (reply.go, appendOPT), after the rest of the reply: the general path has miekg/dns pack
+// the message without it, appends it and counts it in ARCOUNT, and keeps the whole within
+// the size limit below.
 //
 // UDP size: 512 bytes without EDNS (RFC 1035 Section 4.2.1); with EDNS the requester's
 // size, raised to 512 when lower (RFC 6891 Section 6.2.5) and capped at our own 1232 (a
@@ -102,17 +129,18 @@
 //
 // # Fast path
 //
-// Server.Handle first offers the query to the fast path (fastpath.go), which answers
-// the common query without miekg/dns: no Unpack, no Msg, no Pack. It takes a message
-// when all of these hold: QR=0 and opcode QUERY (other header flags are ignored, as the
-// general path ignores them); QDCOUNT=1, ANCOUNT=NSCOUNT=0, ARCOUNT at most 1 and that
-// record an OPT owned by the root, version 0, whose options are ECS only (a valid one);
-// nothing after the last record; a question of plain labels (letters, digits, '-', '_',
-// '*': no compression pointer, no byte that needs escaping), class IN, any type but ANY,
-// AXFR and IXFR; a name in one of our zones. The name is checked and lower-cased into a
-// scratch buffer with one table load per byte, and looked up with zones.Set.FindCanonical
-// and Zone.LookupCanonical, which skip the case folding, escape scan and in-zone check the
-// fast path has already made, and do not allocate for exact hits. It then answers:
+// Server.Handle loads the live state, parses the message, and first offers the parse to
+// the fast path (fastpath.go), which answers the common query without miekg/dns: no Msg,
+// no Pack. It takes a message when all of these hold: the parse accepted it (so QR=0,
+// opcode QUERY, QDCOUNT=1; other header flags are ignored, as the general path ignores
+// them); ANCOUNT=NSCOUNT=0, ARCOUNT at most 1 and that record the OPT, version 0, whose
+// options are ECS only; nothing after the last record; a question of plain labels
+// (letters, digits, '-', '_', '*': no byte that needs escaping), class IN, any type but
+// ANY, AXFR and IXFR; a name in one of our zones. The parse copies the question name into
+// a scratch buffer as asked and lower-cased, with one table load per byte, and the fast
+// path looks it up with zones.Set.FindCanonical and Zone.LookupCanonical, which skip the
+// case folding, escape scan and in-zone check the parse has already made, and do not
+// allocate for exact hits. It then answers:
 //   - a static RRset of A or AAAA records at the exact name (the compressor writes an
 //     owner equal to the question as 0xC00C without recording the question's suffixes,
 //     which it records only when another name needs them);
@@ -131,31 +159,35 @@
 //     echoes it; a spill to the next pool and every when_all_down mode are Select's
 //     decisions, so the fast path needs no branch of its own for them.
 //
-// Everything else falls back, before any side effect, to the general path: wildcard
+// Everything else falls back, before any side effect, to the general path, which starts
+// from the same parse (the question name is made a string there): wildcard
 // answers, CNAMEs, referrals, other record types (their RDATA names compress against the
 // whole message), names outside our zones, EDNS versions above 0, other EDNS options,
 // malformed input, host-name services (their CNAME is chased), and replies that would
 // not fit the UDP limit (truncation). For services the size is bounded before Select, so
 // that a query is never selected for twice (round-robin cursors advance once per answer).
 //
-// Both paths give identical bytes for the same query and selection: the header, question,
-// OPT (1232, DO copied, ECS echoed with scope) and records are written exactly as miekg
-// packs them, and names are compressed by a small table that makes miekg's choices
-// (longest earlier suffix, compared case-sensitively, offsets below 0x4000, root never
-// compressed). That is why a question in mixed case gets its static owner partly written
-// out, as miekg does, rather than a bare 0xC00C. TestFastPathIdenticalBytes runs every
-// name of the test policy through both paths (eight qtypes, with and without EDNS, DO
-// and ECS, three letter cases, RD on and off, UDP and TCP) and compares the bytes;
-// TestFastPathIdenticalBytesSteering does the same for failover, geo and nearest
-// services over the GeoIP2 test databases (ECS from several countries and networks, no
-// ECS, AAAA, a family a service lacks, health views that spill the pool order and reach
-// every when_all_down mode, GeoIP off) and also requires both servers' metrics to match.
+// Both paths give identical bytes for the same query and selection: the header, question
+// and records are written exactly as miekg packs them, the OPT (1232, DO copied, ECS
+// echoed with scope) by the same appendOPT, and names are compressed by a small table that
+// makes miekg's choices (longest earlier suffix, compared case-sensitively, offsets below
+// 0x4000, root never compressed). That is why a question in mixed case gets its static
+// owner partly written out, as miekg does, rather than a bare 0xC00C.
+// TestFastPathIdenticalBytes runs every name of the test policy through both paths (eight
+// qtypes, with and without EDNS, DO and ECS, three letter cases, RD on and off, UDP and
+// TCP) and compares the bytes; TestFastPathIdenticalBytesSteering does the same for
+// failover, geo and nearest services over the GeoIP2 test databases (ECS from several
+// countries and networks, no ECS, AAAA, a family a service lacks, health views that spill
+// the pool order and reach every when_all_down mode, GeoIP off) and also requires both
+// servers' metrics to match.
 //
-// The fast path records the same metrics as the general path (observe per reply,
-// answered per member). Its scratch (name buffers, selection buffer, compressor) comes
-// from a sync.Pool, since Handle has no per-worker context; Get and Put touch only the
-// current P's cache. Selection stays lock-free: an atomic cursor per round-robin service,
-// math/rand/v2's per-thread ChaCha8 for weighted, a pure hash for client_subnet_hash.
+// Both paths record a reply with one function (reply.go, record) and each member answered
+// with metrics.answered, into the answer counters of the state they answer from. The
+// scratch of a query (the question name buffers, the fast path's selection buffer and
+// compressor) comes from a sync.Pool, since Handle has no per-worker context; Get and Put
+// touch only the current P's cache. Selection stays lock-free: an atomic cursor per
+// round-robin service, math/rand/v2's per-thread ChaCha8 for weighted, a pure hash for
+// client_subnet_hash.
 //
 // # Logging
 //

@@ -12,12 +12,12 @@ import (
 	"github.com/glbdns/glbdns/zones"
 )
 
-// The fast path answers the common query without miekg/dns: it reads the header,
-// question and OPT in place, looks the name up without allocating, and writes the reply
-// straight into the output buffer from wire data compiled when the snapshot was
-// installed. It takes a query only when it can produce exactly the bytes the general path
-// would (see doc.go, "Fast path"); anything else returns ok = false before any side
-// effect, and Handle runs the general path.
+// The fast path answers the common query without miekg/dns: from what parse read, it looks
+// the name up without allocating and writes the reply straight into the output buffer
+// from wire data compiled when the snapshot was installed. It takes a query only when it
+// can produce exactly the bytes the general path would (see doc.go, "Fast path");
+// anything else returns ok = false before any side effect, and handle runs the general
+// path on the same parse.
 
 // fastData is the wire data compiled for one snapshot, swapped with it in state.
 type fastData struct {
@@ -103,11 +103,10 @@ func compileFast(snap *policy.Snapshot, prev *state) *fastData {
 	return fd
 }
 
-// fastScratch is the fast path's working memory: the question name in lower case (for
-// lookups) and as asked (for compression), the selection buffer and the compressor.
+// fastScratch is handle's pooled working memory: the question name, which parse writes
+// and both paths read, and the fast path's selection buffer and compressor.
 type fastScratch struct {
-	lname    [maxNameLen + 1]byte
-	oname    [maxNameLen + 1]byte
+	name     nameBuf
 	members  []*policy.Member
 	selected bool // members holds a selection, to be cleared by release
 	comp     compressor
@@ -120,38 +119,6 @@ var fastPool = sync.Pool{New: func() any {
 	return &fastScratch{members: make([]*policy.Member, 0, 16)}
 }}
 
-// fastQueryMax is the largest query the fast path parses: a question and an OPT with
-// one ECS option fit easily; bigger messages carry something else and go the general way.
-const fastQueryMax = 512
-
-// fastPath answers req when it is the common query; ok = false leaves it to the general
-// path, with nothing changed (no selection made, no metric recorded).
-func (s *Server) fastPath(req []byte, src netip.AddrPort, tcp bool, out []byte, sh int) (reply []byte, ok bool) {
-	if len(req) < headerLen || len(req) > fastQueryMax {
-		return nil, false
-	}
-	st := s.state.Load()
-	if st == nil || st.fast == nil || st.snap == nil || st.snap.Zones == nil {
-		return nil, false
-	}
-	q := query{hdr: parseHeader(req)}
-	// QR=0 and opcode QUERY; one question, nothing in answer or authority, at most one
-	// additional record (the OPT). Other flags are ignored by both paths alike.
-	if q.hdr.bits&(flagQR|0x7800) != 0 || q.hdr.qdcount != 1 || q.hdr.ancount != 0 ||
-		q.hdr.nscount != 0 || q.hdr.arcount > 1 {
-		return nil, false
-	}
-
-	// No defer here or in fastAnswer: with this many returns the compiler cannot open-code
-	// them, and the runtime's defer records cost more than the rest of the header parse.
-	// A panic skips the release, and the scratch goes to the garbage collector.
-	fs := fastPool.Get().(*fastScratch)
-	reply, ok = s.fastAnswer(st, &q, fs, req, src, tcp, out, sh)
-	fs.release()
-	fastPool.Put(fs)
-	return reply, ok
-}
-
 // release drops what the scratch points at (aliases of the scratch buffers in the
 // compressor, the members of the last selection), so that the pool holds no references.
 func (fs *fastScratch) release() {
@@ -162,290 +129,203 @@ func (fs *fastScratch) release() {
 	}
 }
 
-// fastAnswer is the fast path after the header checks, with scratch memory fs.
-func (s *Server) fastAnswer(st *state, q *query, fs *fastScratch, req []byte, src netip.AddrPort, tcp bool, out []byte, sh int) ([]byte, bool) {
-	// The question: plain labels only (no pointer, no byte that needs escaping), so that
-	// the presentation name is the labels joined by dots.
-	off := headerLen
-	n := 0
-	labels := 0
-	for {
-		if off >= len(req) {
-			return nil, false
-		}
-		c := int(req[off])
-		if c == 0 {
-			off++
-			break
-		}
-		if c > maxLabelLen || off+1+c > len(req) || n+c+1 > maxNameLen-1 {
-			return nil, false
-		}
-		for _, b := range req[off+1 : off+1+c] {
-			l := plainLower[b]
-			if l == 0 {
-				return nil, false
-			}
-			fs.oname[n], fs.lname[n] = b, l
-			n++
-		}
-		fs.oname[n], fs.lname[n] = '.', '.'
-		n++
-		off += 1 + c
-		labels++
-	}
-	if n == 0 || off+4 > len(req) {
-		return nil, false // the root, or a short message
-	}
-	if labels > maxCompEntries {
-		// The compressor could not record the question, and it records it only when a
-		// name is written, after selection: decline now, before any side effect.
-		return nil, false
-	}
-	qEnd := off + 4
-	q.qtype = binary.BigEndian.Uint16(req[off:])
-	q.qclass = binary.BigEndian.Uint16(req[off+2:])
-	if q.qclass != dns.ClassINET {
-		return nil, false
-	}
-	switch q.qtype {
-	case dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT:
+// fastReply is a fast-path reply being written: the message so far (header and question
+// copied from the query, then records) and what finishFast puts in the header and OPT.
+type fastReply struct {
+	msg    []byte
+	rcode  int
+	an, ns int // records in answer and authority
+	scope  int // the ECS scope the answer depended on
+}
+
+// fastPath answers q, parsed from req, when it is the common query; ok = false leaves it
+// to the general path, with nothing changed (no selection made, no metric recorded).
+// There is no defer here nor below: with this many returns the compiler cannot open-code
+// them, and the runtime's defer records cost more than a static answer.
+func (s *Server) fastPath(st *state, q *query, fs *fastScratch, req []byte, src netip.AddrPort, tcp bool, out []byte, sh int) ([]byte, bool) {
+	if !fastQuery(st, q, &fs.name, len(req)) {
 		return nil, false
 	}
 	// The strings alias the scratch buffers: they live until fastPool.Put and are never
 	// stored beyond this call.
-	lname := unsafe.String(&fs.lname[0], n)
-	oname := unsafe.String(&fs.oname[0], n)
-
-	// The OPT, when there is one: root owner, EDNS version 0, only an ECS option (a
-	// message with other options goes the general way, which knows them all).
-	off = qEnd
-	if q.hdr.arcount == 1 {
-		if off+11 > len(req) || req[off] != 0 || binary.BigEndian.Uint16(req[off+1:]) != dns.TypeOPT {
-			return nil, false
-		}
-		q.udpSize = binary.BigEndian.Uint16(req[off+3:])
-		ttl := binary.BigEndian.Uint32(req[off+5:])
-		q.version = uint8(ttl >> 16)
-		q.do = ttl&0x8000 != 0
-		rdlen := int(binary.BigEndian.Uint16(req[off+9:]))
-		q.optStart, q.optEnd = off+11, off+11+rdlen
-		if q.version != 0 || q.optEnd != len(req) {
-			return nil, false
-		}
-		for b := req[q.optStart:q.optEnd]; len(b) >= 4; {
-			if binary.BigEndian.Uint16(b) != ednsOptionECS {
-				return nil, false
-			}
-			b = b[min(4+int(binary.BigEndian.Uint16(b[2:])), len(b)):]
-		}
-		if err := parseOptions(req, q); err != nil {
-			return nil, false
-		}
-		q.edns = true
-	} else if off != len(req) {
-		return nil, false
-	}
-
-	limit := tcpMaxMsg
-	if !tcp {
-		limit = minUDPSize
-		if q.edns {
-			limit = min(max(int(q.udpSize), minUDPSize), ednsUDPSize)
-		}
-	}
-
-	snap := st.snap
-	z := snap.Zones.FindCanonical(lname)
+	lname := unsafe.String(&fs.name.lower[0], fs.name.n)
+	z := st.snap.Zones.FindCanonical(lname)
 	if z == nil {
 		return nil, false
 	}
 	var res zones.Result
 	z.LookupCanonical(lname, q.qtype, &res)
 
-	// Header and question; counts and flags are filled in at the end.
-	msg := append(out[:0], req[:qEnd]...)
-	fs.comp.question = oname
+	r := fastReply{msg: append(out[:0], req[:q.qEnd]...), rcode: dns.RcodeSuccess}
+	fs.comp.question = unsafe.String(&fs.name.asked[0], fs.name.n)
 	zpos := st.zonePos(z)
-	var (
-		rcode   = dns.RcodeSuccess
-		ancount int
-		neg     bool
-		scope   int
-	)
+	neg := false
 	switch res.Kind {
 	case zones.Answer:
 		if res.Wildcard || len(res.Extra) != 0 || len(res.Answer) == 0 {
 			return nil, false
 		}
-		var okw bool
-		if msg, okw = appendStatic(msg, &fs.comp, res.Answer, lname); !okw {
+		var ok bool
+		if r.msg, ok = appendStatic(r.msg, &fs.comp, res.Answer, lname); !ok {
 			return nil, false
 		}
-		ancount = len(res.Answer)
+		r.an = len(res.Answer)
 	case zones.NoData:
 		neg = true
 	case zones.NXDomain:
-		neg, rcode = true, dns.RcodeNameError
+		neg, r.rcode = true, dns.RcodeNameError
 	case zones.Service:
-		if int(res.Service) < 0 || int(res.Service) >= len(snap.Services) || int(res.Service) >= len(st.fast.host) {
+		if !s.fastService(st, q, fs, res.Service, &r, src, tcp, sh) {
 			return nil, false
 		}
-		svc := snap.Services[res.Service]
-		if svc == nil || st.fast.host[res.Service] {
-			return nil, false
-		}
-		// Decide the size before selecting: selection has side effects (the
-		// round-robin cursor), so the fast path must not select and then give up.
-		if q.qtype == dns.TypeA || q.qtype == dns.TypeAAAA {
-			if len(msg)+svc.Answers*(2+10+16)+optLen(q) > limit {
-				return nil, false
-			}
-		}
-		// Steering services (failover, geo, nearest) take this path too: their Select is
-		// allocation-free, makes the pool spill and the when_all_down decision itself,
-		// and returns the ECS scope the pool order and the member pick depended on, which
-		// finishFast echoes as the general path does. Geo and nearest services need the
-		// client's GeoIP data first: locate looks it up exactly as the general path does
-		// (one lookup, only for those services, allocation-free), so both paths select
-		// from the same Client.
-		var client policy.Client
-		setClient(&client, q, src)
-		s.locate(svc, &client)
-		sel := svc.SelectFor(&client, q.qtype, st.health, fs.members[:0])
-		if cap(sel.Members) > cap(fs.members) {
-			fs.members = sel.Members[:0]
-		}
-		fs.selected = true
-		if sel.ServFail {
-			msg = finishFast(msg, q, dns.RcodeServerFailure, false, 0, 0, 0)
-			return s.recordFast(sh, st.zoneSlot(zpos), q, dns.RcodeServerFailure, tcp, msg), true
-		}
-		if sel.CNAME {
-			return nil, false // not reached: host services were excluded above
-		}
-		scope = sel.Scope
-		if q.qtype == dns.TypeA || q.qtype == dns.TypeAAAA {
-			for _, m := range sel.Members {
-				if m.Index < 0 || m.Index >= len(st.fast.members) {
-					continue
-				}
-				w := &st.fast.members[m.Index]
-				if w.n == 0 || w.qtype != q.qtype {
-					continue
-				}
-				start := len(msg)
-				msg = append(msg, w.rr[:w.n]...)
-				binary.BigEndian.PutUint32(msg[start+ttlOffset:], svc.TTL)
-				s.metrics.answered(sh, svc, m)
-				ancount++
-			}
-		}
-		neg = ancount == 0
+		neg = r.rcode == dns.RcodeSuccess && r.an == 0
 	default:
 		// CNAME chains and referrals: the general path.
 		return nil, false
 	}
-	nscount := 0
-	if neg && z.SOA() != nil {
-		nscount = 1
-		var okw bool
-		// The template assumes the question's suffixes are recorded in lower case.
-		if oname == lname && zpos >= 0 && zpos < len(st.fast.soas) {
-			msg, okw = st.fast.soas[zpos].appendTo(msg, lname)
-		}
-		if !okw {
-			if msg, okw = appendNegativeSOA(msg, &fs.comp, z); !okw {
-				return nil, false
-			}
-		}
-	}
-	msg = finishFast(msg, q, rcode, true, ancount, nscount, scope)
-	if len(msg) > limit {
+	if neg && !fastNegative(st, fs, z, zpos, lname, &r) {
 		return nil, false
 	}
-	return s.recordFast(sh, st.zoneSlot(zpos), q, rcode, tcp, msg), true
+	finishFast(&r, q)
+	if len(r.msg) > replyLimit(q, tcp) {
+		return nil, false
+	}
+	s.record(sh, st.zoneSlot(zpos), q, r.rcode, tcp, r.msg, false)
+	return r.msg, true
 }
 
-// recordFast records a fast-path reply in the metrics, as finishScope does for the
-// general path.
-func (s *Server) recordFast(sh, zoneSlot int, q *query, rcode int, tcp bool, msg []byte) []byte {
-	pr := protoUDP
-	if tcp {
-		pr = protoTCP
+// fastQuery reports whether the fast path takes q, as far as that is decided before the
+// lookup (doc.go, "Fast path"): a state with fast-path data; a query parse accepted with
+// nothing in answer and authority, at most the OPT in additional, no other EDNS option
+// than ECS, nothing after the last record; a question of plain labels, not the root, that
+// the compressor can record; class IN and a type the general path has no rule of its own
+// for.
+func fastQuery(st *state, q *query, nb *nameBuf, size int) bool {
+	if st == nil || st.fast == nil || st.snap == nil || st.snap.Zones == nil {
+		return false
 	}
-	s.metrics.observe(sh, zoneSlot, q.qtype, rcode, pr, len(msg), false, q.ecs.present)
-	return msg
+	if q.act != actAccept || q.hdr.ancount != 0 || q.hdr.nscount != 0 || q.end != size || q.optOther {
+		return false
+	}
+	if q.hdr.arcount > 1 || q.hdr.arcount == 1 && !q.edns {
+		return false
+	}
+	// The compressor records the question only when a name is written, after selection:
+	// a question with more labels than it holds is declined now, before any side effect.
+	if !nb.plain || nb.n == 0 || nb.labels > maxCompEntries || q.qclass != dns.ClassINET {
+		return false
+	}
+	switch q.qtype {
+	case dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT:
+		return false
+	}
+	return true
 }
 
-// optLen is the size of the OPT record finishFast writes.
-func optLen(q *query) int {
-	if !q.edns {
-		return 0
+// fastService answers a load-balanced name into r: GeoIP lookup when the service steers
+// by location, selection, then the selected members' records. It reports false, before
+// selecting, for what the general path answers: a host-name service (its CNAME is
+// chased) and an answer that might not fit.
+//
+// Steering services (failover, geo, nearest) take this path too: their Select is
+// allocation-free, makes the pool spill and the when_all_down decision itself, and returns
+// the ECS scope the pool order and the member pick depended on. locate looks the client up
+// exactly as the general path does (one lookup, only for the services that need it), so
+// both paths select from the same Client.
+func (s *Server) fastService(st *state, q *query, fs *fastScratch, ref zones.ServiceRef, r *fastReply, src netip.AddrPort, tcp bool, sh int) bool {
+	i := int(ref)
+	if i < 0 || i >= len(st.snap.Services) || i >= len(st.fast.host) {
+		return false
 	}
-	n := 11
-	if q.ecs.present {
-		n += 4 + 4 + q.ecs.alen
+	svc := st.snap.Services[i]
+	if svc == nil || st.fast.host[i] {
+		return false
 	}
-	return n
+	address := q.qtype == dns.TypeA || q.qtype == dns.TypeAAAA
+	// Selection has side effects (the round-robin cursor): the size is bounded first, so
+	// that the fast path never selects and then gives up.
+	if address && len(r.msg)+svc.Answers*len(memberWire{}.rr)+optLen(q, dns.RcodeSuccess) > replyLimit(q, tcp) {
+		return false
+	}
+	var client policy.Client
+	setClient(&client, q, src)
+	locate(st, svc, &client)
+	sel := svc.SelectFor(&client, q.qtype, st.health, fs.members[:0])
+	if cap(sel.Members) > cap(fs.members) {
+		fs.members = sel.Members[:0]
+	}
+	fs.selected = true
+	switch {
+	case sel.ServFail:
+		r.rcode = dns.RcodeServerFailure
+		return true
+	case sel.CNAME:
+		return false // not reached: host-name services were declined above
+	}
+	r.scope = sel.Scope
+	if address {
+		s.appendMembers(st, svc, sel.Members, q.qtype, r, sh)
+	}
+	return true
 }
 
-// finishFast sets the header of msg (which holds the question and the answer and
-// authority records) and appends the OPT, as pack does for the general path: QR, AA for
-// answers from our zones, RD and CD copied, RA clear; an OPT advertising 1232 bytes with
-// DO copied and the ECS option echoed with scope (RFC 6891 Section 6.1.1, RFC 7871
-// Section 7.2.1). Error replies carry no records and no AA.
-func finishFast(msg []byte, q *query, rcode int, aa bool, an, ns, scope int) []byte {
-	bits := uint16(flagQR) | q.hdr.bits&(flagRD|flagCD) | uint16(rcode&0xF)
-	if aa {
-		bits |= 1 << 10
+// appendMembers appends the records of the members of the asked family, copied from the
+// wire compiled at SetSnapshot with the service TTL patched in, and counts each as
+// answered.
+func (s *Server) appendMembers(st *state, svc *policy.Service, members []*policy.Member, qtype uint16, r *fastReply, sh int) {
+	for _, m := range members {
+		if m.Index < 0 || m.Index >= len(st.fast.members) {
+			continue
+		}
+		w := &st.fast.members[m.Index]
+		if w.n == 0 || w.qtype != qtype {
+			continue
+		}
+		start := len(r.msg)
+		r.msg = append(r.msg, w.rr[:w.n]...)
+		binary.BigEndian.PutUint32(r.msg[start+ttlOffset:], svc.TTL)
+		s.metrics.answered(sh, st.answers, svc, m)
+		r.an++
 	}
-	if !aa {
-		// An error reply: drop whatever follows the question.
-		msg = msg[:qEndOf(msg)]
+}
+
+// fastNegative appends the zone's SOA to the authority section of NXDOMAIN and NODATA
+// (nothing for a zone without one): from the zone's template (negsoa.go) for a question
+// asked in lower case, which is what the template assumes the compressor recorded, else
+// written by the compressor. It reports false when neither can write it as miekg would.
+func fastNegative(st *state, fs *fastScratch, z *zones.Zone, zpos int, lname string, r *fastReply) bool {
+	if z.SOA() == nil {
+		return true
+	}
+	r.ns = 1
+	if fs.comp.question == lname && zpos >= 0 && zpos < len(st.fast.soas) {
+		if msg, ok := st.fast.soas[zpos].appendTo(r.msg, lname); ok {
+			r.msg = msg
+			return true
+		}
+	}
+	var ok bool
+	r.msg, ok = appendNegativeSOA(r.msg, &fs.comp, z)
+	return ok
+}
+
+// finishFast sets the header of r.msg and appends the OPT, as pack does for the general
+// path: QR, AA for answers from our zones, RD and CD copied, RA clear, the counts; the OPT
+// from appendOPT. Error replies (SERVFAIL) carry no records and no AA.
+func finishFast(r *fastReply, q *query) {
+	bits := uint16(flagQR) | q.hdr.bits&(flagRD|flagCD) | uint16(r.rcode&0xF)
+	an, ns := r.an, r.ns
+	if r.rcode == dns.RcodeSuccess || r.rcode == dns.RcodeNameError {
+		bits |= flagAA
+	} else {
+		r.msg = r.msg[:q.qEnd]
 		an, ns = 0, 0
 	}
-	binary.BigEndian.PutUint16(msg[2:], bits)
-	binary.BigEndian.PutUint16(msg[6:], uint16(an))
-	binary.BigEndian.PutUint16(msg[8:], uint16(ns))
-	ar := uint16(0)
-	if q.edns {
-		ar = 1
-		msg = append(msg, 0) // root owner
-		msg = appendUint16(msg, dns.TypeOPT)
-		msg = appendUint16(msg, ednsUDPSize)
-		ttl := uint32(0) // extended rcode 0 (every rcode here fits 4 bits), version 0
-		if q.do {
-			ttl |= 0x8000
-		}
-		msg = appendUint32(msg, ttl)
-		if q.ecs.present {
-			e := &q.ecs
-			if e.source == 0 {
-				scope = 0 // RFC 7871 Section 7.2.1: a /0 query gets a /0 scope
-			}
-			msg = appendUint16(msg, uint16(4+4+e.alen))
-			msg = appendUint16(msg, ednsOptionECS)
-			msg = appendUint16(msg, uint16(4+e.alen))
-			msg = appendUint16(msg, e.family)
-			msg = append(msg, e.source, uint8(scope))
-			msg = append(msg, e.addr[:e.alen]...)
-		} else {
-			msg = appendUint16(msg, 0)
-		}
-	}
-	binary.BigEndian.PutUint16(msg[10:], ar)
-	return msg
-}
-
-// qEndOf is the offset just past the question of msg (whose name the fast path checked
-// to be uncompressed labels).
-func qEndOf(msg []byte) int {
-	off := headerLen
-	for msg[off] != 0 {
-		off += 1 + int(msg[off])
-	}
-	return off + 1 + 4
+	binary.BigEndian.PutUint16(r.msg[2:], bits)
+	binary.BigEndian.PutUint16(r.msg[6:], uint16(an))
+	binary.BigEndian.PutUint16(r.msg[8:], uint16(ns))
+	binary.BigEndian.PutUint16(r.msg[10:], 0) // appendOPT counts the OPT
+	r.msg = appendOPT(r.msg, q, r.rcode, r.scope)
 }
 
 // appendStatic writes a static RRset of A or AAAA records (the owner compressed as miekg

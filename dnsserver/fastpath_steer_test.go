@@ -43,7 +43,7 @@ func steerServer(tb testing.TB, h *switchHealth) *Server {
 		s.SetHealthSource(h)
 	}
 	s.SetSnapshot(snap)
-	s.SetGeoSource(w)
+	s.SetGeo(w.Current())
 	return s
 }
 
@@ -121,7 +121,7 @@ func TestFastPathIdenticalBytesSteering(t *testing.T) {
 	regF, regG := prometheus.NewPedanticRegistry(), prometheus.NewPedanticRegistry()
 	regF.MustRegister(fast.Collector())
 	regG.MustRegister(gen.Collector())
-	geoF, geoG := fast.geo.Load(), gen.geo.Load()
+	geoF, geoG := fast.state.Load().geo, gen.state.Load().geo
 
 	names := []string{
 		"fo.steer.test.", "fo-quorum.steer.test.", "fo-hash.steer.test.", "fo-sf.steer.test.", "fo-fb.steer.test.",
@@ -139,14 +139,14 @@ func TestFastPathIdenticalBytesSteering(t *testing.T) {
 		hf.down, hg.down = sc.down, sc.down
 		fast.HealthChanged()
 		gen.HealthChanged()
-		stripFast(gen)
 		if sc.noGeo {
-			fast.SetGeoSource(nil)
-			gen.SetGeoSource(nil)
+			fast.SetGeo(nil)
+			gen.SetGeo(nil)
 		} else {
-			fast.geo.Store(geoF)
-			gen.geo.Store(geoG)
+			fast.SetGeo(geoF)
+			gen.SetGeo(geoG)
 		}
+		stripFast(gen)
 		for _, name := range names {
 			for _, qt := range qtypes {
 				for _, cl := range steerClients {
@@ -167,7 +167,7 @@ func TestFastPathIdenticalBytesSteering(t *testing.T) {
 						tcp := total/2%2 == 1
 						total++
 						label := fmt.Sprintf("%s/%s/%s/%s/mixed=%v/tcp=%v", sc.name, qn, dns.TypeToString[qt], cl.name, mixed, tcp)
-						f, ok := fast.fastPath(req, src, tcp, outF, 0)
+						f, ok := fast.fastOnly(req, src, tcp, outF, 0)
 						if !ok {
 							declined++
 							t.Errorf("%s: the fast path declined", label)
@@ -316,7 +316,7 @@ func TestFastPathSteeringNoAlloc(t *testing.T) {
 		}
 		req := packed(t, m)
 		src := netip.MustParseAddrPort("198.51.100.7:53")
-		if _, ok := s.fastPath(req, src, false, out, 0); !ok {
+		if _, ok := s.fastOnly(req, src, false, out, 0); !ok {
 			t.Fatalf("%s: the fast path declined", c.name)
 		}
 		if n := testing.AllocsPerRun(200, func() { out = s.Handle(req, src, false, out) }); n != 0 {

@@ -104,7 +104,7 @@ func FuzzHandle(f *testing.F) {
 		outG := make([]byte, 0, ednsUDPSize)
 		panF, panG := p.fast.Panics(), p.gen.Panics()
 
-		fr, fast := p.fast.fastPath(req, src, tcp, outF, 0)
+		fr, fast := p.fast.fastOnly(req, src, tcp, outF, 0)
 		if !fast {
 			fr = p.fast.Handle(req, src, tcp, outF)
 		}
@@ -161,4 +161,76 @@ func sizeLimit(req []byte, tcp bool) int {
 		return max(int(o.UDPSize()), minUDPSize)
 	}
 	return minUDPSize
+}
+
+// FuzzParse checks parse against miekg/dns on arbitrary messages: parse returns (no
+// pointer loop holds it) without panicking, and when both accept a message they read the
+// same question (name as presentation text, type, class), the same OPT (present, payload
+// size, DO, version) and the same ECS option. miekg accepts what parse refuses on
+// purpose (forward pointers, cut questions, count lies at a record boundary) and refuses
+// what parse frames without reading (RDATA, options other than ECS), so only the messages
+// both accept are compared.
+func FuzzParse(f *testing.F) {
+	for _, edit := range []func(m *dns.Msg){
+		nil,
+		func(m *dns.Msg) { m.SetEdns0(1232, true) },
+		func(m *dns.Msg) { withECS(m, "203.0.113.0/24") },
+		func(m *dns.Msg) { withECS(m, "2001:db8:1234:5600::/56") },
+		func(m *dns.Msg) {
+			m.Ns = append(m.Ns, &dns.SOA{Hdr: dns.RR_Header{Name: "glb.example.com.", Rrtype: dns.TypeSOA, Class: dns.ClassINET},
+				Ns: "ns1.glb.example.com.", Mbox: "hostmaster.glb.example.com."})
+			m.SetEdns0(4096, false)
+		},
+	} {
+		m := newQuery(`St\.atic.glb.example.com.`, dns.TypeA)
+		if edit != nil {
+			edit(m)
+		}
+		b, err := m.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add(pointerChain(wireName("x", "example"), 125))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		var q query
+		var nb nameBuf
+		act := parse(msg, &q, &nb)
+		var m dns.Msg
+		if act != actAccept || m.Unpack(msg) != nil || len(m.Question) != 1 {
+			return
+		}
+		name, err := nb.text(msg)
+		if err != nil {
+			t.Fatalf("parse accepted a question it cannot format: %v", err)
+		}
+		if mq := m.Question[0]; name != mq.Name || q.qtype != mq.Qtype || q.qclass != mq.Qclass {
+			t.Fatalf("question %q %d %d, miekg reads %q %d %d", name, q.qtype, q.qclass, mq.Name, mq.Qtype, mq.Qclass)
+		}
+		opt := m.IsEdns0()
+		if q.edns != (opt != nil) {
+			t.Fatalf("OPT %v, miekg finds %v", q.edns, opt)
+		}
+		if opt == nil {
+			return
+		}
+		if q.udpSize != opt.UDPSize() || q.do != opt.Do() || q.version != opt.Version() {
+			t.Fatalf("OPT size %d DO %v version %d, miekg reads %d %v %d", q.udpSize, q.do, q.version, opt.UDPSize(), opt.Do(), opt.Version())
+		}
+		var ecs *dns.EDNS0_SUBNET
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_SUBNET); ok {
+				ecs = e
+			}
+		}
+		if q.ecs.present != (ecs != nil) {
+			t.Fatalf("ECS %v, miekg finds %v", q.ecs.present, ecs)
+		}
+		if ecs != nil {
+			if q.ecs.family != ecs.Family || q.ecs.source != ecs.SourceNetmask || q.ecs.prefix().Addr().String() != ecs.Address.String() {
+				t.Fatalf("ECS %d %d %v, miekg reads %d %d %v", q.ecs.family, q.ecs.source, q.ecs.prefix(), ecs.Family, ecs.SourceNetmask, ecs.Address)
+			}
+		}
+	})
 }

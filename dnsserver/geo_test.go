@@ -24,12 +24,12 @@ func geoServer(tb testing.TB) *Server {
 	}
 	s := New(Config{Logger: testLogger()})
 	s.SetSnapshot(snap)
-	s.SetGeoSource(w)
+	s.SetGeo(w.Current())
 	return s
 }
 
 // TestGeoAnswer: a GB client (by ECS) gets eu with the ECS scope of its GeoIP network;
-// without a geo source the default order (us) answers.
+// without a GeoIP database the default order (us) answers.
 func TestGeoAnswer(t *testing.T) {
 	s := geoServer(t)
 	src := netip.MustParseAddrPort("127.0.0.1:5353")
@@ -51,7 +51,7 @@ func TestGeoAnswer(t *testing.T) {
 	if sc := ecsScopeOf(r); sc != 31 { // 81.2.69.142/31 in the test database
 		t.Fatalf("scope %d, want 31", sc)
 	}
-	s.SetGeoSource(nil)
+	s.SetGeo(nil)
 	r = ask()
 	if len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "198.51.100.1" {
 		t.Fatalf("without geoip: %v", r.Answer)

@@ -2,13 +2,13 @@ package dnsserver
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"runtime/debug"
 	"sync"
 
-	"github.com/glbdns/glbdns/policy"
 	"github.com/miekg/dns"
+
+	"github.com/glbdns/glbdns/policy"
 )
 
 // ednsUDPSize is the payload size we advertise and the most we send over UDP: 1232 bytes,
@@ -20,11 +20,10 @@ const ednsUDPSize = 1232
 // (RFC 1035 Section 4.2.1; RFC 6891 Section 6.2.5: values below 512 are treated as 512).
 const minUDPSize = 512
 
-// scratch is the per-query working memory, pooled so that the hot path reuses it: the
-// reply message and its section slices, the selection buffer, and slabs of A/AAAA/CNAME
-// records whose addresses point into ipbuf.
+// scratch is the general path's working memory, pooled so that it is reused: the reply
+// message and its section slices, the selection buffer, and slabs of A/AAAA/CNAME records
+// whose addresses point into ipbuf.
 type scratch struct {
-	req     dns.Msg
 	resp    dns.Msg
 	q       [1]dns.Question
 	answer  []dns.RR
@@ -36,10 +35,6 @@ type scratch struct {
 	cnames  []dns.CNAME
 	ipbuf   []byte
 	soa     dns.SOA
-	opt     dns.OPT
-	ecs     dns.EDNS0_SUBNET
-	ecsIP   [16]byte
-	opts    [1]dns.EDNS0
 	zone    int // metrics zone slot of the question's zone (0: none), set by resolve
 	shard   int // metrics shard of the loop answering, set by general
 }
@@ -67,7 +62,6 @@ func (sc *scratch) reset() {
 	sc.answer, sc.ns, sc.extra, sc.members = sc.answer[:0], sc.ns[:0], sc.extra[:0], sc.members[:0]
 	sc.as, sc.aaaas, sc.cnames, sc.ipbuf = sc.as[:0], sc.aaaas[:0], sc.cnames[:0], sc.ipbuf[:0]
 	sc.resp = dns.Msg{}
-	sc.req = dns.Msg{}
 	sc.zone = 0
 	sc.shard = 0
 }
@@ -82,8 +76,11 @@ func (s *Server) Handle(req []byte, src netip.AddrPort, tcp bool, out []byte) (r
 }
 
 // handle is Handle recording into metrics shard sh (the UDP worker's own, or the TCP
-// connection's). The recover is its only defer, which the compiler open-codes (with more
-// defers or returns it falls back to the runtime's defer records, which cost more).
+// connection's). It loads the live state once and parses the request once; the fast path
+// answers from that parse when it can, the general path otherwise. The recover is its
+// only defer, which the compiler open-codes (with more defers or returns it falls back to
+// the runtime's defer records, which cost more). A panic skips the release, and the
+// scratch goes to the garbage collector.
 func (s *Server) handle(req []byte, src netip.AddrPort, tcp bool, out []byte, sh int) (reply []byte) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -92,88 +89,67 @@ func (s *Server) handle(req []byte, src netip.AddrPort, tcp bool, out []byte, sh
 			reply = nil
 		}
 	}()
-	if reply, ok := s.fastPath(req, src, tcp, out, sh); ok {
-		return reply // the common query, answered without miekg (fastpath.go)
+	st := s.state.Load()
+	fs := fastPool.Get().(*fastScratch)
+	var q query
+	q.act = parse(req, &q, &fs.name)
+	reply, ok := s.fastPath(st, &q, fs, req, src, tcp, out, sh)
+	if !ok {
+		reply = s.general(st, &q, &fs.name, req, src, tcp, out, sh)
 	}
-	return s.general(req, src, tcp, out, sh)
+	fs.release()
+	fastPool.Put(fs)
+	return reply
 }
 
-// general is the query path for everything the fast path declines: miekg/dns parses and
-// packs, every rule of the RFCs is checked here.
-func (s *Server) general(req []byte, src netip.AddrPort, tcp bool, out []byte, sh int) []byte {
-	// Anything shorter than a header has no id to answer to: drop it.
-	if len(req) < headerLen {
+// actRcode is the rcode of each verdict of parse but actAccept and actDrop.
+var actRcode = [...]int{
+	actFormErr: dns.RcodeFormatError,
+	actNotImp:  dns.RcodeNotImplemented,
+	actRefused: dns.RcodeRefused,
+	actBadVers: dns.RcodeBadVers,
+}
+
+// general answers everything the fast path declines, from the same parse (q, and the
+// question name in nb): every rule of the RFCs is applied here, and miekg/dns packs the
+// reply.
+func (s *Server) general(st *state, q *query, nb *nameBuf, req []byte, src netip.AddrPort, tcp bool, out []byte, sh int) []byte {
+	if q.act == actDrop {
 		s.metrics.dropped(sh)
 		return nil
 	}
-	q := query{hdr: parseHeader(req)}
+	if q.hasQ {
+		name, err := nb.text(req)
+		if err != nil { // not reached: parse checked the name
+			q.hasQ, q.act = false, actFormErr
+		}
+		q.qname = name
+	}
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	sc.reset()
 	sc.shard = sh
 
-	switch filter(&q.hdr) {
-	case actDrop:
-		s.metrics.dropped(sh)
-		return nil
-	case actFormErr:
-		return s.finish(sc, &q, dns.RcodeFormatError, tcp, out)
-	case actNotImp:
-		return s.finish(sc, &q, dns.RcodeNotImplemented, tcp, out)
-	case actRefused:
-		if q.hdr.qdcount == 1 {
-			_, _ = parseQuestion(req, &q) // echo the zone/question when it parses
-		}
-		return s.finish(sc, &q, dns.RcodeRefused, tcp, out)
-	}
-
-	off, err := parseQuestion(req, &q)
-	if err != nil {
-		return s.finish(sc, &q, dns.RcodeFormatError, tcp, out)
-	}
-	if err := scan(req, off, &q); err != nil {
-		return s.finish(sc, &q, dns.RcodeFormatError, tcp, out)
-	}
-	if q.ednsBad {
-		// RFC 6891 Section 6.1.1: more than one OPT is FORMERR. An OPT elsewhere than
-		// the additional section or not owned by the root is malformed the same way. No
-		// OPT in the reply: the requester's EDNS is what is broken.
-		return s.finish(sc, &q, dns.RcodeFormatError, tcp, out)
-	}
-	if q.edns {
-		// RFC 6891 Section 6.1.3: a version we do not implement gets BADVERS, with an
-		// OPT of the version we do implement (0), and no answer.
-		if q.version > 0 {
-			return s.finish(sc, &q, dns.RcodeBadVers, tcp, out)
-		}
-		if err := parseOptions(req, &q); err != nil {
-			return s.finish(sc, &q, dns.RcodeFormatError, tcp, out)
-		}
-	}
-	// The general path: miekg validates every record of the message. The fields the
-	// server uses were read above from the wire; a later fast path can skip this.
-	if err := sc.req.Unpack(req); err != nil {
-		return s.finish(sc, &q, dns.RcodeFormatError, tcp, out)
-	}
-
 	switch {
+	case q.act != actAccept:
+		// No OPT in a FORMERR for a broken OPT (q.edns is false): the requester's EDNS is
+		// what is broken. BADVERS carries an OPT of the version we implement, 0.
+		return s.finish(sc, q, actRcode[q.act], 0, tcp, out)
 	case q.qclass != dns.ClassINET:
 		// Only IN data is served; CHAOS (version.bind, id.server) is refused too rather
 		// than disclosing the build (RFC 4892 makes id.server optional).
-		return s.finish(sc, &q, dns.RcodeRefused, tcp, out)
+		return s.finish(sc, q, dns.RcodeRefused, 0, tcp, out)
 	case q.qtype == dns.TypeAXFR || q.qtype == dns.TypeIXFR:
 		// Zone transfers are not offered (RFC 5936 Section 4.2 allows refusing them);
 		// zone data comes from the policy, not from secondaries.
-		return s.finish(sc, &q, dns.RcodeRefused, tcp, out)
+		return s.finish(sc, q, dns.RcodeRefused, 0, tcp, out)
+	case st == nil || st.snap == nil || st.snap.Zones == nil:
+		// No policy loaded: SERVFAIL tells resolvers to try another server now and us
+		// again in a while, where REFUSED could be cached as lameness.
+		return s.finish(sc, q, dns.RcodeServerFailure, 0, tcp, out)
 	}
-	st := s.state.Load()
-	if st == nil || st.snap == nil || st.snap.Zones == nil {
-		// No policy loaded yet: SERVFAIL tells resolvers to try another server now and
-		// us again later, where REFUSED could be cached as lameness.
-		return s.finish(sc, &q, dns.RcodeServerFailure, tcp, out)
-	}
-	rcode, scope := s.resolve(sc, st, &q, clientOf(&q, src))
-	return s.finishScope(sc, &q, rcode, scope, tcp, out)
+	rcode, scope := s.resolve(sc, st, q, clientOf(q, src))
+	return s.finish(sc, q, rcode, scope, tcp, out)
 }
 
 // clientOf is who selection keys on: the ECS subnet when the query carries one with a
@@ -198,32 +174,22 @@ func setClient(c *policy.Client, q *query, src netip.AddrPort) {
 	c.Addr, c.SourcePrefix, c.ECS = a, a.BitLen(), false
 }
 
-func (s *Server) finish(sc *scratch, q *query, rcode int, tcp bool, out []byte) []byte {
-	return s.finishScope(sc, q, rcode, 0, tcp, out)
-}
-
-// finishScope packs the reply (see pack) and records it in the metrics.
-func (s *Server) finishScope(sc *scratch, q *query, rcode, scope int, tcp bool, out []byte) []byte {
-	msg := s.pack(sc, q, rcode, scope, tcp, out)
+// finish packs the reply (see pack) and records it in the metrics.
+func (s *Server) finish(sc *scratch, q *query, rcode, scope int, tcp bool, out []byte) []byte {
+	msg, rcode, truncated := s.pack(sc, q, rcode, scope, tcp, out)
 	if msg == nil {
 		s.metrics.dropped(sc.shard)
 		return nil
 	}
-	pr := protoUDP
-	if tcp {
-		pr = protoTCP
-	}
-	var qtype uint16
-	if q.hasQ {
-		qtype = q.qtype
-	}
-	s.metrics.observe(sc.shard, sc.zone, qtype, sc.resp.Rcode, pr, len(msg), sc.resp.Truncated, q.ecs.present)
+	s.record(sc.shard, sc.zone, q, rcode, tcp, msg, truncated)
 	return msg
 }
 
-// pack fills the reply header, question and OPT around the sections resolve put in
-// sc.resp, packs it, and truncates it for UDP.
-func (s *Server) pack(sc *scratch, q *query, rcode, scope int, tcp bool, out []byte) []byte {
+// pack fills the reply header and question around the sections resolve put in sc.resp,
+// packs it with miekg/dns, appends the OPT (appendOPT, as the fast path does) and keeps
+// the reply within the size limit. It returns the reply, its rcode (SERVFAIL when the
+// answer did not pack) and whether it was truncated.
+func (s *Server) pack(sc *scratch, q *query, rcode, scope int, tcp bool, out []byte) ([]byte, int, bool) {
 	r := &sc.resp
 	r.Id = q.hdr.id
 	r.Response = true
@@ -231,7 +197,7 @@ func (s *Server) pack(sc *scratch, q *query, rcode, scope int, tcp bool, out []b
 	r.RecursionDesired = q.hdr.bits&flagRD != 0 // RFC 1035 Section 4.1.1: copied
 	r.CheckingDisabled = q.hdr.bits&flagCD != 0 // RFC 4035 Section 3.1.6: copied
 	r.RecursionAvailable = false                // authoritative only
-	r.Rcode = rcode
+	r.Rcode = rcode & 0xF                       // the upper bits of BADVERS go in the OPT
 	r.Compress = true
 	if rcode != dns.RcodeSuccess && rcode != dns.RcodeNameError {
 		// Error replies carry no records (and no AA: they say nothing authoritative).
@@ -244,71 +210,25 @@ func (s *Server) pack(sc *scratch, q *query, rcode, scope int, tcp bool, out []b
 		sc.q[0] = dns.Question{Name: q.qname, Qtype: q.qtype, Qclass: q.qclass}
 		r.Question = sc.q[:1]
 	}
-	limit := tcpMaxMsg
-	if q.edns && !q.ednsBad {
-		r.Extra = append(r.Extra, s.opt(sc, q, scope, rcode))
-		if !tcp {
-			limit = min(max(int(q.udpSize), minUDPSize), ednsUDPSize)
-		}
-	} else if !tcp {
-		limit = minUDPSize
-	}
 	msg, err := r.PackBuffer(out[:cap(out)])
-	if err == nil && len(msg) <= limit {
-		return msg
-	}
 	if err != nil {
 		s.log.Debug("pack failed", "err", err, "qname", q.qname)
 		if rcode == dns.RcodeServerFailure {
-			return nil
+			return nil, rcode, false
 		}
-		sc.resp.Answer, sc.resp.Ns, sc.resp.Extra = nil, nil, nil
+		r.Answer, r.Ns, r.Extra = nil, nil, nil
 		return s.pack(sc, q, dns.RcodeServerFailure, 0, tcp, out)
 	}
-	// Too big for UDP: RFC 2181 Section 9 forbids partial RRsets, so send no records at
-	// all, TC=1, and the question and OPT; the client retries over TCP (RFC 7766).
-	r.Truncated = true
-	r.Answer, r.Ns = nil, nil
-	r.Extra = r.Extra[:0]
-	if q.edns {
-		r.Extra = append(r.Extra, &sc.opt)
-	}
-	msg, err = r.PackBuffer(out[:cap(out)])
-	if err != nil {
-		return nil
-	}
-	return msg
-}
-
-// opt builds the reply's OPT RR (RFC 6891 Section 6.1.1: a reply to an EDNS query carries
-// one): our payload size, version 0, the DO bit copied from the query (RFC 3225 Section 3:
-// "the DO bit of the query MUST be copied in the response"; we do not sign, so it changes
-// nothing else), and the ECS option echoed (RFC 7871 Section 7.2.1) with the SCOPE the
-// answer depended on. Other options are not echoed (RFC 6891 Section 6.1.2).
-func (s *Server) opt(sc *scratch, q *query, scope, rcode int) *dns.OPT {
-	sc.opt = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: ednsUDPSize}}
-	if q.do {
-		sc.opt.SetDo()
-	}
-	if q.ecs.present && rcode != dns.RcodeFormatError && rcode != dns.RcodeBadVers {
-		e := &q.ecs
-		if e.source == 0 {
-			scope = 0 // RFC 7871 Section 7.2.1: a /0 query gets a /0 scope
+	// The OPT goes last, after any glue, as miekg would pack it; nothing compresses
+	// against its root owner, so appending it gives miekg's bytes.
+	if len(msg)+optLen(q, rcode) > replyLimit(q, tcp) {
+		// Too big for UDP: RFC 2181 Section 9 forbids partial RRsets, so send no records
+		// at all, TC=1, and the question and OPT; the client retries over TCP (RFC 7766).
+		r.Truncated = true
+		r.Answer, r.Ns, r.Extra = nil, nil, nil
+		if msg, err = r.PackBuffer(out[:cap(out)]); err != nil {
+			return nil, rcode, false
 		}
-		copy(sc.ecsIP[:], e.addr[:])
-		ip := net.IP(sc.ecsIP[:16])
-		if e.family == 1 {
-			ip = net.IP(sc.ecsIP[:4])
-		}
-		sc.ecs = dns.EDNS0_SUBNET{
-			Code:          dns.EDNS0SUBNET,
-			Family:        e.family,
-			SourceNetmask: e.source,
-			SourceScope:   uint8(scope),
-			Address:       ip,
-		}
-		sc.opts[0] = &sc.ecs
-		sc.opt.Option = sc.opts[:1]
 	}
-	return &sc.opt
+	return appendOPT(msg, q, rcode, scope), rcode, r.Truncated
 }

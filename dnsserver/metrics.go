@@ -35,20 +35,24 @@ package dnsserver
 // and a histogram update per query (about 5% of a 1µs query) for a figure that the
 // clients' own latency measures better; response size and rcode say more per nanosecond.
 //
-// # Recording (for the query path, fast paths included)
+// # Recording
 //
-// Every reply that is sent must be recorded exactly once, after it is packed:
+// Both paths record a reply sent exactly once, after it is written, with Server.record
+// (reply.go), which calls
 //
-//	s.metrics.observe(sh, zoneIdx, qtype, rcode, proto, len(reply), truncated, ecs)
+//	s.metrics.observe(sh, zoneSlot, qtype, rcode, proto, len(reply), truncated, ecs)
 //
-// where sh is the shard of the loop answering (handle's argument), zoneIdx is st.zoneIndex(z) for the zone the question fell in (0 when none, or no
-// question), qtype the question's type (any value; rare ones fold into "other"), rcode the
-// reply's rcode, proto protoUDP or protoTCP, truncated whether TC=1 was set, ecs whether
-// the query carried an ECS option. A message that gets no reply is s.metrics.dropped(sh).
-// Every member put in an answer is s.metrics.answered(sh, svc, member), with the service whose
-// selection chose it. None of them locks or allocates.
+// where sh is the shard of the loop answering (handle's argument), zoneSlot is the state's
+// slot for the zone the question fell in (st.zoneIndex(z); 0 when none, or no question),
+// qtype the question's type (any value; rare ones fold into "other"), rcode the reply's
+// rcode, proto protoUDP or protoTCP, truncated whether TC=1 was set, ecs whether the query
+// carried an ECS option. A message that gets no reply is s.metrics.dropped(sh). Every
+// member put in an answer is s.metrics.answered(sh, st.answers, svc, member), with the
+// answer counters of the state the query was answered from and the service whose
+// selection chose the member. None of them locks or allocates.
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -191,9 +195,7 @@ type metrics struct {
 	shards    []shardCounters // a power of two of them, see shardsFor
 	nextShard atomic.Uint32   // the shard of the next TCP connection, see connShard
 
-	answers atomic.Pointer[answerSet]
-
-	// mu guards the install-time state below (never taken by queries).
+	// mu guards the install-time data below (never taken by queries).
 	mu        sync.Mutex
 	zoneSlot  map[string]int // zone origin → slot
 	nextSlot  int
@@ -216,8 +218,8 @@ func (m *metrics) shard(i int) int { return i & (len(m.shards) - 1) }
 // the shards in turn, one atomic add per connection rather than per query.
 func (m *metrics) connShard() int { return m.shard(int(m.nextShard.Add(1))) }
 
-// observe records one reply sent, in shard sh. See the package comment above for the
-// arguments.
+// observe records one reply sent, in shard sh. See "Recording" at the top of this file for
+// the arguments.
 func (m *metrics) observe(sh, zoneIdx int, qtype uint16, rcode int, pr proto, size int, truncated, ecs bool) {
 	if m.off {
 		return
@@ -248,20 +250,16 @@ func (m *metrics) dropped(sh int) {
 	m.shards[m.shard(sh)].dropped.Add(1)
 }
 
-// answered records that member was put in an answer of svc. Both must come from the
-// snapshot the query was answered from; a query that raced a reload and holds members of
-// the previous snapshot is not counted (the counters were carried over at the swap).
-func (m *metrics) answered(sh int, svc *policy.Service, member *policy.Member) {
-	if m.off {
-		return
-	}
-	set := m.answers.Load()
-	if set == nil {
+// answered records in set, the answer counters of the state the query was answered from,
+// that member was put in an answer of svc. svc and member come from that state's
+// snapshot, for which set was built, so their indexes are set's: the bounds checks only
+// keep a compiler bug from becoming a panic.
+func (m *metrics) answered(sh int, set *answerSet, svc *policy.Service, member *policy.Member) {
+	if m.off || set == nil {
 		return
 	}
 	ref, mi := int(svc.Ref), member.Index
-	if ref < 0 || ref >= len(set.svcs) || mi < 0 || mi >= len(set.memberPool) ||
-		set.snap.Services[ref] != svc || set.snap.Members[mi] != member {
+	if uint(ref) >= uint(len(set.svcs)) || uint(mi) >= uint(len(set.memberPool)) {
 		return
 	}
 	sl := &set.svcs[ref]
@@ -284,9 +282,9 @@ type svcSlots struct {
 	base  []int32
 }
 
-// answerSet is the per-(service, pool, member) answer counters of one snapshot.
+// answerSet is the per-(service, pool, member) answer counters of one snapshot, held by
+// the states serving it.
 type answerSet struct {
-	snap       *policy.Snapshot
 	svcs       []svcSlots // by Service.Ref
 	memberPool []int32    // by Member.Index: the pool's index in snap.Pools
 	memberPos  []int32    // by Member.Index: position in its pool
@@ -307,34 +305,61 @@ func (a *answerSet) count(i int) uint64 {
 }
 
 // install prepares the counters for snap (a new snapshot being swapped in): zone slots for
-// its zones and an answer set whose counts start where the previous snapshot's counts of
-// the same (service, pool, member) ended. It returns the zone slots of snap's zones, in
-// the order of snap.Zones.Zones().
-func (m *metrics) install(snap *policy.Snapshot) ([]*zones.Zone, []int) {
+// its zones and an answer set whose counts start where those of the same (service, pool,
+// member) ended in prev, the set of the snapshot being replaced (nil for none), or in
+// retired counts. It returns snap's zones in the order of snap.Zones.Zones(), their zone
+// slots, and the answer set.
+func (m *metrics) install(snap *policy.Snapshot, prev *answerSet) ([]*zones.Zone, []int, *answerSet) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	zs := snap.Zones.Zones()
 	slots := make([]int, len(zs))
 	for i, z := range zs {
-		o := z.Origin()
-		slot, ok := m.zoneSlot[o]
-		if !ok {
-			if m.nextSlot < maxZoneSlots-1 {
-				slot = m.nextSlot
-				m.nextSlot++
-				m.zones[slot].Store(m.newZoneBlock(o))
-			} else {
-				slot = maxZoneSlots - 1
-				if m.zones[slot].Load() == nil {
-					m.zones[slot].Store(m.newZoneBlock("other"))
-				}
-			}
-			m.zoneSlot[o] = slot
-		}
-		slots[i] = slot
+		slots[i] = m.zoneSlotLocked(z.Origin())
 	}
+	set := newAnswerSet(snap, len(m.shards))
+	for i, k := range set.keys {
+		if prev != nil {
+			if j, ok := prev.byKey[k]; ok {
+				set.base[i] = prev.count(j)
+				continue
+			}
+		}
+		set.base[i] = m.retired[k]
+	}
+	if prev != nil {
+		for j, k := range prev.keys {
+			if _, ok := set.byKey[k]; !ok {
+				m.retired[k] = prev.count(j)
+			}
+		}
+	}
+	return zs, slots, set
+}
 
-	set := &answerSet{snap: snap, svcs: make([]svcSlots, len(snap.Services)),
+// zoneSlotLocked is the zone slot of origin, given one (with its counters) on first sight;
+// beyond maxZoneSlots zones share the last, "other". m.mu is held.
+func (m *metrics) zoneSlotLocked(origin string) int {
+	if slot, ok := m.zoneSlot[origin]; ok {
+		return slot
+	}
+	slot := maxZoneSlots - 1
+	if m.nextSlot < maxZoneSlots-1 {
+		slot = m.nextSlot
+		m.nextSlot++
+		m.zones[slot].Store(m.newZoneBlock(origin))
+	} else if m.zones[slot].Load() == nil {
+		m.zones[slot].Store(m.newZoneBlock("other"))
+	}
+	m.zoneSlot[origin] = slot
+	return slot
+}
+
+// newAnswerSet lays out the answer counters of snap, all at zero, for shards shards: for
+// each service the members of each of its candidate pools (its pools, then its fallback
+// pool), each pool once.
+func newAnswerSet(snap *policy.Snapshot, shards int) *answerSet {
+	set := &answerSet{svcs: make([]svcSlots, len(snap.Services)),
 		memberPool: make([]int32, len(snap.Members)), memberPos: make([]int32, len(snap.Members))}
 	poolIdx := make(map[*policy.Pool]int32, len(snap.Pools))
 	for i, p := range snap.Pools {
@@ -345,62 +370,42 @@ func (m *metrics) install(snap *policy.Snapshot) ([]*zones.Zone, []int) {
 			}
 		}
 	}
-	n := 0
 	for i, svc := range snap.Services {
 		sl := &set.svcs[i]
-		add := func(p *policy.Pool) {
-			if p == nil {
-				return
-			}
+		for _, p := range append(svc.Pools[:len(svc.Pools):len(svc.Pools)], svc.Fallback) {
 			pi, ok := poolIdx[p]
-			if !ok {
-				return
-			}
-			for _, q := range sl.pools {
-				if q == pi {
-					return
-				}
+			if !ok || slices.Contains(sl.pools, pi) {
+				continue // no pool (a nil fallback), or one already counted
 			}
 			sl.pools = append(sl.pools, pi)
-			sl.base = append(sl.base, int32(n))
+			sl.base = append(sl.base, int32(len(set.keys)))
 			for _, mem := range p.Members {
 				set.keys = append(set.keys, answerKey{svc.Name, p.Name, mem.Name})
 			}
-			n += len(p.Members)
 		}
-		for _, p := range svc.Pools {
-			add(p)
-		}
-		add(svc.Fallback)
 	}
-	set.n = n
-	set.stride = (n + 7) &^ 7 // 8 counters of 8 bytes per 64-byte line
-	set.c = make([]atomic.Uint64, len(m.shards)*set.stride)
-	set.base = make([]uint64, n)
-	set.byKey = make(map[answerKey]int, n)
+	set.n = len(set.keys)
+	set.stride = (set.n + 7) &^ 7 // 8 counters of 8 bytes per 64-byte line
+	set.c = make([]atomic.Uint64, shards*set.stride)
+	set.base = make([]uint64, set.n)
+	set.byKey = make(map[answerKey]int, set.n)
 	for i, k := range set.keys {
 		set.byKey[k] = i
 	}
+	return set
+}
 
-	old := m.answers.Load()
+// retire keeps the counts of set, whose snapshot stops serving with none after it, for
+// the next snapshot that has the same counters.
+func (m *metrics) retire(set *answerSet) {
+	if set == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for i, k := range set.keys {
-		if old != nil {
-			if j, ok := old.byKey[k]; ok {
-				set.base[i] = old.count(j)
-				continue
-			}
-		}
-		set.base[i] = m.retired[k]
+		m.retired[k] = set.count(i)
 	}
-	if old != nil {
-		for j, k := range old.keys {
-			if _, ok := set.byKey[k]; !ok {
-				m.retired[k] = old.count(j)
-			}
-		}
-	}
-	m.answers.Store(set)
-	return zs, slots
 }
 
 // AnswerCounts is one reading of the per-(service, pool, member) answer counters, for
@@ -411,12 +416,13 @@ type AnswerCounts struct {
 	Counts []uint64
 }
 
-// AnswerCounts reads the answer counters now.
+// AnswerCounts reads the answer counters of the serving snapshot now.
 func (s *Server) AnswerCounts() AnswerCounts {
-	set := s.metrics.answers.Load()
-	if set == nil {
+	st := s.state.Load()
+	if st == nil || st.answers == nil {
 		return AnswerCounts{}
 	}
+	set := st.answers
 	a := AnswerCounts{set: set, Counts: make([]uint64, set.n)}
 	for i := range a.Counts {
 		a.Counts[i] = set.count(i)
@@ -480,7 +486,15 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	m := c.metrics
+	c.metrics.collectRequests(ch)
+	c.metrics.collectShards(ch)
+	if st := c.state.Load(); st != nil { // one state: answer counters and pools of one snapshot
+		collectPolicy(ch, st)
+	}
+}
+
+// collectRequests sends the request counters of every zone slot, the shards summed.
+func (m *metrics) collectRequests(ch chan<- prometheus.Metric) {
 	var cells [zoneCells]uint64
 	for slot := range m.zones {
 		b := m.zones[slot].Load()
@@ -502,6 +516,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				b.name, qtypeNames[q], rcodeNames[r], protoNames[p])
 		}
 	}
+}
+
+// collectShards sends the per-shard scalars and the size histograms, the shards summed.
+func (m *metrics) collectShards(ch chan<- prometheus.Metric) {
 	var trunc, ecs, dropped uint64
 	for sh := range m.shards {
 		s := &m.shards[sh]
@@ -533,23 +551,27 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descECS, prometheus.CounterValue, float64(ecs))
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(dropped))
 	ch <- prometheus.MustNewConstMetric(descPanics, prometheus.CounterValue, float64(m.panicsPtr.Load()))
+}
 
-	if set := m.answers.Load(); set != nil {
+// collectPolicy sends the answer counters and the pool gauges of the state st.
+func collectPolicy(ch chan<- prometheus.Metric, st *state) {
+	if set := st.answers; set != nil {
 		for i, k := range set.keys {
 			ch <- prometheus.MustNewConstMetric(descAnswers, prometheus.CounterValue, float64(set.count(i)),
 				k.Service, k.Pool, k.Member)
 		}
 	}
-	if st := c.state.Load(); st != nil && st.snap != nil {
-		for _, p := range st.snap.Pools {
-			usable := 0
-			for _, mem := range p.Members {
-				if mem.Weight > 0 && st.health.Up(mem) {
-					usable++
-				}
+	if st.snap == nil {
+		return
+	}
+	for _, p := range st.snap.Pools {
+		usable := 0
+		for _, mem := range p.Members {
+			if mem.Weight > 0 && st.health.Up(mem) {
+				usable++
 			}
-			ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(len(p.Members)), p.Name)
-			ch <- prometheus.MustNewConstMetric(descUsable, prometheus.GaugeValue, float64(usable), p.Name)
 		}
+		ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(len(p.Members)), p.Name)
+		ch <- prometheus.MustNewConstMetric(descUsable, prometheus.GaugeValue, float64(usable), p.Name)
 	}
 }

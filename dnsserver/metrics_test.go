@@ -198,7 +198,7 @@ func BenchmarkMetricsPerQuery(b *testing.B) {
 				}
 				for pb.Next() {
 					s.metrics.observe(sh, zi, dns.TypeA, dns.RcodeSuccess, protoUDP, 80, false, false)
-					s.metrics.answered(sh, svc, mem)
+					s.metrics.answered(sh, st.answers, svc, mem)
 				}
 			})
 		})
@@ -253,7 +253,7 @@ func TestMetricsSumShards(t *testing.T) {
 	const calls = 3*32 + 5 // every one of the 32 shards, some of them four times
 	for sh := 0; sh < calls; sh++ {
 		s.metrics.observe(sh, st.zoneIndex(z), dns.TypeA, dns.RcodeSuccess, protoUDP, 80, false, true)
-		s.metrics.answered(sh, svc, mem)
+		s.metrics.answered(sh, st.answers, svc, mem)
 		s.metrics.dropped(sh)
 	}
 	reg := prometheus.NewPedanticRegistry()

@@ -14,15 +14,22 @@ const headerLen = 12
 // Header flag bits (RFC 1035 Section 4.1.1).
 const (
 	flagQR = 1 << 15
+	flagAA = 1 << 10
 	flagRD = 1 << 8
 	flagCD = 1 << 4
 )
 
-// Wire limits of names (RFC 1035 Section 2.3.4).
+// Wire limits of names (RFC 1035 Section 2.3.4): 63 octets a label, 255 a name, root
+// label included.
 const (
 	maxLabelLen = 63
 	maxNameLen  = 255
 )
+
+// maxPointers bounds the compression pointers followed in one name. Pointers must point
+// backwards (checkName), so a walk ends anyway; the bound, miekg/dns's, caps what a
+// crafted chain of pointers to pointers can cost at a few hundred steps per name.
+const maxPointers = 126
 
 // ednsOptionECS is the EDNS Client Subnet option code (RFC 7871 Section 6).
 const ednsOptionECS = 8
@@ -40,11 +47,12 @@ const (
 type action uint8
 
 const (
-	actAccept action = iota
-	actDrop
-	actFormErr
-	actNotImp
-	actRefused
+	actAccept  action = iota
+	actDrop           // no reply
+	actFormErr        // FORMERR
+	actNotImp         // NOTIMP
+	actRefused        // REFUSED
+	actBadVers        // BADVERS: an EDNS version above 0
 )
 
 // header is the fixed part of a message.
@@ -90,13 +98,17 @@ func filter(h *header) action {
 	return actAccept
 }
 
-// query is what the server needs from a request, read straight from the wire.
+// query is what the server needs from a request, read straight from the wire by parse,
+// once for both paths.
 type query struct {
+	act    action // parse's verdict: actAccept, or what the message gets instead of an answer
 	hdr    header
-	qname  string // as asked (case preserved), presentation format, fully qualified
+	qname  string // as asked (case preserved), presentation format, fully qualified; set by the general path
 	qtype  uint16
 	qclass uint16
 	hasQ   bool // the question parsed (it can be echoed in an error reply)
+	qEnd   int  // offset past the question
+	end    int  // offset past the last record (bytes after it are ignored, as miekg/dns does)
 
 	// EDNS(0), RFC 6891.
 	edns     bool   // one well-formed OPT in the additional section
@@ -106,6 +118,7 @@ type query struct {
 	do       bool // DNSSEC OK (RFC 3225 Section 3)
 	optStart int  // offset of the OPT RDATA
 	optEnd   int
+	optOther bool // an option other than ECS (ignored, RFC 6891 Section 6.1.2)
 
 	// ECS, RFC 7871.
 	ecs ecsOption
@@ -131,6 +144,76 @@ func (e *ecsOption) prefix() netip.Prefix {
 	return netip.PrefixFrom(a, int(e.source))
 }
 
+// nameBuf is the question name as parse read it, in presentation form without escapes: as
+// asked (for the echo and for compression) and in lower case (for lookups). Both are the
+// name only when plain; otherwise the general path formats the name with escapes.
+type nameBuf struct {
+	asked  [maxNameLen]byte
+	lower  [maxNameLen]byte
+	n      int  // length of both ("a.b." is 4; 0 for the root)
+	labels int  // labels, the root aside
+	plain  bool // every byte is one plainByte accepts
+}
+
+// text is the question name in presentation form, escapes included.
+func (nb *nameBuf) text(msg []byte) (string, error) {
+	switch {
+	case !nb.plain:
+		// Dots, backslashes or non-printable bytes in a label need escaping.
+		n, _, err := dns.UnpackDomainName(msg, headerLen)
+		return n, err
+	case nb.n == 0:
+		return ".", nil
+	}
+	return string(nb.asked[:nb.n]), nil
+}
+
+// parse reads a request once, for both paths: the header filter, the question, every
+// record against the section counts, the OPT and its options. It fills q, the question
+// name into nb, and returns the verdict (see doc.go, "Which reply for what").
+func parse(msg []byte, q *query, nb *nameBuf) action {
+	if len(msg) < headerLen {
+		return actDrop // no id to answer to
+	}
+	q.hdr = parseHeader(msg)
+	switch act := filter(&q.hdr); act {
+	case actAccept:
+	case actRefused:
+		if q.hdr.qdcount == 1 {
+			_, _ = parseQuestion(msg, q, nb) // echo the zone and question when it parses
+		}
+		return act
+	default:
+		return act
+	}
+	off, err := parseQuestion(msg, q, nb)
+	if err != nil {
+		return actFormErr
+	}
+	q.end = off
+	if q.hdr.ancount|q.hdr.nscount|q.hdr.arcount != 0 {
+		if q.end, err = walk(msg, off, q); err != nil {
+			return actFormErr
+		}
+	}
+	if q.ednsBad {
+		// RFC 6891 Section 6.1.1: more than one OPT is FORMERR. An OPT elsewhere than
+		// the additional section or not owned by the root is malformed the same way.
+		return actFormErr
+	}
+	if q.edns {
+		// RFC 6891 Section 6.1.3: a version we do not implement gets BADVERS, whatever
+		// its options say.
+		if q.version > 0 {
+			return actBadVers
+		}
+		if parseOptions(msg, q) != nil {
+			return actFormErr
+		}
+	}
+	return actAccept
+}
+
 var (
 	errShort    = errors.New("message too short")
 	errLabel    = errors.New("bad label")
@@ -141,14 +224,15 @@ var (
 	errECS      = errors.New("bad client subnet option")
 )
 
-// parseQuestion reads the question at offset 12. The question's name is the first name of
-// the message, so any compression pointer in it points into the header or forward; both
-// are invalid (RFC 1035 Section 4.1.4: a pointer refers to a prior occurrence), so pointers
-// are refused here, which also rules out loops.
-func parseQuestion(msg []byte, q *query) (int, error) {
+// parseQuestion reads the question at offset 12, its name into nb. The question's name
+// is the first name of the message, so any compression pointer in it points into the
+// header or forward; both are invalid (RFC 1035 Section 4.1.4: a pointer refers to a prior
+// occurrence), so pointers are refused here. Each byte is copied and lower-cased with one
+// table load, which also tells whether the name is plain.
+func parseQuestion(msg []byte, q *query, nb *nameBuf) (int, error) {
 	off := headerLen
-	nameLen := 0
-	simple := true
+	n, labels := 0, 0
+	plain := true
 	for {
 		if off >= len(msg) {
 			return 0, errShort
@@ -156,7 +240,6 @@ func parseQuestion(msg []byte, q *query) (int, error) {
 		c := int(msg[off])
 		if c == 0 {
 			off++
-			nameLen++
 			break
 		}
 		if c&0xC0 != 0 {
@@ -165,41 +248,34 @@ func parseQuestion(msg []byte, q *query) (int, error) {
 			}
 			return 0, errLabel // extended label types (RFC 6891 Section 5) are obsolete
 		}
-		if c > maxLabelLen {
-			return 0, errLabel
-		}
 		if off+1+c > len(msg) {
 			return 0, errShort
 		}
-		for _, b := range msg[off+1 : off+1+c] {
-			if !plainByte(b) {
-				simple = false
-			}
-		}
-		nameLen += 1 + c
-		if nameLen > maxNameLen {
+		if n+1+c > maxNameLen-1 { // the root label's octet makes the 255th
 			return 0, errNameLen
 		}
+		for _, b := range msg[off+1 : off+1+c] {
+			l := plainLower[b]
+			if l == 0 {
+				plain = false
+			}
+			nb.asked[n], nb.lower[n] = b, l
+			n++
+		}
+		nb.asked[n], nb.lower[n] = '.', '.'
+		n++
 		off += 1 + c
+		labels++
 	}
 	if off+4 > len(msg) {
 		return 0, errShort
 	}
-	if simple {
-		q.qname = plainName(msg[headerLen:off])
-	} else {
-		// Names with dots, backslashes or non-printable bytes in a label need escaping;
-		// leave it to miekg.
-		n, _, err := dns.UnpackDomainName(msg, headerLen)
-		if err != nil {
-			return 0, err
-		}
-		q.qname = n
-	}
+	nb.n, nb.labels, nb.plain = n, labels, plain
 	q.qtype = binary.BigEndian.Uint16(msg[off:])
 	q.qclass = binary.BigEndian.Uint16(msg[off+2:])
 	q.hasQ = true
-	return off + 4, nil
+	q.qEnd = off + 4
+	return q.qEnd, nil
 }
 
 // plainByte reports whether b appears unescaped in a presentation-format label.
@@ -221,28 +297,17 @@ var plainLower = func() (t [256]byte) {
 	return t
 }()
 
-// plainName turns an uncompressed wire name of plain bytes into "a.b.c.".
-func plainName(wire []byte) string {
-	if len(wire) == 1 {
-		return "."
-	}
-	buf := make([]byte, 0, len(wire))
-	for i := 0; wire[i] != 0; {
-		c := int(wire[i])
-		buf = append(buf, wire[i+1:i+1+c]...)
-		buf = append(buf, '.')
-		i += 1 + c
-	}
-	return string(buf)
-}
-
-// skipName steps over a possibly compressed name starting at off. Pointers must point
-// backwards, before the name itself (RFC 1035 Section 4.1.4), and stay inside the message;
-// the names they lead to are checked by the full unpack.
-func skipName(msg []byte, off int) (int, error) {
-	start := off
-	n := 0
-	for {
+// checkName checks the possibly compressed name at off and returns the offset past it.
+// Every label is checked, those the pointers lead to included: no extended label type
+// (0x40, 0x80), inside the message, at most 255 octets in all (RFC 1035 Section 2.3.4).
+// A pointer must point into the message after the header and before the labels it ends
+// (RFC 1035 Section 4.1.4: a prior occurrence), so that the offsets visited strictly
+// decrease and no loop is possible; at most maxPointers are followed.
+func checkName(msg []byte, off int) (int, error) {
+	end := -1    // past the name where it is written: after its first pointer, if any
+	limit := off // a pointer must point below the start of the labels it ends
+	n := 0       // octets of the labels so far
+	for ptrs := 0; ; {
 		if off >= len(msg) {
 			return 0, errShort
 		}
@@ -250,10 +315,15 @@ func skipName(msg []byte, off int) (int, error) {
 		switch c & 0xC0 {
 		case 0x00:
 			if c == 0 {
-				return off + 1, nil
+				if end < 0 {
+					end = off + 1
+				}
+				return end, nil
 			}
-			n += 1 + c
-			if n > maxNameLen {
+			if off+1+c > len(msg) {
+				return 0, errShort
+			}
+			if n += 1 + c; n > maxNameLen-1 {
 				return 0, errNameLen
 			}
 			off += 1 + c
@@ -262,30 +332,41 @@ func skipName(msg []byte, off int) (int, error) {
 				return 0, errShort
 			}
 			ptr := int(binary.BigEndian.Uint16(msg[off:]) & 0x3FFF)
-			if ptr >= start || ptr < headerLen {
+			if ptr >= limit || ptr < headerLen {
 				return 0, errPointer
 			}
-			return off + 2, nil
+			if ptrs++; ptrs > maxPointers {
+				return 0, errPointer
+			}
+			if end < 0 {
+				end = off + 2
+			}
+			off, limit = ptr, ptr
 		default:
-			return 0, errLabel
+			return 0, errLabel // extended label types (RFC 6891 Section 5) are obsolete
 		}
 	}
 }
 
-// scan walks the sections after the question, checks their framing against the counts,
-// and records the OPT RR (RFC 6891 Section 6.1.1: at most one, in the additional section,
-// owned by the root).
-func scan(msg []byte, off int, q *query) error {
+// walk checks the records after the question against the section counts: each owner
+// name (checkName), the fixed fields and RDLENGTH inside the message. It records the OPT
+// RR (RFC 6891 Section 6.1.1: at most one, in the additional section, owned by the root)
+// and returns the offset past the last record. Other RDATA is framed, not read: the
+// server uses nothing else a query carries.
+func walk(msg []byte, off int, q *query) (int, error) {
 	total := int(q.hdr.ancount) + int(q.hdr.nscount) + int(q.hdr.arcount)
 	for i := 0; i < total; i++ {
 		nameStart := off
-		var err error
-		off, err = skipName(msg, off)
-		if err != nil {
-			return err
+		if off < len(msg) && msg[off] == 0 {
+			off++ // the root, as every OPT is owned: no name to walk
+		} else {
+			var err error
+			if off, err = checkName(msg, off); err != nil {
+				return 0, err
+			}
 		}
 		if off+10 > len(msg) {
-			return errShort
+			return 0, errShort
 		}
 		rrtype := binary.BigEndian.Uint16(msg[off:])
 		class := binary.BigEndian.Uint16(msg[off+2:])
@@ -293,7 +374,7 @@ func scan(msg []byte, off int, q *query) error {
 		rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
 		off += 10
 		if off+rdlen > len(msg) {
-			return errShort
+			return 0, errShort
 		}
 		if rrtype == dns.TypeOPT {
 			inAdditional := i >= int(q.hdr.ancount)+int(q.hdr.nscount)
@@ -310,11 +391,12 @@ func scan(msg []byte, off int, q *query) error {
 		}
 		off += rdlen
 	}
-	return nil
+	return off, nil
 }
 
 // parseOptions reads the OPT RDATA: option framing must be exact and the ECS option valid.
-// Unknown options are ignored (RFC 6891 Section 6.1.2).
+// Other options are ignored (RFC 6891 Section 6.1.2: we implement none of them), and
+// noted in q.optOther.
 func parseOptions(msg []byte, q *query) error {
 	b := msg[q.optStart:q.optEnd]
 	for len(b) > 0 {
@@ -333,6 +415,8 @@ func parseOptions(msg []byte, q *query) error {
 			if err := parseECS(b[4:4+n], &q.ecs); err != nil {
 				return err
 			}
+		} else {
+			q.optOther = true
 		}
 		b = b[4+n:]
 	}

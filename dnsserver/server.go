@@ -86,12 +86,17 @@ type HealthSource interface {
 	For(snap *policy.Snapshot) policy.Health
 }
 
-// state is the snapshot and the health view built for it. They are swapped together behind
-// one atomic pointer so that a view built for one snapshot's Member.Index numbering is never
-// paired with another snapshot.
+// state is everything a query reads that changes while serving: the snapshot, the health
+// view built for it, the GeoIP database, and what the metrics and the fast path compiled
+// for that snapshot. It sits behind one atomic pointer and is replaced whole (never
+// changed in place), so that a query loads it once and no two of its parts can disagree:
+// a view built for one snapshot's Member.Index numbering is never paired with another
+// snapshot, and the answer counters a query bumps are the ones built for the members it
+// selected from.
 type state struct {
 	snap   *policy.Snapshot
 	health policy.Health
+	geo    *geoip.DB // for geo and nearest services; nil: none open (they answer their default order)
 
 	// snap's zones in the order of Set.Zones, which per-zone data follows: the metrics
 	// zone slot of each (metrics.go) and, in fast, its negative SOA template. zonePos
@@ -100,7 +105,8 @@ type state struct {
 	zoneSlots []int
 	zonePosOf map[*zones.Zone]int // when there are many zones
 
-	fast *fastData // the fast path's wire data for snap (fastpath.go)
+	answers *answerSet // the per-(service, pool, member) answer counters of snap (metrics.go)
+	fast    *fastData  // the fast path's wire data for snap (fastpath.go)
 }
 
 // scanZones is the most zones that zonePos finds by comparing pointers, which beats
@@ -145,15 +151,14 @@ type Server struct {
 
 	state atomic.Pointer[state]
 
-	// mu serialises snapshot and health-source changes (not queries).
+	// mu serialises the changes of state (not queries), and guards what the next state
+	// is built from: the health source and the GeoIP database.
 	mu     sync.Mutex
 	source HealthSource
+	geo    *geoip.DB
 
 	panics  atomic.Uint64
 	metrics *metrics
-
-	// geo gives the GeoIP database for geo and nearest services (SetGeoSource).
-	geo atomic.Pointer[GeoSource]
 
 	// Listeners and lifecycle.
 	lmu      sync.Mutex
@@ -195,35 +200,31 @@ func (s *Server) SetSnapshot(snap *policy.Snapshot) {
 	s.swapLocked(snap)
 }
 
-// GeoSource gives the current GeoIP database, nil when none is open; geoip.Watcher is one.
-type GeoSource interface{ Current() *geoip.DB }
-
-// SetGeoSource sets where geo and nearest services look clients up (nil: nowhere, they
-// answer their default order). Safe to call while serving.
-func (s *Server) SetGeoSource(g GeoSource) {
-	if g == nil {
-		s.geo.Store(nil)
-		return
+// SetGeo sets the GeoIP database geo and nearest services look clients up in (nil: none,
+// they answer their default order) and swaps it in with the serving snapshot. Safe to
+// call while serving; queries in flight finish with the database they started with.
+func (s *Server) SetGeo(db *geoip.DB) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.geo = db
+	if st := s.state.Load(); st != nil {
+		next := *st
+		next.geo = db
+		s.state.Store(&next)
 	}
-	s.geo.Store(&g)
 }
 
 // locate fills c.Geo for a service that steers by location; one lookup per query, only
 // for the services that need it.
-func (s *Server) locate(svc *policy.Service, c *policy.Client) {
-	if !svc.NeedsGeo {
-		return
-	}
-	if g := s.geo.Load(); g != nil {
-		if db := (*g).Current(); db != nil {
-			c.Geo, c.HasGeo = db.LookupIn(c.Addr, svc.GeoCity, svc.GeoASN), true
-		}
+func locate(st *state, svc *policy.Service, c *policy.Client) {
+	if svc.NeedsGeo && st.geo != nil {
+		c.Geo, c.HasGeo = st.geo.LookupIn(c.Addr, svc.GeoCity, svc.GeoASN), true
 	}
 }
 
 // SetHealthSource sets where health views come from (nil = every member up,
-// policy.AllUp{}) and rebuilds the view of the current snapshot. Call HealthChanged when
-// the source's state changes.
+// policy.AllUp{}) and rebuilds the view of the current snapshot. Call HealthChanged
+// whenever what the source reports changes.
 func (s *Server) SetHealthSource(h HealthSource) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -242,8 +243,15 @@ func (s *Server) HealthChanged() {
 	}
 }
 
+// swapLocked builds the state for snap from the health source and the GeoIP database and
+// swaps it in. What was compiled for snap is reused when the serving state has the same
+// snapshot (a health change).
 func (s *Server) swapLocked(snap *policy.Snapshot) {
+	old := s.state.Load()
 	if snap == nil {
+		if old != nil {
+			s.metrics.retire(old.answers) // a later snapshot carries the counts on
+		}
 		s.state.Store(nil)
 		return
 	}
@@ -253,11 +261,15 @@ func (s *Server) swapLocked(snap *policy.Snapshot) {
 			h = v
 		}
 	}
-	next := &state{snap: snap, health: h, fast: compileFast(snap, s.state.Load())}
-	if old := s.state.Load(); old != nil && old.snap == snap {
-		next.zones, next.zoneSlots, next.zonePosOf = old.zones, old.zoneSlots, old.zonePosOf
+	next := &state{snap: snap, health: h, geo: s.geo, fast: compileFast(snap, old)}
+	if old != nil && old.snap == snap {
+		next.zones, next.zoneSlots, next.zonePosOf, next.answers = old.zones, old.zoneSlots, old.zonePosOf, old.answers
 	} else {
-		next.zones, next.zoneSlots = s.metrics.install(snap)
+		var prev *answerSet
+		if old != nil {
+			prev = old.answers
+		}
+		next.zones, next.zoneSlots, next.answers = s.metrics.install(snap, prev)
 		if len(next.zones) > scanZones {
 			next.zonePosOf = make(map[*zones.Zone]int, len(next.zones))
 			for i, z := range next.zones {

@@ -163,7 +163,7 @@ func (s *Server) udpLoops(udp []net.PacketConn) []func() {
 	return loops
 }
 
-// mmsgBatch is the kernel-facing state of one direction of a worker: message headers,
+// mmsgBatch is the kernel-facing memory of one direction of a worker: message headers,
 // their iovecs and sockaddrs, each pointing into the others (allocated once, on the heap,
 // so the pointers stay valid).
 type mmsgBatch struct {

@@ -3,9 +3,14 @@
 package dnsserver
 
 import (
+	"errors"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -105,7 +110,7 @@ func TestRawUDPWorkersBlockOutsideNetpoller(t *testing.T) {
 	if len(r.Answer) != 1 {
 		t.Fatalf("udp: %v", r)
 	}
-	time.Sleep(50 * time.Millisecond) // every worker back in recvmmsg
+	waitInRecvmmsg(t, int(s.Addr().Port()), 3) // every worker back in the kernel
 	// Timers stop with the world, so the bound is read from the clock after the GC: a
 	// GC that waits for the socket timeout takes 30 s, one that interrupts takes ms.
 	start := time.Now()
@@ -141,6 +146,7 @@ func TestRawUDPWake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	port := c.LocalAddr().(*net.UDPAddr).Port
 	r, err := detachUDP(c)
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +165,7 @@ func TestRawUDPWake(t *testing.T) {
 			runtime.Gosched()
 		}
 	}()
-	time.Sleep(50 * time.Millisecond) // the reader is in recvmmsg
+	waitInRecvmmsg(t, port, 1) // the reader is in the kernel
 	r.wake()
 	select {
 	case e := <-returned:
@@ -168,6 +174,66 @@ func TestRawUDPWake(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("recvmmsg still blocked 5 s after wake")
+	}
+}
+
+// inRecvmmsg counts the threads of the process that wait in recvmmsg on a socket bound to
+// port, as /proc shows each thread's system call and its first argument (the socket).
+// ok is false where /proc does not show them.
+func inRecvmmsg(port int) (n int, ok bool) {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return 0, false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/syscall")
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // the thread has exited
+		}
+		if err != nil {
+			return 0, false
+		}
+		f := strings.Fields(string(b)) // "299 0x5 …": the call and its arguments, or "running"
+		if len(f) < 2 || f[0] != strconv.Itoa(unix.SYS_RECVMMSG) {
+			continue
+		}
+		fd, err := strconv.ParseUint(f[1], 0, 31)
+		if err != nil {
+			continue
+		}
+		switch sa, _ := unix.Getsockname(int(fd)); a := sa.(type) {
+		case *unix.SockaddrInet4:
+			n += btoi(a.Port == port)
+		case *unix.SockaddrInet6:
+			n += btoi(a.Port == port)
+		}
+	}
+	return n, true
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// waitInRecvmmsg polls until at least n threads wait in recvmmsg on port. The 10 s bound
+// only keeps a broken loop from hanging the test. Where /proc does not show system
+// calls the test goes on without knowing, and checks what it can.
+func waitInRecvmmsg(t *testing.T, port, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		got, ok := inRecvmmsg(port)
+		switch {
+		case !ok:
+			t.Log("/proc does not show system calls: cannot tell whether recvmmsg is waiting")
+			return
+		case got >= n:
+			return
+		case time.Now().After(deadline):
+			t.Fatalf("%d of %d threads waiting in recvmmsg on port %d after 10 s", got, n, port)
+		}
 	}
 }
 

@@ -21,6 +21,11 @@ const DefaultInterval = 10 * time.Second
 type Watcher struct {
 	// Interval between polls; DefaultInterval when zero. Set it before Run.
 	Interval time.Duration
+	// OnChange, when set, is called with each DB Run swaps in, after Current returns it,
+	// from Run's goroutine and so one call at a time, in the order of the swaps; a refused
+	// reload calls nothing. It lets a reader that keeps the DB itself (the DNS server holds
+	// it beside its snapshot) follow reloads. Set it before Run. Default nil.
+	OnChange func(*DB)
 
 	cityPath, asnPath string
 	log               *slog.Logger
@@ -124,6 +129,9 @@ func (w *Watcher) check() bool {
 	w.cur.Store(db)
 	w.ok.Add(1)
 	w.log.Info("geoip databases reloaded", db.describe()...)
+	if w.OnChange != nil {
+		w.OnChange(db)
+	}
 	return true
 }
 

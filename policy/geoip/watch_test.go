@@ -191,3 +191,56 @@ func TestNewWatcherErrors(t *testing.T) {
 		t.Errorf("NewWatcher(\"\", \"\") error = %v, want ErrNoDatabase", err)
 	}
 }
+
+// TestWatcherOnChange: OnChange gets each DB swapped in, the one Current returns, from
+// Run's goroutine; a refused reload calls nothing.
+func TestWatcherOnChange(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "geo.mmdb")
+	replaceFile(t, path, readFile(t, countryDB))
+	w, err := NewWatcher(path, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := make(chan *DB, 4)
+	w.OnChange = func(db *DB) { changed <- db }
+	w.Interval = 5 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); w.Run(ctx) }()
+
+	replaceFile(t, path, readFile(t, cityDB))
+	select {
+	case db := <-changed:
+		if db != w.Current() || !db.Lookup(netip.MustParseAddr("89.160.20.112")).HasLocation {
+			t.Errorf("OnChange got %p, Current is %p; want the new city DB", db, w.Current())
+		}
+	case <-time.After(10 * time.Second): // only keeps a broken watcher from hanging the test
+		t.Fatal("OnChange not called after the file was replaced")
+	}
+	cancel()
+	<-ran
+
+	// The rest polls synchronously with check, the single round Run repeats.
+	replaceFile(t, path, []byte("not a MaxMind database\n"))
+	if !w.check() {
+		t.Fatal("check() missed the new file")
+	}
+	select {
+	case db := <-changed:
+		t.Errorf("OnChange called with %p for a refused reload", db)
+	default:
+	}
+	replaceFile(t, path, readFile(t, countryDB))
+	if !w.check() {
+		t.Fatal("check() missed the new file")
+	}
+	select {
+	case db := <-changed:
+		if db != w.Current() {
+			t.Errorf("OnChange got %p, Current is %p", db, w.Current())
+		}
+	default:
+		t.Error("OnChange not called by a successful check")
+	}
+}
