@@ -339,20 +339,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	// The watch is in place before anything is logged as serving, so that an edit made
 	// by whoever waited for that line is seen.
-	var changed <-chan struct{}
-	if !d.cfg.NoWatch {
-		w, err := newWatcher(d.cfg.PolicyPath, d.cfg.ReloadDebounce, log)
-		if err != nil {
-			// Not fatal: SIGHUP still reloads.
-			log.Warn("policy watch failed, reload with SIGHUP", "err", err)
-		} else {
-			defer w.close()
-			w.watchFiles(d.PolicyStatus().Files)
-			changed = w.changed
-			go w.run(ctx)
-			d.afterReload = func() { w.watchFiles(d.PolicyStatus().Files) }
-		}
-	}
+	changed, stopWatch := d.watch(ctx)
+	defer stopWatch()
 
 	srv := d.srv
 	errc := make(chan error, 1)
@@ -373,20 +361,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// The admin listener binds after the DNS sockets so that the first addr= in the log is
 	// the DNS address (scripts and the e2e harness read it), and /readyz is true from its
 	// first answer; /healthz needs nothing more.
-	var adminDone chan error
-	if d.cfg.Admin != "" {
-		ln, err := net.Listen("tcp", d.cfg.Admin)
-		if err != nil {
-			cancel()
-			_ = srv.Shutdown(context.Background())
-			<-errc
-			return fmt.Errorf("admin listen on %s: %w", d.cfg.Admin, err)
-		}
-		ta := ln.Addr().(*net.TCPAddr)
-		d.adminAddr.Store(ta)
-		log.Info("admin listening", "addr", ta.String(), "status_page", "http://"+ta.String()+"/")
-		adminDone = make(chan error, 1)
-		go func() { adminDone <- d.adm.Serve(ctx, ln) }()
+	adminDone, err := d.serveAdmin(ctx)
+	if err != nil {
+		cancel()
+		_ = srv.Shutdown(context.Background())
+		<-errc
+		return err
 	}
 	if d.cfg.Ready != nil {
 		d.cfg.Ready(srv.Addr())
@@ -401,9 +381,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 				return fmt.Errorf("shutdown: %w", err)
 			}
 			<-errc
-			if adminDone != nil {
-				<-adminDone
-			}
+			<-adminDone
 			log.Info("stopped")
 			return nil
 		case err := <-errc:
@@ -419,6 +397,43 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.reloadAndWatch()
 		}
 	}
+}
+
+// watch starts the policy file watcher, unless Config.NoWatch. It returns the channel of
+// its debounced reload requests (nil without a watch: SIGHUP still reloads) and a function
+// that stops it.
+func (d *Daemon) watch(ctx context.Context) (<-chan struct{}, func()) {
+	if d.cfg.NoWatch {
+		return nil, func() {}
+	}
+	w, err := newWatcher(d.cfg.PolicyPath, d.cfg.ReloadDebounce, d.log)
+	if err != nil {
+		d.log.Warn("policy watch failed, reload with SIGHUP", "err", err)
+		return nil, func() {}
+	}
+	w.watchFiles(d.PolicyStatus().Files)
+	go w.run(ctx)
+	d.afterReload = func() { w.watchFiles(d.PolicyStatus().Files) }
+	return w.changed, w.close
+}
+
+// serveAdmin binds the admin listener, when Config.Admin is set, and serves it until ctx
+// is done. The channel it returns receives Serve's result (nil at once without a listener).
+func (d *Daemon) serveAdmin(ctx context.Context) (<-chan error, error) {
+	done := make(chan error, 1)
+	if d.cfg.Admin == "" {
+		done <- nil
+		return done, nil
+	}
+	ln, err := net.Listen("tcp", d.cfg.Admin)
+	if err != nil {
+		return nil, fmt.Errorf("admin listen on %s: %w", d.cfg.Admin, err)
+	}
+	ta := ln.Addr().(*net.TCPAddr)
+	d.adminAddr.Store(ta)
+	d.log.Info("admin listening", "addr", ta.String(), "status_page", "http://"+ta.String()+"/")
+	go func() { done <- d.adm.Serve(ctx, ln) }()
+	return done, nil
 }
 
 func (d *Daemon) reloadAndWatch() {
