@@ -29,7 +29,7 @@ package dnsserver
 //	glbdns_policy_answers_total{service,pool,member}   counter  times the member was put in an
 //	    answer of the service (A/AAAA record or CNAME); carried across reloads by identity
 //	glbdns_policy_members{pool}                        gauge    members of the pool
-//	glbdns_policy_members_usable{pool}                 gauge    members up and not drained
+//	glbdns_policy_members_usable{pool}                 gauge    members usable: up (health view, no drain in force), weight > 0
 //
 // There is no glbdns_dns_request_duration_seconds: timing a query costs two clock reads
 // and a histogram update per query (about 5% of a 1µs query) for a figure that the
@@ -475,7 +475,7 @@ var (
 	descMembers = prometheus.NewDesc("glbdns_policy_members",
 		"Members of the pool in the serving policy.", []string{"pool"}, nil)
 	descUsable = prometheus.NewDesc("glbdns_policy_members_usable",
-		"Members of the pool that are up and not drained (weight > 0).", []string{"pool"}, nil)
+		"Members of the pool the health view counts usable (up, no drain in force) with a weight above 0.", []string{"pool"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
