@@ -57,12 +57,14 @@ type Health struct {
 	mu        sync.Mutex
 	reporters []*reporter // in Config.Reporters order
 	byName    map[string]*reporter
-	verdicts  map[string]api.Status // merged, by member ID; absent: unknown
-	lastFresh time.Time             // last step at which some reporter was fresh
-	graceOver bool                  // the last step found Grace run out (logged once)
+	verdicts  map[memberKey]api.Status // merged; absent: unknown
+	lastFresh time.Time                // last step at which some reporter was fresh
+	graceOver bool                     // the last step found Grace run out (logged once)
 	drains    map[memberKey]api.Drain
 }
 
+// memberKey is a member's identity, its pool and name: the key of verdicts and drains,
+// which a lookup builds without concatenating a string.
 type memberKey struct{ pool, member string }
 
 // reporter is what Health knows of one reporter.
@@ -71,7 +73,7 @@ type reporter struct {
 	id          string
 	lastContact time.Time
 	index       uint64
-	members     map[string]api.Status // by member ID, from the last report
+	members     map[memberKey]api.Status // from the last report
 	lastErr     string
 }
 
@@ -104,9 +106,10 @@ func (h *Health) StaleAfter() time.Duration { return h.cfg.StaleAfter }
 
 // Report records rep, the latest report of the reporter called name, received at at.
 func (h *Health) Report(name string, rep *api.Report, at time.Time) {
-	members := make(map[string]api.Status, len(rep.Members))
+	members := make(map[memberKey]api.Status, len(rep.Members))
 	for i := range rep.Members {
-		members[rep.Members[i].ID()] = rep.Members[i].Status
+		m := &rep.Members[i]
+		members[memberKey{m.Pool, m.Member}] = m.Status
 	}
 	h.mu.Lock()
 	r := h.byName[name]
@@ -233,9 +236,9 @@ func (h *Health) step(now time.Time) (changed bool, nextExpiry time.Time) {
 }
 
 // merge computes the majority verdicts of the reporters fresh at now, and whether any was.
-func merge(reporters []*reporter, now time.Time, staleAfter time.Duration) (map[string]api.Status, bool) {
+func merge(reporters []*reporter, now time.Time, staleAfter time.Duration) (map[memberKey]api.Status, bool) {
 	type tally struct{ up, down int }
-	votes := map[string]tally{}
+	votes := map[memberKey]tally{}
 	anyFresh := false
 	for _, r := range reporters {
 		if !r.fresh(now, staleAfter) {
@@ -253,7 +256,7 @@ func merge(reporters []*reporter, now time.Time, staleAfter time.Duration) (map[
 			votes[id] = v
 		}
 	}
-	out := make(map[string]api.Status, len(votes))
+	out := make(map[memberKey]api.Status, len(votes))
 	for id, t := range votes {
 		switch {
 		case t.up+t.down == 0:
@@ -304,10 +307,11 @@ func (h *Health) build(snap *policy.Snapshot, now time.Time) *View {
 			if i < 0 || i >= n {
 				continue
 			}
-			st := h.verdicts[m.ID()]
+			k := memberKey{m.Pool, m.Name}
+			st := h.verdicts[k]
 			v.status[i] = st
 			v.up[i] = st == api.StatusUp || (st == api.StatusUnknown && unknownUp)
-			if d, ok := h.drains[memberKey{m.Pool, m.Name}]; ok && now.Before(d.Until) {
+			if d, ok := h.drains[k]; ok && now.Before(d.Until) {
 				v.drains = append(v.drains, d)
 				v.drain[i] = int32(len(v.drains))
 				v.up[i] = false
