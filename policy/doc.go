@@ -58,8 +58,10 @@
 //
 // # Decisions
 //
-// Weight 0 drains a member for every method, not only weighted. when_all_down = "all"
-// fails open over the non-drained members (all of them if every one is drained). The
+// Weight 0 takes a member out of rotation for every method, not only weighted (a drain,
+// which the admin API sets, is health's business: a drained member is not Up). when_all_down
+// = "all" fails open over the members of a weight above 0 (all of them if every one has
+// weight 0). The
 // fallback pool answers with its usable members, or all of them when none is usable. A
 // host-name service answers one CNAME (RFC 2181 section 10.1) and cannot mix host names
 // with addresses (RFC 1034 section 3.6.2). The snapshot Hash covers the .hcl files and

@@ -49,7 +49,7 @@ type PoolState struct {
 	Name    string
 	Method  Method
 	Members int // members of the asked family
-	Usable  int // of them, up and not drained
+	Usable  int // of them, up and of a weight above 0
 	Need    int // min_healthy for this family (0: no member of the family)
 	Up      bool
 	// Score is the nearest policy's distance in km minus the pool's bias (+Inf without a
@@ -184,7 +184,7 @@ func (e *Explanation) String() string {
 		case !c.Up:
 			state = "down"
 		case c.Weight == 0:
-			state = "drained"
+			state = "weight 0"
 		}
 		target := c.Member.Host
 		if target == "" {

@@ -76,14 +76,14 @@ func (s *Service) family(qtype uint16) (int, bool) {
 // reusable buffer: Select appends to dst[:0] and uses it as scratch, so once dst has the
 // capacity of the service's largest candidate list the call allocates nothing.
 //
-// Usable members are those Health reports up and whose weight is not 0 (drained, for
-// every method). The service's steering orders its pools for the client, and the first
+// Usable members are those Health reports up (a drained member is not) and whose weight
+// is not 0 (out of rotation, for every method). The service's steering orders its pools for the client, and the first
 // pool of the order with at least min_healthy usable members answers, chosen by that
 // pool's method; a plain service (round_robin, weighted, client_subnet_hash) has one
 // order of one entry, all its pools' members, up while one of them is usable. When no
 // entry of the order is up, WhenAllDown decides: AllDownAll answers from the first entry
-// that still has usable members, else as if every non-drained member of the first entry
-// were up (fail open; if all are drained, all of them), AllDownServFail sets ServFail,
+// that still has usable members, else as if every member of the first entry with a weight
+// above 0 were up (fail open; if all have weight 0, all of them), AllDownServFail sets ServFail,
 // AllDownFallback answers from the fallback pool's usable members of the family, or all
 // of them when none is usable either.
 func (s *Service) Select(client Client, qtype uint16, h Health, dst []*Member) Selection {
@@ -204,7 +204,7 @@ func (s *Service) degrade(order []uint8, fam int, h Health, dst []*Member) (*ent
 	return first, failOpen(dst[:0], first.cands[fam]), pathFailOpen
 }
 
-// usable appends the candidates that are up and not drained.
+// usable appends the candidates that are up and of a weight above 0.
 func usable(dst, cands []*Member, h Health) []*Member {
 	for _, m := range cands {
 		if m.Weight > 0 && h.Up(m) {
@@ -214,7 +214,8 @@ func usable(dst, cands []*Member, h Health) []*Member {
 	return dst
 }
 
-// failOpen appends every non-drained candidate, or every candidate when all are drained.
+// failOpen appends every candidate of a weight above 0, or every candidate when all have
+// weight 0.
 func failOpen(dst, cands []*Member) []*Member {
 	for _, m := range cands {
 		if m.Weight > 0 {

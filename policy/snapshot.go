@@ -115,7 +115,7 @@ type Method uint8
 const (
 	// RoundRobin rotates the usable members per query.
 	RoundRobin Method = iota
-	// Weighted picks members at random in proportion to their weights (0 = drained).
+	// Weighted picks members at random in proportion to their weights (0 = out of rotation).
 	Weighted
 	// ClientSubnetHash picks members by rendezvous hashing of the client's subnet.
 	ClientSubnetHash
@@ -202,7 +202,8 @@ type Member struct {
 	// Host is the CNAME target of a host-name member, lower case, fully qualified; "" for
 	// an address member.
 	Host string
-	// Weight for the weighted method; 0 means drained. Default 1.
+	// Weight for the weighted method; 0 takes the member out of rotation for every method.
+	// Default 1.
 	Weight uint32
 	// Checks are the pool's checks with this member's overrides applied.
 	Checks []*Check
