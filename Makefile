@@ -24,13 +24,15 @@ run: build
 
 # test: every test, the e2e tests (which build the real binaries) included, under the race
 # detector. gofmt and go vet run first so CI catches them too.
-# The Terraform acceptance tests run against a real OpenTofu, built from the Go module proxy
-# by .ci/tofu.sh on first use (about 4 minutes) and cached in ~/.cache/glbdns.
+# The Terraform acceptance tests run against a real OpenTofu, and the cluster tests against a
+# real etcd, both built from the Go module proxy by .ci/tofu.sh and .ci/etcd.sh on first use
+# (about 4 minutes and 1 minute) and cached in ~/.cache/glbdns.
 test: vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
-	tofu=$$(bash .ci/tofu.sh | tail -n1) && \
-	  TF_ACC=1 TF_ACC_TERRAFORM_PATH="$$tofu" CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	tofu=$$(bash .ci/tofu.sh | tail -n1) && etcd=$$(bash .ci/etcd.sh | tail -n1) && \
+	  TF_ACC=1 TF_ACC_TERRAFORM_PATH="$$tofu" GLBDNS_ETCD="$$etcd" CGO_ENABLED=1 \
+	  $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 test-short:
 	$(GO) test -count=1 -short ./...
