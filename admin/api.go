@@ -136,6 +136,14 @@ func (a *Admin) storeError(w http.ResponseWriter, err error) {
 		status = http.StatusUnprocessableEntity
 	case errors.Is(err, store.ErrInvalid):
 		status = http.StatusBadRequest
+	case errors.Is(err, store.ErrUnavailable):
+		// The shared store (etcd) has no quorum: the node keeps answering DNS from its
+		// policy, and writes wait for etcd (RFC 9110 section 15.6.4).
+		w.Header().Set("Retry-After", "5")
+		status = http.StatusServiceUnavailable
+	case errors.Is(err, store.ErrConflict):
+		// Other nodes kept writing while this write was decided again and again.
+		status, msg = http.StatusConflict, "the managed objects kept changing under this write; try again: "+msg
 	case errors.Is(err, store.ErrNotServing):
 		a.log.Error("admin api write stored but not serving", "err", err)
 		status = http.StatusInternalServerError

@@ -12,23 +12,34 @@ import (
 )
 
 // Backend holds the managed documents: "pool-NAME.hcl", "service-NAME.hcl" and
-// "drains.json". The Store serialises its own writes with a mutex, so a Backend needs to be
-// safe only against crashes (a write is all or nothing) and against concurrent readers.
+// "drains.json". The Store serialises its own writes with a mutex; a Backend makes a write
+// all or nothing, and, when several stores share it, makes every write conditional on the
+// whole set of documents being as the writer read it: a revision of the set, which any
+// write through any store moves. A write against an older revision fails with ErrConflict,
+// and the store reads again, checks the write again (its preconditions, the policy it
+// makes) and retries, so that two nodes never both succeed on what only one of them saw.
 //
-// DirBackend keeps them in a folder on one machine, for one writer. Several glbdns nodes
-// can share a store only through a backend with compare-and-swap across machines (keys
-// under a prefix, a Put that is a transaction on the key's revision, a watch that makes
-// the store load and publish again); DirBackend is not one.
+// DirBackend keeps the documents in a folder on one machine, for one writing process: it
+// has no revision (0, always). EtcdBackend keeps them under a prefix of an etcd cluster,
+// for many.
 type Backend interface {
-	// ReadAll returns every document by name. Half-written documents are never returned.
-	ReadAll() (map[string][]byte, error)
-	// Put creates or replaces a document atomically.
-	Put(name string, data []byte) error
-	// Remove deletes a document; removing a missing one is not an error.
-	Remove(name string) error
+	// ReadAll returns every document by name, and the revision of the set they are.
+	// Half-written documents are never returned.
+	ReadAll() (docs map[string][]byte, rev int64, err error)
+	// Put creates or replaces a document atomically, provided the set is still at
+	// revision rev (ErrConflict otherwise), and returns the set's new revision.
+	Put(rev int64, name string, data []byte) (int64, error)
+	// Remove deletes a document, as Put; removing a missing one is not an error.
+	Remove(rev int64, name string) (int64, error)
+	// Rev is the set's revision now, cheaper than ReadAll: a store whose documents are
+	// at that revision need not read them again.
+	Rev() (int64, error)
 	// Path is how a document is named in diagnostics (a file path, an etcd key).
 	Path(name string) string
 }
+
+// ErrConflict is a write refused because the set of documents moved since it was read.
+var ErrConflict = errors.New("the managed documents changed since they were read")
 
 // DirBackend keeps documents as files of one folder. A write goes to a temporary file in
 // the same folder (named ".NAME.RANDOM.tmp", so neither ReadAll nor policy.LoadPath takes
@@ -66,11 +77,11 @@ func isDoc(name string) bool {
 		(strings.HasSuffix(name, ".hcl") && (strings.HasPrefix(name, "pool-") || strings.HasPrefix(name, "service-")))
 }
 
-// ReadAll reads every document of the folder.
-func (b *DirBackend) ReadAll() (map[string][]byte, error) {
+// ReadAll reads every document of the folder (revision 0: a folder has none).
+func (b *DirBackend) ReadAll() (map[string][]byte, int64, error) {
 	ents, err := os.ReadDir(b.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("read managed folder: %w", err)
+		return nil, 0, fmt.Errorf("read managed folder: %w", err)
 	}
 	out := make(map[string][]byte, len(ents))
 	for _, e := range ents {
@@ -82,15 +93,23 @@ func (b *DirBackend) ReadAll() (map[string][]byte, error) {
 			continue // removed since ReadDir
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read managed document: %w", err)
+			return nil, 0, fmt.Errorf("read managed document: %w", err)
 		}
 		out[e.Name()] = data
 	}
-	return out, nil
+	return out, 0, nil
 }
 
-// Put writes a document atomically: temp file, fsync, rename, fsync of the folder.
-func (b *DirBackend) Put(name string, data []byte) error {
+// Rev is 0: the folder has one writer, the store that holds it, which keeps its own view.
+func (b *DirBackend) Rev() (int64, error) { return 0, nil }
+
+// Put writes a document atomically: temp file, fsync, rename, fsync of the folder. The
+// revision is not checked: a folder has one writer.
+func (b *DirBackend) Put(_ int64, name string, data []byte) (int64, error) {
+	return 0, b.put(name, data)
+}
+
+func (b *DirBackend) put(name string, data []byte) error {
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := filepath.Join(b.Dir, "."+name+"."+hex.EncodeToString(rnd[:])+".tmp")
@@ -116,11 +135,11 @@ func (b *DirBackend) Put(name string, data []byte) error {
 }
 
 // Remove deletes a document and fsyncs the folder.
-func (b *DirBackend) Remove(name string) error {
+func (b *DirBackend) Remove(_ int64, name string) (int64, error) {
 	if err := os.Remove(filepath.Join(b.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove %s: %w", name, err)
+		return 0, fmt.Errorf("remove %s: %w", name, err)
 	}
-	return b.syncDir()
+	return 0, b.syncDir()
 }
 
 // syncDir makes a rename or removal durable: POSIX leaves the directory entry in the page

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/glbdns/glbdns/api"
+	"github.com/glbdns/glbdns/policy"
 )
 
 // drainsDoc is the managed document holding every drain.
@@ -48,32 +49,45 @@ func (ds *drainSet) list() []api.Drain {
 }
 
 // Drain takes a member out of the answers until now+d: once published, health counts it as
-// down and it comes back by itself when the drain expires. Draining a drained
-// member replaces its drain. Members of the operator's pools can be drained too. Errors:
-// ErrUnknownRef (no such pool or member in the current policy), ErrInvalid (duration).
+// down and it comes back by itself when the drain expires. Draining a drained member
+// replaces its drain. Members of the operator's pools can be drained too. Errors:
+// ErrUnknownRef (no such pool or member in the serving policy), ErrInvalid (duration).
 func (s *Store) Drain(pool, member string, d time.Duration, reason string) (api.Drain, error) {
 	if d <= 0 || d > maxDrain {
 		return api.Drain{}, invalid("duration", "the duration must be positive and at most %s", maxDrain)
 	}
-	v := s.objects.Load()
-	if _, ok := v.pools[pool]; !ok {
-		return api.Drain{}, &ValidationError{Reason: fmt.Sprintf("pool %q is not defined", pool), kind: ErrUnknownRef}
-	}
-	if !v.members[memberKey{pool, member}] {
-		return api.Drain{}, &ValidationError{Reason: fmt.Sprintf("pool %q has no member %q", pool, member), kind: ErrUnknownRef}
-	}
 	now := time.Now()
 	dr := api.Drain{Pool: pool, Member: member, Until: now.Add(d).UTC().Round(time.Millisecond), Reason: reason}
-	return dr, s.editDrains(now, func(m map[memberKey]api.Drain) error {
+	return dr, s.editDrains(now, func(snap *policy.Snapshot, m map[memberKey]api.Drain) error {
+		if err := hasMember(snap, pool, member); err != nil {
+			return err
+		}
 		m[memberKey{pool, member}] = dr
 		return nil
 	})
 }
 
+// hasMember says why snap (nil: nothing serves yet) has no member called member in pool.
+func hasMember(snap *policy.Snapshot, pool, member string) error {
+	var p *policy.Pool
+	if snap != nil {
+		p = snap.PoolByName[pool]
+	}
+	if p == nil {
+		return &ValidationError{Reason: fmt.Sprintf("pool %q is not defined", pool), kind: ErrUnknownRef}
+	}
+	for _, m := range p.Members {
+		if m.Name == member {
+			return nil
+		}
+	}
+	return &ValidationError{Reason: fmt.Sprintf("pool %q has no member %q", pool, member), kind: ErrUnknownRef}
+}
+
 // Undrain ends a member's drain now (ErrNotFound if it is not drained).
 func (s *Store) Undrain(pool, member string) error {
 	now := time.Now()
-	return s.editDrains(now, func(m map[memberKey]api.Drain) error {
+	return s.editDrains(now, func(_ *policy.Snapshot, m map[memberKey]api.Drain) error {
 		k := memberKey{pool, member}
 		if _, ok := m[k]; !ok {
 			return fmt.Errorf("drain of %s/%s: %w", pool, member, ErrNotFound)
@@ -83,41 +97,30 @@ func (s *Store) Undrain(pool, member string) error {
 	})
 }
 
-// editDrains re-reads the drains, drops the expired ones, applies edit, persists, and
-// publishes the serving snapshot with the new drains.
-func (s *Store) editDrains(now time.Time, edit func(map[memberKey]api.Drain) error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	docs, err := s.b.ReadAll()
-	if err != nil {
-		return err
-	}
-	cur, err := decodeDrains(docs[drainsDoc])
-	if err != nil {
-		return err
-	}
-	next := make(map[memberKey]api.Drain, len(cur.m)+1)
-	for k, d := range cur.m {
-		if now.Before(d.Until) {
-			next[k] = d
+// editDrains writes the drains document: the drains in force at now, edited by edit
+// (which may refuse), through write, so that two nodes' drains never overwrite each other.
+// The serving snapshot is published again with the new drains.
+func (s *Store) editDrains(now time.Time, edit func(snap *policy.Snapshot, m map[memberKey]api.Drain) error) error {
+	return s.write(func(src *sources) (string, *mdoc, error) {
+		cur, err := decodeDrains(src.m.data(drainsDoc))
+		if err != nil {
+			return "", nil, err
 		}
-	}
-	if err := edit(next); err != nil {
-		return err
-	}
-	list := make([]api.Drain, 0, len(next))
-	for _, d := range next {
-		list = append(list, d)
-	}
-	if err := s.b.Put(drainsDoc, marshalDrains(list)); err != nil {
-		return err
-	}
-	ds := &drainSet{m: next}
-	s.drains.Store(ds)
-	if s.last == nil {
-		return nil // nothing serves yet: the first Load publishes the drains
-	}
-	return s.publishLocked(s.last, ds)
+		next := make(map[memberKey]api.Drain, len(cur.m)+1)
+		for k, d := range cur.m {
+			if now.Before(d.Until) {
+				next[k] = d
+			}
+		}
+		if err := edit(s.last, next); err != nil {
+			return "", nil, err
+		}
+		list := make([]api.Drain, 0, len(next))
+		for _, d := range next {
+			list = append(list, d)
+		}
+		return drainsDoc, &mdoc{data: marshalDrains(list), kind: "drains"}, nil
+	})
 }
 
 // GetDrain returns a member's drain (ErrNotFound if it is not drained at now).

@@ -2,8 +2,10 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -32,6 +34,8 @@ type Store struct {
 	mu      sync.Mutex // serialises writers, Load and publish within this process
 	publish Publish    // nil: nothing is published (glbctl, tests)
 	last    *policy.Snapshot
+	lastOp  uint64   // declKey of the operator's files last published
+	cache   *managed // the managed documents as last read or written; nil: read them
 	objects atomic.Pointer[objects]
 	drains  atomic.Pointer[drainSet]
 
@@ -57,21 +61,25 @@ type Publish func(snap *policy.Snapshot, drains []api.Drain) error
 type objects struct {
 	pools    map[string]api.Pool
 	services map[string]api.Service
-	members  map[memberKey]bool
+	// op are the operator's objects among them, as described for the operator's files of
+	// key opKey: a write that leaves those files alone describes them again for nothing.
+	opKey      uint64
+	opPools    map[string]api.Pool
+	opServices map[string]api.Service
 }
 
-// sources is everything read from disk for one write or Load.
+// sources is what one write or Load compiles: the operator's files and the managed
+// documents.
 type sources struct {
 	opFiles    []policy.File
-	opPools    map[string]bool // pool names the operator's files declare
-	opServices map[string]bool // service names (ServiceName form) they declare
-	docs       map[string][]byte
-	pools      map[string]api.Pool    // managed pools, versioned
-	services   map[string]api.Service // managed services, versioned
-	poolDoc    map[string]string      // pool name -> document name
-	svcDoc     map[string]string
-	diags      hcl.Diagnostics // managed documents that do not decode
+	opPools    map[string]bool // pool names the operator's files declare (writes only)
+	opServices map[string]bool // service names (ServiceName form) they declare (writes only)
+	m          *managed
 }
+
+// maxConflicts bounds the retries of a write whose documents moved under it (another
+// node's write): each retry reads them again and checks the write anew.
+const maxConflicts = 8
 
 // DefaultManagedDir is the managed folder for a policy path: beside it, named after it
 // ("examples/policy" and "examples/policy.hcl" both give "examples/policy.managed"). It is
@@ -106,7 +114,7 @@ func OpenBackend(policyPath string, b Backend) (*Store, error) {
 	}
 	s := &Store{policyPath: policyPath, b: b}
 	s.decl.seed = maphash.MakeSeed()
-	s.objects.Store(&objects{pools: map[string]api.Pool{}, services: map[string]api.Service{}, members: map[memberKey]bool{}})
+	s.objects.Store(&objects{pools: map[string]api.Pool{}, services: map[string]api.Service{}})
 	s.drains.Store(&drainSet{})
 	return s, nil
 }
@@ -115,22 +123,28 @@ func OpenBackend(policyPath string, b Backend) (*Store, error) {
 // policy.Load, the one loader and validator for files and API alike, and publishes the
 // snapshot. On success the store's objects (what the API reads) and its drains are
 // refreshed; on error the snapshot is nil, nothing is published and the objects are
-// unchanged. The daemon calls it at start and on every reload (SIGHUP, a file change).
+// unchanged. When neither the operator's files nor the managed documents changed since
+// the last publication (the backend's revision says so), the serving snapshot is returned
+// and nothing is compiled again. The daemon calls it at start and on every reload
+// (SIGHUP, a change of the files or of the documents).
 func (s *Store) Load() (*policy.Snapshot, hcl.Diagnostics) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	src, err := s.read(false)
+	src, err := s.read(false, false)
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read policy", Detail: err.Error()}}
 	}
-	if src.diags.HasErrors() {
-		return nil, src.diags
+	if s.last != nil && src.m == s.cache && s.declKey(src.opFiles) == s.lastOp {
+		return s.last, nil
 	}
-	snap, diags := policy.Load(s.files(src, "", nil))
+	if diags := src.m.diags(); diags.HasErrors() {
+		return nil, diags
+	}
+	snap, diags := policy.Load(s.files(src))
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	ds, err := decodeDrains(src.docs[drainsDoc])
+	ds, err := decodeDrains(src.m.data(drainsDoc))
 	if err != nil {
 		ds = s.drains.Load()
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Drains not loaded",
@@ -139,6 +153,7 @@ func (s *Store) Load() (*policy.Snapshot, hcl.Diagnostics) {
 	if err := s.publishLocked(snap, ds); err != nil {
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Snapshot refused", Detail: err.Error()})
 	}
+	s.cache, s.lastOp = src.m, s.declKey(src.opFiles)
 	s.drains.Store(ds)
 	s.remember(src.opFiles, snap)
 	s.setObjects(snap, src)
@@ -206,96 +221,96 @@ func (s *Store) declKey(files []policy.File) uint64 {
 
 // read gathers the operator's files and the managed documents, and with declared which
 // pools and services the operator's files declare (writes need it; Load learns it from
-// the snapshot it compiles, see remember).
-func (s *Store) read(declared bool) (*sources, error) {
-	st := &sources{opPools: map[string]bool{}, opServices: map[string]bool{}, pools: map[string]api.Pool{},
-		services: map[string]api.Service{}, poolDoc: map[string]string{}, svcDoc: map[string]string{}}
+// the snapshot it compiles, see remember). The managed documents come from the cache when
+// the backend's revision says they have not moved (always for a write, whose commit
+// checks the revision), else from the backend; fresh makes a write read them again.
+func (s *Store) read(declared, fresh bool) (*sources, error) {
+	src := &sources{opPools: map[string]bool{}, opServices: map[string]bool{}}
 	var err error
-	if st.opFiles, err = policy.ReadPath(s.policyPath); err != nil {
+	if src.opFiles, err = policy.ReadPath(s.policyPath); err != nil {
 		return nil, err
 	}
 	if declared {
-		pools, services := s.declared(st.opFiles)
+		pools, services := s.declared(src.opFiles)
 		for _, p := range pools {
-			st.opPools[p] = true
+			src.opPools[p] = true
 		}
 		for _, sv := range services {
-			st.opServices[api.ServiceName(sv)] = true
+			src.opServices[api.ServiceName(sv)] = true
 		}
 	}
-	if st.docs, err = s.b.ReadAll(); err != nil {
+	if src.m, err = s.managedDocs(declared, fresh); err != nil {
 		return nil, err
 	}
-	for name, data := range st.docs {
-		if name == drainsDoc {
-			continue
-		}
-		kind, raw, err := decodeDoc(s.b.Path(name), data)
-		if err == nil {
-			switch kind {
-			case "pool":
-				var p api.Pool
-				if p, err = decodePool(raw); err == nil {
-					st.pools[p.Name] = poolVersion(p, true)
-					st.poolDoc[p.Name] = name
-				}
-			case "service":
-				var sv api.Service
-				if sv, err = decodeService(raw); err == nil {
-					sv.Name = api.ServiceName(sv.Name)
-					st.services[sv.Name] = serviceVersion(sv, true)
-					st.svcDoc[sv.Name] = name
-				}
-			}
-		}
-		if err != nil {
-			if d, ok := err.(hcl.Diagnostics); ok {
-				st.diags = append(st.diags, d...)
-			} else {
-				st.diags = append(st.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid managed document", Detail: err.Error()})
-			}
-		}
-	}
-	return st, nil
+	return src, nil
 }
 
-// files is the policy's sources with document doc replaced by data (removed when data is
-// nil; unchanged when doc is "").
-func (s *Store) files(st *sources, doc string, data []byte) []policy.File {
-	files := append([]policy.File(nil), st.opFiles...)
-	for name, d := range st.docs {
-		if name == drainsDoc || name == doc {
-			continue
+// managedDocs returns the managed documents: the cache, when a write may use it (forWrite
+// and not fresh: the commit will catch a move) or when the backend's revision is still the
+// cache's (a backend with revisions), else the backend's, decoded where they changed.
+func (s *Store) managedDocs(forWrite, fresh bool) (*managed, error) {
+	if c := s.cache; c != nil && !fresh {
+		if forWrite {
+			return c, nil
 		}
-		files = append(files, policy.File{Name: s.b.Path(name), Data: d})
+		if rev, err := s.b.Rev(); err == nil && rev != 0 && rev == c.rev {
+			return c, nil
+		}
 	}
-	if doc != "" && data != nil {
-		files = append(files, policy.File{Name: s.b.Path(doc), Data: data})
+	docs, rev, err := s.b.ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	return s.decodeManaged(docs, rev, s.cache), nil
+}
+
+// files is the policy's sources: the operator's files, then the managed documents (the
+// drains are not policy).
+func (s *Store) files(src *sources) []policy.File {
+	files := make([]policy.File, 0, len(src.opFiles)+len(src.m.docs))
+	files = append(files, src.opFiles...)
+	for name, d := range src.m.docs {
+		if d.kind != "drains" {
+			files = append(files, policy.File{Name: s.b.Path(name), Data: d.data})
+		}
 	}
 	return files
 }
 
-// setObjects shows the objects of a validated snapshot to reads.
-func (s *Store) setObjects(snap *policy.Snapshot, st *sources) {
-	v := &objects{pools: make(map[string]api.Pool, len(snap.Pools)), services: make(map[string]api.Service, len(snap.Services)),
-		members: make(map[memberKey]bool, len(snap.Members))}
-	for _, p := range snap.Pools {
-		if mp, ok := st.pools[p.Name]; ok {
-			v.pools[p.Name] = mp
-		} else {
-			v.pools[p.Name] = poolVersion(poolFrom(p), false)
+// setObjects shows the objects of a validated snapshot to reads: the operator's, described
+// from snap, and the managed ones of src.
+func (s *Store) setObjects(snap *policy.Snapshot, src *sources) {
+	prev := s.objects.Load()
+	v := &objects{opKey: s.declKey(src.opFiles), opPools: prev.opPools, opServices: prev.opServices}
+	if v.opKey != prev.opKey || v.opPools == nil {
+		op := make(map[string]bool, len(src.opFiles))
+		for _, f := range src.opFiles {
+			op[f.Name] = true
+		}
+		v.opPools, v.opServices = map[string]api.Pool{}, map[string]api.Service{}
+		for _, p := range snap.Pools {
+			if op[p.File] {
+				v.opPools[p.Name] = poolVersion(poolFrom(p), false)
+			}
+		}
+		for _, sv := range snap.Services {
+			if op[sv.File] {
+				name := api.ServiceName(sv.Name)
+				v.opServices[name] = serviceVersion(serviceFrom(sv), false)
+			}
 		}
 	}
-	for _, m := range snap.Members {
-		v.members[memberKey{m.Pool, m.Name}] = true
+	v.pools = make(map[string]api.Pool, len(v.opPools)+len(src.m.pools))
+	v.services = make(map[string]api.Service, len(v.opServices)+len(src.m.services))
+	maps.Copy(v.pools, v.opPools)
+	maps.Copy(v.services, v.opServices)
+	for _, doc := range src.m.pools {
+		d := src.m.docs[doc]
+		v.pools[d.pool.Name] = d.pool
 	}
-	for _, sv := range snap.Services {
-		name := api.ServiceName(sv.Name)
-		if ms, ok := st.services[name]; ok {
-			v.services[name] = ms
-		} else {
-			v.services[name] = serviceVersion(serviceFrom(sv), false)
-		}
+	for _, doc := range src.m.services {
+		d := src.m.docs[doc]
+		v.services[d.service.Name] = d.service
 	}
 	s.objects.Store(v)
 }
@@ -491,31 +506,14 @@ func (s *Store) GetService(name string) (api.Service, error) {
 // PutPool creates or replaces a managed pool after validating the whole policy it would
 // make. It returns the stored pool (with its version) and whether it was created. Errors:
 // ErrReadOnly, ErrExists, ErrPreconditionFailed, *ValidationError (ErrInvalid or
-// ErrUnknownRef), or an I/O error.
+// ErrUnknownRef), ErrNotServing, or an I/O or backend error.
 func (s *Store) PutPool(p api.Pool, pre Precondition) (api.Pool, bool, error) {
 	normalizePool(&p)
 	if err := checkName("pool", p.Name); err != nil {
 		return api.Pool{}, false, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.read(true)
-	if err != nil {
-		return api.Pool{}, false, err
-	}
-	if st.opPools[p.Name] {
-		return api.Pool{}, false, fmt.Errorf("pool %q: %w", p.Name, ErrReadOnly)
-	}
-	cur, exists := st.pools[p.Name]
-	if err := pre.check(exists, cur.Version); err != nil {
-		return api.Pool{}, false, fmt.Errorf("pool %q: %w", p.Name, err)
-	}
-	doc := docName("pool", p.Name)
-	if old, ok := st.poolDoc[p.Name]; ok {
-		doc = old
-	}
 	data := encodePool(p)
-	_, raw, err := decodeDoc(s.b.Path(doc), data)
+	_, raw, err := decodeDoc(s.b.Path(docName("pool", p.Name)), data)
 	if err == nil {
 		p, err = decodePool(raw)
 	}
@@ -523,11 +521,26 @@ func (s *Store) PutPool(p api.Pool, pre Precondition) (api.Pool, bool, error) {
 		return api.Pool{}, false, invalid("", "cannot encode the pool: %v", err)
 	}
 	stored := poolVersion(p, true)
-	st.pools[p.Name] = stored
-	if err := s.commit(st, doc, data); err != nil {
+	var created bool
+	err = s.write(func(src *sources) (string, *mdoc, error) {
+		if src.opPools[p.Name] {
+			return "", nil, fmt.Errorf("pool %q: %w", p.Name, ErrReadOnly)
+		}
+		cur, exists := src.m.pool(p.Name)
+		if err := pre.check(exists, cur.Version); err != nil {
+			return "", nil, fmt.Errorf("pool %q: %w", p.Name, err)
+		}
+		created = !exists
+		doc := docName("pool", p.Name)
+		if old, ok := src.m.pools[p.Name]; ok {
+			doc = old
+		}
+		return doc, &mdoc{data: data, kind: "pool", pool: stored}, nil
+	})
+	if err != nil {
 		return api.Pool{}, false, err
 	}
-	return stored, !exists, nil
+	return stored, created, nil
 }
 
 // PutService creates or replaces a managed service; as PutPool.
@@ -536,25 +549,8 @@ func (s *Store) PutService(sv api.Service, pre Precondition) (api.Service, bool,
 	if err := checkName("service", sv.Name); err != nil {
 		return api.Service{}, false, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.read(true)
-	if err != nil {
-		return api.Service{}, false, err
-	}
-	if st.opServices[sv.Name] {
-		return api.Service{}, false, fmt.Errorf("service %q: %w", sv.Name, ErrReadOnly)
-	}
-	cur, exists := st.services[sv.Name]
-	if err := pre.check(exists, cur.Version); err != nil {
-		return api.Service{}, false, fmt.Errorf("service %q: %w", sv.Name, err)
-	}
-	doc := docName("service", sv.Name)
-	if old, ok := st.svcDoc[sv.Name]; ok {
-		doc = old
-	}
 	data := encodeService(sv)
-	_, raw, err := decodeDoc(s.b.Path(doc), data)
+	_, raw, err := decodeDoc(s.b.Path(docName("service", sv.Name)), data)
 	if err == nil {
 		sv, err = decodeService(raw)
 	}
@@ -562,87 +558,153 @@ func (s *Store) PutService(sv api.Service, pre Precondition) (api.Service, bool,
 		return api.Service{}, false, invalid("", "cannot encode the service: %v", err)
 	}
 	stored := serviceVersion(sv, true)
-	st.services[sv.Name] = stored
-	if err := s.commit(st, doc, data); err != nil {
+	var created bool
+	err = s.write(func(src *sources) (string, *mdoc, error) {
+		if src.opServices[sv.Name] {
+			return "", nil, fmt.Errorf("service %q: %w", sv.Name, ErrReadOnly)
+		}
+		cur, exists := src.m.service(sv.Name)
+		if err := pre.check(exists, cur.Version); err != nil {
+			return "", nil, fmt.Errorf("service %q: %w", sv.Name, err)
+		}
+		created = !exists
+		doc := docName("service", sv.Name)
+		if old, ok := src.m.services[sv.Name]; ok {
+			doc = old
+		}
+		return doc, &mdoc{data: data, kind: "service", service: stored}, nil
+	})
+	if err != nil {
 		return api.Service{}, false, err
 	}
-	return stored, !exists, nil
+	return stored, created, nil
 }
 
 // DeletePool removes a managed pool. Errors: ErrNotFound, ErrReadOnly,
 // ErrPreconditionFailed, ErrReferenced (a service or fallback still names it).
 func (s *Store) DeletePool(name string, pre Precondition) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.read(true)
-	if err != nil {
-		return err
-	}
-	if st.opPools[name] {
-		return fmt.Errorf("pool %q: %w", name, ErrReadOnly)
-	}
-	cur, exists := st.pools[name]
-	if !exists {
-		return fmt.Errorf("pool %q: %w", name, ErrNotFound)
-	}
-	if err := pre.check(true, cur.Version); err != nil {
-		return fmt.Errorf("pool %q: %w", name, err)
-	}
-	delete(st.pools, name)
-	return s.commit(st, st.poolDoc[name], nil)
+	return s.write(func(src *sources) (string, *mdoc, error) {
+		if src.opPools[name] {
+			return "", nil, fmt.Errorf("pool %q: %w", name, ErrReadOnly)
+		}
+		cur, exists := src.m.pool(name)
+		if !exists {
+			return "", nil, fmt.Errorf("pool %q: %w", name, ErrNotFound)
+		}
+		if err := pre.check(true, cur.Version); err != nil {
+			return "", nil, fmt.Errorf("pool %q: %w", name, err)
+		}
+		return src.m.pools[name], nil, nil
+	})
 }
 
 // DeleteService removes a managed service; as DeletePool.
 func (s *Store) DeleteService(name string, pre Precondition) error {
 	name = api.ServiceName(name)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.read(true)
-	if err != nil {
-		return err
-	}
-	if st.opServices[name] {
-		return fmt.Errorf("service %q: %w", name, ErrReadOnly)
-	}
-	cur, exists := st.services[name]
-	if !exists {
-		return fmt.Errorf("service %q: %w", name, ErrNotFound)
-	}
-	if err := pre.check(true, cur.Version); err != nil {
-		return fmt.Errorf("service %q: %w", name, err)
-	}
-	delete(st.services, name)
-	return s.commit(st, st.svcDoc[name], nil)
+	return s.write(func(src *sources) (string, *mdoc, error) {
+		if src.opServices[name] {
+			return "", nil, fmt.Errorf("service %q: %w", name, ErrReadOnly)
+		}
+		cur, exists := src.m.service(name)
+		if !exists {
+			return "", nil, fmt.Errorf("service %q: %w", name, ErrNotFound)
+		}
+		if err := pre.check(true, cur.Version); err != nil {
+			return "", nil, fmt.Errorf("service %q: %w", name, err)
+		}
+		return src.m.services[name], nil, nil
+	})
 }
 
-// commit validates the policy with document doc set to data (removed when nil), persists
-// the change, publishes the snapshot that validated it and shows src's managed objects
-// (which the caller has updated for the change) to reads. The policy is compiled once: the
-// snapshot that validated the write is the one installed. Called with s.mu held.
-func (s *Store) commit(src *sources, doc string, data []byte) error {
-	if src.diags.HasErrors() {
-		return diagError(src.diags, "", nil)
-	}
-	snap, diags := policy.Load(s.files(src, doc, data))
-	if diags.HasErrors() {
-		ve := diagError(diags, s.b.Path(doc), fieldSpans(s.b.Path(doc), data))
-		if data == nil && ve.kind == ErrUnknownRef {
-			ve.kind = ErrReferenced // the delete would leave a dangling reference
+// change decides a write against the sources it is given: the document to set (nil: to
+// remove), or why the write is refused.
+type change func(src *sources) (doc string, d *mdoc, err error)
+
+// write runs a write: it reads the sources, lets ch decide, and commits. When the backend's
+// documents moved since they were read (another node wrote), it reads them again and
+// decides again, so that preconditions and validation always hold against what the write
+// replaces; a conflict that outlasts maxConflicts tries is returned.
+func (s *Store) write(ch change) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for try := 0; ; try++ {
+		src, err := s.read(true, try > 0)
+		if err != nil {
+			return err
 		}
-		return ve
+		doc, d, err := ch(src)
+		if err != nil {
+			return err
+		}
+		err = s.commit(src, doc, d)
+		if !errors.Is(err, ErrConflict) || try == maxConflicts {
+			return err
+		}
+		s.cache = nil
+	}
+}
+
+// commit validates the policy with document doc set to d (removed when nil), persists
+// the change if the backend's documents are still those of src (else ErrConflict),
+// publishes the snapshot that validated it, and shows the new objects to reads. The policy
+// is compiled once: the snapshot that validated the write is the one installed. A drains
+// document changes no policy: the serving snapshot is published again with the new
+// drains. Called with s.mu held.
+func (s *Store) commit(src *sources, doc string, d *mdoc) error {
+	next := src.m.clone()
+	if d == nil {
+		next.remove(doc)
+	} else {
+		next.add(doc, d)
+	}
+	var snap *policy.Snapshot
+	if doc == drainsDoc {
+		snap = s.last
+	} else {
+		if diags := src.m.diags(); diags.HasErrors() {
+			return diagError(diags, "", nil)
+		}
+		var data []byte
+		if d != nil {
+			data = d.data
+		}
+		after := &sources{opFiles: src.opFiles, m: next}
+		var diags hcl.Diagnostics
+		if snap, diags = policy.Load(s.files(after)); diags.HasErrors() {
+			ve := diagError(diags, s.b.Path(doc), fieldSpans(s.b.Path(doc), data))
+			if d == nil && ve.kind == ErrUnknownRef {
+				ve.kind = ErrReferenced // the delete would leave a dangling reference
+			}
+			return ve
+		}
 	}
 	var err error
-	if data == nil {
-		err = s.b.Remove(doc)
+	if d == nil {
+		next.rev, err = s.b.Remove(src.m.rev, doc)
 	} else {
-		err = s.b.Put(doc, data)
+		next.rev, err = s.b.Put(src.m.rev, doc, d.data)
 	}
 	if err != nil {
 		return err
 	}
-	s.setObjects(snap, src)
-	if err := s.publishLocked(snap, s.drains.Load()); err != nil {
+	s.cache = next
+	ds := s.drains.Load()
+	if doc == drainsDoc {
+		if ds, err = decodeDrains(d.data); err != nil {
+			return err // not reached: the store wrote the document
+		}
+		s.drains.Store(ds)
+	} else {
+		s.setObjects(snap, &sources{opFiles: src.opFiles, m: next})
+	}
+	if snap == nil {
+		return nil // nothing serves yet: the first Load publishes the drains
+	}
+	if err := s.publishLocked(snap, ds); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotServing, err)
+	}
+	if doc != drainsDoc {
+		s.lastOp = s.declKey(src.opFiles)
 	}
 	return nil
 }
