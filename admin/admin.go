@@ -56,6 +56,10 @@ type Config struct {
 	Server *dnsserver.Server
 	// Ready reports readiness for /readyz; nil means ready once Server has a snapshot.
 	Ready func() bool
+	// Degraded, when set and not "", is what /readyz adds to its "ready": the node serves,
+	// but not as it should (its cached policy, say). Still 200: a node that answers DNS
+	// from its last policy must stay in rotation.
+	Degraded func() string
 	// Policy describes the serving policy and the last reload; nil leaves it empty.
 	Policy func() api.PolicyStatus
 	// Health is the merged health the DNS server answers from: /v1/state, the status page
@@ -187,6 +191,12 @@ func (a *Admin) readyz(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("not ready\n"))
 		return
+	}
+	if a.cfg.Degraded != nil {
+		if note := a.cfg.Degraded(); note != "" {
+			_, _ = w.Write([]byte("ready: " + note + "\n"))
+			return
+		}
 	}
 	_, _ = w.Write([]byte("ready\n"))
 }

@@ -80,3 +80,43 @@ type ReporterState struct {
 	// LastError is the last request error ("" after a success).
 	LastError string `json:"last_error,omitempty"`
 }
+
+// Cluster is the body of the admin listener's GET /v1/cluster: every live glbdns node and
+// healthd reporter of the cluster, as registered under their leases in etcd (a node without
+// etcd lists itself and its own reporters).
+type Cluster struct {
+	// Nodes sorted by id.
+	Nodes []NodeState `json:"nodes"`
+	// Reporters are the healthd reporters registered (sorted by id); the -health URLs a
+	// node is given are listed in its NodeState.Reporters.
+	Reporters []ReporterInfo `json:"reporters"`
+	// PolicyHashes is how many different policies the nodes serve: 1 when they agree.
+	PolicyHashes int `json:"policy_hashes"`
+}
+
+// NodeState is what a glbdns node says of itself in the cluster.
+type NodeState struct {
+	ID string `json:"id"`
+	// DNS and Admin are the addresses it answers DNS and the admin API on.
+	DNS   string `json:"dns"`
+	Admin string `json:"admin,omitempty"`
+	// PolicyHash and Generation are the serving policy's (PolicyStatus).
+	PolicyHash string `json:"policy_hash"`
+	Generation uint64 `json:"generation"`
+	// FromCache is set while the node serves its cached policy (the store is unavailable).
+	FromCache bool `json:"from_cache,omitempty"`
+	// Reporters are the healthd reporters it listens to, fresh or not.
+	Reporters []ReporterState `json:"reporters"`
+	Version   string          `json:"version"`
+	Started   time.Time       `json:"started"`
+	Updated   time.Time       `json:"updated"`
+}
+
+// ReporterInfo is a healthd reporter as it registers itself.
+type ReporterInfo struct {
+	ID string `json:"id"`
+	// URL is where glbdns watches its reports (GET URL/v1/health).
+	URL     string    `json:"url"`
+	Version string    `json:"version"`
+	Started time.Time `json:"started"`
+}

@@ -34,6 +34,7 @@
 //	glbdns_policy_last_reload_timestamp_seconds                 gauge    time of the last attempt
 //	glbdns_policy_generation                                    gauge    snapshots installed so far
 //	glbdns_policy_info{hash}                                    gauge    1, for the serving policy
+//	glbdns_policy_from_cache                                    gauge    1 while serving the local cache
 //	glbdns_build_info{version,revision,goversion}               gauge    1
 //	glbdns_health_reporter_fresh{reporter}                      gauge    1 when heard within StaleAfter
 //	glbdns_health_reporter_last_contact_timestamp_seconds{reporter}  gauge  0 if never
@@ -52,6 +53,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -100,6 +102,13 @@ type Config struct {
 	// documents; "" means store.DefaultManagedDir(PolicyPath) ("<policy>.managed" beside
 	// the policy).
 	ManagedDir string
+	// Etcd, with endpoints, keeps the managed objects and drains in etcd, shared by every
+	// node of its prefix, instead of the managed folder.
+	Etcd store.EtcdConfig
+	// PolicyCache is the file where a node on etcd keeps the managed objects it last
+	// served, and serves them from when it starts while etcd is unreachable; ""
+	// means store.DefaultCacheFile(PolicyPath) ("<policy>.cache" beside the policy).
+	PolicyCache string
 	// AdminToken enables the admin API's writes (bearer token); "" leaves them off (403).
 	AdminToken string
 	// GeoIPDatabase and GeoIPASNDatabase override the policy's geoip block paths.
@@ -179,14 +188,17 @@ func New(cfg Config) (*Daemon, error) {
 	d.srv.SetHealthSource(d.health)
 	d.m = newDaemonMetrics(d.reg, d.srv, d.health, d.hc != nil)
 
-	st, err := store.Open(cfg.PolicyPath, cfg.ManagedDir)
+	st, err := d.openStore()
 	if err != nil {
 		return nil, fmt.Errorf("open policy store: %w", err)
 	}
 	d.st = st
+	registerStoreMetrics(d.reg, st)
 	st.Publish(d.publish)
-	if _, diags := st.Load(); diags.HasErrors() {
-		logDiags(d.log, diags)
+	_, diags := st.Load()
+	logDiags(d.log, diags)
+	if diags.HasErrors() {
+		st.Close()
 		return nil, fmt.Errorf("load %s: %w: %s", cfg.PolicyPath, ErrPolicy, diags.Error())
 	}
 	d.adm = admin.New(admin.Config{
@@ -195,11 +207,43 @@ func New(cfg Config) (*Daemon, error) {
 		Server:   d.srv,
 		Health:   d.health,
 		Ready:    d.ready.Load,
+		Degraded: d.degraded,
 		Policy:   d.PolicyStatus,
 		Store:    st,
 		Token:    cfg.AdminToken,
 	})
 	return d, nil
+}
+
+// openStore opens the policy store: on etcd when Config.Etcd has endpoints, with the
+// local cache of the managed objects, else on the managed folder.
+func (d *Daemon) openStore() (*store.Store, error) {
+	if len(d.cfg.Etcd.Endpoints) == 0 {
+		return store.Open(d.cfg.PolicyPath, d.cfg.ManagedDir)
+	}
+	b, err := store.NewEtcdBackend(d.cfg.Etcd)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.OpenBackend(d.cfg.PolicyPath, b)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	cache := cmp.Or(d.cfg.PolicyCache, store.DefaultCacheFile(d.cfg.PolicyPath))
+	st.KeepCache(cache, func(err error) { d.log.Warn("policy cache not written", "file", cache, "err", err) })
+	d.log.Info("policy store on etcd", "endpoints", strings.Join(d.cfg.Etcd.Endpoints, ","),
+		"prefix", b.Prefix(), "cache", cache)
+	return st, nil
+}
+
+// degraded says what keeps the node from serving as it should, "" when nothing does: it
+// serves the managed objects of its local cache because the store is unavailable.
+func (d *Daemon) degraded() string {
+	if t := d.st.FromCache(); !t.IsZero() {
+		return "serving the cached policy since " + t.UTC().Format(time.RFC3339) + ": the policy store (etcd) is unavailable"
+	}
+	return ""
 }
 
 // Server is the daemon's DNS server.
@@ -304,6 +348,7 @@ func (d *Daemon) Reload() error {
 		d.m.failed(start)
 		return fmt.Errorf("reload %s: %w: %s", d.cfg.PolicyPath, ErrPolicy, diags.Error())
 	}
+	logDiags(d.log, diags) // warnings: a drains document that does not decode, a cached policy
 	d.log.Info("policy reloaded", "policy_hash", snap.Hash, "services", len(snap.Services),
 		"members", len(snap.Members), "generation", d.PolicyStatus().Generation, "took", time.Since(start))
 	return nil
@@ -326,6 +371,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer d.bgCancel()
+	defer d.st.Close()
 	// SIGHUP's default action ends the process: take it over before anything is bound or
 	// logged, so that a reload asked for as soon as the server says it listens is a reload.
 	hup := make(chan os.Signal, 1)
@@ -442,14 +488,19 @@ func (d *Daemon) reloadAndWatch() {
 	}
 }
 
-// logDiags logs each diagnostic with its position (file:line:col).
+// logDiags logs each diagnostic with its position (file:line:col): errors as errors,
+// warnings as warnings.
 func logDiags(log *slog.Logger, diags hcl.Diagnostics) {
 	for _, d := range diags {
 		pos := ""
 		if d.Subject != nil {
 			pos = fmt.Sprintf("%s:%d:%d", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
 		}
-		log.Error("policy error", "pos", pos, "summary", d.Summary, "detail", d.Detail)
+		if d.Severity == hcl.DiagError {
+			log.Error("policy error", "pos", pos, "summary", d.Summary, "detail", d.Detail)
+		} else {
+			log.Warn("policy warning", "pos", pos, "summary", d.Summary, "detail", d.Detail)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/glbdns/glbdns/health"
 	"github.com/glbdns/glbdns/internal/buildinfo"
 	"github.com/glbdns/glbdns/policy"
+	"github.com/glbdns/glbdns/policy/store"
 )
 
 // daemonMetrics are the reload and build series (listed in the package comment).
@@ -68,6 +69,19 @@ func newDaemonMetrics(reg *prometheus.Registry, srv *dnsserver.Server, h *health
 		reg.MustRegister(reporterCollector{h})
 	}
 	return m
+}
+
+// registerStoreMetrics registers the series read off the policy store at scrape time.
+func registerStoreMetrics(reg *prometheus.Registry, st *store.Store) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "glbdns", Subsystem: "policy", Name: "from_cache",
+		Help: "1 while the managed objects served come from the node's local cache because the policy store (etcd) is unavailable, else 0.",
+	}, func() float64 {
+		if st.FromCache().IsZero() {
+			return 0
+		}
+		return 1
+	}))
 }
 
 // loaded records a snapshot installed at t (the first load, or a successful reload).

@@ -100,6 +100,29 @@ func New(cfg Config) *Health {
 	return h
 }
 
+// SetReporters replaces the reporters whose reports count (the set found in the cluster
+// registry, say): a reporter that stays keeps what it reported, a new one starts silent,
+// and one that leaves stops counting at once.
+func (h *Health) SetReporters(names []string) {
+	h.mu.Lock()
+	next := make([]*reporter, 0, len(names))
+	byName := make(map[string]*reporter, len(names))
+	for _, name := range names {
+		if byName[name] != nil {
+			continue
+		}
+		r := h.byName[name]
+		if r == nil {
+			r = &reporter{name: name}
+		}
+		next = append(next, r)
+		byName[name] = r
+	}
+	h.reporters, h.byName = next, byName
+	h.mu.Unlock()
+	h.poke()
+}
+
 // StaleAfter is the staleness bound in use (Config.StaleAfter or its default): the
 // transport must hear from a live reporter well within it.
 func (h *Health) StaleAfter() time.Duration { return h.cfg.StaleAfter }

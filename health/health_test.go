@@ -221,6 +221,38 @@ func TestDrainExpiryTimer(t *testing.T) {
 	}
 }
 
+// TestSetReporters: a reporter that leaves the set stops counting at once, one that stays
+// keeps its report, a new one starts silent.
+func TestSetReporters(t *testing.T) {
+	snap := snapOf(t, "web:a")
+	c := newClock()
+	h := newHealth(t, c, Config{Reporters: []string{"r1", "r2"}})
+	h.Report("r1", report("r1", map[string]api.Status{"web/a": api.StatusDown}), c.now())
+	h.Report("r2", report("r2", map[string]api.Status{"web/a": api.StatusDown}), c.now())
+	h.step(c.now())
+	if got := ups(h, snap); got != "D" {
+		t.Fatalf("two reporters say down: %s", got)
+	}
+	h.SetReporters([]string{"r2", "r3"})
+	h.step(c.now())
+	if got := ups(h, snap); got != "D" {
+		t.Errorf("r2 stayed and says down: %s", got)
+	}
+	h.SetReporters([]string{"r3"})
+	h.step(c.now())
+	if got := ups(h, snap); got != "D" {
+		t.Errorf("only the silent r3 left: %s, want the last verdict kept for the grace period", got)
+	}
+	if rs := h.Reporters(); len(rs) != 1 || rs[0].URL != "r3" || rs[0].Fresh {
+		t.Errorf("reporters %+v", rs)
+	}
+	h.Report("r3", report("r3", map[string]api.Status{"web/a": api.StatusUp}), c.now())
+	h.step(c.now())
+	if got := ups(h, snap); got != "U" {
+		t.Errorf("r3, the one reporter, says up: %s", got)
+	}
+}
+
 func TestUnknownReporterIgnored(t *testing.T) {
 	snap := snapOf(t, "web:a")
 	c := newClock()

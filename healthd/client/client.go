@@ -12,7 +12,7 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"errors"
+
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -40,8 +40,9 @@ const (
 
 // Config configures a Client.
 type Config struct {
-	// URLs of the healthd instances, e.g. "http://10.0.0.5:8054" (a trailing
-	// "/v1/health" is accepted). At least one.
+	// URLs of the healthd instances Run watches, e.g. "http://10.0.0.5:8054" (a trailing
+	// "/v1/health" is accepted). Watch follows others, found elsewhere (the cluster's
+	// registry).
 	URLs []string
 	// StaleAfter is how soon a live reporter must be heard from (health.Config.StaleAfter):
 	// the watch waits at most half of it. 0: no bound but DefaultWait.
@@ -71,9 +72,6 @@ type Client struct {
 
 // New validates cfg.
 func New(cfg Config) (*Client, error) {
-	if len(cfg.URLs) == 0 {
-		return nil, errors.New("no healthd url")
-	}
 	c := &Client{wait: DefaultWait, http: cfg.HTTPClient}
 	if cfg.StaleAfter > 0 {
 		c.wait = min(c.wait, cfg.StaleAfter/2)
@@ -83,16 +81,26 @@ func New(cfg Config) (*Client, error) {
 		c.http = &http.Client{Timeout: c.wait + c.wait/16 + 10*time.Second}
 	}
 	for _, raw := range cfg.URLs {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("bad healthd url %q: want http(s)://host:port", raw)
+		u, err := URL(raw)
+		if err != nil {
+			return nil, err
 		}
-		if !strings.HasSuffix(u.Path, "/v1/health") {
-			u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/health"
-		}
-		c.urls = append(c.urls, u.String())
+		c.urls = append(c.urls, u)
 	}
 	return c, nil
+}
+
+// URL is a healthd's /v1/health URL from its base URL ("http://10.0.0.5:8054"; a trailing
+// "/v1/health" is accepted): the name Updates carry.
+func URL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("bad healthd url %q: want http(s)://host:port", raw)
+	}
+	if !strings.HasSuffix(u.Path, "/v1/health") {
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/health"
+	}
+	return u.String(), nil
 }
 
 // URLs are the reporters' /v1/health URLs, in the order of Config.URLs: the names Updates
@@ -104,13 +112,14 @@ func (c *Client) URLs() []string { return append([]string(nil), c.urls...) }
 func (c *Client) Run(ctx context.Context, deliver func(Update)) {
 	var wg sync.WaitGroup
 	for _, u := range c.urls {
-		wg.Go(func() { c.watch(ctx, u, deliver) })
+		wg.Go(func() { c.Watch(ctx, u, deliver) })
 	}
 	wg.Wait()
 }
 
-// watch keeps a blocking watch open on one reporter.
-func (c *Client) watch(ctx context.Context, u string, deliver func(Update)) {
+// Watch keeps a blocking watch open on the reporter at u (a URL as URL returns it) until
+// ctx is done, calling deliver with each Update.
+func (c *Client) Watch(ctx context.Context, u string, deliver func(Update)) {
 	backoff := minBackoff
 	var index uint64
 	for ctx.Err() == nil {

@@ -116,7 +116,6 @@ func TestNewErrors(t *testing.T) {
 		name string
 		urls []string
 	}{
-		{"no url", nil},
 		{"not http", []string{"ftp://x"}},
 		{"no host", []string{"http://"}},
 	} {

@@ -1,13 +1,17 @@
 // Package cli holds the small pieces every glbdns binary shares: a logger built from a
-// -log-level flag, environment defaults for flags, and repeatable string flags.
+// -log-level flag, environment defaults for flags, repeatable string flags, and the flags
+// of the shared store on etcd.
 package cli
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/glbdns/glbdns/policy/store"
 )
 
 // NewLogger returns a text slog.Logger on w at the named level (debug, info, warn, error).
@@ -47,5 +51,34 @@ func (s *Strings) FromEnv(name string) {
 		if v = strings.TrimSpace(v); v != "" {
 			*s = append(*s, v)
 		}
+	}
+}
+
+// EtcdFlags defines the flags (and environment defaults, ENV_ETCD_...) of a shared store on
+// etcd, named as etcdctl names them: -etcd-endpoints (comma-separated), -etcd-prefix,
+// -etcd-cacert, -etcd-cert, -etcd-key, -etcd-user and -etcd-password. The function it
+// returns reads them after fs is parsed; no endpoint means no etcd.
+func EtcdFlags(fs *flag.FlagSet, env string) func() store.EtcdConfig {
+	endpoints := fs.String("etcd-endpoints", Env(env+"_ETCD_ENDPOINTS", ""),
+		"comma-separated etcd client `URLs` of the shared store, e.g. http://10.0.0.1:2379 (env "+env+"_ETCD_ENDPOINTS); none: no etcd")
+	prefix := fs.String("etcd-prefix", Env(env+"_ETCD_PREFIX", store.DefaultEtcdPrefix),
+		"etcd key `prefix` of this glbdns cluster (env "+env+"_ETCD_PREFIX)")
+	cacert := fs.String("etcd-cacert", Env(env+"_ETCD_CACERT", ""), "CA `file` that verifies the etcd servers' certificates (env "+env+"_ETCD_CACERT)")
+	cert := fs.String("etcd-cert", Env(env+"_ETCD_CERT", ""), "client certificate `file` for etcd (env "+env+"_ETCD_CERT)")
+	key := fs.String("etcd-key", Env(env+"_ETCD_KEY", ""), "client key `file` for etcd (env "+env+"_ETCD_KEY)")
+	user := fs.String("etcd-user", Env(env+"_ETCD_USER", ""), "etcd `user` (env "+env+"_ETCD_USER)")
+	password := fs.String("etcd-password", "", "etcd `password` (better: env "+env+"_ETCD_PASSWORD, which is not seen in the process list)")
+	return func() store.EtcdConfig {
+		cfg := store.EtcdConfig{Prefix: *prefix, CACert: *cacert, Cert: *cert, Key: *key, User: *user,
+			Password: Env(env+"_ETCD_PASSWORD", *password)}
+		if *password != "" {
+			cfg.Password = *password
+		}
+		for _, e := range strings.Split(*endpoints, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				cfg.Endpoints = append(cfg.Endpoints, e)
+			}
+		}
+		return cfg
 	}
 }

@@ -181,3 +181,52 @@ func TestEtcdUnavailable(t *testing.T) {
 		t.Error("an unavailable etcd changed the serving snapshot")
 	}
 }
+
+// TestEtcdCache: a node keeps the documents it publishes in a local file; a node started
+// while etcd is down serves them, says so, and stops saying so when etcd is back.
+func TestEtcdCache(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	cache := filepath.Join(t.TempDir(), "policy.cache")
+	first := etcdStores(t, c, 1)[0]
+	first.KeepCache(cache, func(err error) { t.Error(err) })
+	if _, _, err := first.PutPool(webPool("web-us"), Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if docs, _, err := readCache(cache); err == nil && docs[docName("pool", "web-us")] != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cache was not written within 10s")
+		}
+	}
+	c.Stop(c.Members[0])
+
+	b, err := NewEtcdBackend(EtcdConfig{Endpoints: c.Endpoints(), Prefix: "/test/" + t.Name() + "/", RequestTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	second, err := OpenBackend(first.policyPath, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.KeepCache(cache, nil)
+	snap, diags := second.Load()
+	if diags.HasErrors() || snap.PoolByName["web-us"] == nil {
+		t.Fatalf("load with etcd down: %v", diags)
+	}
+	if second.FromCache().IsZero() || len(diags) == 0 || diags[len(diags)-1].Summary != "Serving the cached policy" {
+		t.Errorf("the cached policy is not said: from cache %v, diags %v", second.FromCache(), diags)
+	}
+	if _, _, err := second.PutPool(webPool("web-eu"), Precondition{}); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("write with etcd down: %v, want ErrUnavailable", err)
+	}
+	c.Restart(c.Members[0])
+	if _, diags := second.Load(); diags.HasErrors() {
+		t.Fatalf("load once etcd is back: %v", diags)
+	}
+	if !second.FromCache().IsZero() {
+		t.Error("still from the cache once etcd is back")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -38,6 +40,12 @@ type Store struct {
 	cache   *managed // the managed documents as last read or written; nil: read them
 	objects atomic.Pointer[objects]
 	drains  atomic.Pointer[drainSet]
+
+	// The local cache of the managed documents (cache.go); cachePath "" keeps none.
+	cachePath string
+	cacheKick chan struct{}
+	cacheErr  func(error)
+	fromCache atomic.Pointer[time.Time]
 
 	// decl caches policy.Declared for the operator's files (guarded by mu): every API
 	// write reads them again, and they seldom change. Keyed by a hash of their names and
@@ -75,6 +83,7 @@ type sources struct {
 	opPools    map[string]bool // pool names the operator's files declare (writes only)
 	opServices map[string]bool // service names (ServiceName form) they declare (writes only)
 	m          *managed
+	cached     bool // m comes from the local cache: the backend was unavailable
 }
 
 // maxConflicts bounds the retries of a write whose documents moved under it (another
@@ -87,6 +96,12 @@ const maxConflicts = 8
 // read without recursion.
 func DefaultManagedDir(policyPath string) string {
 	return strings.TrimSuffix(filepath.Clean(policyPath), ".hcl") + ".managed"
+}
+
+// DefaultCacheFile is the local cache of a node on etcd (KeepCache): beside the policy,
+// named after it ("examples/policy" gives "examples/policy.cache").
+func DefaultCacheFile(policyPath string) string {
+	return strings.TrimSuffix(filepath.Clean(policyPath), ".hcl") + ".cache"
 }
 
 // Open opens the store of a policy path (a .hcl file or a directory of them) with its
@@ -102,6 +117,24 @@ func Open(policyPath, managedDir string) (*Store, error) {
 	}
 	return OpenBackend(policyPath, b)
 }
+
+// Close releases the backend (an etcd client) and stops the cache writer; the store
+// serves nothing afterwards.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cacheKick != nil {
+		close(s.cacheKick)
+		s.cacheKick = nil
+	}
+	if c, ok := s.b.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// Backend is where the store keeps the managed documents.
+func (s *Store) Backend() Backend { return s.b }
 
 // Publish sets where the store publishes its snapshots and drains (see Publish). Call it
 // before the first Load.
@@ -135,6 +168,7 @@ func (s *Store) Load() (*policy.Snapshot, hcl.Diagnostics) {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read policy", Detail: err.Error()}}
 	}
 	if s.last != nil && src.m == s.cache && s.declKey(src.opFiles) == s.lastOp {
+		s.fromCache.Store(nil) // the backend answered: what serves is what it holds
 		return s.last, nil
 	}
 	if diags := src.m.diags(); diags.HasErrors() {
@@ -157,6 +191,13 @@ func (s *Store) Load() (*policy.Snapshot, hcl.Diagnostics) {
 	s.drains.Store(ds)
 	s.remember(src.opFiles, snap)
 	s.setObjects(snap, src)
+	if src.cached {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Serving the cached policy",
+			Detail: fmt.Sprintf("The store is unavailable; the managed objects come from %s until it is back.", s.cachePath)})
+	} else {
+		s.fromCache.Store(nil)
+		s.saveCache()
+	}
 	return snap, diags
 }
 
@@ -240,7 +281,13 @@ func (s *Store) read(declared, fresh bool) (*sources, error) {
 		}
 	}
 	if src.m, err = s.managedDocs(declared, fresh); err != nil {
-		return nil, err
+		if declared {
+			return nil, err
+		}
+		if src.m, err = s.fallback(err); err != nil {
+			return nil, err
+		}
+		src.cached = true
 	}
 	return src, nil
 }
@@ -706,6 +753,7 @@ func (s *Store) commit(src *sources, doc string, d *mdoc) error {
 	if doc != drainsDoc {
 		s.lastOp = s.declKey(src.opFiles)
 	}
+	s.saveCache()
 	return nil
 }
 

@@ -1,0 +1,76 @@
+package cluster
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/glbdns/glbdns/api"
+	"github.com/glbdns/glbdns/internal/etcdtest"
+)
+
+// waitFor polls cond (bounded) and fails with what.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > within {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func TestRegisterFollowAndLapse(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	cli := c.Client()
+	reg := New(cli, "/test/", slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var view View
+	go Follow(ctx, reg, Reporters, view.SetReporters)
+	go Follow(ctx, reg, Nodes, view.SetNodes)
+
+	// A node registers and rewrites its value on change.
+	hash := "a"
+	changed := make(chan struct{}, 1)
+	nctx, stopNode := context.WithCancel(ctx)
+	go reg.Register(nctx, Nodes, "n1", func() any { return api.NodeState{ID: "n1", PolicyHash: hash} }, changed, 0)
+	waitFor(t, 10*time.Second, "node listed", func() bool {
+		cl := view.Cluster()
+		return len(cl.Nodes) == 1 && cl.Nodes[0].PolicyHash == "a" && cl.PolicyHashes == 1
+	})
+	hash = "b"
+	changed <- struct{}{}
+	waitFor(t, 10*time.Second, "node's new hash", func() bool {
+		cl := view.Cluster()
+		return len(cl.Nodes) == 1 && cl.Nodes[0].PolicyHash == "b"
+	})
+
+	// A clean stop revokes the lease: the node drops out at once.
+	stopNode()
+	waitFor(t, 5*time.Second, "stopped node gone", func() bool { return len(view.Cluster().Nodes) == 0 })
+
+	// A reporter whose process dies (its client gone, the lease not revoked) drops out
+	// when its lease lapses.
+	dead, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := New(dead, "/test/", slog.New(slog.DiscardHandler))
+	short.ttl = 2 * time.Second
+	go short.Register(ctx, Reporters, "r1", func() any { return api.ReporterInfo{ID: "r1", URL: "http://127.0.0.1:1"} }, nil, 0)
+	waitFor(t, 10*time.Second, "reporter listed", func() bool {
+		urls := ReporterURLs(view.Cluster().Reporters)
+		return len(urls) == 1 && urls[0] == "http://127.0.0.1:1"
+	})
+	dead.Close()
+	took := waitFor(t, 15*time.Second, "dead reporter gone", func() bool { return len(view.Cluster().Reporters) == 0 })
+	t.Logf("a dead reporter dropped out %v after its client closed (lease TTL 2s)", took.Round(time.Millisecond))
+}
