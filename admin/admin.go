@@ -5,6 +5,8 @@
 //	GET /metrics    the daemon's registry (Prometheus text or OpenMetrics)
 //	GET /healthz    200 "ok" while the process runs (liveness)
 //	GET /readyz     200 once a snapshot serves and the DNS sockets are bound, else 503
+//	GET /v1/cluster every live glbdns node of the cluster (id, addresses, policy hash and
+//	                generation, the reporters it hears) and every registered healthd reporter
 //	GET /v1/state   State as JSON: policy hash, generation, files, last reload, every
 //	                service with its pools and members (address or host, weight, health,
 //	                answers and share over the recent window), healthd reporters
@@ -70,6 +72,9 @@ type Config struct {
 	SampleEvery time.Duration
 	Samples     int
 
+	// Cluster is the node's cluster for GET /v1/cluster; nil leaves it out.
+	Cluster func() api.Cluster
+
 	// Store is the policy store the REST API reads and writes; nil leaves the API out.
 	Store *store.Store
 	// Token is the bearer token writes need; "" disables writes (403).
@@ -120,6 +125,11 @@ func New(cfg Config) *Admin {
 	})
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /v1/state", a.stateJSON)
+	if cfg.Cluster != nil {
+		a.mux.HandleFunc("GET /v1/cluster", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, cfg.Cluster())
+		})
+	}
 	a.mux.HandleFunc("GET /{$}", a.statusPage)
 	if cfg.Store != nil {
 		a.routeAPI(a.mux)

@@ -35,6 +35,8 @@
 //	glbdns_policy_generation                                    gauge    snapshots installed so far
 //	glbdns_policy_info{hash}                                    gauge    1, for the serving policy
 //	glbdns_policy_from_cache                                    gauge    1 while serving the local cache
+//	glbdns_cluster_nodes                                        gauge    live nodes (registered in etcd)
+//	glbdns_cluster_policy_hashes                                gauge    different policies they serve
 //	glbdns_build_info{version,revision,goversion}               gauge    1
 //	glbdns_health_reporter_fresh{reporter}                      gauge    1 when heard within StaleAfter
 //	glbdns_health_reporter_last_contact_timestamp_seconds{reporter}  gauge  0 if never
@@ -64,6 +66,7 @@ import (
 
 	"github.com/glbdns/glbdns/admin"
 	"github.com/glbdns/glbdns/api"
+	"github.com/glbdns/glbdns/cluster"
 	"github.com/glbdns/glbdns/dnsserver"
 	"github.com/glbdns/glbdns/health"
 	"github.com/glbdns/glbdns/healthd/client"
@@ -109,6 +112,9 @@ type Config struct {
 	// served, and serves them from when it starts while etcd is unreachable; ""
 	// means store.DefaultCacheFile(PolicyPath) ("<policy>.cache" beside the policy).
 	PolicyCache string
+	// NodeID names the node in the cluster (GET /v1/cluster); "" means the host name and
+	// the DNS address ("ns1/192.0.2.53:53").
+	NodeID string
 	// AdminToken enables the admin API's writes (bearer token); "" leaves them off (403).
 	AdminToken string
 	// GeoIPDatabase and GeoIPASNDatabase override the policy's geoip block paths.
@@ -129,7 +135,7 @@ type Daemon struct {
 	log    *slog.Logger
 	srv    *dnsserver.Server
 	health *health.Health
-	hc     *client.Client // nil without -health
+	hc     *client.Client
 	reg    *prometheus.Registry
 	m      *daemonMetrics
 	adm    *admin.Admin
@@ -152,6 +158,17 @@ type Daemon struct {
 
 	afterReload func() // set by Run when watching: watch the new snapshot's files too
 
+	// The cluster (cluster.go): the registry on etcd (nil without etcd), what it shows,
+	// and the healthd reporters watched (static ones from Config.HealthURLs first).
+	registry    *cluster.Registry
+	members     cluster.View
+	nodeID      string
+	started     time.Time
+	nodeChanged chan struct{} // the node's registration is out of date (capacity 1)
+	static      []string
+	watchMu     sync.Mutex
+	watching    map[string]context.CancelFunc
+
 	freeing atomic.Int32 // returnMemory requests not yet served; non-zero while one runs
 	freeOS  func()       // debug.FreeOSMemory; tests count the runs
 }
@@ -168,17 +185,15 @@ func New(cfg Config) (*Daemon, error) {
 	d := &Daemon{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
 	d.bg, d.bgCancel = context.WithCancel(context.Background())
 	d.srv = dnsserver.New(dnsserver.Config{Addr: cfg.Listen, Logger: d.log})
-	var reporters []string
-	if len(cfg.HealthURLs) > 0 {
-		hc, err := client.New(client.Config{URLs: cfg.HealthURLs,
-			StaleAfter: cmp.Or(cfg.HealthStaleAfter, health.DefaultStaleAfter)})
-		if err != nil {
-			return nil, fmt.Errorf("health client: %w", err)
-		}
-		d.hc, reporters = hc, hc.URLs()
+	hc, err := client.New(client.Config{URLs: cfg.HealthURLs,
+		StaleAfter: cmp.Or(cfg.HealthStaleAfter, health.DefaultStaleAfter)})
+	if err != nil {
+		return nil, fmt.Errorf("health client: %w", err)
 	}
+	d.hc, d.static = hc, hc.URLs()
+	d.nodeChanged, d.watching, d.started = make(chan struct{}, 1), map[string]context.CancelFunc{}, time.Now()
 	d.health = health.New(health.Config{
-		Reporters:     reporters,
+		Reporters:     d.static,
 		StaleAfter:    cfg.HealthStaleAfter,
 		Grace:         cfg.HealthGrace,
 		UnknownIsDown: cfg.HealthUnknownIsDown,
@@ -186,7 +201,7 @@ func New(cfg Config) (*Daemon, error) {
 		Logger:        d.log,
 	})
 	d.srv.SetHealthSource(d.health)
-	d.m = newDaemonMetrics(d.reg, d.srv, d.health, d.hc != nil)
+	d.m = newDaemonMetrics(d.reg, d.srv, d.health)
 
 	st, err := d.openStore()
 	if err != nil {
@@ -211,7 +226,12 @@ func New(cfg Config) (*Daemon, error) {
 		Policy:   d.PolicyStatus,
 		Store:    st,
 		Token:    cfg.AdminToken,
+		Cluster:  d.cluster,
 	})
+	if b, ok := st.Backend().(*store.EtcdBackend); ok {
+		d.registry = cluster.New(b.Client(), b.Prefix(), d.log)
+	}
+	registerClusterMetrics(d.reg, d.cluster)
 	return d, nil
 }
 
@@ -303,6 +323,10 @@ func (d *Daemon) install(snap *policy.Snapshot, at time.Time) {
 	d.mu.Unlock()
 	d.m.loaded(snap, gen, at)
 	d.returnMemory()
+	select {
+	case d.nodeChanged <- struct{}{}:
+	default:
+	}
 }
 
 // returnMemory hands the garbage of a load back to the OS, in the background. Loading a
@@ -379,9 +403,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer signal.Stop(hup)
 
 	go d.health.Run(ctx)
-	if d.hc != nil {
-		go d.hc.Run(ctx, d.deliver)
-	}
+	d.setReporters(ctx, nil)
+	d.runCluster(ctx)
 
 	// The watch is in place before anything is logged as serving, so that an edit made
 	// by whoever waited for that line is seen.

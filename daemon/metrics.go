@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/dnsserver"
 	"github.com/glbdns/glbdns/health"
 	"github.com/glbdns/glbdns/internal/buildinfo"
@@ -24,9 +25,9 @@ type daemonMetrics struct {
 }
 
 // newDaemonMetrics registers every glbdns series on reg: the Go runtime and process
-// collectors, the DNS server's collector, the reload series, build info, and, with
-// reporters, the health reporters' freshness.
-func newDaemonMetrics(reg *prometheus.Registry, srv *dnsserver.Server, h *health.Health, reporters bool) *daemonMetrics {
+// collectors, the DNS server's collector, the reload series, build info, and the health
+// reporters' freshness.
+func newDaemonMetrics(reg *prometheus.Registry, srv *dnsserver.Server, h *health.Health) *daemonMetrics {
 	m := &daemonMetrics{
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "glbdns", Subsystem: "policy", Name: "reloads_total",
@@ -65,10 +66,22 @@ func newDaemonMetrics(reg *prometheus.Registry, srv *dnsserver.Server, h *health
 		srv.Collector(),
 		m.reloads, m.lastOK, m.lastTime, m.generation, m.info, build,
 	)
-	if reporters {
-		reg.MustRegister(reporterCollector{h})
-	}
+	reg.MustRegister(reporterCollector{h})
 	return m
+}
+
+// registerClusterMetrics registers the cluster's series, read off its view at scrape time.
+func registerClusterMetrics(reg *prometheus.Registry, view func() api.Cluster) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "glbdns", Subsystem: "cluster", Name: "nodes",
+			Help: "Live glbdns nodes of the cluster (registered in etcd; 1 without etcd).",
+		}, func() float64 { return float64(len(view().Nodes)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "glbdns", Subsystem: "cluster", Name: "policy_hashes",
+			Help: "Different policies the live nodes serve: 1 when they agree.",
+		}, func() float64 { return float64(view().PolicyHashes) }),
+	)
 }
 
 // registerStoreMetrics registers the series read off the policy store at scrape time.

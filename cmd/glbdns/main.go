@@ -48,6 +48,7 @@ func main() {
 	flag.StringVar(&cfg.Admin, "admin", cli.Env("GLBDNS_ADMIN", ""), "admin HTTP `address` (metrics, /healthz, /readyz, /v1/state, status page), e.g. 127.0.0.1:8053; empty: off (env GLBDNS_ADMIN)")
 	flag.StringVar(&cfg.ManagedDir, "managed-dir", cli.Env("GLBDNS_MANAGED_DIR", ""), "`folder` for objects written through the admin API (default: POLICY.managed beside the policy; env GLBDNS_MANAGED_DIR)")
 	etcd := cli.EtcdFlags(flag.CommandLine, "GLBDNS")
+	flag.StringVar(&cfg.NodeID, "node-id", cli.Env("GLBDNS_NODE_ID", ""), "`name` of this node in the cluster (default: host name/DNS address; env GLBDNS_NODE_ID)")
 	flag.StringVar(&cfg.PolicyCache, "policy-cache", cli.Env("GLBDNS_POLICY_CACHE", ""), "`file` where a node on etcd keeps the managed objects it serves, and serves them from when it starts while etcd is down (default: POLICY.cache beside the policy; env GLBDNS_POLICY_CACHE)")
 	flag.StringVar(&tokenFile, "admin-token-file", "", "`file` holding the admin API's bearer token (else env GLBDNS_ADMIN_TOKEN); no token: the write API is off")
 	flag.StringVar(&cfg.GeoIPDatabase, "geoip-database", cli.Env("GLBDNS_GEOIP_DATABASE", ""), "GeoIP2 City or Country `mmdb`, overriding the policy's geoip block (env GLBDNS_GEOIP_DATABASE)")
