@@ -35,28 +35,66 @@ func status(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"/v1/state", nil)
-	if err != nil {
-		fmt.Fprintf(stderr, "glbctl: status: %v\n", err)
-		return 1
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		fmt.Fprintf(stderr, "glbctl: status: %v\n", err)
-		return 1
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "glbctl: status: %s answered %s\n", u, resp.Status)
-		return 1
-	}
 	var st api.State
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&st); err != nil {
-		fmt.Fprintf(stderr, "glbctl: status: decode state: %v\n", err)
+	if err := getJSON(ctx, u+"/v1/state", &st); err != nil {
+		fmt.Fprintf(stderr, "glbctl: status: %v\n", err)
 		return 1
+	}
+	// An older glbdns has no /v1/cluster: the state alone is still worth printing.
+	var cl api.Cluster
+	if err := getJSON(ctx, u+"/v1/cluster", &cl); err == nil {
+		printCluster(stdout, &cl)
 	}
 	printState(stdout, &st)
 	return 0
+}
+
+// getJSON decodes the JSON answer of a GET of u into v.
+func getJSON(ctx context.Context, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", u, resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(v); err != nil {
+		return fmt.Errorf("decode %s: %w", u, err)
+	}
+	return nil
+}
+
+// printCluster prints the cluster's nodes, one a line, and says so when they do not all
+// serve the same policy.
+func printCluster(w io.Writer, cl *api.Cluster) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tDNS\tADMIN\tPOLICY\tGENERATION\tREPORTERS")
+	for _, n := range cl.Nodes {
+		fresh := 0
+		for _, r := range n.Reporters {
+			if r.Fresh {
+				fresh++
+			}
+		}
+		hash := n.PolicyHash
+		if len(hash) > 12 {
+			hash = hash[:12]
+		}
+		if n.FromCache {
+			hash += " (cached)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d/%d fresh\n", n.ID, n.DNS, n.Admin, hash, n.Generation, fresh, len(n.Reporters))
+	}
+	tw.Flush()
+	if cl.PolicyHashes > 1 {
+		fmt.Fprintf(w, "WARNING: the nodes serve %d different policies\n", cl.PolicyHashes)
+	}
+	fmt.Fprintln(w)
 }
 
 func printState(w io.Writer, st *api.State) {

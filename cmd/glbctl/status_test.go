@@ -37,6 +37,13 @@ func TestStatus(t *testing.T) {
 	a := admin.New(admin.Config{Server: srv, Health: h, Logger: log,
 		Policy: func() api.PolicyStatus {
 			return api.PolicyStatus{Hash: snap.Hash, Generation: 3, LastResult: "success"}
+		},
+		Cluster: func() api.Cluster {
+			return api.Cluster{PolicyHashes: 2, Nodes: []api.NodeState{
+				{ID: "ns1", DNS: "192.0.2.53:53", PolicyHash: snap.Hash, Generation: 3,
+					Reporters: []api.ReporterState{{URL: "http://h1/v1/health", Fresh: true}, {URL: "http://h2/v1/health"}}},
+				{ID: "ns2", DNS: "198.51.100.53:53", PolicyHash: "0123456789abcdef", Generation: 2, FromCache: true},
+			}}
 		}})
 	hs := httptest.NewServer(a.Handler())
 	defer hs.Close()
@@ -54,6 +61,16 @@ func TestStatus(t *testing.T) {
 	}
 	text := out.String()
 	t.Log("\n" + text)
+	for _, re := range []string{
+		`(?m)^NODE\s+DNS\s+ADMIN\s+POLICY\s+GENERATION\s+REPORTERS$`,
+		`(?m)^ns1\s+192\.0\.2\.53:53\s+` + snap.Hash[:12] + `\s+3\s+1/2 fresh$`,
+		`(?m)^ns2\s+198\.51\.100\.53:53\s+0123456789ab \(cached\)\s+2\s+0/0 fresh$`,
+		`(?m)^WARNING: the nodes serve 2 different policies$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("cluster section lacks %s:\n%s", re, text)
+		}
+	}
 	if !strings.Contains(text, "policy "+snap.Hash[:12]+"  generation 3") {
 		t.Errorf("no policy line:\n%s", text)
 	}
