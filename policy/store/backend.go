@@ -35,7 +35,8 @@ type Backend interface {
 // it for a document), is fsynced, renamed over the target (rename is atomic on POSIX file
 // systems) and the folder is fsynced so that the rename itself survives a crash.
 type DirBackend struct {
-	Dir string
+	Dir   string
+	watch dirWatch // what this backend wrote, so that its Watch drops its own writes (watch.go)
 }
 
 // NewDirBackend creates dir if needed (0o755) and removes temporary files a crash left.
@@ -91,6 +92,7 @@ func (b *DirBackend) ReadAll() (map[string][]byte, error) {
 
 // Put writes a document atomically: temp file, fsync, rename, fsync of the folder.
 func (b *DirBackend) Put(name string, data []byte) error {
+	b.wrote(name, data, true)
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := filepath.Join(b.Dir, "."+name+"."+hex.EncodeToString(rnd[:])+".tmp")
@@ -117,6 +119,7 @@ func (b *DirBackend) Put(name string, data []byte) error {
 
 // Remove deletes a document and fsyncs the folder.
 func (b *DirBackend) Remove(name string) error {
+	b.wrote(name, nil, false)
 	if err := os.Remove(filepath.Join(b.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", name, err)
 	}

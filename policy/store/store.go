@@ -34,6 +34,7 @@ type Store struct {
 	last    *policy.Snapshot
 	objects atomic.Pointer[objects]
 	drains  atomic.Pointer[drainSet]
+	watches []*fileWatch // running Watches, told of every snapshot published (watch.go)
 
 	// decl caches policy.Declared for the operator's files (guarded by mu): every API
 	// write reads them again, and they seldom change. Keyed by a hash of their names and
@@ -154,6 +155,7 @@ func (s *Store) publishLocked(snap *policy.Snapshot, ds *drainSet) error {
 		}
 	}
 	s.last = snap
+	s.watchSnapshot(snap)
 	return nil
 }
 
