@@ -111,22 +111,27 @@ func (s *Store) Watch(ctx context.Context, cfg WatchConfig) (<-chan struct{}, er
 // snapshot published; a drain write publishes the same snapshot again, which costs nothing.
 func (s *Store) watchSnapshot(snap *policy.Snapshot) {
 	var files []string
+	computed := false
 	for _, fw := range s.watches {
 		if fw.snap == snap {
 			continue
 		}
-		if files == nil {
-			files = s.ownFiles(snap) // never nil
+		if !computed {
+			files, computed = s.ownFiles(snap), true
 		}
 		fw.snap = snap
 		fw.watchFiles(files)
 	}
 }
 
-// ownFiles are snap's source files that are not the backend's documents: the operator's
-// files and the zone files they import. A document is what the backend names
-// Path(PREFIX+NAME) with no separator in NAME: the backend's watch covers those.
+// ownFiles are the files of snap the file watch watches: all of them, except the
+// backend's documents when the backend watches them itself (the file watch would take
+// the store's own writes for news). A document is a file the backend names Path(NAME),
+// that is its prefix and a NAME without a separator.
 func (s *Store) ownFiles(snap *policy.Snapshot) []string {
+	if _, ok := s.b.(watchable); !ok {
+		return snap.Files
+	}
 	prefix := strings.TrimSuffix(s.b.Path("x"), "x")
 	out := make([]string, 0, 8)
 	for _, f := range snap.Files {

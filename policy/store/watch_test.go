@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -256,5 +257,25 @@ func TestDirBackendWatch(t *testing.T) {
 
 	cancel()
 	for range ch { // closed when the watch ends
+	}
+}
+
+// TestWatchLeavesDocumentsToTheBackend: the file watch watches the operator's files of a
+// snapshot, not the managed documents, which the DirBackend's own watch covers (and whose
+// echoes of this store's writes it drops).
+func TestWatchLeavesDocumentsToTheBackend(t *testing.T) {
+	s, dir := newStore(t)
+	if _, _, err := s.PutPool(webPool("web-us"), Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	all, own := s.last.Files, s.ownFiles(s.last)
+	s.mu.Unlock()
+	doc := filepath.Join(dir, "policy.managed", "pool-web-us.hcl")
+	if !slices.Contains(all, doc) {
+		t.Fatalf("snapshot files %v lack the managed document %s", all, doc)
+	}
+	if want := []string{filepath.Join(dir, "policy.hcl")}; !slices.Equal(own, want) {
+		t.Errorf("file watch watches %v, want %v", own, want)
 	}
 }
