@@ -17,12 +17,13 @@
 // builds a view for every new snapshot, and per-member answer counters carry over by
 // identity too.
 //
-// The watcher watches directories, not files: editors save by writing a new file and
-// renaming it over the old one, which a watch on the old inode would miss. It watches the
-// policy directory (or the directory of a policy file) and the directories of every file
-// the snapshot was built from (zone files), and reacts to events on the policy's *.hcl
-// files and on those files. Events are debounced (Config.ReloadDebounce, default 200ms):
-// an editor's write-rename-chmod burst, or a tool rewriting ten files, is one reload.
+// The watch is the policy store's (store.Store.Watch): the operator's files (the policy's
+// *.hcl files and the zone files the snapshot was built from, watched as directories so
+// that an editor's rename-over is seen) and the managed documents, so that a document
+// changed by another process (a second glbdns sharing the folder, an operator's edit)
+// reloads too; this daemon's own API writes are published when made and reload nothing.
+// Events are debounced (Config.ReloadDebounce, default 200ms): an editor's
+// write-rename-chmod burst, or a tool rewriting ten files, is one reload.
 //
 // # Metrics
 //
@@ -155,8 +156,6 @@ type Daemon struct {
 
 	ready     atomic.Bool
 	adminAddr atomic.Pointer[net.TCPAddr]
-
-	afterReload func() // set by Run when watching: watch the new snapshot's files too
 
 	// The cluster (cluster.go): the registry on etcd (nil without etcd), what it shows,
 	// and the healthd reporters watched (static ones from Config.HealthURLs first).
@@ -460,30 +459,29 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		case <-hup:
 			log.Info("reload requested", "by", "SIGHUP")
-			d.reloadAndWatch()
+			_ = d.Reload() // logged and counted by Reload
 		case <-changed:
 			log.Info("reload requested", "by", "file change")
-			d.reloadAndWatch()
+			_ = d.Reload()
 		}
 	}
 }
 
-// watch starts the policy file watcher, unless Config.NoWatch. It returns the channel of
-// its debounced reload requests (nil without a watch: SIGHUP still reloads) and a function
-// that stops it.
+// watch starts the store's watch of the policy files and the managed documents, unless
+// Config.NoWatch. It returns the channel of its debounced reload requests (nil without a
+// watch: SIGHUP still reloads) and a function that stops it.
 func (d *Daemon) watch(ctx context.Context) (<-chan struct{}, func()) {
 	if d.cfg.NoWatch {
 		return nil, func() {}
 	}
-	w, err := newWatcher(d.cfg.PolicyPath, d.cfg.ReloadDebounce, d.log)
+	ctx, stop := context.WithCancel(ctx)
+	changed, err := d.st.Watch(ctx, store.WatchConfig{Debounce: d.cfg.ReloadDebounce, Logger: d.log})
 	if err != nil {
+		stop()
 		d.log.Warn("policy watch failed, reload with SIGHUP", "err", err)
 		return nil, func() {}
 	}
-	w.watchFiles(d.PolicyStatus().Files)
-	go w.run(ctx)
-	d.afterReload = func() { w.watchFiles(d.PolicyStatus().Files) }
-	return w.changed, w.close
+	return changed, stop
 }
 
 // serveAdmin binds the admin listener, when Config.Admin is set, and serves it until ctx
@@ -503,12 +501,6 @@ func (d *Daemon) serveAdmin(ctx context.Context) (<-chan error, error) {
 	d.log.Info("admin listening", "addr", ta.String(), "status_page", "http://"+ta.String()+"/")
 	go func() { done <- d.adm.Serve(ctx, ln) }()
 	return done, nil
-}
-
-func (d *Daemon) reloadAndWatch() {
-	if err := d.Reload(); err == nil && d.afterReload != nil {
-		d.afterReload() // a new zone file may live in a directory not watched yet
-	}
 }
 
 // logDiags logs each diagnostic with its position (file:line:col): errors as errors,

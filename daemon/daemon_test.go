@@ -18,6 +18,9 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/glbdns/glbdns/api"
+	"github.com/glbdns/glbdns/policy/store"
 )
 
 // testPolicy is a zone with one service whose only pool is named by pool; version v picks
@@ -300,64 +303,43 @@ func TestWatchReloads(t *testing.T) {
 	}
 }
 
-// TestWatchRelevant: which file events can change the policy of a directory.
-func TestWatchRelevant(t *testing.T) {
+// TestWatchFollowsManagedDocuments: a managed document written by another process (here a
+// second store on the same policy and folder, as a second glbdns would be) reloads the
+// daemon, and so does its deletion.
+func TestWatchFollowsManagedDocuments(t *testing.T) {
 	dir := t.TempDir()
-	w, err := newWatcher(dir, time.Millisecond, slog.New(slog.DiscardHandler))
+	writeFile(t, filepath.Join(dir, "policy.hcl"), testPolicy(1))
+	d := startDaemon(t, dir, false)
+	other, err := store.Open(dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.close()
-	zone := filepath.Join(t.TempDir(), "glb.test.zone")
-	w.watchFiles([]string{zone})
-	for _, tc := range []struct {
-		name string
-		want bool
-	}{
-		{filepath.Join(dir, "policy.hcl"), true},
-		{filepath.Join(dir, "other.hcl"), true}, // a new file of the policy directory
-		{filepath.Join(dir, "notes.txt"), false},
-		{filepath.Join(dir, "policy.hcl.tmp"), false},
-		{filepath.Join(dir, "sub", "x.hcl"), false}, // not read: no recursion
-		{zone, true},
-		{zone + ".bak", false},
-	} {
-		if got := w.relevant(tc.name); got != tc.want {
-			t.Errorf("relevant(%s) = %v, want %v", tc.name, got, tc.want)
+	if _, diags := other.Load(); diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	waitPool := func(present bool, what string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			_, err := d.st.GetPool("extra")
+			if (err == nil) == present {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not reloaded within 10s", what)
+			}
 		}
 	}
-}
-
-// TestWatchIgnoresOtherFiles: an event on a file of the policy directory that is not part
-// of the policy is seen and dropped, and requests no reload.
-func TestWatchIgnoresOtherFiles(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "policy.hcl")
-	writeFile(t, file, testPolicy(1))
-	w, err := newWatcher(dir, time.Millisecond, slog.New(slog.DiscardHandler))
-	if err != nil {
+	pool := api.Pool{Name: "extra", Members: []api.Member{{Name: "x", Address: "192.0.2.77"}}}
+	if _, _, err := other.PutPool(pool, store.Precondition{}); err != nil {
 		t.Fatal(err)
 	}
-	defer w.close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go w.run(ctx)
-	writeFile(t, filepath.Join(dir, "notes.txt"), "hello")
-	for deadline := time.Now().Add(10 * time.Second); w.ignored.Load() == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the event on notes.txt was not seen within 10s")
-		}
+	waitPool(true, "a pool another process created")
+	if err := other.DeletePool("extra", store.Precondition{}); err != nil {
+		t.Fatal(err)
 	}
-	select {
-	case <-w.changed:
-		t.Fatal("a non-policy file requested a reload")
-	default:
-	}
-	writeFile(t, file, testPolicy(2)) // and the watch still works
-	select {
-	case <-w.changed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no reload requested within 10s of a policy file change")
+	waitPool(false, "a pool another process deleted")
+	if g := d.PolicyStatus().Generation; g < 3 {
+		t.Errorf("generation %d after two reloads, want at least 3", g)
 	}
 }
 

@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # Starts the demo: four HTTP backends on loopback, healthd checking them, and glbdns serving
-# examples/policy in the foreground. Ctrl-C stops everything. Called by `make run`.
+# examples/policy in the foreground, with its admin API on. Ctrl-C stops everything. Called
+# by `make run`. The run folder ($GLBDNS_RUN_DIR, default /tmp/glbdns-run) holds the logs,
+# the backends' pid files, the admin API's token (admin-token) and the managed folder
+# (managed/: the objects made through the API, which glbdns and healthd both read; emptied
+# at every start, so the demo starts from the example policy alone).
 set -euo pipefail
 bin=${1:-bin} listen=${2:-127.0.0.1:5353} health=${3:-127.0.0.1:8054} admin=${4:-127.0.0.1:8053}
 here=$(cd "$(dirname "$0")" && pwd)
 run=${GLBDNS_RUN_DIR:-/tmp/glbdns-run}
 mkdir -p "$run"
+managed=$run/managed
+rm -rf "$managed"
+token_file=$run/admin-token
+if [ ! -s "$token_file" ]; then
+  (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$token_file")
+fi
 
 CGO_ENABLED=0 go build -o "$bin/demo-backend" "$here/backend"
 
@@ -22,7 +32,7 @@ done
 
 health_flags=()
 if [ -x "$bin/healthd" ]; then
-  "$bin/healthd" -policy "$here/policy" -listen "$health" 2>>"$run/healthd.log" &
+  "$bin/healthd" -policy "$here/policy" -managed-dir "$managed" -listen "$health" 2>>"$run/healthd.log" &
   pids+=($!)
   health_flags=(-health "http://$health")
 fi
@@ -46,8 +56,13 @@ cat <<MSG
 Status page: http://$admin/   (metrics: http://$admin/metrics, state: http://$admin/v1/state)
   $bin/glbctl status -admin http://$admin
 Edit $here/policy/*.hcl and glbdns reloads it; a broken edit is refused and logged.
+The admin API's token is in $token_file; make a pool and a service with it:
+  curl -s -H "Authorization: Bearer \$(cat $token_file)" http://$admin/v1/pools -d '{"name":"web-new","members":[{"name":"iad-2","address":"127.0.0.13"}],"checks":[{"name":"http","type":"http","port":8080,"path":"/healthz","interval":"1s","timeout":"500ms"}]}'
+  curl -s -H "Authorization: Bearer \$(cat $token_file)" http://$admin/v1/services -d '{"name":"new.glb.example.com","pools":["web-new"]}'
+  dig @$host -p $port new.glb.example.com A +short
 MSG
 echo "Ctrl-C stops everything."
-"$bin/glbdns" -listen "$listen" -policy "$here/policy" -admin "$admin" "${health_flags[@]}" &
+"$bin/glbdns" -listen "$listen" -policy "$here/policy" -managed-dir "$managed" -admin "$admin" \
+  -admin-token-file "$token_file" "${health_flags[@]}" &
 pids+=($!)
 wait "${pids[-1]}"

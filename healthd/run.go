@@ -21,7 +21,9 @@ import (
 type Config struct {
 	// PolicyPath is the policy file or directory to probe the members of. Required.
 	PolicyPath string
-	// Load compiles the policy at a path; cmd/healthd passes policy.LoadPath. Required.
+	// Load compiles the policy at a path. cmd/healthd passes its policy store's Load (the
+	// operator's files plus the objects managed through glbdns's admin API, as glbdns
+	// loads them); policy.LoadPath reads the files only. Required.
 	Load func(path string) (*policy.Snapshot, error)
 	// Listen is the API's address, default "127.0.0.1:8054".
 	Listen string
@@ -29,8 +31,10 @@ type Config struct {
 	ID string
 	// Logger, default slog.Default().
 	Logger *slog.Logger
-	// Reload: every receive reloads the policy (cmd/healthd sends on SIGHUP). A policy
-	// with errors is refused and logged, and the old one keeps running.
+	// Reload: every receive reloads the policy (cmd/healthd sends on SIGHUP and when the
+	// store's watch sees the policy files or the managed documents change). A policy with
+	// errors is refused and logged, and the old one keeps running; one with the same hash
+	// as the running one changes nothing.
 	Reload <-chan struct{}
 	// MaxInFlight bounds concurrent probes, default DefaultMaxInFlight.
 	MaxInFlight int
@@ -106,22 +110,29 @@ func Run(ctx context.Context, cfg Config) error {
 		case err := <-serveErr:
 			return fmt.Errorf("serve health api: %w", err)
 		case <-cfg.Reload:
-			reload(cfg, log, metrics, sched)
+			snap = reload(cfg, log, metrics, sched, snap)
 		}
 	}
 }
 
-// reload loads the policy again and gives it to sched; a policy with errors is refused
-// and the old one keeps running.
-func reload(cfg Config, log *slog.Logger, metrics *Metrics, sched *Scheduler) {
+// reload loads the policy again and gives it to sched, and returns the policy running
+// now; a policy with errors is refused and the old one (cur) keeps running. A policy of
+// the same hash (a drain written to the managed folder, a file saved unchanged) is the
+// same policy: nothing to update.
+func reload(cfg Config, log *slog.Logger, metrics *Metrics, sched *Scheduler, cur *policy.Snapshot) *policy.Snapshot {
 	next, err := cfg.Load(cfg.PolicyPath)
 	metrics.reload(err == nil)
 	if err != nil {
 		log.Error("policy reload refused, keeping the old policy", "path", cfg.PolicyPath, "err", err)
-		return
+		return cur
+	}
+	if next.Hash == cur.Hash {
+		log.Debug("policy unchanged", "path", cfg.PolicyPath, "hash", next.Hash)
+		return cur
 	}
 	sched.Update(next)
 	log.Info("policy reloaded", "path", cfg.PolicyPath, "hash", next.Hash, "members", len(next.Members))
+	return next
 }
 
 // newRegistry is Run's default registry: healthd's metrics beside the Go and process

@@ -20,6 +20,11 @@ const (
 	// default file-descriptor limit of 1024 while letting thousands of members with
 	// second-scale intervals be probed on time.
 	DefaultMaxInFlight = 256
+	// QuickStart bounds the first probe of a check that is new after the first policy:
+	// well under the second an operator waits to see a pool made through the admin API
+	// checked (after the store watch's 200ms debounce), yet wide enough that a new pool's
+	// members do not all probe in the same millisecond. See Scheduler.
+	QuickStart = 500 * time.Millisecond
 	// historyLen is how many recent results, and separately how many recent failures,
 	// each check keeps: failures are kept longer (blackbox's history does the same), so
 	// the reason of the last outage survives a long run of successes.
@@ -49,11 +54,23 @@ type SchedulerConfig struct {
 //
 // A check is prepared (probe.Prepare) when the scheduler learns it, once for all the
 // members sharing it, and again only when its settings change. Each check of each member
-// runs in its own goroutine, first at a random moment within its first interval (Consul
-// staggers first runs the same way, so a reload of thousands of members does not probe
-// them all in one burst), then every interval from the start of the previous probe. A
-// semaphore bounds the probes in flight; every probe has a timeout; a panic in a round is
-// recovered, logged with its stack and counted, and the loop goes on.
+// runs in its own goroutine, first at a random moment within a first window, then every
+// interval from the start of the previous probe. The first window is:
+//
+//   - the check's interval for the checks of the first policy, and for a check restarted
+//     with its status kept (its settings changed): Consul staggers first runs the same
+//     way, so a start with thousands of members does not probe them all in one burst and
+//     their probes stay spread over the interval afterwards;
+//   - min(interval, QuickStart) for a check that starts from unknown after the first
+//     policy (a new member, a new check, a member moved to another address or port): a
+//     pool created through the admin API is probed within half a second, not up to an
+//     interval later. A reload that brings more such checks than MaxInFlight at once is a
+//     bulk change (a new file of hundreds of members): they stagger over their interval
+//     as at start, so the quick starts of one reload never exceed the probes allowed in
+//     flight.
+//
+// A semaphore bounds the probes in flight; every probe has a timeout; a panic in a round
+// is recovered, logged with its stack and counted, and the loop goes on.
 type Scheduler struct {
 	board     *Board
 	log       *slog.Logger
@@ -87,7 +104,9 @@ type checkRun struct {
 	c      *policy.Check
 	target probe.Target
 	prober *probe.Prober
-	gen    uint64 // bumped when the running goroutine is replaced; stale results are dropped
+	gen    uint64        // bumped when the running goroutine is replaced; stale results are dropped
+	fresh  bool          // started from unknown by the last learn: a new check, or a new target
+	first  time.Duration // the first probe runs at a random moment within it (see Scheduler)
 	cancel context.CancelFunc
 	h      Hysteresis
 	since  time.Time
@@ -109,13 +128,14 @@ func (cr *checkRun) stop() {
 type job struct {
 	member string
 	gen    uint64
+	first  time.Duration
 	check  *policy.Check
 	prober *probe.Prober
 	target probe.Target
 }
 
 func (cr *checkRun) job() job {
-	return job{member: cr.member, gen: cr.gen, check: cr.c, prober: cr.prober, target: cr.target}
+	return job{member: cr.member, gen: cr.gen, first: cr.first, check: cr.c, prober: cr.prober, target: cr.target}
 }
 
 // ring is a fixed-size history of results.
@@ -195,6 +215,7 @@ func (s *Scheduler) learn(snap *policy.Snapshot, now time.Time) []*checkRun {
 		return p
 	}
 	var starts []*checkRun
+	initial := !s.loaded
 	seen := make(map[string]bool, len(snap.Members))
 	var maxInterval time.Duration
 	for _, m := range snap.Members {
@@ -215,6 +236,19 @@ func (s *Scheduler) learn(snap *policy.Snapshot, now time.Time) []*checkRun {
 	for id, mr := range s.members {
 		if !seen[id] {
 			s.forget(id, mr)
+		}
+	}
+	fresh := 0
+	for _, cr := range starts {
+		if cr.fresh {
+			fresh++
+		}
+	}
+	quick := !initial && fresh <= cap(s.sem)
+	for _, cr := range starts {
+		cr.first = cr.c.Interval
+		if quick && cr.fresh {
+			cr.first = min(cr.c.Interval, QuickStart)
 		}
 	}
 	s.loaded = true
@@ -239,13 +273,14 @@ func (s *Scheduler) learnChecks(mr *memberRun, prepare func(*policy.Member, *pol
 		delete(old, c.Name)
 		switch {
 		case cr == nil:
-			cr = &checkRun{since: now}
+			cr = &checkRun{since: now, fresh: true}
 		case cr.target != target:
 			cr.stop()
-			*cr = checkRun{gen: cr.gen + 1, since: now}
+			*cr = checkRun{gen: cr.gen + 1, since: now, fresh: true}
 		case !reflect.DeepEqual(*cr.c, *c):
 			cr.stop()
 			cr.gen++
+			cr.fresh = false
 		default:
 			cr.c = c // same settings; keep the loop and its prober
 			checks = append(checks, cr)
@@ -294,7 +329,7 @@ func (s *Scheduler) start(cr *checkRun) {
 
 func (s *Scheduler) loop(ctx context.Context, j job) {
 	every := j.check.Interval
-	t := time.NewTimer(rand.N(every))
+	t := time.NewTimer(rand.N(j.first))
 	defer t.Stop()
 	for {
 		select {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -432,4 +433,45 @@ func TestSchedulerLoops(t *testing.T) {
 		t.Error("removed member a still published")
 	}
 	s.Close()
+}
+
+// TestFirstProbeWindow: the checks of the first policy stagger their first probe over
+// their interval; a check that starts from unknown later (a new member, a moved target)
+// probes within QuickStart, unless a reload brings more of them than MaxInFlight; a check
+// restarted with its status kept staggers over its interval again.
+func TestFirstProbeWindow(t *testing.T) {
+	s := NewScheduler(SchedulerConfig{Board: NewBoard("test"), Logger: slog.New(slog.DiscardHandler), MaxInFlight: 2})
+	t.Cleanup(s.Close)
+	a, b, c, d, e := newBackend(t), newBackend(t), newBackend(t), newBackend(t), newBackend(t)
+	check := syncCheck + "\n    interval = \"5s\"\n    timeout = \"1s\""
+	changed := syncCheck + "\n    interval = \"5s\"\n    timeout = \"2s\""
+	windows := func(started []*checkRun) map[string]time.Duration {
+		out := map[string]time.Duration{}
+		for _, cr := range started {
+			out[cr.member] = cr.first
+		}
+		return out
+	}
+	for _, step := range []struct {
+		name     string
+		backends map[string]*backend
+		check    string
+		want     map[string]time.Duration
+	}{
+		{"first policy", map[string]*backend{"a": a, "b": b}, check,
+			map[string]time.Duration{"web/a": 5 * time.Second, "web/b": 5 * time.Second}},
+		{"a new member", map[string]*backend{"a": a, "b": b, "c": c}, check,
+			map[string]time.Duration{"web/c": QuickStart}},
+		{"a member moved", map[string]*backend{"a": d, "b": b, "c": c}, check,
+			map[string]time.Duration{"web/a": QuickStart}},
+		{"settings changed", map[string]*backend{"a": d, "b": b, "c": c}, changed,
+			map[string]time.Duration{"web/a": 5 * time.Second, "web/b": 5 * time.Second, "web/c": 5 * time.Second}},
+		{"more new checks than MaxInFlight", map[string]*backend{"a": d, "b": b, "c": c, "d": d, "e": e, "f": a}, changed,
+			map[string]time.Duration{"web/d": 5 * time.Second, "web/e": 5 * time.Second, "web/f": 5 * time.Second}},
+	} {
+		got := windows(learn(s, load(t, poolPolicy(step.check, step.backends))))
+		if !reflect.DeepEqual(got, step.want) {
+			t.Errorf("%s: first probe windows %v, want %v", step.name, got, step.want)
+		}
+	}
 }

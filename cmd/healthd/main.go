@@ -2,30 +2,41 @@
 // results on its health API (GET /v1/health, see docs/health-api.md), which glbdns
 // subscribes to.
 //
-//	healthd -policy PATH [-listen 127.0.0.1:8054] [-id NAME] [-log-level info]
+//	healthd -policy PATH [-managed-dir DIR] [-listen 127.0.0.1:8054] [-id NAME] [-log-level info]
 //
-// SIGHUP reloads the policy; a policy with errors is refused and logged, and the old one
-// keeps running. SIGINT and SIGTERM stop it.
+// It loads exactly what glbdns serves: a policy store (policy/store) on the same policy
+// path and managed folder (-managed-dir, env HEALTHD_MANAGED_DIR, default
+// "POLICY.managed" beside the policy, as glbdns's), so pools and services made through
+// glbdns's admin API are probed too. It only reads the store, never writes it. The store's
+// watch (the policy files and the managed documents) and SIGHUP reload the policy; a
+// policy with errors is refused and logged, and the old one keeps running. SIGINT and
+// SIGTERM stop it.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/glbdns/glbdns/healthd"
+	"github.com/glbdns/glbdns/internal/cli"
 	"github.com/glbdns/glbdns/policy"
+	"github.com/glbdns/glbdns/policy/store"
 )
 
 func main() {
 	hostname, _ := os.Hostname()
 	var (
 		policyPath = flag.String("policy", "", "policy file or directory of .hcl files (required)")
+		managedDir = flag.String("managed-dir", cli.Env("HEALTHD_MANAGED_DIR", ""), "`folder` of the objects glbdns's admin API manages, read and watched (default: POLICY.managed beside the policy, as glbdns's -managed-dir; env HEALTHD_MANAGED_DIR)")
 		listen     = flag.String("listen", "127.0.0.1:8054", "health API address")
 		id         = flag.String("id", hostname, "reporter id published in the health API")
 		logLevel   = flag.String("log-level", "info", "log level: debug, info, warn or error")
@@ -39,13 +50,31 @@ func main() {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	st, err := openStore(*policyPath, *managedDir, log)
+	if err != nil {
+		log.Error("healthd failed", "err", err)
+		os.Exit(1)
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	changed, err := st.Watch(ctx, store.WatchConfig{Logger: log})
+	if err != nil {
+		log.Warn("policy watch failed, reload with SIGHUP", "err", err)
+	}
 	reload := make(chan struct{}, 1)
 	go func() {
-		for range hup {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("reload requested", "by", "SIGHUP")
+			case <-changed: // nil without a watch
+				log.Debug("reload requested", "by", "watch")
+			}
 			select {
 			case reload <- struct{}{}:
 			default: // a reload is already pending
@@ -53,9 +82,9 @@ func main() {
 		}
 	}()
 
-	err := healthd.Run(ctx, healthd.Config{
+	err = healthd.Run(ctx, healthd.Config{
 		PolicyPath: *policyPath,
-		Load:       load,
+		Load:       func(string) (*policy.Snapshot, error) { return load(st) },
 		Listen:     *listen,
 		ID:         *id,
 		Logger:     log,
@@ -67,9 +96,10 @@ func main() {
 	}
 }
 
-// load adapts policy.LoadPath: any error diagnostic refuses the whole policy.
-func load(path string) (*policy.Snapshot, error) {
-	snap, diags := policy.LoadPath(path)
+// load adapts the store's Load, the loader glbdns uses (the operator's files plus the
+// managed documents): any error diagnostic refuses the whole policy.
+func load(st *store.Store) (*policy.Snapshot, error) {
+	snap, diags := st.Load()
 	if diags.HasErrors() {
 		// Every error, not hcl's "and N other diagnostic(s)" summary: the operator
 		// fixing a refused reload needs them all with their file:line:col.
@@ -81,3 +111,33 @@ func load(path string) (*policy.Snapshot, error) {
 	}
 	return snap, nil
 }
+
+// openStore opens the policy store healthd reads; healthd never writes to it. Opening
+// creates the managed folder when it is missing (an empty folder is no objects), as
+// glbdns does. A folder that is missing and cannot be created (a read-only /etc under
+// systemd's ProtectSystem=strict, glbdns keeping its folder elsewhere) holds no objects
+// either: healthd then probes the policy files only, and says so, rather than not start.
+func openStore(policyPath, managedDir string, log *slog.Logger) (*store.Store, error) {
+	st, err := store.Open(policyPath, managedDir)
+	if err == nil {
+		return st, nil
+	}
+	dir := cmp.Or(managedDir, store.DefaultManagedDir(policyPath))
+	if _, serr := os.Stat(dir); !errors.Is(serr, fs.ErrNotExist) {
+		return nil, err
+	}
+	log.Warn("managed folder missing and cannot be created; probing the policy files only", "dir", dir, "err", err)
+	return store.OpenBackend(policyPath, noDocuments{dir})
+}
+
+// noDocuments is the store backend of a managed folder that does not exist: no documents,
+// no writes.
+type noDocuments struct{ dir string }
+
+var errReadOnly = errors.New("healthd does not write the policy store")
+
+func (noDocuments) ReadAll() (map[string][]byte, int64, error) { return nil, 0, nil }
+func (noDocuments) Rev() (int64, error)                        { return 0, nil }
+func (noDocuments) Put(int64, string, []byte) (int64, error)   { return 0, errReadOnly }
+func (noDocuments) Remove(int64, string) (int64, error)        { return 0, errReadOnly }
+func (b noDocuments) Path(name string) string                  { return filepath.Join(b.dir, name) }

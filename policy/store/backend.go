@@ -46,7 +46,8 @@ var ErrConflict = errors.New("the managed documents changed since they were read
 // it for a document), is fsynced, renamed over the target (rename is atomic on POSIX file
 // systems) and the folder is fsynced so that the rename itself survives a crash.
 type DirBackend struct {
-	Dir string
+	Dir   string
+	watch dirWatch // what this backend wrote, so that its Watch drops its own writes (watch.go)
 }
 
 // NewDirBackend creates dir if needed (0o755) and removes temporary files a crash left.
@@ -110,6 +111,7 @@ func (b *DirBackend) Put(_ int64, name string, data []byte) (int64, error) {
 }
 
 func (b *DirBackend) put(name string, data []byte) error {
+	b.wrote(name, data, true)
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := filepath.Join(b.Dir, "."+name+"."+hex.EncodeToString(rnd[:])+".tmp")
@@ -136,6 +138,7 @@ func (b *DirBackend) put(name string, data []byte) error {
 
 // Remove deletes a document and fsyncs the folder.
 func (b *DirBackend) Remove(_ int64, name string) (int64, error) {
+	b.wrote(name, nil, false)
 	if err := os.Remove(filepath.Join(b.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("remove %s: %w", name, err)
 	}

@@ -26,6 +26,17 @@
 // writing at once: several glbdns nodes share a store only through a Backend with
 // cross-machine compare-and-swap (see Backend).
 //
+// The store watches its sources (Watch, watch.go): the operator's files with fsnotify, as
+// directories (editors rename over files) filtered down to the policy's *.hcl files and
+// the files of the last snapshot (zone files), and the managed documents through the
+// backend's own watch when it has one (DirBackend watches its folder). It signals,
+// debounced, when the policy may have changed, and the caller Loads: so glbdns reloads, and
+// healthd, which opens a store on the same policy and folder and never writes to it,
+// probes exactly what glbdns serves, whoever changed it (glbdns's admin API, another
+// glbdns sharing the folder, an operator's edit). A store's own writes are no news to it:
+// the DirBackend remembers what it wrote and its watch drops the echo, so an API write is
+// compiled once, not once more by the reload its own file event would ask for.
+//
 // Drains are not part of the policy: they change no snapshot. A drain write publishes the
 // serving snapshot again with the new drains, and package health counts a drained member
 // as down until its drain expires, when it comes back by itself, with no reload.

@@ -179,9 +179,11 @@ func (b *EtcdBackend) commit(rev int64, name string, op clientv3.Op) (int64, err
 }
 
 // Watch signals (coalesced: the channel holds one signal) every write to the set, by any
-// node, until ctx is done. A watch that breaks (etcd restarting, a compaction) is started
-// again and signals once, since a write may have been missed.
-func (b *EtcdBackend) Watch(ctx context.Context) <-chan struct{} {
+// node, this one's included (a Load that finds the revision it holds compiles nothing),
+// until ctx is done, when it closes the channel. A watch that breaks (etcd restarting, a
+// compaction, no leader) is started again and signals once, since a write may have been
+// missed.
+func (b *EtcdBackend) Watch(ctx context.Context) (<-chan struct{}, error) {
 	out := make(chan struct{}, 1)
 	signal := func() {
 		select {
@@ -190,6 +192,7 @@ func (b *EtcdBackend) Watch(ctx context.Context) <-chan struct{} {
 		}
 	}
 	go func() {
+		defer close(out)
 		backoff := 100 * time.Millisecond
 		for ctx.Err() == nil {
 			wch := b.cli.Watch(clientv3.WithRequireLeader(ctx), b.revKey())
@@ -214,5 +217,5 @@ func (b *EtcdBackend) Watch(ctx context.Context) <-chan struct{} {
 			backoff = min(2*backoff, 5*time.Second)
 		}
 	}()
-	return out
+	return out, nil
 }

@@ -147,7 +147,10 @@ func TestEtcdBackend(t *testing.T) {
 		s := etcdStores(t, c, 2)
 		b := s[1].b.(*EtcdBackend)
 		ctx := t.Context()
-		ch := b.Watch(ctx)
+		ch, err := b.Watch(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if _, _, err := s[0].PutPool(webPool("web-us"), Precondition{}); err != nil {
 			t.Fatal(err)
 		}

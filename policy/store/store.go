@@ -40,6 +40,7 @@ type Store struct {
 	cache   *managed // the managed documents as last read or written; nil: read them
 	objects atomic.Pointer[objects]
 	drains  atomic.Pointer[drainSet]
+	watches []*fileWatch // running Watches, told of every snapshot published (watch.go)
 
 	// The local cache of the managed documents (cache.go); cachePath "" keeps none.
 	cachePath string
@@ -210,6 +211,7 @@ func (s *Store) publishLocked(snap *policy.Snapshot, ds *drainSet) error {
 		}
 	}
 	s.last = snap
+	s.watchSnapshot(snap)
 	return nil
 }
 
