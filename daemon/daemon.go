@@ -237,23 +237,14 @@ func New(cfg Config) (*Daemon, error) {
 // openStore opens the policy store: on etcd when Config.Etcd has endpoints, with the
 // local cache of the managed objects, else on the managed folder.
 func (d *Daemon) openStore() (*store.Store, error) {
-	if len(d.cfg.Etcd.Endpoints) == 0 {
-		return store.Open(d.cfg.PolicyPath, d.cfg.ManagedDir)
+	src := store.Source{ManagedDir: d.cfg.ManagedDir, Etcd: d.cfg.Etcd}
+	if len(d.cfg.Etcd.Endpoints) > 0 {
+		src.Cache = cmp.Or(d.cfg.PolicyCache, store.DefaultCacheFile(d.cfg.PolicyPath))
+		src.CacheError = func(err error) { d.log.Warn("policy cache not written", "file", src.Cache, "err", err) }
+		d.log.Info("policy store on etcd", "endpoints", strings.Join(d.cfg.Etcd.Endpoints, ","),
+			"prefix", cmp.Or(d.cfg.Etcd.Prefix, store.DefaultEtcdPrefix), "cache", src.Cache)
 	}
-	b, err := store.NewEtcdBackend(d.cfg.Etcd)
-	if err != nil {
-		return nil, err
-	}
-	st, err := store.OpenBackend(d.cfg.PolicyPath, b)
-	if err != nil {
-		b.Close()
-		return nil, err
-	}
-	cache := cmp.Or(d.cfg.PolicyCache, store.DefaultCacheFile(d.cfg.PolicyPath))
-	st.KeepCache(cache, func(err error) { d.log.Warn("policy cache not written", "file", cache, "err", err) })
-	d.log.Info("policy store on etcd", "endpoints", strings.Join(d.cfg.Etcd.Endpoints, ","),
-		"prefix", b.Prefix(), "cache", cache)
-	return st, nil
+	return store.OpenSource(d.cfg.PolicyPath, src)
 }
 
 // degraded says what keeps the node from serving as it should, "" when nothing does: it

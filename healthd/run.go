@@ -1,6 +1,7 @@
 package healthd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/glbdns/glbdns/api"
+	"github.com/glbdns/glbdns/cluster"
 	"github.com/glbdns/glbdns/healthd/probe"
+	"github.com/glbdns/glbdns/internal/buildinfo"
 	"github.com/glbdns/glbdns/policy"
 )
 
@@ -43,6 +47,14 @@ type Config struct {
 	// Registry receives the metrics, served at /metrics; default a new registry with the
 	// Go and process collectors.
 	Registry *prometheus.Registry
+	// Cluster, when set (a glbdns cluster on etcd), registers this reporter under its ID
+	// once it listens, so that every glbdns node of the cluster watches it with no change
+	// on any node; its lease lapses when healthd stops or dies.
+	Cluster *cluster.Registry
+	// Advertise is the base URL glbdns nodes watch this reporter at, default "http://"
+	// and the bound listen address (which a node elsewhere cannot reach when it is
+	// loopback: set it).
+	Advertise string
 }
 
 // shutdownGrace bounds how long Run waits for in-flight API requests at exit; blocking
@@ -86,6 +98,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("listen on %q: %w", cfg.Listen, err)
 	}
 	log.Info("listening", "addr", ln.Addr().String())
+	if cfg.Cluster != nil {
+		info := api.ReporterInfo{ID: cfg.ID, URL: cmp.Or(cfg.Advertise, "http://"+ln.Addr().String()),
+			Version: buildinfo.Version, Started: time.Now().UTC()}
+		go cfg.Cluster.Register(ctx, cluster.Reporters, cfg.ID, func() any { return info }, nil, 0)
+		log.Info("registered in the cluster", "url", info.URL)
+	}
 
 	baseCtx, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()

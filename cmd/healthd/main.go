@@ -2,12 +2,16 @@
 // results on its health API (GET /v1/health, see docs/health-api.md), which glbdns
 // subscribes to.
 //
-//	healthd -policy PATH [-managed-dir DIR] [-listen 127.0.0.1:8054] [-id NAME] [-log-level info]
+//	healthd -policy PATH [-managed-dir DIR | -etcd-endpoints URLS] [-listen 127.0.0.1:8054]
+//	        [-id NAME] [-advertise-url URL] [-log-level info]
 //
 // It loads exactly what glbdns serves: a policy store (policy/store) on the same policy
 // path and managed folder (-managed-dir, env HEALTHD_MANAGED_DIR, default
 // "POLICY.managed" beside the policy, as glbdns's), so pools and services made through
-// glbdns's admin API are probed too. It only reads the store, never writes it. The store's
+// glbdns's admin API are probed too; with -etcd-endpoints (etcdctl's flag names, env
+// HEALTHD_ETCD_*) the managed documents come from the cluster's etcd instead, and healthd
+// registers itself there as a reporter (its -advertise-url) so that every glbdns node of
+// the cluster watches it. It only reads the store, never writes it. The store's
 // watch (the policy files and the managed documents) and SIGHUP reload the policy; a
 // policy with errors is refused and logged, and the old one keeps running. SIGINT and
 // SIGTERM stop it.
@@ -24,8 +28,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
+	"github.com/glbdns/glbdns/cluster"
 	"github.com/glbdns/glbdns/healthd"
 	"github.com/glbdns/glbdns/internal/cli"
 	"github.com/glbdns/glbdns/policy"
@@ -40,6 +46,9 @@ func main() {
 		listen     = flag.String("listen", "127.0.0.1:8054", "health API address")
 		id         = flag.String("id", hostname, "reporter id published in the health API")
 		logLevel   = flag.String("log-level", "info", "log level: debug, info, warn or error")
+		advertise  = flag.String("advertise-url", cli.Env("HEALTHD_ADVERTISE_URL", ""), "base `URL` glbdns nodes watch this reporter at when it registers in etcd (default http:// and the bound -listen address; env HEALTHD_ADVERTISE_URL)")
+		cache      = flag.String("policy-cache", cli.Env("HEALTHD_POLICY_CACHE", ""), "`file` where healthd on etcd keeps the managed objects it probes, and probes them from when it starts while etcd is down (default POLICY.healthd.cache beside the policy; env HEALTHD_POLICY_CACHE)")
+		etcd       = cli.EtcdFlags(flag.CommandLine, "HEALTHD")
 	)
 	flag.Parse()
 	var level slog.Level
@@ -50,10 +59,15 @@ func main() {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	st, err := openStore(*policyPath, *managedDir, log)
+	st, err := openStore(*policyPath, *managedDir, etcd(), *cache, log)
 	if err != nil {
 		log.Error("healthd failed", "err", err)
 		os.Exit(1)
+	}
+	defer st.Close()
+	var registry *cluster.Registry
+	if b, ok := st.Backend().(*store.EtcdBackend); ok {
+		registry = cluster.New(b.Client(), b.Prefix(), log)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -89,6 +103,8 @@ func main() {
 		ID:         *id,
 		Logger:     log,
 		Reload:     reload,
+		Cluster:    registry,
+		Advertise:  *advertise,
 	})
 	if err != nil {
 		log.Error("healthd failed", "err", err)
@@ -112,12 +128,18 @@ func load(st *store.Store) (*policy.Snapshot, error) {
 	return snap, nil
 }
 
-// openStore opens the policy store healthd reads; healthd never writes to it. Opening
-// creates the managed folder when it is missing (an empty folder is no objects), as
-// glbdns does. A folder that is missing and cannot be created (a read-only /etc under
-// systemd's ProtectSystem=strict, glbdns keeping its folder elsewhere) holds no objects
-// either: healthd then probes the policy files only, and says so, rather than not start.
-func openStore(policyPath, managedDir string, log *slog.Logger) (*store.Store, error) {
+// openStore opens the policy store healthd reads; healthd never writes to it. On etcd it
+// keeps a local cache as glbdns does (its own file: both may run on one host). Opening a
+// folder creates it when it is missing (an empty folder is no objects), as glbdns does. A
+// folder that is missing and cannot be created (a read-only /etc under systemd's
+// ProtectSystem=strict, glbdns keeping its folder elsewhere) holds no objects either:
+// healthd then probes the policy files only, and says so, rather than not start.
+func openStore(policyPath, managedDir string, etcd store.EtcdConfig, cache string, log *slog.Logger) (*store.Store, error) {
+	if len(etcd.Endpoints) > 0 {
+		cache = cmp.Or(cache, strings.TrimSuffix(store.DefaultCacheFile(policyPath), ".cache")+".healthd.cache")
+		return store.OpenSource(policyPath, store.Source{Etcd: etcd, Cache: cache,
+			CacheError: func(err error) { log.Warn("policy cache not written", "file", cache, "err", err) }})
+	}
 	st, err := store.Open(policyPath, managedDir)
 	if err == nil {
 		return st, nil

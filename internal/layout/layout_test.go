@@ -39,6 +39,7 @@ var rules = []rule{
 	{room: "healthd", why: "probers, scheduler and the health API: no DNS answers",
 		forbid: []string{"~/dnsserver", "~/daemon", "~/admin", "~/health", "~/policy/store", "~/terraform"}},
 	{room: "healthd/client", why: "transport only", forbid: []string{"~/"}, allow: []string{"~/api"}},
+	{room: "cluster", why: "membership on etcd leases: no server", forbid: []string{"~/"}, allow: []string{"~/api"}},
 	{room: "admin", why: "the admin HTTP surface, not the process", forbid: []string{"~/daemon", "~/healthd", "~/terraform", "~/cmd"}},
 	{room: "daemon", why: "the glbdns process", forbid: []string{"~/terraform", "~/cmd"}},
 	{room: "terraform", why: "the provider: nothing the server needs",

@@ -141,6 +141,39 @@ func (s *Store) Backend() Backend { return s.b }
 // before the first Load.
 func (s *Store) Publish(fn Publish) { s.publish = fn }
 
+// Source says where a store finds the managed documents: in etcd when Etcd has endpoints
+// (the documents a cluster shares), else in the managed folder.
+type Source struct {
+	// ManagedDir is the folder ("" = DefaultManagedDir of the policy path).
+	ManagedDir string
+	// Etcd is the cluster's etcd.
+	Etcd EtcdConfig
+	// Cache, with etcd, is the local file of KeepCache ("" keeps none); CacheError hears
+	// of a write of it that failed.
+	Cache      string
+	CacheError func(error)
+}
+
+// OpenSource opens the store of a policy path with its managed documents where src says.
+func OpenSource(policyPath string, src Source) (*Store, error) {
+	if len(src.Etcd.Endpoints) == 0 {
+		return Open(policyPath, src.ManagedDir)
+	}
+	b, err := NewEtcdBackend(src.Etcd)
+	if err != nil {
+		return nil, err
+	}
+	s, err := OpenBackend(policyPath, b)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	if src.Cache != "" {
+		s.KeepCache(src.Cache, src.CacheError)
+	}
+	return s, nil
+}
+
 // OpenBackend opens a store whose managed documents live in b.
 func OpenBackend(policyPath string, b Backend) (*Store, error) {
 	if _, err := os.Stat(policyPath); err != nil {
