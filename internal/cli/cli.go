@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/glbdns/glbdns/policy/store"
 )
@@ -56,7 +57,7 @@ func (s *Strings) FromEnv(name string) {
 
 // EtcdFlags defines the flags (and environment defaults, ENV_ETCD_...) of a shared store on
 // etcd, named as etcdctl names them: -etcd-endpoints (comma-separated), -etcd-prefix,
-// -etcd-cacert, -etcd-cert, -etcd-key, -etcd-user and -etcd-password. The function it
+// -etcd-cacert, -etcd-cert, -etcd-key, -etcd-user, -etcd-password and -etcd-command-timeout. The function it
 // returns reads them after fs is parsed; no endpoint means no etcd.
 func EtcdFlags(fs *flag.FlagSet, env string) func() store.EtcdConfig {
 	endpoints := fs.String("etcd-endpoints", Env(env+"_ETCD_ENDPOINTS", ""),
@@ -67,10 +68,11 @@ func EtcdFlags(fs *flag.FlagSet, env string) func() store.EtcdConfig {
 	cert := fs.String("etcd-cert", Env(env+"_ETCD_CERT", ""), "client certificate `file` for etcd (env "+env+"_ETCD_CERT)")
 	key := fs.String("etcd-key", Env(env+"_ETCD_KEY", ""), "client key `file` for etcd (env "+env+"_ETCD_KEY)")
 	user := fs.String("etcd-user", Env(env+"_ETCD_USER", ""), "etcd `user` (env "+env+"_ETCD_USER)")
+	timeout := fs.Duration("etcd-command-timeout", 2*time.Second, "bound of one etcd request; a write that passes it answers 503")
 	password := fs.String("etcd-password", "", "etcd `password` (better: env "+env+"_ETCD_PASSWORD, which is not seen in the process list)")
 	return func() store.EtcdConfig {
 		cfg := store.EtcdConfig{Prefix: *prefix, CACert: *cacert, Cert: *cert, Key: *key, User: *user,
-			Password: Env(env+"_ETCD_PASSWORD", *password)}
+			Password: Env(env+"_ETCD_PASSWORD", *password), RequestTimeout: *timeout}
 		if *password != "" {
 			cfg.Password = *password
 		}
