@@ -11,7 +11,7 @@ ADMIN    ?= 127.0.0.1:8053
 # Test timeout: the whole suite runs in a few minutes on 2 cores; the bound only catches hangs.
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build run test test-short vet fmt bench clean
+.PHONY: all build run run-cluster test test-short vet fmt bench clean
 
 all: build
 
@@ -21,6 +21,12 @@ build:
 # run: the DNS server, the health daemon and demo backends on loopback, on examples/.
 run: build
 	./examples/run.sh $(BIN) $(LISTEN) $(HEALTH_LISTEN) $(ADMIN)
+
+# run-cluster: three glbdns nodes (127.0.0.21-23:5353, admin on :8053 of the same addresses)
+# on a real 3-member etcd cluster built by .ci/etcd.sh, two healthd reporters found through
+# etcd, and the demo backends, on loopback.
+run-cluster: build
+	./examples/run-cluster.sh $(BIN)
 
 # test: every test, the e2e tests (which build the real binaries) included, under the race
 # detector. gofmt and go vet run first so CI catches them too.

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -73,4 +74,23 @@ func TestRegisterFollowAndLapse(t *testing.T) {
 	dead.Close()
 	took := waitFor(t, 15*time.Second, "dead reporter gone", func() bool { return len(view.Cluster().Reporters) == 0 })
 	t.Logf("a dead reporter dropped out %v after its client closed (lease TTL 2s)", took.Round(time.Millisecond))
+}
+
+// BenchmarkEtcdPut is one health-sized write (a member's verdict) to a 3-member etcd
+// cluster on loopback: the cost every probe result that changes a verdict would pay if
+// health travelled over etcd (docs/cluster.md, "Health data"), against the blocking HTTP
+// watch, where a change costs no consensus round and no fsync.
+func BenchmarkEtcdPut(b *testing.B) {
+	c := etcdtest.Start(b, 3)
+	cli := c.Client()
+	ctx := context.Background()
+	value := `{"pool":"web","member":"fra-1","status":"down","since":"2026-12-01T00:00:00Z"}`
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if _, err := cli.Put(ctx, fmt.Sprintf("/bench/health/r1/web/m%d", i%1000), value); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
 }
