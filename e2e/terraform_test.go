@@ -49,6 +49,40 @@ func tofuBinary(t *testing.T) string {
 	return p
 }
 
+// tofuRunner runs the tofu binary in work with the provider built from
+// cmd/terraform-provider-glbdns, installed through dev_overrides in a CLI configuration
+// (with which `tofu init` is neither needed nor wanted: it would try to reach the
+// registry), and the admin token in the environment.
+func tofuRunner(t *testing.T, tofu, work, token string) func(args ...string) (string, error) {
+	t.Helper()
+	binary(t, "terraform-provider-glbdns") // tofu finds it in binDir through dev_overrides
+	cliConfig := filepath.Join(t.TempDir(), "tofurc")
+	if err := os.WriteFile(cliConfig, []byte(fmt.Sprintf(`provider_installation {
+  dev_overrides {
+    "registry.opentofu.org/glbdns/glbdns" = %q
+  }
+  direct {}
+}
+`, binDir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return func(args ...string) (string, error) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, tofu, args...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(),
+			"TF_CLI_CONFIG_FILE="+cliConfig,
+			"GLBDNS_ADMIN_TOKEN="+token, // the provider block leaves the token to the environment
+			"TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1", "TF_INPUT=0",
+			"TF_DATA_DIR="+filepath.Join(work, ".terraform"),
+		)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+}
+
 // TestTerraformApplyToDNS drives the real tofu binary with the real provider binary
 // (built by TestMain from cmd/terraform-provider-glbdns) against the real glbdns binary:
 // it applies terraform/examples/main.tf as documented (only the endpoint points at this
@@ -64,8 +98,6 @@ func TestTerraformApplyToDNS(t *testing.T) {
 		t.Skip("TF_ACC is not set (make test sets it); this test runs tofu")
 	}
 	tofu := tofuBinary(t)
-	binary(t, "terraform-provider-glbdns") // tofu finds it in binDir through dev_overrides
-
 	const token = "e2e-terraform-token"
 	tokenFile := filepath.Join(t.TempDir(), "admin-token")
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
@@ -99,31 +131,7 @@ func TestTerraformApplyToDNS(t *testing.T) {
 	cfg := strings.Replace(string(example), endpoint, fmt.Sprintf("endpoint = %q", adminURL), 1)
 	writeTF(cfg)
 
-	cliConfig := filepath.Join(t.TempDir(), "tofurc")
-	if err := os.WriteFile(cliConfig, []byte(fmt.Sprintf(`provider_installation {
-  dev_overrides {
-    "registry.opentofu.org/glbdns/glbdns" = %q
-  }
-  direct {}
-}
-`, binDir)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run := func(args ...string) (string, error) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, tofu, args...)
-		cmd.Dir = work
-		cmd.Env = append(os.Environ(),
-			"TF_CLI_CONFIG_FILE="+cliConfig,
-			"GLBDNS_ADMIN_TOKEN="+token, // the example's provider block leaves the token to the environment
-			"TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1", "TF_INPUT=0",
-			"TF_DATA_DIR="+filepath.Join(work, ".terraform"),
-		)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	run := tofuRunner(t, tofu, work, token)
 	mustRun := func(args ...string) {
 		t.Helper()
 		if out, err := run(args...); err != nil {
