@@ -99,7 +99,7 @@ func (p *glbdnsProvider) Configure(ctx context.Context, req provider.ConfigureRe
 			"The provider needs the URL of a glbdns admin listener. Set the endpoint attribute or the "+EnvEndpoint+" environment variable.")
 		return
 	}
-	c, err := client.New(endpoint, token, client.WithUserAgent("terraform-provider-glbdns/"+p.version))
+	c, err := client.New([]string{endpoint}, token, client.WithUserAgent("terraform-provider-glbdns/"+p.version))
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid glbdns endpoint",
 			"The endpoint must be an http or https URL with a host, such as http://127.0.0.1:8053: "+err.Error()+".")
