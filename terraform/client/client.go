@@ -132,9 +132,16 @@ func ParseEndpoint(raw string) (string, error) {
 }
 
 func parseEndpoint(raw string) (*url.URL, error) {
+	if !strings.Contains(raw, "://") { // "127.0.0.1:8053", which url.Parse reads as a path
+		return nil, fmt.Errorf("endpoint %q: no scheme; want an http or https URL with a host", raw)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("parse endpoint %q: %w", raw, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // not "parse" and the URL again
+		}
+		return nil, fmt.Errorf("endpoint %q: %w", raw, err)
 	}
 	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -402,7 +402,8 @@ func TestNewEndpoints(t *testing.T) {
 	}{
 		{"none", nil, "no endpoint"},
 		{"duplicate", []string{"http://a:1", "http://b:1", "http://A:1/"}, `endpoint "http://A:1/": the same as endpoint 0`},
-		{"bad second", []string{"http://a:1", "a:1"}, `endpoint "a:1": want an http or https URL`},
+		{"bad second", []string{"http://a:1", "a:1"}, `endpoint "a:1": no scheme`},
+		{"ftp", []string{"ftp://a:1"}, `endpoint "ftp://a:1": want an http or https URL with a host`},
 		{"query", []string{"http://a:1/?x=1"}, "want no query or fragment"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
