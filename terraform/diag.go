@@ -58,7 +58,15 @@ func fieldPath(field string) (path.Path, bool) {
 func addAPIError(diags *diag.Diagnostics, action string, err error) {
 	summary := "Admin API error"
 	hint := ""
+	var ee *client.EndpointError
 	switch {
+	case errors.As(err, &ee) && len(ee.NotRetried) > 0:
+		summary = "Write not retried"
+		hint = " The request reached a glbdns node, which did not complete it (the error says how), so it may have been applied there; it was not sent to another" +
+			" node, where it could apply twice. Run terraform refresh (or plan) to see what the cluster holds, then apply again."
+	case errors.As(err, &ee):
+		summary = "glbdns not reachable"
+		hint = " Check that the provider's endpoints (or " + EnvEndpoints + ", " + EnvEndpoint + ") name running glbdns nodes."
 	case errors.Is(err, client.ErrPreconditionFailed):
 		summary = "Object changed outside Terraform"
 		hint = " The object was modified through the admin API since Terraform last read it; run terraform refresh (or plan) and apply again."

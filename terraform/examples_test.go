@@ -1,6 +1,7 @@
 package terraform
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
@@ -155,4 +157,62 @@ func TestAccExampleResources(t *testing.T) {
 			),
 		}},
 	})
+}
+
+// exampleEndpoints is the endpoints line of examples/provider/provider.tf.
+const exampleEndpoints = `endpoints = ["http://127.0.0.1:8053", "http://127.0.0.1:8054"]`
+
+// TestAccExampleProvider applies examples/provider/provider.tf, the provider page's
+// Example Usage, with its endpoints pointed at two real nodes, the first of them down, and
+// its token variable set through TF_VAR_; a pool and a service beside it show that the
+// provider so configured works, through the second node.
+func TestAccExampleProvider(t *testing.T) {
+	b, err := os.ReadFile("examples/provider/provider.tf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(b)
+	if !strings.Contains(cfg, exampleEndpoints) {
+		t.Fatalf("the example no longer sets %s", exampleEndpoints)
+	}
+	nodes := glbtest.StartNodes(t, 2, glbtest.Options{Token: accToken})
+	first, second := nodes[0], nodes[1]
+	first.Stop()
+	t.Setenv("TF_VAR_glbdns_admin_token", accToken)
+	cfg = strings.Replace(cfg, exampleEndpoints, fmt.Sprintf("endpoints = [%q, %q]", first.URL, second.URL), 1)
+	accTest(t, resource.TestCase{
+		CheckDestroy: checkDNS(second, "www.glb.example.com"), // NXDOMAIN
+		Steps: []resource.TestStep{{
+			Config: cfg + appConfig("192.0.2.10"),
+			Check:  checkDNS(second, "www.glb.example.com", "192.0.2.10"),
+		}},
+	})
+}
+
+// TestProviderDocs checks that docs/index.md shows examples/provider/provider.tf as its
+// Example Usage and lists each provider attribute with its MarkdownDescription.
+func TestProviderDocs(t *testing.T) {
+	doc, err := os.ReadFile("docs/index.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := os.ReadFile("examples/provider/provider.tf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "## Example Usage\n\n```terraform\n"+string(ex)+"```\n") {
+		t.Error("docs/index.md's Example Usage is not examples/provider/provider.tf")
+	}
+	var resp provider.SchemaResponse
+	New("test")().Schema(context.Background(), provider.SchemaRequest{}, &resp)
+	for name, a := range resp.Schema.Attributes {
+		line := regexp.MustCompile("(?m)^- `" + name + "` \\([^)]*\\) (.*)$").FindSubmatch(doc)
+		if line == nil {
+			t.Errorf("docs/index.md does not list %s", name)
+			continue
+		}
+		if got := string(line[1]); got != a.GetMarkdownDescription() {
+			t.Errorf("docs/index.md describes %s as\n%s\nwant its MarkdownDescription\n%s", name, got, a.GetMarkdownDescription())
+		}
+	}
 }

@@ -18,7 +18,7 @@ const token = "s3cret"
 
 func newClient(t *testing.T, url, tok string) *client.Client {
 	t.Helper()
-	c, err := client.New(url, tok)
+	c, err := client.New([]string{url}, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestStatusListDecodesNumbers(t *testing.T) {
 
 func TestNewRejectsBadEndpoints(t *testing.T) {
 	for _, ep := range []string{"", "127.0.0.1:8053", "ftp://x", "http://"} {
-		if _, err := client.New(ep, ""); err == nil {
+		if _, err := client.New([]string{ep}, ""); err == nil {
 			t.Errorf("New(%q) succeeded; want an error", ep)
 		}
 	}

@@ -1,8 +1,13 @@
-// Package glbtest runs a real glbdns node in the test's process for the provider's and
+// Package glbtest runs real glbdns nodes in the test's process for the provider's and
 // the client's tests: the daemon of cmd/glbdns (daemon/) with an operator policy
 // written into a temporary directory, DNS and the admin API on 127.0.0.1 port 0, the
 // managed folder beside it, and optionally in-process healthd reporters (the real
 // healthd.Board and health API handler) whose member states a test sets directly.
+//
+// StartNodes runs several nodes with the same operator policy for the failover tests.
+// Each has its own managed folder: they share no managed objects (that is the etcd
+// store's job), which is enough for tests that only need "one node is down"; Node.Stop
+// shuts a node down so that its admin port refuses connections.
 //
 // There is deliberately no stand-in of the admin API: what the provider is tested against
 // is the server it talks to in production.
@@ -67,6 +72,8 @@ type Node struct {
 	Daemon *daemon.Daemon
 	// Reporters are the healthd stores the node subscribes to (Options.Reporters).
 	Reporters []*healthd.Board
+
+	stop func() // shuts the daemon down once; Stop and the test's cleanup call it
 }
 
 // syncBuffer collects the daemon's log for a failing test.
@@ -125,18 +132,24 @@ func Start(t testing.TB, o Options) *Node {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("glbdns run: %v", err)
+	var once sync.Once
+	n.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("glbdns run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("glbdns did not stop within 10s")
 			}
-		case <-time.After(10 * time.Second):
-			t.Error("glbdns did not stop within 10s")
-		}
+		})
+	}
+	t.Cleanup(func() {
+		n.stop()
 		if t.Failed() {
-			t.Logf("glbdns log:\n%s", logs.String())
+			t.Logf("glbdns log (%s):\n%s", n.URL, logs.String())
 		}
 	})
 	select {
@@ -156,6 +169,23 @@ func Start(t testing.TB, o Options) *Node {
 	n.URL, n.DNS, n.Daemon = "http://"+d.AdminAddr().String(), d.Server().Addr().String(), d
 	return n
 }
+
+// StartNodes runs count nodes with the same options (the same operator policy and token),
+// each with its own ports and managed folder, until the test ends.
+func StartNodes(t testing.TB, count int, o Options) []*Node {
+	t.Helper()
+	nodes := make([]*Node, count)
+	for i := range nodes {
+		nodes[i] = Start(t, o)
+	}
+	return nodes
+}
+
+// Stop shuts the node down and waits until it has stopped: its admin listener is closed,
+// so a connection to URL is refused from then on (the port is not reused while the test
+// runs, barring another process binding the same ephemeral port). Stopping twice is a
+// no-op; the test's cleanup stops a node that is still running.
+func (n *Node) Stop() { n.stop() }
 
 // SetHealth publishes status for a member on every reporter.
 func (n *Node) SetHealth(pool, member string, status api.Status) {
