@@ -1,10 +1,12 @@
 // Command apiwrite times admin API writes against a running glbdns: it creates N pools
-// one after another (POST /v1/pools, two members each) and prints the median latency of
-// the ten writes ending at the 10th, 100th and 250th (and every further hundredth) pool,
-// so that the cost of a write can be read against the number of objects already stored.
+// one after another (POST /v1/pools, two members each), each followed by a service over it
+// with -services (POST /v1/services, in the zone -zone), and prints the median latency of
+// the ten writes ending at the 10th, 100th and 250th write (then every further hundredth
+// up to 1,000, then every thousandth), so that the cost of a write can be read against the
+// number of objects already stored, and the time all the writes took.
 // bench/apiwrite.sh starts a glbdns for it.
 //
-//	go run ./bench/apiwrite -admin http://127.0.0.1:8053 -token TOKEN -n 250
+//	go run ./bench/apiwrite -admin http://127.0.0.1:8053 -token TOKEN -n 250 [-services]
 package main
 
 import (
@@ -21,12 +23,13 @@ func main() {
 	admin := flag.String("admin", "http://127.0.0.1:8053", "admin `URL` of the glbdns")
 	token := flag.String("token", "", "admin API bearer `token`")
 	n := flag.Int("n", 250, "pools to create")
+	services := flag.Bool("services", false, "create a service over each pool after it")
+	zone := flag.String("zone", "glb.test", "zone of the services")
 	flag.Parse()
-	lat := make([]time.Duration, 0, *n)
-	for i := range *n {
-		body := fmt.Sprintf(`{"name":"bench-%d","members":[{"name":"a","address":"192.0.2.%d"},{"name":"b","address":"198.51.100.%d"}]}`,
-			i, i%250+1, i%250+1)
-		req, err := http.NewRequest(http.MethodPost, *admin+"/v1/pools", bytes.NewReader([]byte(body)))
+	var lat []time.Duration
+	began := time.Now()
+	post := func(path, body string) {
+		req, err := http.NewRequest(http.MethodPost, *admin+path, bytes.NewReader([]byte(body)))
 		if err != nil {
 			fail(err)
 		}
@@ -39,18 +42,27 @@ func main() {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusCreated {
-			fail(fmt.Errorf("write %d: %s", i+1, resp.Status))
+			fail(fmt.Errorf("write %d (%s): %s", len(lat)+1, path, resp.Status))
 		}
 		lat = append(lat, time.Since(start))
 	}
-	for _, at := range marks(*n) {
+	for i := range *n {
+		post("/v1/pools", fmt.Sprintf(`{"name":"bench-%d","members":[{"name":"a","address":"192.0.2.%d"},{"name":"b","address":"198.51.100.%d"}]}`,
+			i, i%250+1, i%250+1))
+		if *services {
+			post("/v1/services", fmt.Sprintf(`{"name":"s%d.%s","policy":"weighted","pools":["bench-%d"]}`, i, *zone, i))
+		}
+	}
+	fmt.Printf("%d writes in %.1f s\n", len(lat), time.Since(began).Seconds())
+	for _, at := range marks(len(lat)) {
 		w := slices.Clone(lat[at-10 : at])
 		slices.Sort(w)
 		fmt.Printf("writes %3d-%-3d median %6.1f ms\n", at-9, at, float64(w[len(w)/2].Microseconds())/1000)
 	}
 }
 
-// marks are the write counts to report at: 10, 100, 250, then every hundred.
+// marks are the write counts to report at: 10, 100, 250, every hundred to 1,000, then
+// every thousand.
 func marks(n int) []int {
 	var out []int
 	for _, m := range []int{10, 100, 250} {
@@ -58,7 +70,10 @@ func marks(n int) []int {
 			out = append(out, m)
 		}
 	}
-	for m := 300; m <= n; m += 100 {
+	for m := 300; m <= n && m <= 1000; m += 100 {
+		out = append(out, m)
+	}
+	for m := 2000; m <= n; m += 1000 {
 		out = append(out, m)
 	}
 	return out
