@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -414,5 +415,41 @@ func TestOperatorObjectsFollowFileEdits(t *testing.T) {
 	}
 	if _, _, err := s.PutPool(webPool("op-web-2"), Precondition{}); !errors.Is(err, ErrReadOnly) {
 		t.Fatalf("write of the renamed operator pool: %v, want ErrReadOnly", err)
+	}
+}
+
+// BenchmarkPutPoolAt is one admin API write (a pool created) into a store already holding
+// n managed pools and n services: validation, persistence and the compile of the policy
+// it makes, as the daemon's write path runs them (less the install).
+func BenchmarkPutPoolAt(b *testing.B) {
+	for _, n := range []int{1000} {
+		b.Run(fmt.Sprintf("objects=%d", 2*n), func(b *testing.B) {
+			dir := b.TempDir()
+			path := filepath.Join(dir, "policy.hcl")
+			os.WriteFile(path, []byte("zone \"glb.test\" {\n  nameservers = [\"ns1.glb.test\"]\n}\n"), 0o644)
+			s, err := Open(path, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.Load()
+			for i := range n {
+				p := api.Pool{Name: fmt.Sprintf("p%d", i), Members: []api.Member{{Name: "a", Address: "192.0.2.1"}, {Name: "b", Address: "192.0.2.2"}}}
+				if _, _, err := s.PutPool(p, Precondition{}); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := s.PutService(api.Service{Name: fmt.Sprintf("s%d.glb.test", i), Pools: []string{p.Name}}, Precondition{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				p := api.Pool{Name: fmt.Sprintf("new%d", i), Members: []api.Member{{Name: "a", Address: "192.0.2.1"}}}
+				if _, _, err := s.PutPool(p, Precondition{}); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
 	}
 }
