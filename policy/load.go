@@ -105,7 +105,7 @@ func Load(files []File) (*Snapshot, hcl.Diagnostics) {
 	files = append([]File(nil), files...)
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
 
-	c := &compiler{hashed: map[string][]byte{}, poolRng: map[string]hcl.Range{}, svcRng: map[string]hcl.Range{}}
+	c := &compilation{hashed: map[string][]byte{}, poolRng: map[string]hcl.Range{}, svcRng: map[string]hcl.Range{}}
 	var bodies []*hcl.BodyContent
 	for i, p := range parse(files) {
 		f := files[i]
@@ -199,8 +199,8 @@ func hashFiles(m map[string][]byte) ([]string, string) {
 	return names, hex.EncodeToString(h.Sum(nil))
 }
 
-// compiler carries the state of one Load.
-type compiler struct {
+// compilation carries the state of one Load.
+type compilation struct {
 	decoder
 	snap   *Snapshot
 	dirs   []string

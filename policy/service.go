@@ -55,7 +55,7 @@ func (a AllDown) String() string {
 
 // service compiles a service block. A service without errors waits in c.pending for its
 // zone's file import; with errors it is dropped (the snapshot is never built).
-func (c *compiler) service(blk *hcl.Block) {
+func (c *compilation) service(blk *hcl.Block) {
 	n0 := len(c.diags)
 	name := fqdn(blk.Labels[0])
 	labelRng := blk.LabelRanges[0]
@@ -92,7 +92,7 @@ func (c *compiler) service(blk *hcl.Block) {
 
 // serviceZone is the zone a service name lives in: the longest declared origin above
 // it; nil (reported) when there is none.
-func (c *compiler) serviceZone(name string, rng hcl.Range) *zoneState {
+func (c *compilation) serviceZone(name string, rng hcl.Range) *zoneState {
 	var zone *zoneState
 	for _, z := range c.zones {
 		if dns.IsSubDomain(z.origin, name) && (zone == nil || len(z.origin) > len(zone.origin)) {
@@ -107,7 +107,7 @@ func (c *compiler) serviceZone(name string, rng hcl.Range) *zoneState {
 
 // serviceAttrs decodes the service's scalar attributes: policy, method, ttl, answers,
 // when_all_down and the hash prefixes.
-func (c *compiler) serviceAttrs(s *Service, at hcl.Attributes) {
+func (c *compilation) serviceAttrs(s *Service, at hcl.Attributes) {
 	if a := at["policy"]; a != nil {
 		if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash", "failover", "geo", "nearest") {
 			s.Method = methodNames[v]
@@ -149,7 +149,7 @@ func (c *compiler) serviceAttrs(s *Service, at hcl.Attributes) {
 // servicePools resolves the pools attribute pa and returns the pools' members by family,
 // checking that they are of one kind (addresses or host names) and that a host-name
 // service answers one CNAME. answers is the answers attribute (nil when absent).
-func (c *compiler) servicePools(s *Service, pa, answers *hcl.Attribute) [numFamilies][]*Member {
+func (c *compilation) servicePools(s *Service, pa, answers *hcl.Attribute) [numFamilies][]*Member {
 	names, rngs, _ := c.strList(pa)
 	seen := map[string]bool{}
 	for i, n := range names {
@@ -187,7 +187,7 @@ func (c *compiler) servicePools(s *Service, pa, answers *hcl.Attribute) [numFami
 
 // serviceFallback resolves the fallback pool, which when_all_down = "fallback" needs and
 // nothing else allows, into its walk entry (the service's method, a cursor of its own).
-func (c *compiler) serviceFallback(s *Service, at hcl.Attributes) {
+func (c *compilation) serviceFallback(s *Service, at hcl.Attributes) {
 	fa := at["fallback"]
 	switch {
 	case s.WhenAllDown == AllDownFallback && fa == nil:
@@ -221,7 +221,7 @@ type pendingService struct {
 
 // insertServices inserts the compiled services into their zones, in declaration order,
 // giving each its index in Snapshot.Services as its ServiceRef.
-func (c *compiler) insertServices() {
+func (c *compilation) insertServices() {
 	for _, p := range c.pending {
 		p.s.Ref = zones.ServiceRef(len(c.snap.Services))
 		if err := p.zone.z.InsertService(p.s.Name, p.s.Ref); err != nil {

@@ -81,7 +81,7 @@ func validHost(s string) bool {
 	return true
 }
 
-func (c *compiler) zone(blk *hcl.Block, dir string) {
+func (c *compilation) zone(blk *hcl.Block, dir string) {
 	origin := fqdn(blk.Labels[0])
 	labelRng := blk.LabelRanges[0]
 	content, diags := bodyContent(blk.Body, zoneSchema)
@@ -154,7 +154,7 @@ func (c *compiler) zone(blk *hcl.Block, dir string) {
 	}
 }
 
-func (c *compiler) soa(blk *hcl.Block, soa *dns.SOA) {
+func (c *compilation) soa(blk *hcl.Block, soa *dns.SOA) {
 	content, diags := bodyContent(blk.Body, soaSchema)
 	c.add(diags)
 	for _, name := range []string{"mname", "rname"} {
@@ -215,7 +215,7 @@ func ownerName(label, origin string) string {
 	}
 }
 
-func (c *compiler) record(zs *zoneState, blk *hcl.Block, zoneTTL uint32) {
+func (c *compilation) record(zs *zoneState, blk *hcl.Block, zoneTTL uint32) {
 	content, diags := bodyContent(blk.Body, recordSchema)
 	c.add(diags)
 	owner := ownerName(blk.Labels[0], zs.origin)
@@ -291,7 +291,7 @@ func (c *compiler) record(zs *zoneState, blk *hcl.Block, zoneTTL uint32) {
 }
 
 // zoneErr maps the zones package's sentinel errors to diagnostics at the offending block.
-func (c *compiler) zoneErr(rng hcl.Range, owner string, err error) {
+func (c *compilation) zoneErr(rng hcl.Range, owner string, err error) {
 	summary := "Invalid record"
 	switch {
 	case errors.Is(err, zones.ErrOutOfZone):
@@ -318,7 +318,7 @@ func (c *compiler) zoneErr(rng hcl.Range, owner string, err error) {
 	c.errf(rng, summary, "%s: %v.", owner, err)
 }
 
-func (c *compiler) zoneFile(zs *zoneState, a *hcl.Attribute, dir string, ttl uint32) {
+func (c *compilation) zoneFile(zs *zoneState, a *hcl.Attribute, dir string, ttl uint32) {
 	name, ok := c.str(a)
 	if !ok {
 		return
@@ -344,7 +344,7 @@ type zoneImport struct {
 	done      chan struct{}
 }
 
-func (c *compiler) importZone(zs *zoneState, a *hcl.Attribute, path string, ttl uint32) {
+func (c *compilation) importZone(zs *zoneState, a *hcl.Attribute, path string, ttl uint32) {
 	if c.importSem == nil {
 		c.importSem = make(chan struct{}, runtime.GOMAXPROCS(0))
 	}
@@ -368,7 +368,7 @@ func (c *compiler) importZone(zs *zoneState, a *hcl.Attribute, path string, ttl 
 
 // waitImports waits for every zone file import and reports their errors, in the order
 // of the zone blocks.
-func (c *compiler) waitImports() {
+func (c *compilation) waitImports() {
 	for _, im := range c.imports {
 		<-im.done
 		if im.readErr != nil {
