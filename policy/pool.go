@@ -93,7 +93,7 @@ func (c *compilation) rawCheck(blk *hcl.Block) *rawCheck {
 func (c *compilation) pool(blk *hcl.Block) {
 	name := blk.Labels[0]
 	if p := c.snap.PoolByName[name]; p != nil {
-		c.errf(blk.LabelRanges[0], "Duplicate pool", "Pool %q is already declared at %s.", name, posString(c.poolRng[name]))
+		c.errf(blk.LabelRanges[0], "Duplicate pool", "Pool %q is already declared at %s.", name, posString(*c.poolRng[name]))
 		return
 	}
 	if name == "" || strings.Contains(name, "/") {
@@ -145,7 +145,7 @@ func (c *compilation) pool(blk *hcl.Block) {
 	}
 	c.snap.Pools = append(c.snap.Pools, p)
 	c.snap.PoolByName[name] = p
-	c.poolRng[name] = blk.LabelRanges[0]
+	c.poolRng[name] = &blk.LabelRanges[0]
 }
 
 func (c *compilation) member(p *Pool, blk *hcl.Block, poolChecks []*rawCheck) *Member {

@@ -66,10 +66,10 @@ func (c *compilation) service(blk *hcl.Block) {
 		return
 	}
 	if prev, dup := c.svcRng[name]; dup {
-		c.errf(labelRng, "Duplicate service", "Service %q is already declared at %s.", name, posString(prev))
+		c.errf(labelRng, "Duplicate service", "Service %q is already declared at %s.", name, posString(*prev))
 		return
 	}
-	c.svcRng[name] = labelRng
+	c.svcRng[name] = &blk.LabelRanges[0]
 	zone := c.serviceZone(name, labelRng)
 	s := &Service{Name: name, File: blk.DefRange.Filename, TTL: api.DefaultTTL, Answers: api.DefaultAnswers,
 		HashPrefix4: api.DefaultHashPrefixV4, HashPrefix6: api.DefaultHashPrefixV6, rand: balance.Global{}}
@@ -87,20 +87,26 @@ func (c *compilation) service(blk *hcl.Block) {
 	}
 	s.Zone = zone.origin
 	// Inserted into its zone by insertServices, once the zone files are imported.
-	c.pending = append(c.pending, pendingService{s: s, zone: zone, rng: labelRng})
+	c.pending = append(c.pending, pendingService{s: s, zone: zone, rng: &blk.LabelRanges[0]})
 }
 
 // serviceZone is the zone a service name lives in: the longest declared origin above
 // it; nil (reported) when there is none.
 func (c *compilation) serviceZone(name string, rng hcl.Range) *zoneState {
+	zone := c.zoneOf(name)
+	if zone == nil {
+		c.errf(rng, "Service outside every zone", "Service %q is not in any declared zone; glbdns is authoritative only for its zones.", name)
+	}
+	return zone
+}
+
+// zoneOf is the zone a name lives in: the longest declared origin above it, or nil.
+func (c *compilation) zoneOf(name string) *zoneState {
 	var zone *zoneState
 	for _, z := range c.zones {
 		if dns.IsSubDomain(z.origin, name) && (zone == nil || len(z.origin) > len(zone.origin)) {
 			zone = z
 		}
-	}
-	if zone == nil {
-		c.errf(rng, "Service outside every zone", "Service %q is not in any declared zone; glbdns is authoritative only for its zones.", name)
 	}
 	return zone
 }
@@ -216,21 +222,90 @@ func (c *compilation) serviceFallback(s *Service, at hcl.Attributes) {
 type pendingService struct {
 	s    *Service
 	zone *zoneState
-	rng  hcl.Range
+	rng  *hcl.Range // the label
+	// shared says that s is the service of a previous snapshot (from a Compiler's
+	// record), not to be modified: a new Ref takes a copy.
+	shared bool
+	// u and i locate the service's block: u's i-th service.
+	u *unit
+	i int
 }
 
 // insertServices inserts the compiled services into their zones, in declaration order,
-// giving each its index in Snapshot.Services as its ServiceRef.
+// giving each its index in Snapshot.Services as its ServiceRef. A zone reused from a
+// Compiler's record holds them already, under the same references (buildRecordedZones).
 func (c *compilation) insertServices() {
-	for _, p := range c.pending {
-		p.s.Ref = zones.ServiceRef(len(c.snap.Services))
-		if err := p.zone.z.InsertService(p.s.Name, p.s.Ref); err != nil {
-			c.zoneErr(p.rng, p.s.Name, err)
-			continue
+	for k := range c.pending {
+		p := &c.pending[k]
+		ref := zones.ServiceRef(len(c.snap.Services))
+		switch {
+		case !p.shared:
+			p.s.Ref = ref
+		case p.s.Ref != ref:
+			p.s, p.shared = p.s.clone(ref, nil), false
+			c.stats.copiedServices++
+		}
+		if z := p.zone; !z.reused {
+			if z.z == nil {
+				continue // it could not be built (reported)
+			}
+			if err := z.z.InsertService(p.s.Name, ref); err != nil {
+				c.zoneErr(*p.rng, p.s.Name, err)
+				continue
+			}
+			if c.cc != nil {
+				z.inserted = append(z.inserted, insertedService{name: p.s.Name, ref: ref})
+			}
 		}
 		c.snap.Services = append(c.snap.Services, p.s)
 	}
-	c.pending = nil
+}
+
+// clone returns a copy of s for another snapshot, with reference ref, each pool replaced
+// by pool(p) when pool is not nil, and the walk's entries built again for them: the
+// members of renumbered pools are other objects, and a copy's round-robin cursors start
+// at zero, as a Load's do. Everything else (the geo tables, which index the pools by
+// position) is shared: it is never modified.
+func (s *Service) clone(ref zones.ServiceRef, pool func(*Pool) *Pool) *Service {
+	n := &Service{Ref: ref, Name: s.Name, File: s.File, Zone: s.Zone, Method: s.Method, Steering: s.Steering,
+		NeedsGeo: s.NeedsGeo, GeoCity: s.GeoCity, GeoASN: s.GeoASN, Pools: s.Pools, TTL: s.TTL, Answers: s.Answers,
+		WhenAllDown: s.WhenAllDown, Fallback: s.Fallback, HashPrefix4: s.HashPrefix4, HashPrefix6: s.HashPrefix6,
+		hasFam: s.hasFam, cname: s.cname, geo: s.geo, rand: s.rand}
+	if pool != nil {
+		n.Pools = make([]*Pool, len(s.Pools))
+		for i, p := range s.Pools {
+			n.Pools[i] = pool(p)
+		}
+		if s.Fallback != nil {
+			n.Fallback = pool(s.Fallback)
+		}
+	}
+	// setEntry sets ne to e for n: its pool mapped and, when that is another object, its
+	// candidates gathered from it (from pools, for a plain service's one entry) again.
+	setEntry := func(ne, e *entry, pools []*Pool) {
+		ne.pool, ne.method, ne.cands, ne.need = e.pool, e.method, e.cands, e.need
+		if pool != nil {
+			if e.pool != nil {
+				ne.pool = pool(e.pool)
+				pools = []*Pool{ne.pool}
+			}
+			ne.cands = families(pools)
+		}
+	}
+	if s.Steering == SteerNone {
+		setEntry(&n.plain[0], &s.plain[0], n.Pools)
+		n.entries = n.plain[:]
+	} else {
+		n.entries = make([]entry, len(s.entries))
+		for i := range s.entries {
+			setEntry(&n.entries[i], &s.entries[i], nil)
+		}
+	}
+	if s.fallback != nil {
+		n.fallback = &entry{}
+		setEntry(n.fallback, s.fallback, nil)
+	}
+	return n
 }
 
 // families splits the pools' members (in pool order, then member order) by family.

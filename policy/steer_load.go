@@ -245,7 +245,7 @@ func (c *compilation) compileSteering(s *Service, cands [numFamilies][]*Member, 
 		}
 	case SteerGeo:
 		if len(geoBlocks) == 0 {
-			c.errf(c.svcRng[name], "Missing geo block", "Service %q has policy \"geo\" but no geo block with rules.", name)
+			c.errf(*c.svcRng[name], "Missing geo block", "Service %q has policy \"geo\" but no geo block with rules.", name)
 			return
 		}
 		for _, b := range geoBlocks[1:] {
@@ -265,9 +265,9 @@ func (c *compilation) compileSteering(s *Service, cands [numFamilies][]*Member, 
 	s.GeoASN = s.geo != nil && s.geo.needASN
 	switch {
 	case c.geoipRng == nil:
-		c.errf(c.svcRng[name], "Missing geoip block", "Service %q has policy %q, which needs the client's location from GeoIP, but the policy has no geoip block.", name, s.Steering.String())
+		c.errf(*c.svcRng[name], "Missing geoip block", "Service %q has policy %q, which needs the client's location from GeoIP, but the policy has no geoip block.", name, s.Steering.String())
 	case needsCity && c.snap.geoCity == "":
-		c.errf(c.svcRng[name], "Missing GeoIP database", "Service %q needs a City database (policy %q), but the geoip block names no database.", name, s.Steering.String())
+		c.errf(*c.svcRng[name], "Missing GeoIP database", "Service %q needs a City database (policy %q), but the geoip block names no database.", name, s.Steering.String())
 	}
 }
 
