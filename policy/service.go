@@ -308,20 +308,45 @@ func (s *Service) clone(ref zones.ServiceRef, pool func(*Pool) *Pool) *Service {
 	return n
 }
 
-// families splits the pools' members (in pool order, then member order) by family.
+// families splits the pools' members (in pool order, then member order) by family, each
+// family's slice allocated at its size. One pool whose members are all of one family
+// lends its Members, capped so that an append copies: the candidates of a plain service
+// over one pool, and of every entry of a steering service, cost no slice of their own.
+// Nothing writes to candidates (the walk appends them to its own buffer).
 func families(pools []*Pool) [numFamilies][]*Member {
 	var f [numFamilies][]*Member
+	var n [numFamilies]int
 	for _, p := range pools {
 		for _, m := range p.Members {
-			switch {
-			case m.Host != "":
-				f[famHost] = append(f[famHost], m)
-			case m.Addr.Is4():
-				f[famV4] = append(f[famV4], m)
-			default:
-				f[famV6] = append(f[famV6], m)
-			}
+			n[family(m)]++
+		}
+	}
+	for fam, k := range n {
+		if k == 0 {
+			continue
+		}
+		if len(pools) == 1 && k == len(pools[0].Members) {
+			f[fam] = pools[0].Members[:k:k]
+			return f
+		}
+		f[fam] = make([]*Member, 0, k)
+	}
+	for _, p := range pools {
+		for _, m := range p.Members {
+			fam := family(m)
+			f[fam] = append(f[fam], m)
 		}
 	}
 	return f
+}
+
+// family is the member's address family: famHost, famV4 or famV6.
+func family(m *Member) int {
+	switch {
+	case m.Host != "":
+		return famHost
+	case m.Addr.Is4():
+		return famV4
+	}
+	return famV6
 }
