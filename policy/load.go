@@ -99,8 +99,9 @@ func LoadPath(path string) (*Snapshot, hcl.Diagnostics) {
 // and 256 KiB chunks of large files cut at top-level blocks, are parsed concurrently,
 // plain HCL by a parser that builds hclsyntax's AST without its token slice (package
 // hclparse); bodies matching their schema skip hclsyntax's PartialContent (content.go);
-// zone files import on their own goroutines while services compile. None of it changes
-// a diagnostic: anything unusual goes through hclsyntax itself.
+// zone files import on their own goroutines while services compile, and the hash is
+// computed on another. None of it changes a diagnostic: anything unusual goes through
+// hclsyntax itself. A Compiler gives the same result, reusing its previous Load's work.
 func Load(files []File) (*Snapshot, hcl.Diagnostics) {
 	files = append([]File(nil), files...)
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
