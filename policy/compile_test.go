@@ -438,7 +438,7 @@ func writeFile(path string, data []byte) {
 
 // goldenOperatorFiles writes a golden case's files into a directory and returns its
 // .hcl files, as ReadPath reads them.
-func goldenOperatorFiles(t *testing.T, path string) (string, []File) {
+func goldenOperatorFiles(t testing.TB, path string) (string, []File) {
 	t.Helper()
 	ar, err := txtar.ParseFile(path)
 	if err != nil {
@@ -643,8 +643,8 @@ func TestCompilerDuplicateNames(t *testing.T) {
 // through a Compiler that loaded the policy before, and compares every Load with Load's.
 func FuzzCompiler(f *testing.F) {
 	fuzzSeeds(f)
+	dir, op := goldenOperatorFiles(f, "testdata/ok_geo.txtar") // read only: documents are in memory
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir, op := goldenOperatorFiles(t, "testdata/ok_geo.txtar")
 		cc := &Compiler{}
 		doc := File{Name: filepath.Join(dir, "a-managed", "doc.hcl"), Data: data}
 		var twins []twin
