@@ -79,6 +79,23 @@ func BenchmarkLoadManaged10k(b *testing.B) {
 	reportLive(b, snap)
 }
 
+// BenchmarkCompilerFirstLoad measures a new Compiler's first Load of the policy of
+// BenchmarkLoadManaged10k: all of Load's work, and the records kept for the next.
+func BenchmarkCompilerFirstLoad(b *testing.B) {
+	files := managedPolicy(b, b.TempDir(), 10000, 10000)
+	b.ReportAllocs()
+	var cc *Compiler
+	var snap *Snapshot
+	for b.Loop() {
+		cc = &Compiler{}
+		var diags hcl.Diagnostics
+		if snap, diags = cc.Load(files); diags.HasErrors() {
+			b.Fatal(diags.Error())
+		}
+	}
+	reportLive(b, cc, snap)
+}
+
 // BenchmarkCompilerOneChange measures one Compiler.Load after one admin API write to a
 // policy of 10,000 managed pools and 10,000 managed services (the store's shape, as
 // BenchmarkLoadManaged10k): a pool's member changed, a pool's member added (the members
