@@ -99,52 +99,59 @@ func LoadPath(path string) (*Snapshot, hcl.Diagnostics) {
 // and 256 KiB chunks of large files cut at top-level blocks, are parsed concurrently,
 // plain HCL by a parser that builds hclsyntax's AST without its token slice (package
 // hclparse); bodies matching their schema skip hclsyntax's PartialContent (content.go);
-// zone files import on their own goroutines while services compile. None of it changes
-// a diagnostic: anything unusual goes through hclsyntax itself.
+// zone files import on their own goroutines while services compile, and the hash is
+// computed on another. None of it changes a diagnostic: anything unusual goes through
+// hclsyntax itself. A Compiler gives the same result, reusing its previous Load's work.
 func Load(files []File) (*Snapshot, hcl.Diagnostics) {
 	files = append([]File(nil), files...)
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	return newCompilation(nil).run(files)
+}
 
-	c := &compiler{hashed: map[string][]byte{}, poolRng: map[string]hcl.Range{}, svcRng: map[string]hcl.Range{}}
-	var bodies []*hcl.BodyContent
-	for i, p := range parse(files) {
-		f := files[i]
-		c.hashed[f.Name] = f.Data
-		c.add(p.Diags)
-		if len(p.Bodies) == 0 || p.Diags.HasErrors() {
-			continue
-		}
-		for _, b := range p.Bodies {
-			content, diags := bodyContent(b, rootSchema)
-			c.add(diags)
-			bodies = append(bodies, content)
-			c.dirs = append(c.dirs, filepath.Dir(f.Name))
-		}
+// newCompilation starts a compilation; cc is the Compiler whose records it reuses and
+// renews, nil for Load.
+func newCompilation(cc *Compiler) *compilation {
+	var sz sizes
+	if cc != nil {
+		sz = cc.sizes
 	}
-	snap := &Snapshot{PoolByName: map[string]*Pool{}}
+	return &compilation{cc: cc, sizes: sz, poolRng: make(map[string]*hcl.Range, sz.pools),
+		svcRng: make(map[string]*hcl.Range, sz.services), pending: make([]pendingService, 0, sz.services)}
+}
+
+// run compiles files, sorted by name. Every block is compiled by the same function
+// whether or not a Compiler's record lets it skip the work (compile.go): the *At methods
+// either replay the record or compile the block.
+func (c *compilation) run(files []File) (*Snapshot, hcl.Diagnostics) {
+	c.parseUnits(files)
+	snap := &Snapshot{PoolByName: make(map[string]*Pool, c.sizes.pools)}
 	c.snap = snap
 	// The geoip block first: services check for it. Pools next: services refer to them.
 	// Zones next: services are inserted into them.
-	for i, b := range bodies {
-		for _, blk := range b.Blocks.OfType("geoip") {
-			c.geoip(blk, c.dirs[i])
+	for _, u := range c.units {
+		for i := range u.count(kindGeoIP) {
+			c.geoipAt(u, i)
 		}
 	}
-	for _, b := range bodies {
-		for _, blk := range b.Blocks.OfType("pool") {
-			c.pool(blk)
+	for _, u := range c.units {
+		for i := range u.count(kindPool) {
+			c.poolAt(u, i)
 		}
 	}
-	for i, b := range bodies {
-		for _, blk := range b.Blocks.OfType("zone") {
-			c.zone(blk, c.dirs[i])
+	for _, u := range c.units {
+		for i := range u.count(kindZone) {
+			c.zoneAt(u, i)
 		}
 	}
-	for _, b := range bodies {
-		for _, blk := range b.Blocks.OfType("service") {
-			c.service(blk)
+	c.startHash(files)
+	defer func() { <-c.hashed }() // on every return: it reads the files
+	c.compareZones()
+	for _, u := range c.units {
+		for i := range u.count(kindService) {
+			c.serviceAt(u, i)
 		}
 	}
+	c.buildRecordedZones()
 	c.waitImports()
 	c.insertServices()
 	if !c.diags.HasErrors() {
@@ -161,8 +168,121 @@ func Load(files []File) (*Snapshot, hcl.Diagnostics) {
 	if c.diags.HasErrors() {
 		return nil, finish(c.diags)
 	}
-	snap.Files, snap.Hash = hashFiles(c.hashed)
+	<-c.hashed
+	snap.Files, snap.Hash = c.hashFiles, c.hash
 	return snap, finish(c.diags)
+}
+
+// unit is one policy file of a compilation.
+type unit struct {
+	File
+	// old is the Compiler's record of the file from its last successful Load, when the
+	// name and contents are the same (nil in Load): its blocks then compile from it.
+	old *fileRecord
+	// blocks are the file's top-level blocks by kind, once parsed (parsed): every file
+	// without a record is parsed first, a file with one only when one of its blocks
+	// must compile again.
+	blocks *fileBlocks
+	parsed bool
+	// rec is what this compilation makes of the file, the Compiler's next record of it
+	// (nil in Load, and while nothing differs from old).
+	rec *fileRecord
+}
+
+// blockKind is a top-level block type.
+type blockKind uint8
+
+const (
+	kindGeoIP blockKind = iota
+	kindPool
+	kindZone
+	kindService
+	numKinds
+)
+
+// fileBlocks are a file's top-level blocks by kind, in file order.
+type fileBlocks [numKinds][]*hcl.Block
+
+func (fb *fileBlocks) add(blocks hcl.Blocks) {
+	for _, b := range blocks {
+		switch b.Type {
+		case "geoip":
+			fb[kindGeoIP] = append(fb[kindGeoIP], b)
+		case "pool":
+			fb[kindPool] = append(fb[kindPool], b)
+		case "zone":
+			fb[kindZone] = append(fb[kindZone], b)
+		case "service":
+			fb[kindService] = append(fb[kindService], b)
+		}
+	}
+}
+
+// count is the number of the file's blocks of a kind.
+func (u *unit) count(k blockKind) int {
+	if u.old != nil {
+		return u.old.count(k)
+	}
+	if u.blocks == nil {
+		return 0
+	}
+	return len(u.blocks[k])
+}
+
+// parseUnits makes the units of the files, parsing those without a record (all of them
+// in Load), concurrently, and reports their parse and schema diagnostics in file order.
+// A file with a record parsed without any diagnostic before and adds none.
+func (c *compilation) parseUnits(files []File) {
+	c.units = make([]*unit, len(files))
+	slab := make([]unit, len(files))
+	var in []hclparse.File
+	c.cc.match(files, func(i int, rec *fileRecord) {
+		u := &slab[i]
+		u.File, u.old = files[i], rec
+		c.units[i] = u
+		if rec == nil {
+			in = append(in, hclparse.File{Name: u.Name, Data: u.Data})
+		}
+	})
+	results := hclparse.ParseFiles(in, chunkSize)
+	for _, u := range c.units {
+		if u.old != nil {
+			continue
+		}
+		p := results[0]
+		results = results[1:]
+		c.stats.parsed++
+		u.parsed = true
+		c.add(p.Diags)
+		if len(p.Bodies) == 0 || p.Diags.HasErrors() {
+			continue
+		}
+		u.blocks = &fileBlocks{}
+		for _, b := range p.Bodies {
+			content, diags := bodyContent(b, rootSchema)
+			c.add(diags)
+			u.blocks.add(content.Blocks)
+		}
+		c.cc.newRecord(u)
+	}
+}
+
+// block returns the unit's i-th block of kind k, parsing the file first if this
+// compilation has not: a file with a record is parsed only when one of its blocks must
+// compile again. Its parse and schema diagnostics are not reported again (there were
+// none: the file's record is of a Load without any).
+func (c *compilation) block(u *unit, k blockKind, i int) *hcl.Block {
+	if !u.parsed {
+		c.stats.parsed++
+		u.parsed = true
+		u.blocks = &fileBlocks{}
+		p := hclparse.ParseFiles([]hclparse.File{{Name: u.Name, Data: u.Data}}, chunkSize)[0]
+		for _, b := range p.Bodies {
+			content, _ := bodyContent(b, rootSchema)
+			u.blocks.add(content.Blocks)
+		}
+	}
+	return u.blocks[k][i]
 }
 
 // chunkSize is the size hclparse cuts large files into; a variable so that tests can cut
@@ -178,49 +298,124 @@ func parse(files []File) []hclparse.Result {
 	return hclparse.ParseFiles(in, chunkSize)
 }
 
-// hashFiles returns the sorted file names and a hex SHA-256 over each name and contents,
-// length-prefixed so that no two different file sets hash alike.
-func hashFiles(m map[string][]byte) ([]string, string) {
-	names := make([]string, 0, len(m))
-	for n := range m {
+// startHash computes the snapshot's Files and Hash on a goroutine of its own, while the
+// services compile: c.hashed is closed once c.hashFiles and c.hash are set. The zone
+// files are known once the zones have compiled; their contents once read (see
+// zoneImport.read), so that the hash waits for a file only when it gets to it.
+func (c *compilation) startHash(files []File) {
+	byPath := make(map[string]*zoneImport, len(c.imports))
+	for _, im := range c.imports {
+		byPath[im.file.path] = im // of several imports of a file, the last counts (all succeed, or no snapshot is made)
+	}
+	paths := make([]string, 0, len(byPath))
+	for p := range byPath {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	c.hashed = make(chan struct{})
+	go func() {
+		defer close(c.hashed)
+		c.hashFiles, c.hash = hashSources(files, paths, func(path string) []byte {
+			im := byPath[path]
+			<-im.read
+			return im.data
+		})
+	}()
+}
+
+// hashSources returns the snapshot's Files and Hash: the names of the policy files
+// (sorted by name; of several files of one name the last counts, as it did when they went
+// through a map in that order) and of the zone files (zonePaths, sorted), merged in order,
+// a zone file's contents (zoneData) replacing those of a policy file of the same name; and
+// a hex SHA-256 over each name and contents, length-prefixed so that no two different
+// file sets hash alike.
+func hashSources(files []File, zonePaths []string, zoneData func(path string) []byte) ([]string, string) {
+	zn := zonePaths
+	names := make([]string, 0, len(files)+len(zn))
+	h := sha256.New()
+	var buf []byte
+	write := func(n string, data []byte) {
+		buf = binary.BigEndian.AppendUint64(buf[:0], uint64(len(n)))
+		buf = append(buf, n...)
+		buf = binary.BigEndian.AppendUint64(buf, uint64(len(data)))
+		h.Write(buf)
+		h.Write(data)
 		names = append(names, n)
 	}
-	sort.Strings(names)
-	h := sha256.New()
-	var n8 [8]byte
-	for _, n := range names {
-		binary.BigEndian.PutUint64(n8[:], uint64(len(n)))
-		h.Write(n8[:])
-		h.Write([]byte(n))
-		binary.BigEndian.PutUint64(n8[:], uint64(len(m[n])))
-		h.Write(n8[:])
-		h.Write(m[n])
+	for i, f := range files {
+		if i+1 < len(files) && files[i+1].Name == f.Name {
+			continue
+		}
+		for len(zn) > 0 && zn[0] < f.Name {
+			write(zn[0], zoneData(zn[0]))
+			zn = zn[1:]
+		}
+		if len(zn) > 0 && zn[0] == f.Name {
+			write(f.Name, zoneData(f.Name))
+			zn = zn[1:]
+			continue
+		}
+		write(f.Name, f.Data)
+	}
+	for _, n := range zn {
+		write(n, zoneData(n))
 	}
 	return names, hex.EncodeToString(h.Sum(nil))
 }
 
-// compiler carries the state of one Load.
-type compiler struct {
+// compilation carries the state of one Load.
+type compilation struct {
 	decoder
-	snap   *Snapshot
-	dirs   []string
-	hashed map[string][]byte // every file read: the .hcl files and the zone files
-	zones  []*zoneState
+	cc    *Compiler // whose records the compilation reuses and renews; nil in Load
+	units []*unit   // the files, sorted by name
+	snap  *Snapshot
+	zones []*zoneState
+	// hashed is closed once hashFiles and hash, the snapshot's Files and Hash, are
+	// computed (startHash).
+	hashed    chan struct{}
+	hashFiles []string
+	hash      string
 	// source ranges for "already declared at" details and service-level errors
-	poolRng  map[string]hcl.Range
-	svcRng   map[string]hcl.Range
+	poolRng  map[string]*hcl.Range
+	svcRng   map[string]*hcl.Range
 	geoipRng *hcl.Range // the geoip block, once seen
 	// zone files being imported concurrently (see importZone), bounded by importSem,
 	// and the services waiting for them
 	imports   []*zoneImport
 	importSem chan struct{}
 	pending   []pendingService
+	// renumbered maps a pool of the Compiler's record to its copy in this snapshot, when
+	// its members' indexes moved (see poolAt).
+	renumbered map[*Pool]*Pool
+	// sizes are the last successful Load's (none for Load), to size this one's maps and
+	// slices.
+	sizes sizes
+	// zonesSame says that the zones have the origins they had in the Compiler's last
+	// Load, which the service block of a record then lives in again; byOrigin finds them.
+	zonesSame bool
+	byOrigin  map[string]*zoneState
+	stats     compileStats
 }
 
+// sizes are the numbers of a snapshot's objects.
+type sizes struct{ pools, services int }
+
+// zoneState is a zone of the compilation.
 type zoneState struct {
 	origin string
-	z      *zones.Zone
+	z      *zones.Zone // nil, for a zone of a record, until buildRecordedZones
 	rng    hcl.Range
+	im     *zoneImport // the import of its file, if it has one
+	// u and i locate the zone's block: u's i-th zone.
+	u *unit
+	i int
+	// For a Compiler: recipe is what the block compiled to (when it compiled), old the
+	// record it was taken from (when it did not), reused that z is old's zone, and
+	// inserted the services inserted into z.
+	recipe   *zoneRecipe
+	old      *zoneRecord
+	reused   bool
+	inserted []insertedService
 }
 
 // fqdn lower-cases a name and makes it fully qualified.

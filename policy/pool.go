@@ -84,16 +84,16 @@ type rawCheck struct {
 	rng   hcl.Range // the block header the check is reported at
 }
 
-func (c *compiler) rawCheck(blk *hcl.Block) *rawCheck {
+func (c *compilation) rawCheck(blk *hcl.Block) *rawCheck {
 	content, diags := bodyContent(blk.Body, checkSchema)
 	c.add(diags)
 	return &rawCheck{name: blk.Labels[0], attrs: content.Attributes, rng: blk.DefRange}
 }
 
-func (c *compiler) pool(blk *hcl.Block) {
+func (c *compilation) pool(blk *hcl.Block) {
 	name := blk.Labels[0]
 	if p := c.snap.PoolByName[name]; p != nil {
-		c.errf(blk.LabelRanges[0], "Duplicate pool", "Pool %q is already declared at %s.", name, posString(c.poolRng[name]))
+		c.errf(blk.LabelRanges[0], "Duplicate pool", "Pool %q is already declared at %s.", name, posString(*c.poolRng[name]))
 		return
 	}
 	if name == "" || strings.Contains(name, "/") {
@@ -145,10 +145,10 @@ func (c *compiler) pool(blk *hcl.Block) {
 	}
 	c.snap.Pools = append(c.snap.Pools, p)
 	c.snap.PoolByName[name] = p
-	c.poolRng[name] = blk.LabelRanges[0]
+	c.poolRng[name] = &blk.LabelRanges[0]
 }
 
-func (c *compiler) member(p *Pool, blk *hcl.Block, poolChecks []*rawCheck) *Member {
+func (c *compilation) member(p *Pool, blk *hcl.Block, poolChecks []*rawCheck) *Member {
 	content, diags := bodyContent(blk.Body, memberSchema)
 	c.add(diags)
 	m := &Member{Pool: p.Name, Name: blk.Labels[0], Weight: api.DefaultWeight}
@@ -236,7 +236,7 @@ func (c *compiler) member(p *Pool, blk *hcl.Block, poolChecks []*rawCheck) *Memb
 	return m
 }
 
-func (c *compiler) findCheck(p *Pool, name string) *Check {
+func (c *compilation) findCheck(p *Pool, name string) *Check {
 	for _, ch := range p.Checks {
 		if ch.Name == name {
 			return ch
@@ -246,7 +246,7 @@ func (c *compiler) findCheck(p *Pool, name string) *Check {
 }
 
 // check compiles and validates one (possibly merged) check; nil if it has errors.
-func (c *compiler) check(rc *rawCheck) *Check {
+func (c *compilation) check(rc *rawCheck) *Check {
 	n0 := len(c.diags)
 	ch := &Check{Name: rc.name, Interval: api.DefaultCheckInterval, Timeout: api.DefaultCheckTimeout, Rise: api.DefaultCheckRise, Fall: api.DefaultCheckFall}
 	if ch.Type = c.checkType(rc); ch.Type == "" {
@@ -270,7 +270,7 @@ func (c *compiler) check(rc *rawCheck) *Check {
 
 // checkType is the check's type: its type attribute, else its name when that is a type;
 // "" (reported) when neither says.
-func (c *compiler) checkType(rc *rawCheck) string {
+func (c *compilation) checkType(rc *rawCheck) string {
 	typ := ""
 	switch rc.name {
 	case "http", "https", "tcp", "dns":
@@ -289,7 +289,7 @@ func (c *compiler) checkType(rc *rawCheck) string {
 // checkAllowed returns the attributes a check of type typ may set, and reports the
 // others: "path" on a tcp check is a mistake the operator wants to hear about, not an
 // attribute to ignore silently.
-func (c *compiler) checkAllowed(rc *rawCheck, typ string) map[string]bool {
+func (c *compilation) checkAllowed(rc *rawCheck, typ string) map[string]bool {
 	allowed := map[string]bool{}
 	for _, n := range checkAttrs[""] {
 		allowed[n] = true
@@ -307,7 +307,7 @@ func (c *compiler) checkAllowed(rc *rawCheck, typ string) map[string]bool {
 
 // checkPort sets the port: the attribute, else the protocol's well-known port; a tcp
 // check has none and must set it.
-func (c *compiler) checkPort(ch *Check, rc *rawCheck) {
+func (c *compilation) checkPort(ch *Check, rc *rawCheck) {
 	switch ch.Type {
 	case "http":
 		ch.Port = 80
@@ -327,7 +327,7 @@ func (c *compiler) checkPort(ch *Check, rc *rawCheck) {
 
 // checkTiming decodes interval, timeout, rise and fall; the timeout must be shorter than
 // the interval.
-func (c *compiler) checkTiming(ch *Check, rc *rawCheck) {
+func (c *compilation) checkTiming(ch *Check, rc *rawCheck) {
 	at := rc.attrs
 	if a := at["interval"]; a != nil {
 		ch.Interval, _ = c.duration(a)
@@ -358,7 +358,7 @@ func (c *compiler) checkTiming(ch *Check, rc *rawCheck) {
 
 // checkFields decodes the protocol attributes as written (strings, booleans, headers),
 // those the check's type allows.
-func (c *compiler) checkFields(ch *Check, at hcl.Attributes, allowed map[string]bool) {
+func (c *compilation) checkFields(ch *Check, at hcl.Attributes, allowed map[string]bool) {
 	strs := []struct {
 		name string
 		dst  *string
@@ -387,7 +387,7 @@ func (c *compiler) checkFields(ch *Check, at hcl.Attributes, allowed map[string]
 }
 
 // httpCheck defaults and validates an http or https check's request and expectations.
-func (c *compiler) httpCheck(ch *Check, at hcl.Attributes) {
+func (c *compilation) httpCheck(ch *Check, at hcl.Attributes) {
 	if ch.Method == "" {
 		ch.Method = api.DefaultHTTPMethod
 	}
@@ -409,7 +409,7 @@ func (c *compiler) httpCheck(ch *Check, at hcl.Attributes) {
 }
 
 // dnsCheck defaults and validates a dns check's question and expected rcode.
-func (c *compiler) dnsCheck(ch *Check, rc *rawCheck) {
+func (c *compilation) dnsCheck(ch *Check, rc *rawCheck) {
 	at := rc.attrs
 	if ch.QName == "" {
 		c.errf(rc.rng, "Missing check qname", "A dns check needs a qname to ask.")
@@ -433,7 +433,7 @@ func (c *compiler) dnsCheck(ch *Check, rc *rawCheck) {
 }
 
 // statusRanges decodes expect_status: numbers (301) and strings ("200-299", "404").
-func (c *compiler) statusRanges(a *hcl.Attribute) []StatusRange {
+func (c *compilation) statusRanges(a *hcl.Attribute) []StatusRange {
 	items, ok := c.list(a)
 	if !ok {
 		return nil

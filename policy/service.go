@@ -55,7 +55,7 @@ func (a AllDown) String() string {
 
 // service compiles a service block. A service without errors waits in c.pending for its
 // zone's file import; with errors it is dropped (the snapshot is never built).
-func (c *compiler) service(blk *hcl.Block) {
+func (c *compilation) service(blk *hcl.Block) {
 	n0 := len(c.diags)
 	name := fqdn(blk.Labels[0])
 	labelRng := blk.LabelRanges[0]
@@ -66,10 +66,10 @@ func (c *compiler) service(blk *hcl.Block) {
 		return
 	}
 	if prev, dup := c.svcRng[name]; dup {
-		c.errf(labelRng, "Duplicate service", "Service %q is already declared at %s.", name, posString(prev))
+		c.errf(labelRng, "Duplicate service", "Service %q is already declared at %s.", name, posString(*prev))
 		return
 	}
-	c.svcRng[name] = labelRng
+	c.svcRng[name] = &blk.LabelRanges[0]
 	zone := c.serviceZone(name, labelRng)
 	s := &Service{Name: name, File: blk.DefRange.Filename, TTL: api.DefaultTTL, Answers: api.DefaultAnswers,
 		HashPrefix4: api.DefaultHashPrefixV4, HashPrefix6: api.DefaultHashPrefixV6, rand: balance.Global{}}
@@ -87,27 +87,33 @@ func (c *compiler) service(blk *hcl.Block) {
 	}
 	s.Zone = zone.origin
 	// Inserted into its zone by insertServices, once the zone files are imported.
-	c.pending = append(c.pending, pendingService{s: s, zone: zone, rng: labelRng})
+	c.pending = append(c.pending, pendingService{s: s, zone: zone, rng: &blk.LabelRanges[0]})
 }
 
 // serviceZone is the zone a service name lives in: the longest declared origin above
 // it; nil (reported) when there is none.
-func (c *compiler) serviceZone(name string, rng hcl.Range) *zoneState {
-	var zone *zoneState
-	for _, z := range c.zones {
-		if dns.IsSubDomain(z.origin, name) && (zone == nil || len(z.origin) > len(zone.origin)) {
-			zone = z
-		}
-	}
+func (c *compilation) serviceZone(name string, rng hcl.Range) *zoneState {
+	zone := c.zoneOf(name)
 	if zone == nil {
 		c.errf(rng, "Service outside every zone", "Service %q is not in any declared zone; glbdns is authoritative only for its zones.", name)
 	}
 	return zone
 }
 
+// zoneOf is the zone a name lives in: the longest declared origin above it, or nil.
+func (c *compilation) zoneOf(name string) *zoneState {
+	var zone *zoneState
+	for _, z := range c.zones {
+		if dns.IsSubDomain(z.origin, name) && (zone == nil || len(z.origin) > len(zone.origin)) {
+			zone = z
+		}
+	}
+	return zone
+}
+
 // serviceAttrs decodes the service's scalar attributes: policy, method, ttl, answers,
 // when_all_down and the hash prefixes.
-func (c *compiler) serviceAttrs(s *Service, at hcl.Attributes) {
+func (c *compilation) serviceAttrs(s *Service, at hcl.Attributes) {
 	if a := at["policy"]; a != nil {
 		if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash", "failover", "geo", "nearest") {
 			s.Method = methodNames[v]
@@ -149,7 +155,7 @@ func (c *compiler) serviceAttrs(s *Service, at hcl.Attributes) {
 // servicePools resolves the pools attribute pa and returns the pools' members by family,
 // checking that they are of one kind (addresses or host names) and that a host-name
 // service answers one CNAME. answers is the answers attribute (nil when absent).
-func (c *compiler) servicePools(s *Service, pa, answers *hcl.Attribute) [numFamilies][]*Member {
+func (c *compilation) servicePools(s *Service, pa, answers *hcl.Attribute) [numFamilies][]*Member {
 	names, rngs, _ := c.strList(pa)
 	seen := map[string]bool{}
 	for i, n := range names {
@@ -187,7 +193,7 @@ func (c *compiler) servicePools(s *Service, pa, answers *hcl.Attribute) [numFami
 
 // serviceFallback resolves the fallback pool, which when_all_down = "fallback" needs and
 // nothing else allows, into its walk entry (the service's method, a cursor of its own).
-func (c *compiler) serviceFallback(s *Service, at hcl.Attributes) {
+func (c *compilation) serviceFallback(s *Service, at hcl.Attributes) {
 	fa := at["fallback"]
 	switch {
 	case s.WhenAllDown == AllDownFallback && fa == nil:
@@ -216,37 +222,131 @@ func (c *compiler) serviceFallback(s *Service, at hcl.Attributes) {
 type pendingService struct {
 	s    *Service
 	zone *zoneState
-	rng  hcl.Range
+	rng  *hcl.Range // the label
+	// shared says that s is the service of a previous snapshot (from a Compiler's
+	// record), not to be modified: a new Ref takes a copy.
+	shared bool
+	// u and i locate the service's block: u's i-th service.
+	u *unit
+	i int
 }
 
 // insertServices inserts the compiled services into their zones, in declaration order,
-// giving each its index in Snapshot.Services as its ServiceRef.
-func (c *compiler) insertServices() {
-	for _, p := range c.pending {
-		p.s.Ref = zones.ServiceRef(len(c.snap.Services))
-		if err := p.zone.z.InsertService(p.s.Name, p.s.Ref); err != nil {
-			c.zoneErr(p.rng, p.s.Name, err)
-			continue
+// giving each its index in Snapshot.Services as its ServiceRef. A zone reused from a
+// Compiler's record holds them already, under the same references (buildRecordedZones).
+func (c *compilation) insertServices() {
+	for k := range c.pending {
+		p := &c.pending[k]
+		ref := zones.ServiceRef(len(c.snap.Services))
+		switch {
+		case !p.shared:
+			p.s.Ref = ref
+		case p.s.Ref != ref:
+			p.s, p.shared = p.s.clone(ref, nil), false
+			c.stats.copiedServices++
+		}
+		if z := p.zone; !z.reused {
+			if z.z == nil {
+				continue // it could not be built (reported)
+			}
+			if err := z.z.InsertService(p.s.Name, ref); err != nil {
+				c.zoneErr(*p.rng, p.s.Name, err)
+				continue
+			}
+			if c.cc != nil {
+				z.inserted = append(z.inserted, insertedService{name: p.s.Name, ref: ref})
+			}
 		}
 		c.snap.Services = append(c.snap.Services, p.s)
 	}
-	c.pending = nil
 }
 
-// families splits the pools' members (in pool order, then member order) by family.
+// clone returns a copy of s for another snapshot, with reference ref, each pool replaced
+// by pool(p) when pool is not nil, and the walk's entries built again for them: the
+// members of renumbered pools are other objects, and a copy's round-robin cursors start
+// at zero, as a Load's do. Everything else (the geo tables, which index the pools by
+// position) is shared: it is never modified.
+func (s *Service) clone(ref zones.ServiceRef, pool func(*Pool) *Pool) *Service {
+	n := &Service{Ref: ref, Name: s.Name, File: s.File, Zone: s.Zone, Method: s.Method, Steering: s.Steering,
+		NeedsGeo: s.NeedsGeo, GeoCity: s.GeoCity, GeoASN: s.GeoASN, Pools: s.Pools, TTL: s.TTL, Answers: s.Answers,
+		WhenAllDown: s.WhenAllDown, Fallback: s.Fallback, HashPrefix4: s.HashPrefix4, HashPrefix6: s.HashPrefix6,
+		hasFam: s.hasFam, cname: s.cname, geo: s.geo, rand: s.rand}
+	if pool != nil {
+		n.Pools = make([]*Pool, len(s.Pools))
+		for i, p := range s.Pools {
+			n.Pools[i] = pool(p)
+		}
+		if s.Fallback != nil {
+			n.Fallback = pool(s.Fallback)
+		}
+	}
+	// setEntry sets ne to e for n: its pool mapped and, when that is another object, its
+	// candidates gathered from it (from pools, for a plain service's one entry) again.
+	setEntry := func(ne, e *entry, pools []*Pool) {
+		ne.pool, ne.method, ne.cands, ne.need = e.pool, e.method, e.cands, e.need
+		if pool != nil {
+			if e.pool != nil {
+				ne.pool = pool(e.pool)
+				pools = []*Pool{ne.pool}
+			}
+			ne.cands = families(pools)
+		}
+	}
+	if s.Steering == SteerNone {
+		setEntry(&n.plain[0], &s.plain[0], n.Pools)
+		n.entries = n.plain[:]
+	} else {
+		n.entries = make([]entry, len(s.entries))
+		for i := range s.entries {
+			setEntry(&n.entries[i], &s.entries[i], nil)
+		}
+	}
+	if s.fallback != nil {
+		n.fallback = &entry{}
+		setEntry(n.fallback, s.fallback, nil)
+	}
+	return n
+}
+
+// families splits the pools' members (in pool order, then member order) by family, each
+// family's slice allocated at its size. One pool whose members are all of one family
+// lends its Members, capped so that an append copies: the candidates of a plain service
+// over one pool, and of every entry of a steering service, cost no slice of their own.
+// Nothing writes to candidates (the walk appends them to its own buffer).
 func families(pools []*Pool) [numFamilies][]*Member {
 	var f [numFamilies][]*Member
+	var n [numFamilies]int
 	for _, p := range pools {
 		for _, m := range p.Members {
-			switch {
-			case m.Host != "":
-				f[famHost] = append(f[famHost], m)
-			case m.Addr.Is4():
-				f[famV4] = append(f[famV4], m)
-			default:
-				f[famV6] = append(f[famV6], m)
-			}
+			n[family(m)]++
+		}
+	}
+	for fam, k := range n {
+		if k == 0 {
+			continue
+		}
+		if len(pools) == 1 && k == len(pools[0].Members) {
+			f[fam] = pools[0].Members[:k:k]
+			return f
+		}
+		f[fam] = make([]*Member, 0, k)
+	}
+	for _, p := range pools {
+		for _, m := range p.Members {
+			fam := family(m)
+			f[fam] = append(f[fam], m)
 		}
 	}
 	return f
+}
+
+// family is the member's address family: famHost, famV4 or famV6.
+func family(m *Member) int {
+	switch {
+	case m.Host != "":
+		return famHost
+	case m.Addr.Is4():
+		return famV4
+	}
+	return famV6
 }

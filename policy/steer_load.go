@@ -51,7 +51,7 @@ var continents = map[string]string{"AF": "Africa", "AN": "Antarctica", "AS": "As
 
 // geoip decodes the top-level geoip block. Only the paths are recorded: the server opens
 // and watches the databases, so that their updates need no policy reload.
-func (c *compiler) geoip(blk *hcl.Block, dir string) {
+func (c *compilation) geoip(blk *hcl.Block, dir string) {
 	if c.geoipRng != nil {
 		c.errf(blk.DefRange, "Duplicate geoip block", "A policy has at most one geoip block; one is already declared at %s.", posString(*c.geoipRng))
 		return
@@ -99,7 +99,7 @@ func (d *decoder) number(a *hcl.Attribute, v cty.Value, rng hcl.Range, what stri
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 // steeringAttrs decodes the pool attributes that steering services use.
-func (c *compiler) steeringAttrs(p *Pool, at hcl.Attributes) {
+func (c *compilation) steeringAttrs(p *Pool, at hcl.Attributes) {
 	if a := at["location"]; a != nil {
 		if items, ok := c.list(a); ok {
 			if len(items) != 2 {
@@ -204,7 +204,7 @@ func needOf(cands *[numFamilies][]*Member, minHealthy, percent int) [numFamilies
 // compileSteering builds the entries a service's walk goes through, and for a steering
 // service its ordering: the geo rule tables or what nearest needs. content is the
 // service block's content (for the geo block), poolsAttr its pools attribute.
-func (c *compiler) compileSteering(s *Service, cands [numFamilies][]*Member, content *hcl.BodyContent, poolsAttr *hcl.Attribute) {
+func (c *compilation) compileSteering(s *Service, cands [numFamilies][]*Member, content *hcl.BodyContent, poolsAttr *hcl.Attribute) {
 	name := s.Name
 	geoBlocks := content.Blocks.OfType("geo")
 	if s.Steering != SteerGeo {
@@ -245,7 +245,7 @@ func (c *compiler) compileSteering(s *Service, cands [numFamilies][]*Member, con
 		}
 	case SteerGeo:
 		if len(geoBlocks) == 0 {
-			c.errf(c.svcRng[name], "Missing geo block", "Service %q has policy \"geo\" but no geo block with rules.", name)
+			c.errf(*c.svcRng[name], "Missing geo block", "Service %q has policy \"geo\" but no geo block with rules.", name)
 			return
 		}
 		for _, b := range geoBlocks[1:] {
@@ -265,9 +265,9 @@ func (c *compiler) compileSteering(s *Service, cands [numFamilies][]*Member, con
 	s.GeoASN = s.geo != nil && s.geo.needASN
 	switch {
 	case c.geoipRng == nil:
-		c.errf(c.svcRng[name], "Missing geoip block", "Service %q has policy %q, which needs the client's location from GeoIP, but the policy has no geoip block.", name, s.Steering.String())
+		c.errf(*c.svcRng[name], "Missing geoip block", "Service %q has policy %q, which needs the client's location from GeoIP, but the policy has no geoip block.", name, s.Steering.String())
 	case needsCity && c.snap.geoCity == "":
-		c.errf(c.svcRng[name], "Missing GeoIP database", "Service %q needs a City database (policy %q), but the geoip block names no database.", name, s.Steering.String())
+		c.errf(*c.svcRng[name], "Missing GeoIP database", "Service %q needs a City database (policy %q), but the geoip block names no database.", name, s.Steering.String())
 	}
 }
 
@@ -334,7 +334,7 @@ func code2(s string) int {
 
 // geoRules compiles a geo service's geo block into its lookup tables. With errors the
 // service is never inserted: the table is then only checked.
-func (c *compiler) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *geoTable {
+func (c *compilation) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *geoTable {
 	content, diags := bodyContent(blk.Body, geoSchema)
 	c.add(diags)
 	b := &geoBuilder{c: c, s: s, index: index, g: &geoTable{asn: map[uint32]uint16{}},
@@ -363,7 +363,7 @@ func (c *compiler) geoRules(s *Service, blk *hcl.Block, index map[*Pool]uint8) *
 // each country, continent, ASN and network was first matched, for "already matched by
 // the rule at" details (a client can match only one rule of each kind).
 type geoBuilder struct {
-	c            *compiler
+	c            *compilation
 	s            *Service
 	index        map[*Pool]uint8 // the service's pools, to their index in s.entries
 	g            *geoTable

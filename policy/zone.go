@@ -81,7 +81,7 @@ func validHost(s string) bool {
 	return true
 }
 
-func (c *compiler) zone(blk *hcl.Block, dir string) {
+func (c *compilation) zone(blk *hcl.Block, dir string) {
 	origin := fqdn(blk.Labels[0])
 	labelRng := blk.LabelRanges[0]
 	content, diags := bodyContent(blk.Body, zoneSchema)
@@ -145,6 +145,9 @@ func (c *compiler) zone(blk *hcl.Block, dir string) {
 		return
 	}
 	zs := &zoneState{origin: origin, z: z, rng: labelRng}
+	if c.cc != nil {
+		zs.recipe = &zoneRecipe{origin: origin, rng: labelRng, soa: soa, ns: ns}
+	}
 	c.zones = append(c.zones, zs)
 	for _, rb := range content.Blocks.OfType("record") {
 		c.record(zs, rb, ttl)
@@ -154,7 +157,7 @@ func (c *compiler) zone(blk *hcl.Block, dir string) {
 	}
 }
 
-func (c *compiler) soa(blk *hcl.Block, soa *dns.SOA) {
+func (c *compilation) soa(blk *hcl.Block, soa *dns.SOA) {
 	content, diags := bodyContent(blk.Body, soaSchema)
 	c.add(diags)
 	for _, name := range []string{"mname", "rname"} {
@@ -215,7 +218,7 @@ func ownerName(label, origin string) string {
 	}
 }
 
-func (c *compiler) record(zs *zoneState, blk *hcl.Block, zoneTTL uint32) {
+func (c *compilation) record(zs *zoneState, blk *hcl.Block, zoneTTL uint32) {
 	content, diags := bodyContent(blk.Body, recordSchema)
 	c.add(diags)
 	owner := ownerName(blk.Labels[0], zs.origin)
@@ -286,12 +289,14 @@ func (c *compiler) record(zs *zoneState, blk *hcl.Block, zoneTTL uint32) {
 		}
 		if err := zs.z.Insert(rr); err != nil {
 			c.zoneErr(labelRng, owner, err)
+		} else if zs.recipe != nil {
+			zs.recipe.records = append(zs.recipe.records, rr) // Insert copied it
 		}
 	}
 }
 
 // zoneErr maps the zones package's sentinel errors to diagnostics at the offending block.
-func (c *compiler) zoneErr(rng hcl.Range, owner string, err error) {
+func (c *compilation) zoneErr(rng hcl.Range, owner string, err error) {
 	summary := "Invalid record"
 	switch {
 	case errors.Is(err, zones.ErrOutOfZone):
@@ -318,7 +323,7 @@ func (c *compiler) zoneErr(rng hcl.Range, owner string, err error) {
 	c.errf(rng, summary, "%s: %v.", owner, err)
 }
 
-func (c *compiler) zoneFile(zs *zoneState, a *hcl.Attribute, dir string, ttl uint32) {
+func (c *compilation) zoneFile(zs *zoneState, a *hcl.Attribute, dir string, ttl uint32) {
 	name, ok := c.str(a)
 	if !ok {
 		return
@@ -327,7 +332,20 @@ func (c *compiler) zoneFile(zs *zoneState, a *hcl.Attribute, dir string, ttl uin
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(dir, path)
 	}
-	c.importZone(zs, a, path, ttl)
+	zf := &zoneFile{path: path, rng: a.Expr.Range(), ttl: ttl}
+	if zs.recipe != nil {
+		zs.recipe.file = zf
+	}
+	c.importZone(zs, zf)
+}
+
+// zoneFile is a zone's file attribute: the path (relative ones resolved against the
+// directory of the .hcl file), where to report its errors (the attribute's value), and
+// the zone's default TTL for its records.
+type zoneFile struct {
+	path string
+	rng  hcl.Range
+	ttl  uint32
 }
 
 // zoneImport is a zone file being read and imported on a goroutine of its own, so that a
@@ -336,20 +354,29 @@ func (c *compiler) zoneFile(zs *zoneState, a *hcl.Attribute, dir string, ttl uin
 // services are inserted into the zones after that (see service).
 type zoneImport struct {
 	zs        *zoneState
-	a         *hcl.Attribute
-	path      string
+	file      *zoneFile
 	data      []byte
 	readErr   error
 	importErr error
-	done      chan struct{}
+	read      chan struct{} // closed once data and readErr are set
+	done      chan struct{} // closed once importErr is set too
 }
 
-func (c *compiler) importZone(zs *zoneState, a *hcl.Attribute, path string, ttl uint32) {
+// importZone reads and imports the zone's file on a goroutine of its own.
+func (c *compilation) importZone(zs *zoneState, zf *zoneFile) {
+	im := &zoneImport{zs: zs, file: zf, read: make(chan struct{}), done: make(chan struct{})}
+	zs.im = im
+	c.imports = append(c.imports, im)
+	c.startImport(im, false)
+}
+
+// startImport starts im's goroutine: it reads the file unless read says im.data (or
+// im.readErr) holds it already (and im.read is closed), and imports it into the zone.
+func (c *compilation) startImport(im *zoneImport, read bool) {
 	if c.importSem == nil {
 		c.importSem = make(chan struct{}, runtime.GOMAXPROCS(0))
 	}
-	im := &zoneImport{zs: zs, a: a, path: path, done: make(chan struct{})}
-	c.imports = append(c.imports, im)
+	zs, zf := im.zs, im.file
 	go func() {
 		defer close(im.done)
 		c.importSem <- struct{}{}
@@ -359,25 +386,27 @@ func (c *compiler) importZone(zs *zoneState, a *hcl.Attribute, path string, ttl 
 				im.importErr = fmt.Errorf("panic importing zone file: %v", r)
 			}
 		}()
-		im.data, im.readErr = os.ReadFile(path)
+		if !read {
+			im.data, im.readErr = os.ReadFile(zf.path)
+			close(im.read)
+		}
 		if im.readErr == nil {
-			im.importErr = zs.z.ImportFile(bytes.NewReader(im.data), path, ttl)
+			im.importErr = zs.z.ImportFile(bytes.NewReader(im.data), zf.path, zf.ttl)
 		}
 	}()
 }
 
 // waitImports waits for every zone file import and reports their errors, in the order
 // of the zone blocks.
-func (c *compiler) waitImports() {
+func (c *compilation) waitImports() {
 	for _, im := range c.imports {
 		<-im.done
 		if im.readErr != nil {
-			c.errf(im.a.Expr.Range(), "Cannot read zone file", "Zone %q: %v.", im.zs.origin, im.readErr)
+			c.errf(im.file.rng, "Cannot read zone file", "Zone %q: %v.", im.zs.origin, im.readErr)
 			continue
 		}
-		c.hashed[im.path] = im.data
 		if im.importErr != nil {
-			c.errf(im.a.Expr.Range(), "Invalid zone file", "Zone %q: %v.", im.zs.origin, im.importErr)
+			c.errf(im.file.rng, "Invalid zone file", "Zone %q: %v.", im.zs.origin, im.importErr)
 		}
 	}
 	c.imports = nil

@@ -1,0 +1,553 @@
+package policy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/miekg/dns"
+
+	"github.com/glbdns/glbdns/zones"
+)
+
+// Compiler compiles policies one after another as Load does, reusing the work of its
+// last successful Load for the files whose name and contents did not change. For the
+// same files Compiler.Load returns what Load returns: the same snapshot contents (pools,
+// members and their indexes, services and their references, zones), the same
+// diagnostics in the same order, the same Hash. The policy store keeps one to compile
+// every admin API write, which changes one document of thousands; see the package doc
+// ("Compile only what changed") for what is reused and why that is safe.
+//
+// A Compiler is not safe for concurrent use: one goroutine at a time calls Load. The
+// snapshots it returns are as immutable as Load's, and stay valid while later Loads
+// run: a Load never modifies an object that an earlier snapshot holds.
+//
+// The zero Compiler is ready to use; its first Load compiles everything.
+type Compiler struct {
+	// files are the records of the files of the last successful Load without any
+	// diagnostic, sorted by name; nil before one.
+	files []*fileRecord
+	// geo is that Load's geoip block as the steering checks of services see it.
+	geo geoContext
+	// sizes are that Load's snapshot's, to size the next one's maps and slices, and
+	// origins its zones', in order.
+	sizes   sizes
+	origins []string
+	// pos is the position of each of files by name, for sort.
+	pos map[string]int
+	// stats describe the last Load, for tests and benchmarks.
+	stats compileStats
+}
+
+// compileStats count what a Load compiled and what it took from records.
+type compileStats struct {
+	parsed                         int // files parsed
+	pools, zones, services, geoips int // blocks compiled
+	renumbered                     int // pools copied for new member indexes
+	relinked                       int // services copied for renumbered pools
+	copiedServices                 int // services copied for a new Ref
+	zonesBuilt, zonesReused        int // zones of records built again, or reused whole
+}
+
+// Load compiles the files as Load(files) does, reusing the records of the previous
+// successful Load. When it succeeds without any diagnostic, what it compiled becomes the
+// record for the next one; otherwise the records stay those of the last such Load. The
+// Data of files is copied for the record, never kept.
+func (cc *Compiler) Load(files []File) (*Snapshot, hcl.Diagnostics) {
+	sorted := cc.sort(files)
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i].Name == sorted[i-1].Name {
+			// Files of one name (never from the store) are Load's corner: the parse of
+			// the first stands for all of them, and which is first depends on the order
+			// they came in. Nothing is recorded for them.
+			cc.stats = compileStats{}
+			return Load(files)
+		}
+	}
+	c := newCompilation(cc)
+	snap, diags := c.run(sorted)
+	cc.stats = c.stats
+	if snap != nil && len(diags) == 0 {
+		c.commit()
+	}
+	return snap, diags
+}
+
+// fileRecord is what a Load without any diagnostic made of one file: for each of its
+// top-level blocks, what it compiled to (after the checks against other blocks, such as
+// duplicate names, which every Load makes again).
+type fileRecord struct {
+	name     string
+	data     []byte // a copy
+	geoips   []geoipRecord
+	pools    []poolRecord
+	zones    []*zoneRecord
+	services []serviceRecord
+}
+
+func (r *fileRecord) count(k blockKind) int {
+	switch k {
+	case kindGeoIP:
+		return len(r.geoips)
+	case kindPool:
+		return len(r.pools)
+	case kindZone:
+		return len(r.zones)
+	}
+	return len(r.services)
+}
+
+// geoipRecord is a geoip block: its range and the database paths it set.
+type geoipRecord struct {
+	rng       hcl.Range
+	city, asn string
+}
+
+// poolRecord is a pool block: its label's range and the pool, whose members' indexes are
+// those of the snapshot it was compiled (or last renumbered) for.
+type poolRecord struct {
+	rng  hcl.Range
+	pool *Pool
+}
+
+// serviceRecord is a service block: its label's range and the service as the snapshot
+// holds it.
+type serviceRecord struct {
+	rng hcl.Range
+	svc *Service
+}
+
+// zoneRecord is a zone block: what it compiled to before any service was inserted, and
+// the zone the snapshot holds, built from that, its file (by SHA-256) and the services
+// inserted (in order).
+type zoneRecord struct {
+	*zoneRecipe
+	zone     *zones.Zone
+	fileSum  [sha256.Size]byte
+	inserted []insertedService
+}
+
+// zoneRecipe is what a zone block compiles to, before its file is imported and services
+// are inserted: a new zones.Zone is built from it by inserting the same records in the
+// same order (zones copies every record it is given, so these stay unshared).
+type zoneRecipe struct {
+	origin  string
+	rng     hcl.Range // the label
+	soa     *dns.SOA
+	ns      []dns.RR
+	records []dns.RR
+	file    *zoneFile // nil without a file attribute
+}
+
+// insertedService is a service name inserted into a zone, with its reference.
+type insertedService struct {
+	name string
+	ref  zones.ServiceRef
+}
+
+// geoContext is what the steering checks of a service read of the geoip block: whether
+// there is one and whether it names a City and an ASN database.
+type geoContext struct{ block, city, asn bool }
+
+func (c *compilation) geoContext() geoContext {
+	return geoContext{c.geoipRng != nil, c.snap.geoCity != "", c.snap.geoASN != ""}
+}
+
+// match calls fn for every file, in order, with the record of the file of the same name
+// and contents (nil when there is none, or for Load). Files and records are both sorted
+// by name.
+func (cc *Compiler) match(files []File, fn func(i int, rec *fileRecord)) {
+	var recs []*fileRecord
+	if cc != nil {
+		recs = cc.files
+	}
+	for i, f := range files {
+		for len(recs) > 0 && recs[0].name < f.Name {
+			recs = recs[1:]
+		}
+		var rec *fileRecord
+		if len(recs) > 0 && recs[0].name == f.Name && bytes.Equal(recs[0].data, f.Data) {
+			rec = recs[0]
+		}
+		fn(i, rec)
+	}
+}
+
+// newRecord starts the record of a unit parsed in this compilation (a Compiler's only).
+func (cc *Compiler) newRecord(u *unit) {
+	if cc == nil {
+		return
+	}
+	u.rec = &fileRecord{name: u.Name, data: bytes.Clone(u.Data),
+		geoips: make([]geoipRecord, len(u.blocks[kindGeoIP])), pools: make([]poolRecord, len(u.blocks[kindPool])),
+		zones: make([]*zoneRecord, len(u.blocks[kindZone])), services: make([]serviceRecord, len(u.blocks[kindService]))}
+}
+
+// record returns the unit's next record, copying the old one the first time something in
+// it changes: the old record stays as it was, the Compiler's until the Load succeeds.
+func (u *unit) record() *fileRecord {
+	if u.rec == nil {
+		r := *u.old
+		r.geoips, r.pools = slices.Clone(r.geoips), slices.Clone(r.pools)
+		r.zones, r.services = slices.Clone(r.zones), slices.Clone(r.services)
+		u.rec = &r
+	}
+	return u.rec
+}
+
+// sort returns a sorted copy of files. A policy from the store comes in the order of a
+// map, and sorting 20,000 names costs more than the rest of a Load that changed one
+// document: the files that the last successful Load had go where they were then (a
+// lookup each), and only the others are sorted, then merged in.
+func (cc *Compiler) sort(files []File) []File {
+	byName := func(a, b File) int { return strings.Compare(a.Name, b.Name) }
+	if len(cc.pos) == 0 || slices.IsSortedFunc(files, byName) {
+		files = slices.Clone(files)
+		slices.SortFunc(files, byName)
+		return files
+	}
+	slot := make([]File, len(cc.pos))
+	used := make([]bool, len(cc.pos))
+	var extra []File
+	for _, f := range files {
+		if i, ok := cc.pos[f.Name]; ok && !used[i] {
+			slot[i], used[i] = f, true
+		} else {
+			extra = append(extra, f)
+		}
+	}
+	out := slot[:0]
+	for i := range slot {
+		if used[i] {
+			out = append(out, slot[i])
+		}
+	}
+	if len(extra) == 0 {
+		return out
+	}
+	slices.SortFunc(extra, byName)
+	merged := make([]File, 0, len(out)+len(extra))
+	for _, f := range out {
+		for len(extra) > 0 && extra[0].Name < f.Name {
+			merged = append(merged, extra[0])
+			extra = extra[1:]
+		}
+		merged = append(merged, f)
+	}
+	return append(merged, extra...)
+}
+
+// commit makes this compilation's records the Compiler's: the records of the units,
+// those of units in which nothing changed as they were, after noting the services and
+// zones this compilation made (the pools and geoip blocks are noted as they compile).
+func (c *compilation) commit() {
+	for k := range c.pending {
+		p := &c.pending[k]
+		if u := p.u; u.old == nil || u.old.services[p.i].svc != p.s {
+			u.record().services[p.i] = serviceRecord{rng: *p.rng, svc: p.s}
+		}
+	}
+	for _, zs := range c.zones {
+		if zs.reused {
+			continue // its record stands
+		}
+		r := &zoneRecord{zoneRecipe: zs.recipe, zone: zs.z, inserted: zs.inserted}
+		if zs.old != nil {
+			r.zoneRecipe = zs.old.zoneRecipe
+		}
+		if zs.im != nil {
+			r.fileSum = sha256.Sum256(zs.im.data)
+		}
+		zs.u.record().zones[zs.i] = r
+	}
+	files := make([]*fileRecord, len(c.units))
+	same := len(c.units) == len(c.cc.files)
+	for i, u := range c.units {
+		files[i] = u.rec
+		if files[i] == nil {
+			files[i] = u.old
+		}
+		same = same && u.Name == c.cc.files[i].name
+	}
+	if !same || c.cc.pos == nil {
+		c.cc.pos = make(map[string]int, len(files))
+		for i, f := range files {
+			c.cc.pos[f.name] = i
+		}
+	}
+	origins := make([]string, len(c.zones))
+	for i, zs := range c.zones {
+		origins[i] = zs.origin
+	}
+	c.cc.files, c.cc.geo, c.cc.origins = files, c.geoContext(), origins
+	c.cc.sizes = sizes{pools: len(c.snap.Pools), services: len(c.snap.Services)}
+}
+
+// geoipAt compiles the unit's i-th geoip block, from its record when it is the first
+// geoip block (a second one is an error, which compiling it reports).
+func (c *compilation) geoipAt(u *unit, i int) {
+	if u.old != nil && c.geoipRng == nil {
+		r := &u.old.geoips[i]
+		rng := r.rng
+		c.geoipRng = &rng
+		c.snap.geoCity, c.snap.geoASN = r.city, r.asn
+		return
+	}
+	c.stats.geoips++
+	blk := c.block(u, kindGeoIP, i)
+	c.geoip(blk, filepath.Dir(u.Name))
+	if c.cc != nil {
+		u.record().geoips[i] = geoipRecord{rng: blk.DefRange, city: c.snap.geoCity, asn: c.snap.geoASN}
+	}
+}
+
+// poolAt compiles the unit's i-th pool block, or takes the pool of its record when no
+// earlier pool has its name. A pool is a function of its block alone, but for its
+// members' indexes, which are their position in this snapshot's Members: when the pools
+// before it hold another number of members than they did, the pool is copied with its
+// members renumbered (the old ones belong to the old snapshot, whose health view is
+// indexed by them), and the copy recorded in c.renumbered for the services that use it.
+func (c *compilation) poolAt(u *unit, i int) {
+	if u.old != nil {
+		r := &u.old.pools[i]
+		if p := r.pool; c.snap.PoolByName[p.Name] == nil {
+			if len(p.Members) > 0 && p.Members[0].Index != len(c.snap.Members) {
+				p = c.renumber(p)
+				u.record().pools[i] = poolRecord{rng: r.rng, pool: p}
+			}
+			c.snap.Members = append(c.snap.Members, p.Members...)
+			c.snap.Pools = append(c.snap.Pools, p)
+			c.snap.PoolByName[p.Name] = p
+			c.poolRng[p.Name] = &r.rng
+			return
+		}
+	}
+	c.stats.pools++
+	blk := c.block(u, kindPool, i)
+	n := len(c.snap.Pools)
+	c.pool(blk)
+	if c.cc != nil && len(c.snap.Pools) > n {
+		u.record().pools[i] = poolRecord{rng: blk.LabelRanges[0], pool: c.snap.Pools[n]}
+	}
+}
+
+// renumber returns a copy of p whose members are numbered from len(c.snap.Members).
+func (c *compilation) renumber(p *Pool) *Pool {
+	c.stats.renumbered++
+	np := *p
+	np.Members = make([]*Member, len(p.Members))
+	slab := make([]Member, len(p.Members))
+	for j, m := range p.Members {
+		slab[j] = *m
+		slab[j].Index = len(c.snap.Members) + j
+		np.Members[j] = &slab[j]
+	}
+	if c.renumbered == nil {
+		c.renumbered = map[*Pool]*Pool{}
+	}
+	c.renumbered[p] = &np
+	return &np
+}
+
+// zoneAt compiles the unit's i-th zone block, or takes its recipe from the record when no
+// earlier zone has its origin; such a zone is built once the services are compiled
+// (buildRecordedZones), or reused whole.
+func (c *compilation) zoneAt(u *unit, i int) {
+	if u.old != nil {
+		r := u.old.zones[i]
+		dup := false
+		for _, z := range c.zones {
+			dup = dup || z.origin == r.origin
+		}
+		if !dup {
+			zs := &zoneState{origin: r.origin, rng: r.rng, old: r, u: u, i: i}
+			c.zones = append(c.zones, zs)
+			if r.file != nil {
+				// Read now, for the hash (startHash); imported (or not) by
+				// buildRecordedZones; waited for and reported in the order of the zone
+				// blocks, as any import.
+				im := &zoneImport{zs: zs, file: r.file, read: make(chan struct{}), done: make(chan struct{})}
+				im.data, im.readErr = os.ReadFile(r.file.path)
+				close(im.read)
+				zs.im = im
+				c.imports = append(c.imports, im)
+			}
+			return
+		}
+	}
+	c.stats.zones++
+	n := len(c.zones)
+	c.zone(c.block(u, kindZone, i), filepath.Dir(u.Name))
+	if len(c.zones) > n {
+		c.zones[n].u, c.zones[n].i = u, i
+	}
+}
+
+// serviceAt compiles the unit's i-th service block, or takes the service of its record
+// when compiling it would give the same (see reuseService).
+func (c *compilation) serviceAt(u *unit, i int) {
+	if u.old != nil && c.reuseService(u, i) {
+		return
+	}
+	c.stats.services++
+	n := len(c.pending)
+	c.service(c.block(u, kindService, i))
+	if len(c.pending) > n {
+		c.pending[n].u, c.pending[n].i = u, i
+	}
+}
+
+// reuseService takes the unit's i-th service from its record, when what compiling the
+// service block reads besides the block is what it was: no earlier service of its name;
+// the zone it lives in (by origin); for a service that needs GeoIP, the geoip block (by
+// geoContext); and its pools and fallback, the very objects, or copies that only
+// renumbered their members (the service is then copied for them, its candidates
+// gathered again). These are all it reads: the pools by name, the zones' origins, the
+// geoip block, and other services only for duplicates.
+func (c *compilation) reuseService(u *unit, i int) bool {
+	r := &u.old.services[i]
+	s := r.svc
+	if _, dup := c.svcRng[s.Name]; dup {
+		return false
+	}
+	var zone *zoneState
+	if c.zonesSame {
+		zone = c.byOrigin[s.Zone]
+	} else if zone = c.zoneOf(s.Name); zone != nil && zone.origin != s.Zone {
+		return false
+	}
+	if zone == nil || s.NeedsGeo && c.geoContext() != c.cc.geo {
+		return false
+	}
+	moved := false
+	for _, p := range s.Pools {
+		if q := c.snap.PoolByName[p.Name]; q != p {
+			if q == nil || c.renumbered[p] != q {
+				return false
+			}
+			moved = true
+		}
+	}
+	if p := s.Fallback; p != nil {
+		if q := c.snap.PoolByName[p.Name]; q != p {
+			if q == nil || c.renumbered[p] != q {
+				return false
+			}
+			moved = true
+		}
+	}
+	shared := true
+	if moved {
+		s = s.clone(s.Ref, func(p *Pool) *Pool { return c.snap.PoolByName[p.Name] })
+		shared = false
+		c.stats.relinked++
+	}
+	c.svcRng[s.Name] = &r.rng
+	c.pending = append(c.pending, pendingService{s: s, zone: zone, rng: &r.rng, shared: shared, u: u, i: i})
+	return true
+}
+
+// compareZones notes whether the zones have the origins of the Compiler's last Load,
+// in which case a service lives in the zone of the origin it lived in then (its zone is
+// a function of its name and the origins).
+func (c *compilation) compareZones() {
+	if c.cc == nil || len(c.zones) != len(c.cc.origins) {
+		return
+	}
+	for i, zs := range c.zones {
+		if zs.origin != c.cc.origins[i] {
+			return
+		}
+	}
+	c.zonesSame = true
+	c.byOrigin = make(map[string]*zoneState, len(c.zones))
+	for _, zs := range c.zones {
+		c.byOrigin[zs.origin] = zs
+	}
+}
+
+// buildRecordedZones builds the zones whose blocks compiled from their records, now that
+// the services to insert into them are known. A zone whose file has the same contents
+// and which receives the same services under the same references as the zone of the
+// record is that zone: zones.Zone is read-only once built, so two snapshots can share
+// it. Any other is built again from the recipe, its file imported again.
+//
+// A recipe was built into a zone without an error before; if one ever appeared now, it
+// is reported at the zone's label rather than left unbuilt in silence.
+func (c *compilation) buildRecordedZones() {
+	// Which of them receive the same services, counting on every insertion succeeding:
+	// if one failed, the policy has errors and no snapshot is made anyway.
+	type tally struct {
+		n    int
+		same bool
+	}
+	var t map[*zoneState]*tally
+	for _, zs := range c.zones {
+		if zs.old != nil {
+			if t == nil {
+				t = map[*zoneState]*tally{}
+			}
+			t[zs] = &tally{same: true}
+		}
+	}
+	if t == nil {
+		return
+	}
+	for k := range c.pending {
+		p := &c.pending[k]
+		z := t[p.zone]
+		if z == nil {
+			continue
+		}
+		if z.n >= len(p.zone.old.inserted) || p.zone.old.inserted[z.n] != (insertedService{name: p.s.Name, ref: zones.ServiceRef(k)}) {
+			z.same = false
+		}
+		z.n++
+	}
+	for _, zs := range c.zones {
+		if zs.old == nil {
+			continue
+		}
+		r, im := zs.old, zs.im
+		if z := t[zs]; z.same && z.n == len(r.inserted) && (im == nil || im.readErr == nil && sha256.Sum256(im.data) == r.fileSum) {
+			zs.z, zs.reused = r.zone, true
+			c.stats.zonesReused++
+			if im != nil {
+				close(im.done)
+			}
+			continue
+		}
+		c.stats.zonesBuilt++
+		z, err := r.build()
+		if err != nil {
+			c.errf(r.rng, "Invalid zone", "Zone %q: %v.", r.origin, err)
+			if im != nil {
+				close(im.done)
+			}
+			continue
+		}
+		zs.z = z
+		if im != nil {
+			c.startImport(im, true)
+		}
+	}
+}
+
+// build makes a new zone of the recipe.
+func (r *zoneRecipe) build() (*zones.Zone, error) {
+	z, err := zones.New(r.origin, r.soa, r.ns)
+	if err != nil {
+		return nil, err
+	}
+	for _, rr := range r.records {
+		if err := z.Insert(rr); err != nil {
+			return nil, fmt.Errorf("record %s: %w", rr.Header().Name, err)
+		}
+	}
+	return z, nil
+}
