@@ -1,12 +1,14 @@
 // Package store is the glbdns policy store: the operator's policy path (a .hcl file or a
-// directory of them) plus a managed folder where the admin API keeps its objects, one HCL
-// document per object ("pool-NAME.hcl", "service-NAME.hcl", written with hclwrite as one
-// multi-line block) and "drains.json" for drains.
+// directory of them) plus the managed documents where the admin API keeps its objects (a
+// folder, or keys of an etcd cluster that several nodes share), one HCL document per
+// object ("pool-NAME.hcl", "service-NAME.hcl", written with hclwrite as one multi-line
+// block) and "drains.json" for drains.
 //
 // One loader and one validator serve files and API alike: Load hands the operator's files
-// and the managed documents to policy.Load, and every write first runs policy.Load on the
-// would-be policy (the new document in place, in memory) and is refused whole on any
-// error. The daemon calls Load instead of policy.LoadPath. Every snapshot the store
+// and the managed documents to the policy compiler (a policy.Compiler: what policy.Load
+// gives, reusing the work of the files that did not change), and every write first
+// compiles the would-be policy (the new document in place, in memory) and is refused
+// whole on any error. The daemon calls Load instead of policy.LoadPath. Every snapshot the store
 // compiles and keeps, by Load or by a write, goes to its Publish function (the daemon
 // installs it), under the store's lock so that snapshots are installed in the order they
 // were compiled: a write compiles the policy once, and the snapshot that validated it is

@@ -33,14 +33,15 @@ type Store struct {
 	policyPath string
 	b          Backend
 
-	mu      sync.Mutex // serialises writers, Load and publish within this process
-	publish Publish    // nil: nothing is published (glbctl, tests)
-	last    *policy.Snapshot
-	lastOp  uint64   // declKey of the operator's files last published
-	cache   *managed // the managed documents as last read or written; nil: read them
-	objects atomic.Pointer[objects]
-	drains  atomic.Pointer[drainSet]
-	watches []*fileWatch // running Watches, told of every snapshot published (watch.go)
+	mu       sync.Mutex      // serialises writers, Load and publish within this process
+	compiler policy.Compiler // compiles only what changed since its last Load (guarded by mu)
+	publish  Publish         // nil: nothing is published (glbctl, tests)
+	last     *policy.Snapshot
+	lastOp   uint64   // declKey of the operator's files last published
+	cache    *managed // the managed documents as last read or written; nil: read them
+	objects  atomic.Pointer[objects]
+	drains   atomic.Pointer[drainSet]
+	watches  []*fileWatch // running Watches, told of every snapshot published (watch.go)
 
 	// The local cache of the managed documents (cache.go); cachePath "" keeps none.
 	cachePath string
@@ -187,7 +188,7 @@ func OpenBackend(policyPath string, b Backend) (*Store, error) {
 }
 
 // Load reads the operator's files and the managed documents, compiles them with
-// policy.Load, the one loader and validator for files and API alike, and publishes the
+// the policy compiler, the one loader and validator for files and API alike, and publishes the
 // snapshot. On success the store's objects (what the API reads) and its drains are
 // refreshed; on error the snapshot is nil, nothing is published and the objects are
 // unchanged. When neither the operator's files nor the managed documents changed since
@@ -208,7 +209,7 @@ func (s *Store) Load() (*policy.Snapshot, hcl.Diagnostics) {
 	if diags := src.m.diags(); diags.HasErrors() {
 		return nil, diags
 	}
-	snap, diags := policy.Load(s.files(src))
+	snap, diags := s.compiler.Load(s.files(src))
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -752,7 +753,7 @@ func (s *Store) commit(src *sources, doc string, d *mdoc) error {
 		}
 		after := &sources{opFiles: src.opFiles, m: next}
 		var diags hcl.Diagnostics
-		if snap, diags = policy.Load(s.files(after)); diags.HasErrors() {
+		if snap, diags = s.compiler.Load(s.files(after)); diags.HasErrors() {
 			ve := diagError(diags, s.b.Path(doc), fieldSpans(s.b.Path(doc), data))
 			if d == nil && ve.kind == ErrUnknownRef {
 				ve.kind = ErrReferenced // the delete would leave a dangling reference
