@@ -168,8 +168,9 @@ type Daemon struct {
 	watchMu     sync.Mutex
 	watching    map[string]context.CancelFunc
 
-	freeing atomic.Int32 // returnMemory requests not yet served; non-zero while one runs
-	freeOS  func()       // debug.FreeOSMemory; tests count the runs
+	freeing     atomic.Int32  // returnMemory requests not yet served; non-zero while one is pending or runs
+	freeOS      func()        // debug.FreeOSMemory; tests count the runs
+	returnDelay time.Duration // returnDelay; tests wait none
 }
 
 // New loads the initial policy and builds the daemon without binding anything. It returns
@@ -181,7 +182,7 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.ReloadDebounce <= 0 {
 		cfg.ReloadDebounce = 200 * time.Millisecond
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), returnDelay: returnDelay}
 	d.bg, d.bgCancel = context.WithCancel(context.Background())
 	d.srv = dnsserver.New(dnsserver.Config{Addr: cfg.Listen, Logger: d.log})
 	hc, err := client.New(client.Config{URLs: cfg.HealthURLs,
@@ -324,14 +325,17 @@ func (d *Daemon) install(snap *policy.Snapshot, at time.Time) {
 // regrow on the way, the previous snapshot); the runtime would return it only slowly,
 // so a large policy's RSS would stay near the load's peak for minutes (bench/scale.sh,
 // 1M names + 100k services: 0.83–1.04 GB at the peak, 0.57–0.63 GB once returned). One
-// full GC per load, off the serving path, and never two at once: loads that land while
-// one runs are served by one more run after it, so the last load's garbage is returned too.
+// full GC per burst of installs, off the serving path, returnDelay after the first (a
+// client writing through the admin API installs a snapshot per write: a GC per write
+// would cost more than the write), and never two at once: installs that land while one
+// runs are served by one more run after it, so the last load's garbage is returned too.
 func (d *Daemon) returnMemory() {
 	if d.freeing.Add(1) != 1 {
-		return // the running one sees the new request and goes again
+		return // the pending or running one sees the new request and goes again
 	}
 	go func() {
 		for {
+			time.Sleep(d.returnDelay)
 			n := d.freeing.Load()
 			if d.freeOS != nil {
 				d.freeOS()
@@ -344,6 +348,10 @@ func (d *Daemon) returnMemory() {
 		}
 	}()
 }
+
+// returnDelay is how long returnMemory waits for more installs before it runs: a burst of
+// API writes is one GC, and a policy reload is returned within a second.
+const returnDelay = time.Second
 
 // Reload loads the policy path again and swaps the new snapshot in. On errors it logs
 // every diagnostic, counts the failure, keeps the old snapshot, and returns an error

@@ -278,8 +278,10 @@ type answerKey struct{ Service, Pool, Member string }
 // svcSlots locates a service's counters: for each candidate pool (its pools, then its
 // fallback pool), the pool's index in Snapshot.Pools and its first slot.
 type svcSlots struct {
+	svc   *policy.Service // the service itself: a snapshot that keeps it keeps its counters
 	pools []int32
 	base  []int32
+	n     int32 // counters of the service, from base[0]
 }
 
 // answerSet is the per-(service, pool, member) answer counters of one snapshot, held by
@@ -289,11 +291,13 @@ type answerSet struct {
 	memberPool []int32    // by Member.Index: the pool's index in snap.Pools
 	memberPos  []int32    // by Member.Index: position in its pool
 	keys       []answerKey
-	byKey      map[answerKey]int
 	base       []uint64 // carried from earlier snapshots, by slot
-	n          int
-	stride     int             // n rounded up to whole cache lines: shards never share one
-	c          []atomic.Uint64 // shards*stride, shard-major
+
+	byKeyOnce sync.Once
+	byKey     map[answerKey]int // by index, built on first use
+	n         int
+	stride    int             // n rounded up to whole cache lines: shards never share one
+	c         []atomic.Uint64 // shards*stride, shard-major
 }
 
 func (a *answerSet) count(i int) uint64 {
@@ -318,23 +322,87 @@ func (m *metrics) install(snap *policy.Snapshot, prev *answerSet) ([]*zones.Zone
 		slots[i] = m.zoneSlotLocked(z.Origin())
 	}
 	set := newAnswerSet(snap, len(m.shards))
-	for i, k := range set.keys {
-		if prev != nil {
-			if j, ok := prev.byKey[k]; ok {
-				set.base[i] = prev.count(j)
-				continue
-			}
-		}
-		set.base[i] = m.retired[k]
-	}
-	if prev != nil {
-		for j, k := range prev.keys {
-			if _, ok := set.byKey[k]; !ok {
-				m.retired[k] = prev.count(j)
-			}
-		}
-	}
+	set.carry(prev, m.retired)
 	return zs, slots, set
+}
+
+// carry starts set's counters where prev's (nil: none) of the same (service, pool, member)
+// ended, or where retired keeps them, and retires the counters of prev that set lacks.
+//
+// A service the policy compiler reused (the same *policy.Service in both snapshots, with
+// the same pools) has the same counters in the same order: its range is copied, with no
+// key compared. Only the services that changed go through their keys, and the index of
+// keys is built over those alone, since a key names its service and a service's name is in
+// one snapshot once: so an API write into a large policy carries its counters in time
+// proportional to the services, not to the keys.
+func (set *answerSet) carry(prev *answerSet, retired map[answerKey]uint64) {
+	var same map[*policy.Service]int // prev's services by identity
+	if prev != nil {
+		same = make(map[*policy.Service]int, len(prev.svcs))
+		for j := range prev.svcs {
+			if sv := prev.svcs[j].svc; sv != nil {
+				same[sv] = j
+			}
+		}
+	}
+	carried := make([]bool, 0)
+	if prev != nil {
+		carried = make([]bool, len(prev.svcs))
+	}
+	var changed []int // set's services that were not carried whole
+	for i := range set.svcs {
+		sl := &set.svcs[i]
+		// The same service object has the same pools, members and names: the same layout.
+		if j, ok := same[sl.svc]; ok && prev.svcs[j].n == sl.n {
+			ps := &prev.svcs[j]
+			if len(sl.base) > 0 {
+				for k := range sl.n {
+					set.base[int(sl.base[0])+int(k)] = prev.count(int(ps.base[0]) + int(k))
+				}
+			}
+			carried[j] = true
+			continue
+		}
+		changed = append(changed, i)
+	}
+	// The services that changed: by key, against the ones of prev that were not carried.
+	var old map[answerKey]int
+	if prev != nil {
+		old = map[answerKey]int{}
+		for j := range prev.svcs {
+			if !carried[j] {
+				prev.eachKey(j, func(i int) { old[prev.keys[i]] = i })
+			}
+		}
+	}
+	fresh := map[answerKey]bool{}
+	for _, i := range changed {
+		set.eachKey(i, func(k int) {
+			key := set.keys[k]
+			fresh[key] = true
+			if j, ok := old[key]; ok {
+				set.base[k] = prev.count(j)
+			} else {
+				set.base[k] = retired[key]
+			}
+		})
+	}
+	for key, j := range old {
+		if !fresh[key] {
+			retired[key] = prev.count(j)
+		}
+	}
+}
+
+// eachKey calls f with the index of every counter of service i.
+func (set *answerSet) eachKey(i int, f func(int)) {
+	sl := &set.svcs[i]
+	if len(sl.base) == 0 {
+		return
+	}
+	for k := range sl.n {
+		f(int(sl.base[0]) + int(k))
+	}
 }
 
 // zoneSlotLocked is the zone slot of origin, given one (with its counters) on first sight;
@@ -372,6 +440,8 @@ func newAnswerSet(snap *policy.Snapshot, shards int) *answerSet {
 	}
 	for i, svc := range snap.Services {
 		sl := &set.svcs[i]
+		sl.svc = svc
+		first := len(set.keys)
 		for _, p := range append(svc.Pools[:len(svc.Pools):len(svc.Pools)], svc.Fallback) {
 			pi, ok := poolIdx[p]
 			if !ok || slices.Contains(sl.pools, pi) {
@@ -383,16 +453,28 @@ func newAnswerSet(snap *policy.Snapshot, shards int) *answerSet {
 				set.keys = append(set.keys, answerKey{svc.Name, p.Name, mem.Name})
 			}
 		}
+		sl.n = int32(len(set.keys) - first)
 	}
 	set.n = len(set.keys)
 	set.stride = (set.n + 7) &^ 7 // 8 counters of 8 bytes per 64-byte line
 	set.c = make([]atomic.Uint64, shards*set.stride)
 	set.base = make([]uint64, set.n)
-	set.byKey = make(map[answerKey]int, set.n)
-	for i, k := range set.keys {
-		set.byKey[k] = i
-	}
 	return set
+}
+
+// index is the counter of key, or -1; its map is built on first use (the status page's),
+// not for every snapshot installed.
+func (set *answerSet) index(key answerKey) int {
+	set.byKeyOnce.Do(func() {
+		set.byKey = make(map[answerKey]int, set.n)
+		for i, k := range set.keys {
+			set.byKey[k] = i
+		}
+	})
+	if i, ok := set.byKey[key]; ok {
+		return i
+	}
+	return -1
 }
 
 // retire keeps the counts of set, whose snapshot stops serving with none after it, for
@@ -436,10 +518,7 @@ func (a AnswerCounts) Index(service, pool, member string) int {
 	if a.set == nil {
 		return -1
 	}
-	if i, ok := a.set.byKey[answerKey{service, pool, member}]; ok {
-		return i
-	}
-	return -1
+	return a.set.index(answerKey{service, pool, member})
 }
 
 // Get returns the cumulative count of a counter by identity, and whether it exists.

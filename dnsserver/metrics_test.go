@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/glbdns/glbdns/policy"
 )
 
 // gather reads every sample of reg into a map keyed `name{label="value",...}` (labels
@@ -272,5 +274,67 @@ func TestMetricsSumShards(t *testing.T) {
 	}
 	if n, ok := s.AnswerCounts().Get(svc.Name, svc.Pools[0].Name, mem.Name); !ok || n != calls {
 		t.Errorf("answer count = %d, %v, want %d", n, ok, calls)
+	}
+}
+
+// TestAnswerCountsCarryThroughCompiler: answer counters carry across snapshots that a
+// policy.Compiler built, whether it reused a service (same object: its range is copied)
+// or compiled it anew (by key), and a service that leaves and comes back resumes its count.
+func TestAnswerCountsCarryThroughCompiler(t *testing.T) {
+	const zone = "zone \"glb.test\" {\n  nameservers = [\"ns1.glb.test\"]\n}\npool \"p\" {\n  member \"a\" {\n    address = \"192.0.2.1\"\n  }\n}\n"
+	svc := func(name, ttl string) policy.File {
+		return policy.File{Name: "svc-" + name + ".hcl", Data: []byte("service \"" + name + ".glb.test\" {\n  pools = [\"p\"]\n  ttl = " + ttl + "\n}\n")}
+	}
+	var cc policy.Compiler
+	load := func(files ...policy.File) *policy.Snapshot {
+		t.Helper()
+		snap, diags := cc.Load(append([]policy.File{{Name: "zone.hcl", Data: []byte(zone)}}, files...))
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		return snap
+	}
+	s := New(Config{Logger: testLogger()})
+	ask := func(name string, n int) {
+		req, _ := newQuery(name, dns.TypeA).Pack()
+		for range n {
+			if s.Handle(req, netip.MustParseAddrPort("192.0.2.99:1000"), false, nil) == nil {
+				t.Fatal("no reply")
+			}
+		}
+	}
+	count := func(service string) uint64 {
+		n, _ := s.AnswerCounts().Get(service+".glb.test.", "p", "a")
+		return n
+	}
+	first := load(svc("s1", "30"), svc("s2", "30"))
+	s.SetSnapshot(first)
+	ask("s1.glb.test.", 3)
+	ask("s2.glb.test.", 5)
+
+	// s1 unchanged (the compiler reuses it), s2 changed (compiled anew), s3 new.
+	second := load(svc("s1", "30"), svc("s2", "60"), svc("s3", "30"))
+	if first.Services[0] != second.Services[0] {
+		t.Fatal("the compiler did not reuse s1: the test would not cover the copied range")
+	}
+	s.SetSnapshot(second)
+	ask("s1.glb.test.", 1)
+	if got := count("s1"); got != 4 {
+		t.Errorf("s1 (reused) = %d, want 4", got)
+	}
+	if got := count("s2"); got != 5 {
+		t.Errorf("s2 (compiled anew) = %d, want 5", got)
+	}
+	if got := count("s3"); got != 0 {
+		t.Errorf("s3 (new) = %d, want 0", got)
+	}
+	// s2 leaves, then comes back: its count resumes.
+	s.SetSnapshot(load(svc("s1", "30"), svc("s3", "30")))
+	s.SetSnapshot(load(svc("s1", "30"), svc("s2", "60"), svc("s3", "30")))
+	if got := count("s2"); got != 5 {
+		t.Errorf("s2 back after leaving = %d, want 5", got)
+	}
+	if got := count("s1"); got != 4 {
+		t.Errorf("s1 after two more reloads = %d, want 4", got)
 	}
 }

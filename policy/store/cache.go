@@ -75,10 +75,8 @@ func (s *Store) cacheWriter() {
 
 // writeCache writes m's documents to path atomically (temporary file, fsync, rename).
 func writeCache(path string, m *managed) error {
-	c := cacheFile{Rev: m.rev, Saved: time.Now().UTC(), Docs: make(map[string]string, len(m.docs))}
-	for name, d := range m.docs {
-		c.Docs[name] = string(d.data)
-	}
+	c := cacheFile{Rev: m.rev, Saved: time.Now().UTC(), Docs: make(map[string]string, m.docs.len())}
+	m.docs.each(func(name string, d *mdoc) { c.Docs[name] = string(d.data) })
 	data, err := json.Marshal(c)
 	if err != nil {
 		return err

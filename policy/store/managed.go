@@ -1,6 +1,7 @@
 package store
 
 import (
+	"hash/maphash"
 	"maps"
 	"slices"
 
@@ -11,19 +12,22 @@ import (
 
 // managed is the managed documents at one revision of the backend's set, decoded. The
 // store keeps the last one it read or wrote: a write decodes only the document it changes,
-// and a Load only the documents whose bytes changed. Entries are immutable; a write works
-// on a clone of the maps.
+// and a Load only the documents whose bytes changed. A managed value is immutable once
+// built; a write makes the next one with clone, which shares every shard of the maps but
+// the ones it changes (copy-on-write), so that a write into a store of 20,000 documents
+// copies a few hundred map entries, not 20,000. Reads (the admin API's) use it directly.
 type managed struct {
 	rev      int64
-	docs     map[string]*mdoc  // by document name
-	pools    map[string]string // pool name -> document name
-	services map[string]string // service name (ServiceName form) -> document name
-	bad      int               // documents that do not decode
+	docs     cow[*mdoc] // by document name
+	pools    cow[string] // pool name -> document name
+	services cow[string] // service name (ServiceName form) -> document name
+	bad      int         // documents that do not decode
 }
 
 // mdoc is one managed document and what it decodes to.
 type mdoc struct {
 	data    []byte
+	path    string      // Backend.Path of its name: the file name its diagnostics carry
 	kind    string      // "pool", "service" or "drains"; "" when it does not decode
 	pool    api.Pool    // kind "pool", versioned
 	service api.Service // kind "service", versioned
@@ -33,31 +37,42 @@ type mdoc struct {
 // decodeManaged decodes docs, the set at revision rev, reusing the entries of prev (nil
 // for none) whose bytes are unchanged.
 func (s *Store) decodeManaged(docs map[string][]byte, rev int64, prev *managed) *managed {
-	m := &managed{rev: rev, docs: make(map[string]*mdoc, len(docs)),
-		pools: map[string]string{}, services: map[string]string{}}
+	m := &managed{rev: rev}
+	all := make(map[string]*mdoc, len(docs))
+	pools, services := map[string]string{}, map[string]string{}
 	for name, data := range docs {
 		d := (*mdoc)(nil)
 		if prev != nil {
-			if old := prev.docs[name]; old != nil && string(old.data) == string(data) {
+			if old, ok := prev.docs.get(name); ok && string(old.data) == string(data) {
 				d = old
 			}
 		}
 		if d == nil {
 			d = s.decodeDoc(name, data)
 		}
-		m.add(name, d)
+		all[name] = d
+		if len(d.diags) > 0 {
+			m.bad++
+		}
+		switch d.kind {
+		case "pool":
+			pools[d.pool.Name] = name
+		case "service":
+			services[d.service.Name] = name
+		}
 	}
+	m.docs, m.pools, m.services = cowOf(all), cowOf(pools), cowOf(services)
 	return m
 }
 
 // decodeDoc decodes one document, named name, of bytes data.
 func (s *Store) decodeDoc(name string, data []byte) *mdoc {
-	d := &mdoc{data: data}
+	d := &mdoc{data: data, path: s.b.Path(name)}
 	if name == drainsDoc {
 		d.kind = "drains"
 		return d
 	}
-	kind, raw, err := decodeDoc(s.b.Path(name), data)
+	kind, raw, err := decodeDoc(d.path, data)
 	if err == nil {
 		switch kind {
 		case "pool":
@@ -83,62 +98,66 @@ func (s *Store) decodeDoc(name string, data []byte) *mdoc {
 	return d
 }
 
-// add sets document name to d (replacing what the name held).
+// add sets document name to d (replacing what the name held). Only on a managed value
+// being built: a clone, or a new one.
 func (m *managed) add(name string, d *mdoc) {
 	m.remove(name)
-	m.docs[name] = d
+	m.docs = m.docs.set(name, d)
 	if len(d.diags) > 0 {
 		m.bad++
 	}
 	switch d.kind {
 	case "pool":
-		m.pools[d.pool.Name] = name
+		m.pools = m.pools.set(d.pool.Name, name)
 	case "service":
-		m.services[d.service.Name] = name
+		m.services = m.services.set(d.service.Name, name)
 	}
 }
 
-// remove drops document name.
+// remove drops document name, as add.
 func (m *managed) remove(name string) {
-	old := m.docs[name]
-	if old == nil {
+	old, ok := m.docs.get(name)
+	if !ok {
 		return
 	}
-	delete(m.docs, name)
+	m.docs = m.docs.del(name)
 	if len(old.diags) > 0 {
 		m.bad--
 	}
 	switch old.kind {
 	case "pool":
-		if m.pools[old.pool.Name] == name {
-			delete(m.pools, old.pool.Name)
+		if doc, _ := m.pools.get(old.pool.Name); doc == name {
+			m.pools = m.pools.del(old.pool.Name)
 		}
 	case "service":
-		if m.services[old.service.Name] == name {
-			delete(m.services, old.service.Name)
+		if doc, _ := m.services.get(old.service.Name); doc == name {
+			m.services = m.services.del(old.service.Name)
 		}
 	}
 }
 
-// clone copies the maps, so that a write can change them without touching m.
+// clone is a copy to build the next value on; it shares every shard with m.
 func (m *managed) clone() *managed {
-	return &managed{rev: m.rev, docs: maps.Clone(m.docs), pools: maps.Clone(m.pools), services: maps.Clone(m.services), bad: m.bad}
+	c := *m
+	return &c
 }
 
-// pool returns the managed pool called name.
-func (m *managed) pool(name string) (api.Pool, bool) {
-	if doc, ok := m.pools[name]; ok {
-		return m.docs[doc].pool, true
+// pool returns the managed pool called name, and the document that holds it.
+func (m *managed) pool(name string) (api.Pool, string, bool) {
+	if doc, ok := m.pools.get(name); ok {
+		d, _ := m.docs.get(doc)
+		return d.pool, doc, true
 	}
-	return api.Pool{}, false
+	return api.Pool{}, "", false
 }
 
-// service returns the managed service called name (ServiceName form).
-func (m *managed) service(name string) (api.Service, bool) {
-	if doc, ok := m.services[name]; ok {
-		return m.docs[doc].service, true
+// service returns the managed service called name (ServiceName form), and its document.
+func (m *managed) service(name string) (api.Service, string, bool) {
+	if doc, ok := m.services.get(name); ok {
+		d, _ := m.docs.get(doc)
+		return d.service, doc, true
 	}
-	return api.Service{}, false
+	return api.Service{}, "", false
 }
 
 // diags are the errors of the documents that do not decode, by document name.
@@ -146,17 +165,114 @@ func (m *managed) diags() hcl.Diagnostics {
 	if m.bad == 0 {
 		return nil
 	}
+	names := make([]string, 0, m.bad)
+	m.docs.each(func(name string, d *mdoc) {
+		if len(d.diags) > 0 {
+			names = append(names, name)
+		}
+	})
+	slices.Sort(names)
 	var out hcl.Diagnostics
-	for _, name := range slices.Sorted(maps.Keys(m.docs)) {
-		out = append(out, m.docs[name].diags...)
+	for _, name := range names {
+		d, _ := m.docs.get(name)
+		out = append(out, d.diags...)
 	}
 	return out
 }
 
 // data is the bytes of document name, nil when it does not exist.
 func (m *managed) data(name string) []byte {
-	if d := m.docs[name]; d != nil {
+	if d, ok := m.docs.get(name); ok {
 		return d.data
 	}
 	return nil
+}
+
+// cowShards is the number of shards of a cow map: a write copies one, 1/64 of the map.
+const cowShards = 64
+
+// cowSeed places keys in shards; any seed does, within one process.
+var cowSeed = maphash.MakeSeed()
+
+// cow is a map of strings sharded for copy-on-write: a value is never changed, set and del
+// return a new one that shares every shard but the key's. The zero value is empty.
+type cow[V any] struct {
+	shards *[cowShards]map[string]V
+	n      int
+}
+
+// cowOf is the cow map of the entries of m.
+func cowOf[V any](m map[string]V) cow[V] {
+	shards := new([cowShards]map[string]V)
+	for k, v := range m {
+		i := shardOf(k)
+		if shards[i] == nil {
+			shards[i] = map[string]V{}
+		}
+		shards[i][k] = v
+	}
+	return cow[V]{shards: shards, n: len(m)}
+}
+
+func shardOf(k string) int { return int(maphash.String(cowSeed, k) % cowShards) }
+
+func (c cow[V]) get(k string) (V, bool) {
+	var zero V
+	if c.shards == nil {
+		return zero, false
+	}
+	v, ok := c.shards[shardOf(k)][k]
+	return v, ok
+}
+
+// set returns c with k set to v.
+func (c cow[V]) set(k string, v V) cow[V] {
+	next := c.with(k)
+	i := shardOf(k)
+	if _, ok := next.shards[i][k]; !ok {
+		next.n++
+	}
+	next.shards[i][k] = v
+	return next
+}
+
+// del returns c without k.
+func (c cow[V]) del(k string) cow[V] {
+	if _, ok := c.get(k); !ok {
+		return c
+	}
+	next := c.with(k)
+	delete(next.shards[shardOf(k)], k)
+	next.n--
+	return next
+}
+
+// with is a copy of c whose shard of k is a copy of its own, to be changed.
+func (c cow[V]) with(k string) cow[V] {
+	shards := new([cowShards]map[string]V)
+	if c.shards != nil {
+		*shards = *c.shards
+	}
+	i := shardOf(k)
+	if shards[i] == nil {
+		shards[i] = map[string]V{}
+	} else {
+		shards[i] = maps.Clone(shards[i])
+	}
+	return cow[V]{shards: shards, n: c.n}
+}
+
+// len is the number of keys.
+func (c cow[V]) len() int { return c.n }
+
+// each calls f for every key and value, in no order.
+func (c cow[V]) each(f func(string, V)) {
+	if c.shards == nil {
+		return
+	}
+	for _, sh := range c.shards {
+		for k, v := range sh {
+			f(k, v)
+		}
+	}
 }

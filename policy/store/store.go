@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -67,15 +66,14 @@ type Store struct {
 // serving: ErrNotServing).
 type Publish func(snap *policy.Snapshot, drains []api.Drain) error
 
-// objects is what reads see: every pool and service of the last good policy.
+// objects is what reads see: every pool and service of the last good policy, the
+// operator's as described for the operator's files of key opKey (a write that leaves those
+// files alone describes them again for nothing) and the managed ones.
 type objects struct {
-	pools    map[string]api.Pool
-	services map[string]api.Service
-	// op are the operator's objects among them, as described for the operator's files of
-	// key opKey: a write that leaves those files alone describes them again for nothing.
 	opKey      uint64
 	opPools    map[string]api.Pool
 	opServices map[string]api.Service
+	m          *managed
 }
 
 // sources is what one write or Load compiles: the operator's files and the managed
@@ -182,7 +180,7 @@ func OpenBackend(policyPath string, b Backend) (*Store, error) {
 	}
 	s := &Store{policyPath: policyPath, b: b}
 	s.decl.seed = maphash.MakeSeed()
-	s.objects.Store(&objects{pools: map[string]api.Pool{}, services: map[string]api.Service{}})
+	s.objects.Store(&objects{m: &managed{}})
 	s.drains.Store(&drainSet{})
 	return s, nil
 }
@@ -350,13 +348,13 @@ func (s *Store) managedDocs(forWrite, fresh bool) (*managed, error) {
 // files is the policy's sources: the operator's files, then the managed documents (the
 // drains are not policy).
 func (s *Store) files(src *sources) []policy.File {
-	files := make([]policy.File, 0, len(src.opFiles)+len(src.m.docs))
+	files := make([]policy.File, 0, len(src.opFiles)+src.m.docs.len())
 	files = append(files, src.opFiles...)
-	for name, d := range src.m.docs {
+	src.m.docs.each(func(_ string, d *mdoc) {
 		if d.kind != "drains" {
-			files = append(files, policy.File{Name: s.b.Path(name), Data: d.data})
+			files = append(files, policy.File{Name: d.path, Data: d.data})
 		}
-	}
+	})
 	return files
 }
 
@@ -364,7 +362,7 @@ func (s *Store) files(src *sources) []policy.File {
 // from snap, and the managed ones of src.
 func (s *Store) setObjects(snap *policy.Snapshot, src *sources) {
 	prev := s.objects.Load()
-	v := &objects{opKey: s.declKey(src.opFiles), opPools: prev.opPools, opServices: prev.opServices}
+	v := &objects{opKey: s.declKey(src.opFiles), opPools: prev.opPools, opServices: prev.opServices, m: src.m}
 	if v.opKey != prev.opKey || v.opPools == nil {
 		op := make(map[string]bool, len(src.opFiles))
 		for _, f := range src.opFiles {
@@ -382,18 +380,6 @@ func (s *Store) setObjects(snap *policy.Snapshot, src *sources) {
 				v.opServices[name] = serviceVersion(serviceFrom(sv), false)
 			}
 		}
-	}
-	v.pools = make(map[string]api.Pool, len(v.opPools)+len(src.m.pools))
-	v.services = make(map[string]api.Service, len(v.opServices)+len(src.m.services))
-	maps.Copy(v.pools, v.opPools)
-	maps.Copy(v.services, v.opServices)
-	for _, doc := range src.m.pools {
-		d := src.m.docs[doc]
-		v.pools[d.pool.Name] = d.pool
-	}
-	for _, doc := range src.m.services {
-		d := src.m.docs[doc]
-		v.services[d.service.Name] = d.service
 	}
 	s.objects.Store(v)
 }
@@ -551,17 +537,27 @@ func (pre Precondition) check(exists bool, version string) error {
 // ListPools returns every pool of the current policy, sorted by name.
 func (s *Store) ListPools() []api.Pool {
 	v := s.objects.Load()
-	out := make([]api.Pool, 0, len(v.pools))
-	for _, p := range v.pools {
+	out := make([]api.Pool, 0, len(v.opPools)+v.m.pools.len())
+	for _, p := range v.opPools {
 		out = append(out, p)
 	}
+	v.m.pools.each(func(name, _ string) {
+		if _, op := v.opPools[name]; !op {
+			p, _, _ := v.m.pool(name)
+			out = append(out, p)
+		}
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
 // GetPool returns one pool (ErrNotFound).
 func (s *Store) GetPool(name string) (api.Pool, error) {
-	if p, ok := s.objects.Load().pools[name]; ok {
+	v := s.objects.Load()
+	if p, ok := v.opPools[name]; ok {
+		return p, nil
+	}
+	if p, _, ok := v.m.pool(name); ok {
 		return p, nil
 	}
 	return api.Pool{}, fmt.Errorf("pool %q: %w", name, ErrNotFound)
@@ -570,17 +566,28 @@ func (s *Store) GetPool(name string) (api.Pool, error) {
 // ListServices returns every service of the current policy, sorted by name.
 func (s *Store) ListServices() []api.Service {
 	v := s.objects.Load()
-	out := make([]api.Service, 0, len(v.services))
-	for _, sv := range v.services {
+	out := make([]api.Service, 0, len(v.opServices)+v.m.services.len())
+	for _, sv := range v.opServices {
 		out = append(out, sv)
 	}
+	v.m.services.each(func(name, _ string) {
+		if _, op := v.opServices[name]; !op {
+			sv, _, _ := v.m.service(name)
+			out = append(out, sv)
+		}
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
 // GetService returns one service (ErrNotFound); the name is compared in ServiceName form.
 func (s *Store) GetService(name string) (api.Service, error) {
-	if sv, ok := s.objects.Load().services[api.ServiceName(name)]; ok {
+	v := s.objects.Load()
+	name = api.ServiceName(name)
+	if sv, ok := v.opServices[name]; ok {
+		return sv, nil
+	}
+	if sv, _, ok := v.m.service(name); ok {
 		return sv, nil
 	}
 	return api.Service{}, fmt.Errorf("service %q: %w", name, ErrNotFound)
@@ -609,14 +616,13 @@ func (s *Store) PutPool(p api.Pool, pre Precondition) (api.Pool, bool, error) {
 		if src.opPools[p.Name] {
 			return "", nil, fmt.Errorf("pool %q: %w", p.Name, ErrReadOnly)
 		}
-		cur, exists := src.m.pool(p.Name)
+		cur, doc, exists := src.m.pool(p.Name)
 		if err := pre.check(exists, cur.Version); err != nil {
 			return "", nil, fmt.Errorf("pool %q: %w", p.Name, err)
 		}
 		created = !exists
-		doc := docName("pool", p.Name)
-		if old, ok := src.m.pools[p.Name]; ok {
-			doc = old
+		if !exists {
+			doc = docName("pool", p.Name)
 		}
 		return doc, &mdoc{data: data, kind: "pool", pool: stored}, nil
 	})
@@ -646,14 +652,13 @@ func (s *Store) PutService(sv api.Service, pre Precondition) (api.Service, bool,
 		if src.opServices[sv.Name] {
 			return "", nil, fmt.Errorf("service %q: %w", sv.Name, ErrReadOnly)
 		}
-		cur, exists := src.m.service(sv.Name)
+		cur, doc, exists := src.m.service(sv.Name)
 		if err := pre.check(exists, cur.Version); err != nil {
 			return "", nil, fmt.Errorf("service %q: %w", sv.Name, err)
 		}
 		created = !exists
-		doc := docName("service", sv.Name)
-		if old, ok := src.m.services[sv.Name]; ok {
-			doc = old
+		if !exists {
+			doc = docName("service", sv.Name)
 		}
 		return doc, &mdoc{data: data, kind: "service", service: stored}, nil
 	})
@@ -670,14 +675,14 @@ func (s *Store) DeletePool(name string, pre Precondition) error {
 		if src.opPools[name] {
 			return "", nil, fmt.Errorf("pool %q: %w", name, ErrReadOnly)
 		}
-		cur, exists := src.m.pool(name)
+		cur, doc, exists := src.m.pool(name)
 		if !exists {
 			return "", nil, fmt.Errorf("pool %q: %w", name, ErrNotFound)
 		}
 		if err := pre.check(true, cur.Version); err != nil {
 			return "", nil, fmt.Errorf("pool %q: %w", name, err)
 		}
-		return src.m.pools[name], nil, nil
+		return doc, nil, nil
 	})
 }
 
@@ -688,14 +693,14 @@ func (s *Store) DeleteService(name string, pre Precondition) error {
 		if src.opServices[name] {
 			return "", nil, fmt.Errorf("service %q: %w", name, ErrReadOnly)
 		}
-		cur, exists := src.m.service(name)
+		cur, doc, exists := src.m.service(name)
 		if !exists {
 			return "", nil, fmt.Errorf("service %q: %w", name, ErrNotFound)
 		}
 		if err := pre.check(true, cur.Version); err != nil {
 			return "", nil, fmt.Errorf("service %q: %w", name, err)
 		}
-		return src.m.services[name], nil, nil
+		return doc, nil, nil
 	})
 }
 
@@ -738,6 +743,7 @@ func (s *Store) commit(src *sources, doc string, d *mdoc) error {
 	if d == nil {
 		next.remove(doc)
 	} else {
+		d.path = s.b.Path(doc)
 		next.add(doc, d)
 	}
 	var snap *policy.Snapshot
