@@ -18,7 +18,7 @@ import (
 // copies a few hundred map entries, not 20,000. Reads (the admin API's) use it directly.
 type managed struct {
 	rev      int64
-	docs     cow[*mdoc] // by document name
+	docs     cow[*mdoc]  // by document name
 	pools    cow[string] // pool name -> document name
 	services cow[string] // service name (ServiceName form) -> document name
 	bad      int         // documents that do not decode
