@@ -278,8 +278,9 @@ type answerKey struct{ Service, Pool, Member string }
 // svcSlots locates a service's counters: for each candidate pool (its pools, then its
 // fallback pool), the pool's index in Snapshot.Pools and its first slot.
 type svcSlots struct {
-	svc   *policy.Service // the service itself: a snapshot that keeps it keeps its counters
+	svc   *policy.Service // its name finds its counters in the next snapshot
 	pools []int32
+	ptrs  []*policy.Pool // the pools of pools, for comparing layouts across snapshots
 	base  []int32
 	n     int32 // counters of the service, from base[0]
 }
@@ -329,50 +330,42 @@ func (m *metrics) install(snap *policy.Snapshot, prev *answerSet) ([]*zones.Zone
 // carry starts set's counters where prev's (nil: none) of the same (service, pool, member)
 // ended, or where retired keeps them, and retires the counters of prev that set lacks.
 //
-// A service the policy compiler reused (the same *policy.Service in both snapshots, with
-// the same pools) has the same counters in the same order: its range is copied, with no
-// key compared. Only the services that changed go through their keys, and the index of
-// keys is built over those alone, since a key names its service and a service's name is in
-// one snapshot once: so an API write into a large policy carries its counters in time
-// proportional to the services, not to the keys.
+// A service whose counters are laid out as in prev (the same name, the same pools, each
+// the same object or one with the same members: what the policy compiler gives for a
+// service an API write did not touch, even when it had to copy it) has them in the same
+// order: its range is copied, with no key compared. Only the services whose layout
+// changed go through their keys, and the index of keys is built over those alone, since
+// a key names its service and a service's name is in one snapshot once: so an API write
+// into a large policy carries its counters in time proportional to the services.
 func (set *answerSet) carry(prev *answerSet, retired map[answerKey]uint64) {
-	var same map[*policy.Service]int // prev's services by identity
+	var byName map[string]int // prev's services by name
+	var carried []bool
 	if prev != nil {
-		same = make(map[*policy.Service]int, len(prev.svcs))
+		byName = make(map[string]int, len(prev.svcs))
 		for j := range prev.svcs {
 			if sv := prev.svcs[j].svc; sv != nil {
-				same[sv] = j
+				byName[sv.Name] = j
 			}
 		}
-	}
-	carried := make([]bool, 0)
-	if prev != nil {
 		carried = make([]bool, len(prev.svcs))
 	}
-	var changed []int // set's services that were not carried whole
+	var changed []int // set's services whose layout changed
 	for i := range set.svcs {
 		sl := &set.svcs[i]
-		// The same service object has the same pools, members and names: the same layout.
-		if j, ok := same[sl.svc]; ok && prev.svcs[j].n == sl.n {
+		if j, ok := byName[sl.svc.Name]; ok && sameLayout(&prev.svcs[j], sl) {
 			ps := &prev.svcs[j]
-			if len(sl.base) > 0 {
-				for k := range sl.n {
-					set.base[int(sl.base[0])+int(k)] = prev.count(int(ps.base[0]) + int(k))
-				}
+			for k := range sl.n {
+				set.base[int(sl.base[0])+int(k)] = prev.count(int(ps.base[0]) + int(k))
 			}
 			carried[j] = true
 			continue
 		}
 		changed = append(changed, i)
 	}
-	// The services that changed: by key, against the ones of prev that were not carried.
-	var old map[answerKey]int
-	if prev != nil {
-		old = map[answerKey]int{}
-		for j := range prev.svcs {
-			if !carried[j] {
-				prev.eachKey(j, func(i int) { old[prev.keys[i]] = i })
-			}
+	old := map[answerKey]int{}
+	for j := range carried {
+		if !carried[j] {
+			prev.eachKey(j, func(i int) { old[prev.keys[i]] = i })
 		}
 	}
 	fresh := map[answerKey]bool{}
@@ -394,12 +387,32 @@ func (set *answerSet) carry(prev *answerSet, retired map[answerKey]uint64) {
 	}
 }
 
+// sameLayout reports whether two services' counters are the same keys in the same order:
+// the same candidate pools (the same objects, or pools of the same name and members).
+func sameLayout(a, b *svcSlots) bool {
+	if a.n != b.n || len(a.ptrs) != len(b.ptrs) {
+		return false
+	}
+	for i, p := range a.ptrs {
+		q := b.ptrs[i]
+		if p == q {
+			continue
+		}
+		if p.Name != q.Name || len(p.Members) != len(q.Members) {
+			return false
+		}
+		for k, m := range p.Members {
+			if m.Name != q.Members[k].Name {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // eachKey calls f with the index of every counter of service i.
 func (set *answerSet) eachKey(i int, f func(int)) {
 	sl := &set.svcs[i]
-	if len(sl.base) == 0 {
-		return
-	}
 	for k := range sl.n {
 		f(int(sl.base[0]) + int(k))
 	}
@@ -448,6 +461,7 @@ func newAnswerSet(snap *policy.Snapshot, shards int) *answerSet {
 				continue // no pool (a nil fallback), or one already counted
 			}
 			sl.pools = append(sl.pools, pi)
+			sl.ptrs = append(sl.ptrs, p)
 			sl.base = append(sl.base, int32(len(set.keys)))
 			for _, mem := range p.Members {
 				set.keys = append(set.keys, answerKey{svc.Name, p.Name, mem.Name})
