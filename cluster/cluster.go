@@ -147,11 +147,17 @@ func (r *Registry) put(ctx context.Context, kind, id string, v any, lease client
 
 // List returns the live registrations of kind, decoded into T, sorted by key.
 func List[T any](ctx context.Context, r *Registry, kind string) ([]T, error) {
+	out, _, err := list[T](ctx, r, kind)
+	return out, err
+}
+
+// list is List and the revision it read at, from which a watch misses nothing.
+func list[T any](ctx context.Context, r *Registry, kind string) ([]T, int64, error) {
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	resp, err := r.cli.Get(lctx, r.prefix+kind+"/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	out := make([]T, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
@@ -160,7 +166,7 @@ func List[T any](ctx context.Context, r *Registry, kind string) ([]T, error) {
 			out = append(out, v)
 		}
 	}
-	return out, nil
+	return out, resp.Header.Revision, nil
 }
 
 // Follow keeps the live registrations of kind and calls onChange with them after every
@@ -169,7 +175,7 @@ func List[T any](ctx context.Context, r *Registry, kind string) ([]T, error) {
 func Follow[T any](ctx context.Context, r *Registry, kind string, onChange func([]T)) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		list, err := List[T](ctx, r, kind)
+		regs, rev, err := list[T](ctx, r, kind)
 		if err != nil {
 			select {
 			case <-ctx.Done():
@@ -180,8 +186,10 @@ func Follow[T any](ctx context.Context, r *Registry, kind string, onChange func(
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		onChange(list)
-		wch := r.cli.Watch(clientv3.WithRequireLeader(ctx), r.prefix+kind+"/", clientv3.WithPrefix())
+		onChange(regs)
+		// From the revision listed: a registration written between the list and the
+		// watch is an event, not lost.
+		wch := r.cli.Watch(clientv3.WithRequireLeader(ctx), r.prefix+kind+"/", clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 		for wr := range wch {
 			if wr.Err() != nil {
 				break
@@ -189,8 +197,8 @@ func Follow[T any](ctx context.Context, r *Registry, kind string, onChange func(
 			if len(wr.Events) == 0 {
 				continue
 			}
-			if list, err = List[T](ctx, r, kind); err == nil {
-				onChange(list)
+			if regs, _, err = list[T](ctx, r, kind); err == nil {
+				onChange(regs)
 			}
 		}
 	}

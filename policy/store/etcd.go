@@ -184,8 +184,8 @@ func (b *EtcdBackend) commit(rev int64, name string, op clientv3.Op) (int64, err
 // Watch signals (coalesced: the channel holds one signal) every write to the set, by any
 // node, this one's included (a Load that finds the revision it holds compiles nothing),
 // until ctx is done, when it closes the channel. A watch that breaks (etcd restarting, a
-// compaction, no leader) is started again and signals once, since a write may have been
-// missed.
+// compaction, no leader) is started again, and signals once it is, since a write may
+// have been missed.
 func (b *EtcdBackend) Watch(ctx context.Context) (<-chan struct{}, error) {
 	out := make(chan struct{}, 1)
 	signal := func() {
@@ -198,20 +198,22 @@ func (b *EtcdBackend) Watch(ctx context.Context) (<-chan struct{}, error) {
 		defer close(out)
 		backoff := 100 * time.Millisecond
 		for ctx.Err() == nil {
-			wch := b.cli.Watch(clientv3.WithRequireLeader(ctx), b.revKey())
+			// Once the watch exists, every write after it is an event; one written before
+			// it and after the reader's last read would be missed, so its creation is a
+			// signal too: a Load that finds nothing new compiles nothing.
+			wch := b.cli.Watch(clientv3.WithRequireLeader(ctx), b.revKey(), clientv3.WithCreatedNotify())
 			for wr := range wch {
 				if err := wr.Err(); err != nil {
 					break
 				}
 				backoff = 100 * time.Millisecond
-				if len(wr.Events) > 0 {
+				if wr.Created || len(wr.Events) > 0 {
 					signal()
 				}
 			}
 			if ctx.Err() != nil {
 				return
 			}
-			signal()
 			select {
 			case <-ctx.Done():
 				return
