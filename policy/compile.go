@@ -84,6 +84,7 @@ func (cc *Compiler) Load(files []File) (*Snapshot, hcl.Diagnostics) {
 type fileRecord struct {
 	name     string
 	data     []byte // a copy
+	sum      [sha256.Size]byte
 	geoips   []geoipRecord
 	pools    []poolRecord
 	zones    []*zoneRecord
@@ -171,11 +172,19 @@ func (cc *Compiler) match(files []File, fn func(i int, rec *fileRecord)) {
 			recs = recs[1:]
 		}
 		var rec *fileRecord
-		if len(recs) > 0 && recs[0].name == f.Name && bytes.Equal(recs[0].data, f.Data) {
+		if len(recs) > 0 && recs[0].name == f.Name && sameContents(recs[0], &f) {
 			rec = recs[0]
 		}
 		fn(i, rec)
 	}
+}
+
+// sameContents reports whether f has rec's contents: by its Sum when the caller gave one.
+func sameContents(rec *fileRecord, f *File) bool {
+	if f.Sum != ([sha256.Size]byte{}) {
+		return rec.sum == f.Sum
+	}
+	return bytes.Equal(rec.data, f.Data)
 }
 
 // newRecord starts the record of a unit parsed in this compilation (a Compiler's only).
@@ -183,7 +192,7 @@ func (cc *Compiler) newRecord(u *unit) {
 	if cc == nil {
 		return
 	}
-	u.rec = &fileRecord{name: u.Name, data: bytes.Clone(u.Data),
+	u.rec = &fileRecord{name: u.Name, data: bytes.Clone(u.Data), sum: u.digest(),
 		geoips: make([]geoipRecord, len(u.blocks[kindGeoIP])), pools: make([]poolRecord, len(u.blocks[kindPool])),
 		zones: make([]*zoneRecord, len(u.blocks[kindZone])), services: make([]serviceRecord, len(u.blocks[kindService]))}
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -624,6 +625,36 @@ func TestCompilerStoreOrder(t *testing.T) {
 		}
 		if !slices.EqualFunc(files, order, func(a, b File) bool { return a.Name == b.Name }) {
 			t.Fatalf("load %d reordered the caller's files", i)
+		}
+	}
+}
+
+// TestCompilerSums: files given with their Sum match records by it, and the snapshot is
+// Load's, Hash included; a file whose contents (and so Sum) changed is parsed again.
+func TestCompilerSums(t *testing.T) {
+	files := managedPolicy(t, t.TempDir(), 20, 20)
+	for i := range files {
+		files[i].Sum = sha256.Sum256(files[i].Data)
+	}
+	cc := &Compiler{}
+	for i := range 3 {
+		if i == 2 {
+			f := &files[len(files)-1]
+			f.Data = append(slices.Clone(f.Data), "\n# edited\n"...)
+			f.Sum = sha256.Sum256(f.Data)
+		}
+		cs, cd := cc.Load(files)
+		plain := slices.Clone(files)
+		for j := range plain {
+			plain[j].Sum = [sha256.Size]byte{}
+		}
+		ls, ld := Load(plain)
+		sameResult(t, fmt.Sprint("load ", i), cs, ls, cd, ld)
+		if cs == nil || cs.Hash != ls.Hash {
+			t.Fatalf("load %d: hash differs from Load's", i)
+		}
+		if want := map[int]int{0: len(files), 1: 0, 2: 1}[i]; cc.stats.parsed != want {
+			t.Errorf("load %d parsed %d files, want %d", i, cc.stats.parsed, want)
 		}
 	}
 }

@@ -22,6 +22,19 @@ import (
 type File struct {
 	Name string
 	Data []byte
+	// Sum, when not zero, is the SHA-256 of Data, which the caller keeps: a Compiler then
+	// matches the file to its record by name and Sum instead of comparing Data, and the
+	// snapshot's Hash takes it as the file's digest. The policy store sets it on the
+	// documents it holds, so that a write into 20,000 of them reads only its own.
+	Sum [sha256.Size]byte
+}
+
+// digest is the SHA-256 of f's contents.
+func (f *File) digest() [sha256.Size]byte {
+	if f.Sum != ([sha256.Size]byte{}) {
+		return f.Sum
+	}
+	return sha256.Sum256(f.Data)
 }
 
 // ReadPath reads the policy files at path: the file itself, or every *.hcl file of a
@@ -315,7 +328,12 @@ func (c *compilation) startHash(files []File) {
 	c.hashed = make(chan struct{})
 	go func() {
 		defer close(c.hashed)
-		c.hashFiles, c.hash = hashSources(files, paths, func(path string) []byte {
+		c.hashFiles, c.hash = hashSources(files, func(i int) [sha256.Size]byte {
+			if u := c.units[i]; u.old != nil {
+				return u.old.sum // the same contents as when the record was made
+			}
+			return files[i].digest()
+		}, paths, func(path string) []byte {
 			im := byPath[path]
 			<-im.read
 			return im.data
@@ -327,38 +345,40 @@ func (c *compilation) startHash(files []File) {
 // (sorted by name; of several files of one name the last counts, as it did when they went
 // through a map in that order) and of the zone files (zonePaths, sorted), merged in order,
 // a zone file's contents (zoneData) replacing those of a policy file of the same name; and
-// a hex SHA-256 over each name and contents, length-prefixed so that no two different
-// file sets hash alike.
-func hashSources(files []File, zonePaths []string, zoneData func(path string) []byte) ([]string, string) {
+// a hex SHA-256 over each name and the SHA-256 of its contents (sum(i) for files[i]),
+// length-prefixed so that no two different file sets hash alike. Hashing the digests, not
+// the contents, lets a Compiler hash a policy of 20,000 files of which one changed by
+// reading that one.
+func hashSources(files []File, sum func(i int) [sha256.Size]byte, zonePaths []string, zoneData func(path string) []byte) ([]string, string) {
 	zn := zonePaths
 	names := make([]string, 0, len(files)+len(zn))
 	h := sha256.New()
 	var buf []byte
-	write := func(n string, data []byte) {
+	write := func(n string, sum [sha256.Size]byte) {
 		buf = binary.BigEndian.AppendUint64(buf[:0], uint64(len(n)))
 		buf = append(buf, n...)
-		buf = binary.BigEndian.AppendUint64(buf, uint64(len(data)))
+		buf = append(buf, sum[:]...)
 		h.Write(buf)
-		h.Write(data)
 		names = append(names, n)
 	}
+	zone := func(path string) { write(path, sha256.Sum256(zoneData(path))) }
 	for i, f := range files {
 		if i+1 < len(files) && files[i+1].Name == f.Name {
 			continue
 		}
 		for len(zn) > 0 && zn[0] < f.Name {
-			write(zn[0], zoneData(zn[0]))
+			zone(zn[0])
 			zn = zn[1:]
 		}
 		if len(zn) > 0 && zn[0] == f.Name {
-			write(f.Name, zoneData(f.Name))
+			zone(f.Name)
 			zn = zn[1:]
 			continue
 		}
-		write(f.Name, f.Data)
+		write(f.Name, sum(i))
 	}
 	for _, n := range zn {
-		write(n, zoneData(n))
+		zone(n)
 	}
 	return names, hex.EncodeToString(h.Sum(nil))
 }
