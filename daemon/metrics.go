@@ -95,6 +95,14 @@ func registerStoreMetrics(reg *prometheus.Registry, st *store.Store) {
 		}
 		return 1
 	}))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "glbdns", Subsystem: "store", Name: "writes_total",
+		Help: "Admin API writes (puts, deletes, drains) the policy store was asked for, refused ones included.",
+	}, func() float64 { return float64(st.Stats().Writes) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "glbdns", Subsystem: "store", Name: "commits_total",
+		Help: "Backend writes that committed them: concurrent writes committed together count once, writes_total over commits_total is the mean group.",
+	}, func() float64 { return float64(st.Stats().Commits) }))
 }
 
 // loaded records a snapshot installed at t (the first load, or a successful reload).

@@ -41,25 +41,32 @@ import (
 func main() {
 	hostname, _ := os.Hostname()
 	var (
-		policyPath = flag.String("policy", "", "policy file or directory of .hcl files (required)")
+		policyPath = flag.String("policy", "", "policy file or directory of .hcl files (required, unless -policy-from-etcd)")
 		managedDir = flag.String("managed-dir", cli.Env("HEALTHD_MANAGED_DIR", ""), "`folder` of the objects glbdns's admin API manages, read and watched (default: POLICY.managed beside the policy, as glbdns's -managed-dir; env HEALTHD_MANAGED_DIR)")
 		listen     = flag.String("listen", "127.0.0.1:8054", "health API address")
 		id         = flag.String("id", hostname, "reporter id published in the health API")
 		logLevel   = flag.String("log-level", "info", "log level: debug, info, warn or error")
 		advertise  = flag.String("advertise-url", cli.Env("HEALTHD_ADVERTISE_URL", ""), "base `URL` glbdns nodes watch this reporter at when it registers in etcd (default http:// and the bound -listen address; env HEALTHD_ADVERTISE_URL)")
-		cache      = flag.String("policy-cache", cli.Env("HEALTHD_POLICY_CACHE", ""), "`file` where healthd on etcd keeps the managed objects it probes, and probes them from when it starts while etcd is down (default POLICY.healthd.cache beside the policy; env HEALTHD_POLICY_CACHE)")
+		cache      = flag.String("policy-cache", cli.Env("HEALTHD_POLICY_CACHE", ""), "`file` where healthd on etcd keeps the managed objects it probes, and probes them from when it starts while etcd is down (default POLICY.healthd.cache beside the policy, none with -policy-from-etcd; env HEALTHD_POLICY_CACHE)")
 		etcd       = cli.EtcdFlags(flag.CommandLine, "HEALTHD")
+		fromEtcd   = cli.PolicyFromEtcd(flag.CommandLine, "HEALTHD")
 	)
 	flag.Parse()
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil || *policyPath == "" || *id == "" {
-		fmt.Fprintln(os.Stderr, "healthd: -policy and -id are required; -log-level is debug, info, warn or error")
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil || *id == "" {
+		fmt.Fprintln(os.Stderr, "healthd: -id is required; -log-level is debug, info, warn or error")
+		flag.Usage()
+		os.Exit(2)
+	}
+	ec := etcd()
+	if err := cli.PolicySource(*policyPath, *fromEtcd, ec); err != nil {
+		fmt.Fprintln(os.Stderr, "healthd:", err)
 		flag.Usage()
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	st, err := openStore(*policyPath, *managedDir, etcd(), *cache, log)
+	st, err := openStore(*policyPath, *fromEtcd, *managedDir, ec, *cache, log)
 	if err != nil {
 		log.Error("healthd failed", "err", err)
 		os.Exit(1)
@@ -96,8 +103,12 @@ func main() {
 		}
 	}()
 
+	name := *policyPath
+	if *fromEtcd {
+		name = "etcd " + ec.Prefix + store.PolicyDocs
+	}
 	err = healthd.Run(ctx, healthd.Config{
-		PolicyPath: *policyPath,
+		PolicyPath: name,
 		Load:       func(string) (*policy.Snapshot, error) { return load(st) },
 		Listen:     *listen,
 		ID:         *id,
@@ -134,10 +145,15 @@ func load(st *store.Store) (*policy.Snapshot, error) {
 // folder that is missing and cannot be created (a read-only /etc under systemd's
 // ProtectSystem=strict, glbdns keeping its folder elsewhere) holds no objects either:
 // healthd then probes the policy files only, and says so, rather than not start.
-func openStore(policyPath, managedDir string, etcd store.EtcdConfig, cache string, log *slog.Logger) (*store.Store, error) {
+func openStore(policyPath string, fromEtcd bool, managedDir string, etcd store.EtcdConfig, cache string, log *slog.Logger) (*store.Store, error) {
 	if len(etcd.Endpoints) > 0 {
-		cache = cmp.Or(cache, strings.TrimSuffix(store.DefaultCacheFile(policyPath), ".cache")+".healthd.cache")
-		return store.OpenSource(policyPath, store.Source{Etcd: etcd, Cache: cache,
+		if cache == "" && !fromEtcd {
+			cache = strings.TrimSuffix(store.DefaultCacheFile(policyPath), ".cache") + ".healthd.cache"
+		}
+		if cache == "" {
+			log.Warn("no -policy-cache: healthd cannot start while etcd is unreachable")
+		}
+		return store.OpenSource(policyPath, store.Source{Etcd: etcd, Cache: cache, PolicyFromEtcd: fromEtcd,
 			CacheError: func(err error) { log.Warn("policy cache not written", "file", cache, "err", err) }})
 	}
 	st, err := store.Open(policyPath, managedDir)
@@ -160,6 +176,5 @@ var errReadOnly = errors.New("healthd does not write the policy store")
 
 func (noDocuments) ReadAll() (map[string][]byte, int64, error) { return nil, 0, nil }
 func (noDocuments) Rev() (int64, error)                        { return 0, nil }
-func (noDocuments) Put(int64, string, []byte) (int64, error)   { return 0, errReadOnly }
-func (noDocuments) Remove(int64, string) (int64, error)        { return 0, errReadOnly }
+func (noDocuments) Apply(int64, []store.Change) (int64, error) { return 0, errReadOnly }
 func (b noDocuments) Path(name string) string                  { return filepath.Join(b.dir, name) }

@@ -4,11 +4,13 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,4 +85,25 @@ func EtcdFlags(fs *flag.FlagSet, env string) func() store.EtcdConfig {
 		}
 		return cfg
 	}
+}
+
+// PolicyFromEtcd is the -policy-from-etcd flag of glbdns and healthd: the operator's
+// policy files come from etcd (glbctl policy push) instead of -policy.
+func PolicyFromEtcd(fs *flag.FlagSet, env string) *bool {
+	def, _ := strconv.ParseBool(Env(env+"_POLICY_FROM_ETCD", "false"))
+	return fs.Bool("policy-from-etcd", def, "read the operator's policy files from etcd, where glbctl policy push puts them, instead of -policy; needs -etcd-endpoints (env "+env+"_POLICY_FROM_ETCD)")
+}
+
+// PolicySource checks -policy against -policy-from-etcd and -etcd-endpoints: one of the
+// two sources, and etcd for the second.
+func PolicySource(path string, fromEtcd bool, etcd store.EtcdConfig) error {
+	switch {
+	case fromEtcd && path != "":
+		return errors.New("-policy and -policy-from-etcd: give one of the two")
+	case fromEtcd && len(etcd.Endpoints) == 0:
+		return errors.New("-policy-from-etcd needs -etcd-endpoints")
+	case !fromEtcd && path == "":
+		return errors.New("-policy is required (or -policy-from-etcd with -etcd-endpoints)")
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Backend holds the managed documents: "pool-NAME.hcl", "service-NAME.hcl" and
@@ -26,16 +27,22 @@ type Backend interface {
 	// ReadAll returns every document by name, and the revision of the set they are.
 	// Half-written documents are never returned.
 	ReadAll() (docs map[string][]byte, rev int64, err error)
-	// Put creates or replaces a document atomically, provided the set is still at
-	// revision rev (ErrConflict otherwise), and returns the set's new revision.
-	Put(rev int64, name string, data []byte) (int64, error)
-	// Remove deletes a document, as Put; removing a missing one is not an error.
-	Remove(rev int64, name string) (int64, error)
+	// Apply makes the changes, in order, provided the set is still at revision rev
+	// (ErrConflict otherwise), and returns the set's new revision. Each document is
+	// written or removed whole; names are distinct; removing a missing document is not an
+	// error.
+	Apply(rev int64, changes []Change) (int64, error)
 	// Rev is the set's revision now, cheaper than ReadAll: a store whose documents are
 	// at that revision need not read them again.
 	Rev() (int64, error)
 	// Path is how a document is named in diagnostics (a file path, an etcd key).
 	Path(name string) string
+}
+
+// Change is one document of a write: its new content, or nil to remove it.
+type Change struct {
+	Name string
+	Data []byte
 }
 
 // ErrConflict is a write refused because the set of documents moved since it was read.
@@ -104,20 +111,58 @@ func (b *DirBackend) ReadAll() (map[string][]byte, int64, error) {
 // Rev is 0: the folder has one writer, the store that holds it, which keeps its own view.
 func (b *DirBackend) Rev() (int64, error) { return 0, nil }
 
-// Put writes a document atomically: temp file, fsync, rename, fsync of the folder. The
-// revision is not checked: a folder has one writer.
-func (b *DirBackend) Put(_ int64, name string, data []byte) (int64, error) {
-	return 0, b.put(name, data)
+// Apply writes each document atomically (temp file, fsync, rename) and fsyncs the folder
+// once, for all of them. The revision is not checked: a folder has one writer. Every new
+// content is staged in its temporary file before any rename, so a failure to write one
+// (a full disk) leaves the folder as it was; only a failed rename, after others, leaves
+// part of the changes made.
+func (b *DirBackend) Apply(_ int64, changes []Change) (int64, error) {
+	tmps := make([]string, len(changes))
+	defer func() {
+		for _, tmp := range tmps {
+			if tmp != "" {
+				_ = os.Remove(tmp)
+			}
+		}
+	}()
+	// Staged concurrently: the file system commits fsyncs that overlap together (one
+	// journal commit on ext4), so a group of writes costs about one fsync, not one each.
+	errs := make([]error, len(changes))
+	var wg sync.WaitGroup
+	for i, c := range changes {
+		if c.Data != nil {
+			wg.Go(func() { tmps[i], errs[i] = b.stage(c.Name, c.Data) })
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	for i, c := range changes {
+		b.wrote(c.Name, c.Data, c.Data != nil)
+		if c.Data == nil {
+			if err := os.Remove(filepath.Join(b.Dir, c.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return 0, fmt.Errorf("remove %s: %w", c.Name, err)
+			}
+			continue
+		}
+		if err := os.Rename(tmps[i], filepath.Join(b.Dir, c.Name)); err != nil {
+			return 0, fmt.Errorf("write %s: %w", c.Name, err)
+		}
+		tmps[i] = ""
+	}
+	return 0, b.syncDir()
 }
 
-func (b *DirBackend) put(name string, data []byte) error {
-	b.wrote(name, data, true)
+// stage writes data to a new temporary file beside document name, fsynced, and returns
+// its path.
+func (b *DirBackend) stage(name string, data []byte) (string, error) {
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := filepath.Join(b.Dir, "."+name+"."+hex.EncodeToString(rnd[:])+".tmp")
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
+		return "", fmt.Errorf("write %s: %w", name, err)
 	}
 	_, err = f.Write(data)
 	if err == nil {
@@ -126,23 +171,11 @@ func (b *DirBackend) put(name string, data []byte) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(b.Dir, name))
-	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", name, err)
+		return "", fmt.Errorf("write %s: %w", name, err)
 	}
-	return b.syncDir()
-}
-
-// Remove deletes a document and fsyncs the folder.
-func (b *DirBackend) Remove(_ int64, name string) (int64, error) {
-	b.wrote(name, nil, false)
-	if err := os.Remove(filepath.Join(b.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return 0, fmt.Errorf("remove %s: %w", name, err)
-	}
-	return 0, b.syncDir()
+	return tmp, nil
 }
 
 // syncDir makes a rename or removal durable: POSIX leaves the directory entry in the page

@@ -15,7 +15,8 @@ import (
 // last published in a file, so that a node started while etcd is unreachable serves the
 // policy it served before instead of nothing (static stability: losing the control plane
 // never empties or changes answers). The operator's files are read from their own path as
-// always; only the managed documents come from the cache.
+// always, unless they are kept in etcd too (Source.PolicyFromEtcd): then the cache holds
+// them with the managed documents.
 
 // cacheFile is the cache's content.
 type cacheFile struct {
@@ -35,7 +36,7 @@ type cacheFile struct {
 func (s *Store) KeepCache(path string, onErr func(error)) {
 	s.cachePath, s.cacheErr = path, onErr
 	s.cacheKick = make(chan struct{}, 1)
-	go s.cacheWriter()
+	go s.cacheWriter(s.cacheKick)
 }
 
 // FromCache reports since when the serving policy has come from the local cache because
@@ -58,9 +59,16 @@ func (s *Store) saveCache() {
 	}
 }
 
-// cacheWriter writes the cache whenever saveCache asks, for the life of the process.
-func (s *Store) cacheWriter() {
-	for range s.cacheKick {
+// cacheEvery spaces the cache's writes: the file holds every document (megabytes at
+// 20,000 objects), and a burst of API writes must not spend a core rewriting it after
+// each one. The cache is then at most this much older than what serves.
+const cacheEvery = time.Second
+
+// cacheWriter writes the cache whenever saveCache asks, at most once every cacheEvery,
+// for the life of the process.
+func (s *Store) cacheWriter(kick <-chan struct{}) {
+	for range kick {
+		time.Sleep(cacheEvery - time.Since(s.cacheSaved))
 		s.mu.Lock()
 		m := s.cache
 		s.mu.Unlock()
@@ -70,6 +78,7 @@ func (s *Store) cacheWriter() {
 		if err := writeCache(s.cachePath, m); err != nil && s.cacheErr != nil {
 			s.cacheErr(err)
 		}
+		s.cacheSaved = time.Now()
 	}
 }
 
@@ -77,6 +86,9 @@ func (s *Store) cacheWriter() {
 func writeCache(path string, m *managed) error {
 	c := cacheFile{Rev: m.rev, Saved: time.Now().UTC(), Docs: make(map[string]string, m.docs.len())}
 	m.docs.each(func(name string, d *mdoc) { c.Docs[name] = string(d.data) })
+	for _, f := range m.op {
+		c.Docs[PolicyDocs+filepath.Base(f.Name)] = string(f.Data)
+	}
 	data, err := json.Marshal(c)
 	if err != nil {
 		return err

@@ -38,8 +38,9 @@ const DefaultEtcdPrefix = "/glbdns/"
 // EtcdBackend keeps the managed documents as keys of an etcd cluster, for every glbdns node
 // that shares the prefix:
 //
-//	PREFIX docs/NAME   one document ("pool-web.hcl", "drains.json"), its bytes as value
-//	PREFIX rev         written by every write: its mod revision is the set's revision
+//	PREFIX docs/NAME     one document ("pool-web.hcl", "drains.json"), its bytes as value
+//	PREFIX policy/NAME   one of the operator's policy files, put by glbctl policy push
+//	PREFIX rev           written by every write: its mod revision is the set's revision
 //
 // A write is one transaction: if PREFIX rev's mod revision is still the one the writer
 // read, put (or delete) the document and put PREFIX rev; else ErrConflict. Every write
@@ -113,8 +114,14 @@ func (b *EtcdBackend) Close() error { return b.cli.Close() }
 func (b *EtcdBackend) docsKey() string { return b.prefix + "docs/" }
 func (b *EtcdBackend) revKey() string  { return b.prefix + "rev" }
 
-// Path is the document's key.
-func (b *EtcdBackend) Path(name string) string { return b.docsKey() + name }
+// Path is the document's key: PREFIX docs/NAME, and PREFIX policy/NAME for an operator's
+// file (PolicyDocs).
+func (b *EtcdBackend) Path(name string) string {
+	if isPolicyDoc(name) {
+		return b.prefix + name
+	}
+	return b.docsKey() + name
+}
 
 // unavailable wraps an etcd error as ErrUnavailable, keeping its text.
 func unavailable(what string, err error) error {
@@ -125,7 +132,8 @@ func unavailable(what string, err error) error {
 func (b *EtcdBackend) ReadAll() (map[string][]byte, int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
-	resp, err := b.cli.Txn(ctx).Then(clientv3.OpGet(b.revKey()), clientv3.OpGet(b.docsKey(), clientv3.WithPrefix())).Commit()
+	resp, err := b.cli.Txn(ctx).Then(clientv3.OpGet(b.revKey()), clientv3.OpGet(b.docsKey(), clientv3.WithPrefix()),
+		clientv3.OpGet(b.prefix+PolicyDocs, clientv3.WithPrefix())).Commit()
 	if err != nil {
 		return nil, 0, unavailable("read managed documents", err)
 	}
@@ -137,6 +145,9 @@ func (b *EtcdBackend) ReadAll() (map[string][]byte, int64, error) {
 	docs := make(map[string][]byte, len(kvs))
 	for _, kv := range kvs {
 		docs[strings.TrimPrefix(string(kv.Key), b.docsKey())] = kv.Value
+	}
+	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
+		docs[strings.TrimPrefix(string(kv.Key), b.prefix)] = kv.Value // "policy/NAME"
 	}
 	return docs, rev, nil
 }
@@ -155,28 +166,42 @@ func (b *EtcdBackend) Rev() (int64, error) {
 	return resp.Kvs[0].ModRevision, nil
 }
 
-// Put writes a document if the set is still at rev.
-func (b *EtcdBackend) Put(rev int64, name string, data []byte) (int64, error) {
-	return b.commit(rev, name, clientv3.OpPut(b.Path(name), string(data)))
-}
+// MaxTxnChanges is the most changes one Apply makes: with the revision key, within
+// etcd's default --max-txn-ops (128).
+const MaxTxnChanges = 64
 
-// Remove deletes a document if the set is still at rev.
-func (b *EtcdBackend) Remove(rev int64, name string) (int64, error) {
-	return b.commit(rev, name, clientv3.OpDelete(b.Path(name)))
-}
-
-func (b *EtcdBackend) commit(rev int64, name string, op clientv3.Op) (int64, error) {
+// Apply makes the changes in one transaction, if the set is still at rev.
+func (b *EtcdBackend) Apply(rev int64, changes []Change) (int64, error) {
+	if len(changes) == 0 {
+		return rev, nil
+	}
+	if len(changes) > MaxTxnChanges {
+		return 0, fmt.Errorf("write %d documents: more than %d in one transaction", len(changes), MaxTxnChanges)
+	}
+	ops := make([]clientv3.Op, 0, len(changes)+1)
+	for _, c := range changes {
+		if c.Data == nil {
+			ops = append(ops, clientv3.OpDelete(b.Path(c.Name)))
+		} else {
+			ops = append(ops, clientv3.OpPut(b.Path(c.Name), string(c.Data)))
+		}
+	}
+	ops = append(ops, clientv3.OpPut(b.revKey(), ""))
+	what := "write " + changes[0].Name
+	if len(changes) > 1 {
+		what = fmt.Sprintf("write %d documents", len(changes))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
 	resp, err := b.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(b.revKey()), "=", rev)).
-		Then(op, clientv3.OpPut(b.revKey(), "")).
+		Then(ops...).
 		Commit()
 	if err != nil {
-		return 0, unavailable("write "+name, err)
+		return 0, unavailable(what, err)
 	}
 	if !resp.Succeeded {
-		return 0, fmt.Errorf("write %s: %w", name, ErrConflict)
+		return 0, fmt.Errorf("%s: %w", what, ErrConflict)
 	}
 	return resp.Header.Revision, nil
 }

@@ -143,6 +143,32 @@ func TestEtcdBackend(t *testing.T) {
 		}
 	})
 
+	t.Run("a group is one transaction, decided again after another node's write", func(t *testing.T) {
+		s := etcdStores(t, c, 2)
+		s[1].Load()
+		cb := &countingBackend{Backend: s[1].b}
+		s[1].b = cb
+		// Node 0 creates x after node 1 read: node 1's group, decided on its cache,
+		// conflicts and is decided again, and its create of x is then refused.
+		if _, _, err := s[0].PutPool(webPool("x"), Precondition{}); err != nil {
+			t.Fatal(err)
+		}
+		put := func(name string) func() error {
+			return func() error { _, _, err := s[1].PutPool(webPool(name), Precondition{Create: true}); return err }
+		}
+		errs := queueWrites(t, s[1], []func() error{put("p1"), put("x"), put("p2")})
+		if errs[0] != nil || !errors.Is(errs[1], ErrExists) || errs[2] != nil {
+			t.Fatalf("verdicts %v; want nil, ErrExists, nil", errs)
+		}
+		if len(cb.applies) != 2 || cb.applies[1] != 2 {
+			t.Fatalf("transactions %v; want a conflict, then one of two documents", cb.applies)
+		}
+		snap, diags := s[0].Load()
+		if diags.HasErrors() || snap.PoolByName["p1"] == nil || snap.PoolByName["p2"] == nil {
+			t.Fatalf("node 0 does not serve the group: %v", diags)
+		}
+	})
+
 	t.Run("the watch signals another node's write", func(t *testing.T) {
 		s := etcdStores(t, c, 2)
 		b := s[1].b.(*EtcdBackend)

@@ -1,13 +1,16 @@
 package store
 
 import (
+	"crypto/sha256"
 	"hash/maphash"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/glbdns/glbdns/api"
+	"github.com/glbdns/glbdns/policy"
 )
 
 // managed is the managed documents at one revision of the backend's set, decoded. The
@@ -22,15 +25,20 @@ type managed struct {
 	pools    cow[string] // pool name -> document name
 	services cow[string] // service name (ServiceName form) -> document name
 	bad      int         // documents that do not decode
+	// op are the operator's policy files kept in the store (PolicyDocs NAME, pushed by
+	// glbctl policy push), sorted by name, for a store that reads them there
+	// (Source.PolicyFromEtcd); they are not managed documents.
+	op []policy.File
 }
 
 // mdoc is one managed document and what it decodes to.
 type mdoc struct {
 	data    []byte
-	path    string      // Backend.Path of its name: the file name its diagnostics carry
-	kind    string      // "pool", "service" or "drains"; "" when it does not decode
-	pool    api.Pool    // kind "pool", versioned
-	service api.Service // kind "service", versioned
+	sum     [sha256.Size]byte // of data: the policy compiler matches and hashes by it
+	path    string            // Backend.Path of its name: the file name its diagnostics carry
+	kind    string            // "pool", "service" or "drains"; "" when it does not decode
+	pool    api.Pool          // kind "pool", versioned
+	service api.Service       // kind "service", versioned
 	diags   hcl.Diagnostics
 }
 
@@ -41,6 +49,10 @@ func (s *Store) decodeManaged(docs map[string][]byte, rev int64, prev *managed) 
 	all := make(map[string]*mdoc, len(docs))
 	pools, services := map[string]string{}, map[string]string{}
 	for name, data := range docs {
+		if isPolicyDoc(name) {
+			m.op = append(m.op, policy.File{Name: s.b.Path(name), Data: data, Sum: sha256.Sum256(data)})
+			continue
+		}
 		d := (*mdoc)(nil)
 		if prev != nil {
 			if old, ok := prev.docs.get(name); ok && string(old.data) == string(data) {
@@ -62,12 +74,25 @@ func (s *Store) decodeManaged(docs map[string][]byte, rev int64, prev *managed) 
 		}
 	}
 	m.docs, m.pools, m.services = cowOf(all), cowOf(pools), cowOf(services)
+	slices.SortFunc(m.op, func(a, b policy.File) int { return strings.Compare(a.Name, b.Name) })
 	return m
+}
+
+// PolicyDocs prefixes the names of the operator's policy files among a backend's
+// documents (an etcd backend keeps them under PREFIX policy/): "policy/web.hcl".
+const PolicyDocs = "policy/"
+
+func isPolicyDoc(name string) bool { return strings.HasPrefix(name, PolicyDocs) }
+
+// setOp replaces the operator's files kept in m (a managed value being built) by files.
+func (m *managed) setOp(files []policy.File) {
+	m.op = slices.Clone(files)
+	slices.SortFunc(m.op, func(a, b policy.File) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // decodeDoc decodes one document, named name, of bytes data.
 func (s *Store) decodeDoc(name string, data []byte) *mdoc {
-	d := &mdoc{data: data, path: s.b.Path(name)}
+	d := &mdoc{data: data, sum: sha256.Sum256(data), path: s.b.Path(name)}
 	if name == drainsDoc {
 		d.kind = "drains"
 		return d

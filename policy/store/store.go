@@ -1,6 +1,8 @@
 package store
 
 import (
+	"cmp"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,8 +34,15 @@ import (
 type Store struct {
 	policyPath string
 	b          Backend
+	opInStore  bool // the operator's files are b's documents too (PolicyDocs), not policyPath's
 
-	mu       sync.Mutex      // serialises writers, Load and publish within this process
+	mu       sync.Mutex    // serialises writers, Load and publish within this process
+	qmu      sync.Mutex    // guards queue
+	queue    []*queued     // writes waiting for s.mu (write)
+	enqueued chan struct{} // signalled (coalesced) by every write that queues
+	groups   [8]int        // the sizes of the last groups committed, a ring (guarded by mu)
+	ngroups  int
+	stats    struct{ writes, commits atomic.Uint64 }
 	compiler policy.Compiler // compiles only what changed since its last Load (guarded by mu)
 	publish  Publish         // nil: nothing is published (glbctl, tests)
 	last     *policy.Snapshot
@@ -43,10 +53,11 @@ type Store struct {
 	watches  []*fileWatch // running Watches, told of every snapshot published (watch.go)
 
 	// The local cache of the managed documents (cache.go); cachePath "" keeps none.
-	cachePath string
-	cacheKick chan struct{}
-	cacheErr  func(error)
-	fromCache atomic.Pointer[time.Time]
+	cachePath  string
+	cacheKick  chan struct{}
+	cacheErr   func(error)
+	cacheSaved time.Time // when cacheWriter last wrote (its own)
+	fromCache  atomic.Pointer[time.Time]
 
 	// decl caches policy.Declared for the operator's files (guarded by mu): every API
 	// write reads them again, and they seldom change. Keyed by a hash of their names and
@@ -147,6 +158,9 @@ type Source struct {
 	ManagedDir string
 	// Etcd is the cluster's etcd.
 	Etcd EtcdConfig
+	// PolicyFromEtcd reads the operator's policy files from etcd too (PREFIX policy/, as
+	// glbctl policy push put them) instead of the policy path, which is then "".
+	PolicyFromEtcd bool
 	// Cache, with etcd, is the local file of KeepCache ("" keeps none); CacheError hears
 	// of a write of it that failed.
 	Cache      string
@@ -162,27 +176,45 @@ func OpenSource(policyPath string, src Source) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if src.PolicyFromEtcd != (policyPath == "") {
+		b.Close()
+		return nil, errors.New("open policy: the operator's files come from a policy path or from etcd, one of the two")
+	}
 	s, err := OpenBackend(policyPath, b)
 	if err != nil {
 		b.Close()
 		return nil, err
 	}
+	s.opInStore = src.PolicyFromEtcd
 	if src.Cache != "" {
 		s.KeepCache(src.Cache, src.CacheError)
 	}
 	return s, nil
 }
 
-// OpenBackend opens a store whose managed documents live in b.
+// OpenBackend opens a store whose managed documents live in b. An empty policyPath is
+// a store whose operator's files are b's too (Source.PolicyFromEtcd).
 func OpenBackend(policyPath string, b Backend) (*Store, error) {
+	if policyPath == "" {
+		if _, ok := b.(*EtcdBackend); !ok {
+			return nil, errors.New("open policy: no policy path")
+		}
+		s := makeStore(policyPath, b)
+		s.opInStore = true
+		return s, nil
+	}
 	if _, err := os.Stat(policyPath); err != nil {
 		return nil, fmt.Errorf("open policy: %w", err)
 	}
-	s := &Store{policyPath: policyPath, b: b}
+	return makeStore(policyPath, b), nil
+}
+
+func makeStore(policyPath string, b Backend) *Store {
+	s := &Store{policyPath: policyPath, b: b, enqueued: make(chan struct{}, 1)}
 	s.decl.seed = maphash.MakeSeed()
 	s.objects.Store(&objects{m: &managed{}})
 	s.drains.Store(&drainSet{})
-	return s, nil
+	return s
 }
 
 // Load reads the operator's files and the managed documents, compiles them with
@@ -302,16 +334,9 @@ func (s *Store) declKey(files []policy.File) uint64 {
 func (s *Store) read(declared, fresh bool) (*sources, error) {
 	src := &sources{opPools: map[string]bool{}, opServices: map[string]bool{}}
 	var err error
-	if src.opFiles, err = policy.ReadPath(s.policyPath); err != nil {
-		return nil, err
-	}
-	if declared {
-		pools, services := s.declared(src.opFiles)
-		for _, p := range pools {
-			src.opPools[p] = true
-		}
-		for _, sv := range services {
-			src.opServices[api.ServiceName(sv)] = true
+	if !s.opInStore {
+		if src.opFiles, err = policy.ReadPath(s.policyPath); err != nil {
+			return nil, err
 		}
 	}
 	if src.m, err = s.managedDocs(declared, fresh); err != nil {
@@ -322,6 +347,18 @@ func (s *Store) read(declared, fresh bool) (*sources, error) {
 			return nil, err
 		}
 		src.cached = true
+	}
+	if s.opInStore {
+		src.opFiles = src.m.op // read with the documents, at their revision
+	}
+	if declared {
+		pools, services := s.declared(src.opFiles)
+		for _, p := range pools {
+			src.opPools[p] = true
+		}
+		for _, sv := range services {
+			src.opServices[api.ServiceName(sv)] = true
+		}
 	}
 	return src, nil
 }
@@ -352,7 +389,7 @@ func (s *Store) files(src *sources) []policy.File {
 	files = append(files, src.opFiles...)
 	src.m.docs.each(func(_ string, d *mdoc) {
 		if d.kind != "drains" {
-			files = append(files, policy.File{Name: d.path, Data: d.data})
+			files = append(files, policy.File{Name: d.path, Data: d.data, Sum: d.sum})
 		}
 	})
 	return files
@@ -704,17 +741,112 @@ func (s *Store) DeleteService(name string, pre Precondition) error {
 	})
 }
 
+// Stats counts the store's writes since it opened: the API writes asked (each put,
+// delete or drain), and the commits that wrote them to the backend (a group of
+// concurrent writes is one; a conflict retried is one more).
+type Stats struct{ Writes, Commits uint64 }
+
+// Stats returns the store's counts.
+func (s *Store) Stats() Stats {
+	return Stats{Writes: s.stats.writes.Load(), Commits: s.stats.commits.Load()}
+}
+
 // change decides a write against the sources it is given: the document to set (nil: to
 // remove), or why the write is refused.
 type change func(src *sources) (doc string, d *mdoc, err error)
 
-// write runs a write: it reads the sources, lets ch decide, and commits. When the backend's
-// documents moved since they were read (another node wrote), it reads them again and
-// decides again, so that preconditions and validation always hold against what the write
-// replaces; a conflict that outlasts maxConflicts tries is returned.
+// step is a decided change: document doc set to d (removed when nil).
+type step struct {
+	doc string
+	d   *mdoc
+}
+
+// queued is a write waiting for its commit.
+type queued struct {
+	ch   change
+	done chan error // buffered: the committer never waits on it
+}
+
+// maxGroup is the most writes committed together: one etcd transaction's worth.
+const maxGroup = MaxTxnChanges
+
+// write runs a write and returns once it is committed and served, or refused. Writes are
+// committed in the order they queue; whoever holds the store's lock next takes every
+// write queued and commits them together (group commit): one compile of the policy they
+// make together, one backend write, one publication. Concurrent writers (Terraform
+// applies ten at a time) thus share the cost of a compile, which grows with the policy,
+// while a lone writer pays for one as before. When a group's policy does not validate,
+// or it holds a drains write, its writes are committed one at a time instead, so that
+// each gets its own verdict.
 func (s *Store) write(ch change) error {
+	s.stats.writes.Add(1)
+	w := &queued{ch: ch, done: make(chan error, 1)}
+	s.qmu.Lock()
+	s.queue = append(s.queue, w)
+	s.qmu.Unlock()
+	select {
+	case s.enqueued <- struct{}{}:
+	default:
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	group := s.gather()
+	if len(group) > 0 {
+		s.groups[s.ngroups%len(s.groups)] = len(group)
+		s.ngroups++
+	}
+	for len(group) > 0 {
+		n := min(len(group), maxGroup)
+		if n == 1 || !s.writeGroup(group[:n]) {
+			for _, w := range group[:n] {
+				w.done <- s.writeOne(w.ch)
+			}
+		}
+		group = group[n:]
+	}
+	s.mu.Unlock()
+	return <-w.done // ours, or another committer's, which held the lock before this one
+}
+
+// gatherFor bounds how long a committer waits for its group to fill.
+const gatherFor = 5 * time.Millisecond
+
+// gather takes the writes queued. After groups of several (writers are concurrent), it
+// first waits, at most gatherFor, for as many as the largest of the last groups: their
+// writers are sending their next writes, and a committer that took the first alone
+// would leave the others to the next commit. A lone writer, whose groups are of one,
+// never waits. Called with s.mu held.
+func (s *Store) gather() []*queued {
+	if want := slices.Max(s.groups[:]); want > 1 {
+		timer := time.NewTimer(gatherFor)
+		defer timer.Stop()
+		for {
+			s.qmu.Lock()
+			n := len(s.queue)
+			s.qmu.Unlock()
+			if n == 0 || n >= want {
+				break // committed by the one before, or full
+			}
+			select {
+			case <-s.enqueued:
+				continue
+			case <-timer.C:
+			}
+			break
+		}
+	}
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	group := s.queue
+	s.queue = nil
+	return group
+}
+
+// writeOne runs one write: it reads the sources, lets ch decide, and commits. When the
+// backend's documents moved since they were read (another node wrote), it reads them
+// again and decides again, so that preconditions and validation always hold against what
+// the write replaces; a conflict that outlasts maxConflicts tries is returned. Called with
+// s.mu held.
+func (s *Store) writeOne(ch change) error {
 	for try := 0; ; try++ {
 		src, err := s.read(true, try > 0)
 		if err != nil {
@@ -724,7 +856,9 @@ func (s *Store) write(ch change) error {
 		if err != nil {
 			return err
 		}
-		err = s.commit(src, doc, d)
+		next := src.m.clone()
+		s.apply(next, step{doc, d})
+		err = s.commit(src, next, []step{{doc, d}})
 		if !errors.Is(err, ErrConflict) || try == maxConflicts {
 			return err
 		}
@@ -732,59 +866,120 @@ func (s *Store) write(ch change) error {
 	}
 }
 
-// commit validates the policy with document doc set to d (removed when nil), persists
-// the change if the backend's documents are still those of src (else ErrConflict),
-// publishes the snapshot that validated it, and shows the new objects to reads. The policy
-// is compiled once: the snapshot that validated the write is the one installed. A drains
-// document changes no policy: the serving snapshot is published again with the new
-// drains. Called with s.mu held.
-func (s *Store) commit(src *sources, doc string, d *mdoc) error {
-	next := src.m.clone()
-	if d == nil {
-		next.remove(doc)
-	} else {
-		d.path = s.b.Path(doc)
-		next.add(doc, d)
+// writeGroup commits the writes of group together, each decided against the documents
+// as the ones before it leave them, and tells each its verdict; false (nothing written,
+// nothing told) when they must go one at a time. Called with s.mu held.
+func (s *Store) writeGroup(group []*queued) bool {
+	for try := 0; ; try++ {
+		src, err := s.read(true, try > 0)
+		if err != nil {
+			return false // one at a time: each hears why
+		}
+		acc := *src
+		acc.m = src.m.clone()
+		refused := make([]error, len(group))
+		var steps []step
+		for i, w := range group {
+			doc, d, err := w.ch(&acc)
+			if err != nil {
+				refused[i] = err
+				continue
+			}
+			if doc == drainsDoc {
+				return false
+			}
+			s.apply(acc.m, step{doc, d})
+			steps = append(steps, step{doc, d})
+		}
+		if len(steps) > 0 {
+			err = s.commit(src, acc.m, steps)
+		}
+		if errors.Is(err, ErrConflict) && try < maxConflicts {
+			s.cache = nil
+			continue
+		}
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			return false // which write made the policy invalid is for each alone to say
+		}
+		for i, w := range group {
+			w.done <- cmp.Or(refused[i], err)
+		}
+		return true
 	}
+}
+
+// apply sets st's document in m, a managed value being built.
+func (s *Store) apply(m *managed, st step) {
+	if st.d == nil {
+		m.remove(st.doc)
+		return
+	}
+	st.d.path, st.d.sum = s.b.Path(st.doc), sha256.Sum256(st.d.data)
+	m.add(st.doc, st.d)
+}
+
+// commit validates next, the managed documents of src with steps made, persists the
+// steps if the backend's documents are still those of src (else ErrConflict), publishes
+// the snapshot that validated them, and shows the new objects to reads. The policy is
+// compiled once: the snapshot that validated the write is the one installed. A drains
+// document (a step of its own) changes no policy: the serving snapshot is published
+// again with the new drains. Called with s.mu held.
+func (s *Store) commit(src *sources, next *managed, steps []step) error {
+	drains := len(steps) == 1 && steps[0].doc == drainsDoc
 	var snap *policy.Snapshot
-	if doc == drainsDoc {
+	if drains {
 		snap = s.last
 	} else {
 		if diags := src.m.diags(); diags.HasErrors() {
 			return diagError(diags, "", nil)
 		}
-		var data []byte
-		if d != nil {
-			data = d.data
-		}
-		after := &sources{opFiles: src.opFiles, m: next}
+		after := &sources{opFiles: s.opFiles(src, next), m: next}
 		var diags hcl.Diagnostics
 		if snap, diags = s.compiler.Load(s.files(after)); diags.HasErrors() {
-			ve := diagError(diags, s.b.Path(doc), fieldSpans(s.b.Path(doc), data))
-			if d == nil && ve.kind == ErrUnknownRef {
+			st := steps[len(steps)-1]
+			var data []byte
+			if st.d != nil {
+				data = st.d.data
+			}
+			ve := diagError(diags, s.b.Path(st.doc), fieldSpans(s.b.Path(st.doc), data))
+			if st.d == nil && ve.kind == ErrUnknownRef {
 				ve.kind = ErrReferenced // the delete would leave a dangling reference
 			}
 			return ve
 		}
 	}
-	var err error
-	if d == nil {
-		next.rev, err = s.b.Remove(src.m.rev, doc)
-	} else {
-		next.rev, err = s.b.Put(src.m.rev, doc, d.data)
+	changes := make([]Change, 0, len(steps))
+	at := make(map[string]int, len(steps))
+	for _, st := range steps {
+		c := Change{Name: st.doc}
+		if st.d != nil {
+			c.Data = st.d.data
+		}
+		if i, ok := at[st.doc]; ok {
+			changes[i] = c // a later write of the same document in a group replaces it
+			continue
+		}
+		at[st.doc] = len(changes)
+		changes = append(changes, c)
 	}
-	if err != nil {
+	var err error
+	s.stats.commits.Add(1)
+	if next.rev, err = s.b.Apply(src.m.rev, changes); err != nil {
+		if !errors.Is(err, ErrConflict) {
+			s.cache = nil // a folder may hold part of the changes: read it again
+		}
 		return err
 	}
 	s.cache = next
 	ds := s.drains.Load()
-	if doc == drainsDoc {
-		if ds, err = decodeDrains(d.data); err != nil {
+	if drains {
+		if ds, err = decodeDrains(steps[0].d.data); err != nil {
 			return err // not reached: the store wrote the document
 		}
 		s.drains.Store(ds)
 	} else {
-		s.setObjects(snap, &sources{opFiles: src.opFiles, m: next})
+		s.setObjects(snap, &sources{opFiles: s.opFiles(src, next), m: next})
 	}
 	if snap == nil {
 		return nil // nothing serves yet: the first Load publishes the drains
@@ -792,11 +987,20 @@ func (s *Store) commit(src *sources, doc string, d *mdoc) error {
 	if err := s.publishLocked(snap, ds); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotServing, err)
 	}
-	if doc != drainsDoc {
-		s.lastOp = s.declKey(src.opFiles)
+	if !drains {
+		s.lastOp = s.declKey(s.opFiles(src, next))
 	}
 	s.saveCache()
 	return nil
+}
+
+// opFiles are the operator's files of a write that makes next from src: src's, or
+// next's when the store keeps them (a push changes them).
+func (s *Store) opFiles(src *sources, next *managed) []policy.File {
+	if s.opInStore {
+		return next.op
+	}
+	return src.opFiles
 }
 
 // marshalDrains is drains.json: {"drains": [...]} sorted by pool and member.

@@ -133,10 +133,14 @@ func (s *Store) ownFiles(snap *policy.Snapshot) []string {
 		return snap.Files
 	}
 	prefix := strings.TrimSuffix(s.b.Path("x"), "x")
+	opPrefix := strings.TrimSuffix(s.b.Path(PolicyDocs+"x"), "x")
 	out := make([]string, 0, 8)
 	for _, f := range snap.Files {
 		if name, ok := strings.CutPrefix(f, prefix); ok && !strings.ContainsRune(name, '/') {
 			continue
+		}
+		if name, ok := strings.CutPrefix(f, opPrefix); ok && s.opInStore && !strings.ContainsRune(name, '/') {
+			continue // an operator's file in the store: its watch has it
 		}
 		out = append(out, f)
 	}
@@ -159,6 +163,13 @@ type fileWatch struct {
 }
 
 func newFileWatch(policyPath string, log *slog.Logger) (*fileWatch, error) {
+	if policyPath == "" { // the operator's files are in the store: zone files only
+		w, err := fsnotify.NewWatcher()
+		if err != nil {
+			return nil, err
+		}
+		return &fileWatch{w: w, log: log, dirs: map[string]bool{}, files: map[string]bool{}}, nil
+	}
 	abs, err := filepath.Abs(policyPath)
 	if err != nil {
 		return nil, err

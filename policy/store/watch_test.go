@@ -223,9 +223,9 @@ func TestDirBackendWatch(t *testing.T) {
 
 	// The backend's own writes: the last event of each is the document's, an echo.
 	for i, write := range []func() error{
-		func() error { return own.put("pool-a.hcl", []byte("pool \"a\" {}\n")) },
-		func() error { return own.put("pool-a.hcl", []byte("pool \"a\" {\n}\n")) },
-		func() error { _, err := own.Remove(0, "pool-a.hcl"); return err },
+		func() error { return put(own, "pool-a.hcl", "pool \"a\" {}\n") },
+		func() error { return put(own, "pool-a.hcl", "pool \"a\" {\n}\n") },
+		func() error { return remove(own, "pool-a.hcl") },
 	} {
 		n := w.echoes.Load()
 		if err := write(); err != nil {
@@ -244,13 +244,13 @@ func TestDirBackendWatch(t *testing.T) {
 	}
 
 	// Another writer, and an operator by hand.
-	if err := other.put("pool-b.hcl", []byte("pool \"b\" {}\n")); err != nil {
+	if err := put(other, "pool-b.hcl", "pool \"b\" {}\n"); err != nil {
 		t.Fatal(err)
 	}
 	waitSignal(t, ch, "another backend's write")
 	writeFile(t, filepath.Join(dir, "service-x.hcl"), "#\n")
 	waitSignal(t, ch, "an operator's edit")
-	if _, err := other.Remove(0, "pool-b.hcl"); err != nil {
+	if err := remove(other, "pool-b.hcl"); err != nil {
 		t.Fatal(err)
 	}
 	waitSignal(t, ch, "another backend's removal")
@@ -278,4 +278,14 @@ func TestWatchLeavesDocumentsToTheBackend(t *testing.T) {
 	if want := []string{filepath.Join(dir, "policy.hcl")}; !slices.Equal(own, want) {
 		t.Errorf("file watch watches %v, want %v", own, want)
 	}
+}
+
+func put(b Backend, name, data string) error {
+	_, err := b.Apply(0, []Change{{Name: name, Data: []byte(data)}})
+	return err
+}
+
+func remove(b Backend, name string) error {
+	_, err := b.Apply(0, []Change{{Name: name}})
+	return err
 }
