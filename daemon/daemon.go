@@ -80,8 +80,11 @@ import (
 type Config struct {
 	// Listen is the UDP and TCP address of the DNS server ("127.0.0.1:5353").
 	Listen string
-	// PolicyPath is a .hcl file or a directory of .hcl files.
+	// PolicyPath is a .hcl file or a directory of .hcl files; "" with PolicyFromEtcd.
 	PolicyPath string
+	// PolicyFromEtcd reads the operator's policy files from etcd (as glbctl policy push
+	// put them under the prefix's policy/) instead of PolicyPath. Needs Etcd.
+	PolicyFromEtcd bool
 	// HealthURLs are the healthd reporters to subscribe to; with none, every member is
 	// unknown and counts as its pool's unknown_is says (up by default).
 	HealthURLs []string
@@ -111,7 +114,8 @@ type Config struct {
 	Etcd store.EtcdConfig
 	// PolicyCache is the file where a node on etcd keeps the managed objects it last
 	// served, and serves them from when it starts while etcd is unreachable; ""
-	// means store.DefaultCacheFile(PolicyPath) ("<policy>.cache" beside the policy).
+	// means store.DefaultCacheFile(PolicyPath) ("<policy>.cache" beside the policy), and
+	// none with PolicyFromEtcd (which has no policy path to put it beside).
 	PolicyCache string
 	// NodeID names the node in the cluster (GET /v1/cluster); "" means the host name and
 	// the DNS address ("ns1/192.0.2.53:53").
@@ -238,12 +242,19 @@ func New(cfg Config) (*Daemon, error) {
 // openStore opens the policy store: on etcd when Config.Etcd has endpoints, with the
 // local cache of the managed objects, else on the managed folder.
 func (d *Daemon) openStore() (*store.Store, error) {
-	src := store.Source{ManagedDir: d.cfg.ManagedDir, Etcd: d.cfg.Etcd}
+	src := store.Source{ManagedDir: d.cfg.ManagedDir, Etcd: d.cfg.Etcd, PolicyFromEtcd: d.cfg.PolicyFromEtcd}
 	if len(d.cfg.Etcd.Endpoints) > 0 {
-		src.Cache = cmp.Or(d.cfg.PolicyCache, store.DefaultCacheFile(d.cfg.PolicyPath))
+		src.Cache = d.cfg.PolicyCache
+		if src.Cache == "" && !d.cfg.PolicyFromEtcd {
+			src.Cache = store.DefaultCacheFile(d.cfg.PolicyPath)
+		}
 		src.CacheError = func(err error) { d.log.Warn("policy cache not written", "file", src.Cache, "err", err) }
 		d.log.Info("policy store on etcd", "endpoints", strings.Join(d.cfg.Etcd.Endpoints, ","),
-			"prefix", cmp.Or(d.cfg.Etcd.Prefix, store.DefaultEtcdPrefix), "cache", src.Cache)
+			"prefix", cmp.Or(d.cfg.Etcd.Prefix, store.DefaultEtcdPrefix), "cache", src.Cache,
+			"operator_files", map[bool]string{true: "etcd", false: d.cfg.PolicyPath}[d.cfg.PolicyFromEtcd])
+		if src.Cache == "" {
+			d.log.Warn("no -policy-cache: this node cannot start while etcd is unreachable")
+		}
 	}
 	return store.OpenSource(d.cfg.PolicyPath, src)
 }

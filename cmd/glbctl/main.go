@@ -4,6 +4,7 @@
 //	glbctl validate PATH
 //	glbctl explain -policy PATH -name NAME [-type A] [-client ADDR] [-ecs PREFIX]
 //	glbctl status [-admin URL]
+//	glbctl policy push [-etcd-endpoints URLS] PATH
 package main
 
 import (
@@ -36,6 +37,11 @@ const usage = `Usage:
       Show the live state of a running glbdns from its admin listener (default
       http://127.0.0.1:8053, env GLBDNS_ADMIN_URL): every service, pool and member with its
       health and its share of the answers over the last minute.
+  glbctl policy push [-etcd-endpoints URLS] [-etcd-prefix P] [etcd flags] PATH
+      Validate the policy at PATH with the managed objects in etcd, with the loader of
+      the nodes that read their policy from etcd (glbdns -policy-from-etcd), and put its
+      files under PREFIX policy/ in one transaction; files no longer in PATH are removed.
+      Nothing is written on any error. The etcd flags are glbdns's (env GLBDNS_ETCD_*).
   glbctl version
 `
 
@@ -55,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return explain(args[1:], stdout, stderr)
 	case "status":
 		return status(args[1:], stdout, stderr)
+	case "policy":
+		return policyCmd(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, buildinfo.String("glbctl"))
 		return 0

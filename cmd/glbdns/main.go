@@ -48,8 +48,9 @@ func main() {
 	flag.StringVar(&cfg.Admin, "admin", cli.Env("GLBDNS_ADMIN", ""), "admin HTTP `address` (metrics, /healthz, /readyz, /v1/state, status page), e.g. 127.0.0.1:8053; empty: off (env GLBDNS_ADMIN)")
 	flag.StringVar(&cfg.ManagedDir, "managed-dir", cli.Env("GLBDNS_MANAGED_DIR", ""), "`folder` for objects written through the admin API (default: POLICY.managed beside the policy; env GLBDNS_MANAGED_DIR)")
 	etcd := cli.EtcdFlags(flag.CommandLine, "GLBDNS")
+	fromEtcd := cli.PolicyFromEtcd(flag.CommandLine, "GLBDNS")
 	flag.StringVar(&cfg.NodeID, "node-id", cli.Env("GLBDNS_NODE_ID", ""), "`name` of this node in the cluster (default: host name/DNS address; env GLBDNS_NODE_ID)")
-	flag.StringVar(&cfg.PolicyCache, "policy-cache", cli.Env("GLBDNS_POLICY_CACHE", ""), "`file` where a node on etcd keeps the managed objects it serves, and serves them from when it starts while etcd is down (default: POLICY.cache beside the policy; env GLBDNS_POLICY_CACHE)")
+	flag.StringVar(&cfg.PolicyCache, "policy-cache", cli.Env("GLBDNS_POLICY_CACHE", ""), "`file` where a node on etcd keeps the managed objects it serves, and serves them from when it starts while etcd is down (default: POLICY.cache beside the policy, none with -policy-from-etcd; env GLBDNS_POLICY_CACHE)")
 	flag.StringVar(&tokenFile, "admin-token-file", "", "`file` holding the admin API's bearer token (else env GLBDNS_ADMIN_TOKEN); no token: the write API is off")
 	flag.StringVar(&cfg.GeoIPDatabase, "geoip-database", cli.Env("GLBDNS_GEOIP_DATABASE", ""), "GeoIP2 City or Country `mmdb`, overriding the policy's geoip block (env GLBDNS_GEOIP_DATABASE)")
 	flag.StringVar(&cfg.GeoIPASNDatabase, "geoip-asn-database", cli.Env("GLBDNS_GEOIP_ASN_DATABASE", ""), "GeoLite2 ASN `mmdb`, overriding the policy's geoip block (env GLBDNS_GEOIP_ASN_DATABASE)")
@@ -57,7 +58,7 @@ func main() {
 	flag.StringVar(&level, "log-level", cli.Env("GLBDNS_LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env GLBDNS_LOG_LEVEL)")
 	flag.BoolVar(&version, "version", false, "print the version and exit")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "Usage: glbdns -policy PATH [flags]\n\nServes the zones and load-balanced names of an HCL policy. SIGHUP, or a change of\nits files, reloads the policy; SIGINT and SIGTERM stop the server cleanly.\n\nFlags:\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: glbdns -policy PATH [flags]\n       glbdns -policy-from-etcd -etcd-endpoints URLS [flags]\n\nServes the zones and load-balanced names of an HCL policy. SIGHUP, or a change of\nits files, reloads the policy; SIGINT and SIGTERM stop the server cleanly.\n\nFlags:\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -79,8 +80,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "glbdns:", err)
 		os.Exit(2)
 	}
-	if cfg.PolicyPath == "" {
-		fmt.Fprintln(os.Stderr, "glbdns: -policy is required")
+	cfg.PolicyFromEtcd = *fromEtcd
+	if err := cli.PolicySource(cfg.PolicyPath, cfg.PolicyFromEtcd, cfg.Etcd); err != nil {
+		fmt.Fprintln(os.Stderr, "glbdns:", err)
 		flag.Usage()
 		os.Exit(2)
 	}
