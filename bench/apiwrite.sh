@@ -5,13 +5,15 @@
 # prints the median write latency at the 10th, 100th, 250th... write and the total time. A
 # write returns once the snapshot it made serves, so this is the write path end to end:
 # validate, persist, compile, install. STORE=etcd keeps the objects in a one-member etcd
-# (built by .ci/etcd.sh) instead of the managed folder.
+# (built by .ci/etcd.sh) instead of the managed folder. WRITERS=10 writes with ten
+# concurrent clients, as Terraform applies (its default -parallelism).
 #
 #   ./bench/apiwrite.sh                                 # 250 pools, the folder
 #   N=10000 SERVICES=1 STORE=etcd ./bench/apiwrite.sh   # 10,000 pools and 10,000 services
+#   N=10000 SERVICES=1 WRITERS=10 ./bench/apiwrite.sh   # the same, ten writers at a time
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-N="${N:-250}"; SERVICES="${SERVICES:-}"; STORE="${STORE:-folder}"
+N="${N:-250}"; SERVICES="${SERVICES:-}"; STORE="${STORE:-folder}"; WRITERS="${WRITERS:-1}"
 WORK="$(mktemp -d /tmp/glb-apiwrite.XXXXXX)"
 PID="" EPID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; [ -n "$EPID" ] && kill "$EPID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
@@ -40,4 +42,4 @@ addr="$(sed -n 's/.*msg="admin listening" addr=\([^ ]*\).*/\1/p' "$WORK/log" | h
 [ -n "$addr" ] || { echo "glbdns did not start:" >&2; cat "$WORK/log" >&2; exit 1; }
 svc=(); [ -n "$SERVICES" ] && svc=(-services)
 echo "apiwrite: $N pools${SERVICES:+ and $N services}, store $STORE, $(date -u +%FT%TZ)"
-"$WORK/apiwrite" -admin "http://$addr" -token "$(cat "$WORK/token")" -n "$N" "${svc[@]}"
+"$WORK/apiwrite" -admin "http://$addr" -token "$(cat "$WORK/token")" -n "$N" -c "$WRITERS" "${svc[@]}"

@@ -3,10 +3,12 @@
 // with -services (POST /v1/services, in the zone -zone), and prints the median latency of
 // the ten writes ending at the 10th, 100th and 250th write (then every further hundredth
 // up to 1,000, then every thousandth), so that the cost of a write can be read against the
-// number of objects already stored, and the time all the writes took.
-// bench/apiwrite.sh starts a glbdns for it.
+// number of objects already stored, and the time all the writes took. With -c W, W
+// writers share the pools (Terraform applies ten resources at a time by default), each
+// creating a pool and then its service; latencies are then counted in the order the
+// writes completed. bench/apiwrite.sh starts a glbdns for it.
 //
-//	go run ./bench/apiwrite -admin http://127.0.0.1:8053 -token TOKEN -n 250 [-services]
+//	go run ./bench/apiwrite -admin http://127.0.0.1:8053 -token TOKEN -n 250 [-services] [-c 10]
 package main
 
 import (
@@ -16,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -25,8 +28,12 @@ func main() {
 	n := flag.Int("n", 250, "pools to create")
 	services := flag.Bool("services", false, "create a service over each pool after it")
 	zone := flag.String("zone", "glb.test", "zone of the services")
+	writers := flag.Int("c", 1, "concurrent `writers`")
 	flag.Parse()
-	var lat []time.Duration
+	var (
+		mu  sync.Mutex
+		lat []time.Duration
+	)
 	began := time.Now()
 	post := func(path, body string) {
 		req, err := http.NewRequest(http.MethodPost, *admin+path, bytes.NewReader([]byte(body)))
@@ -41,19 +48,28 @@ func main() {
 			fail(err)
 		}
 		resp.Body.Close()
+		took := time.Since(start)
 		if resp.StatusCode != http.StatusCreated {
-			fail(fmt.Errorf("write %d (%s): %s", len(lat)+1, path, resp.Status))
+			fail(fmt.Errorf("write %s: %s", path, resp.Status))
 		}
-		lat = append(lat, time.Since(start))
+		mu.Lock()
+		lat = append(lat, took)
+		mu.Unlock()
 	}
-	for i := range *n {
-		post("/v1/pools", fmt.Sprintf(`{"name":"bench-%d","members":[{"name":"a","address":"192.0.2.%d"},{"name":"b","address":"198.51.100.%d"}]}`,
-			i, i%250+1, i%250+1))
-		if *services {
-			post("/v1/services", fmt.Sprintf(`{"name":"s%d.%s","policy":"weighted","pools":["bench-%d"]}`, i, *zone, i))
-		}
+	var wg sync.WaitGroup
+	for w := range max(*writers, 1) {
+		wg.Go(func() {
+			for i := w; i < *n; i += max(*writers, 1) {
+				post("/v1/pools", fmt.Sprintf(`{"name":"bench-%d","members":[{"name":"a","address":"192.0.2.%d"},{"name":"b","address":"198.51.100.%d"}]}`,
+					i, i%250+1, i%250+1))
+				if *services {
+					post("/v1/services", fmt.Sprintf(`{"name":"s%d.%s","policy":"weighted","pools":["bench-%d"]}`, i, *zone, i))
+				}
+			}
+		})
 	}
-	fmt.Printf("%d writes in %.1f s\n", len(lat), time.Since(began).Seconds())
+	wg.Wait()
+	fmt.Printf("%d writes in %.1f s, %d writer(s)\n", len(lat), time.Since(began).Seconds(), max(*writers, 1))
 	for _, at := range marks(len(lat)) {
 		w := slices.Clone(lat[at-10 : at])
 		slices.Sort(w)
