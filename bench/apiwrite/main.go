@@ -70,10 +70,12 @@ func main() {
 	}
 	wg.Wait()
 	fmt.Printf("%d writes in %.1f s, %d writer(s)\n", len(lat), time.Since(began).Seconds(), max(*writers, 1))
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	for _, at := range marks(len(lat)) {
-		w := slices.Clone(lat[at-10 : at])
+		n := min(max(10, at/10), 1000) // ten writes, up to a thousand at 10,000
+		w := slices.Clone(lat[at-n : at])
 		slices.Sort(w)
-		fmt.Printf("writes %3d-%-3d median %6.1f ms\n", at-9, at, float64(w[len(w)/2].Microseconds())/1000)
+		fmt.Printf("writes %5d-%-5d p50 %6.1f ms  p99 %6.1f ms\n", at-n+1, at, ms(w[len(w)/2]), ms(w[len(w)*99/100]))
 	}
 }
 

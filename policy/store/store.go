@@ -42,6 +42,7 @@ type Store struct {
 	enqueued chan struct{} // signalled (coalesced) by every write that queues
 	groups   [8]int        // the sizes of the last groups committed, a ring (guarded by mu)
 	ngroups  int
+	grouped  time.Time // when the last group was committed (guarded by mu)
 	stats    struct{ writes, commits atomic.Uint64 }
 	compiler policy.Compiler // compiles only what changed since its last Load (guarded by mu)
 	publish  Publish         // nil: nothing is published (glbctl, tests)
@@ -803,6 +804,7 @@ func (s *Store) write(ch change) error {
 		}
 		group = group[n:]
 	}
+	s.grouped = time.Now()
 	s.mu.Unlock()
 	return <-w.done // ours, or another committer's, which held the lock before this one
 }
@@ -810,13 +812,18 @@ func (s *Store) write(ch change) error {
 // gatherFor bounds how long a committer waits for its group to fill.
 const gatherFor = 5 * time.Millisecond
 
+// gatherGap is the pause after which writers are taken to have stopped: the writers of
+// a group send their next writes within milliseconds of their answers.
+const gatherGap = 100 * time.Millisecond
+
 // gather takes the writes queued. After groups of several (writers are concurrent), it
 // first waits, at most gatherFor, for as many as the largest of the last groups: their
 // writers are sending their next writes, and a committer that took the first alone
 // would leave the others to the next commit. A lone writer, whose groups are of one,
-// never waits. Called with s.mu held.
+// never waits, nor does the first write after a pause (gatherGap): the burst is over.
+// Called with s.mu held.
 func (s *Store) gather() []*queued {
-	if want := slices.Max(s.groups[:]); want > 1 {
+	if want := slices.Max(s.groups[:]); want > 1 && time.Since(s.grouped) < gatherGap {
 		timer := time.NewTimer(gatherFor)
 		defer timer.Stop()
 		for {
