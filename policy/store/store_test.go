@@ -485,6 +485,7 @@ func BenchmarkPutPoolConcurrentAt(b *testing.B) {
 			var next atomic.Int64
 			b.ReportAllocs()
 			b.SetParallelism(max(1, 10/runtime.GOMAXPROCS(0)))
+			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					p := api.Pool{Name: fmt.Sprintf("new%d", next.Add(1)), Members: []api.Member{{Name: "a", Address: "192.0.2.1"}}}
