@@ -15,9 +15,12 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -69,7 +72,7 @@ func main() {
 		})
 	}
 	wg.Wait()
-	fmt.Printf("%d writes in %.1f s, %d writer(s)\n", len(lat), time.Since(began).Seconds(), max(*writers, 1))
+	fmt.Printf("%d writes in %.1f s, %d writer(s)%s\n", len(lat), time.Since(began).Seconds(), max(*writers, 1), groups(*admin))
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	for _, at := range marks(len(lat)) {
 		n := min(max(10, at/10), 1000) // ten writes, up to a thousand at 10,000
@@ -95,6 +98,33 @@ func marks(n int) []int {
 		out = append(out, m)
 	}
 	return out
+}
+
+// groups reads the node's store counters and says how many writes a commit took on
+// average ("" when they cannot be read).
+func groups(admin string) string {
+	resp, err := http.Get(admin + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return ""
+	}
+	var writes, commits float64
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, "glbdns_store_writes_total "); ok {
+			writes, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+		if v, ok := strings.CutPrefix(line, "glbdns_store_commits_total "); ok {
+			commits, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if commits == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %.0f commits (%.1f writes each)", commits, writes/commits)
 }
 
 func fail(err error) {
