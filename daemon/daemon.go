@@ -80,6 +80,8 @@ import (
 type Config struct {
 	// Listen is the UDP and TCP address of the DNS server ("127.0.0.1:5353").
 	Listen string
+	// TCP bounds the DNS TCP listener (0 = dnsserver's defaults).
+	TCP TCPLimits
 	// PolicyPath is a .hcl file or a directory of .hcl files; "" with PolicyFromEtcd.
 	PolicyPath string
 	// PolicyFromEtcd reads the operator's policy files from etcd (as glbctl policy push
@@ -188,7 +190,8 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), returnDelay: returnDelay}
 	d.bg, d.bgCancel = context.WithCancel(context.Background())
-	d.srv = dnsserver.New(dnsserver.Config{Addr: cfg.Listen, Logger: d.log})
+	d.srv = dnsserver.New(dnsserver.Config{Addr: cfg.Listen, Logger: d.log, MaxTCPConns: cfg.TCP.MaxConns,
+		MaxTCPConnsPerPrefix: cfg.TCP.MaxConnsPerPrefix, TCPIdleTimeout: cfg.TCP.IdleTimeout, TCPQueryTimeout: cfg.TCP.QueryTimeout})
 	hc, err := client.New(client.Config{URLs: cfg.HealthURLs,
 		StaleAfter: cmp.Or(cfg.HealthStaleAfter, health.DefaultStaleAfter)})
 	if err != nil {
@@ -237,6 +240,12 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	registerClusterMetrics(d.reg, d.cluster)
 	return d, nil
+}
+
+// TCPLimits are the DNS TCP listener's bounds; see dnsserver.Config.
+type TCPLimits struct {
+	MaxConns, MaxConnsPerPrefix int
+	IdleTimeout, QueryTimeout   time.Duration
 }
 
 // openStore opens the policy store: on etcd when Config.Etcd has endpoints, with the

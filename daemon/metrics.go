@@ -67,6 +67,20 @@ func newDaemonMetrics(reg *prometheus.Registry, srv *dnsserver.Server, h *health
 		m.reloads, m.lastOK, m.lastTime, m.generation, m.info, build,
 	)
 	reg.MustRegister(reporterCollector{h})
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "glbdns", Subsystem: "dns", Name: "tcp_connections",
+			Help: "Open DNS TCP connections.",
+		}, func() float64 { return float64(srv.TCPStats().Open) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "glbdns", Subsystem: "dns", Name: "tcp_evicted_total",
+			Help: "Idle DNS TCP connections closed to admit a new one (the global or the per-prefix bound was reached).",
+		}, func() float64 { return float64(srv.TCPStats().Evicted) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "glbdns", Subsystem: "dns", Name: "tcp_refused_total",
+			Help: "New DNS TCP connections closed at once: a bound was reached and every connection it counts was busy.",
+		}, func() float64 { return float64(srv.TCPStats().Refused) }),
+	)
 	return m
 }
 

@@ -12,9 +12,11 @@
 // Start raises GOMAXPROCS to one more than the number of such loops); elsewhere the loop
 // uses golang.org/x/net/ipv4's batches through the netpoller. TCP (RFC 7766) uses one
 // goroutine per connection: 2-byte length framing, pipelined queries answered in order, an
-// idle timeout between queries (Config.TCPIdleTimeout), a short deadline for the rest of a
-// message once its length has arrived, a bounded number of connections (excess ones are
-// accepted and closed) and an optional bound on queries per connection. Server.Handle is
+// idle timeout between queries (Config.TCPIdleTimeout), one deadline for the rest of a
+// query and its answer once its length has arrived (Config.TCPQueryTimeout), a bounded
+// number of connections in all and per source prefix, where a new connection closes the
+// longest-idle one that keeps it out, or is accepted and closed when none is idle
+// (tcpconns.go), and an optional bound on queries per connection. Server.Handle is
 // the whole query path, wire in and wire out, usable in process.
 //
 // The live state is one atomic pointer (server.go, state): the snapshot, the health view

@@ -37,10 +37,22 @@ type Config struct {
 	// Default 10s: RFC 7766 Section 6.2.3 recommends an idle timeout "of the order of
 	// seconds" for servers.
 	TCPIdleTimeout time.Duration
-	// MaxTCPConns bounds the number of open TCP connections; connections beyond it are
-	// accepted and closed at once (RFC 7766 Section 6.2.2 lets servers limit connections).
-	// Default 1000.
+	// MaxTCPConns bounds the number of open TCP connections (RFC 7766 Section 6.2.2 lets
+	// servers limit connections). A connection beyond it closes the longest-idle one to
+	// come in; when none is idle it is accepted and closed at once. Default 1000.
 	MaxTCPConns int
+	// MaxTCPConnsPerPrefix bounds the open TCP connections from one source prefix
+	// (TCPPrefixV4, TCPPrefixV6), as MaxTCPConns bounds them all: so that one source cannot
+	// hold the others out. Default a tenth of MaxTCPConns, at least 1.
+	MaxTCPConnsPerPrefix int
+	// TCPPrefixV4 and TCPPrefixV6 are the prefix lengths MaxTCPConnsPerPrefix counts by.
+	// Default 24 and 56: the addresses of one client network.
+	TCPPrefixV4, TCPPrefixV6 int
+	// TCPQueryTimeout bounds one query on TCP, from its length prefix to its answer
+	// written: a client that has announced a message has it ready, and reads its answer,
+	// so a slow one is either broken or holding the connection on purpose (RFC 7766
+	// Section 6.2.3 asks for protection against such clients). Default 3s.
+	TCPQueryTimeout time.Duration
 	// MaxTCPQueriesPerConn closes a TCP connection after that many queries. Default 0,
 	// unlimited.
 	MaxTCPQueriesPerConn int
@@ -49,15 +61,6 @@ type Config struct {
 // DefaultAddr is the listen address when Config.Addr is empty: an unprivileged port on
 // loopback, so that running the binary without flags exposes nothing.
 const DefaultAddr = "127.0.0.1:5353"
-
-// tcpBodyTimeout bounds the time between a TCP message's length prefix and its last byte:
-// a client that has announced a message has it ready, so a slow sender is either broken or
-// holding the connection open on purpose (RFC 7766 Section 6.2.3 asks for protection
-// against such clients).
-const tcpBodyTimeout = 2 * time.Second
-
-// tcpWriteTimeout bounds writing one answer to a TCP client that stops reading.
-const tcpWriteTimeout = 5 * time.Second
 
 func (c *Config) setDefaults() {
 	if c.Addr == "" {
@@ -74,6 +77,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxTCPConns <= 0 {
 		c.MaxTCPConns = 1000
+	}
+	if c.MaxTCPConnsPerPrefix <= 0 {
+		c.MaxTCPConnsPerPrefix = max(1, c.MaxTCPConns/10)
+	}
+	if c.TCPPrefixV4 <= 0 || c.TCPPrefixV4 > 32 {
+		c.TCPPrefixV4 = 24
+	}
+	if c.TCPPrefixV6 <= 0 || c.TCPPrefixV6 > 128 {
+		c.TCPPrefixV6 = 56
+	}
+	if c.TCPQueryTimeout <= 0 {
+		c.TCPQueryTimeout = 3 * time.Second
 	}
 	if c.MaxTCPQueriesPerConn < 0 {
 		c.MaxTCPQueriesPerConn = 0
@@ -174,7 +189,7 @@ type Server struct {
 	done     chan struct{}
 	doneOnce sync.Once
 	wg       sync.WaitGroup
-	nconns   atomic.Int64
+	tcpConns *tcpConns
 }
 
 // New returns a server configured by cfg. It serves nothing until Start; queries answered
@@ -189,6 +204,7 @@ func New(cfg Config) *Server {
 		done:  make(chan struct{}),
 	}
 	s.metrics = newMetrics(&s.panics, cfg.UDPWorkers)
+	s.tcpConns = newTCPConns(&s.cfg)
 	return s
 }
 

@@ -510,7 +510,17 @@ func readFrame(c net.Conn) (*dns.Msg, error) {
 
 func dialTCP(t *testing.T, s *Server) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", s.Addr().String(), 3*time.Second)
+	return dialTCPFrom(t, s, "")
+}
+
+// dialTCPFrom connects to s from the loopback address from ("" for any).
+func dialTCPFrom(t *testing.T, s *Server, from string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 3 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	c, err := d.Dial("tcp", s.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -567,18 +577,60 @@ func TestTCP(t *testing.T) {
 			t.Errorf("read on idle connection: %v, want EOF from the server closing it", err)
 		}
 	})
-	t.Run("connections beyond the limit closed", func(t *testing.T) {
+	t.Run("a connection beyond the limit closes the longest idle one", func(t *testing.T) {
+		s := startServer(t, Config{MaxTCPConns: 2, MaxTCPConnsPerPrefix: 2})
+		c1, c2 := dialTCP(t, s), dialTCP(t, s)
+		for _, c := range []net.Conn{c1, c2} {
+			if _, err := exchangeTCP(t, c); err != nil {
+				t.Fatal(err)
+			}
+			waitIdle(t, s, c)
+		}
+		c3 := dialTCP(t, s)
+		if _, err := exchangeTCP(t, c3); err != nil {
+			t.Fatalf("the new connection: %v", err)
+		}
+		if _, err := c1.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+			t.Errorf("the longest idle connection: %v, want EOF", err)
+		}
+		if _, err := exchangeTCP(t, c2); err != nil {
+			t.Errorf("the other idle connection: %v", err)
+		}
+		if st := s.TCPStats(); st.Evicted != 1 || st.Refused != 0 || st.Open != 2 {
+			t.Errorf("stats %+v, want one evicted, none refused, two open", st)
+		}
+	})
+	t.Run("a connection beyond the limit of busy ones is refused", func(t *testing.T) {
 		s := startServer(t, Config{MaxTCPConns: 1})
 		c1 := dialTCP(t, s)
-		if _, err := c1.Write(frame(t, newQuery("static.glb.example.com.", dns.TypeA))); err != nil {
+		if _, err := c1.Write([]byte{0, 40, 1}); err != nil { // a query on its way
 			t.Fatal(err)
 		}
-		if _, err := readFrame(c1); err != nil { // c1 holds the only slot now
-			t.Fatal(err)
-		}
+		waitBusy(t, s, 1)
 		c2 := dialTCP(t, s)
 		if _, err := c2.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 			t.Errorf("second connection read: %v, want EOF", err)
+		}
+		if st := s.TCPStats(); st.Refused != 1 {
+			t.Errorf("stats %+v, want one refused", st)
+		}
+	})
+	t.Run("one prefix holds its share, not the others'", func(t *testing.T) {
+		s := startServer(t, Config{MaxTCPConns: 100, MaxTCPConnsPerPrefix: 2})
+		for range 2 {
+			c := dialTCP(t, s)
+			if _, err := c.Write([]byte{0, 40, 1}); err != nil { // busy
+				t.Fatal(err)
+			}
+		}
+		waitBusy(t, s, 2)
+		third := dialTCP(t, s)
+		if _, err := third.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+			t.Errorf("a third connection from 127.0.0.0/24: %v, want EOF", err)
+		}
+		other := dialTCPFrom(t, s, "127.0.1.1")
+		if _, err := exchangeTCP(t, other); err != nil {
+			t.Errorf("a connection from 127.0.1.0/24: %v", err)
 		}
 	})
 	t.Run("queries per connection bounded", func(t *testing.T) {
@@ -726,4 +778,46 @@ func TestUDPSockets(t *testing.T) {
 			t.Fatalf("query %d: %v", i, r)
 		}
 	}
+}
+
+// exchangeTCP sends one query on c and reads its answer.
+func exchangeTCP(t *testing.T, c net.Conn) (*dns.Msg, error) {
+	t.Helper()
+	if _, err := c.Write(frame(t, newQuery("static.glb.example.com.", dns.TypeA))); err != nil {
+		return nil, err
+	}
+	return readFrame(c)
+}
+
+// waitIdle waits until the server counts the connection c (its client side) as idle.
+func waitIdle(t *testing.T, s *Server, c net.Conn) {
+	t.Helper()
+	for range 1000 {
+		s.tcpConns.mu.Lock()
+		found := false
+		for tc := s.tcpConns.idle.head; tc != nil; tc = tc.next {
+			found = found || tc.c.RemoteAddr().String() == c.LocalAddr().String()
+		}
+		s.tcpConns.mu.Unlock()
+		if found {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("connection %s not idle within 5s", c.LocalAddr())
+}
+
+// waitBusy waits until the server has n connections open, none of them idle.
+func waitBusy(t *testing.T, s *Server, n int) {
+	t.Helper()
+	for range 1000 {
+		s.tcpConns.mu.Lock()
+		ok := s.tcpConns.n == n && s.tcpConns.idle.head == nil
+		s.tcpConns.mu.Unlock()
+		if ok {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("not %d busy connections within 5s", n)
 }

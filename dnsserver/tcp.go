@@ -22,9 +22,10 @@ var tcpBufPool = sync.Pool{New: func() any {
 	return &b
 }}
 
-// serveTCP accepts connections and serves each in its own goroutine. A connection beyond
-// MaxTCPConns is accepted and closed at once, so that the backlog does not fill with clients
-// waiting for a slot (RFC 7766 Section 6.2.2).
+// serveTCP accepts connections and serves each in its own goroutine, as the connection
+// table admits them (tcpconns.go): a connection it refuses is accepted and closed at once,
+// so that the backlog does not fill with clients waiting for a slot (RFC 7766 Section
+// 6.2.2).
 func (s *Server) serveTCP(l net.Listener) {
 	var backoff time.Duration
 	for {
@@ -44,23 +45,24 @@ func (s *Server) serveTCP(l net.Listener) {
 			continue
 		}
 		backoff = 0
-		if s.nconns.Add(1) > int64(s.cfg.MaxTCPConns) {
-			s.nconns.Add(-1)
+		src := remoteAddr(c)
+		tc := s.tcpConns.admit(c, src.Addr())
+		if tc == nil {
 			c.Close()
 			continue
 		}
 		if !s.track(c, true) {
-			s.nconns.Add(-1)
+			s.tcpConns.done(tc)
 			c.Close()
 			return
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer s.nconns.Add(-1)
+			defer s.tcpConns.done(tc)
 			defer s.track(c, false)
 			defer c.Close()
-			s.runRecovered("tcp_conn", func() { s.serveConn(c) })
+			s.runRecovered("tcp_conn", func() { s.serveConn(tc, src) })
 		}()
 	}
 }
@@ -83,12 +85,8 @@ func (s *Server) track(c net.Conn, add bool) bool {
 // serveConn answers the queries of one connection in order (RFC 7766 Section 6.2.1.1:
 // pipelined queries are read and answered one after the other; answering out of order is
 // allowed but not needed, as answers never wait on anything).
-func (s *Server) serveConn(c net.Conn) {
-	var src netip.AddrPort
-	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		src = ta.AddrPort()
-		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-	}
+func (s *Server) serveConn(tc *tcpConn, src netip.AddrPort) {
+	c := tc.c
 	r := bufio.NewReaderSize(c, 1024)
 	reqp := tcpBufPool.Get().(*[]byte)
 	outp := tcpBufPool.Get().(*[]byte)
@@ -100,15 +98,24 @@ func (s *Server) serveConn(c net.Conn) {
 	sh := s.metrics.connShard()
 	for n := 0; s.cfg.MaxTCPQueriesPerConn == 0 || n < s.cfg.MaxTCPQueriesPerConn; n++ {
 		// Idle timeout while waiting for the next length prefix (RFC 7766 Section 6.2.3).
+		// A pipelined query already buffered is not a wait.
 		if err := c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout)); err != nil {
 			return
+		}
+		idle := r.Buffered() < 2
+		if idle {
+			s.tcpConns.setIdle(tc, true)
 		}
 		if _, err := io.ReadFull(r, lenbuf[:]); err != nil {
 			return
 		}
+		if idle {
+			s.tcpConns.setIdle(tc, false)
+		}
 		size := int(binary.BigEndian.Uint16(lenbuf[:]))
-		// Once the length has arrived the rest must follow promptly.
-		if err := c.SetReadDeadline(time.Now().Add(tcpBodyTimeout)); err != nil {
+		// Once the length has arrived the rest must follow promptly, and the answer be read.
+		deadline := time.Now().Add(s.cfg.TCPQueryTimeout)
+		if err := c.SetDeadline(deadline); err != nil {
 			return
 		}
 		req := *reqp
@@ -141,11 +148,17 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		binary.BigEndian.PutUint16(frame, uint16(len(reply)))
 		*outp = frame[:0]
-		if err := c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout)); err != nil {
-			return
-		}
 		if _, err := c.Write(frame); err != nil {
 			return
 		}
 	}
+}
+
+// remoteAddr is the connection's source, IPv4-mapped addresses unmapped.
+func remoteAddr(c net.Conn) netip.AddrPort {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		src := ta.AddrPort()
+		return netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	}
+	return netip.AddrPort{}
 }

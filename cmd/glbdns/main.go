@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/glbdns/glbdns/admin"
 	"github.com/glbdns/glbdns/daemon"
@@ -30,6 +31,10 @@ func main() {
 	)
 	healthURL.FromEnv("GLBDNS_HEALTH")
 	flag.StringVar(&cfg.Listen, "listen", cli.Env("GLBDNS_LISTEN", "127.0.0.1:5353"), "UDP and TCP `address` to answer DNS on (env GLBDNS_LISTEN)")
+	flag.IntVar(&cfg.TCP.MaxConns, "tcp-max-conns", 1000, "open DNS TCP connections at most; past it a new one closes the longest-idle one, or is refused when none is idle")
+	flag.IntVar(&cfg.TCP.MaxConnsPerPrefix, "tcp-max-conns-per-prefix", 0, "open DNS TCP connections at most from one IPv4 /24 or IPv6 /56, as -tcp-max-conns (default a tenth of -tcp-max-conns)")
+	flag.DurationVar(&cfg.TCP.IdleTimeout, "tcp-idle-timeout", 10*time.Second, "close a DNS TCP connection idle that long between queries")
+	flag.DurationVar(&cfg.TCP.QueryTimeout, "tcp-query-timeout", 3*time.Second, "close a DNS TCP connection whose query, once its length has arrived, is not read and answered within that")
 	flag.StringVar(&cfg.PolicyPath, "policy", cli.Env("GLBDNS_POLICY", ""), "policy `path`: a .hcl file or a directory of .hcl files (env GLBDNS_POLICY)")
 	flag.Var(&healthURL, "health", "healthd `URL` to subscribe to, repeatable (env GLBDNS_HEALTH, comma-separated); none: every member is up")
 	flag.DurationVar(&cfg.HealthStaleAfter, "health-stale-after", health.DefaultStaleAfter, "a healthd reporter silent this long stops counting")
