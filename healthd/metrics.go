@@ -18,17 +18,19 @@ var probeBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 
 //	healthd_probes_total{pool,check,result}          probes run; result is success|failure
 //	healthd_probe_duration_seconds{pool,check}       probe latency histogram
 //	healthd_probe_phase_duration_seconds{pool,check,phase} latency of probe phases
+//	healthd_probe_local_errors_total{pool,check}     probes that failed on this host (no verdict)
 //	healthd_panics_total                             recovered panics in probe rounds
 //	healthd_policy_reloads_total{result}             policy loads; result is success|failure
 //	healthd_policy_last_reload_successful            1 if the last load succeeded
 type Metrics struct {
-	memberUp   *prometheus.GaugeVec
-	probes     *prometheus.CounterVec
-	duration   *prometheus.HistogramVec
-	phases     *prometheus.HistogramVec
-	panics     prometheus.Counter
-	reloads    *prometheus.CounterVec
-	lastReload prometheus.Gauge
+	memberUp    *prometheus.GaugeVec
+	probes      *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	phases      *prometheus.HistogramVec
+	panics      prometheus.Counter
+	localErrors *prometheus.CounterVec
+	reloads     *prometheus.CounterVec
+	lastReload  prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -50,6 +52,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "healthd", Name: "probe_phase_duration_seconds",
 			Help: "Duration of probe phases (connect, tls, processing, exchange), by pool and check.", Buckets: probeBuckets,
 		}, []string{"pool", "check", "phase"}),
+		localErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "healthd", Name: "probe_local_errors_total",
+			Help: "Probes that failed because of this host (out of file descriptors or buffers, no local port), by pool and check: not counted against the member.",
+		}, []string{"pool", "check"}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "healthd", Name: "panics_total",
 			Help: "Panics recovered in probe rounds.",
@@ -63,7 +69,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Whether the last policy load succeeded (1) or was refused (0).",
 		}),
 	}
-	reg.MustRegister(m.memberUp, m.probes, m.duration, m.phases, m.panics, m.reloads, m.lastReload)
+	reg.MustRegister(m.memberUp, m.probes, m.duration, m.phases, m.localErrors, m.panics, m.reloads, m.lastReload)
 	return m
 }
 

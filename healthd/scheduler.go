@@ -114,6 +114,9 @@ type checkRun struct {
 	reason string
 	recent ring // every result
 	fails  ring // failures only
+	// localFailing is set while its probes fail on this host (probe.Result.Local), so
+	// that the warning is logged once per spell.
+	localFailing bool
 }
 
 // stop cancels the check's loop, if it runs.
@@ -390,6 +393,18 @@ func (s *Scheduler) record(j job, res probe.Result) {
 	if cr == nil || cr.gen != j.gen {
 		return // the check was removed or restarted since this probe began
 	}
+	if res.Local {
+		// This host failed, not the member: its status stays as it was.
+		if s.metrics != nil {
+			s.metrics.localErrors.WithLabelValues(mr.m.Pool, cr.c.Name).Inc()
+		}
+		if !cr.localFailing {
+			s.log.Warn("probe failed on this host, not counted against the member", "member", j.member, "check", j.check.Name, "reason", res.Reason)
+		}
+		cr.localFailing = true
+		return
+	}
+	cr.localFailing = false
 	res.Panic = ""
 	if cr.h.Observe(res.OK) {
 		cr.since = res.At

@@ -475,3 +475,45 @@ func TestFirstProbeWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundLocalError: probes that fail on this host (probe.Result.Local: out of
+// descriptors, see probe's TestLocalErrorIsNoVerdict) leave an up member up and a down
+// one down, and are counted on their own.
+func TestRoundLocalError(t *testing.T) {
+	var local atomic.Bool
+	var ok atomic.Bool
+	ok.Store(true)
+	s, board := newTestScheduler(t, prometheus.NewRegistry(), map[string]probe.Preparer{"http": func(*policy.Check) (probe.Func, error) {
+		return func(context.Context, probe.Target) probe.Result {
+			if local.Load() {
+				return probe.Result{Reason: "connect: local error: socket: too many open files", Local: true}
+			}
+			return probe.Result{OK: ok.Load(), Reason: map[bool]string{false: "unexpected status 503"}[ok.Load()]}
+		}, nil
+	}})
+	learn(s, load(t, `pool "p" {
+  member "m" { address = "127.0.0.1" }
+  check "http" {
+    port = 8080
+    rise = 1
+    fall = 1
+  }
+}
+`))
+	for _, want := range []api.Status{api.StatusUp, api.StatusDown} {
+		local.Store(false)
+		ok.Store(want == api.StatusUp)
+		rounds(t, s, 1)
+		local.Store(true)
+		rounds(t, s, 5)
+		if m := member(t, board, "p/m"); m.Status != want {
+			t.Errorf("after 5 local failures the member is %v, want %v as before", m.Status, want)
+		}
+	}
+	if got := testutil.ToFloat64(s.metrics.localErrors.WithLabelValues("p", "http")); got != 10 {
+		t.Errorf("healthd_probe_local_errors_total = %v, want 10", got)
+	}
+	if got := testutil.ToFloat64(s.metrics.probes.WithLabelValues("p", "http", "failure")); got != 1 {
+		t.Errorf("healthd_probes_total{result=failure} = %v, want 1 (the member's own failure)", got)
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/glbdns/glbdns/policy"
@@ -92,6 +93,11 @@ type Result struct {
 	Phases []Phase
 	// Panic holds the stack when the prober panicked (Probe recovered it), for the log.
 	Panic string
+	// Local is a probe that could not run because of this host, not the member: out of
+	// file descriptors or buffers, no local port left, the run canceled. It is no verdict
+	// on the member (OK is false, and means nothing), so that whoever exhausts this host's
+	// resources cannot mark every backend down with it.
+	Local bool
 }
 
 // Func is one prepared probe: it probes target once and must return by ctx's deadline.
@@ -176,10 +182,24 @@ func fail(format string, args ...any) Result {
 // errReason shortens an error for the API: a deadline becomes "timeout" so that every
 // prober reports a slow backend the same way.
 func errReason(ctx context.Context, what string, err error) Result {
+	if isLocal(err) || errors.Is(ctx.Err(), context.Canceled) {
+		return Result{Reason: fmt.Sprintf("%s: local error: %v", what, err), Local: true}
+	}
 	if ctx.Err() == context.DeadlineExceeded || isTimeout(err) {
 		return fail("%s: timeout", what)
 	}
 	return fail("%s: %v", what, err)
+}
+
+// isLocal reports whether err is this host's failure: a resource it ran out of, which
+// says nothing of the member probed.
+func isLocal(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.EADDRNOTAVAIL} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func isTimeout(err error) bool {
