@@ -44,6 +44,7 @@ import (
 	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/dnsserver"
 	"github.com/glbdns/glbdns/health"
+	"github.com/glbdns/glbdns/internal/httpserve"
 	"github.com/glbdns/glbdns/policy"
 	"github.com/glbdns/glbdns/policy/store"
 )
@@ -52,6 +53,9 @@ import (
 type Config struct {
 	// Logger, default slog.Default().
 	Logger *slog.Logger
+	// HTTP bounds the listener (connections in all and per source, timeouts, headers);
+	// zero fields take httpserve's defaults.
+	HTTP httpserve.Config
 	// Gatherer is served on /metrics; nil serves an empty registry.
 	Gatherer prometheus.Gatherer
 	// Server is the DNS server whose snapshot, health and answer counters are shown.
@@ -146,8 +150,8 @@ func (a *Admin) Handler() http.Handler { return a.mux }
 // Serve serves on ln and samples the answer counters until ctx is done, then shuts the
 // HTTP server down (bounded to 2s). It returns nil after a clean stop.
 func (a *Admin) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: a.mux, ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)}
+	hs := a.cfg.HTTP.Server(a.mux, a.log)
+	ln = httpserve.Listen(ln, a.cfg.HTTP)
 	go func() {
 		t := time.NewTicker(a.cfg.SampleEvery)
 		defer t.Stop()

@@ -71,6 +71,7 @@ import (
 	"github.com/glbdns/glbdns/dnsserver"
 	"github.com/glbdns/glbdns/health"
 	"github.com/glbdns/glbdns/healthd/client"
+	"github.com/glbdns/glbdns/internal/httpserve"
 	"github.com/glbdns/glbdns/policy"
 	"github.com/glbdns/glbdns/policy/geoip"
 	"github.com/glbdns/glbdns/policy/store"
@@ -82,6 +83,9 @@ type Config struct {
 	Listen string
 	// TCP bounds the DNS TCP listener (0 = dnsserver's defaults).
 	TCP TCPLimits
+	// AdminMaxConns bounds the admin listener's connections (0 = httpserve's default,
+	// 256; 32 from one address).
+	AdminMaxConns int
 	// PolicyPath is a .hcl file or a directory of .hcl files; "" with PolicyFromEtcd.
 	PolicyPath string
 	// PolicyFromEtcd reads the operator's policy files from etcd (as glbctl policy push
@@ -224,6 +228,7 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("load %s: %w: %s", cfg.PolicyPath, ErrPolicy, diags.Error())
 	}
 	d.adm = admin.New(admin.Config{
+		HTTP:     httpserve.Config{MaxConns: cfg.AdminMaxConns},
 		Logger:   d.log.With("component", "admin"),
 		Gatherer: d.reg,
 		Server:   d.srv,
@@ -410,6 +415,9 @@ func Run(ctx context.Context, cfg Config) error {
 // reloads. Call it once.
 func (d *Daemon) Run(ctx context.Context) error {
 	log := d.log
+	// Descriptors: every DNS TCP and admin connection at its bound, and a reserve for the
+	// UDP sockets, the health watches, etcd, a reload's files and the cache.
+	httpserve.Budget(cmp.Or(d.cfg.TCP.MaxConns, 1000)+cmp.Or(d.cfg.AdminMaxConns, 256)+256, log)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer d.bgCancel()

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/glbdns/glbdns/internal/httpserve"
 )
 
 // Blocking watch limits, as Consul's blocking queries: a watch with no wait parameter
@@ -87,7 +89,9 @@ func serveHealth(w http.ResponseWriter, r *http.Request, board *Board) {
 	// Block while the index has not passed the client's. An index above ours means we
 	// restarted (indexes began again at 1): answer at once so the client resets.
 	if cur, changed := board.Watch(); watch && cur == index {
-		t := time.NewTimer(wait + rand.N(wait/16+1))
+		wait += rand.N(wait/16 + 1)
+		httpserve.ExtendWrite(w, wait+10*time.Second) // the answer comes late by design
+		t := time.NewTimer(wait)
 		select {
 		case <-changed:
 		case <-t.C:

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,11 +17,15 @@ import (
 	"github.com/glbdns/glbdns/cluster"
 	"github.com/glbdns/glbdns/healthd/probe"
 	"github.com/glbdns/glbdns/internal/buildinfo"
+	"github.com/glbdns/glbdns/internal/httpserve"
 	"github.com/glbdns/glbdns/policy"
 )
 
 // Config configures Run.
 type Config struct {
+	// HTTP bounds the health API's listener (connections in all and per source,
+	// timeouts, headers); zero fields take httpserve's defaults.
+	HTTP httpserve.Config
 	// PolicyPath is the policy file or directory to probe the members of. Required.
 	PolicyPath string
 	// Load compiles the policy at a path. cmd/healthd passes its policy store's Load (the
@@ -97,6 +100,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %q: %w", cfg.Listen, err)
 	}
+	// Descriptors: every API connection and every probe at its bound, and a reserve for
+	// the policy's files, etcd and the log.
+	httpserve.Budget(cmp.Or(cfg.HTTP.MaxConns, 256)+cmp.Or(cfg.MaxInFlight, DefaultMaxInFlight)+64, log)
 	log.Info("listening", "addr", ln.Addr().String())
 	if cfg.Cluster != nil {
 		info := api.ReporterInfo{ID: cfg.ID, URL: cmp.Or(cfg.Advertise, "http://"+ln.Addr().String()),
@@ -107,14 +113,10 @@ func Run(ctx context.Context, cfg Config) error {
 
 	baseCtx, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
-	srv := &http.Server{
-		Handler:           NewHandler(board, sched.Ready, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := cfg.HTTP.Server(NewHandler(board, sched.Ready, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})), log)
+	srv.BaseContext = func(net.Listener) context.Context { return baseCtx }
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.Serve(httpserve.Listen(ln, cfg.HTTP)) }()
 
 	for {
 		select {

@@ -31,6 +31,7 @@ func main() {
 	)
 	healthURL.FromEnv("GLBDNS_HEALTH")
 	flag.StringVar(&cfg.Listen, "listen", cli.Env("GLBDNS_LISTEN", "127.0.0.1:5353"), "UDP and TCP `address` to answer DNS on (env GLBDNS_LISTEN)")
+	flag.IntVar(&cfg.AdminMaxConns, "admin-max-conns", 256, "open admin connections at most (32 from one address); past it a new one is closed at once")
 	flag.IntVar(&cfg.TCP.MaxConns, "tcp-max-conns", 1000, "open DNS TCP connections at most; past it a new one closes the longest-idle one, or is refused when none is idle")
 	flag.IntVar(&cfg.TCP.MaxConnsPerPrefix, "tcp-max-conns-per-prefix", 0, "open DNS TCP connections at most from one IPv4 /24 or IPv6 /56, as -tcp-max-conns (default a tenth of -tcp-max-conns)")
 	flag.DurationVar(&cfg.TCP.IdleTimeout, "tcp-idle-timeout", 10*time.Second, "close a DNS TCP connection idle that long between queries")

@@ -34,6 +34,7 @@ import (
 	"github.com/glbdns/glbdns/cluster"
 	"github.com/glbdns/glbdns/healthd"
 	"github.com/glbdns/glbdns/internal/cli"
+	"github.com/glbdns/glbdns/internal/httpserve"
 	"github.com/glbdns/glbdns/policy"
 	"github.com/glbdns/glbdns/policy/store"
 )
@@ -48,6 +49,7 @@ func main() {
 		logLevel   = flag.String("log-level", "info", "log level: debug, info, warn or error")
 		advertise  = flag.String("advertise-url", cli.Env("HEALTHD_ADVERTISE_URL", ""), "base `URL` glbdns nodes watch this reporter at when it registers in etcd (default http:// and the bound -listen address; env HEALTHD_ADVERTISE_URL)")
 		cache      = flag.String("policy-cache", cli.Env("HEALTHD_POLICY_CACHE", ""), "`file` where healthd on etcd keeps the managed objects it probes, and probes them from when it starts while etcd is down (default POLICY.healthd.cache beside the policy, none with -policy-from-etcd; env HEALTHD_POLICY_CACHE)")
+		maxConns   = flag.Int("max-conns", 256, "open health API connections at most (32 from one address); past it a new one is closed at once")
 		etcd       = cli.EtcdFlags(flag.CommandLine, "HEALTHD")
 		fromEtcd   = cli.PolicyFromEtcd(flag.CommandLine, "HEALTHD")
 	)
@@ -111,6 +113,7 @@ func main() {
 		PolicyPath: name,
 		Load:       func(string) (*policy.Snapshot, error) { return load(st) },
 		Listen:     *listen,
+		HTTP:       httpserve.Config{MaxConns: *maxConns},
 		ID:         *id,
 		Logger:     log,
 		Reload:     reload,
