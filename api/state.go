@@ -22,6 +22,15 @@ type PolicyStatus struct {
 	// LastResult is "success" or "failure"; LastError holds the diagnostics of a failure.
 	LastResult string `json:"last_result"`
 	LastError  string `json:"last_error,omitempty"`
+	// Quarantined are the managed documents left out of the serving policy because they
+	// do not load (a file of the managed folder, a key in etcd), with why.
+	Quarantined []QuarantinedDoc `json:"quarantined,omitempty"`
+}
+
+// QuarantinedDoc is a managed document left out of the policy.
+type QuarantinedDoc struct {
+	Path  string `json:"path"`
+	Error string `json:"error"`
 }
 
 // ServiceState is one load-balanced name in State.

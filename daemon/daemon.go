@@ -305,6 +305,9 @@ func (d *Daemon) PolicyStatus() api.PolicyStatus {
 	defer d.mu.Unlock()
 	st := d.status
 	st.Files = append([]string(nil), st.Files...)
+	if d.st != nil {
+		st.Quarantined = d.st.Quarantined()
+	}
 	return st
 }
 

@@ -109,6 +109,10 @@ func registerStoreMetrics(reg *prometheus.Registry, st *store.Store) {
 		}
 		return 1
 	}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "glbdns", Subsystem: "policy", Name: "quarantined_documents",
+		Help: "Managed documents left out of the serving policy because they do not load (listed in /v1/state).",
+	}, func() float64 { return float64(len(st.Quarantined())) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Namespace: "glbdns", Subsystem: "store", Name: "writes_total",
 		Help: "Admin API writes (puts, deletes, drains) the policy store was asked for, refused ones included.",

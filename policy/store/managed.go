@@ -185,26 +185,6 @@ func (m *managed) service(name string) (api.Service, string, bool) {
 	return api.Service{}, "", false
 }
 
-// diags are the errors of the documents that do not decode, by document name.
-func (m *managed) diags() hcl.Diagnostics {
-	if m.bad == 0 {
-		return nil
-	}
-	names := make([]string, 0, m.bad)
-	m.docs.each(func(name string, d *mdoc) {
-		if len(d.diags) > 0 {
-			names = append(names, name)
-		}
-	})
-	slices.Sort(names)
-	var out hcl.Diagnostics
-	for _, name := range names {
-		d, _ := m.docs.get(name)
-		out = append(out, d.diags...)
-	}
-	return out
-}
-
 // data is the bytes of document name, nil when it does not exist.
 func (m *managed) data(name string) []byte {
 	if d, ok := m.docs.get(name); ok {

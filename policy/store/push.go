@@ -45,10 +45,8 @@ func (s *Store) PushPolicy(files []policy.File) (*policy.Snapshot, hcl.Diagnosti
 		if src.cached {
 			return nil, nil, fmt.Errorf("push policy: %w", ErrUnavailable)
 		}
-		if diags := src.m.diags(); diags.HasErrors() {
-			return nil, diags, nil
-		}
-		snap, diags := policy.Load(s.files(&sources{opFiles: pushed, m: src.m}))
+		// As a node would compile it: managed documents that do not load are left out.
+		snap, diags, _ := s.loadQuarantined(&sources{opFiles: pushed, m: src.m})
 		if diags.HasErrors() {
 			return nil, diags, nil
 		}

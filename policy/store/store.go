@@ -52,6 +52,9 @@ type Store struct {
 	objects  atomic.Pointer[objects]
 	drains   atomic.Pointer[drainSet]
 	watches  []*fileWatch // running Watches, told of every snapshot published (watch.go)
+	// quarantine holds the managed documents left out of the serving policy because they
+	// do not load, by name (quarantine.go).
+	quarantine map[string]quarantined
 
 	// The local cache of the managed documents (cache.go); cachePath "" keeps none.
 	cachePath  string
@@ -237,10 +240,7 @@ func (s *Store) Load() (*policy.Snapshot, hcl.Diagnostics) {
 		s.fromCache.Store(nil) // the backend answered: what serves is what it holds
 		return s.last, nil
 	}
-	if diags := src.m.diags(); diags.HasErrors() {
-		return nil, diags
-	}
-	snap, diags := s.compiler.Load(s.files(src))
+	snap, diags, q := s.loadQuarantined(src)
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -254,6 +254,7 @@ func (s *Store) Load() (*policy.Snapshot, hcl.Diagnostics) {
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Snapshot refused", Detail: err.Error()})
 	}
 	s.cache, s.lastOp = src.m, s.declKey(src.opFiles)
+	s.quarantine = q
 	s.drains.Store(ds)
 	s.remember(src.opFiles, snap)
 	s.setObjects(snap, src)
@@ -384,14 +385,24 @@ func (s *Store) managedDocs(forWrite, fresh bool) (*managed, error) {
 }
 
 // files is the policy's sources: the operator's files, then the managed documents (the
-// drains are not policy).
+// drains are not policy), but those of the quarantine.
 func (s *Store) files(src *sources) []policy.File {
+	return s.filesWithout(src, s.quarantine, nil)
+}
+
+// filesWithout is files, leaving out the documents of q (as they were when left out),
+// except those a write is making (keep).
+func (s *Store) filesWithout(src *sources, q map[string]quarantined, keep map[string]bool) []policy.File {
 	files := make([]policy.File, 0, len(src.opFiles)+src.m.docs.len())
 	files = append(files, src.opFiles...)
-	src.m.docs.each(func(_ string, d *mdoc) {
-		if d.kind != "drains" {
-			files = append(files, policy.File{Name: d.path, Data: d.data, Sum: d.sum})
+	src.m.docs.each(func(name string, d *mdoc) {
+		if d.kind == "drains" || len(d.diags) > 0 && !keep[name] {
+			return
 		}
+		if out, ok := q[name]; ok && out.sum == d.sum && !keep[name] {
+			return
+		}
+		files = append(files, policy.File{Name: d.path, Data: d.data, Sum: d.sum})
 	})
 	return files
 }
@@ -938,12 +949,13 @@ func (s *Store) commit(src *sources, next *managed, steps []step) error {
 	if drains {
 		snap = s.last
 	} else {
-		if diags := src.m.diags(); diags.HasErrors() {
-			return diagError(diags, "", nil)
-		}
 		after := &sources{opFiles: s.opFiles(src, next), m: next}
+		keep := make(map[string]bool, len(steps))
+		for _, st := range steps {
+			keep[st.doc] = true
+		}
 		var diags hcl.Diagnostics
-		if snap, diags = s.compiler.Load(s.files(after)); diags.HasErrors() {
+		if snap, diags = s.compiler.Load(s.filesWithout(after, s.quarantine, keep)); diags.HasErrors() {
 			st := steps[len(steps)-1]
 			var data []byte
 			if st.d != nil {
@@ -979,6 +991,7 @@ func (s *Store) commit(src *sources, next *managed, steps []step) error {
 		return err
 	}
 	s.cache = next
+	s.pruneQuarantine(next)
 	ds := s.drains.Load()
 	if drains {
 		if ds, err = decodeDrains(steps[0].d.data); err != nil {
