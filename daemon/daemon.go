@@ -41,6 +41,8 @@
 //	glbdns_build_info{version,revision,goversion}               gauge    1
 //	glbdns_health_reporter_fresh{reporter}                      gauge    1 when heard within StaleAfter
 //	glbdns_health_reporter_last_contact_timestamp_seconds{reporter}  gauge  0 if never
+//	glbdns_health_grace_expired                                 gauge    1 while members count as unknown_is: no fresh reporter for the grace period
+//	glbdns_health_grace_expired_total                           counter  times that began
 //
 // The reporter label is the healthd URL from the configuration.
 package daemon
@@ -178,6 +180,10 @@ type Daemon struct {
 	watchMu     sync.Mutex
 	watching    map[string]context.CancelFunc
 
+	// reportCap is the cap on a healthd report body, client.ReportCap of the serving
+	// policy (0 before the first install: the client's default).
+	reportCap atomic.Int64
+
 	freeing     atomic.Int32  // returnMemory requests not yet served; non-zero while one is pending or runs
 	freeOS      func()        // debug.FreeOSMemory; tests count the runs
 	returnDelay time.Duration // returnDelay; tests wait none
@@ -197,7 +203,7 @@ func New(cfg Config) (*Daemon, error) {
 	d.srv = dnsserver.New(dnsserver.Config{Addr: cfg.Listen, Logger: d.log, MaxTCPConns: cfg.TCP.MaxConns,
 		MaxTCPConnsPerPrefix: cfg.TCP.MaxConnsPerPrefix, TCPIdleTimeout: cfg.TCP.IdleTimeout, TCPQueryTimeout: cfg.TCP.QueryTimeout})
 	hc, err := client.New(client.Config{URLs: cfg.HealthURLs,
-		StaleAfter: cmp.Or(cfg.HealthStaleAfter, health.DefaultStaleAfter)})
+		StaleAfter: cmp.Or(cfg.HealthStaleAfter, health.DefaultStaleAfter), MaxReportBytes: d.reportCap.Load})
 	if err != nil {
 		return nil, fmt.Errorf("health client: %w", err)
 	}
@@ -331,6 +337,11 @@ func (d *Daemon) publish(snap *policy.Snapshot, drains []api.Drain) error {
 // install swaps snap in and records it as the result of a successful load.
 func (d *Daemon) install(snap *policy.Snapshot, at time.Time) {
 	d.srv.SetSnapshot(snap)
+	checks := 0
+	for _, m := range snap.Members {
+		checks += len(m.Checks)
+	}
+	d.reportCap.Store(client.ReportCap(len(snap.Members), checks))
 	d.mu.Lock()
 	d.status.Generation++
 	d.status.Hash = snap.Hash
@@ -552,6 +563,12 @@ func logDiags(log *slog.Logger, diags hcl.Diagnostics) {
 // deliver hands a healthd answer to health.
 func (d *Daemon) deliver(u client.Update) {
 	if u.Err != nil {
+		if errors.Is(u.Err, client.ErrReportTooLarge) {
+			// Every refusal: a source that sends these is broken or hostile, and is only
+			// retried after the client's failure backoff (at most every 5s).
+			d.log.Error("health report refused: the reporter's last good report counts until it goes stale",
+				"url", u.URL, "err", u.Err)
+		}
 		d.health.Failed(u.URL, u.Err)
 		return
 	}

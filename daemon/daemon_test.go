@@ -95,9 +95,16 @@ func (s *syncBuffer) String() string {
 
 func startDaemonLog(t *testing.T, dir string, noWatch bool, w io.Writer) *Daemon {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(w, nil))
-	d, err := New(Config{Listen: "127.0.0.1:0", PolicyPath: dir, Admin: "127.0.0.1:0", Logger: log,
-		NoWatch: noWatch, ReloadDebounce: 50 * time.Millisecond})
+	return startDaemonCfg(t, Config{PolicyPath: dir, NoWatch: noWatch}, w)
+}
+
+// startDaemonCfg is startDaemonLog with more of cfg: it sets the listeners, the logger
+// (writing to w) and the debounce.
+func startDaemonCfg(t *testing.T, cfg Config, w io.Writer) *Daemon {
+	t.Helper()
+	cfg.Listen, cfg.Admin, cfg.ReloadDebounce = "127.0.0.1:0", "127.0.0.1:0", 50*time.Millisecond
+	cfg.Logger = slog.New(slog.NewTextHandler(w, nil))
+	d, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,6 +69,21 @@ func newDaemonMetrics(reg *prometheus.Registry, srv *dnsserver.Server, h *health
 	reg.MustRegister(reporterCollector{h})
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "glbdns", Subsystem: "health", Name: "grace_expired",
+			Help: "1 while no healthd reporter was fresh for the grace period and members count as their pool's unknown_is, else 0.",
+		}, func() float64 {
+			if inForce, _ := h.GraceExpired(); inForce {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "glbdns", Subsystem: "health", Name: "grace_expired_total",
+			Help: "Times the members fell back to their pool's unknown_is because no healthd reporter was fresh for the grace period.",
+		}, func() float64 { _, n := h.GraceExpired(); return float64(n) }),
+	)
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "glbdns", Subsystem: "dns", Name: "tcp_connections",
 			Help: "Open DNS TCP connections.",
 		}, func() float64 { return float64(srv.TCPStats().Open) }),

@@ -278,3 +278,59 @@ func closedPort(t *testing.T) string {
 	ln.Close()
 	return p
 }
+
+// TestHealthdRestartKeepsDown: a member healthd sees down stays out of the answers while
+// healthd restarts. The restarted healthd reports every member unknown until its probes
+// decide (rise/fall 2 at a 1s interval); glbdns keeps the reporter's own last verdicts
+// meanwhile, so the dead member is in none of the answers queried throughout.
+func TestHealthdRestartKeepsDown(t *testing.T) {
+	bs := []*backend{newBackend(t, "127.0.0.41"), newBackend(t, "127.0.0.42"), newBackend(t, "127.0.0.43")}
+	pol := healthPolicy(bs, func(i int) string { return bs[i].port() }, "")
+	dir := writePolicy(t, map[string]string{"p.hcl": pol})
+	hd, addr := start(t, "healthd", "addr", "-policy", dir, "-listen", "127.0.0.1:0", "-id", "hd1")
+	hurl := "http://" + addr
+	_, dnsAddr, _ := startGLBDNS(t, map[string]string{"p.hcl": pol}, "-health", hurl)
+
+	bs[0].stop()
+	alive := ips(bs[1], bs[2])
+	eventually(t, 15*time.Second, "the stopped backend leaves the answers", func() bool {
+		return unknownCount(t, hurl) == 0 && answerSet(t, dnsAddr, "web.glb.test") == alive
+	})
+
+	if err := hd.stop(); err != nil {
+		t.Logf("healthd exit: %v", err)
+	}
+	// The same address: healthd has exited and closed its listener (Go listens with
+	// SO_REUSEADDR, so the watches' connections in TIME_WAIT do not hold the port).
+	start(t, "healthd", "addr", "-policy", dir, "-listen", addr, "-id", "hd1")
+	back := time.Now()
+
+	// Query throughout: while the restarted healthd still has unknown members, and for a
+	// second after it decided them all.
+	queries, sawUnknown := 0, false
+	var decided time.Time
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		got := answerSet(t, dnsAddr, "web.glb.test")
+		queries++
+		if strings.Contains(got, bs[0].ip()) {
+			t.Fatalf("answer %d after the restart (%v) has the dead member: %s", queries, time.Since(back), got)
+		}
+		if decided.IsZero() {
+			if n := unknownCount(t, hurl); n > 0 {
+				sawUnknown = true
+			} else if n == 0 {
+				decided = time.Now()
+			}
+		} else if time.Since(decided) > time.Second {
+			break
+		}
+	}
+	if decided.IsZero() {
+		t.Fatal("the restarted healthd did not decide every member within 20s")
+	}
+	if !sawUnknown {
+		t.Error("never saw the restarted healthd report unknown: the test did not cover the restart window")
+	}
+	t.Logf("MEASURE healthd restart: %d answers queried over %v, unknown for %v, none with the dead member",
+		queries, time.Since(back).Round(time.Millisecond), decided.Sub(back).Round(time.Millisecond))
+}

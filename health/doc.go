@@ -11,13 +11,19 @@
 // (healthd/client) hands Health every report it receives (Report) and every failed request
 // (Failed). A reporter is fresh when it answered within StaleAfter. A member is down only
 // when a strict majority of the fresh reporters that have a verdict on it (up or down) say
-// down, as Route 53 decides from several vantage points; a reporter that lists it as
-// unknown, or does not list it, does not vote. With no voter the member is unknown.
+// down, as Route 53 decides from several vantage points. A reporter votes its last up or
+// down verdict on a member: a report that lists the member as unknown, or does not list
+// it, keeps the verdict the same reporter gave before (a restarted healthd says unknown
+// until its probes decide, and a dead member must not come back meanwhile); a reporter
+// that never gave one does not vote. With no voter the member is unknown.
 //
 // With no fresh reporter at all, the last merged verdicts are kept for Grace (gdnsd's
 // extmon freezes states when its helper dies, for the same reason: a healthd restart or a
-// network blip must not move traffic); after Grace every member is unknown, and a warning
-// is logged.
+// network blip must not move traffic); after Grace every member is unknown. Grace counts
+// from the last fresh report, or from the start when no reporter has ever answered. Each
+// such fall-back is logged once at WARN and counted (GraceExpired: the daemon exports
+// glbdns_health_grace_expired and glbdns_health_grace_expired_total); its end, a reporter
+// fresh again, is logged at INFO.
 //
 // # Unknown members and drains
 //

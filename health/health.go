@@ -59,7 +59,9 @@ type Health struct {
 	byName    map[string]*reporter
 	verdicts  map[memberKey]api.Status // merged; absent: unknown
 	lastFresh time.Time                // last step at which some reporter was fresh
-	graceOver bool                     // the last step found Grace run out (logged once)
+	started   time.Time                // first step with a reporter to wait for: Grace counts from it until one is fresh
+	graceOver bool                     // the last step found Grace run out (logged once per event)
+	graceN    uint64                   // times Grace ran out (GraceExpired)
 	drains    map[memberKey]api.Drain
 }
 
@@ -73,8 +75,12 @@ type reporter struct {
 	id          string
 	lastContact time.Time
 	index       uint64
-	members     map[memberKey]api.Status // from the last report
-	lastErr     string
+	listed      int // members the last report listed
+	// votes are the reporter's last up or down verdict on every member it ever gave one
+	// for: a later report that says unknown, or omits the member, keeps it (see Report).
+	// Replaced whole by Report, never changed in place.
+	votes   map[memberKey]api.Status
+	lastErr string
 }
 
 // New returns a Health with no report and no drain: every member unknown.
@@ -128,12 +134,17 @@ func (h *Health) SetReporters(names []string) {
 func (h *Health) StaleAfter() time.Duration { return h.cfg.StaleAfter }
 
 // Report records rep, the latest report of the reporter called name, received at at.
+//
+// A member the report lists as up or down takes that verdict. A member it lists as
+// unknown, or does not list, keeps the reporter's own last up or down verdict, if it ever
+// gave one: a healthd says unknown for every member from its start until rise or fall
+// probes decide (a restart), and omits the members of a policy it did not load (a
+// managed folder it could not read, a reload that has not reached glbdns's policy yet).
+// Counting that as no verdict would let a member the reporter last saw down be answered
+// again (fail open) each time the reporter restarts. The kept verdicts count only while the
+// reporter is fresh, as the others do; a member removed from the policy keeps its entry
+// (a few dozen bytes) until the reporter leaves the reporter set.
 func (h *Health) Report(name string, rep *api.Report, at time.Time) {
-	members := make(map[memberKey]api.Status, len(rep.Members))
-	for i := range rep.Members {
-		m := &rep.Members[i]
-		members[memberKey{m.Pool, m.Member}] = m.Status
-	}
 	h.mu.Lock()
 	r := h.byName[name]
 	if r == nil {
@@ -141,10 +152,27 @@ func (h *Health) Report(name string, rep *api.Report, at time.Time) {
 		h.log.Debug("report from an unknown reporter ignored", "reporter", name)
 		return
 	}
+	prev := r.votes // never changed in place: safe to read unlocked
+	h.mu.Unlock()
+
+	votes := make(map[memberKey]api.Status, max(len(rep.Members), len(prev)))
+	maps.Copy(votes, prev)
+	for i := range rep.Members {
+		m := &rep.Members[i]
+		if m.Status == api.StatusUp || m.Status == api.StatusDown {
+			votes[memberKey{m.Pool, m.Member}] = m.Status
+		}
+	}
+
+	h.mu.Lock()
+	if h.byName[name] != r {
+		h.mu.Unlock() // left the reporter set meanwhile
+		return
+	}
 	if r.lastErr != "" {
 		h.log.Info("healthd reachable", "url", name, "reporter", rep.Reporter)
 	}
-	r.id, r.lastContact, r.index, r.members, r.lastErr = rep.Reporter, at, rep.Index, members, ""
+	r.id, r.lastContact, r.index, r.listed, r.votes, r.lastErr = rep.Reporter, at, rep.Index, len(rep.Members), votes, ""
 	h.mu.Unlock()
 	h.poke()
 }
@@ -231,15 +259,31 @@ func (h *Health) step(now time.Time) (changed bool, nextExpiry time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	next, anyFresh := merge(h.reporters, now, h.cfg.StaleAfter)
+	// Grace counts from the last moment a reporter was fresh, or, when none ever was, from
+	// the first step that had a reporter to wait for: a reporter that never answers falls
+	// back to unknown_is loudly too.
+	since := h.lastFresh
+	if since.IsZero() && len(h.reporters) > 0 {
+		if h.started.IsZero() {
+			h.started = now
+		}
+		since = h.started
+	}
 	switch {
 	case anyFresh:
+		if h.graceOver {
+			h.log.Info("healthd reporter fresh again: members count as the reporters say")
+		}
 		h.lastFresh, h.graceOver = now, false
-	case !h.lastFresh.IsZero() && now.Sub(h.lastFresh) < h.cfg.Grace:
+	case since.IsZero():
+		next = nil // no reporter: every member unknown, by configuration
+	case now.Sub(since) < h.cfg.Grace:
 		next = h.verdicts // Grace: keep the last merged verdicts
 	default:
-		if !h.graceOver && !h.lastFresh.IsZero() {
+		if !h.graceOver {
+			h.graceN++
 			h.log.Warn("no fresh healthd reporter for the grace period: members count as their pool's unknown_is",
-				"grace", h.cfg.Grace, "unknown_is_down", h.cfg.UnknownIsDown)
+				"grace", h.cfg.Grace, "since", since, "reporters", len(h.reporters), "unknown_is_down", h.cfg.UnknownIsDown)
 		}
 		h.graceOver = true
 		next = nil
@@ -268,7 +312,7 @@ func merge(reporters []*reporter, now time.Time, staleAfter time.Duration) (map[
 			continue
 		}
 		anyFresh = true
-		for id, st := range r.members {
+		for id, st := range r.votes {
 			v := votes[id]
 			switch st {
 			case api.StatusUp:
@@ -344,6 +388,16 @@ func (h *Health) build(snap *policy.Snapshot, now time.Time) *View {
 	return v
 }
 
+// GraceExpired reports whether the members count as their pools' unknown_is because no
+// reporter was fresh for Grace (inForce, as of the last step), and how many times that
+// happened since New (events): the sources of glbdns_health_grace_expired and
+// glbdns_health_grace_expired_total.
+func (h *Health) GraceExpired() (inForce bool, events uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.graceOver, h.graceN
+}
+
 // Reporters describes every reporter, in the order of Config.Reporters.
 func (h *Health) Reporters() []api.ReporterState {
 	now := h.now()
@@ -352,7 +406,7 @@ func (h *Health) Reporters() []api.ReporterState {
 	out := make([]api.ReporterState, len(h.reporters))
 	for i, r := range h.reporters {
 		out[i] = api.ReporterState{URL: r.name, ID: r.id, LastContact: r.lastContact, Index: r.index,
-			Members: len(r.members), LastError: r.lastErr, Fresh: r.fresh(now, h.cfg.StaleAfter)}
+			Members: r.listed, LastError: r.lastErr, Fresh: r.fresh(now, h.cfg.StaleAfter)}
 	}
 	return out
 }

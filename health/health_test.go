@@ -289,3 +289,105 @@ func BenchmarkViewUp(b *testing.B) {
 		}
 	}
 }
+
+// TestRestartKeepsVerdicts: a reporter's unknown, or a report that omits a member, never
+// replaces that reporter's own last up or down verdict; the kept verdict stops counting
+// when the reporter goes stale, as any other. The reports are a healthd's across a restart:
+// index back to 1, every member unknown, then members decided one by one.
+func TestRestartKeepsVerdicts(t *testing.T) {
+	const U, D, X = api.StatusUp, api.StatusDown, api.StatusUnknown
+	snap := snapOf(t, "web:a,b,c")
+	c := newClock()
+	h := newHealth(t, c, Config{Reporters: []string{"r1"}, StaleAfter: 3 * time.Second, Grace: 10 * time.Second})
+	steps := []struct {
+		name string
+		rep  map[string]api.Status
+		want string
+	}{
+		{"before the restart", map[string]api.Status{"web/a": D, "web/b": U, "web/c": U}, "DUU"},
+		{"restarted: all unknown", map[string]api.Status{"web/a": X, "web/b": X, "web/c": X}, "DUU"},
+		{"restarted: a omitted, c decided down", map[string]api.Status{"web/b": X, "web/c": D}, "DUD"},
+		{"empty report", map[string]api.Status{}, "DUD"},
+		{"a decided up at last", map[string]api.Status{"web/a": U, "web/b": X, "web/c": X}, "UUD"},
+	}
+	for i, s := range steps {
+		rep := report("id1", s.rep)
+		rep.Index = uint64(1 + i%2) // goes back, as after a restart
+		h.Report("r1", rep, c.now())
+		h.step(c.now())
+		if got := ups(h, snap); got != s.want {
+			t.Errorf("%s: %s, want %s", s.name, got, s.want)
+		}
+		if rs := h.Reporters()[0]; rs.Members != len(s.rep) {
+			t.Errorf("%s: reporter lists %d members, want %d (the report's)", s.name, rs.Members, len(s.rep))
+		}
+	}
+	if v := h.For(snap).(*View); v.Status(snap.Members[2]) != D {
+		t.Errorf("c: status %v, want down", v.Status(snap.Members[2]))
+	}
+
+	// A second reporter joins and says c is up: 1:1 is no majority, c is up. The first goes
+	// stale: its kept verdicts stop counting with it.
+	h.SetReporters([]string{"r1", "r2"})
+	h.Report("r2", report("id2", map[string]api.Status{"web/c": U}), c.now())
+	h.step(c.now())
+	if got := ups(h, snap); got != "UUU" {
+		t.Errorf("r1 says c down, r2 up: %s, want UUU", got)
+	}
+	h.Report("r2", report("id2", map[string]api.Status{"web/a": D}), c.now())
+	c.add(2 * time.Second)
+	h.Report("r2", report("id2", map[string]api.Status{"web/a": X}), c.now())
+	c.add(2 * time.Second) // r1 stale, r2 fresh
+	h.step(c.now())
+	if got := ups(h, snap); got != "DUU" {
+		t.Errorf("r1 stale, r2 keeps a down and c up: %s, want DUU", got)
+	}
+}
+
+// TestGraceExpired: every fall-back to unknown_is after Grace is one event, counted and in
+// force until a reporter is fresh again; a reporter that never answered falls back too.
+func TestGraceExpired(t *testing.T) {
+	snap := snapOf(t, "web:a")
+	c := newClock()
+	var logs strings.Builder
+	h := New(Config{Reporters: []string{"r1"}, StaleAfter: time.Second, Grace: 5 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	h.now = c.now
+	check := func(what string, inForce bool, events uint64) {
+		t.Helper()
+		if f, n := h.GraceExpired(); f != inForce || n != events {
+			t.Errorf("%s: GraceExpired() = %v, %d; want %v, %d", what, f, n, inForce, events)
+		}
+	}
+	h.step(c.now())
+	check("start", false, 0)
+	c.add(6 * time.Second) // never heard from r1, for longer than Grace
+	h.step(c.now())
+	c.add(time.Second)
+	h.step(c.now())
+	check("never fresh", true, 1)
+
+	h.Report("r1", report("id1", map[string]api.Status{"web/a": api.StatusDown}), c.now())
+	h.step(c.now())
+	check("fresh again", false, 1)
+	if got := ups(h, snap); got != "D" {
+		t.Fatalf("a: %s, want down", got)
+	}
+	c.add(3 * time.Second) // stale, in Grace
+	h.step(c.now())
+	check("in grace", false, 1)
+	if got := ups(h, snap); got != "D" {
+		t.Errorf("in grace: %s, want the last verdict", got)
+	}
+	for range 3 { // one event, however many steps see it
+		c.add(2 * time.Second)
+		h.step(c.now())
+	}
+	check("grace over again", true, 2)
+	if got := ups(h, snap); got != "U" {
+		t.Errorf("after grace: %s, want up (unknown is up)", got)
+	}
+	if n := strings.Count(logs.String(), "level=WARN msg=\"no fresh healthd reporter for the grace period"); n != 2 {
+		t.Errorf("%d warnings, want one per event:\n%s", n, logs.String())
+	}
+}

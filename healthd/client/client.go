@@ -7,12 +7,23 @@
 // 5s. The watch wait is min(30s, StaleAfter/2): a reporter with nothing new answers at the
 // end of every wait, so a live reporter is heard from well within StaleAfter even when no
 // status changes.
+//
+// A source that answers without blocking is paced (pacer): a watch is a long poll, so an
+// answer within quickAnswer of the request, twice in a row, is a broken or hostile source
+// (or a healthd whose statuses change faster than DNS needs to follow). From the second
+// such answer on, the next request waits 50ms, doubling to at most 1s, with jitter; an
+// answer that took longer (the watch blocked) resets it. The first quick answer is never
+// delayed: a restarted healthd answers at once, and so does news after a quiet wait.
+//
+// A report body is read up to a cap (Config.MaxReportBytes; DefaultMaxReportBytes, or
+// ReportCap of the serving policy's size): a larger one is refused as an error
+// (ErrReportTooLarge), so the last good report keeps counting until it goes stale.
 package client
 
 import (
 	"context"
 	"encoding/json"
-
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -34,9 +45,35 @@ const (
 	// restarted healthd at once, slow enough not to hammer a dead one.
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 5 * time.Second
-	// maxReportBytes bounds a report body (a 100k-member report is well under this).
-	maxReportBytes = 64 << 20
+	// DefaultMaxReportBytes caps a report body when Config.MaxReportBytes is not set: the
+	// report of some 4,000 members with one check each, at ReportCap's budget (about ten
+	// thousand at a real report's size), and a bound on what a hostile source can make
+	// glbdns hold (a 64 MiB body took it from 20 to 335 MB RSS).
+	DefaultMaxReportBytes = 8 << 20
+	// reportBytesPerMember and reportBytesPerCheck are ReportCap's budget: a member entry
+	// with one check, its last results and failure reasons is about 700 bytes of JSON
+	// (docs/health-api.md); the budget is about three times that.
+	reportBytesPerMember = 1 << 10
+	reportBytesPerCheck  = 1 << 10
+	// quickAnswer: an answer sooner than this after its request did not block. Above a
+	// loopback or LAN round trip, below any useful wait.
+	quickAnswer = 100 * time.Millisecond
+	// Pacing bounds for a source that does not block: the first delay, and the most,
+	// which keeps a paced reporter fresh (StaleAfter is seconds) and its news at most a
+	// second late (gdnsd swaps health at most once a second).
+	minPace = 50 * time.Millisecond
+	maxPace = time.Second
 )
+
+// ErrReportTooLarge is the error of a report body over the cap.
+var ErrReportTooLarge = errors.New("health report too large")
+
+// ReportCap is a report cap in proportion to a policy of members members with checks
+// checks in all (the sum over members): a budget per member and per check, and never less
+// than DefaultMaxReportBytes.
+func ReportCap(members, checks int) int64 {
+	return max(DefaultMaxReportBytes, int64(members)*reportBytesPerMember+int64(checks)*reportBytesPerCheck)
+}
 
 // Config configures a Client.
 type Config struct {
@@ -49,6 +86,10 @@ type Config struct {
 	StaleAfter time.Duration
 	// HTTPClient, default a client with a timeout of the wait + 10s.
 	HTTPClient *http.Client
+	// MaxReportBytes returns the cap on a report body, read before every request (the
+	// daemon passes ReportCap of the serving policy). Nil, or a result <= 0:
+	// DefaultMaxReportBytes.
+	MaxReportBytes func() int64
 }
 
 // Update is one answer of a reporter, or one failed request to it.
@@ -65,14 +106,15 @@ type Update struct {
 
 // Client watches healthd instances.
 type Client struct {
-	urls []string
-	wait time.Duration
-	http *http.Client
+	urls     []string
+	wait     time.Duration
+	http     *http.Client
+	maxBytes func() int64
 }
 
 // New validates cfg.
 func New(cfg Config) (*Client, error) {
-	c := &Client{wait: DefaultWait, http: cfg.HTTPClient}
+	c := &Client{wait: DefaultWait, http: cfg.HTTPClient, maxBytes: cfg.MaxReportBytes}
 	if cfg.StaleAfter > 0 {
 		c.wait = min(c.wait, cfg.StaleAfter/2)
 	}
@@ -122,27 +164,63 @@ func (c *Client) Run(ctx context.Context, deliver func(Update)) {
 func (c *Client) Watch(ctx context.Context, u string, deliver func(Update)) {
 	backoff := minBackoff
 	var index uint64
+	var pace pacer
 	for ctx.Err() == nil {
+		asked := time.Now()
 		rep, err := c.fetch(ctx, u, index)
 		if ctx.Err() != nil {
 			return
 		}
-		deliver(Update{URL: u, Report: rep, Err: err, At: time.Now()})
+		at := time.Now()
+		deliver(Update{URL: u, Report: rep, Err: err, At: at})
 		if err != nil {
 			// Full jitter: sleep a random time up to the current backoff.
-			t := time.NewTimer(rand.N(backoff) + 1)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !sleep(ctx, rand.N(backoff)+1) {
 				return
-			case <-t.C:
 			}
 			backoff = min(backoff*2, maxBackoff)
+			pace = pacer{}
 			continue
 		}
 		backoff = minBackoff
 		// An index that went backwards means healthd restarted: follow it from there.
 		index = rep.Index
+		if d := pace.next(at.Sub(asked)); d > 0 {
+			// Equal jitter: at least half the delay, so that pacing always slows the source.
+			if !sleep(ctx, d/2+rand.N(d/2+1)) {
+				return
+			}
+		}
+	}
+}
+
+// pacer delays the requests to a source that answers without blocking (package doc).
+type pacer struct {
+	quick int // consecutive answers within quickAnswer
+}
+
+// next returns how long to wait before the next request, after an answer that took took.
+func (p *pacer) next(took time.Duration) time.Duration {
+	if took >= quickAnswer {
+		p.quick = 0
+		return 0
+	}
+	p.quick++
+	if p.quick < 2 {
+		return 0
+	}
+	return min(minPace<<min(p.quick-2, 16), maxPace)
+}
+
+// sleep waits d, and reports false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -161,9 +239,43 @@ func (c *Client) fetch(ctx context.Context, base string, index uint64) (*api.Rep
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return nil, fmt.Errorf("healthd answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
+	limit := int64(DefaultMaxReportBytes)
+	if c.maxBytes != nil {
+		if n := c.maxBytes(); n > 0 {
+			limit = n
+		}
+	}
+	if resp.ContentLength > limit {
+		return nil, fmt.Errorf("%w: %d bytes, over the cap of %d", ErrReportTooLarge, resp.ContentLength, limit)
+	}
+	body := &capReader{r: resp.Body, left: limit}
 	var rep api.Report
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxReportBytes)).Decode(&rep); err != nil {
+	if err := json.NewDecoder(body).Decode(&rep); err != nil {
+		if body.over {
+			return nil, fmt.Errorf("%w: over the cap of %d bytes", ErrReportTooLarge, limit)
+		}
 		return nil, fmt.Errorf("decode health report: %w", err)
 	}
 	return &rep, nil
+}
+
+// capReader reads r up to left bytes, then fails with ErrReportTooLarge (io.LimitReader
+// would end with io.EOF, which the decoder reports as a truncated document).
+type capReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		c.over = true
+		return 0, ErrReportTooLarge
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
