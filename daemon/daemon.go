@@ -308,9 +308,9 @@ func (d *Daemon) AdminAddr() net.Addr {
 // PolicyStatus describes the serving policy and the last reload.
 func (d *Daemon) PolicyStatus() api.PolicyStatus {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	st := d.status
 	st.Files = append([]string(nil), st.Files...)
+	d.mu.Unlock()
 	if d.st != nil {
 		st.Quarantined = d.st.Quarantined()
 	}

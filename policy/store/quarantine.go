@@ -101,24 +101,40 @@ func firstError(diags hcl.Diagnostics) string {
 	return ""
 }
 
-// Quarantined lists the managed documents left out of the serving policy, by path.
+// Quarantined lists the managed documents left out of the serving policy, by path. It
+// takes no lock (the daemon asks while holding its own, which a publication under the
+// store's lock takes too).
 func (s *Store) Quarantined() []api.QuarantinedDoc {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]api.QuarantinedDoc, 0, len(s.quarantine))
-	for _, q := range s.quarantine {
-		out = append(out, api.QuarantinedDoc{Path: q.path, Error: q.reason})
+	if l := s.quarantined.Load(); l != nil {
+		return slices.Clone(*l)
+	}
+	return nil
+}
+
+// setQuarantine makes q the quarantine, and what Quarantined lists. Called with s.mu held.
+func (s *Store) setQuarantine(q map[string]quarantined) {
+	s.quarantine = q
+	out := make([]api.QuarantinedDoc, 0, len(q))
+	for _, d := range q {
+		out = append(out, api.QuarantinedDoc{Path: d.path, Error: d.reason})
 	}
 	slices.SortFunc(out, func(a, b api.QuarantinedDoc) int { return strings.Compare(a.Path, b.Path) })
-	return out
+	s.quarantined.Store(&out)
 }
 
 // pruneQuarantine forgets the documents of the quarantine that m no longer holds as they
 // were (written again, or removed). Called with s.mu held.
 func (s *Store) pruneQuarantine(m *managed) {
+	var kept map[string]quarantined
 	for name, q := range s.quarantine {
-		if d, ok := m.docs.get(name); !ok || d.sum != q.sum {
-			delete(s.quarantine, name)
+		if d, ok := m.docs.get(name); ok && d.sum == q.sum {
+			if kept == nil {
+				kept = map[string]quarantined{}
+			}
+			kept[name] = q
 		}
+	}
+	if len(kept) != len(s.quarantine) {
+		s.setQuarantine(kept)
 	}
 }

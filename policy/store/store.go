@@ -54,7 +54,8 @@ type Store struct {
 	watches  []*fileWatch // running Watches, told of every snapshot published (watch.go)
 	// quarantine holds the managed documents left out of the serving policy because they
 	// do not load, by name (quarantine.go).
-	quarantine map[string]quarantined
+	quarantine  map[string]quarantined
+	quarantined atomic.Pointer[[]api.QuarantinedDoc] // the same, as Quarantined lists it
 
 	// The local cache of the managed documents (cache.go); cachePath "" keeps none.
 	cachePath  string
@@ -254,7 +255,7 @@ func (s *Store) Load() (*policy.Snapshot, hcl.Diagnostics) {
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Snapshot refused", Detail: err.Error()})
 	}
 	s.cache, s.lastOp = src.m, s.declKey(src.opFiles)
-	s.quarantine = q
+	s.setQuarantine(q)
 	s.drains.Store(ds)
 	s.remember(src.opFiles, snap)
 	s.setObjects(snap, src)
