@@ -85,6 +85,11 @@ type Config struct {
 	Listen string
 	// TCP bounds the DNS TCP listener (0 = dnsserver's defaults).
 	TCP TCPLimits
+	// NSID, Identity and ServerVersion say which node answered, to those who ask (NSID,
+	// RFC 5001; CHAOS TXT id.server, hostname.bind, version.bind, RFC 4892); empty: not
+	// answered. See dnsserver.Config.
+	NSID                    []byte
+	Identity, ServerVersion string
 	// AdminMaxConns bounds the admin listener's connections (0 = httpserve's default,
 	// 256; 32 from one address).
 	AdminMaxConns int
@@ -201,7 +206,8 @@ func New(cfg Config) (*Daemon, error) {
 	d := &Daemon{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), returnDelay: returnDelay}
 	d.bg, d.bgCancel = context.WithCancel(context.Background())
 	d.srv = dnsserver.New(dnsserver.Config{Addr: cfg.Listen, Logger: d.log, MaxTCPConns: cfg.TCP.MaxConns,
-		MaxTCPConnsPerPrefix: cfg.TCP.MaxConnsPerPrefix, TCPIdleTimeout: cfg.TCP.IdleTimeout, TCPQueryTimeout: cfg.TCP.QueryTimeout})
+		MaxTCPConnsPerPrefix: cfg.TCP.MaxConnsPerPrefix, TCPIdleTimeout: cfg.TCP.IdleTimeout, TCPQueryTimeout: cfg.TCP.QueryTimeout,
+		NSID: cfg.NSID, Identity: cfg.Identity, Version: cfg.ServerVersion})
 	hc, err := client.New(client.Config{URLs: cfg.HealthURLs,
 		StaleAfter: cmp.Or(cfg.HealthStaleAfter, health.DefaultStaleAfter), MaxReportBytes: d.reportCap.Load})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime/debug"
+	"strings"
 	"sync"
 
 	"github.com/miekg/dns"
@@ -129,15 +130,20 @@ func (s *Server) general(st *state, q *query, nb *nameBuf, req []byte, src netip
 	defer scratchPool.Put(sc)
 	sc.reset()
 	sc.shard = sh
+	if q.nsidAsk && q.act == actAccept {
+		q.nsid = s.cfg.NSID
+	}
 
 	switch {
 	case q.act != actAccept:
 		// No OPT in a FORMERR for a broken OPT (q.edns is false): the requester's EDNS is
 		// what is broken. BADVERS carries an OPT of the version we implement, 0.
 		return s.finish(sc, q, actRcode[q.act], 0, tcp, out)
+	case q.qclass == dns.ClassCHAOS && s.chaos(sc, q):
+		return s.finish(sc, q, dns.RcodeSuccess, 0, tcp, out)
 	case q.qclass != dns.ClassINET:
-		// Only IN data is served; CHAOS (version.bind, id.server) is refused too rather
-		// than disclosing the build (RFC 4892 makes id.server optional).
+		// Only IN data is served; CHAOS (version.bind, id.server) too when configured,
+		// else refused rather than disclosing the build (RFC 4892 makes id.server optional).
 		return s.finish(sc, q, dns.RcodeRefused, 0, tcp, out)
 	case q.qtype == dns.TypeAXFR || q.qtype == dns.TypeIXFR:
 		// Zone transfers are not offered (RFC 5936 Section 4.2 allows refusing them);
@@ -231,4 +237,27 @@ func (s *Server) pack(sc *scratch, q *query, rcode, scope int, tcp bool, out []b
 		}
 	}
 	return appendOPT(msg, q, rcode, scope), rcode, r.Truncated
+}
+
+// chaos answers the CHAOS TXT names that identify a server, when configured: id.server
+// and hostname.bind with Config.Identity (RFC 4892), version.bind and version.server with
+// Config.Version; false for any other question (refused). The answer has TTL 0 and AA:
+// it is this server's own, and says which node of several answered.
+func (s *Server) chaos(sc *scratch, q *query) bool {
+	var v string
+	switch strings.ToLower(q.qname) {
+	case "id.server.", "hostname.bind.":
+		v = s.cfg.Identity
+	case "version.bind.", "version.server.":
+		v = s.cfg.Version
+	}
+	if v == "" {
+		return false
+	}
+	sc.resp.Authoritative = true
+	if q.qtype == dns.TypeTXT || q.qtype == dns.TypeANY {
+		sc.resp.Answer = append(sc.resp.Answer, &dns.TXT{
+			Hdr: dns.RR_Header{Name: q.qname, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS}, Txt: []string{v}})
+	}
+	return true
 }

@@ -34,6 +34,9 @@ const maxPointers = 126
 // ednsOptionECS is the EDNS Client Subnet option code (RFC 7871 Section 6).
 const ednsOptionECS = 8
 
+// ednsOptionNSID is the Name Server Identifier option (RFC 5001).
+const ednsOptionNSID = 3
+
 // Section count limits of a query, from miekg's DefaultMsgAcceptFunc: a query has no
 // answer, at most one authority RR (an IXFR SOA, RFC 1995 Section 3) and at most two
 // additional RRs (OPT and TSIG). Bigger counts are refused before anything is parsed.
@@ -119,6 +122,10 @@ type query struct {
 	optStart int  // offset of the OPT RDATA
 	optEnd   int
 	optOther bool // an option other than ECS (ignored, RFC 6891 Section 6.1.2)
+	nsidAsk  bool // an NSID option (RFC 5001): the general path answers it
+	// nsid is the identifier the reply's OPT carries: Config.NSID, set by the general
+	// path for a query that asked (nil: none).
+	nsid []byte
 
 	// ECS, RFC 7871.
 	ecs ecsOption
@@ -417,6 +424,7 @@ func parseOptions(msg []byte, q *query) error {
 			}
 		} else {
 			q.optOther = true
+			q.nsidAsk = q.nsidAsk || code == ednsOptionNSID
 		}
 		b = b[4+n:]
 	}

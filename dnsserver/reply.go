@@ -38,6 +38,9 @@ func optLen(q *query, rcode int) int {
 	if echoECS(q, rcode) {
 		n += 4 + 4 + q.ecs.alen // option code and length, FAMILY, SOURCE, SCOPE, ADDRESS
 	}
+	if len(q.nsid) > 0 {
+		n += 4 + len(q.nsid)
+	}
 	return n
 }
 
@@ -67,20 +70,25 @@ func appendOPTRR(msg []byte, q *query, rcode, scope int) []byte {
 		ttl |= 0x8000
 	}
 	msg = appendUint32(msg, ttl)
+	rdlen := len(msg)
+	msg = appendUint16(msg, 0) // RDLENGTH, set below
 	if echoECS(q, rcode) {
 		e := &q.ecs
 		if e.source == 0 {
 			scope = 0 // RFC 7871 Section 7.2.1: a /0 query gets a /0 scope
 		}
-		msg = appendUint16(msg, uint16(4+4+e.alen))
 		msg = appendUint16(msg, ednsOptionECS)
 		msg = appendUint16(msg, uint16(4+e.alen))
 		msg = appendUint16(msg, e.family)
 		msg = append(msg, e.source, uint8(scope))
 		msg = append(msg, e.addr[:e.alen]...)
-	} else {
-		msg = appendUint16(msg, 0)
 	}
+	if len(q.nsid) > 0 { // RFC 5001 Section 2.3: the identifier, in a reply to a query that asked
+		msg = appendUint16(msg, ednsOptionNSID)
+		msg = appendUint16(msg, uint16(len(q.nsid)))
+		msg = append(msg, q.nsid...)
+	}
+	binary.BigEndian.PutUint16(msg[rdlen:], uint16(len(msg)-rdlen-2))
 	binary.BigEndian.PutUint16(msg[10:], binary.BigEndian.Uint16(msg[10:])+1)
 	return msg
 }

@@ -56,6 +56,12 @@ type Config struct {
 	// MaxTCPQueriesPerConn closes a TCP connection after that many queries. Default 0,
 	// unlimited.
 	MaxTCPQueriesPerConn int
+	// NSID is this server's identifier, returned to a query with an NSID option (RFC
+	// 5001); nil returns none. Identity answers CHAOS TXT id.server and hostname.bind
+	// (RFC 4892), Version version.bind and version.server; "" refuses them. All three
+	// are off by default: they tell an operator which node answered, and tell anyone.
+	NSID              []byte
+	Identity, Version string
 }
 
 // DefaultAddr is the listen address when Config.Addr is empty: an unprivileged port on

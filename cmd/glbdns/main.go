@@ -31,6 +31,21 @@ func main() {
 	)
 	healthURL.FromEnv("GLBDNS_HEALTH")
 	flag.StringVar(&cfg.Listen, "listen", cli.Env("GLBDNS_LISTEN", "127.0.0.1:5353"), "UDP and TCP `address` to answer DNS on (env GLBDNS_LISTEN)")
+	flag.Func("nsid", "name server identifier returned to queries that ask for one (RFC 5001): text, or hex after 0x (env GLBDNS_NSID); default none", func(v string) error {
+		b, err := cli.NSID(v)
+		cfg.NSID = b
+		return err
+	})
+	if v := os.Getenv("GLBDNS_NSID"); v != "" {
+		b, err := cli.NSID(v)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "glbdns: GLBDNS_NSID:", err)
+			os.Exit(2)
+		}
+		cfg.NSID = b
+	}
+	flag.StringVar(&cfg.Identity, "identity", cli.Env("GLBDNS_IDENTITY", ""), "`name` answered to CHAOS TXT id.server and hostname.bind (RFC 4892; env GLBDNS_IDENTITY); default none: refused")
+	flag.StringVar(&cfg.ServerVersion, "server-version", cli.Env("GLBDNS_SERVER_VERSION", ""), "`text` answered to CHAOS TXT version.bind and version.server (env GLBDNS_SERVER_VERSION); default none: refused")
 	flag.IntVar(&cfg.AdminMaxConns, "admin-max-conns", 256, "open admin connections at most (32 from one address); past it a new one is closed at once")
 	flag.IntVar(&cfg.TCP.MaxConns, "tcp-max-conns", 1000, "open DNS TCP connections at most; past it a new one closes the longest-idle one, or is refused when none is idle")
 	flag.IntVar(&cfg.TCP.MaxConnsPerPrefix, "tcp-max-conns-per-prefix", 0, "open DNS TCP connections at most from one IPv4 /24 or IPv6 /56, as -tcp-max-conns (default a tenth of -tcp-max-conns)")

@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -106,4 +107,19 @@ func PolicySource(path string, fromEtcd bool, etcd store.EtcdConfig) error {
 		return errors.New("-policy is required (or -policy-from-etcd with -etcd-endpoints)")
 	}
 	return nil
+}
+
+// NSID parses an NSID flag: text, or hex after "0x" (as NSD's and Knot's nsid take both).
+func NSID(v string) ([]byte, error) {
+	if h, ok := strings.CutPrefix(v, "0x"); ok {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			return nil, fmt.Errorf("nsid %q: bad hex: %v", v, err)
+		}
+		return b, nil
+	}
+	if len(v) > 512 {
+		return nil, errors.New("nsid: longer than 512 bytes")
+	}
+	return []byte(v), nil
 }
