@@ -81,14 +81,14 @@ func TestGraceExpiredMetrics(t *testing.T) {
 }
 
 // TestOversizedReportKeepsHealth: a reporter that says m is down and then sends reports
-// over the cap (client.ReportCap of the policy, 8 MiB here) is refused with an error
+// over the cap (client.ReportCap of the policy, 1 MiB here) is refused with an error
 // logged, and m stays out of the answers while the reporter is fresh (the last good
 // report counts).
 func TestOversizedReportKeepsHealth(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "policy.hcl"), testPolicy(1))
 	var calls atomic.Int32
-	big := strings.Repeat(" ", 9<<20) // JSON whitespace inside the report: valid, past 8 MiB
+	big := strings.Repeat(" ", 2<<20) // JSON whitespace inside the report: valid, past 1 MiB
 	hd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := calls.Add(1)
 		_, _ = io.WriteString(w, `{"reporter":"hd",`)
