@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -54,9 +56,9 @@ var fromOther = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transpor
 	DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.1.1")}}).DialContext}}
 
 // TestHTTPListenersBounded is the red team's listener exhaustion on the real binaries:
-// 3,000 idle connections to glbdns's admin listener and 1,100 to healthd's, from one
-// source. Each holds at most its per-source bound; the admin API, DNS over TCP and
-// healthd's probes go on for everyone else.
+// 3,000 idle connections to glbdns's admin listener and 3,000 to healthd's, from one
+// source. Each holds at most its per-source bound; the admin API, DNS over TCP, a reload
+// and healthd's probes go on for everyone else.
 func TestHTTPListenersBounded(t *testing.T) {
 	b := newBackend(t, "127.0.0.1")
 	files := map[string]string{"policy.hcl": healthPolicy([]*backend{b}, func(int) string { return b.port() }, "")}
@@ -68,8 +70,8 @@ func TestHTTPListenersBounded(t *testing.T) {
 	admin := adminAddrRE.FindStringSubmatch(g.Logs())[1]
 
 	heldAdmin := flood(t, admin, 3000)
-	heldHealthd := flood(t, haddr, 1100)
-	t.Logf("held open after a second: admin %d of 3000, healthd %d of 1100", heldAdmin, heldHealthd)
+	heldHealthd := flood(t, haddr, 3000)
+	t.Logf("held open after a second: admin %d of 3000, healthd %d of 3000", heldAdmin, heldHealthd)
 	if heldAdmin > 32 || heldHealthd > 32 {
 		t.Errorf("one source holds %d admin and %d healthd connections; want at most 32 each", heldAdmin, heldHealthd)
 	}
@@ -84,6 +86,12 @@ func TestHTTPListenersBounded(t *testing.T) {
 	if r, _, err := c.Exchange(q, dnsAddr); err != nil || len(r.Answer) != 1 {
 		t.Fatalf("DNS over TCP during the flood: %v %v", r, err)
 	}
+	// A reload: a new service in the policy is served.
+	if err := os.WriteFile(filepath.Join(dir, "more.hcl"), []byte("service \"more.glb.test\" {\n  pools = [\"web\"]\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := &clusterNode{dns: dnsAddr}
+	eventually(t, 10*time.Second, "the reloaded policy served", func() bool { return n.answer(t, "more.glb.test.") != "NXDOMAIN" })
 	// healthd keeps probing: the member is up, and stays up over three more rounds.
 	eventually(t, 10*time.Second, "member up in healthd", func() bool {
 		resp, err := fromOther.Get("http://" + haddr + "/v1/health")
