@@ -81,8 +81,12 @@ type Config struct {
 
 	// Store is the policy store the REST API reads and writes; nil leaves the API out.
 	Store *store.Store
-	// Token is the bearer token writes need; "" disables writes (403).
+	// Token is the bearer token writes need, and reads too but /healthz and /readyz;
+	// "" disables writes (403) and leaves reads open.
 	Token string
+	// PublicMetrics serves /metrics, and PublicStatus the status page and /v1/state,
+	// without the token (a scraper or a browser on a management network).
+	PublicMetrics, PublicStatus bool
 }
 
 // Admin serves the admin endpoints.
@@ -145,12 +149,12 @@ func New(cfg Config) *Admin {
 }
 
 // Handler is the admin mux.
-func (a *Admin) Handler() http.Handler { return a.mux }
+func (a *Admin) Handler() http.Handler { return a.guard(a.mux) }
 
 // Serve serves on ln and samples the answer counters until ctx is done, then shuts the
 // HTTP server down (bounded to 2s). It returns nil after a clean stop.
 func (a *Admin) Serve(ctx context.Context, ln net.Listener) error {
-	hs := a.cfg.HTTP.Server(a.mux, a.log)
+	hs := a.cfg.HTTP.Server(a.Handler(), a.log)
 	ln = httpserve.Listen(ln, a.cfg.HTTP)
 	go func() {
 		t := time.NewTicker(a.cfg.SampleEvery)

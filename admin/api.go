@@ -87,21 +87,57 @@ func (a *Admin) write(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusForbidden, "write API disabled: no admin token configured", "")
 			return
 		}
-		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		tok = strings.TrimSpace(tok)
-		if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="glbdns"`)
-			writeError(w, http.StatusUnauthorized, "missing or malformed Authorization header: want \"Bearer TOKEN\"", "")
-			return
+		if a.authorized(w, r) {
+			h(w, r)
 		}
-		sum := sha256.Sum256([]byte(tok))
-		if subtle.ConstantTimeCompare(sum[:], a.tokenSum[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="glbdns", error="invalid_token"`)
-			writeError(w, http.StatusForbidden, "wrong admin token", "")
-			return
-		}
-		h(w, r)
 	}
+}
+
+// authorized checks r's bearer token against the configured one and answers 401 or 403
+// when it does not match.
+func (a *Admin) authorized(w http.ResponseWriter, r *http.Request) bool {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	tok = strings.TrimSpace(tok)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="glbdns"`)
+		writeError(w, http.StatusUnauthorized, "missing or malformed Authorization header: want \"Bearer TOKEN\"", "")
+		return false
+	}
+	sum := sha256.Sum256([]byte(tok))
+	if subtle.ConstantTimeCompare(sum[:], a.tokenSum[:]) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="glbdns", error="invalid_token"`)
+		writeError(w, http.StatusForbidden, "wrong admin token", "")
+		return false
+	}
+	return true
+}
+
+// guard makes reads need the token too when one is configured: pools' checks carry their
+// headers (where health-check credentials live), the state names the policy's files.
+// /healthz and /readyz stay open for load balancers and orchestrators, and /metrics and
+// the status page (with the /v1/state it reads) when Config.PublicMetrics and
+// PublicStatus open them. Writes check the token themselves (write).
+func (a *Admin) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.cfg.Token != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !a.public(r.URL.Path) {
+			if !a.authorized(w, r) {
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *Admin) public(path string) bool {
+	switch path {
+	case "/healthz", "/readyz":
+		return true
+	case "/metrics":
+		return a.cfg.PublicMetrics
+	case "/", "/v1/state":
+		return a.cfg.PublicStatus
+	}
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

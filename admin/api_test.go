@@ -102,7 +102,9 @@ func (r response) json(t *testing.T, v any) {
 	}
 }
 
-// do sends a request; headers are "Name: value" strings; auth adds the bearer token.
+// do sends a request; headers are "Name: value" strings; auth adds the bearer token,
+// which reads always carry (they need it when a token is configured; TestReadsNeedToken
+// sends them without).
 func (f *fixture) do(method, path, body string, auth bool, headers ...string) response {
 	f.t.Helper()
 	var rd io.Reader
@@ -113,7 +115,7 @@ func (f *fixture) do(method, path, body string, auth bool, headers ...string) re
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if auth {
+	if auth || method == http.MethodGet || method == http.MethodHead {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	for _, h := range headers {
@@ -461,6 +463,56 @@ func BenchmarkGetPool(b *testing.B) {
 		h.ServeHTTP(w, req)
 		if w.Code != 200 {
 			b.Fatal(w.Code)
+		}
+	}
+}
+
+// TestReadsNeedToken: with a token configured, reads need it too but for the probes, and
+// the public opt-ins open /metrics and the status page; without a token reads are open.
+func TestReadsNeedToken(t *testing.T) {
+	get := func(t *testing.T, h http.Handler, path, tok string) int {
+		t.Helper()
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	f := newFixture(t, token)
+	cases := []struct {
+		cfg  Config
+		path string
+		tok  string
+		want int
+	}{
+		{Config{Token: token}, "/v1/pools", "", 401},
+		{Config{Token: token}, "/v1/pools", "nope", 403},
+		{Config{Token: token}, "/v1/pools", token, 200},
+		{Config{Token: token}, "/v1/state", "", 401},
+		{Config{Token: token}, "/", "", 401},
+		{Config{Token: token}, "/metrics", "", 401},
+		{Config{Token: token}, "/healthz", "", 200},
+		{Config{Token: token}, "/readyz", "", 200},
+		{Config{Token: token, PublicMetrics: true}, "/metrics", "", 200},
+		{Config{Token: token, PublicStatus: true}, "/", "", 200},
+		{Config{Token: token, PublicStatus: true}, "/v1/state", "", 200},
+		{Config{Token: token, PublicStatus: true, PublicMetrics: true}, "/v1/pools", "", 401},
+		{Config{}, "/v1/pools", "", 200},
+		{Config{}, "/metrics", "", 200},
+	}
+	for _, c := range cases {
+		c.cfg.Store, c.cfg.Health, c.cfg.Ready = f.store, f.health, func() bool { return true }
+		c.cfg.Logger = slog.New(slog.DiscardHandler)
+		if got := get(t, New(c.cfg).Handler(), c.path, c.tok); got != c.want {
+			t.Errorf("token %v, public metrics %v status %v: GET %s with %q: %d, want %d",
+				c.cfg.Token != "", c.cfg.PublicMetrics, c.cfg.PublicStatus, c.path, c.tok, got, c.want)
 		}
 	}
 }

@@ -90,6 +90,9 @@ type Config struct {
 	// answered. See dnsserver.Config.
 	NSID                    []byte
 	Identity, ServerVersion string
+	// AdminPublicMetrics and AdminPublicStatus serve /metrics, and the status page with
+	// /v1/state, without the admin token; every other read needs it when one is set.
+	AdminPublicMetrics, AdminPublicStatus bool
 	// AdminMaxConns bounds the admin listener's connections (0 = httpserve's default,
 	// 256; 32 from one address).
 	AdminMaxConns int
@@ -240,17 +243,19 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("load %s: %w: %s", cfg.PolicyPath, ErrPolicy, diags.Error())
 	}
 	d.adm = admin.New(admin.Config{
-		HTTP:     httpserve.Config{MaxConns: cfg.AdminMaxConns},
-		Logger:   d.log.With("component", "admin"),
-		Gatherer: d.reg,
-		Server:   d.srv,
-		Health:   d.health,
-		Ready:    d.ready.Load,
-		Degraded: d.degraded,
-		Policy:   d.PolicyStatus,
-		Store:    st,
-		Token:    cfg.AdminToken,
-		Cluster:  d.cluster,
+		HTTP:          httpserve.Config{MaxConns: cfg.AdminMaxConns},
+		PublicMetrics: cfg.AdminPublicMetrics,
+		PublicStatus:  cfg.AdminPublicStatus,
+		Logger:        d.log.With("component", "admin"),
+		Gatherer:      d.reg,
+		Server:        d.srv,
+		Health:        d.health,
+		Ready:         d.ready.Load,
+		Degraded:      d.degraded,
+		Policy:        d.PolicyStatus,
+		Store:         st,
+		Token:         cfg.AdminToken,
+		Cluster:       d.cluster,
 	})
 	if b, ok := st.Backend().(*store.EtcdBackend); ok {
 		d.registry = cluster.New(b.Client(), b.Prefix(), d.log)

@@ -49,7 +49,7 @@ var adminAddrRE = regexp.MustCompile(`msg="admin listening" addr=(\S+)`)
 // startCluster starts an etcd cluster of etcdMembers and n glbdns nodes on it.
 func startCluster(t *testing.T, etcdMembers, n int, extra ...string) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, etcd: etcdtest.Start(t, etcdMembers), token: "cluster-token", dir: writePolicy(t, map[string]string{"zone.hcl": clusterPolicy})}
+	c := &testCluster{t: t, etcd: etcdtest.Start(t, etcdMembers), token: adminToken, dir: writePolicy(t, map[string]string{"zone.hcl": clusterPolicy})}
 	for i := range n {
 		c.startNode(i, extra...)
 	}
@@ -197,7 +197,7 @@ func ifMatchPut(t *testing.T, url, token, version string, body any) int {
 
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := adminGet(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,7 +107,7 @@ func TestHealthdFollowsTheStore(t *testing.T) {
 	up := newBackend(t, "127.0.0.41")
 	dir := writePolicy(t, map[string]string{"p.hcl": followPolicy})
 	managed := filepath.Join(t.TempDir(), "managed")
-	token := "follow-test-token"
+	token := adminToken
 	tokenFile := filepath.Join(t.TempDir(), "admin-token")
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)

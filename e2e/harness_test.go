@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -272,4 +273,17 @@ func execBin(t *testing.T, bin string, args ...string) (string, error) {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, binary(t, bin), args...).CombinedOutput()
 	return string(out), err
+}
+
+// adminToken is the admin token of every test that sets one: reads need it too.
+const adminToken = "e2e-admin-token"
+
+// adminGet is a GET of an admin URL with the admin token.
+func adminGet(url string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	return http.DefaultClient.Do(req)
 }

@@ -98,7 +98,7 @@ func TestTerraformApplyToDNS(t *testing.T) {
 		t.Skip("TF_ACC is not set (make test sets it); this test runs tofu")
 	}
 	tofu := tofuBinary(t)
-	const token = "e2e-terraform-token"
+	const token = adminToken
 	tokenFile := filepath.Join(t.TempDir(), "admin-token")
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -178,7 +178,7 @@ func TestTerraformApplyToDNS(t *testing.T) {
 
 	measure("destroy: NXDOMAIN", func(r *dns.Msg) bool { return r.Rcode == dns.RcodeNameError },
 		"destroy", "-auto-approve", "-no-color")
-	resp, err := http.Get(adminURL + "/v1/pools/web-eu")
+	resp, err := adminGet(adminURL + "/v1/pools/web-eu")
 	if err != nil {
 		t.Fatal(err)
 	}

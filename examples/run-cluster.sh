@@ -68,7 +68,7 @@ done
 for i in 1 2 3; do
   ip=127.0.0.2$i
   "$bin/glbdns" -listen "$ip:5353" -policy "$here/policy" -etcd-endpoints "$endpoints" \
-    -node-id "n$i" -admin "$ip:8053" -admin-token-file "$token_file" \
+    -node-id "n$i" -admin "$ip:8053" -admin-token-file "$token_file" -admin-public-status -admin-public-metrics \
     -policy-cache "$run/glbdns-n$i.cache" 2>>"$run/glbdns-n$i.log" &
   started "glbdns-n$i" $!
 done
@@ -80,7 +80,7 @@ A glbdns cluster is starting on loopback (logs and pid files in $run):
   two healthd reporters (h1, h2) found by every node through etcd.
   dig @127.0.0.21 -p 5353 www.glb.example.com A +short
   dig @127.0.0.23 -p 5353 www.glb.example.com A +short
-  $bin/glbctl status -admin http://127.0.0.22:8053          # the nodes, their policy, their reporters
+  $bin/glbctl status -admin http://127.0.0.22:8053 -admin-token-file $token_file   # the nodes, their policy, their reporters
 A pool made through one node is served by all three:
   curl -s -H "Authorization: Bearer \$(cat $token_file)" http://127.0.0.21:8053/v1/pools -d '{"name":"web-new","members":[{"name":"iad-2","address":"127.0.0.13"}],"checks":[{"name":"http","type":"http","port":8080,"path":"/healthz","interval":"1s","timeout":"500ms"}]}'
   curl -s -H "Authorization: Bearer \$(cat $token_file)" http://127.0.0.21:8053/v1/services -d '{"name":"new.glb.example.com","pools":["web-new"]}'

@@ -54,7 +54,7 @@ MSG
 fi
 cat <<MSG
 Status page: http://$admin/   (metrics: http://$admin/metrics, state: http://$admin/v1/state)
-  $bin/glbctl status -admin http://$admin
+  $bin/glbctl status -admin http://$admin -admin-token-file $token_file
 Edit $here/policy/*.hcl and glbdns reloads it; a broken edit is refused and logged.
 The admin API's token is in $token_file; make a pool and a service with it:
   curl -s -H "Authorization: Bearer \$(cat $token_file)" http://$admin/v1/pools -d '{"name":"web-new","members":[{"name":"iad-2","address":"127.0.0.13"}],"checks":[{"name":"http","type":"http","port":8080,"path":"/healthz","interval":"1s","timeout":"500ms"}]}'
@@ -63,6 +63,6 @@ The admin API's token is in $token_file; make a pool and a service with it:
 MSG
 echo "Ctrl-C stops everything."
 "$bin/glbdns" -listen "$listen" -policy "$here/policy" -managed-dir "$managed" -admin "$admin" \
-  -admin-token-file "$token_file" "${health_flags[@]}" &
+  -admin-token-file "$token_file" -admin-public-status -admin-public-metrics "${health_flags[@]}" &
 pids+=($!)
 wait "${pids[-1]}"

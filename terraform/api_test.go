@@ -105,7 +105,12 @@ func aRecords(r *dns.Msg) []string {
 // If-Match. The read-only fields are dropped, since the server refuses unknown input.
 func putWithETag(t *testing.T, url, token, path string, change func(map[string]any)) {
 	t.Helper()
-	resp, err := http.Get(url + path)
+	req, err := http.NewRequest(http.MethodGet, url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token) // reads need it too on a node with one
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +127,7 @@ func putWithETag(t *testing.T, url, token, path string, change func(map[string]a
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPut, url+path, bytes.NewReader(body))
+	req, err = http.NewRequest(http.MethodPut, url+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,8 +89,8 @@ func (p *glbdnsProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 				},
 			},
 			"token": schema.StringAttribute{
-				MarkdownDescription: "Admin token, sent as a bearer token on writes. Defaults to the `" + EnvToken +
-					"` environment variable. Reads need no token; without one, every write fails.",
+				MarkdownDescription: "Admin token, sent as a bearer token on every request. Defaults to the `" + EnvToken +
+					"` environment variable. A node with a token configured needs it for reads too; without one, every write fails.",
 				Optional:  true,
 				Sensitive: true,
 			},

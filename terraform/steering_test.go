@@ -225,7 +225,12 @@ func TestAccPoolResource_steering(t *testing.T) {
 func checkPoolJSON(url, pool string, want map[string]any) resource.TestCheckFunc {
 	return func(*terraform.State) error {
 		c := &http.Client{Timeout: 5 * time.Second}
-		resp, err := c.Get(url + "/v1/pools/" + pool)
+		req, err := http.NewRequest(http.MethodGet, url+"/v1/pools/"+pool, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+accToken) // reads need it on a node with one
+		resp, err := c.Do(req)
 		if err != nil {
 			return err
 		}

@@ -33,7 +33,7 @@ const usage = `Usage:
   glbctl explain -policy PATH -name NAME [-type A] [-client ADDR] [-ecs PREFIX]
       Show which answer a client would get for NAME and why: the zone, the service, its
       policy, the members considered, the hash key and the ECS scope.
-  glbctl status [-admin URL]
+  glbctl status [-admin URL] [-admin-token-file FILE]
       Show the live state of a running glbdns from its admin listener (default
       http://127.0.0.1:8053, env GLBDNS_ADMIN_URL): every service, pool and member with its
       health and its share of the answers over the last minute.

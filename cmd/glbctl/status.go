@@ -26,8 +26,18 @@ func status(args []string, stdout, stderr io.Writer) int {
 	}
 	base := fs.String("admin", def, "admin `URL` of the glbdns to ask (env GLBDNS_ADMIN_URL)")
 	timeout := fs.Duration("timeout", 5*time.Second, "request timeout")
+	tokenFile := fs.String("admin-token-file", "", "`file` holding the admin token, which reads need when the node has one (else env GLBDNS_ADMIN_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	tok := os.Getenv("GLBDNS_ADMIN_TOKEN")
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "glbctl: status: %v\n", err)
+			return 2
+		}
+		tok = strings.TrimSpace(string(b))
 	}
 	u := strings.TrimRight(*base, "/")
 	if !strings.Contains(u, "://") {
@@ -36,24 +46,28 @@ func status(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	var st api.State
-	if err := getJSON(ctx, u+"/v1/state", &st); err != nil {
+	if err := getJSON(ctx, u+"/v1/state", tok, &st); err != nil {
 		fmt.Fprintf(stderr, "glbctl: status: %v\n", err)
 		return 1
 	}
 	// An older glbdns has no /v1/cluster: the state alone is still worth printing.
 	var cl api.Cluster
-	if err := getJSON(ctx, u+"/v1/cluster", &cl); err == nil {
+	if err := getJSON(ctx, u+"/v1/cluster", tok, &cl); err == nil {
 		printCluster(stdout, &cl)
 	}
 	printState(stdout, &st)
 	return 0
 }
 
-// getJSON decodes the JSON answer of a GET of u into v.
-func getJSON(ctx context.Context, u string, v any) error {
+// getJSON decodes the JSON answer of a GET of u (with the bearer token tok, "" for
+// none) into v.
+func getJSON(ctx context.Context, u, tok string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -46,6 +46,8 @@ func main() {
 	}
 	flag.StringVar(&cfg.Identity, "identity", cli.Env("GLBDNS_IDENTITY", ""), "`name` answered to CHAOS TXT id.server and hostname.bind (RFC 4892; env GLBDNS_IDENTITY); default none: refused")
 	flag.StringVar(&cfg.ServerVersion, "server-version", cli.Env("GLBDNS_SERVER_VERSION", ""), "`text` answered to CHAOS TXT version.bind and version.server (env GLBDNS_SERVER_VERSION); default none: refused")
+	flag.BoolVar(&cfg.AdminPublicMetrics, "admin-public-metrics", false, "serve /metrics without the admin token (every read but /healthz and /readyz needs it when one is set)")
+	flag.BoolVar(&cfg.AdminPublicStatus, "admin-public-status", false, "serve the status page and /v1/state without the admin token")
 	flag.IntVar(&cfg.AdminMaxConns, "admin-max-conns", 256, "open admin connections at most (32 from one address); past it a new one is closed at once")
 	flag.IntVar(&cfg.TCP.MaxConns, "tcp-max-conns", 1000, "open DNS TCP connections at most; past it a new one closes the longest-idle one, or is refused when none is idle")
 	flag.IntVar(&cfg.TCP.MaxConnsPerPrefix, "tcp-max-conns-per-prefix", 0, "open DNS TCP connections at most from one IPv4 /24 or IPv6 /56, as -tcp-max-conns (default a tenth of -tcp-max-conns)")

@@ -157,7 +157,7 @@ func parseEndpoint(raw string) (*url.URL, error) {
 // New returns a client of the admin API at endpoints (e.g. "http://10.0.0.1:8053"), the
 // nodes of one cluster, tried in that order (see the package comment). There must be at
 // least one, each valid for ParseEndpoint, and no two the same. token is sent as a bearer
-// token on writes; reads need none.
+// token on every request: writes need it, and so do reads on a node that has one.
 func New(endpoints []string, token string, opts ...Option) (*Client, error) {
 	if len(endpoints) == 0 {
 		return nil, errors.New("no endpoint")
@@ -463,7 +463,7 @@ func (c *Client) attempt(ctx context.Context, ep *url.URL, method, path string, 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.token != "" && method != http.MethodGet {
+	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)

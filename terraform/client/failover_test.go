@@ -199,8 +199,9 @@ func serve(h http.Handler) func(t *testing.T) string {
 // TestEndpointErrorNamesEveryEndpoint checks that a request no endpoint answers fails with
 // every endpoint tried, in order, and why each failed.
 func TestEndpointErrorNamesEveryEndpoint(t *testing.T) {
-	refused := refusedURL(t)
+	// The live servers first: a port closed before they bind could be given to one of them.
 	unavailable, closed := serve(fails(http.StatusServiceUnavailable))(t), serve(http.HandlerFunc(closes))(t)
+	refused := refusedURL(t)
 	c, err := client.New([]string{refused, unavailable, closed}, token)
 	if err != nil {
 		t.Fatal(err)
