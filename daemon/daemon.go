@@ -57,6 +57,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -320,12 +321,56 @@ func (d *Daemon) AdminAddr() net.Addr {
 func (d *Daemon) PolicyStatus() api.PolicyStatus {
 	d.mu.Lock()
 	st := d.status
-	st.Files = append([]string(nil), st.Files...)
 	d.mu.Unlock()
+	files := make([]string, len(st.Files))
+	for i, f := range st.Files {
+		files[i] = d.shown(f)
+	}
+	st.Files = files
+	st.LastError = d.shownText(st.LastError)
 	if d.st != nil {
 		st.Quarantined = d.st.Quarantined()
+		for i := range st.Quarantined {
+			q := &st.Quarantined[i]
+			q.Path, q.Error = d.shown(q.Path), d.shownText(q.Error)
+		}
 	}
 	return st
+}
+
+// shownRoot is the directory the state names files relative to: the one that holds the
+// policy path, so that "policy/zone.hcl" and "policy.managed/pool-web.hcl" say what they
+// are, and the host's layout is not disclosed ("" without a policy path).
+func (d *Daemon) shownRoot() string {
+	if d.cfg.PolicyPath == "" {
+		return ""
+	}
+	abs, err := filepath.Abs(d.cfg.PolicyPath)
+	if err != nil {
+		return ""
+	}
+	return filepath.Dir(abs)
+}
+
+// shown is how the state names a source file: relative to shownRoot, or its base name
+// after ".../" when it lies elsewhere. Etcd keys and relative names are kept.
+func (d *Daemon) shown(path string) string {
+	root := d.shownRoot()
+	if root == "" || !filepath.IsAbs(path) || len(d.cfg.Etcd.Endpoints) > 0 && strings.HasPrefix(path, cmp.Or(d.cfg.Etcd.Prefix, store.DefaultEtcdPrefix)) {
+		return path
+	}
+	if rel, err := filepath.Rel(root, path); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return ".../" + filepath.Base(path)
+}
+
+// shownText is a diagnostic's text with the paths under shownRoot made relative.
+func (d *Daemon) shownText(text string) string {
+	if root := d.shownRoot(); root != "" && root != string(filepath.Separator) {
+		text = strings.ReplaceAll(text, root+string(filepath.Separator), "")
+	}
+	return text
 }
 
 // publish installs what the policy store compiled (store.Publish): a new snapshot, with

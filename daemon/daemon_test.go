@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -257,6 +258,11 @@ func TestReloadRefusesBrokenPolicy(t *testing.T) {
 	st := d.PolicyStatus()
 	if st.Hash != hash || st.Generation != 1 || st.LastResult != "failure" || st.LastError == "" {
 		t.Errorf("status after refused reload = %+v", st)
+	}
+	// The state names files relative to the directory that holds the policy path.
+	shown := filepath.Join(filepath.Base(dir), "policy.hcl")
+	if !slices.Contains(st.Files, shown) || !strings.Contains(st.LastError, shown+":3,26") || strings.Contains(st.LastError, dir) {
+		t.Errorf("state files %v, error %q: want %s, no absolute path", st.Files, st.LastError, shown)
 	}
 	for name, want := range map[string]float64{
 		"glbdns_policy_reloads_total":          1,

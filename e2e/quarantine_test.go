@@ -40,8 +40,10 @@ service "www.glb.test" {
 	}
 	var st api.State
 	getJSON(t, admin+"/v1/state", &st)
-	if len(st.Policy.Quarantined) != 1 || st.Policy.Quarantined[0].Path != broken || st.Policy.Quarantined[0].Error == "" {
-		t.Fatalf("/v1/state quarantined: %+v, want %s with its error", st.Policy.Quarantined, broken)
+	// Named relative to the directory that holds the policy path.
+	shown := filepath.Join(filepath.Base(dir)+".managed", "pool-broken.hcl")
+	if len(st.Policy.Quarantined) != 1 || st.Policy.Quarantined[0].Path != shown || !strings.HasPrefix(st.Policy.Quarantined[0].Error, shown+":2:") {
+		t.Fatalf("/v1/state quarantined: %+v, want %s with its error", st.Policy.Quarantined, shown)
 	}
 	if !strings.Contains(g.Logs(), "Managed document quarantined") {
 		t.Error("the quarantine is not in the log")
