@@ -487,7 +487,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	log := d.log
 	// Descriptors: every DNS TCP and admin connection at its bound, and a reserve for the
 	// UDP sockets, the health watches, etcd, a reload's files and the cache.
-	httpserve.Budget(cmp.Or(d.cfg.TCP.MaxConns, 1000)+cmp.Or(d.cfg.AdminMaxConns, 256)+256, log)
+	httpserve.Budget(cmp.Or(d.cfg.TCP.MaxConns, dnsserver.DefaultMaxTCPConns)+cmp.Or(d.cfg.AdminMaxConns, httpserve.DefaultMaxConns)+256, log)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer d.bgCancel()

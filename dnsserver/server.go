@@ -64,6 +64,13 @@ type Config struct {
 	Identity, Version string
 }
 
+// TCP defaults (Config).
+const (
+	DefaultMaxTCPConns     = 1000
+	DefaultTCPIdleTimeout  = 10 * time.Second
+	DefaultTCPQueryTimeout = 3 * time.Second
+)
+
 // DefaultAddr is the listen address when Config.Addr is empty: an unprivileged port on
 // loopback, so that running the binary without flags exposes nothing.
 const DefaultAddr = "127.0.0.1:5353"
@@ -79,10 +86,10 @@ func (c *Config) setDefaults() {
 		c.UDPWorkers = runtime.GOMAXPROCS(0)
 	}
 	if c.TCPIdleTimeout <= 0 {
-		c.TCPIdleTimeout = 10 * time.Second
+		c.TCPIdleTimeout = DefaultTCPIdleTimeout
 	}
 	if c.MaxTCPConns <= 0 {
-		c.MaxTCPConns = 1000
+		c.MaxTCPConns = DefaultMaxTCPConns
 	}
 	if c.MaxTCPConnsPerPrefix <= 0 {
 		c.MaxTCPConnsPerPrefix = max(1, c.MaxTCPConns/10)
@@ -94,7 +101,7 @@ func (c *Config) setDefaults() {
 		c.TCPPrefixV6 = 56
 	}
 	if c.TCPQueryTimeout <= 0 {
-		c.TCPQueryTimeout = 3 * time.Second
+		c.TCPQueryTimeout = DefaultTCPQueryTimeout
 	}
 	if c.MaxTCPQueriesPerConn < 0 {
 		c.MaxTCPQueriesPerConn = 0

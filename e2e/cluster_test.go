@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -44,8 +43,6 @@ type testCluster struct {
 	dir   string // the operator policy, the same for every node
 }
 
-var adminAddrRE = regexp.MustCompile(`msg="admin listening" addr=(\S+)`)
-
 // startCluster starts an etcd cluster of etcdMembers and n glbdns nodes on it.
 func startCluster(t *testing.T, etcdMembers, n int, extra ...string) *testCluster {
 	t.Helper()
@@ -77,12 +74,7 @@ func (c *testCluster) startNode(i int, extra ...string) *clusterNode {
 		c.nodes[i] = n
 	}
 	n.p, n.dns = start(c.t, "glbdns", "addr", n.args...)
-	n.p.waitLog(c.t, `msg="admin listening"`, 10*time.Second)
-	m := adminAddrRE.FindStringSubmatch(n.p.Logs())
-	if m == nil {
-		c.t.Fatalf("no admin address in the log\n%s", n.p.Logs())
-	}
-	n.admin = "http://" + m[1]
+	n.admin = adminURL(c.t, n.p)
 	return n
 }
 

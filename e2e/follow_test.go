@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -117,15 +115,7 @@ func TestHealthdFollowsTheStore(t *testing.T) {
 	hurl := "http://" + haddr
 	g, dnsAddr := start(t, "glbdns", "addr", "-listen", "127.0.0.1:0", "-policy", dir, "-managed-dir", managed,
 		"-admin", "127.0.0.1:0", "-admin-token-file", tokenFile, "-health", hurl)
-	re := regexp.MustCompile(`msg="admin listening" addr=(\S+)`)
-	var admin string
-	eventually(t, 10*time.Second, "admin listening log line", func() bool {
-		m := re.FindStringSubmatch(g.Logs())
-		if m != nil {
-			admin = "http://" + strings.Trim(m[1], `"`)
-		}
-		return m != nil
-	})
+	admin := adminURL(t, g)
 
 	// m1 is the backend (up); m2 is an address with nothing on the port (down). rise and
 	// fall 1: the first probe gives the verdict, so "checked" and "has a verdict" coincide.

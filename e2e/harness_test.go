@@ -287,3 +287,18 @@ func adminGet(url string) (*http.Response, error) {
 	req.Header.Set("Authorization", "Bearer "+adminToken)
 	return http.DefaultClient.Do(req)
 }
+
+// adminURL waits (bounded) for glbdns's `msg="admin listening" addr=...` line.
+func adminURL(t *testing.T, p *proc) string {
+	t.Helper()
+	re := regexp.MustCompile(`msg="admin listening" addr=(\S+)`)
+	var admin string
+	eventually(t, 10*time.Second, "admin listening log line", func() bool {
+		if m := re.FindStringSubmatch(p.Logs()); m != nil {
+			admin = "http://" + strings.Trim(m[1], `"`)
+			return true
+		}
+		return false
+	})
+	return admin
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,8 +67,7 @@ func TestHTTPListenersBounded(t *testing.T) {
 	_, haddr := start(t, "healthd", "addr", "-policy", dir, "-listen", "127.0.0.1:0", "-id", "hd")
 	g, dnsAddr := start(t, "glbdns", "addr", "-listen", "127.0.0.1:0", "-policy", dir, "-admin", "127.0.0.1:0",
 		"-health", "http://"+haddr)
-	g.waitLog(t, `msg="admin listening"`, 10*time.Second)
-	admin := adminAddrRE.FindStringSubmatch(g.Logs())[1]
+	admin := strings.TrimPrefix(adminURL(t, g), "http://")
 
 	heldAdmin := flood(t, admin, 3000)
 	heldHealthd := flood(t, haddr, 3000)

@@ -56,15 +56,7 @@ service "www.glb.test" {
 func startOperated(t *testing.T) (*proc, string, string, string) {
 	t.Helper()
 	p, dnsAddr, dir := startGLBDNS(t, map[string]string{"policy.hcl": operatePolicy(1)}, "-admin", "127.0.0.1:0")
-	re := regexp.MustCompile(`msg="admin listening" addr=(\S+)`)
-	var admin string
-	eventually(t, 10*time.Second, "admin listening log line", func() bool {
-		m := re.FindStringSubmatch(p.Logs())
-		if m != nil {
-			admin = "http://" + strings.Trim(m[1], `"`)
-		}
-		return m != nil
-	})
+	admin := adminURL(t, p)
 	return p, dnsAddr, admin, dir
 }
 

@@ -240,21 +240,6 @@ func startStack(t *testing.T, addrs ...string) *stack {
 	return s
 }
 
-// adminURL waits (bounded) for glbdns's `msg="admin listening" addr=...` line.
-func adminURL(t *testing.T, p *proc) string {
-	t.Helper()
-	re := regexp.MustCompile(`msg="admin listening" addr=(\S+)`)
-	var admin string
-	eventually(t, 10*time.Second, "admin listening log line", func() bool {
-		if m := re.FindStringSubmatch(p.Logs()); m != nil {
-			admin = "http://" + strings.Trim(m[1], `"`)
-			return true
-		}
-		return false
-	})
-	return admin
-}
-
 func httpGet(t *testing.T, u string) []byte {
 	t.Helper()
 	c := &http.Client{Timeout: 10 * time.Second}

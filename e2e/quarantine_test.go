@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/glbdns/glbdns/api"
 )
@@ -32,8 +31,7 @@ service "www.glb.test" {
 		t.Fatal(err)
 	}
 	g, addr := start(t, "glbdns", "addr", "-listen", "127.0.0.1:0", "-policy", dir, "-admin", "127.0.0.1:0")
-	g.waitLog(t, `msg="admin listening"`, 10*time.Second)
-	admin := "http://" + adminAddrRE.FindStringSubmatch(g.Logs())[1]
+	admin := adminURL(t, g)
 	n := &clusterNode{dns: addr}
 	if got := n.answer(t, "www.glb.test."); got != "192.0.2.10" {
 		t.Fatalf("www.glb.test with a broken managed document: %s", got)

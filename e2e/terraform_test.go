@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -105,12 +104,7 @@ func TestTerraformApplyToDNS(t *testing.T) {
 	}
 	p, dnsAddr, _ := startGLBDNS(t, map[string]string{"zone.hcl": terraformZone},
 		"-admin", "127.0.0.1:0", "-admin-token-file", tokenFile, "-managed-dir", filepath.Join(t.TempDir(), "managed"), "-no-watch")
-	p.waitLog(t, `msg="admin listening"`, 10*time.Second)
-	m := regexp.MustCompile(`msg="admin listening" addr=(\S+)`).FindStringSubmatch(p.Logs())
-	if m == nil {
-		t.Fatalf("no admin address in the log\n%s", p.Logs())
-	}
-	adminURL := "http://" + m[1]
+	adminURL := adminURL(t, p)
 
 	// The configuration is the documented example; only the endpoint differs.
 	example, err := os.ReadFile("../terraform/examples/main.tf")

@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// Descriptors: every API connection and every probe at its bound, and a reserve for
 	// the policy's files, etcd and the log.
-	httpserve.Budget(cmp.Or(cfg.HTTP.MaxConns, 256)+cmp.Or(cfg.MaxInFlight, DefaultMaxInFlight)+64, log)
+	httpserve.Budget(cmp.Or(cfg.HTTP.MaxConns, httpserve.DefaultMaxConns)+cmp.Or(cfg.MaxInFlight, DefaultMaxInFlight)+64, log)
 	log.Info("listening", "addr", ln.Addr().String())
 	if cfg.Cluster != nil {
 		info := api.ReporterInfo{ID: cfg.ID, URL: cmp.Or(cfg.Advertise, "http://"+ln.Addr().String()),

@@ -11,13 +11,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/glbdns/glbdns/admin"
 	"github.com/glbdns/glbdns/daemon"
+	"github.com/glbdns/glbdns/dnsserver"
 	"github.com/glbdns/glbdns/health"
 	"github.com/glbdns/glbdns/internal/buildinfo"
 	"github.com/glbdns/glbdns/internal/cli"
+	"github.com/glbdns/glbdns/internal/httpserve"
 )
 
 func main() {
@@ -48,11 +49,11 @@ func main() {
 	flag.StringVar(&cfg.ServerVersion, "server-version", cli.Env("GLBDNS_SERVER_VERSION", ""), "`text` answered to CHAOS TXT version.bind and version.server (env GLBDNS_SERVER_VERSION); default none: refused")
 	flag.BoolVar(&cfg.AdminPublicMetrics, "admin-public-metrics", false, "serve /metrics without the admin token (every read but /healthz and /readyz needs it when one is set)")
 	flag.BoolVar(&cfg.AdminPublicStatus, "admin-public-status", false, "serve the status page and /v1/state without the admin token")
-	flag.IntVar(&cfg.AdminMaxConns, "admin-max-conns", 256, "open admin connections at most (32 from one address); past it a new one is closed at once")
-	flag.IntVar(&cfg.TCP.MaxConns, "tcp-max-conns", 1000, "open DNS TCP connections at most; past it a new one closes the longest-idle one, or is refused when none is idle")
+	flag.IntVar(&cfg.AdminMaxConns, "admin-max-conns", httpserve.DefaultMaxConns, "open admin connections at most (32 from one address); past it a new one is closed at once")
+	flag.IntVar(&cfg.TCP.MaxConns, "tcp-max-conns", dnsserver.DefaultMaxTCPConns, "open DNS TCP connections at most; past it a new one closes the longest-idle one, or is refused when none is idle")
 	flag.IntVar(&cfg.TCP.MaxConnsPerPrefix, "tcp-max-conns-per-prefix", 0, "open DNS TCP connections at most from one IPv4 /24 or IPv6 /56, as -tcp-max-conns (default a tenth of -tcp-max-conns)")
-	flag.DurationVar(&cfg.TCP.IdleTimeout, "tcp-idle-timeout", 10*time.Second, "close a DNS TCP connection idle that long between queries")
-	flag.DurationVar(&cfg.TCP.QueryTimeout, "tcp-query-timeout", 3*time.Second, "close a DNS TCP connection whose query, once its length has arrived, is not read and answered within that")
+	flag.DurationVar(&cfg.TCP.IdleTimeout, "tcp-idle-timeout", dnsserver.DefaultTCPIdleTimeout, "close a DNS TCP connection idle that long between queries")
+	flag.DurationVar(&cfg.TCP.QueryTimeout, "tcp-query-timeout", dnsserver.DefaultTCPQueryTimeout, "close a DNS TCP connection whose query, once its length has arrived, is not read and answered within that")
 	flag.StringVar(&cfg.PolicyPath, "policy", cli.Env("GLBDNS_POLICY", ""), "policy `path`: a .hcl file or a directory of .hcl files (env GLBDNS_POLICY)")
 	flag.Var(&healthURL, "health", "healthd `URL` to subscribe to, repeatable (env GLBDNS_HEALTH, comma-separated); none: every member is up")
 	flag.DurationVar(&cfg.HealthStaleAfter, "health-stale-after", health.DefaultStaleAfter, "a healthd reporter silent this long stops counting")

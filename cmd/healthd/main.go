@@ -49,7 +49,7 @@ func main() {
 		logLevel   = flag.String("log-level", "info", "log level: debug, info, warn or error")
 		advertise  = flag.String("advertise-url", cli.Env("HEALTHD_ADVERTISE_URL", ""), "base `URL` glbdns nodes watch this reporter at when it registers in etcd (default http:// and the bound -listen address; env HEALTHD_ADVERTISE_URL)")
 		cache      = flag.String("policy-cache", cli.Env("HEALTHD_POLICY_CACHE", ""), "`file` where healthd on etcd keeps the managed objects it probes, and probes them from when it starts while etcd is down (default POLICY.healthd.cache beside the policy, none with -policy-from-etcd; env HEALTHD_POLICY_CACHE)")
-		maxConns   = flag.Int("max-conns", 256, "open health API connections at most (32 from one address); past it a new one is closed at once")
+		maxConns   = flag.Int("max-conns", httpserve.DefaultMaxConns, "open health API connections at most (32 from one address); past it a new one is closed at once")
 		etcd       = cli.EtcdFlags(flag.CommandLine, "HEALTHD")
 		fromEtcd   = cli.PolicyFromEtcd(flag.CommandLine, "HEALTHD")
 	)

@@ -17,10 +17,17 @@ import (
 	"time"
 )
 
+// Connection defaults (Config).
+const (
+	DefaultMaxConns          = 256
+	DefaultMaxConnsPerSource = 32
+)
+
 // Config bounds one HTTP listener. Zero fields take the defaults.
 type Config struct {
-	// MaxConns bounds the open connections (default 256); MaxConnsPerSource those from
-	// one IP address (default 32: Terraform's ten writers and a scraper fit).
+	// MaxConns bounds the open connections (default DefaultMaxConns); MaxConnsPerSource
+	// those from one IP address (default DefaultMaxConnsPerSource: Terraform's ten writers
+	// and a scraper fit).
 	MaxConns, MaxConnsPerSource int
 	// ReadHeaderTimeout bounds the request headers (default 5s), ReadTimeout the whole
 	// request, body included (default 30s: a slow body is not held open), WriteTimeout
@@ -42,8 +49,8 @@ func (c Config) withDefaults() Config {
 			*v = d
 		}
 	}
-	def(&c.MaxConns, 256)
-	def(&c.MaxConnsPerSource, 32)
+	def(&c.MaxConns, DefaultMaxConns)
+	def(&c.MaxConnsPerSource, DefaultMaxConnsPerSource)
 	def(&c.MaxHeaderBytes, 64<<10)
 	defD(&c.ReadHeaderTimeout, 5*time.Second)
 	defD(&c.ReadTimeout, 30*time.Second)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -75,10 +74,9 @@ func (s *Store) PushPolicy(files []policy.File) (*policy.Snapshot, hcl.Diagnosti
 // ToLocal renames, in diagnostics of PushPolicy, the pushed files' keys to the files
 // they came from, which are in dir.
 func (s *Store) ToLocal(diags hcl.Diagnostics, dir string) {
-	prefix := s.b.Path(PolicyDocs)
 	rename := func(r *hcl.Range) {
 		if r != nil {
-			if name, ok := strings.CutPrefix(r.Filename, prefix); ok {
+			if name, ok := s.nameOf(r.Filename, PolicyDocs); ok {
 				r.Filename = filepath.Join(dir, name)
 			}
 		}

@@ -80,8 +80,7 @@ func (s *Store) loadQuarantined(src *sources) (*policy.Snapshot, hcl.Diagnostics
 
 // docOf is the name of the managed document at path, if path is one of m's.
 func (s *Store) docOf(m *managed, path string) (string, bool) {
-	prefix := strings.TrimSuffix(s.b.Path("x"), "x")
-	name, ok := strings.CutPrefix(path, prefix)
+	name, ok := s.nameOf(path, "")
 	if !ok {
 		return "", false
 	}

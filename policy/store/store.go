@@ -522,6 +522,14 @@ func serviceFrom(s *policy.Service) api.Service {
 	return out
 }
 
+// nameOf is the name of the document that the backend calls path, without the within
+// prefix ("" for the managed documents, PolicyDocs for the operator's files in the
+// store), when path is one: Path(within+NAME), NAME without a separator.
+func (s *Store) nameOf(path, within string) (string, bool) {
+	name, ok := strings.CutPrefix(path, strings.TrimSuffix(s.b.Path(within+"x"), "x"))
+	return name, ok && name != "" && !strings.ContainsAny(name, `/\`)
+}
+
 // docName is the managed document of an object: KIND-NAME.hcl with every byte outside
 // [A-Za-z0-9._-] percent-encoded, so that any name is one safe file name.
 func docName(kind, name string) string {

@@ -132,14 +132,12 @@ func (s *Store) ownFiles(snap *policy.Snapshot) []string {
 	if _, ok := s.b.(watchable); !ok {
 		return snap.Files
 	}
-	prefix := strings.TrimSuffix(s.b.Path("x"), "x")
-	opPrefix := strings.TrimSuffix(s.b.Path(PolicyDocs+"x"), "x")
 	out := make([]string, 0, 8)
 	for _, f := range snap.Files {
-		if name, ok := strings.CutPrefix(f, prefix); ok && !strings.ContainsRune(name, '/') {
+		if _, ok := s.nameOf(f, ""); ok {
 			continue
 		}
-		if name, ok := strings.CutPrefix(f, opPrefix); ok && s.opInStore && !strings.ContainsRune(name, '/') {
+		if _, ok := s.nameOf(f, PolicyDocs); ok && s.opInStore {
 			continue // an operator's file in the store: its watch has it
 		}
 		out = append(out, f)
