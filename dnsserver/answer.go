@@ -59,6 +59,7 @@ func (s *Server) resolve(sc *scratch, st *state, q *query, client policy.Client)
 		switch res.Kind {
 		case zones.Answer:
 			r.Answer = append(r.Answer, res.Answer...)
+			q.wildcard = res.Wildcard
 			return dns.RcodeSuccess, scope
 		case zones.NoData:
 			if qtype == dns.TypeANY && s.appendAny(sc, z, name) {

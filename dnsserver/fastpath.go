@@ -190,8 +190,7 @@ func (s *Server) fastPath(st *state, q *query, fs *fastScratch, req []byte, src 
 	if len(r.msg) > replyLimit(q, tcp) {
 		return nil, false
 	}
-	s.record(sh, st.zoneSlot(zpos), q, r.rcode, tcp, r.msg, false)
-	return r.msg, true
+	return s.send(sh, st.zoneSlot(zpos), q, r.rcode, tcp, r.msg, false), true
 }
 
 // fastQuery reports whether the fast path takes q, as far as that is decided before the

@@ -135,3 +135,91 @@ func BenchmarkGeneralPathStaticNoMetrics(b *testing.B) {
 func BenchmarkGeneralPathGeoECS(b *testing.B) {
 	benchGeneral(b, steerServer(b, nil), withECS(newQuery("geo.steer.test.", dns.TypeA), "81.2.69.142/32"))
 }
+
+// rrlBenchServer is fastServer with response-rate limiting on, at its highest rate.
+func rrlBenchServer(b *testing.B) *Server {
+	s := New(Config{Logger: testLogger(), RRL: RRLConfig{Rate: maxRRLRate, Slip: 2}, CookieSecrets: testCookieSecrets})
+	s.SetSnapshot(loadSnapshot(b))
+	return s
+}
+
+// benchRRL is benchFastOn on rrlBenchServer for queries from 4,096 networks in turn: no
+// bucket reaches the rate, so every reply pays RRL (the key, the bucket's compare-and-swap
+// on a table bigger than the caches close to the core, the clock) and none is limited.
+// BenchmarkFastPathStaticRRL minus BenchmarkFastPathStaticManySources is what RRL costs
+// a reply.
+func benchRRL(b *testing.B, s *Server, m *dns.Msg, wantRcode int) {
+	b.Helper()
+	req, err := m.Pack()
+	if err != nil {
+		b.Fatal(err)
+	}
+	srcs := make([]netip.AddrPort, 4096)
+	for i := range srcs {
+		srcs[i] = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 7}), 5353)
+	}
+	out := make([]byte, 0, ednsUDPSize)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if out = s.handle(req, srcs[i&4095], false, out, 0); out == nil {
+			b.Fatal("a reply was limited")
+		}
+		i++
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(out); err != nil || r.Rcode != wantRcode || r.Truncated {
+		b.Fatalf("last reply: %v %v", err, r)
+	}
+}
+
+func BenchmarkFastPathStaticManySources(b *testing.B) {
+	benchRRL(b, fastServer(b), newQuery("static.glb.example.com.", dns.TypeA), dns.RcodeSuccess)
+}
+
+func BenchmarkFastPathStaticRRL(b *testing.B) {
+	benchRRL(b, rrlBenchServer(b), newQuery("static.glb.example.com.", dns.TypeA), dns.RcodeSuccess)
+}
+
+func BenchmarkFastPathWeightedManySources(b *testing.B) {
+	benchRRL(b, fastServer(b), newQuery("www.glb.example.com.", dns.TypeA), dns.RcodeSuccess)
+}
+
+func BenchmarkFastPathWeightedRRL(b *testing.B) {
+	benchRRL(b, rrlBenchServer(b), newQuery("www.glb.example.com.", dns.TypeA), dns.RcodeSuccess)
+}
+
+func BenchmarkFastPathNXDOMAINRRL(b *testing.B) {
+	benchRRL(b, rrlBenchServer(b), newQuery("nothere.glb.example.com.", dns.TypeA), dns.RcodeNameError)
+}
+
+// cookieQuery is a query for name with EDNS and a COOKIE option of kind (testCookieBytes)
+// from src.
+func cookieQuery(name, kind string, src netip.AddrPort) *dns.Msg {
+	m := newQuery(name, dns.TypeA)
+	m.SetEdns0(1232, false)
+	m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_LOCAL{Code: dns.EDNS0COOKIE, Data: testCookieBytes(kind, src)})
+	return m
+}
+
+// BenchmarkFastPathStaticEDNS is the static answer to an EDNS query without a cookie,
+// for the cookie benchmarks to be read against.
+func BenchmarkFastPathStaticEDNS(b *testing.B) {
+	m := newQuery("static.glb.example.com.", dns.TypeA)
+	m.SetEdns0(1232, false)
+	benchFast(b, m, dns.RcodeSuccess)
+}
+
+// BenchmarkFastPathStaticClientCookie is a client cookie alone: a server cookie minted
+// (one SipHash) and returned.
+func BenchmarkFastPathStaticClientCookie(b *testing.B) {
+	src := "198.51.100.7:5353"
+	benchFast(b, cookieQuery("static.glb.example.com.", "client", netip.MustParseAddrPort(src)), dns.RcodeSuccess)
+}
+
+// BenchmarkFastPathStaticValidCookieRRL is a valid server cookie (one SipHash to check
+// it, echoed) on a server with RRL on, which the cookie exempts.
+func BenchmarkFastPathStaticValidCookieRRL(b *testing.B) {
+	src := "198.51.100.7:5353"
+	benchFastOn(b, rrlBenchServer(b), cookieQuery("static.glb.example.com.", "valid", netip.MustParseAddrPort(src)), src, dns.RcodeSuccess)
+}

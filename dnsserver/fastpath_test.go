@@ -16,7 +16,7 @@ import (
 // state carries no fast-path data, so Handle always takes the general path.
 func generalOnly(tb testing.TB) *Server {
 	tb.Helper()
-	s := New(Config{Logger: testLogger()})
+	s := New(Config{Logger: testLogger(), CookieSecrets: testCookieSecrets})
 	s.SetSnapshot(loadSnapshot(tb))
 	st := *s.state.Load()
 	st.fast = nil
@@ -30,13 +30,13 @@ func (s *Server) fastOnly(req []byte, src netip.AddrPort, tcp bool, out []byte, 
 	fs := fastPool.Get().(*fastScratch)
 	defer func() { fs.release(); fastPool.Put(fs) }()
 	var q query
-	q.act = parse(req, &q, &fs.name)
+	s.begin(&q, req, fs, src, tcp, sh)
 	return s.fastPath(s.state.Load(), &q, fs, req, src, tcp, out, sh)
 }
 
 func fastServer(tb testing.TB) *Server {
 	tb.Helper()
-	s := New(Config{Logger: testLogger()})
+	s := New(Config{Logger: testLogger(), CookieSecrets: testCookieSecrets})
 	s.SetSnapshot(loadSnapshot(tb))
 	return s
 }
@@ -80,6 +80,9 @@ func TestFastPathIdenticalBytes(t *testing.T) {
 		do   bool
 		ecs  string
 		size uint16
+		// cookie: "client" sends a client cookie, "valid" one with the server cookie
+		// minted for the source, "bad" one with a server cookie of another secret.
+		cookie string
 	}
 	ednsCases := []ednsCase{
 		{name: "none"},
@@ -89,6 +92,9 @@ func TestFastPathIdenticalBytes(t *testing.T) {
 		{name: "ecs4-20", edns: true, size: 1232, ecs: "203.0.112.0/20"},
 		{name: "ecs4-0", edns: true, size: 1232, ecs: "0.0.0.0/0"},
 		{name: "ecs6-56", edns: true, do: true, size: 1400, ecs: "2001:db8:1234:5600::/56"},
+		{name: "cookie-client", edns: true, size: 1232, cookie: "client"},
+		{name: "cookie-valid", edns: true, size: 1232, ecs: "203.0.113.0/24", cookie: "valid"},
+		{name: "cookie-bad", edns: true, do: true, size: 1232, cookie: "bad"},
 	}
 	srcs := []netip.AddrPort{netip.MustParseAddrPort("198.51.100.7:5353"), netip.MustParseAddrPort("[2001:db8::7]:5353")}
 	fastHits := map[string]int{}
@@ -116,11 +122,14 @@ func TestFastPathIdenticalBytes(t *testing.T) {
 									m = withECS(m, ec.ecs)
 								}
 							}
+							src := srcs[total%len(srcs)]
+							if ec.cookie != "" {
+								m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: testCookie(t, ec.cookie, src)})
+							}
 							req, err := m.Pack()
 							if err != nil {
 								t.Fatal(err)
 							}
-							src := srcs[total%len(srcs)]
 							label := fmt.Sprintf("%s/%s/%s/%s/rd=%v/tcp=%v", qn, dns.TypeToString[qt], ec.name, cs, rd, tcp)
 							total++
 							f, ok := fast.fastOnly(req, src, tcp, outF, 0)
@@ -138,6 +147,11 @@ func TestFastPathIdenticalBytes(t *testing.T) {
 									t.Errorf("%s: weighted reply shape differs:\nfast    %x\ngeneral %x", label, f, g)
 								}
 								continue
+							}
+							if ec.cookie != "" && ec.cookie != "valid" {
+								// A fresh server cookie, last in the reply, is stamped
+								// with the second: the two replies may straddle one.
+								f, g = maskServerCookie(t, f), maskServerCookie(t, g)
 							}
 							if !bytes.Equal(f, g) {
 								t.Errorf("%s (fast=%v): replies differ:\nfast    %x\ngeneral %x", label, ok, f, g)
@@ -193,11 +207,8 @@ func TestFastPathFallsBack(t *testing.T) {
 			m.IsEdns0().SetVersion(1)
 			return packed(t, m)
 		}},
-		{"cookie-option", func(t *testing.T) []byte {
-			m := base()
-			m.SetEdns0(1232, false)
-			m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0123456789abcdef"})
-			return packed(t, m)
+		{"bad-server-cookie", func(t *testing.T) []byte { // BADCOOKIE
+			return withOption(t, dns.EDNS0COOKIE, testCookieBytes("bad", src))
 		}},
 		{"class-chaos", func(t *testing.T) []byte {
 			m := base()

@@ -93,7 +93,7 @@ func (s *Server) handle(req []byte, src netip.AddrPort, tcp bool, out []byte, sh
 	st := s.state.Load()
 	fs := fastPool.Get().(*fastScratch)
 	var q query
-	q.act = parse(req, &q, &fs.name)
+	s.begin(&q, req, fs, src, tcp, sh)
 	reply, ok := s.fastPath(st, &q, fs, req, src, tcp, out, sh)
 	if !ok {
 		reply = s.general(st, &q, &fs.name, req, src, tcp, out, sh)
@@ -105,10 +105,38 @@ func (s *Server) handle(req []byte, src netip.AddrPort, tcp bool, out []byte, sh
 
 // actRcode is the rcode of each verdict of parse but actAccept and actDrop.
 var actRcode = [...]int{
-	actFormErr: dns.RcodeFormatError,
-	actNotImp:  dns.RcodeNotImplemented,
-	actRefused: dns.RcodeRefused,
-	actBadVers: dns.RcodeBadVers,
+	actFormErr:   dns.RcodeFormatError,
+	actNotImp:    dns.RcodeNotImplemented,
+	actRefused:   dns.RcodeRefused,
+	actBadVers:   dns.RcodeBadVers,
+	actBadCookie: dns.RcodeBadCookie,
+}
+
+// begin parses req into q, once for both paths, and judges its cookie.
+func (s *Server) begin(q *query, req []byte, fs *fastScratch, src netip.AddrPort, tcp bool, sh int) {
+	q.act = parse(req, q, &fs.name)
+	q.src, q.name = src, &fs.name
+	if q.cookieLen != 0 && q.act == actAccept {
+		s.checkCookie(q, req, tcp, sh)
+	}
+}
+
+// checkCookie judges the query's COOKIE option (cookie.go) and sets the cookie its reply
+// carries. A server cookie that is not ours gets BADCOOKIE over UDP, with a fresh one
+// (RFC 7873 Section 5.2.4; as PowerDNS and BIND): the client retries with it, and a
+// forger, who never sees it, cannot. Over TCP the connection has proved the address
+// already, and the query is answered. With cookies off the option is ignored, as any
+// option we do not implement (Section 5.2.1).
+func (s *Server) checkCookie(q *query, req []byte, tcp bool, sh int) {
+	ck := s.cookieKeys.Load()
+	if ck == nil {
+		return
+	}
+	ck.judge(q, req, q.src.Addr().Unmap(), clock.seconds())
+	s.metrics.cookie(sh, q.cookie)
+	if q.cookie == cookieBad && !tcp {
+		q.act = actBadCookie
+	}
 }
 
 // general answers everything the fast path declines, from the same parse (q, and the
@@ -137,7 +165,8 @@ func (s *Server) general(st *state, q *query, nb *nameBuf, req []byte, src netip
 	switch {
 	case q.act != actAccept:
 		// No OPT in a FORMERR for a broken OPT (q.edns is false): the requester's EDNS is
-		// what is broken. BADVERS carries an OPT of the version we implement, 0.
+		// what is broken. BADVERS carries an OPT of the version we implement, 0, and
+		// BADCOOKIE one with a fresh cookie.
 		return s.finish(sc, q, actRcode[q.act], 0, tcp, out)
 	case q.qclass == dns.ClassCHAOS && s.chaos(sc, q):
 		return s.finish(sc, q, dns.RcodeSuccess, 0, tcp, out)
@@ -187,8 +216,7 @@ func (s *Server) finish(sc *scratch, q *query, rcode, scope int, tcp bool, out [
 		s.metrics.dropped(sc.shard)
 		return nil
 	}
-	s.record(sc.shard, sc.zone, q, rcode, tcp, msg, truncated)
-	return msg
+	return s.send(sc.shard, sc.zone, q, rcode, tcp, msg, truncated)
 }
 
 // pack fills the reply header and question around the sections resolve put in sc.resp,

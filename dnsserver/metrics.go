@@ -17,7 +17,7 @@ package dnsserver
 //	glbdns_dns_requests_total{zone,qtype,rcode,proto}  counter  replies sent; zone is the
 //	    origin from the policy ("glb.example.com.") or "none" (outside every zone, or no
 //	    question); qtype one of A AAAA CNAME MX TXT NS SOA SRV PTR CAA HTTPS SVCB ANY other;
-//	    rcode one of NOERROR FORMERR SERVFAIL NXDOMAIN NOTIMP REFUSED BADVERS other;
+//	    rcode one of NOERROR FORMERR SERVFAIL NXDOMAIN NOTIMP REFUSED BADVERS BADCOOKIE other;
 //	    proto udp or tcp. Only non-zero series are exported.
 //	glbdns_dns_response_size_bytes{proto}              histogram of reply sizes (buckets as
 //	    CoreDNS: 0 100 200 300 400 511 1023 2047 4095 8291 16000 32000 48000 64000)
@@ -25,6 +25,10 @@ package dnsserver
 //	glbdns_dns_ecs_requests_total                      counter  replied queries with an ECS option
 //	glbdns_dns_dropped_requests_total                  counter  messages not answered (shorter
 //	    than a header, or a response)
+//	glbdns_dns_rrl_limited_total{action}               counter  UDP replies rate limiting dropped
+//	    (action="drop") or sent as an empty TC=1 reply ("slip"), rrl.go
+//	glbdns_dns_cookies_total{cookie}                   counter  queries with a COOKIE option:
+//	    client_only, valid (exempt from rate limiting) or bad (BADCOOKIE over UDP), cookie.go
 //	glbdns_dns_panics_total                            counter  panics recovered (Server.Panics)
 //	glbdns_policy_answers_total{service,pool,member}   counter  times the member was put in an
 //	    answer of the service (A/AAAA record or CNAME); carried across reloads by identity
@@ -122,7 +126,7 @@ func qtypeIndex(t uint16) int {
 }
 
 // rcode buckets: every rcode the server sends has its own; "other" guards the index.
-var rcodeNames = [...]string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "other"}
+var rcodeNames = [...]string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "BADCOOKIE", "other"}
 
 const numRcodes = len(rcodeNames)
 
@@ -132,6 +136,8 @@ func rcodeIndex(rc int) int {
 		return rc
 	case rc == dns.RcodeBadVers:
 		return 6
+	case rc == dns.RcodeBadCookie:
+		return 7
 	}
 	return numRcodes - 1
 }
@@ -178,6 +184,8 @@ type shardCounters struct {
 	truncated atomic.Uint64
 	ecs       atomic.Uint64
 	dropped   atomic.Uint64
+	limited   [3]atomic.Uint64 // by rrlVerdict: rrlDrop, rrlSlip
+	cookies   [4]atomic.Uint64 // by cookieVerdict
 	_         [64]byte
 }
 
@@ -240,6 +248,22 @@ func (m *metrics) observe(sh, zoneIdx int, qtype uint16, rcode int, pr proto, si
 	if ecs {
 		sc.ecs.Add(1)
 	}
+}
+
+// limited records a reply that response-rate limiting dropped or slipped, in shard sh.
+func (m *metrics) limited(sh int, v rrlVerdict) {
+	if m.off {
+		return
+	}
+	m.shards[m.shard(sh)].limited[v].Add(1)
+}
+
+// cookie records the verdict on a query's COOKIE option, in shard sh.
+func (m *metrics) cookie(sh int, v cookieVerdict) {
+	if m.off {
+		return
+	}
+	m.shards[m.shard(sh)].cookies[v].Add(1)
 }
 
 // dropped records a message that got no reply, in shard sh.
@@ -561,6 +585,10 @@ var (
 		"Replied queries that carried an EDNS Client Subnet option.", nil, nil)
 	descDropped = prometheus.NewDesc("glbdns_dns_dropped_requests_total",
 		"Messages that got no reply (shorter than a header, or a response).", nil, nil)
+	descLimited = prometheus.NewDesc("glbdns_dns_rrl_limited_total",
+		"UDP replies response-rate limiting held back: dropped, or slipped as an empty TC=1 reply.", []string{"action"}, nil)
+	descCookies = prometheus.NewDesc("glbdns_dns_cookies_total",
+		"Queries with a DNS COOKIE option, by what it proved: client_only (no server cookie), valid (ours, fresh: exempt from rate limiting), bad (answered BADCOOKIE over UDP).", []string{"cookie"}, nil)
 	descPanics = prometheus.NewDesc("glbdns_dns_panics_total",
 		"Panics recovered in the DNS server (read loops, connections, queries).", nil, nil)
 	descAnswers = prometheus.NewDesc("glbdns_policy_answers_total",
@@ -573,7 +601,7 @@ var (
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descSize, descTruncated, descECS,
-		descDropped, descPanics, descAnswers, descMembers, descUsable} {
+		descDropped, descLimited, descCookies, descPanics, descAnswers, descMembers, descUsable} {
 		ch <- d
 	}
 }
@@ -614,11 +642,24 @@ func (m *metrics) collectRequests(ch chan<- prometheus.Metric) {
 // collectShards sends the per-shard scalars and the size histograms, the shards summed.
 func (m *metrics) collectShards(ch chan<- prometheus.Metric) {
 	var trunc, ecs, dropped uint64
+	var limited [3]uint64
+	var cookies [4]uint64
 	for sh := range m.shards {
 		s := &m.shards[sh]
 		trunc += s.truncated.Load()
 		ecs += s.ecs.Load()
 		dropped += s.dropped.Load()
+		for i := range limited {
+			limited[i] += s.limited[i].Load()
+		}
+		for i := range cookies {
+			cookies[i] += s.cookies[i].Load()
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descLimited, prometheus.CounterValue, float64(limited[rrlDrop]), "drop")
+	ch <- prometheus.MustNewConstMetric(descLimited, prometheus.CounterValue, float64(limited[rrlSlip]), "slip")
+	for v, name := range map[cookieVerdict]string{cookieClientOnly: "client_only", cookieValid: "valid", cookieBad: "bad"} {
+		ch <- prometheus.MustNewConstMetric(descCookies, prometheus.CounterValue, float64(cookies[v]), name)
 	}
 	for p := proto(0); p < numProtos; p++ {
 		var count, sum uint64

@@ -15,6 +15,7 @@ const headerLen = 12
 const (
 	flagQR = 1 << 15
 	flagAA = 1 << 10
+	flagTC = 1 << 9
 	flagRD = 1 << 8
 	flagCD = 1 << 4
 )
@@ -56,6 +57,8 @@ const (
 	actNotImp         // NOTIMP
 	actRefused        // REFUSED
 	actBadVers        // BADVERS: an EDNS version above 0
+	// actBadCookie is not parse's: a server cookie that is not ours, over UDP (cookie.go).
+	actBadCookie // BADCOOKIE
 )
 
 // header is the fixed part of a message.
@@ -129,6 +132,21 @@ type query struct {
 
 	// ECS, RFC 7871.
 	ecs ecsOption
+
+	// COOKIE, RFC 7873 (cookie.go): where the option's data is in the message (length 0:
+	// none), what it proves, and the cookie the reply's OPT carries (when cookieReply).
+	cookieOff   int
+	cookieLen   uint8
+	cookie      cookieVerdict
+	cookieReply bool
+	cookieOut   [replyCookieLen]byte
+
+	// src is the query's source and name its question name, as parse wrote it, for what
+	// happens after a path has answered (rrl.go), and wildcard says the answer was
+	// synthesized from a wildcard.
+	src      netip.AddrPort
+	name     *nameBuf
+	wildcard bool
 }
 
 // ecsOption is a parsed EDNS Client Subnet option.
@@ -401,12 +419,14 @@ func walk(msg []byte, off int, q *query) (int, error) {
 	return off, nil
 }
 
-// parseOptions reads the OPT RDATA: option framing must be exact and the ECS option valid.
-// Other options are ignored (RFC 6891 Section 6.1.2: we implement none of them), and
-// noted in q.optOther.
+// parseOptions reads the OPT RDATA: option framing must be exact, the ECS option valid
+// and a COOKIE option of a length RFC 7873 Section 5.2.2 allows (8 octets, or 16 to 40),
+// one of each. Other options are ignored (RFC 6891 Section 6.1.2: we implement none of
+// them), and noted in q.optOther.
 func parseOptions(msg []byte, q *query) error {
 	b := msg[q.optStart:q.optEnd]
 	for len(b) > 0 {
+		off := q.optEnd - len(b)
 		if len(b) < 4 {
 			return errOption
 		}
@@ -422,6 +442,11 @@ func parseOptions(msg []byte, q *query) error {
 			if err := parseECS(b[4:4+n], &q.ecs); err != nil {
 				return err
 			}
+		} else if code == ednsOptionCookie {
+			if q.cookieLen != 0 || n < clientCookieLen || n > clientCookieLen && n < minCookieLen || n > maxCookieLen {
+				return errOption
+			}
+			q.cookieOff, q.cookieLen = off+4, uint8(n)
 		} else {
 			q.optOther = true
 			q.nsidAsk = q.nsidAsk || code == ednsOptionNSID

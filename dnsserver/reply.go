@@ -41,6 +41,9 @@ func optLen(q *query, rcode int) int {
 	if len(q.nsid) > 0 {
 		n += 4 + len(q.nsid)
 	}
+	if q.cookieReply {
+		n += 4 + replyCookieLen
+	}
 	return n
 }
 
@@ -88,8 +91,32 @@ func appendOPTRR(msg []byte, q *query, rcode, scope int) []byte {
 		msg = appendUint16(msg, uint16(len(q.nsid)))
 		msg = append(msg, q.nsid...)
 	}
+	if q.cookieReply { // RFC 7873 Section 5.2: the client cookie and our server cookie
+		msg = appendUint16(msg, ednsOptionCookie)
+		msg = appendUint16(msg, replyCookieLen)
+		msg = append(msg, q.cookieOut[:]...)
+	}
 	binary.BigEndian.PutUint16(msg[rdlen:], uint16(len(msg)-rdlen-2))
 	binary.BigEndian.PutUint16(msg[10:], binary.BigEndian.Uint16(msg[10:])+1)
+	return msg
+}
+
+// send is the last step of both paths: response-rate limiting (rrl.go) may drop the reply
+// or slip it as an empty TC=1 one, then what is sent is recorded. It returns the reply,
+// or nil for none. TCP and a valid server cookie prove the client's address, and are
+// never limited.
+func (s *Server) send(sh, zoneSlot int, q *query, rcode int, tcp bool, msg []byte, truncated bool) []byte {
+	if s.rrl != nil && !tcp && q.cookie != cookieValid {
+		switch s.rrl.check(q, q.src.Addr().Unmap(), zoneSlot, rcode, msg, clock.seconds()) {
+		case rrlDrop:
+			s.metrics.limited(sh, rrlDrop)
+			return nil
+		case rrlSlip:
+			s.metrics.limited(sh, rrlSlip)
+			msg, truncated = slipReply(msg, q, rcode), true
+		}
+	}
+	s.record(sh, zoneSlot, q, rcode, tcp, msg, truncated)
 	return msg
 }
 

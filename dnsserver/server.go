@@ -62,6 +62,13 @@ type Config struct {
 	// are off by default: they tell an operator which node answered, and tell anyone.
 	NSID              []byte
 	Identity, Version string
+	// RRL limits the rate of UDP replies per client network and response (rrl.go). The
+	// zero value is off; the daemon turns it on by default.
+	RRL RRLConfig
+	// CookieSecrets turn DNS cookies on (RFC 7873, RFC 9018; cookie.go): the first mints
+	// server cookies, every one is accepted. None: the COOKIE option is ignored.
+	// SetCookieSecrets changes them while serving.
+	CookieSecrets []CookieSecret
 }
 
 // TCP defaults (Config).
@@ -188,6 +195,9 @@ type Server struct {
 	panics  atomic.Uint64
 	metrics *metrics
 
+	rrl        *rrl // nil: off
+	cookieKeys atomic.Pointer[cookieKeys]
+
 	// Listeners and lifecycle.
 	lmu      sync.Mutex
 	started  bool
@@ -218,7 +228,15 @@ func New(cfg Config) *Server {
 	}
 	s.metrics = newMetrics(&s.panics, cfg.UDPWorkers)
 	s.tcpConns = newTCPConns(&s.cfg)
+	s.rrl = newRRL(cfg.RRL)
+	s.SetCookieSecrets(cfg.CookieSecrets)
 	return s
+}
+
+// SetCookieSecrets replaces the cookie secrets (Config.CookieSecrets), for a rotation:
+// queries in flight finish with the ones they started with. None turns cookies off.
+func (s *Server) SetCookieSecrets(secrets []CookieSecret) {
+	s.cookieKeys.Store(newCookieKeys(secrets))
 }
 
 // SetSnapshot installs a new policy snapshot together with a health view built for it by
