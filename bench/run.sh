@@ -37,7 +37,7 @@ trap 'exit 130' INT TERM
 
 # Pinned from the start, so that GOMAXPROCS and the UDP worker count are sized for one CPU
 # (compare.sh re-pins the threads for its unpinned rows; see its README).
-taskset -c 1 "$WORK/glbdns" -listen "$LISTEN" -policy "$POLICY" -log-level warn >"$WORK/glbdns.log" 2>&1 &
+taskset -c 1 "$WORK/glbdns" -listen "$LISTEN" -policy "$POLICY" -log-level warn -rrl-rate 0 >"$WORK/glbdns.log" 2>&1 &
 PID=$!
 echo "glbdns pid $PID on $LISTEN, log $WORK/glbdns.log"
 up=""

@@ -15,7 +15,7 @@ go run ./bench/genpolicy -names "$NAMES" -services "$SERVICES" -out "$OUTDIR"
 if ss -Hlun "src $LISTEN" | grep -q .; then echo "scale.sh: $LISTEN busy" >&2; exit 1; fi
 
 start=$(date +%s.%N)
-taskset -c 1 /usr/bin/time -v "$WORK/glbdns" -listen "$LISTEN" -policy "$OUTDIR/glb.hcl" -log-level warn \
+taskset -c 1 /usr/bin/time -v "$WORK/glbdns" -listen "$LISTEN" -policy "$OUTDIR/glb.hcl" -log-level warn -rrl-rate 0 \
   >"$WORK/glbdns.log" 2>"$WORK/time.txt" &
 TPID=$!
 PID=""

@@ -50,6 +50,7 @@ package daemon
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,6 +92,13 @@ type Config struct {
 	// answered. See dnsserver.Config.
 	NSID                    []byte
 	Identity, ServerVersion string
+	// RRL is the DNS server's response-rate limiting (Rate 0: off).
+	RRL dnsserver.RRLConfig
+	// Cookies turns DNS cookies on (RFC 7873), with the secrets of CookieSecretFile
+	// (dnsserver.ParseCookieSecrets), read again at every reload for a rotation; "" draws
+	// a random secret at start, which no other node shares.
+	Cookies          bool
+	CookieSecretFile string
 	// AdminPublicMetrics and AdminPublicStatus serve /metrics, and the status page with
 	// /v1/state, without the admin token; every other read needs it when one is set.
 	AdminPublicMetrics, AdminPublicStatus bool
@@ -193,6 +201,8 @@ type Daemon struct {
 	// policy (0 before the first install: the client's default).
 	reportCap atomic.Int64
 
+	cookieRandom bool // the DNS server has the random cookie secret (loadCookieSecrets)
+
 	freeing     atomic.Int32  // returnMemory requests not yet served; non-zero while one is pending or runs
 	freeOS      func()        // debug.FreeOSMemory; tests count the runs
 	returnDelay time.Duration // returnDelay; tests wait none
@@ -211,7 +221,10 @@ func New(cfg Config) (*Daemon, error) {
 	d.bg, d.bgCancel = context.WithCancel(context.Background())
 	d.srv = dnsserver.New(dnsserver.Config{Addr: cfg.Listen, Logger: d.log, MaxTCPConns: cfg.TCP.MaxConns,
 		MaxTCPConnsPerPrefix: cfg.TCP.MaxConnsPerPrefix, TCPIdleTimeout: cfg.TCP.IdleTimeout, TCPQueryTimeout: cfg.TCP.QueryTimeout,
-		NSID: cfg.NSID, Identity: cfg.Identity, Version: cfg.ServerVersion})
+		NSID: cfg.NSID, Identity: cfg.Identity, Version: cfg.ServerVersion, RRL: cfg.RRL})
+	if err := d.loadCookieSecrets(); err != nil {
+		return nil, err
+	}
 	hc, err := client.New(client.Config{URLs: cfg.HealthURLs,
 		StaleAfter: cmp.Or(cfg.HealthStaleAfter, health.DefaultStaleAfter), MaxReportBytes: d.reportCap.Load})
 	if err != nil {
@@ -453,6 +466,9 @@ const returnDelay = time.Second
 // wrapping ErrPolicy. Safe for concurrent use (the store serialises loads).
 func (d *Daemon) Reload() error {
 	start := time.Now()
+	if err := d.loadCookieSecrets(); err != nil {
+		d.log.Error("cookie secrets not reloaded, the old ones stay", "err", err)
+	}
 	snap, diags := d.st.Load()
 	if diags.HasErrors() {
 		logDiags(d.log, diags)
@@ -468,6 +484,38 @@ func (d *Daemon) Reload() error {
 	logDiags(d.log, diags) // warnings: a drains document that does not decode, a cached policy
 	d.log.Info("policy reloaded", "policy_hash", snap.Hash, "services", len(snap.Services),
 		"members", len(snap.Members), "generation", d.PolicyStatus().Generation, "took", time.Since(start))
+	return nil
+}
+
+// loadCookieSecrets gives the DNS server the secrets of Config.CookieSecretFile, a random
+// one without a file (drawn once: a reload keeps it), or none with cookies off.
+func (d *Daemon) loadCookieSecrets() error {
+	switch {
+	case !d.cfg.Cookies:
+		return nil
+	case d.cfg.CookieSecretFile == "":
+		if d.cookieRandom {
+			return nil
+		}
+		var s dnsserver.CookieSecret
+		if _, err := rand.Read(s[:]); err != nil {
+			return fmt.Errorf("cookie secret: %w", err)
+		}
+		d.srv.SetCookieSecrets([]dnsserver.CookieSecret{s})
+		d.cookieRandom = true
+		d.log.Info("DNS cookies on with a random secret: a cookie of another node is answered BADCOOKIE once; -cookie-secret-file shares one")
+		return nil
+	}
+	b, err := os.ReadFile(d.cfg.CookieSecretFile)
+	if err != nil {
+		return fmt.Errorf("cookie secret file: %w", err)
+	}
+	secrets, err := dnsserver.ParseCookieSecrets(string(b))
+	if err != nil {
+		return fmt.Errorf("cookie secret file %s: %w", d.cfg.CookieSecretFile, err)
+	}
+	d.srv.SetCookieSecrets(secrets)
+	d.log.Info("DNS cookie secrets loaded", "file", d.cfg.CookieSecretFile, "secrets", len(secrets))
 	return nil
 }
 

@@ -30,8 +30,8 @@ import (
 // a query with a valid server cookie (cookie.go: the client receives what is sent to its
 // address), nor clients in RRLConfig.Exempt.
 //
-// The table is a fixed array of buckets, each one atomic word: a 32-bit fingerprint of
-// its key, the second it was last filled (16 bits) and its tokens (16 bits), so that a
+// The table is a fixed array of buckets, each one atomic word: a 24-bit fingerprint of
+// its key, the second it was last filled (8 bits) and its tokens (32 bits), so that a
 // query updates it with one compare-and-swap and no lock. A key that lands on a bucket
 // held by another takes it over, full: collisions let replies through, they never limit
 // a key that did not earn it. Keys are hashed with a seed drawn at start, so that no one
@@ -40,7 +40,7 @@ import (
 // RRLConfig configures response-rate limiting (Config.RRL). Rate 0 turns it off.
 type RRLConfig struct {
 	// Rate is the replies per second one client network gets for one response before
-	// they are limited, and the burst it may have at once. At most 65535.
+	// they are limited, and the burst it may have at once. At most 16,777,215.
 	Rate int
 	// Slip sends every Slip-th limited reply as an empty TC=1 reply and drops the others;
 	// 0 drops them all, 1 truncates them all.
@@ -61,7 +61,7 @@ const (
 	DefaultRRLRate      = 100
 	DefaultRRLSlip      = 2
 	DefaultRRLTableSize = 1 << 16
-	maxRRLRate          = 1<<16 - 1
+	maxRRLRate          = 1<<24 - 1
 )
 
 // rrl is the limiter; nil when off.
@@ -190,28 +190,29 @@ func mix64(x uint64) uint64 {
 }
 
 // take spends one token of key's bucket at now (seconds) and reports whether there was
-// none left, so the reply is limited. The bucket word: fingerprint (32 bits), the second
-// of its last refill (16 bits, modulo 65536), tokens (16 bits).
+// none left, so the reply is limited. The bucket word: fingerprint (24 bits, the key's
+// top ones; the index is its bottom ones), the second of its last refill (8 bits, modulo
+// 256), tokens (32 bits).
 func (r *rrl) take(key uint64, now uint32) bool {
 	b := &r.table[key&uint64(len(r.table)-1)]
-	fp := key >> 32
-	sec := uint64(now & 0xFFFF)
+	fp := key >> 40
+	sec := uint64(now & 0xFF)
 	for range 4 {
 		old := b.Load()
 		tokens := uint64(r.rate)
-		if old != 0 && old>>32 == fp {
-			tokens = old & 0xFFFF
-			if last := old >> 16 & 0xFFFF; last != sec {
-				// Seconds since the last refill, modulo 65536: a bucket left alone that
-				// long is as likely to be full as not, and at most a second off.
-				tokens = min(uint64(r.rate), tokens+uint64(r.rate)*((sec-last)&0xFFFF))
+		if old != 0 && old>>40 == fp {
+			tokens = old & 0xFFFFFFFF
+			if last := old >> 32 & 0xFF; last != sec {
+				// Seconds since the last refill, modulo 256: a bucket left alone a
+				// multiple of 256 seconds keeps what it had, for a second at most.
+				tokens = min(uint64(r.rate), tokens+uint64(r.rate)*((sec-last)&0xFF))
 			}
 		}
 		limited := tokens == 0
 		if !limited {
 			tokens--
 		}
-		if b.CompareAndSwap(old, fp<<32|sec<<16|tokens) {
+		if b.CompareAndSwap(old, fp<<40|sec<<32|tokens) {
 			return limited
 		}
 	}

@@ -13,7 +13,7 @@ import (
 // beyond it. A key that lands on a bucket another key holds takes it over, full.
 func TestRRLBucket(t *testing.T) {
 	r := newRRL(RRLConfig{Rate: 5, TableSize: 8})
-	const key = 0xABCD_0000_0000_0003
+	const key = 0xABCD_EF00_0000_0003
 	limited := func(now uint32, n int) (out int) {
 		for range n {
 			if r.take(key, now) {
@@ -37,7 +37,7 @@ func TestRRLBucket(t *testing.T) {
 	}
 	// Another key on the same bucket (the table has 8): it is not limited for the first's
 	// replies, and takes the bucket over.
-	other := uint64(0x1234_0000_0000_0003)
+	other := uint64(0x1234_5600_0000_0003)
 	for i := range 5 {
 		if r.take(other, 1004) {
 			t.Fatalf("the colliding key was limited at its reply %d", i+1)
@@ -46,10 +46,10 @@ func TestRRLBucket(t *testing.T) {
 	if !r.take(other, 1004) {
 		t.Fatal("the colliding key's sixth reply passed")
 	}
-	// 65,536 seconds later the 16-bit second is the same again: the bucket is as it was,
+	// 256 seconds later the 8-bit second is the same again: the bucket is as it was,
 	// empty, for at most that second.
-	if !r.take(other, 1004+65536) || r.take(other, 1005+65536) {
-		t.Fatal("the bucket did not keep its second modulo 65536")
+	if !r.take(other, 1004+256) || r.take(other, 1005+256) {
+		t.Fatal("the bucket did not keep its second modulo 256")
 	}
 }
 

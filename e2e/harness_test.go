@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -80,6 +81,12 @@ type proc struct {
 func start(t *testing.T, bin string, addrKey string, args ...string) (*proc, string) {
 	t.Helper()
 	p := &proc{t: t, addr: make(chan string, 1), done: make(chan struct{})}
+	if bin == "glbdns" && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "-rrl-") }) {
+		// The tests' own client, 127.0.0.1, counts the answers of hundreds of queries a
+		// second: rate limiting, on by default, spares it. The tests of rate limiting
+		// query from other addresses, or set their own -rrl- flags.
+		args = append([]string{"-rrl-exempt", "127.0.0.1"}, args...)
+	}
 	p.cmd = exec.Command(binary(t, bin), args...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {

@@ -29,6 +29,7 @@ func main() {
 		version   bool
 		noWatch   bool
 		tokenFile string
+		err       error
 	)
 	healthURL.FromEnv("GLBDNS_HEALTH")
 	flag.StringVar(&cfg.Listen, "listen", cli.Env("GLBDNS_LISTEN", "127.0.0.1:5353"), "UDP and TCP `address` to answer DNS on (env GLBDNS_LISTEN)")
@@ -47,6 +48,16 @@ func main() {
 	}
 	flag.StringVar(&cfg.Identity, "identity", cli.Env("GLBDNS_IDENTITY", ""), "`name` answered to CHAOS TXT id.server and hostname.bind (RFC 4892; env GLBDNS_IDENTITY); default none: refused")
 	flag.StringVar(&cfg.ServerVersion, "server-version", cli.Env("GLBDNS_SERVER_VERSION", ""), "`text` answered to CHAOS TXT version.bind and version.server (env GLBDNS_SERVER_VERSION); default none: refused")
+	flag.IntVar(&cfg.RRL.Rate, "rrl-rate", dnsserver.DefaultRRLRate, "UDP replies a second one client network gets for one response (an answer, NXDOMAIN or NODATA in a zone, errors) before rate limiting holds them back, at most 16777215; 0: off")
+	flag.IntVar(&cfg.RRL.Slip, "rrl-slip", dnsserver.DefaultRRLSlip, "send every Nth rate-limited reply as an empty TC=1 reply (the client retries over TCP) and drop the others; 0 drops them all, 1 truncates them all")
+	flag.IntVar(&cfg.RRL.IPv4Prefix, "rrl-ipv4-prefix", 24, "IPv4 prefix length of a client network for rate limiting")
+	flag.IntVar(&cfg.RRL.IPv6Prefix, "rrl-ipv6-prefix", 56, "IPv6 prefix length of a client network for rate limiting")
+	flag.IntVar(&cfg.RRL.TableSize, "rrl-table-size", dnsserver.DefaultRRLTableSize, "rate-limiting buckets (8 bytes each): the client networks and responses limited at once")
+	var rrlExempt cli.Strings
+	rrlExempt.FromEnv("GLBDNS_RRL_EXEMPT")
+	flag.Var(&rrlExempt, "rrl-exempt", "client `prefix` never rate limited, repeatable or comma-separated (env GLBDNS_RRL_EXEMPT)")
+	flag.BoolVar(&cfg.Cookies, "cookies", true, "DNS cookies (RFC 7873, RFC 9018): a valid server cookie exempts a client from rate limiting")
+	flag.StringVar(&cfg.CookieSecretFile, "cookie-secret-file", cli.Env("GLBDNS_COOKIE_SECRET_FILE", ""), "`file` of cookie secrets, 32 hex digits a line: the first mints, the others are still accepted; shared by every node of a name server address, read again at each reload (env GLBDNS_COOKIE_SECRET_FILE); default a random secret of this process")
 	flag.BoolVar(&cfg.AdminPublicMetrics, "admin-public-metrics", false, "serve /metrics without the admin token (every read but /healthz and /readyz needs it when one is set)")
 	flag.BoolVar(&cfg.AdminPublicStatus, "admin-public-status", false, "serve the status page and /v1/state without the admin token")
 	flag.IntVar(&cfg.AdminMaxConns, "admin-max-conns", httpserve.DefaultMaxConns, "open admin connections at most (32 from one address); past it a new one is closed at once")
@@ -91,6 +102,10 @@ func main() {
 		return
 	}
 	cfg.HealthURLs = healthURL
+	if cfg.RRL.Exempt, err = cli.Prefixes(rrlExempt); err != nil {
+		fmt.Fprintln(os.Stderr, "glbdns: -rrl-exempt:", err)
+		os.Exit(2)
+	}
 	cfg.Etcd = etcd()
 	cfg.NoWatch = noWatch
 	tok, err := admin.LoadToken(tokenFile)

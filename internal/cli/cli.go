@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -122,4 +123,27 @@ func NSID(v string) ([]byte, error) {
 		return nil, errors.New("nsid: longer than 512 bytes")
 	}
 	return []byte(v), nil
+}
+
+// Prefixes parses CIDR prefixes, each value possibly a comma-separated list ("10.0.0.0/8,
+// 2001:db8::/32"); a bare address is its own /32 or /128.
+func Prefixes(values []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range values {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			if a, err := netip.ParseAddr(s); err == nil {
+				out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+				continue
+			}
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a prefix (like 192.0.2.0/24) nor an address", s)
+			}
+			out = append(out, p.Masked())
+		}
+	}
+	return out, nil
 }
