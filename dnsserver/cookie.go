@@ -48,7 +48,7 @@ type CookieSecret [16]byte
 
 // ParseCookieSecrets reads the secrets of a cookie secret file: one per line, 32
 // hexadecimal digits each, blank lines and lines starting with # ignored. The first mints
-// the cookies; the others are still accepted, for a rotation (see docs/operations.md).
+// the cookies; the others are still accepted, for a rotation (see docs/dns-server.md).
 func ParseCookieSecrets(text string) ([]CookieSecret, error) {
 	var out []CookieSecret
 	for i, line := range strings.Split(text, "\n") {
