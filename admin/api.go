@@ -7,10 +7,12 @@ package admin
 //
 // Decisions beyond the doc: a body over 1 MiB gets 413; a JSON type error names the field
 // without array indexes ("members.weight", encoding/json does not report them), while
-// policy errors name it with them ("members[1].address"); reads are open, writes need the
-// bearer token (compared as SHA-256 digests with crypto/subtle, so neither content nor
-// length leaks through timing); a write that is stored but whose snapshot the daemon
-// refused (store.ErrNotServing) is a 500 that says so.
+// policy errors name it with them ("members[1].address"); writes need the bearer token,
+// and reads too when one is set (compared as SHA-256 digests with crypto/subtle, so
+// neither content nor length leaks through timing); a write that is stored but whose
+// snapshot the daemon refused (store.ErrNotServing) is a 500 that says so; check header
+// values are never answered, and "(set)" on a write keeps the stored one (api.HeaderMask,
+// storePool).
 
 import (
 	"crypto/sha256"
@@ -112,8 +114,9 @@ func (a *Admin) authorized(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// guard makes reads need the token too when one is configured: pools' checks carry their
-// headers (where health-check credentials live), the state names the policy's files.
+// guard makes reads need the token too when one is configured: pools describe the
+// backends (their check header values are masked all the same: listPools), the state
+// names the policy's files.
 // /healthz and /readyz stay open for load balancers and orchestrators, and /metrics and
 // the status page (with the /v1/state it reads) when Config.PublicMetrics and
 // PublicStatus open them. Writes check the token themselves (write).
