@@ -7,10 +7,12 @@ package admin
 //
 // Decisions beyond the doc: a body over 1 MiB gets 413; a JSON type error names the field
 // without array indexes ("members.weight", encoding/json does not report them), while
-// policy errors name it with them ("members[1].address"); reads are open, writes need the
-// bearer token (compared as SHA-256 digests with crypto/subtle, so neither content nor
-// length leaks through timing); a write that is stored but whose snapshot the daemon
-// refused (store.ErrNotServing) is a 500 that says so.
+// policy errors name it with them ("members[1].address"); writes need the bearer token,
+// and reads too when one is set (compared as SHA-256 digests with crypto/subtle, so
+// neither content nor length leaks through timing); a write that is stored but whose
+// snapshot the daemon refused (store.ErrNotServing) is a 500 that says so; check header
+// values are never answered, and "(set)" on a write keeps the stored one (api.HeaderMask,
+// storePool).
 
 import (
 	"crypto/sha256"
@@ -112,8 +114,9 @@ func (a *Admin) authorized(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// guard makes reads need the token too when one is configured: pools' checks carry their
-// headers (where health-check credentials live), the state names the policy's files.
+// guard makes reads need the token too when one is configured: pools describe the
+// backends (their check header values are masked all the same: listPools), the state
+// names the policy's files.
 // /healthz and /readyz stay open for load balancers and orchestrators, and /metrics and
 // the status page (with the /v1/state it reads) when Config.PublicMetrics and
 // PublicStatus open them. Writes check the token themselves (write).
@@ -253,8 +256,14 @@ func precondition(r *http.Request) store.Precondition {
 
 func etag(w http.ResponseWriter, version string) { w.Header().Set("ETag", `"`+version+`"`) }
 
+// listPools, getPool and storePool answer pools with their check headers masked
+// (api.MaskHeaders): every read of a pool goes through one of them.
 func (a *Admin) listPools(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, api.PoolList{Pools: a.cfg.Store.ListPools()})
+	pools := a.cfg.Store.ListPools()
+	for i := range pools {
+		pools[i] = api.MaskHeaders(pools[i])
+	}
+	writeJSON(w, http.StatusOK, api.PoolList{Pools: pools})
 }
 
 func (a *Admin) getPool(w http.ResponseWriter, r *http.Request) {
@@ -264,7 +273,7 @@ func (a *Admin) getPool(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	etag(w, p.Version)
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, api.MaskHeaders(p))
 }
 
 func (a *Admin) postPool(w http.ResponseWriter, r *http.Request) {
@@ -292,19 +301,132 @@ func (a *Admin) putPool(w http.ResponseWriter, r *http.Request) {
 	a.storePool(w, p, precondition(r))
 }
 
+// maxUnmaskTries bounds the tries of a write whose masked headers were resolved from a
+// version that another write replaced before it was stored; each try reads it again.
+const maxUnmaskTries = 3
+
 func (a *Admin) storePool(w http.ResponseWriter, p api.Pool, pre store.Precondition) {
-	p, created, err := a.cfg.Store.PutPool(p, pre)
+	var (
+		stored  api.Pool
+		created bool
+		err     error
+	)
+	for try := 1; ; try++ {
+		q, qpre, merr := a.unmask(p, pre)
+		var bad *maskError
+		if errors.As(merr, &bad) {
+			writeError(w, http.StatusBadRequest, bad.msg, bad.field)
+			return
+		}
+		if err = merr; err == nil {
+			stored, created, err = a.cfg.Store.PutPool(q, qpre)
+		}
+		if !errors.Is(err, store.ErrPreconditionFailed) || qpre.IfMatch == pre.IfMatch {
+			break // stored, or refused on the client's own terms
+		}
+		if try == maxUnmaskTries {
+			err = fmt.Errorf("pool %q changed while its masked headers were resolved: %w", p.Name, store.ErrConflict)
+			break
+		}
+	}
 	if err != nil {
 		a.storeError(w, err)
 		return
 	}
-	etag(w, p.Version)
+	etag(w, stored.Version)
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
-		w.Header().Set("Location", "/v1/pools/"+url.PathEscape(p.Name))
+		w.Header().Set("Location", "/v1/pools/"+url.PathEscape(stored.Name))
 	}
-	writeJSON(w, status, p)
+	writeJSON(w, status, api.MaskHeaders(stored))
+}
+
+// unmask resolves the masked headers of a pool being written: a header whose value is
+// api.HeaderMask takes the value stored under its name (compared as HTTP compares field
+// names, case-insensitively, when no exact name is stored) in the stored check of the
+// same name. The write is then made conditional on the version the values were read
+// from, so that a value changed in between is never written back over it: storePool
+// reads again when that condition fails. An If-Match the client sent must name that
+// version (store.ErrPreconditionFailed otherwise, as the store would answer). A masked
+// header with nothing stored for it is a *maskError (the API would otherwise store the
+// mask itself). A pool with no masked header is written as it is.
+func (a *Admin) unmask(p api.Pool, pre store.Precondition) (api.Pool, store.Precondition, error) {
+	masked := false
+	for _, c := range p.Checks {
+		for _, v := range c.Headers {
+			masked = masked || v == api.HeaderMask
+		}
+	}
+	if !masked {
+		return p, pre, nil
+	}
+	cur, err := a.cfg.Store.GetPool(p.Name)
+	exists := err == nil
+	if exists && pre.IfMatch != "" && pre.IfMatch != "*" && pre.IfMatch != cur.Version {
+		// The store would answer 412 itself, but against the version it holds when it
+		// decides the write, which may be a later one than the values were read from.
+		return p, pre, fmt.Errorf("pool %q: if-match: the version is %q, not %q: %w", p.Name, cur.Version, pre.IfMatch, store.ErrPreconditionFailed)
+	}
+	if exists && !cur.Managed {
+		pre.IfMatch = cur.Version // the store refuses it as read-only, whatever its headers
+		return p, pre, nil
+	}
+	checks := make([]api.Check, len(p.Checks))
+	for i, c := range p.Checks {
+		checks[i] = c
+		if c.Headers == nil {
+			continue
+		}
+		var stored map[string]string
+		for _, sc := range cur.Checks {
+			if sc.Name == c.Name {
+				stored = sc.Headers
+			}
+		}
+		hs := make(map[string]string, len(c.Headers))
+		for k, v := range c.Headers {
+			if v == api.HeaderMask {
+				var ok bool
+				if v, ok = storedHeader(stored, k); !ok {
+					where := fmt.Sprintf("pool %q has no check %q with a header %q", p.Name, c.Name, k)
+					if !exists {
+						where = fmt.Sprintf("pool %q does not exist", p.Name)
+					}
+					return p, pre, &maskError{field: fmt.Sprintf("checks[%d].headers.%s", i, k),
+						msg: fmt.Sprintf("header %q is %q, which keeps the stored value, but %s", k, api.HeaderMask, where)}
+				}
+			}
+			hs[k] = v
+		}
+		checks[i].Headers = hs
+	}
+	p.Checks = checks
+	pre.IfMatch = cur.Version
+	return p, pre, nil
+}
+
+// maskError is a masked header that has no stored value to keep (400).
+type maskError struct{ field, msg string }
+
+func (e *maskError) Error() string { return e.field + ": " + e.msg }
+
+// storedHeader is the value stored under name: its exact spelling first, else the one
+// spelling of it in another case.
+func storedHeader(stored map[string]string, name string) (string, bool) {
+	if v, ok := stored[name]; ok {
+		return v, true
+	}
+	var found []string
+	for k, v := range stored {
+		if strings.EqualFold(k, name) {
+			found = append(found, v)
+		}
+	}
+	if len(found) == 1 {
+		return found[0], true
+	}
+	return "", false
 }
 
 func (a *Admin) deletePool(w http.ResponseWriter, r *http.Request) {

@@ -5,13 +5,15 @@
 // subscribes to it.
 //
 //	objects.go  /v1/pools, /v1/services, /v1/drains (docs/admin-api.md): Pool, Service,
-//	            Drain and their parts; the defaults a write fills in; ServiceName
+//	            Drain and their parts; the defaults a write fills in; ServiceName;
+//	            HeaderMask and MaskHeaders, which keep check headers write-only
 //	health.go   healthd's GET /v1/health (docs/health-api.md): Report, Status; the admin
 //	            API's merged GET /v1/health: MemberHealth
 //	state.go    the admin listener's GET /v1/state: State
 //	error.go    the error body of every 4xx and 5xx answer
 //
 // It imports nothing but the standard library, so that any package may import it without
-// dragging in a server. It holds no logic beyond JSON encodings and name canonicalisation:
-// validation is the policy package's, storage the store's.
+// dragging in a server. It holds no logic beyond JSON encodings, name canonicalisation and
+// the header mask, which servers and clients must agree on: validation is the policy
+// package's, storage the store's.
 package api

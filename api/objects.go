@@ -83,6 +83,10 @@ type Member struct {
 // Unset fields (nil or "") take the policy language's defaults (the Default* constants),
 // and stay unset in what is stored: the policy package refuses attributes that do not
 // apply to the check's type (a "path" on a tcp check). Durations are Go duration strings.
+//
+// Headers are write-only: health-check credentials (Authorization, API keys) live there,
+// so a read returns every header name with the value HeaderMask, and a write that sends
+// HeaderMask for a name keeps the value stored for it (see HeaderMask).
 type Check struct {
 	Name             string            `json:"name"`
 	Type             string            `json:"type,omitempty"`
@@ -107,6 +111,36 @@ type Check struct {
 	QType            string            `json:"qtype,omitempty"`
 	ExpectRcode      string            `json:"expect_rcode,omitempty"`
 	ExpectAnswer     string            `json:"expect_answer,omitempty"`
+}
+
+// HeaderMask is the value a read returns for every header of a check, whatever the stored
+// value (docs/admin-api.md, "Check headers"). A write that sends it for a header name keeps
+// the value stored under that name in the same check (matched by check name), so that a
+// client can read a pool, change it and write it back without knowing its secrets; a new
+// value replaces the stored one, and a name left out is removed. A header whose value is
+// literally "(set)" therefore cannot be written through the API. The parentheses make it
+// read as a placeholder rather than a credential.
+const HeaderMask = "(set)"
+
+// MaskHeaders returns p with the value of every check header replaced by HeaderMask. The
+// maps are copied: p, which may be the store's own, is not changed.
+func MaskHeaders(p Pool) Pool {
+	if len(p.Checks) == 0 {
+		return p
+	}
+	checks := make([]Check, len(p.Checks))
+	for i, c := range p.Checks {
+		if c.Headers != nil {
+			hs := make(map[string]string, len(c.Headers))
+			for k := range c.Headers {
+				hs[k] = HeaderMask
+			}
+			c.Headers = hs
+		}
+		checks[i] = c
+	}
+	p.Checks = checks
+	return p
 }
 
 // Service is a load-balanced name as the admin API carries it (docs/admin-api.md,

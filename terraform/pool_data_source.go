@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/terraform/client"
 )
 
@@ -79,7 +80,7 @@ func (d *poolDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 					"method":             str("HTTP method."),
 					"path":               str("HTTP request path."),
 					"host":               str("HTTP Host header."),
-					"headers":            schema.MapAttribute{MarkdownDescription: "Extra HTTP request headers.", Computed: true, ElementType: types.StringType},
+					"headers":            schema.MapAttribute{MarkdownDescription: "Names of the extra HTTP request headers, each with the value `\"" + api.HeaderMask + "\"`: the server never returns header values.", Computed: true, ElementType: types.StringType},
 					"expect_status":      schema.ListAttribute{MarkdownDescription: "Accepted HTTP statuses and ranges.", Computed: true, ElementType: types.StringType},
 					"expect_body":        str("Substring the body must contain."),
 					"expect_body_regexp": str("Regular expression the body must match."),

@@ -282,10 +282,16 @@ func checkAttributes() map[string]schema.Attribute {
 			Optional:            true,
 			Validators:          []validator.Int64{int64validator.Between(1, maxThreshold)},
 		},
-		"method":             optionalString("HTTP method of an `http`/`https` check. The server's default is `" + api.DefaultHTTPMethod + "`."),
-		"path":               optionalString("HTTP request path of an `http`/`https` check, e.g. `/healthz`."),
-		"host":               optionalString("HTTP Host header of an `http`/`https` check."),
-		"headers":            schema.MapAttribute{MarkdownDescription: "Extra HTTP request headers of an `http`/`https` check.", Optional: true, ElementType: types.StringType},
+		"method": optionalString("HTTP method of an `http`/`https` check. The server's default is `" + api.DefaultHTTPMethod + "`."),
+		"path":   optionalString("HTTP request path of an `http`/`https` check, e.g. `/healthz`."),
+		"host":   optionalString("HTTP Host header of an `http`/`https` check."),
+		"headers": schema.MapAttribute{
+			MarkdownDescription: "Extra HTTP request headers of an `http`/`https` check, where its credentials live. Sensitive and write-only: " +
+				"the server never returns the values (it shows each name with `\"" + api.HeaderMask + "\"`), so the state keeps the configured ones. " +
+				"A value changed outside Terraform is not detected; a header added or removed outside Terraform is. The value `\"" + api.HeaderMask + "\"` cannot be configured.",
+			Optional: true, Sensitive: true, ElementType: types.StringType,
+			Validators: []validator.Map{headersValidator{}},
+		},
 		"expect_status":      schema.ListAttribute{MarkdownDescription: "Accepted HTTP statuses of an `http`/`https` check: codes (`\"200\"`) or ranges (`\"200-299\"`).", Optional: true, ElementType: types.StringType},
 		"expect_body":        optionalString("Substring the HTTP response body must contain."),
 		"expect_body_regexp": optionalString("Regular expression (RE2) the HTTP response body must match."),
@@ -499,7 +505,7 @@ func poolFromAPI(p *api.Pool, prior *poolModel) poolModel {
 		if len(c.Headers) > 0 || (pc != nil && pc.Headers != nil) {
 			cm.Headers = map[string]types.String{}
 			for k, v := range c.Headers {
-				cm.Headers[k] = types.StringValue(v)
+				cm.Headers[k] = keptHeader(v, prior, c.Name, k)
 			}
 		}
 		if len(c.ExpectStatus) > 0 || (pc != nil && pc.ExpectStatus != nil) {
@@ -511,6 +517,43 @@ func poolFromAPI(p *api.Pool, prior *poolModel) poolModel {
 		m.Checks = append(m.Checks, cm)
 	}
 	return m
+}
+
+// keptHeader is the state of header name of check (read back as got): the server answers
+// api.HeaderMask for every value (docs/admin-api.md, "Check headers"), so the value of the
+// prior plan or state under the same check and header name is kept, and the mask only for
+// a header Terraform has no value of (an import, a header added outside Terraform).
+func keptHeader(got string, prior *poolModel, check, name string) types.String {
+	if got == api.HeaderMask && prior != nil {
+		for _, pc := range prior.Checks {
+			if v, ok := pc.Headers[name]; ok && pc.Name.ValueString() == check && !v.IsNull() && !v.IsUnknown() {
+				return v
+			}
+		}
+	}
+	return types.StringValue(got)
+}
+
+// headersValidator refuses api.HeaderMask as a configured header value: the server would
+// keep the stored value (or refuse the write) instead of sending it.
+type headersValidator struct{}
+
+func (headersValidator) Description(context.Context) string {
+	return "values must not be \"" + api.HeaderMask + "\", which the API reads as \"keep the stored value\""
+}
+
+func (v headersValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (headersValidator) ValidateMap(_ context.Context, req validator.MapRequest, resp *validator.MapResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	for name, e := range req.ConfigValue.Elements() {
+		if s, ok := e.(types.String); ok && !s.IsUnknown() && s.ValueString() == api.HeaderMask {
+			resp.Diagnostics.AddAttributeError(req.Path.AtMapKey(name), "Invalid header value",
+				fmt.Sprintf("The value %q is the mask the glbdns API shows instead of a header's value; written, it keeps the stored value rather than sending %q.", api.HeaderMask, api.HeaderMask))
+		}
+	}
 }
 
 // strOrNull maps the API's omitted (empty) strings to null, which is what an unset

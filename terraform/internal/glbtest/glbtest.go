@@ -70,6 +70,9 @@ type Node struct {
 	DNS string
 	// Daemon is the running daemon.
 	Daemon *daemon.Daemon
+	// PolicyDir holds the operator's policy files and ManagedDir the API's documents,
+	// which a healthd beside the node would load (cmd/healthd opens a store on them).
+	PolicyDir, ManagedDir string
 	// Reporters are the healthd stores the node subscribes to (Options.Reporters).
 	Reporters []*healthd.Board
 
@@ -111,7 +114,7 @@ func Start(t testing.TB, o Options) *Node {
 			t.Fatal(err)
 		}
 	}
-	n := &Node{Token: o.Token}
+	n := &Node{Token: o.Token, PolicyDir: policyDir, ManagedDir: filepath.Join(dir, "managed")}
 	var urls []string
 	for i := range o.Reporters {
 		st := healthd.NewBoard("reporter-" + string(rune('a'+i)))
@@ -123,7 +126,7 @@ func Start(t testing.TB, o Options) *Node {
 	logs := &syncBuffer{}
 	d, err := daemon.New(daemon.Config{
 		Listen: "127.0.0.1:0", PolicyPath: policyDir, Admin: "127.0.0.1:0", AdminToken: o.Token,
-		ManagedDir: filepath.Join(dir, "managed"), NoWatch: true, HealthURLs: urls,
+		ManagedDir: n.ManagedDir, NoWatch: true, HealthURLs: urls,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
