@@ -65,8 +65,8 @@
 // besides its question and OPT is used (there is no TSIG, no IXFR, no UPDATE), and
 // checking records we never read would cost a parse of each for no answer that changes.
 // So RDATA that does not parse as its type (an A record of 3 octets, a broken name inside
-// an SOA or TSIG) is not FORMERR, nor is an EDNS option other than ECS whose content
-// breaks its own RFC (a TCP keepalive of 3 octets, RFC 7828): we implement none of them,
+// an SOA or TSIG) is not FORMERR, nor is an EDNS option other than ECS and COOKIE whose
+// content breaks its own RFC (a TCP keepalive of 3 octets, RFC 7828): we implement none of them,
 // so they are unknown options, which are ignored (RFC 6891 Section 6.1.2).
 // TestRecordsFramedNotRead pins this.
 //
@@ -98,8 +98,22 @@
 // negative answers and a /0 query. Selection keys on the ECS subnet when SOURCE > 0, and
 // on the query's source address otherwise: a /0 option means the client opted out.
 //
-// Classes and types: only class IN is served; CHAOS (version.bind, id.server) and every
-// other class is REFUSED, disclosing nothing. AXFR and IXFR are REFUSED (RFC 5936 Section
+// DNS cookies, RFC 7873 with RFC 9018's server cookies (cookie.go), when the server has
+// secrets: a COOKIE option of 8 octets, or 16 to 40, one per message, else FORMERR. The
+// reply's OPT carries the client cookie and our server cookie: the one sent, when we
+// minted it for this address less than half an hour ago, else a fresh one. A server
+// cookie that is not ours (another secret, another address, older than an hour, another
+// format) is BADCOOKIE over UDP, with a fresh cookie and no answer; over TCP it is
+// answered. Without secrets the option is ignored, as an unknown one.
+//
+// Response-rate limiting (rrl.go), when configured, comes last, on both paths alike
+// (reply.go, send): a UDP reply beyond the rate of its client network and response is
+// dropped, or every Slip-th one sent as an empty TC=1 reply (header, question, OPT). TCP,
+// exempt clients and a valid server cookie are never limited.
+//
+// Classes and types: only class IN is served; CHAOS TXT id.server, hostname.bind,
+// version.bind and version.server only when configured; every other CHAOS question and
+// every other class is REFUSED, disclosing nothing. AXFR and IXFR are REFUSED (RFC 5936 Section
 // 4.2 allows it; our zone data comes from the policy, not from transfers).
 //
 // # Answers
@@ -135,8 +149,8 @@
 // the fast path (fastpath.go), which answers the common query without miekg/dns: no Msg,
 // no Pack. It takes a message when all of these hold: the parse accepted it (so QR=0,
 // opcode QUERY, QDCOUNT=1; other header flags are ignored, as the general path ignores
-// them); ANCOUNT=NSCOUNT=0, ARCOUNT at most 1 and that record the OPT, version 0, whose
-// options are ECS only; nothing after the last record; a question of plain labels
+// them; a cookie that earns BADCOOKIE is not accepted); ANCOUNT=NSCOUNT=0, ARCOUNT at most
+// 1 and that record the OPT, version 0, whose options are ECS and COOKIE only; nothing after the last record; a question of plain labels
 // (letters, digits, '-', '_', '*': no byte that needs escaping), class IN, any type but
 // ANY, AXFR and IXFR; a name in one of our zones. The parse copies the question name into
 // a scratch buffer as asked and lower-cased, with one table load per byte, and the fast
@@ -181,9 +195,10 @@
 // failover, geo and nearest services over the GeoIP2 test databases (ECS from several
 // countries and networks, no ECS, AAAA, a family a service lacks, health views that spill
 // the pool order and reach every when_all_down mode, GeoIP off) and also requires both
-// servers' metrics to match.
+// servers' metrics to match. Queries with a client cookie, a valid server cookie and a
+// bad one are among the first test's cases.
 //
-// Both paths record a reply with one function (reply.go, record) and each member answered
+// Both paths end with one function (reply.go, send: rate limiting, then record) and each member answered
 // with metrics.answered, into the answer counters of the state they answer from. The
 // scratch of a query (the question name buffers, the fast path's selection buffer and
 // compressor) comes from a sync.Pool, since Handle has no per-worker context; Get and Put
