@@ -47,6 +47,8 @@ func TestInsertRefusals(t *testing.T) {
 		{name: "NS at wildcard", step: "*.example.org. 60 IN NS ns.example.net.", wantErr: ErrWildcardNS},
 		{name: "SOA below apex", step: "www.example.org. 60 IN SOA ns1 h 1 2 3 4 5", wantErr: ErrSOANotAtApex},
 		{name: "unsupported type", step: "www.example.org. 60 IN DNAME example.net.", wantErr: ErrUnsupportedType},
+		{name: "signature refused", step: "www.example.org. 60 IN RRSIG A 8 3 60 20300101000000 20200101000000 1 example.org. AAAA", wantErr: ErrUnsupportedType},
+		{name: "ds at apex", step: "example.org. 60 IN DS 1 8 2 AABBCCDD", wantErr: ErrDSNotAtCut},
 		{name: "unsupported class", step: "www.example.org. 60 CH TXT \"x\"", wantErr: ErrUnsupportedClass},
 		{name: "bad service name", step: "svc a..example.org.", wantErr: ErrBadName},
 	} {

@@ -37,9 +37,12 @@ func (z *Zone) lookup(q, qname string, qtype uint16, r *Result) {
 	if n := z.nodes[q]; n != nil {
 		if n.cut != nil {
 			if n.cut == n && qtype == dns.TypeDS {
-				// DS belongs to the parent side of the cut (RFC 4035 section 3.1.4.1).
-				// Without DNSSEC there is none: NODATA, with this zone's SOA.
+				// DS belongs to the parent side of the cut (RFC 4035 section 3.1.4.1):
+				// answered here, authoritatively, or NODATA with this zone's SOA.
 				*r = Result{Kind: NoData, Service: NoService}
+				if ds := n.get(dns.TypeDS); ds != nil {
+					r.Kind, r.Answer = Answer, ds
+				}
 				return
 			}
 			*r = referral(n.cut)
@@ -69,8 +72,8 @@ func (z *Zone) lookup(q, qname string, qtype uint16, r *Result) {
 	r.Wildcard = true
 	switch r.Kind {
 	case Answer, CNAME:
+		// The additional data (of a wildcard MX, say) is the targets', not synthesised.
 		r.Answer = synthesise(r.Answer, qname)
-		r.Extra = nil
 	}
 }
 
@@ -101,8 +104,13 @@ func (z *Zone) answer(n *node, qtype uint16, r *Result) {
 			return
 		}
 		r.Kind, r.Answer = Answer, rrs
-		if qtype == dns.TypeNS && n == z.apex && len(n.glue) > 0 {
+		switch {
+		case qtype == dns.TypeNS && n == z.apex && len(n.glue) > 0:
 			r.Extra = n.glue[:len(n.glue):len(n.glue)]
+		case (qtype == dns.TypeMX || qtype == dns.TypeSRV) && z.extra != nil:
+			if x := z.extra[extraKey{n, qtype}]; len(x) > 0 {
+				r.Extra = x[:len(x):len(x)]
+			}
 		}
 	}
 }

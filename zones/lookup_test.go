@@ -116,13 +116,19 @@ var lookupCases = []lookupCase{
 		"www.example.org. 300 IN AAAA 2001:db8::1"}},
 	{name: "exact TXT", qname: "www.example.org.", qtype: dns.TypeTXT, kind: Answer, answer: []string{
 		`www.example.org. 300 IN TXT "hello"`}},
-	{name: "SRV", qname: "_sip._tcp.example.org.", qtype: dns.TypeSRV, kind: Answer, answer: []string{
-		"_sip._tcp.example.org. 300 IN SRV 10 5 5060 sip.example.org."}},
 	{name: "PTR", qname: "1.2.example.org.", qtype: dns.TypePTR, kind: Answer, answer: []string{
 		"1.2.example.org. 300 IN PTR www.example.org."}},
 	{name: "not fully qualified qname", qname: "www.example.org", qtype: dns.TypeAAAA, kind: Answer, answer: []string{
 		"www.example.org. 300 IN AAAA 2001:db8::1"}},
 	{name: "NODATA", qname: "www.example.org.", qtype: dns.TypeMX, kind: NoData},
+	{name: "MX with the target's addresses in extra", qname: "example.org.", qtype: dns.TypeMX, kind: Answer,
+		answer: []string{"example.org. 300 IN MX 10 mail.example.org."}, extra: []string{"mail.example.org. 300 IN A 192.0.2.25"}},
+	{name: "SRV with the target's addresses in extra", qname: "_sip._tcp.example.org.", qtype: dns.TypeSRV, kind: Answer,
+		answer: []string{"_sip._tcp.example.org. 300 IN SRV 10 5 5060 sip.example.org."}, extra: []string{"sip.example.org. 300 IN A 192.0.2.26", "sip.example.org. 300 IN AAAA 2001:db8::26"}},
+	{name: "SRV to a delegated target has no extra", qname: "_xmpp._tcp.example.org.", qtype: dns.TypeSRV, kind: Answer,
+		answer: []string{"_xmpp._tcp.example.org. 300 IN SRV 0 0 5222 ns.sub.example.org.", "_xmpp._tcp.example.org. 300 IN SRV 0 0 5222 target.example.net."}},
+	{name: "wildcard MX keeps its target's extra", qname: "a.mxw.example.org.", qtype: dns.TypeMX, kind: Answer, wildcard: true,
+		answer: []string{"a.mxw.example.org. 300 IN MX 10 mail.example.org."}, extra: []string{"mail.example.org. 300 IN A 192.0.2.25"}},
 	{name: "NXDOMAIN", qname: "nope.example.org.", qtype: dns.TypeA, kind: NXDomain},
 	{name: "NXDOMAIN two labels down", qname: "a.nope.example.org.", qtype: dns.TypeA, kind: NXDomain},
 	{name: "out of zone", qname: "www.example.com.", qtype: dns.TypeA, kind: NXDomain},
@@ -173,7 +179,8 @@ var lookupCases = []lookupCase{
 	{name: "referral below cut", qname: "host.sub.example.org.", qtype: dns.TypeA, kind: Referral, ns: subNS, extra: subGlue},
 	{name: "occluded data below cut", qname: "deep.sub.example.org.", qtype: dns.TypeA, kind: Referral, ns: subNS, extra: subGlue},
 	{name: "glue name is below cut", qname: "ns.sub.example.org.", qtype: dns.TypeA, kind: Referral, ns: subNS, extra: subGlue},
-	{name: "DS at cut is parent side NODATA", qname: "sub.example.org.", qtype: dns.TypeDS, kind: NoData},
+	{name: "DS at cut is answered by the parent side", qname: "sub.example.org.", qtype: dns.TypeDS, kind: Answer, answer: []string{"sub.example.org. 300 IN DS 12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"}},
+	{name: "DS at a cut without one is NODATA", qname: "nods.example.org.", qtype: dns.TypeDS, kind: NoData},
 	{name: "DS below cut is a referral", qname: "host.sub.example.org.", qtype: dns.TypeDS, kind: Referral, ns: subNS, extra: subGlue},
 	{name: "mixed case exact", qname: "WwW.ExAmPlE.OrG.", qtype: dns.TypeA, kind: Answer, answer: []string{
 		"www.example.org. 300 IN A 192.0.2.1", "www.example.org. 300 IN A 192.0.2.2"}},
@@ -332,8 +339,8 @@ func TestZoneAccessors(t *testing.T) {
 	checkSection(t, "apex ns", z.NS(), []string{"example.org. 300 IN NS ns1.example.org.", "example.org. 300 IN NS ns2.example.net."})
 	// Owner names with data: apex, ns1, mail, www, alias, ext, _sip._tcp, 1.2, a.b.c,
 	// *.w, x.w, y.z.w, *.cw, sub, ns.sub, deep.sub, lb, *.pool = 18.
-	if got := z.Names(); got != 18 {
-		t.Errorf("names %d, want 18", got)
+	if got := z.Names(); got != 22 {
+		t.Errorf("names %d, want 22", got)
 	}
 }
 

@@ -2,6 +2,7 @@ package zones
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -15,9 +16,18 @@ type Zone struct {
 	soa    *dns.SOA         // also the apex SOA RRset
 	names  int              // nodes that own data or a service
 
-	// nsTargets maps a lower-case NS target to the nodes (cuts and the apex) whose NS
-	// RRset names it, so that inserting an address record refreshes their glue.
-	nsTargets map[string][]*node
+	// targets maps a lower-case NS, MX or SRV target to the nodes whose RRset of that
+	// type names it, so that inserting an address record refreshes their glue and
+	// additional data.
+	targets map[string][]*node
+	// extra holds the additional data of a node's MX or SRV RRset: the in-zone A and
+	// AAAA records of its targets (RFC 1034 section 4.3.2 step 6). A map rather than a
+	// field of every RRset, as few names own either type.
+	extra map[extraKey][]dns.RR
+
+	// pos holds where the CNAME and DS records of zone files were read (Import), for
+	// the diagnostics of the whole-zone checks.
+	pos map[posKey]Pos
 
 	// slab hands out nodes a batch at a time: one allocation per nodeBatch names instead
 	// of one per name (a million-name zone file made a million).
@@ -82,10 +92,10 @@ func New(origin string, soa *dns.SOA, ns []dns.RR) (*Zone, error) {
 	}
 	apex := &node{name: o, service: NoService}
 	z := &Zone{
-		origin:    o,
-		apex:      apex,
-		nodes:     map[string]*node{o: apex},
-		nsTargets: map[string][]*node{},
+		origin:  o,
+		apex:    apex,
+		nodes:   map[string]*node{o: apex},
+		targets: map[string][]*node{},
 	}
 	if err := z.Insert(soa); err != nil {
 		return nil, fmt.Errorf("new zone %q: %w", o, err)
@@ -266,18 +276,64 @@ func (z *Zone) admit(name string, h *dns.RR_Header) error {
 	if !z.inZone(name) {
 		return fmt.Errorf("zone %s: %w", z.origin, ErrOutOfZone)
 	}
-	switch h.Rrtype {
-	case dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeTXT, dns.TypeMX, dns.TypeSRV,
-		dns.TypeCAA, dns.TypePTR, dns.TypeNS:
-		return nil
-	case dns.TypeSOA:
+	switch t := h.Rrtype; {
+	case t == dns.TypeSOA:
 		if name != z.origin {
 			return ErrSOANotAtApex
 		}
-		return nil
+	case t == dns.TypeDS:
+		if name == z.origin {
+			// The apex DS is the parent zone's data (RFC 4035 section 2.4).
+			return fmt.Errorf("ds at the apex belongs in the parent zone: %w", ErrDSNotAtCut)
+		}
+	case t == dns.TypeDNAME:
+		// Served without synthesising the CNAMEs of RFC 6672 section 3.2, a DNAME would
+		// answer only resolvers that synthesise themselves.
+		return fmt.Errorf("dname is not synthesised: %w", ErrUnsupportedType)
+	case t == dns.TypeRRSIG || t == dns.TypeNSEC || t == dns.TypeNSEC3 || t == dns.TypeNSEC3PARAM ||
+		t == dns.TypeDNSKEY || t == dns.TypeCDS || t == dns.TypeCDNSKEY || t == dns.TypeSIG || t == dns.TypeNXT:
+		// Signatures and denial records of a signed zone, served beside answers we
+		// neither sign nor deny with them, would make validators fail the zone.
+		return fmt.Errorf("%s: glbdns does not sign zones: %w", dns.TypeToString[t], ErrUnsupportedType)
+	case t == dns.TypeNone || t == dns.TypeOPT || t == dns.TypeTSIG || t == dns.TypeTKEY || t >= 128 && t <= 255:
+		// Pseudo-records and QTYPEs (RFC 6895 section 3.1) are not data.
+		return fmt.Errorf("type %d is not a data type: %w", t, ErrUnsupportedType)
 	}
-	return ErrUnsupportedType
+	return nil
 }
+
+// CheckDS returns an error for every DS record that is not at a delegation point: a DS
+// set describes the child zone of a cut and is answered there by the parent (RFC 4034
+// section 5, RFC 4035 section 3.1.4.1), so elsewhere it means a missing NS set or a typo.
+// It is a check of the whole zone, since the NS set may follow the DS in a file. Each
+// error wraps ErrDSNotAtCut and is a *RecordError.
+func (z *Zone) CheckDS() []error {
+	var errs []error
+	for name, n := range z.nodes {
+		if n.get(dns.TypeDS) == nil || n.cut == n {
+			continue
+		}
+		why := "no ns records there"
+		if n.cut != nil {
+			why = "below the delegation " + n.cut.name
+		}
+		errs = append(errs, &RecordError{Name: name, Type: dns.TypeDS, Err: fmt.Errorf("ds record at %s, %s: %w", name, why, ErrDSNotAtCut)})
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.(*RecordError).Name, b.(*RecordError).Name) })
+	return errs
+}
+
+// RecordError is an error about the record(s) of one type at one name, found by a check
+// of the whole zone (CheckDS, Set.CheckCNAMEs); RecordPos says where a zone file had them.
+type RecordError struct {
+	Name  string // lower case, fully qualified
+	Type  uint16
+	Names []string // for CNAME chains: the owners along the chain, in order
+	Err   error
+}
+
+func (e *RecordError) Error() string { return e.Err.Error() }
+func (e *RecordError) Unwrap() error { return e.Err }
 
 // setSOA installs the apex SOA: one per zone, replaced rather than added.
 func (z *Zone) setSOA(rr dns.RR, name string) {
@@ -357,22 +413,31 @@ func (z *Zone) add(n *node, rr dns.RR, name string, owned, newCut bool) {
 	case dns.TypeCNAME:
 		n.cname = lower(dns.Fqdn(c.(*dns.CNAME).Target))
 	case dns.TypeNS:
-		t := lower(dns.Fqdn(c.(*dns.NS).Ns))
-		if !contains(z.nsTargets[t], n) {
-			z.nsTargets[t] = append(z.nsTargets[t], n)
-		}
+		z.addTarget(c.(*dns.NS).Ns, n)
 		if newCut && (n.parent.cut == nil) {
 			// n becomes the topmost cut for itself and every name below it. When a cut
 			// above exists already, everything here points to that one and stays so.
+			// Addresses below it are now glue, not authoritative data: the additional
+			// data naming them is made again.
 			n.cut = n
 			for _, m := range z.below(n) {
 				m.cut = n
+				for _, d := range z.targets[m.name] {
+					z.refreshExtra(d)
+				}
 			}
 		}
 		z.refreshGlue(n)
+	case dns.TypeMX:
+		z.addTarget(c.(*dns.MX).Mx, n)
+		z.refreshExtra(n)
+	case dns.TypeSRV:
+		z.addTarget(c.(*dns.SRV).Target, n)
+		z.refreshExtra(n)
 	case dns.TypeA, dns.TypeAAAA:
-		for _, d := range z.nsTargets[name] {
+		for _, d := range z.targets[name] {
 			z.refreshGlue(d)
+			z.refreshExtra(d)
 		}
 	}
 }
@@ -493,6 +558,69 @@ func contains(ns []*node, n *node) bool {
 		}
 	}
 	return false
+}
+
+// addTarget records that node n names target in its NS, MX or SRV RRset.
+func (z *Zone) addTarget(target string, n *node) {
+	t := lower(dns.Fqdn(target))
+	if t == "." || !z.inZone(t) {
+		return // SRV "." says there is no such service (RFC 2782); others are not ours
+	}
+	if !contains(z.targets[t], n) {
+		z.targets[t] = append(z.targets[t], n)
+	}
+}
+
+// extraKey names the MX or SRV RRset of a node.
+type extraKey struct {
+	n   *node
+	typ uint16
+}
+
+// extraTypes are the types whose answers carry the addresses of their targets in the
+// additional section (RFC 1034 section 4.3.2 step 6, RFC 2782 for SRV, RFC 5321 section
+// 5.1 for MX). NS is answered with the glue of its node.
+var extraTypes = [...]uint16{dns.TypeMX, dns.TypeSRV}
+
+// refreshExtra recomputes the additional data of d's MX and SRV RRsets: the A and AAAA
+// RRsets of their targets in this zone, each target once, in the order of the records,
+// and only authoritative data (a target at or below a delegation is the child's, and a
+// CNAME or a service owns no static addresses).
+func (z *Zone) refreshExtra(d *node) {
+	for _, typ := range extraTypes {
+		rrs := d.get(typ)
+		if rrs == nil {
+			continue
+		}
+		var extra []dns.RR
+		var seen []*node
+		for _, rr := range rrs {
+			var t string
+			switch v := rr.(type) {
+			case *dns.MX:
+				t = v.Mx
+			case *dns.SRV:
+				t = v.Target
+			}
+			m := z.nodes[lower(dns.Fqdn(t))]
+			if m == nil || m.cut != nil || slices.Contains(seen, m) {
+				continue
+			}
+			seen = append(seen, m)
+			extra = append(extra, m.get(dns.TypeA)...)
+			extra = append(extra, m.get(dns.TypeAAAA)...)
+		}
+		k := extraKey{d, typ}
+		switch {
+		case len(extra) > 0:
+			if z.extra == nil {
+				z.extra = map[extraKey][]dns.RR{}
+			}
+			z.extra[k] = extra
+		case z.extra != nil:
+			delete(z.extra, k)
+		}
+	}
 }
 
 // refreshGlue recomputes the in-zone addresses of d's NS targets: the glue of a cut

@@ -13,6 +13,8 @@
 //	err = z.Insert(rr)                      // static record; checked for CNAME conflicts, out-of-zone
 //	err = z.InsertService("www.glb.example.com.", 3)
 //	err = z.ImportFile(r, "db.example", defaultTTL) // RFC 1035 master file via miekg ZoneParser
+//	inc, err := z.Import(data, path, zones.ImportOptions{DefaultTTL: ttl, IncludeRoot: dir}) // with $INCLUDE
+//	errs := z.CheckDS(); errs = set.CheckCNAMEs(8) // whole-zone checks, once built
 //	set, err := zones.NewSet(z1, z2)        // refuses duplicate origins
 //	zone := set.Find(qname)                 // longest-suffix zone, nil if none (REFUSED)
 //	res := zone.Lookup(qname, qtype)        // never allocates for exact, non-wildcard hits
@@ -40,13 +42,17 @@
 //     it per RFC 8482.
 //   - A name at or below a delegation cut gives Referral, with the NS set of the topmost
 //     cut in Ns and its glue in Extra; other data there is occluded (kept, never served).
-//     DS at the cut itself would be answered by the parent side (RFC 4035 section 3.1.4.1);
-//     glbdns does not sign zones, so it holds no DS and answers NoData there.
+//     DS at the cut itself is answered by the parent side (RFC 4035 section 3.1.4.1): the
+//     zone's DS RRset there, authoritatively, or NoData. A DS anywhere else (the apex,
+//     a name without NS) is refused: at the apex by Insert, elsewhere by CheckDS, as the
+//     NS set may come after the DS in a file.
 //   - Missing name: the closest encloser's "*" child, when present, synthesises the answer
 //     with owner = qname as asked (RFC 4592 section 3.3.1); otherwise NXDomain. An empty
 //     non-terminal is an existing name, so it blocks the wildcard above it.
 //   - An NS query at the apex also returns the in-zone addresses of the name servers in
-//     Extra (RFC 1034 section 4.3.2 step 3, additional section processing).
+//     Extra (RFC 1034 section 4.3.2 step 6, additional section processing), and an MX or
+//     SRV answer those of its targets, authoritative ones only (not below a cut), kept
+//     up to date at insert time as glue is.
 //   - Lookup of a name outside the zone gives NXDomain; callers pick the zone with
 //     Set.Find first and answer REFUSED when it returns nil.
 //
@@ -85,10 +91,19 @@ var (
 	ErrWildcardNS = errors.New("ns records at a wildcard name")
 	// ErrSOANotAtApex: a zone has exactly one SOA, at its apex (RFC 1035 section 5.2).
 	ErrSOANotAtApex = errors.New("soa record not at the zone apex")
-	// ErrUnsupportedType: only A, AAAA, CNAME, TXT, MX, SRV, CAA, PTR, NS and the apex SOA
-	// are served; anything else (DNAME, DNSSEC types, ...) is refused rather than served
-	// half-right.
+	// ErrUnsupportedType: every data type miekg/dns parses is served (HTTPS, SVCB, TLSA,
+	// NAPTR, SSHFP, CAA, DS at cuts, RFC 3597 TYPEnnn, ...) but DNAME (not synthesised),
+	// the records of a signed zone (RRSIG, NSEC, NSEC3, NSEC3PARAM, DNSKEY, CDS, CDNSKEY:
+	// glbdns does not sign) and pseudo-types (OPT, TSIG, QTYPEs), which are refused
+	// rather than served half-right.
 	ErrUnsupportedType = errors.New("unsupported record type")
+	// ErrDSNotAtCut: a DS record only exists at a delegation point, on the parent side
+	// (RFC 4034 section 5); not at the apex, nor at a name without NS records.
+	ErrDSNotAtCut = errors.New("ds record not at a delegation point")
+	// ErrCNAMELoop: CNAMEs in our zones that lead back to themselves.
+	ErrCNAMELoop = errors.New("cname loop")
+	// ErrCNAMEChain: a chain of more CNAMEs in our zones than the server follows.
+	ErrCNAMEChain = errors.New("cname chain too long")
 	// ErrUnsupportedClass: only class IN is served.
 	ErrUnsupportedClass = errors.New("unsupported record class")
 	// ErrBadName: the name is not a valid domain name.
