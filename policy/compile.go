@@ -131,6 +131,10 @@ type zoneRecord struct {
 	zone     *zones.Zone
 	fileSum  [sha256.Size]byte
 	inserted []insertedService
+	// includes are the files the zone file included, whose paths and contents
+	// includeSum covers: the zone is reused only when they read the same again.
+	includes   []string
+	includeSum [sha256.Size]byte
 }
 
 // zoneRecipe is what a zone block compiles to, before its file is imported and services
@@ -271,6 +275,10 @@ func (c *compilation) commit() {
 		}
 		if zs.im != nil {
 			r.fileSum = sha256.Sum256(zs.im.data)
+			for _, inc := range zs.im.included {
+				r.includes = append(r.includes, inc.Path)
+			}
+			r.includeSum = includeSum(zs.im.included)
 		}
 		zs.u.record().zones[zs.i] = r
 	}
@@ -523,7 +531,7 @@ func (c *compilation) buildRecordedZones() {
 			continue
 		}
 		r, im := zs.old, zs.im
-		if z := t[zs]; z.same && z.n == len(r.inserted) && (im == nil || im.readErr == nil && sha256.Sum256(im.data) == r.fileSum) {
+		if z := t[zs]; z.same && z.n == len(r.inserted) && (im == nil || im.readErr == nil && sha256.Sum256(im.data) == r.fileSum && sameIncludes(r, im)) {
 			zs.z, zs.reused = r.zone, true
 			c.stats.zonesReused++
 			if im != nil {
@@ -545,6 +553,41 @@ func (c *compilation) buildRecordedZones() {
 			c.startImport(im, true)
 		}
 	}
+}
+
+// includeSum is the SHA-256 over the included files' paths and contents, in order.
+func includeSum(inc []zones.Included) [sha256.Size]byte {
+	h := sha256.New()
+	for _, f := range inc {
+		sum := sha256.Sum256(f.Data)
+		fmt.Fprintf(h, "%d:%s", len(f.Path), f.Path)
+		h.Write(sum[:])
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// sameIncludes reads the files r's zone file included again and reports whether they
+// are as they were; then im holds them (for the hash and the watch). The zone file being
+// the same, it includes the same files as long as they are the same.
+func sameIncludes(r *zoneRecord, im *zoneImport) bool {
+	if len(r.includes) == 0 {
+		return true
+	}
+	inc := make([]zones.Included, len(r.includes))
+	for i, p := range r.includes {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return false
+		}
+		inc[i] = zones.Included{Path: p, Data: data}
+	}
+	if includeSum(inc) != r.includeSum {
+		return false
+	}
+	im.included = inc
+	return true
 }
 
 // build makes a new zone of the recipe.

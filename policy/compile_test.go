@@ -431,6 +431,9 @@ func quoteList(ss []string) string {
 }
 
 func writeFile(path string, data []byte) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		panic(err)
+	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		panic(err)
 	}

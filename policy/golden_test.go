@@ -69,6 +69,9 @@ func golden(t *testing.T, path string) {
 		case "lookups":
 			lookups = string(f.Data)
 		default:
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f.Name)), 0o755); err != nil {
+				t.Fatal(err)
+			}
 			if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o644); err != nil {
 				t.Fatal(err)
 			}

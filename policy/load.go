@@ -175,6 +175,8 @@ func (c *compilation) run(files []File) (*Snapshot, hcl.Diagnostics) {
 		set, err := zones.NewSet(zs...)
 		if err != nil {
 			c.errf(hcl.Range{}, "Invalid zones", "%v", err)
+		} else {
+			c.checkZones(set)
 		}
 		snap.Zones = set
 	}
@@ -313,31 +315,36 @@ func parse(files []File) []hclparse.Result {
 
 // startHash computes the snapshot's Files and Hash on a goroutine of its own, while the
 // services compile: c.hashed is closed once c.hashFiles and c.hash are set. The zone
-// files are known once the zones have compiled; their contents once read (see
-// zoneImport.read), so that the hash waits for a file only when it gets to it.
+// files are known once the zones have compiled, the files they include once imported
+// (see zoneImport.done), so that the hash waits for a zone only when it gets to it.
 func (c *compilation) startHash(files []File) {
-	byPath := make(map[string]*zoneImport, len(c.imports))
-	for _, im := range c.imports {
-		byPath[im.file.path] = im // of several imports of a file, the last counts (all succeed, or no snapshot is made)
-	}
-	paths := make([]string, 0, len(byPath))
-	for p := range byPath {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
+	imports := c.imports
 	c.hashed = make(chan struct{})
 	go func() {
 		defer close(c.hashed)
+		// The files a zone file includes are known once it is imported: wait for that,
+		// and hash (and so watch) them as zone files. Of several reads of a file, the
+		// last counts (all succeed, or no snapshot is made).
+		data := make(map[string][]byte, len(imports))
+		for _, im := range imports {
+			<-im.read
+			data[im.file.path] = im.data
+			<-im.done
+			for _, inc := range im.included {
+				data[inc.Path] = inc.Data
+			}
+		}
+		paths := make([]string, 0, len(data))
+		for p := range data {
+			paths = append(paths, p)
+		}
+		sort.Strings(paths)
 		c.hashFiles, c.hash = hashSources(files, func(i int) [sha256.Size]byte {
 			if u := c.units[i]; u.old != nil {
 				return u.old.sum // the same contents as when the record was made
 			}
 			return files[i].digest()
-		}, paths, func(path string) []byte {
-			im := byPath[path]
-			<-im.read
-			return im.data
-		})
+		}, paths, func(path string) []byte { return data[path] })
 	}()
 }
 
@@ -426,6 +433,8 @@ type zoneState struct {
 	z      *zones.Zone // nil, for a zone of a record, until buildRecordedZones
 	rng    hcl.Range
 	im     *zoneImport // the import of its file, if it has one
+	// recRng locates the zone's CNAME and DS record blocks, for checkZones.
+	recRng map[recKey]hcl.Range
 	// u and i locate the zone's block: u's i-th zone.
 	u *unit
 	i int

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -289,9 +288,68 @@ func (c *compilation) record(zs *zoneState, blk *hcl.Block, zoneTTL uint32) {
 		}
 		if err := zs.z.Insert(rr); err != nil {
 			c.zoneErr(labelRng, owner, err)
+			continue
 		} else if zs.recipe != nil {
 			zs.recipe.records = append(zs.recipe.records, rr) // Insert copied it
 		}
+		if rrtype == dns.TypeCNAME || rrtype == dns.TypeDS {
+			if zs.recRng == nil {
+				zs.recRng = map[recKey]hcl.Range{}
+			}
+			zs.recRng[recKey{owner, rrtype}] = labelRng
+		}
+	}
+}
+
+// recKey names the records of one type at one name of a zone.
+type recKey struct {
+	name string
+	typ  uint16
+}
+
+// checkZones makes the checks of the built zones as a whole: DS records only at
+// delegation points, and no CNAME loop or chain longer than the server follows (see
+// zones.Set.CheckCNAMEs). Each error is reported at the record: its record block, or its
+// line of the zone file.
+func (c *compilation) checkZones(set *zones.Set) {
+	byZone := make(map[*zones.Zone]*zoneState, len(c.zones))
+	for _, zs := range c.zones {
+		byZone[zs.z] = zs
+	}
+	where := func(name string, typ uint16) (hcl.Range, string) {
+		z := set.Find(name)
+		zs := byZone[z]
+		if zs == nil {
+			return hcl.Range{}, name
+		}
+		if r, ok := zs.recRng[recKey{name, typ}]; ok {
+			return r, name + " at " + posString(r)
+		}
+		if p, ok := z.RecordPos(name, typ); ok {
+			r := hcl.Range{Filename: p.File, Start: hcl.Pos{Line: p.Line, Column: 1}, End: hcl.Pos{Line: p.Line, Column: 1}}
+			return r, name + " at " + p.String()
+		}
+		return zs.rng, name
+	}
+	for _, zs := range c.zones {
+		for _, err := range zs.z.CheckDS() {
+			re := err.(*zones.RecordError)
+			rng, _ := where(re.Name, dns.TypeDS)
+			c.errf(rng, "DS not at a delegation", "%v: a DS record belongs at a delegation point, the parent side of a cut (RFC 4034 section 5); give the name NS records or remove the DS.", err)
+		}
+	}
+	for _, err := range set.CheckCNAMEs(zones.MaxCNAMEChain) {
+		re := err.(*zones.RecordError)
+		rng, _ := where(re.Names[0], dns.TypeCNAME)
+		places := make([]string, len(re.Names))
+		for i, n := range re.Names {
+			_, places[i] = where(n, dns.TypeCNAME)
+		}
+		summary, hint := "CNAME chain too long", fmt.Sprintf("The server follows at most %d CNAMEs in our zones; point the first ones at the end of the chain.", zones.MaxCNAMEChain)
+		if errors.Is(err, zones.ErrCNAMELoop) {
+			summary, hint = "CNAME loop", "No name at the end of it has data; a resolver would get only CNAMEs."
+		}
+		c.errf(rng, summary, "%v (records: %s). %s", err, strings.Join(places, ", "), hint)
 	}
 }
 
@@ -332,7 +390,7 @@ func (c *compilation) zoneFile(zs *zoneState, a *hcl.Attribute, dir string, ttl 
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(dir, path)
 	}
-	zf := &zoneFile{path: path, rng: a.Expr.Range(), ttl: ttl}
+	zf := &zoneFile{path: path, rng: a.Expr.Range(), ttl: ttl, root: dir}
 	if zs.recipe != nil {
 		zs.recipe.file = zf
 	}
@@ -346,6 +404,7 @@ type zoneFile struct {
 	path string
 	rng  hcl.Range
 	ttl  uint32
+	root string // the policy folder: $INCLUDE reads only files inside it
 }
 
 // zoneImport is a zone file being read and imported on a goroutine of its own, so that a
@@ -358,8 +417,11 @@ type zoneImport struct {
 	data      []byte
 	readErr   error
 	importErr error
-	read      chan struct{} // closed once data and readErr are set
-	done      chan struct{} // closed once importErr is set too
+	// included are the files the zone file included ($INCLUDE), read by the import (or,
+	// for a zone reused whole, by compareZones), for the hash and the watch.
+	included []zones.Included
+	read     chan struct{} // closed once data and readErr are set
+	done     chan struct{} // closed once importErr is set too
 }
 
 // importZone reads and imports the zone's file on a goroutine of its own.
@@ -391,9 +453,36 @@ func (c *compilation) startImport(im *zoneImport, read bool) {
 			close(im.read)
 		}
 		if im.readErr == nil {
-			im.importErr = zs.z.ImportFile(bytes.NewReader(im.data), zf.path, zf.ttl)
+			im.included, im.importErr = zs.z.Import(im.data, zf.path, zones.ImportOptions{DefaultTTL: zf.ttl, IncludeRoot: zf.root})
 		}
 	}()
+}
+
+// fileErrors reports the errors of a zone file import, each as a diagnostic at its
+// place in the zone file (file:line, and the column of a syntax error), with a last one
+// at the file attribute counting those left out.
+func (c *compilation) fileErrors(im *zoneImport) {
+	var fe *zones.FileErrors
+	if !errors.As(im.importErr, &fe) {
+		c.errf(im.file.rng, "Invalid zone file", "Zone %q: %v.", im.zs.origin, im.importErr)
+		return
+	}
+	for _, e := range fe.Errs {
+		summary := "Invalid zone file record"
+		if e.Col > 0 {
+			summary = "Zone file syntax error"
+		}
+		if errors.Is(e.Err, zones.ErrInclude) {
+			summary = "Invalid $INCLUDE"
+		}
+		col := max(e.Col, 1)
+		rng := hcl.Range{Filename: e.File, Start: hcl.Pos{Line: e.Line, Column: col}, End: hcl.Pos{Line: e.Line, Column: col}}
+		c.errf(rng, summary, "Zone %q (file attribute at %s): %v.", im.zs.origin, posString(im.file.rng), e.Err)
+	}
+	if fe.Omitted > 0 {
+		c.errf(im.file.rng, "Too many zone file errors", "Zone %q: %d more errors in %s and the files it includes are not shown (at most %d are).",
+			im.zs.origin, fe.Omitted, im.file.path, zones.MaxFileErrors)
+	}
 }
 
 // waitImports waits for every zone file import and reports their errors, in the order
@@ -406,7 +495,7 @@ func (c *compilation) waitImports() {
 			continue
 		}
 		if im.importErr != nil {
-			c.errf(im.file.rng, "Invalid zone file", "Zone %q: %v.", im.zs.origin, im.importErr)
+			c.fileErrors(im)
 		}
 	}
 	c.imports = nil

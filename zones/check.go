@@ -8,6 +8,11 @@ import (
 	"github.com/miekg/dns"
 )
 
+// MaxCNAMEChain is the most CNAMEs the server follows inside our zones for one query;
+// Set.CheckCNAMEs refuses longer chains. Eight is what BIND and CoreDNS settle on: it
+// stops loops, and chains that long are a configuration error anyway.
+const MaxCNAMEChain = 8
+
 // CheckCNAMEs returns an error for every CNAME loop in the set's zones, and for every
 // chain of more than max CNAMEs that stays in them (a chain ends where a name has other
 // data, is missing, is delegated, is a service, or leaves our zones). The server follows

@@ -392,7 +392,7 @@ func (im *importer) includePath(target, filename string, depth int, stack []stri
 		return "", fmt.Errorf("$INCLUDE %q: %w: %w", target, ErrInclude, err)
 	}
 	if !inside(im.root, abs) && !inside(im.rootAsGiven, abs) {
-		return "", fmt.Errorf("$INCLUDE %q: %w: %s is outside the policy folder %s", target, ErrInclude, abs, im.rootAsGiven)
+		return "", fmt.Errorf("$INCLUDE %q: %w: the file is outside the policy folder", target, ErrInclude)
 	}
 	real, err := filepath.EvalSymlinks(path)
 	if err == nil {
@@ -406,7 +406,7 @@ func (im *importer) includePath(target, filename string, depth int, stack []stri
 		return "", fmt.Errorf("$INCLUDE %q: %w: %w", target, ErrInclude, err)
 	}
 	if !inside(im.root, real) {
-		return "", fmt.Errorf("$INCLUDE %q: %w: %s leads to %s, outside the policy folder %s", target, ErrInclude, abs, real, im.rootAsGiven)
+		return "", fmt.Errorf("$INCLUDE %q: %w: a symlink leads outside the policy folder", target, ErrInclude)
 	}
 	for _, s := range stack {
 		if s == path {
