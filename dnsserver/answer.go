@@ -11,8 +11,10 @@ import (
 
 // maxCNAMEChain bounds how many CNAMEs are followed inside our zones for one query. Eight
 // is what BIND and CoreDNS settle on; it stops loops (a → b → a) and chains that long are
-// a configuration error anyway.
-const maxCNAMEChain = 8
+// a configuration error anyway. The policy refuses static chains longer than this, and
+// loops, at load (zones.Set.CheckCNAMEs); the bound still ends those that run through a
+// host-name service.
+const maxCNAMEChain = zones.MaxCNAMEChain
 
 // anyOrder is the order in which a static name's RRsets are tried for a QTYPE=ANY query:
 // RFC 8482 Section 4.1 lets a server answer one RRset of its choice, and the address
@@ -59,6 +61,10 @@ func (s *Server) resolve(sc *scratch, st *state, q *query, client policy.Client)
 		switch res.Kind {
 		case zones.Answer:
 			r.Answer = append(r.Answer, res.Answer...)
+			// The in-zone addresses of NS, MX and SRV targets (RFC 1034 Section 4.3.2
+			// step 6): the first thing dropped when the reply is too big (pack).
+			r.Extra = append(r.Extra, res.Extra...)
+			sc.extraOptional = len(res.Extra) > 0
 			q.wildcard = res.Wildcard
 			return dns.RcodeSuccess, scope
 		case zones.NoData:

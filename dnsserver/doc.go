@@ -122,26 +122,46 @@
 // suffix among the snapshot's zones; a name outside all of them is REFUSED without AA.
 // Answers from our zones have AA=1; RA is always 0; RD and CD are copied; the question is
 // echoed with the asker's case (resolvers compare it, some use the case as entropy).
+//
 //   - NXDOMAIN and NODATA put the zone's SOA in authority with the negative TTL as its TTL
 //     (RFC 2308 Section 3: the lesser of the SOA's TTL and its MINIMUM).
+//
 //   - At or below a delegation: a referral with AA=0, the NS set in authority and the
 //     zone's glue in additional.
+//
 //   - A CNAME is followed while its target stays in our zones, at most 8 steps (which ends
-//     loops); every CNAME and the final data go in the answer, and the rcode is that of the
+//     loops through host-name services; static loops and longer static chains are refused
+//     when the policy loads); every CNAME and the final data go in the answer, and the rcode is that of the
 //     last name (RFC 6604 Section 3). A chain leaving our zones stops there with NOERROR;
 //     the resolver continues. QTYPE=CNAME is not chased.
+//
 //   - A load-balanced name asks the policy: A and AAAA answers hold the selected members
 //     with the service TTL and the asked name as owner; a host-name service answers a
 //     CNAME to the chosen host (for every qtype), chased when the host is in our zones;
 //     "servfail" when all are down is SERVFAIL; no member of the asked family is NODATA with
 //     the SOA. Other types at an address service are NODATA.
+//
 //   - QTYPE=ANY (RFC 8482 Section 4.1): one RRset, never the whole node. At a service, its
 //     A selection (AAAA when it has no IPv4 member); at a static name the first RRset
 //     present among A, AAAA, MX, TXT, SRV, CAA, HTTPS, SVCB, NS, SOA, PTR, NAPTR. The same
 //     over TCP.
 //
+//   - Additional section (RFC 1034 Section 4.3.2 step 6): an NS answer at the apex, an MX
+//     and an SRV answer carry the A and AAAA records of their targets that our zone holds
+//     authoritatively (computed at load, zones.Result.Extra); a target elsewhere is left to
+//     the resolver. A referral carries the glue of its NS set.
+//
+//   - DS at a delegation point is answered by the parent side (RFC 4035 Section 3.1.4.1):
+//     AA=1, the DS set or NODATA, never a referral. Every type miekg/dns packs is answered
+//     as stored (HTTPS, SVCB, TLSA, NAPTR, ...): the general path packs them.
+//
 // Error replies (FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS) carry no records and no AA.
-// Answers stay minimal: no additional-section processing beyond glue.
+// When a reply with additional data does not fit the UDP limit, the additional RRsets are
+// dropped first, whole and from the last, and the reply is sent without TC when the rest
+// fits (RFC 2181 Section 9: TC says that the answer or authority is incomplete, not that
+// something merely useful was left out); only a reply whose answer and authority do not
+// fit is truncated. A referral's glue is not dropped this way: the referral is truncated
+// whole, as RFC 9471 Section 3 asks for in-domain glue.
 //
 // # Fast path
 //

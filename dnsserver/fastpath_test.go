@@ -66,6 +66,7 @@ func TestFastPathIdenticalBytes(t *testing.T) {
 		"glb.example.com.", "ns1.glb.example.com.", "ns2.glb.example.com.", "static.glb.example.com.",
 		"mail.glb.example.com.", "x.wild.glb.example.com.", "wild.glb.example.com.", "alias.glb.example.com.",
 		"alias2.glb.example.com.", "out.glb.example.com.", "dangling.glb.example.com.", "loop1.glb.example.com.",
+		"manymx.glb.example.com.", "_sip._udp.glb.example.com.", "svcb.glb.example.com.", "_443._tcp.static.glb.example.com.",
 		"sub.glb.example.com.", "ns.sub.glb.example.com.", "x.sub.glb.example.com.", "big.glb.example.com.",
 		"www.glb.example.com.", "v4only.glb.example.com.", "rr.glb.example.com.", "hash.glb.example.com.",
 		"cdn.glb.example.com.", "inner.glb.example.com.", "nothere.glb.example.com.",
@@ -73,7 +74,7 @@ func TestFastPathIdenticalBytes(t *testing.T) {
 	}
 	// alias and alias2 chase to www, a weighted service.
 	weighted := map[string]bool{"www.glb.example.com.": true, "v4only.glb.example.com.": true, "alias.glb.example.com.": true, "alias2.glb.example.com.": true}
-	qtypes := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypeTXT, dns.TypeNS, dns.TypeSOA, dns.TypeANY, dns.TypeCNAME}
+	qtypes := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypeTXT, dns.TypeNS, dns.TypeSOA, dns.TypeANY, dns.TypeCNAME, dns.TypeSRV, dns.TypeHTTPS, dns.TypeDS}
 	type ednsCase struct {
 		name string
 		edns bool

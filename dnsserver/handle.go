@@ -37,7 +37,10 @@ type scratch struct {
 	ipbuf   []byte
 	soa     dns.SOA
 	zone    int // metrics zone slot of the question's zone (0: none), set by resolve
-	shard   int // metrics shard of the loop answering, set by general
+	// extraOptional says that resp.Extra is additional data of an answer, which pack
+	// drops before truncating; a referral's glue is not (RFC 9471 Section 3).
+	extraOptional bool
+	shard         int // metrics shard of the loop answering, set by general
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -65,6 +68,7 @@ func (sc *scratch) reset() {
 	sc.resp = dns.Msg{}
 	sc.zone = 0
 	sc.shard = 0
+	sc.extraOptional = false
 }
 
 // Handle is the whole in-process query path: it takes a request in wire format and
@@ -255,7 +259,17 @@ func (s *Server) pack(sc *scratch, q *query, rcode, scope int, tcp bool, out []b
 	}
 	// The OPT goes last, after any glue, as miekg would pack it; nothing compresses
 	// against its root owner, so appending it gives miekg's bytes.
-	if len(msg)+optLen(q, rcode) > replyLimit(q, tcp) {
+	limit := replyLimit(q, tcp) - optLen(q, rcode)
+	for len(msg) > limit && sc.extraOptional && len(r.Extra) > 0 {
+		// Additional data goes first, a whole RRset at a time from the end (RFC 2181
+		// Section 9: TC is for the sections that must be complete; what is only useful
+		// is left out); the answer is not truncated if it fits without it.
+		r.Extra = dropLastRRset(r.Extra)
+		if msg, err = r.PackBuffer(out[:cap(out)]); err != nil {
+			return nil, rcode, false
+		}
+	}
+	if len(msg) > limit {
 		// Too big for UDP: RFC 2181 Section 9 forbids partial RRsets, so send no records
 		// at all, TC=1, and the question and OPT; the client retries over TCP (RFC 7766).
 		r.Truncated = true
@@ -265,6 +279,21 @@ func (s *Server) pack(sc *scratch, q *query, rcode, scope int, tcp bool, out []b
 		}
 	}
 	return appendOPT(msg, q, rcode, scope), rcode, r.Truncated
+}
+
+// dropLastRRset returns rrs without its last RRset (the records at its end of the last
+// record's name and type).
+func dropLastRRset(rrs []dns.RR) []dns.RR {
+	last := rrs[len(rrs)-1].Header()
+	i := len(rrs) - 1
+	for i > 0 {
+		h := rrs[i-1].Header()
+		if h.Rrtype != last.Rrtype || !strings.EqualFold(h.Name, last.Name) {
+			break
+		}
+		i--
+	}
+	return rrs[:i]
 }
 
 // chaos answers the CHAOS TXT names that identify a server, when configured: id.server

@@ -155,8 +155,21 @@ func TestStaticAnswers(t *testing.T) {
 			answer: []string{"static.glb.example.com. 300 IN A 192.0.2.1"}},
 		{name: "AAAA", qname: "static.glb.example.com.", qtype: dns.TypeAAAA, aa: true,
 			answer: []string{"static.glb.example.com. 300 IN AAAA 2001:db8::1"}},
-		{name: "MX", qname: "static.glb.example.com.", qtype: dns.TypeMX, aa: true,
-			answer: []string{"static.glb.example.com. 300 IN MX 10 mail.glb.example.com."}},
+		{name: "MX with its target's address in additional", qname: "static.glb.example.com.", qtype: dns.TypeMX, aa: true,
+			answer: []string{"static.glb.example.com. 300 IN MX 10 mail.glb.example.com."},
+			extra:  []string{"mail.glb.example.com. 300 IN A 192.0.2.25"}},
+		{name: "SRV with the in-zone target's address in additional", qname: "_sip._udp.glb.example.com.", qtype: dns.TypeSRV, aa: true,
+			answer: []string{"_sip._udp.glb.example.com. 300 IN SRV 10 5 5060 sip.glb.example.com.", "_sip._udp.glb.example.com. 300 IN SRV 20 5 5060 sip.example.net."},
+			extra:  []string{"sip.glb.example.com. 300 IN AAAA 2001:db8::5060"}},
+		{name: "NS at the apex with the servers' addresses", qname: "glb.example.com.", qtype: dns.TypeNS, aa: true,
+			answer: []string{"glb.example.com. 300 IN NS ns1.glb.example.com.", "glb.example.com. 300 IN NS ns2.glb.example.com."},
+			extra:  []string{"ns1.glb.example.com. 300 IN A 192.0.2.53", "ns2.glb.example.com. 300 IN A 192.0.2.54"}},
+		{name: "HTTPS", qname: "svcb.glb.example.com.", qtype: dns.TypeHTTPS, aa: true,
+			answer: []string{`svcb.glb.example.com. 300 IN HTTPS 1 . alpn="h2,h3" ipv4hint="192.0.2.1"`}},
+		{name: "TLSA", qname: "_443._tcp.static.glb.example.com.", qtype: dns.TypeTLSA, aa: true,
+			answer: []string{"_443._tcp.static.glb.example.com. 300 IN TLSA 3 1 1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}},
+		{name: "DS at a cut answered by the parent side", qname: "sub.glb.example.com.", qtype: dns.TypeDS, aa: true,
+			answer: []string{"sub.glb.example.com. 300 IN DS 12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}},
 		{name: "TXT", qname: "static.glb.example.com.", qtype: dns.TypeTXT, aa: true,
 			answer: []string{`static.glb.example.com. 300 IN TXT "hello world"`}},
 		{name: "NXDOMAIN with SOA at negative TTL", qname: "nope.glb.example.com.", qtype: dns.TypeA,
@@ -216,6 +229,41 @@ func TestStaticAnswers(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// Additional data is dropped, a whole RRset at a time from the end, before an answer is
+// truncated (RFC 2181 Section 9): an answer that fits without it has TC=0.
+func TestAdditionalDroppedFirst(t *testing.T) {
+	s := startServer(t, Config{})
+	for _, tc := range []struct {
+		name  string
+		proto string
+		edns  bool
+		extra int // AAAA records in additional: three per target mx1..mx4
+	}{
+		{"udp 512: the last target's addresses dropped", "udp", false, 9},
+		{"udp with EDNS: all", "udp", true, 12},
+		{"tcp: all", "tcp", false, 12},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newQuery("manymx.glb.example.com.", dns.TypeMX)
+			if tc.edns {
+				m.SetEdns0(1232, false)
+			}
+			r := exchange(t, s, tc.proto, m)
+			if r.Truncated || len(r.Answer) != 8 {
+				t.Fatalf("TC = %v, %d answers, want TC=0 and 8", r.Truncated, len(r.Answer))
+			}
+			if got := len(rrStrings(r.Extra)); got != tc.extra {
+				t.Errorf("%d additional records, want %d: %v", got, tc.extra, r.Extra)
+			}
+			for _, rr := range r.Extra {
+				if h := rr.Header(); h.Rrtype == dns.TypeAAAA && h.Name == "mx4.glb.example.com." && tc.extra < 12 {
+					t.Errorf("mx4 kept, an earlier RRset dropped: %v", r.Extra)
+				}
+			}
+		})
 	}
 }
 

@@ -69,13 +69,49 @@ zone "glb.example.com" {
     type = "CNAME"
     values = ["loop2.glb.example.com."]
   }
-  record "loop2" {
-    type = "CNAME"
-    values = ["loop1.glb.example.com."]
+  record "_sip._udp" {
+    type   = "SRV"
+    values = ["10 5 5060 sip.glb.example.com.", "20 5 5060 sip.example.net."]
+  }
+  record "sip" {
+    type   = "AAAA"
+    values = ["2001:db8::5060"]
+  }
+  record "manymx" {
+    type   = "MX"
+    values = ["10 mx1", "10 mx2", "10 mx3", "10 mx4", "10 mx5", "10 mx6", "10 mx7", "10 mx8"]
+  }
+  record "mx1" {
+    type   = "AAAA"
+    values = ["2001:db8::1:1", "2001:db8::1:2", "2001:db8::1:3"]
+  }
+  record "mx2" {
+    type   = "AAAA"
+    values = ["2001:db8::2:1", "2001:db8::2:2", "2001:db8::2:3"]
+  }
+  record "mx3" {
+    type   = "AAAA"
+    values = ["2001:db8::3:1", "2001:db8::3:2", "2001:db8::3:3"]
+  }
+  record "mx4" {
+    type   = "AAAA"
+    values = ["2001:db8::4:1", "2001:db8::4:2", "2001:db8::4:3"]
+  }
+  record "svcb" {
+    type   = "HTTPS"
+    values = ["1 . alpn=\"h2,h3\" ipv4hint=\"192.0.2.1\""]
+  }
+  record "_443._tcp.static" {
+    type   = "TLSA"
+    values = ["3 1 1 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"]
   }
   record "sub" {
     type = "NS"
     values = ["ns.sub.glb.example.com."]
+  }
+  record "sub" {
+    type   = "DS"
+    values = ["12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"]
   }
   record "ns.sub" {
     type = "A"
@@ -159,4 +195,14 @@ service "cdn.glb.example.com" {
 
 service "inner.glb.example.com" {
   pools = ["internal"]
+}
+
+# loop1 (a static CNAME) → loop2 (a host-name service) → loop1: a loop through a
+# service, which the policy does not refuse, and which the server's bound ends.
+pool "looping" {
+  member "l" { host = "loop1.glb.example.com" }
+}
+
+service "loop2.glb.example.com" {
+  pools = ["looping"]
 }
