@@ -131,9 +131,9 @@
 //
 //   - A CNAME is followed while its target stays in our zones, at most 8 steps (which ends
 //     loops through host-name services; static loops and longer static chains are refused
-//     when the policy loads); every CNAME and the final data go in the answer, and the rcode is that of the
-//     last name (RFC 6604 Section 3). A chain leaving our zones stops there with NOERROR;
-//     the resolver continues. QTYPE=CNAME is not chased.
+//     when the policy loads); every CNAME and the final data go in the answer, and the
+//     rcode is that of the last name (RFC 6604 Section 3). A chain leaving our zones stops
+//     there with NOERROR; the resolver continues. QTYPE=CNAME is not chased.
 //
 //   - A load-balanced name asks the policy: A and AAAA answers hold the selected members
 //     with the service TTL and the asked name as owner; a host-name service answers a
@@ -155,7 +155,8 @@
 //     AA=1, the DS set or NODATA, never a referral. Every type miekg/dns packs is answered
 //     as stored (HTTPS, SVCB, TLSA, NAPTR, ...): the general path packs them.
 //
-// Error replies (FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS) carry no records and no AA.
+// Error replies (FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS, BADCOOKIE) carry no records
+// and no AA.
 // When a reply with additional data does not fit the UDP limit, the additional RRsets are
 // dropped first, whole and from the last, and the reply is sent without TC when the rest
 // fits (RFC 2181 Section 9: TC says that the answer or authority is incomplete, not that
