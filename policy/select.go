@@ -53,7 +53,7 @@ type Selection struct {
 
 var (
 	weightOf = balance.Weighted[*Member]{Weight: func(m *Member) uint64 { return uint64(m.Weight) }}
-	hrw      = balance.Rendezvous[*Member]{ID: func(m *Member) uint64 { return m.idHash }}
+	hrw      = balance.Rendezvous[*Member]{ID: func(m *Member) uint64 { return m.idHash }, Weight: func(m *Member) uint64 { return uint64(m.Weight) }}
 )
 
 // family maps a qtype to the candidate family; ok is false for a qtype an address
