@@ -34,10 +34,17 @@ type scratch struct {
 	as      []dns.A
 	aaaas   []dns.AAAA
 	cnames  []dns.CNAME
+	srvs    []dns.SRV
+	srvSel  []policy.SRVRecord
 	ipbuf   []byte
-	soa     dns.SOA
-	zone    int // metrics zone slot of the question's zone (0: none), set by resolve
-	shard   int // metrics shard of the loop answering, set by general
+	// extraOptional says that the additional section holds only what saves the client a
+	// query (an SRV answer's target addresses): a reply too big for the limit drops it
+	// before it is truncated (RFC 2782, "Usage rules"; RFC 2181 Section 9 sets TC only for
+	// data that was required).
+	extraOptional bool
+	soa           dns.SOA
+	zone          int // metrics zone slot of the question's zone (0: none), set by resolve
+	shard         int // metrics shard of the loop answering, set by general
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -49,6 +56,8 @@ var scratchPool = sync.Pool{New: func() any {
 		as:      make([]dns.A, 0, 8),
 		aaaas:   make([]dns.AAAA, 0, 8),
 		cnames:  make([]dns.CNAME, 0, 8),
+		srvs:    make([]dns.SRV, 0, 8),
+		srvSel:  make([]policy.SRVRecord, 0, 8),
 		ipbuf:   make([]byte, 0, 128),
 	}
 }}
@@ -62,6 +71,9 @@ func (sc *scratch) reset() {
 	clear(sc.members[:cap(sc.members)])
 	sc.answer, sc.ns, sc.extra, sc.members = sc.answer[:0], sc.ns[:0], sc.extra[:0], sc.members[:0]
 	sc.as, sc.aaaas, sc.cnames, sc.ipbuf = sc.as[:0], sc.aaaas[:0], sc.cnames[:0], sc.ipbuf[:0]
+	clear(sc.srvs[:cap(sc.srvs)])
+	clear(sc.srvSel[:cap(sc.srvSel)])
+	sc.srvs, sc.srvSel, sc.extraOptional = sc.srvs[:0], sc.srvSel[:0], false
 	sc.resp = dns.Msg{}
 	sc.zone = 0
 	sc.shard = 0
@@ -255,6 +267,13 @@ func (s *Server) pack(sc *scratch, q *query, rcode, scope int, tcp bool, out []b
 	}
 	// The OPT goes last, after any glue, as miekg would pack it; nothing compresses
 	// against its root owner, so appending it gives miekg's bytes.
+	if len(msg)+optLen(q, rcode) > replyLimit(q, tcp) && sc.extraOptional && len(r.Extra) > 0 {
+		// Optional additional records go first: the answer may fit without them.
+		r.Extra = nil
+		if msg, err = r.PackBuffer(out[:cap(out)]); err != nil {
+			return nil, rcode, false
+		}
+	}
 	if len(msg)+optLen(q, rcode) > replyLimit(q, tcp) {
 		// Too big for UDP: RFC 2181 Section 9 forbids partial RRsets, so send no records
 		// at all, TC=1, and the question and OPT; the client retries over TCP (RFC 7766).
