@@ -243,8 +243,8 @@ func (s *Server) fastService(st *state, q *query, fs *fastScratch, ref zones.Ser
 		return false
 	}
 	svc := st.snap.Services[i]
-	if svc == nil || st.fast.host[i] {
-		return false
+	if svc == nil || st.fast.host[i] || q.qtype == dns.TypeSRV && svc.HasSRV() {
+		return false // a CNAME to chase, or SRV records (names in RDATA) for the general path
 	}
 	address := q.qtype == dns.TypeA || q.qtype == dns.TypeAAAA
 	// Selection has side effects (the round-robin cursor): the size is bounded first, so
