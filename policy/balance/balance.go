@@ -139,6 +139,9 @@ const scoreBuf = 32
 func (h Rendezvous[T]) Pick(key uint64, items []T, n int) []T {
 	k := len(items)
 	n = min(n, k)
+	if h.Weight != nil && h.equalWeights(items) {
+		h.Weight = nil // the same order as weighted, without a logarithm per item
+	}
 	var buf [scoreBuf]float64
 	var ws []float64 // the weighted scores of items, when they fit buf
 	if h.Weight != nil && k <= scoreBuf {
@@ -160,6 +163,17 @@ func (h Rendezvous[T]) Pick(key uint64, items []T, n int) []T {
 		}
 	}
 	return items[:n]
+}
+
+// equalWeights reports whether every item has the weight of the first (as weighted counts
+// them: 0 as 1).
+func (h Rendezvous[T]) equalWeights(items []T) bool {
+	for i := 1; i < len(items); i++ {
+		if max(h.Weight(items[i]), 1) != max(h.Weight(items[0]), 1) {
+			return false
+		}
+	}
+	return true
 }
 
 // beats reports whether items[j] ranks above items[b]: the higher weighted score (when
