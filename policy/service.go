@@ -262,6 +262,7 @@ func (c *compilation) insertServices() {
 		}
 		c.snap.Services = append(c.snap.Services, p.s)
 	}
+	c.checkSRVTargets()
 }
 
 // clone returns a copy of s for another snapshot, with reference ref, each pool replaced

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -294,5 +295,27 @@ func (c *compilation) serviceSRV(s *Service, pa *hcl.Attribute) {
 	if len(badName) > 0 {
 		m := badName[0]
 		c.errf(pa.Expr.Range(), "Invalid SRV target", "Service %q names the SRV target of member %q %q, which is not a valid host name: member and pool names must be DNS labels (letters, digits, '-', '_'; at most 63 octets), distinct without regard to case, and the whole name at most 255 octets.", s.Name, m.ID(), fmt.Sprintf("%s.%s.%s", m.Name, m.Pool, s.Name))
+	}
+}
+
+// checkSRVTargets refuses a service one of whose SRV target names its zone answers with
+// something else (a record, a service, a name below it, a wildcard): the target would
+// not resolve to its member. It runs once every service is inserted.
+func (c *compilation) checkSRVTargets() {
+	for k := range c.pending {
+		p := &c.pending[k]
+		if p.s.srv == nil || p.zone == nil || p.zone.z == nil {
+			continue
+		}
+		var clash []string
+		for label := range p.s.srv.byLabel {
+			if r := p.zone.z.Lookup(label+p.s.Name, dns.TypeA); r.Kind != zones.NXDomain {
+				clash = append(clash, label+p.s.Name)
+			}
+		}
+		if len(clash) > 0 {
+			slices.Sort(clash)
+			c.errf(*p.rng, "SRV target taken", "Service %q names the SRV target %q, but its zone has data at that name (or below it, or a wildcard covering it), so the target would not resolve to its member; rename the member or the pool, or move that data.", p.s.Name, clash[0])
+		}
 	}
 }
