@@ -187,8 +187,8 @@ func (s *Snapshot) Target(z *zones.Zone, name string) (*Service, *Member) {
 		return nil, nil
 	}
 	off2, end := dns.NextLabel(name, off1)
-	if end {
-		return nil, nil
+	if end || len(name)-off2 <= len(z.Origin()) {
+		return nil, nil // a service is below the origin: so must be what is left of name
 	}
 	var r zones.Result
 	z.LookupCanonical(name[off2:], dns.TypeA, &r)
