@@ -59,9 +59,12 @@ type Pool struct {
 	MinHealthy MinHealthy `json:"min_healthy,omitempty"`
 	// UnknownIs is "up" or "down": how the members count while their health is unknown;
 	// omitted, the server's -health-unknown-is default.
-	UnknownIs string   `json:"unknown_is,omitempty"`
-	Members   []Member `json:"members"`
-	Checks    []Check  `json:"checks"`
+	UnknownIs string `json:"unknown_is,omitempty"`
+	// Port (1-65535) is the members' port in SRV answers, unless a member sets its own;
+	// omitted, none (a service answers SRV only when every member has a port).
+	Port    *int     `json:"port,omitempty"`
+	Members []Member `json:"members"`
+	Checks  []Check  `json:"checks"`
 	// Managed is false for pools defined in the operator's files (read-only); ignored on
 	// input.
 	Managed bool `json:"managed"`
@@ -77,6 +80,8 @@ type Member struct {
 	// Weight defaults to DefaultWeight; 0 drains the member for good (a Drain is the
 	// temporary kind). A pointer, because 0 is meaningful.
 	Weight *int `json:"weight,omitempty"`
+	// Port (1-65535) is the member's port in SRV answers; omitted, the pool's.
+	Port *int `json:"port,omitempty"`
 }
 
 // Check is one health check of a pool; the fields are the HCL check block's attributes.

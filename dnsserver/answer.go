@@ -74,6 +74,13 @@ func (s *Server) resolve(sc *scratch, st *state, q *query, client policy.Client)
 			s.negative(sc, z)
 			return dns.RcodeSuccess, scope
 		case zones.NXDomain:
+			if svc, m := snap.Target(z, dns.CanonicalName(name)); m != nil {
+				// An SRV target of a service: its member's address (srv.go in policy).
+				if s.targetRR(sc, svc, m, name, qtype) == 0 {
+					s.negative(sc, z)
+				}
+				return dns.RcodeSuccess, scope
+			}
 			// RFC 6604 Section 3: the rcode of a chain is that of its last name.
 			s.negative(sc, z)
 			return dns.RcodeNameError, scope
@@ -125,6 +132,9 @@ func (s *Server) service(sc *scratch, st *state, z *zones.Zone, svc *policy.Serv
 		st2 = dns.TypeA
 	}
 	locate(st, svc, &client)
+	if qtype == dns.TypeSRV && svc.HasSRV() {
+		return s.srvAnswer(sc, st, z, svc, name, &client)
+	}
 	sel := svc.Select(client, st2, st.health, sc.members[:0])
 	if qtype == dns.TypeANY && !sel.CNAME && !sel.ServFail && len(sel.Members) == 0 {
 		st2 = dns.TypeAAAA
@@ -193,6 +203,81 @@ func (s *Server) memberRRs(sc *scratch, st *state, svc *policy.Service, name str
 		}
 	}
 	return n
+}
+
+// srvAnswer answers an SRV query at a service with ports (RFC 2782): one SRV record per
+// member SelectSRV chose, and the A or AAAA record of each address member's target in the
+// additional section, which pack drops rather than truncate the answer. A host-name
+// member's target is its host, whose addresses are not ours to give.
+func (s *Server) srvAnswer(sc *scratch, st *state, z *zones.Zone, svc *policy.Service, name string, client *policy.Client) (next string, rcode, scope int) {
+	sel := svc.SelectSRV(client, st.health, sc.members[:0], sc.srvSel[:0])
+	sc.members, sc.srvSel = sc.members[:0], sel.Records[:0]
+	if sel.ServFail {
+		return "", dns.RcodeServerFailure, 0
+	}
+	r := &sc.resp
+	for _, rec := range sel.Records {
+		weight, port, target, ok := svc.SRV(rec.Member)
+		if !ok {
+			continue
+		}
+		sc.srvs = append(sc.srvs, dns.SRV{
+			Hdr:      dns.RR_Header{Name: name, Rrtype: dns.TypeSRV, Class: dns.ClassINET, Ttl: svc.TTL},
+			Priority: rec.Priority, Weight: weight, Port: port, Target: target,
+		})
+		s.metrics.answered(sc.shard, st.answers, svc, rec.Member)
+	}
+	if len(sc.srvs) == 0 {
+		s.negative(sc, z)
+		return "", dns.RcodeSuccess, sel.Scope
+	}
+	// The slab is complete: pointers into it stay valid.
+	for i := range sc.srvs {
+		r.Answer = append(r.Answer, &sc.srvs[i])
+	}
+	for i, rec := range sel.Records[:len(sc.srvs)] {
+		if m := rec.Member; m.Host == "" {
+			s.addrRR(sc, &r.Extra, m, sc.srvs[i].Target, svc.TTL)
+		}
+	}
+	sc.extraOptional = true
+	return "", dns.RcodeSuccess, sel.Scope
+}
+
+// targetRR answers a query for an SRV target name: the member's A or AAAA record, when
+// qtype asks for its family (or ANY), owned by name as asked, with the service TTL. It
+// returns how many records it added (0: NODATA).
+func (s *Server) targetRR(sc *scratch, svc *policy.Service, m *policy.Member, name string, qtype uint16) int {
+	a := m.Addr.Unmap()
+	if !a.IsValid() || !(qtype == dns.TypeANY || qtype == dns.TypeA && a.Is4() || qtype == dns.TypeAAAA && a.Is6()) {
+		return 0
+	}
+	s.addrRR(sc, &sc.resp.Answer, m, name, svc.TTL)
+	return 1
+}
+
+// addrRR appends the member's A or AAAA record, owned by name, to the section sec, from
+// the scratch slabs.
+func (s *Server) addrRR(sc *scratch, sec *[]dns.RR, m *policy.Member, name string, ttl uint32) {
+	a := m.Addr.Unmap()
+	off := len(sc.ipbuf)
+	if a.Is4() {
+		b := a.As4()
+		sc.ipbuf = append(sc.ipbuf, b[:]...)
+		sc.as = append(sc.as, dns.A{
+			Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl},
+			A:   net.IP(sc.ipbuf[off : off+4 : off+4]),
+		})
+		*sec = append(*sec, &sc.as[len(sc.as)-1])
+		return
+	}
+	b := a.As16()
+	sc.ipbuf = append(sc.ipbuf, b[:]...)
+	sc.aaaas = append(sc.aaaas, dns.AAAA{
+		Hdr:  dns.RR_Header{Name: name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: ttl},
+		AAAA: net.IP(sc.ipbuf[off : off+16 : off+16]),
+	})
+	*sec = append(*sec, &sc.aaaas[len(sc.aaaas)-1])
 }
 
 // appendAny answers QTYPE=ANY at a static name with the first RRset present in anyOrder

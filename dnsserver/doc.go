@@ -141,6 +141,21 @@
 //     "servfail" when all are down is SERVFAIL; no member of the asked family is NODATA with
 //     the SOA. Other types at an address service are NODATA.
 //
+//   - SRV at a service whose members have ports (RFC 2782; policy's srv.go and
+//     docs/policy.md, "SRV"): one SRV record per member SelectSRV chose (priority from
+//     the pool walk, weight, port, target), owned by the asked name with the service TTL,
+//     and in the additional section the A or AAAA record of each address member's target.
+//     Targets are written uncompressed (RFC 2782), as miekg packs them. When the reply
+//     does not fit the UDP limit, the additional records are dropped first (they only save
+//     the client a query); only when the SRV records alone do not fit is it truncated.
+//     SERVFAIL and NODATA as for A. A host-name service answers SRV this way too, and the
+//     CNAME for every other type. A service without ports answers SRV with NODATA.
+//
+//   - An SRV target name ("<member>.<pool>.<service>", which the zone does not hold: its
+//     lookup is NXDOMAIN below the service) answers the member's A or AAAA record with the
+//     service TTL, whatever the member's health, and NODATA for other types; both paths
+//     ask Snapshot.Target only once the zone has said NXDOMAIN.
+//
 //   - QTYPE=ANY (RFC 8482 Section 4.1): one RRset, never the whole node. At a service, its
 //     A selection (AAAA when it has no IPv4 member); at a static name the first RRset
 //     present among A, AAAA, MX, TXT, SRV, CAA, HTTPS, SVCB, NS, SOA, PTR, NAPTR. The same
@@ -191,15 +206,19 @@
 //     location (as the general path's locate does), then Select into a reused buffer,
 //     then each member's A or AAAA record copied from wire compiled at SetSnapshot
 //     (0xC00C owner, TYPE, CLASS, RDLENGTH, RDATA; the service TTL patched in), NODATA
-//     when no member of the family, SERVFAIL when when_all_down says so. The ECS scope
+//     when no member of the family, SERVFAIL when when_all_down says so; answers = 0
+//     (every usable member) bounds the size by the most candidates of one family
+//     (Service.MaxAnswers). The ECS scope
 //     is the selection's (the geo network or rule, the hash prefix), as the general path
 //     echoes it; a spill to the next pool and every when_all_down mode are Select's
-//     decisions, so the fast path needs no branch of its own for them.
+//     decisions, so the fast path needs no branch of its own for them;
+//   - an SRV target name (a NXDOMAIN of the zone that Snapshot.Target knows): the
+//     member's pre-compiled record, the service TTL patched in, or NODATA.
 //
 // Everything else falls back, before any side effect, to the general path, which starts
 // from the same parse (the question name is made a string there): wildcard
 // answers, CNAMEs, referrals, other record types (their RDATA names compress against the
-// whole message), names outside our zones, EDNS versions above 0, other EDNS options,
+// whole message), SRV at a service with ports, names outside our zones, EDNS versions above 0, other EDNS options,
 // malformed input, host-name services (their CNAME is chased), and replies that would
 // not fit the UDP limit (truncation). For services the size is bounded before Select, so
 // that a query is never selected for twice (round-robin cursors advance once per answer).

@@ -174,6 +174,12 @@ func (s *Server) fastPath(st *state, q *query, fs *fastScratch, req []byte, src 
 		neg = true
 	case zones.NXDomain:
 		neg, r.rcode = true, dns.RcodeNameError
+		if svc, m := st.snap.Target(z, lname); m != nil {
+			// An SRV target: its member's record, as a service member's, or NODATA.
+			r.rcode = dns.RcodeSuccess
+			s.appendTarget(st, svc, m, q.qtype, &r)
+			neg = r.an == 0
+		}
 	case zones.Service:
 		if !s.fastService(st, q, fs, res.Service, &r, src, tcp, sh) {
 			return nil, false
@@ -237,13 +243,13 @@ func (s *Server) fastService(st *state, q *query, fs *fastScratch, ref zones.Ser
 		return false
 	}
 	svc := st.snap.Services[i]
-	if svc == nil || st.fast.host[i] {
-		return false
+	if svc == nil || st.fast.host[i] || q.qtype == dns.TypeSRV && svc.HasSRV() {
+		return false // a CNAME to chase, or SRV records (names in RDATA) for the general path
 	}
 	address := q.qtype == dns.TypeA || q.qtype == dns.TypeAAAA
 	// Selection has side effects (the round-robin cursor): the size is bounded first, so
 	// that the fast path never selects and then gives up.
-	if address && len(r.msg)+svc.Answers*len(memberWire{}.rr)+optLen(q, dns.RcodeSuccess) > replyLimit(q, tcp) {
+	if address && len(r.msg)+svc.MaxAnswers()*len(memberWire{}.rr)+optLen(q, dns.RcodeSuccess) > replyLimit(q, tcp) {
 		return false
 	}
 	var client policy.Client
@@ -286,6 +292,23 @@ func (s *Server) appendMembers(st *state, svc *policy.Service, members []*policy
 		s.metrics.answered(sh, st.answers, svc, m)
 		r.an++
 	}
+}
+
+// appendTarget appends the A or AAAA record of the member an SRV target name names, when
+// qtype asks for its family, from the wire compiled at SetSnapshot with the service TTL;
+// it is no selection, so it counts no answer.
+func (s *Server) appendTarget(st *state, svc *policy.Service, m *policy.Member, qtype uint16, r *fastReply) {
+	if m.Index < 0 || m.Index >= len(st.fast.members) {
+		return
+	}
+	w := &st.fast.members[m.Index]
+	if w.n == 0 || w.qtype != qtype {
+		return
+	}
+	start := len(r.msg)
+	r.msg = append(r.msg, w.rr[:w.n]...)
+	binary.BigEndian.PutUint32(r.msg[start+ttlOffset:], svc.TTL)
+	r.an++
 }
 
 // fastNegative appends the zone's SOA to the authority section of NXDOMAIN and NODATA

@@ -34,6 +34,8 @@ type scratch struct {
 	as      []dns.A
 	aaaas   []dns.AAAA
 	cnames  []dns.CNAME
+	srvs    []dns.SRV
+	srvSel  []policy.SRVRecord
 	ipbuf   []byte
 	soa     dns.SOA
 	zone    int // metrics zone slot of the question's zone (0: none), set by resolve
@@ -52,6 +54,8 @@ var scratchPool = sync.Pool{New: func() any {
 		as:      make([]dns.A, 0, 8),
 		aaaas:   make([]dns.AAAA, 0, 8),
 		cnames:  make([]dns.CNAME, 0, 8),
+		srvs:    make([]dns.SRV, 0, 8),
+		srvSel:  make([]policy.SRVRecord, 0, 8),
 		ipbuf:   make([]byte, 0, 128),
 	}
 }}
@@ -65,10 +69,12 @@ func (sc *scratch) reset() {
 	clear(sc.members[:cap(sc.members)])
 	sc.answer, sc.ns, sc.extra, sc.members = sc.answer[:0], sc.ns[:0], sc.extra[:0], sc.members[:0]
 	sc.as, sc.aaaas, sc.cnames, sc.ipbuf = sc.as[:0], sc.aaaas[:0], sc.cnames[:0], sc.ipbuf[:0]
+	clear(sc.srvs[:cap(sc.srvs)])
+	clear(sc.srvSel[:cap(sc.srvSel)])
+	sc.srvs, sc.srvSel, sc.extraOptional = sc.srvs[:0], sc.srvSel[:0], false
 	sc.resp = dns.Msg{}
 	sc.zone = 0
 	sc.shard = 0
-	sc.extraOptional = false
 }
 
 // Handle is the whole in-process query path: it takes a request in wire format and

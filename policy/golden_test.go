@@ -176,6 +176,7 @@ type (
 		Addr   string      `json:"addr,omitempty"`
 		Host   string      `json:"host,omitempty"`
 		Weight uint32      `json:"weight"`
+		Port   uint16      `json:"port,omitempty"`
 		Checks []jsonCheck `json:"checks,omitempty"`
 	}
 	jsonService struct {
@@ -194,7 +195,9 @@ type (
 		NeedsGeo    bool     `json:"needs_geo,omitempty"`
 		// Per pool of a steering service: "name method need4/need6/needHost".
 		Steer []string `json:"steer,omitempty"`
-		Geo   *jsonGeo `json:"geo,omitempty"`
+		// SRV lists "member weight port target" per member, when the service answers SRV.
+		SRV []string `json:"srv,omitempty"`
+		Geo *jsonGeo `json:"geo,omitempty"`
 	}
 	jsonGeo struct {
 		Rules      []string       `json:"rules"`
@@ -249,7 +252,7 @@ func snapshotView(s *Snapshot, dir string) jsonSnapshot {
 			jp.MinHealthy = fmt.Sprint(p.MinHealthy)
 		}
 		for _, m := range p.Members {
-			jm := jsonMember{Index: m.Index, ID: m.ID(), Host: m.Host, Weight: m.Weight}
+			jm := jsonMember{Index: m.Index, ID: m.ID(), Host: m.Host, Weight: m.Weight, Port: m.Port}
 			if m.Addr.IsValid() {
 				jm.Addr = m.Addr.String()
 			}
@@ -283,6 +286,11 @@ func snapshotView(s *Snapshot, dir string) jsonSnapshot {
 			}
 			js.Steer = append(js.Steer, fmt.Sprintf("%s %s need %d/%d/%d", sp.pool.Name, sp.method, sp.need[famV4], sp.need[famV6], sp.need[famHost]))
 		}
+		svc.srvMembers(func(m *Member) {
+			if w, port, target, ok := svc.SRV(m); ok {
+				js.SRV = append(js.SRV, fmt.Sprintf("%s %d %d %s", m.ID(), w, port, target))
+			}
+		})
 		if g := svc.geo; g != nil {
 			js.Geo = geoView(svc, g)
 		}

@@ -17,7 +17,7 @@ import (
 var poolSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "region"}, {Name: "location"}, {Name: "bias"}, {Name: "method"}, {Name: "min_healthy"},
-		{Name: "unknown_is"},
+		{Name: "unknown_is"}, {Name: "port"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "member", LabelNames: []string{"name"}},
@@ -26,7 +26,7 @@ var poolSchema = &hcl.BodySchema{
 }
 
 var memberSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "host"}, {Name: "weight"}},
+	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "host"}, {Name: "weight"}, {Name: "port"}},
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "check", LabelNames: []string{"name"}}},
 }
 
@@ -107,6 +107,11 @@ func (c *compilation) pool(blk *hcl.Block) {
 		p.Region, _ = c.str(a)
 	}
 	c.steeringAttrs(p, content.Attributes)
+	if a := content.Attributes["port"]; a != nil {
+		if v, ok := c.integer(a, 1, 65535); ok {
+			p.Port = uint16(v)
+		}
+	}
 	if a := content.Attributes["unknown_is"]; a != nil {
 		if v, ok := c.str(a); ok && c.oneOf(a, v, "up", "down") {
 			p.UnknownIs = map[string]UnknownIs{"up": UnknownUp, "down": UnknownDown}[v]
@@ -151,7 +156,7 @@ func (c *compilation) pool(blk *hcl.Block) {
 func (c *compilation) member(p *Pool, blk *hcl.Block, poolChecks []*rawCheck) *Member {
 	content, diags := bodyContent(blk.Body, memberSchema)
 	c.add(diags)
-	m := &Member{Pool: p.Name, Name: blk.Labels[0], Weight: api.DefaultWeight}
+	m := &Member{Pool: p.Name, Name: blk.Labels[0], Weight: api.DefaultWeight, Port: p.Port}
 	if m.Name == "" || strings.Contains(m.Name, "/") {
 		c.errf(blk.LabelRanges[0], "Invalid member name", "A member name must be non-empty and must not contain \"/\".")
 		return nil
@@ -185,6 +190,11 @@ func (c *compilation) member(p *Pool, blk *hcl.Block, poolChecks []*rawCheck) *M
 	if a := content.Attributes["weight"]; a != nil {
 		if w, ok := c.integer(a, 0, maxWeight); ok {
 			m.Weight = uint32(w)
+		}
+	}
+	if a := content.Attributes["port"]; a != nil {
+		if v, ok := c.integer(a, 1, 65535); ok {
+			m.Port = uint16(v)
 		}
 	}
 	// The member's checks: its pool's, each overlaid with the member's block of the same

@@ -44,7 +44,7 @@ type Client struct {
 // len(Members) == 0 && !ServFail means NODATA: the service has no member of the asked
 // family.
 type Selection struct {
-	Members  []*Member // the chosen members, distinct, len <= svc.Answers
+	Members  []*Member // the chosen members, distinct, len <= svc.MaxAnswers()
 	CNAME    bool      // Members[0].Host is the CNAME target
 	ServFail bool      // when_all_down = "servfail" and nothing was up
 	AllDown  bool      // nothing was up (no pool at min_healthy; no member usable); when_all_down decided
@@ -53,7 +53,7 @@ type Selection struct {
 
 var (
 	weightOf = balance.Weighted[*Member]{Weight: func(m *Member) uint64 { return uint64(m.Weight) }}
-	hrw      = balance.Rendezvous[*Member]{ID: func(m *Member) uint64 { return m.idHash }}
+	hrw      = balance.Rendezvous[*Member]{ID: func(m *Member) uint64 { return m.idHash }, Weight: func(m *Member) uint64 { return uint64(m.Weight) }}
 )
 
 // family maps a qtype to the candidate family; ok is false for a qtype an address
@@ -233,9 +233,17 @@ func failOpen(dst, cands []*Member) []*Member {
 // choice depended on.
 func (s *Service) pick(chosen *entry, client *Client, items []*Member, tr *trace) ([]*Member, int) {
 	n := s.Answers
+	if n == 0 {
+		n = len(items) // answers = 0: every usable member
+	}
 	if s.cname {
 		n = 1 // one CNAME per name (RFC 2181 section 10.1)
 	}
+	return s.pickN(chosen, client, items, n, tr)
+}
+
+// pickN is pick of n members.
+func (s *Service) pickN(chosen *entry, client *Client, items []*Member, n int, tr *trace) ([]*Member, int) {
 	switch chosen.method {
 	case Weighted:
 		w := weightOf
@@ -296,4 +304,22 @@ func (s *Service) hashKey(c *Client) (key uint64, bits, scope int) {
 		scope = bits
 	}
 	return key, bits, scope
+}
+
+// MaxAnswers is the most members one answer of the service carries: Answers, or with
+// answers = 0 (every usable member) the most candidates of one family that any entry of
+// its walk (a pool, the plain service's members, the fallback pool) holds. The DNS fast
+// path bounds a reply's size with it before selecting.
+func (s *Service) MaxAnswers() int {
+	if s.Answers > 0 {
+		return s.Answers
+	}
+	n := 0
+	for i := range s.entries {
+		n = max(n, len(s.entries[i].cands[famV4]), len(s.entries[i].cands[famV6]), len(s.entries[i].cands[famHost]))
+	}
+	if f := s.fallback; f != nil {
+		n = max(n, len(f.cands[famV4]), len(f.cands[famV6]), len(f.cands[famHost]))
+	}
+	return n
 }

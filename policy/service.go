@@ -19,7 +19,9 @@ var serviceSchema = &hcl.BodySchema{
 }
 
 // maxAnswers keeps answers within a 512-byte UDP response with room to spare (16 AAAA
-// records take ~450 bytes with name compression). The service defaults are api's.
+// records take ~450 bytes with name compression). answers = 0 lifts the bound (every
+// usable member) and leaves the fit to the UDP limit: TC=1 and TCP. The service defaults
+// are api's.
 const maxAnswers = 16
 
 // Address families of candidate members, indexing Service.cands.
@@ -82,6 +84,7 @@ func (c *compilation) service(blk *hcl.Block) {
 	cands := c.servicePools(s, pa, at["answers"])
 	c.compileSteering(s, cands, content, pa)
 	c.serviceFallback(s, at)
+	c.serviceSRV(s, pa)
 	if zone == nil || len(c.diags) > n0 {
 		return // a Snapshot is never built, so do not insert half-checked services
 	}
@@ -131,7 +134,7 @@ func (c *compilation) serviceAttrs(s *Service, at hcl.Attributes) {
 		s.TTL, _ = c.ttl(a)
 	}
 	if a := at["answers"]; a != nil {
-		if v, ok := c.integer(a, 1, maxAnswers); ok {
+		if v, ok := c.integer(a, 0, maxAnswers); ok {
 			s.Answers = int(v)
 		}
 	}
@@ -185,7 +188,7 @@ func (c *compilation) servicePools(s *Service, pa, answers *hcl.Attribute) [numF
 			"Service %q mixes host-name members (answered as CNAME) with address members (answered as A/AAAA); a CNAME cannot coexist with other data at a name (RFC 1034 section 3.6.2).", s.Name)
 	case !s.cname && nAddr == 0 && len(s.Pools) == len(names):
 		c.errf(pa.Expr.Range(), "Service has no members", "The pools of service %q hold no members, so it could only answer NODATA.", s.Name)
-	case s.cname && s.Answers > 1 && answers != nil:
+	case s.cname && s.Answers != 1 && answers != nil:
 		c.errf(answers.Expr.Range(), "Invalid answers", "Service %q answers with a CNAME, and a name holds at most one CNAME (RFC 2181 section 10.1); answers must be 1.", s.Name)
 	}
 	return cands
@@ -259,6 +262,7 @@ func (c *compilation) insertServices() {
 		}
 		c.snap.Services = append(c.snap.Services, p.s)
 	}
+	c.checkSRVTargets()
 }
 
 // clone returns a copy of s for another snapshot, with reference ref, each pool replaced
@@ -304,6 +308,11 @@ func (s *Service) clone(ref zones.ServiceRef, pool func(*Pool) *Pool) *Service {
 	if s.fallback != nil {
 		n.fallback = &entry{}
 		setEntry(n.fallback, s.fallback, nil)
+	}
+	if pool == nil {
+		n.srv = s.srv
+	} else {
+		n.buildSRV() // checked when s was compiled; the members are other objects now
 	}
 	return n
 }

@@ -71,7 +71,8 @@ type Service struct {
 	Pools []*Pool
 	// TTL of the answers, in seconds (default 30).
 	TTL uint32
-	// Answers is how many distinct members an answer carries (default 1).
+	// Answers is how many distinct members an answer carries (default 1); 0 means every
+	// usable member (answers = 0 in the policy: "all").
 	Answers int
 	// WhenAllDown decides the answer when no candidate member is usable (default AllDownAll).
 	WhenAllDown AllDown
@@ -89,6 +90,7 @@ type Service struct {
 	cname    bool              // the members are host names, answered as a CNAME
 	entries  []entry
 	plain    [1]entry
+	srv      *srvTable    // the SRV targets and weights; nil when the members have no port
 	geo      *geoTable    // geo services: the rule tables
 	fallback *entry       // the fallback pool (when_all_down = "fallback")
 	rand     balance.Rand // balance.Global{} outside tests
@@ -161,6 +163,9 @@ type Pool struct {
 	MinHealthy        int
 	MinHealthyPercent int
 
+	// Port is the default port of the pool's members in SRV answers (0: none).
+	Port uint16
+
 	// UnknownIs says how the pool's members count while their health is unknown (never
 	// probed yet, or no fresh healthd reporter after the grace period): UnknownDefault
 	// leaves it to the server's -health-unknown-is flag (up unless set otherwise).
@@ -205,6 +210,9 @@ type Member struct {
 	// Weight for the weighted method; 0 takes the member out of rotation for every method.
 	// Default 1.
 	Weight uint32
+	// Port is the port an SRV answer gives for the member: its port attribute, else its
+	// pool's; 0 when neither sets one.
+	Port uint16
 	// Checks are the pool's checks with this member's overrides applied.
 	Checks []*Check
 

@@ -56,6 +56,7 @@ func (d *poolDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 			"method":      str("Member method inside the pool for steering services; null when the service's method applies."),
 			"min_healthy": str("Usable members for the pool to count as up: a number (`\"2\"`) or a percentage (`\"50%\"`); null when unset (1)."),
 			"unknown_is":  str("How the pool's members count while their health is unknown, `up` or `down`; null when the server's `-health-unknown-is` default applies."),
+			"port":        num("Port of the members in SRV answers, unless a member sets its own; null when unset."),
 			"members": schema.ListNestedAttribute{
 				MarkdownDescription: "The pool's members, in order.",
 				Computed:            true,
@@ -64,6 +65,7 @@ func (d *poolDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 					"address": str("IP address of the member, when it has one."),
 					"host":    str("Host name of the member, when it has one."),
 					"weight":  num("Relative weight; 0 means drained by configuration."),
+					"port":    num("Port of the member in SRV answers; null when the pool's applies."),
 				}},
 			},
 			"checks": schema.ListNestedAttribute{

@@ -36,6 +36,7 @@ data "glbdns_member_health" "edge" {
 						knownvalue.ObjectExact(map[string]knownvalue.Check{
 							"name": knownvalue.StringExact("cdn"), "address": knownvalue.Null(),
 							"host": knownvalue.StringExact("eu.cdn.example.net"), "weight": knownvalue.Int64Exact(2),
+							"port": knownvalue.Null(),
 						}),
 					})),
 					statecheck.ExpectKnownValue("data.glbdns_pool.edge", tfjsonpath.New("checks").AtSliceIndex(0), knownvalue.ObjectPartial(map[string]knownvalue.Check{

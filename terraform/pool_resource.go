@@ -73,6 +73,7 @@ type poolModel struct {
 	Method     types.String    `tfsdk:"method"`
 	MinHealthy types.String    `tfsdk:"min_healthy"`
 	UnknownIs  types.String    `tfsdk:"unknown_is"`
+	Port       types.Int64     `tfsdk:"port"`
 	Members    []memberModel   `tfsdk:"members"`
 	Checks     []checkModel    `tfsdk:"checks"`
 	Managed    types.Bool      `tfsdk:"managed"`
@@ -84,6 +85,7 @@ type memberModel struct {
 	Address types.String `tfsdk:"address"`
 	Host    types.String `tfsdk:"host"`
 	Weight  types.Int64  `tfsdk:"weight"`
+	Port    types.Int64  `tfsdk:"port"`
 }
 
 type checkModel struct {
@@ -137,6 +139,11 @@ func (r *poolResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 				Validators:          []validator.String{stringvalidator.RegexMatches(nameRE, "must be letters, digits, '.', '-' or '_'")},
 			},
 			"region": optionalString("Region of the pool (e.g. `eu`), a free-form label. Steering between pools uses `location`, not the region."),
+			"port": schema.Int64Attribute{
+				MarkdownDescription: "Port of the members in SRV answers (RFC 2782), 1 to 65535, unless a member sets its own. A service answers SRV queries when every member of its pools has a port; unset, none.",
+				Optional:            true,
+				Validators:          []validator.Int64{int64validator.Between(1, 65535)},
+			},
 			"members": schema.ListNestedAttribute{
 				MarkdownDescription: "The pool's members, in order. Each has exactly one of `address` and `host`.",
 				Required:            true,
@@ -237,6 +244,11 @@ func memberAttributes() map[string]schema.Attribute {
 			Computed:            true,
 			Default:             int64default.StaticInt64(api.DefaultWeight),
 			Validators:          []validator.Int64{int64validator.Between(0, maxWeight)},
+		},
+		"port": schema.Int64Attribute{
+			MarkdownDescription: "Port of the member in SRV answers, 1 to 65535. Unset, the pool's `port`.",
+			Optional:            true,
+			Validators:          []validator.Int64{int64validator.Between(1, 65535)},
 		},
 	}
 }
@@ -400,7 +412,8 @@ func (r *poolResource) ImportState(ctx context.Context, req resource.ImportState
 // the server fills its defaults.
 func (m *poolModel) toAPI() api.Pool {
 	p := api.Pool{Name: m.Name.ValueString(), Region: m.Region.ValueString(), Members: []api.Member{},
-		Method: m.Method.ValueString(), MinHealthy: api.MinHealthy(m.MinHealthy.ValueString()), UnknownIs: m.UnknownIs.ValueString()}
+		Method: m.Method.ValueString(), MinHealthy: api.MinHealthy(m.MinHealthy.ValueString()), UnknownIs: m.UnknownIs.ValueString(),
+		Port: intPtr(m.Port)}
 	if m.Location != nil {
 		p.Location = []float64{}
 		for _, l := range m.Location {
@@ -413,7 +426,7 @@ func (m *poolModel) toAPI() api.Pool {
 	for _, mm := range m.Members {
 		p.Members = append(p.Members, api.Member{
 			Name: mm.Name.ValueString(), Address: mm.Address.ValueString(), Host: mm.Host.ValueString(),
-			Weight: intPtr(mm.Weight),
+			Weight: intPtr(mm.Weight), Port: intPtr(mm.Port),
 		})
 	}
 	for _, c := range m.Checks {
@@ -450,6 +463,7 @@ func poolFromAPI(p *api.Pool, prior *poolModel) poolModel {
 	m := poolModel{
 		ID: types.StringValue(p.Name), Name: types.StringValue(p.Name), Region: strOrNull(p.Region),
 		Method: strOrNull(p.Method), MinHealthy: strOrNull(string(p.MinHealthy)), UnknownIs: strOrNull(p.UnknownIs),
+		Port:    intOrNull(p.Port),
 		Managed: types.BoolValue(p.Managed), Version: types.StringValue(p.Version),
 		Members: []memberModel{},
 	}
@@ -479,6 +493,7 @@ func poolFromAPI(p *api.Pool, prior *poolModel) poolModel {
 		}
 		m.Members = append(m.Members, memberModel{
 			Name: types.StringValue(am.Name), Address: strOrNull(am.Address), Host: strOrNull(am.Host), Weight: types.Int64Value(w),
+			Port: intOrNull(am.Port),
 		})
 	}
 	if len(p.Checks) == 0 && prior != nil && prior.Checks != nil {

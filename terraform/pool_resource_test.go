@@ -101,6 +101,8 @@ func TestAccPoolResource_validation(t *testing.T) {
 		Steps: []resource.TestStep{
 			{Config: pool(`{ name = "a", address = "192.0.2.1", weight = -1 }`), PlanOnly: true,
 				ExpectError: regexp.MustCompile(`(?s)weight.*must be between 0 and 16777216`)},
+			{Config: pool(`{ name = "a", address = "192.0.2.1", port = 70000 }`), PlanOnly: true,
+				ExpectError: regexp.MustCompile(`(?s)port.*must be between 1 and 65535`)},
 			{Config: pool(`{ name = "a", address = "192.0.2.1", host = "a.example.net" }`), PlanOnly: true,
 				ExpectError: regexp.MustCompile(`Invalid Attribute Combination`)},
 			{Config: pool(`{ name = "a" }`), PlanOnly: true,
@@ -108,6 +110,45 @@ func TestAccPoolResource_validation(t *testing.T) {
 			// Caught by the server, reported at the attribute it names.
 			{Config: pool(`{ name = "a", address = "not-an-ip" }`),
 				ExpectError: regexp.MustCompile(`(?s)Invalid configuration.*"not-an-ip"\s+is\s+not\s+an\s+IPv4\s+or\s+IPv6`)},
+		},
+	})
+}
+
+// TestAccPoolResource_port: the SRV ports of a pool and of a member are stored as
+// written, imported, and a member's removed port falls back to null (the pool's).
+func TestAccPoolResource_port(t *testing.T) {
+	url, token := startAPI(t)
+	config := func(memberPort string) string {
+		return providerConfig(url, token) + fmt.Sprintf(`
+resource "glbdns_pool" "srv" {
+  name = "srv-eu"
+  port = 8443
+  members = [
+    { name = "fra-1", address = "192.0.2.10"%s },
+    { name = "ams-1", address = "192.0.2.11" },
+  ]
+}
+`, memberPort)
+	}
+	accTest(t, resource.TestCase{
+		Steps: []resource.TestStep{
+			{
+				Config: config(", port = 9443"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("glbdns_pool.srv", tfjsonpath.New("port"), knownvalue.Int64Exact(8443)),
+					statecheck.ExpectKnownValue("glbdns_pool.srv", tfjsonpath.New("members"), knownvalue.ListExact([]knownvalue.Check{
+						knownvalue.ObjectPartial(map[string]knownvalue.Check{"name": knownvalue.StringExact("fra-1"), "port": knownvalue.Int64Exact(9443)}),
+						knownvalue.ObjectPartial(map[string]knownvalue.Check{"name": knownvalue.StringExact("ams-1"), "port": knownvalue.Null()}),
+					})),
+				},
+			},
+			{ResourceName: "glbdns_pool.srv", ImportState: true, ImportStateId: "srv-eu", ImportStateVerify: true},
+			{
+				Config: config(""),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("glbdns_pool.srv", tfjsonpath.New("members").AtSliceIndex(0).AtMapKey("port"), knownvalue.Null()),
+				},
+			},
 		},
 	})
 }

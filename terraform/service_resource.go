@@ -127,11 +127,11 @@ func (r *serviceResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 				Validators:          []validator.Int64{int64validator.Between(0, maxTTL)},
 			},
 			"answers": schema.Int64Attribute{
-				MarkdownDescription: "Addresses per answer, 1 to 16. Defaults to 1. Must be 1 for host-name members (a name holds one CNAME).",
+				MarkdownDescription: "Members per answer, 1 to 16, or 0 for every usable member (A/AAAA, and SRV records per pool). Defaults to 1. Must be 1 for host-name members (a name holds one CNAME).",
 				Optional:            true,
 				Computed:            true,
 				Default:             int64default.StaticInt64(1),
-				Validators:          []validator.Int64{int64validator.Between(1, maxAnswers)},
+				Validators:          []validator.Int64{int64validator.Between(0, maxAnswers)},
 			},
 			"when_all_down": schema.StringAttribute{
 				MarkdownDescription: "What to answer when every member is down: `all` (fail open), `servfail`, or `fallback` " +

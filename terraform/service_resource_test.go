@@ -91,7 +91,7 @@ func TestAccServiceResource_validation(t *testing.T) {
 		want  string
 	}{
 		{`policy = "random"`, `(?s)policy.*value must be one of`},
-		{`answers = 0`, `(?s)answers.*must be between 1 and 16`},
+		{`answers = 17`, `(?s)answers.*must be between 0 and 16`},
 		{`ttl = -1`, `(?s)ttl.*must be between 0 and 2147483647`},
 		{`hash_prefix_v4 = 33`, `(?s)hash_prefix_v4.*must be between 0 and 32`},
 		{`hash_prefix_v6 = 129`, `(?s)hash_prefix_v6.*must be between 0 and 128`},

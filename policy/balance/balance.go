@@ -6,6 +6,7 @@
 package balance
 
 import (
+	"math"
 	"math/rand/v2"
 	"sync/atomic"
 )
@@ -110,27 +111,103 @@ func (w Weighted[T]) Pick(items []T, n int) []T {
 // Rendezvous is highest-random-weight (rendezvous) hashing: every item scores
 // Score(key, ID(item)) and the highest scores win, so removing one of k items moves only
 // the keys it held (about 1/k) and they return when it comes back.
+//
+// With Weight set it is weighted rendezvous hashing (Schindelhauer and Schomaker, "Weighted
+// distributed hash tables", 2005; the form Resch gives in "New Hashing Algorithms for
+// Data Storage", 2015): the score is w / -ln(u), u the item's Score mapped into (0, 1).
+// -ln(u) is exponentially distributed, so an item wins a key with probability w/Σw, and
+// since an item's score for a key depends on nothing but the key, the item and its own
+// weight, removing an item still moves only the keys it held. When all weights are equal
+// the order is exactly the unweighted one (w/-ln(u) rises with u, and a tie between equal
+// floats falls back to the integer score), so giving a pool weights moves no client of
+// a pool whose weights are all the same.
 type Rendezvous[T any] struct {
 	// ID is the item's stable identity hash (KeyHash of "pool/member"), fixed across
 	// reloads and processes.
 	ID func(T) uint64
+	// Weight, when not nil, weights the items; an item of weight 0 counts as 1 (the
+	// caller filters out weight 0 items unless it fails open with all of them).
+	Weight func(T) uint64
 }
+
+// scoreBuf is how many weighted scores Pick keeps on its stack: beyond that it computes
+// them again in every round of its selection, which costs logarithms but no allocation.
+const scoreBuf = 32
 
 // Pick reorders items in place so the n best-scoring items for key come first, best
 // first, and returns them.
 func (h Rendezvous[T]) Pick(key uint64, items []T, n int) []T {
 	k := len(items)
 	n = min(n, k)
+	if h.Weight != nil && h.equalWeights(items) {
+		h.Weight = nil // the same order as weighted, without a logarithm per item
+	}
+	var buf [scoreBuf]float64
+	var ws []float64 // the weighted scores of items, when they fit buf
+	if h.Weight != nil && k <= scoreBuf {
+		ws = buf[:k]
+		for i, it := range items {
+			ws[i] = h.weighted(key, it)
+		}
+	}
 	for i := range n {
-		best, bestScore := i, Score(key, h.ID(items[i]))
+		best := i
 		for j := i + 1; j < k; j++ {
-			if s := Score(key, h.ID(items[j])); s > bestScore || (s == bestScore && h.ID(items[j]) < h.ID(items[best])) {
-				best, bestScore = j, s
+			if h.beats(key, items, ws, j, best) {
+				best = j
 			}
 		}
 		items[i], items[best] = items[best], items[i]
+		if ws != nil {
+			ws[i], ws[best] = ws[best], ws[i]
+		}
 	}
 	return items[:n]
+}
+
+// equalWeights reports whether every item has the weight of the first (as weighted counts
+// them: 0 as 1).
+func (h Rendezvous[T]) equalWeights(items []T) bool {
+	for i := 1; i < len(items); i++ {
+		if max(h.Weight(items[i]), 1) != max(h.Weight(items[0]), 1) {
+			return false
+		}
+	}
+	return true
+}
+
+// beats reports whether items[j] ranks above items[b]: the higher weighted score (when
+// weighted), then the higher integer score, then the lower ID, so that the order is total
+// and the same on every node.
+func (h Rendezvous[T]) beats(key uint64, items []T, ws []float64, j, b int) bool {
+	if h.Weight != nil {
+		var sj, sb float64
+		if ws != nil {
+			sj, sb = ws[j], ws[b]
+		} else {
+			sj, sb = h.weighted(key, items[j]), h.weighted(key, items[b])
+		}
+		if sj != sb {
+			return sj > sb
+		}
+	}
+	idj, idb := h.ID(items[j]), h.ID(items[b])
+	if s, t := Score(key, idj), Score(key, idb); s != t {
+		return s > t
+	}
+	return idj < idb
+}
+
+// weighted is the item's weighted score for key: w / -ln(u), u = Score in (0, 1).
+func (h Rendezvous[T]) weighted(key uint64, it T) float64 {
+	return WeightedScore(Score(key, h.ID(it)), max(h.Weight(it), 1))
+}
+
+// WeightedScore maps a rendezvous score s and a weight w > 0 to w / -ln(u), where u is s
+// as a number in (0, 1): the top 53 bits, offset by half a step so that u is never 0 nor 1.
+func WeightedScore(s, w uint64) float64 {
+	u := (float64(s>>11) + 0.5) * 0x1p-53
+	return float64(w) / -math.Log(u)
 }
 
 // FNV-1a 64 parameters (http://www.isthe.com/chongo/tech/comp/fnv/). FNV-1a is used

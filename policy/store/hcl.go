@@ -91,11 +91,13 @@ func encodePool(p api.Pool) []byte {
 		}
 	}
 	str(b, "unknown_is", p.UnknownIs)
+	num(b, "port", p.Port)
 	for _, m := range p.Members {
 		mb := b.AppendNewBlock("member", []string{m.Name}).Body()
 		str(mb, "address", m.Address)
 		str(mb, "host", m.Host)
 		num(mb, "weight", m.Weight)
+		num(mb, "port", m.Port)
 	}
 	for _, c := range p.Checks {
 		cb := b.AppendNewBlock("check", []string{c.Name}).Body()

@@ -455,8 +455,14 @@ func poolFrom(p *policy.Pool) api.Pool {
 		out.MinHealthy = api.MinHealthy(strconv.Itoa(p.MinHealthy))
 	}
 	out.UnknownIs = p.UnknownIs.String()
+	if p.Port > 0 {
+		out.Port = intp(int(p.Port))
+	}
 	for _, m := range p.Members {
 		mm := api.Member{Name: m.Name, Host: strings.TrimSuffix(m.Host, "."), Weight: intp(int(m.Weight))}
+		if m.Port != p.Port {
+			mm.Port = intp(int(m.Port)) // the member's own port (the compiled one is the pool's otherwise)
+		}
 		if m.Addr.IsValid() {
 			mm.Address = m.Addr.String()
 		}
