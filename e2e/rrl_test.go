@@ -146,8 +146,11 @@ func TestRRLFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("with a valid server cookie: %+v, bytes out/in %.2f", withCookie, withCookie.Amplification())
-	if withCookie.Truncated != 0 || withCookie.Full < n*95/100 {
-		t.Errorf("with a valid server cookie: %d full and %d truncated of %d, want all answered in full (UDP may lose a few)", withCookie.Full, withCookie.Truncated, n)
+	// Nothing limited: no slip (every second limited reply would be one) and far more full
+	// answers than the rate allows. What does not come back is lost in the sockets'
+	// buffers, which a busy host fills (13% once, with other tests running).
+	if withCookie.Truncated != 0 || withCookie.Full < n/2 {
+		t.Errorf("with a valid server cookie: %d full and %d truncated of %d, want none limited", withCookie.Full, withCookie.Truncated, n)
 	}
 
 	before, err := dnsflood.Run(ctx, "127.0.0.50:0", open, bigQuery(t, nil), n, time.Second)
