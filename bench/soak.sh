@@ -10,10 +10,18 @@
 # glbdns's RSS and goroutines every 10 s. Before it, BASELINE seconds (20) of the same
 # dnsperf with no disturbance measure dnsperf's own loss.
 #
-# It fails (exit 1) on any wrong answer, on loss beyond the baseline's by more than
-# LOSS_TOL percentage points (0.5), on checker timeouts beyond that loss rate (3 at
-# least), when an invalid policy was not refused, or when RSS or goroutines grow. The
-# rules, and why these bounds, are in the summary it prints and in bench/soak/main.go.
+# It fails (exit 1) on any wrong answer (bench/soak/main.go has the checker's rules), on
+# dnsperf loss beyond the baseline's by more than LOSS_TOL percentage points (0.1), on
+# checker timeouts beyond that loss rate (3 at least), when glbdns did not refuse each
+# invalid policy (its log's "reload refused", once per write and once per SIGHUP), when a
+# log mentions a panic, or when RSS or goroutines grow (the rule is below, at "Flat").
+#
+# Why 0.1 points: on loopback dnsperf loses a query only when glbdns's socket buffer
+# overflows, that is while glbdns is held off the CPU (about 13 ms of queries at 20,000
+# qps fit in the default 208 KiB); the baseline measures what this machine's other load
+# does to that. 0.1 points of ten minutes is 12,000 queries, 0.6 s of stall in all:
+# more than the disturbances' own CPU (a compile of this policy, a healthd start) costs,
+# and less than a reload that held the server 50 ms each time (about 30 reloads) would.
 # KEEP=1 keeps the work folder (logs, samples); SEED replays a schedule; SOAK_ARGS are
 # more flags for bench/soak (SOAK_ARGS="-detect-bound 1s" shows the checker failing).
 #
@@ -22,7 +30,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DURATION="${DURATION:-600}"; RATE="${RATE:-20000}"; BASELINE="${BASELINE:-20}"
-CHECK_QPS="${CHECK_QPS:-50}"; LOSS_TOL="${LOSS_TOL:-0.5}"
+CHECK_QPS="${CHECK_QPS:-50}"; LOSS_TOL="${LOSS_TOL:-0.1}"
 HEALTHD_EVERY="${HEALTHD_EVERY:-60}"; SAMPLE_EVERY=10; WARMUP=30
 command -v dnsperf >/dev/null || { echo "soak.sh: dnsperf is not installed" >&2; exit 2; }
 [ "$DURATION" -ge 60 ] 2>/dev/null || { echo "soak.sh: DURATION must be 60 s or more" >&2; exit 2; }
@@ -170,8 +178,12 @@ panics="$(cat "$WORK"/glbdns.log "$WORK"/healthd.*.log | grep -ci 'panic' || tru
 [ "$panics" -eq 0 ] || fails+=("$panics log lines mention a panic")
 
 # Flat: the samples after the first WARMUP seconds, in thirds by time; the largest of the
-# last third may exceed the largest of the first by 10% + 4 MiB of RSS and 10 goroutines.
-flat="$(awk -v w="$WARMUP" '$1 >= w && $2 != "NA" && $3 != "NA" {t[n] = $1; r[n] = $2; g[n] = $3; n++}
+# last third may exceed the largest of the first by 10% + 4 MiB of RSS and by 5
+# goroutines. The largest, not the mean: the GC's cycle and memory given back after a
+# reload move RSS by a MiB or two either way. 5 goroutines: a TCP query of the checker
+# or the health watch's reconnection in flight at a sample adds one or two, and a leak
+# of one per reload (about 20 between the thirds) or per flap would pass 5.
+flat="$(awk -v w="$WARMUP" 'BEGIN {n = 0} $1 >= w && $2 != "NA" && $3 != "NA" {t[n] = $1; r[n] = $2; g[n] = $3; n++}
   END {
     if (n < 3) {print "too few samples"; exit}
     k = int(n / 3)
@@ -179,7 +191,7 @@ flat="$(awk -v w="$WARMUP" '$1 >= w && $2 != "NA" && $3 != "NA" {t[n] = $1; r[n]
     for (i = n - k; i < n; i++) {if (r[i] > r3) r3 = r[i]; if (g[i] > g3) g3 = g[i]}
     msg = ""
     if (r3 > r1 * 1.10 + 4096) msg = msg sprintf("RSS grew: max %d kB in the last third, %d kB in the first; ", r3, r1)
-    if (g3 > g1 + 10) msg = msg sprintf("goroutines grew: max %d in the last third, %d in the first; ", g3, g1)
+    if (g3 > g1 + 5) msg = msg sprintf("goroutines grew: max %d in the last third, %d in the first; ", g3, g1)
     printf "%s", msg
   }' "$WORK/samples")"
 [ -z "$flat" ] || fails+=("$flat")
