@@ -94,7 +94,8 @@ func newChecker(addr string, bs []*backend, pol *policyFile, hd healthdEvents, b
 var names = []string{svcName, staticName, extraName, nxName}
 
 // run sends qps queries a second until stop is closed, each from its own goroutine so a
-// lost one does not hold the others back (at most 64 in flight), every tenth over TCP.
+// lost one does not hold the others back (at most 64 in flight), every tenth of each
+// name over TCP.
 func (c *checker) run(qps int, stop <-chan struct{}) {
 	tick := time.NewTicker(time.Second / time.Duration(qps))
 	defer tick.Stop()
@@ -114,7 +115,7 @@ func (c *checker) run(qps int, stop <-chan struct{}) {
 			continue
 		}
 		name, netw := names[i%len(names)], "udp"
-		if i%10 == 9 {
+		if (i/len(names))%10 == 9 { // every tenth round of the names
 			netw = "tcp"
 		}
 		wg.Go(func() {
