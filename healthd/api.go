@@ -96,8 +96,9 @@ func serveHealth(w http.ResponseWriter, r *http.Request, board *Board) {
 		case <-changed:
 		case <-t.C:
 		case <-r.Context().Done():
-			t.Stop()
-			return
+			// The client left, or healthd is stopping (its base context wakes the
+			// watches): answer the current report either way. An empty 200 would read as
+			// a broken report to the client, which then logs healthd as unreachable.
 		}
 		t.Stop()
 	}

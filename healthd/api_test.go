@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -146,5 +147,34 @@ func TestAPIProbes(t *testing.T) {
 		if resp.StatusCode != tc.code {
 			t.Errorf("%s (ready %v): %d, want %d", tc.path, tc.ready, resp.StatusCode, tc.code)
 		}
+	}
+}
+
+// TestAPIWatchAnswersOnShutdown: a blocked watch woken by healthd stopping (the server's
+// base context, which Run cancels before it closes) gets the current report, not an empty
+// 200 that its client would read as a broken report.
+func TestAPIWatchAnswersOnShutdown(t *testing.T) {
+	board := NewBoard("r1")
+	board.Set(api.MemberReport{Pool: "web", Member: "a", Status: api.StatusUp})
+	base, stop := context.WithCancel(context.Background())
+	srv := httptest.NewUnstartedServer(NewHandler(board, nil, nil))
+	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
+	srv.Start()
+	defer srv.Close()
+	idx, _ := board.Watch()
+	done := make(chan api.Report, 1)
+	go func() {
+		_, r, _ := get(t, srv.URL+"/v1/health?index="+strconv.FormatUint(idx, 10)+"&wait=1m")
+		done <- r
+	}()
+	time.Sleep(100 * time.Millisecond) // the watch is blocked by now, or answers at once anyway
+	stop()
+	select {
+	case r := <-done:
+		if r.Reporter != "r1" || len(r.Members) != 1 || r.Members[0].Status != api.StatusUp {
+			t.Errorf("the watch woken by the shutdown answered %+v, want the current report", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch did not answer after the shutdown")
 	}
 }
