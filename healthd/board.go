@@ -27,14 +27,18 @@ type Board struct {
 	index   uint64
 	members map[string]api.MemberReport
 	changed chan struct{} // closed and replaced when index grows
-	// loadBump is set while a bump for load readings alone is waiting (LoadCoalesce).
-	loadBump bool
+	// loadBump is set while a bump for load readings alone is waiting (LoadCoalesce);
+	// lastLoadBump is when the last one happened.
+	loadBump     bool
+	lastLoadBump time.Time
 }
 
-// LoadCoalesce is how long a change of load readings alone waits before it moves the
-// index: readings arrive every interval from every member, and waking every watcher for
-// each would send the whole report as often as there are members; at most one such wake a
-// second (gdnsd coalesces health bursts the same way) keeps a reading at most a second late.
+// LoadCoalesce bounds how often a change of load readings alone moves the index:
+// readings arrive every interval from every member, and waking every watcher for each
+// would send the whole report as often as there are members. The first change after a
+// quiet LoadCoalesce moves it at once, later ones wait for the end of the window: at most
+// one such wake a second (gdnsd coalesces health bursts the same way), and a reading at
+// most a second late.
 var LoadCoalesce = time.Second
 
 // NewBoard returns an empty board for the reporter id. Its index starts at 1, so that a
@@ -58,13 +62,20 @@ func (b *Board) Set(m api.MemberReport) {
 	case !ok || statusChanged(old, m):
 		b.bump()
 	case loadChanged(old.Load, m.Load) && !b.loadBump:
-		b.loadBump = true
-		time.AfterFunc(LoadCoalesce, func() {
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			b.loadBump = false
-			b.bump()
-		})
+		now := time.Now()
+		if wait := b.lastLoadBump.Add(LoadCoalesce).Sub(now); wait > 0 {
+			b.loadBump = true
+			time.AfterFunc(wait, func() {
+				b.mu.Lock()
+				defer b.mu.Unlock()
+				b.loadBump = false
+				b.lastLoadBump = time.Now()
+				b.bump()
+			})
+			return
+		}
+		b.lastLoadBump = now
+		b.bump()
 	}
 }
 

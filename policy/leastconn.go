@@ -20,11 +20,20 @@ type Loads interface {
 // interval but reacts twice as hard to a stale reading, so 1.5 keeps a margin.
 const leastConnHeadroom = 1.5
 
+// leastConnSlack is added to every fresh reading, per unit of weight, before comparing:
+// a handful of connections is noise (the load reading's own connection, a health check,
+// one idle keep-alive), and without it an idle pool of weights 3, 1, 1 reading one
+// connection each would send every answer to the member of weight 3 (a third of a
+// connection per unit against one). With 5, that pool answers about as weighted (66%,
+// 17%, 17%), while at hundreds of connections the slack is lost in the readings.
+const leastConnSlack = 5
+
 // leastConn is least_connections: weighted random sampling without replacement in
-// proportion to spare capacity, weight × max(0, headroom − (load/weight)/mean) /
-// (headroom − 1), where mean is the load per unit of weight over the members with a fresh
-// reading. A member without a fresh reading counts as at the mean (its weighted share);
-// when no member has load (all idle, or no reading), it is plain weighted.
+// proportion to spare capacity, weight × max(0, headroom − (load/weight + slack)/mean) /
+// (headroom − 1), where mean is the mean of load/weight + slack over the members with a
+// fresh reading, weighted by weight. A member without a fresh reading counts as at the mean
+// (its weighted share); when no member has a fresh reading, or all have the same load per
+// unit of weight (all idle), it is plain weighted.
 //
 // Why not "the least loaded member": an answer is cached by a resolver for its TTL and
 // reaches all of that resolver's clients, and the readings are an interval old, so every
@@ -39,12 +48,12 @@ func (s *Service) leastConn(items []*Member, n int, h Health) []*Member {
 	if lh != nil {
 		for _, m := range items {
 			if l, ok := lh.Load(m); ok {
-				sumLoad += l
+				sumLoad += l + leastConnSlack*float64(m.Weight)
 				sumWeight += float64(m.Weight)
 			}
 		}
 	}
-	if sumLoad <= 0 || sumWeight <= 0 {
+	if sumWeight <= 0 {
 		w := weightOf
 		w.Rand = s.rand
 		return w.Pick(items, n)
@@ -91,5 +100,5 @@ func spareShare(m *Member, lh Loads, mean float64) float64 {
 	if !ok || w == 0 {
 		return w
 	}
-	return w * max(0, leastConnHeadroom-l/(w*mean)) / (leastConnHeadroom - 1)
+	return w * max(0, leastConnHeadroom-(l/w+leastConnSlack)/mean) / (leastConnHeadroom - 1)
 }

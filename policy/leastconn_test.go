@@ -98,11 +98,12 @@ func TestLeastConnShares(t *testing.T) {
 		loads loadView
 		want  [3]float64 // expected share of a, b, c
 	}{
-		// mean per unit of weight 8: a at half of it (2x), b 25% above (0.5x), c 12.5% above (0.75x of weight 2).
-		{"spare capacity", loadView{4, 10, 18}, [3]float64{0.5, 0.125, 0.375}},
-		// a is at 1.5 times the mean: no share.
-		{"at headroom", loadView{15, 5, 20}, [3]float64{0, 0.5, 0.5}},
-		// b stale: its weight; mean over a and c is 10.
+		// Per unit of weight plus the slack of 5: a 5, b 15, c 15, mean 12.5; a gets
+		// 1 × (1.5 − 0.4) / 0.5 = 2.2, b 0.6, c 2 × 0.6.
+		{"spare capacity", loadView{0, 10, 20}, [3]float64{0.55, 0.15, 0.30}},
+		// a at 45 against a mean of 20.75: beyond the headroom, no share.
+		{"beyond headroom", loadView{40, 5, 20}, [3]float64{0, 0.3933, 0.6067}},
+		// b stale: its weight; a and c are both at the mean of the fresh ones.
 		{"stale", loadView{10, nan, 20}, [3]float64{0.25, 0.25, 0.5}},
 		{"idle", loadView{0, 0, 0}, [3]float64{0.25, 0.25, 0.5}},
 		{"no readings", loadView{nan, nan, nan}, [3]float64{0.25, 0.25, 0.5}},
@@ -146,5 +147,56 @@ service "lc2.glb.example.com" {
 		}); a != 0 {
 			t.Errorf("%s: %v allocs per Select, want 0", name, a)
 		}
+	}
+}
+
+// TestLoadSignalMemberPort: a load block that sets no port reads each member on its own
+// check's port, which the member may override; one that sets a port reads every member
+// on it.
+func TestLoadSignalMemberPort(t *testing.T) {
+	snap := load(t, `
+pool "p" {
+  member "a" {
+    address = "192.0.2.10"
+  }
+  member "b" {
+    address = "192.0.2.11"
+    check "http" {
+      port = 9090
+    }
+  }
+  check "http" {
+    port = 8080
+  }
+  load {
+    type = "number"
+  }
+}
+
+pool "q" {
+  member "c" {
+    address = "192.0.2.12"
+    check "http" {
+      port = 9090
+    }
+  }
+  check "http" {
+    port = 8080
+  }
+  load {
+    type = "number"
+    port = 7070
+  }
+}
+`)
+	got := map[string]int{}
+	for _, m := range snap.Members {
+		got[m.Name] = m.Load.Port
+	}
+	if got["a"] != 8080 || got["b"] != 9090 || got["c"] != 7070 {
+		t.Errorf("load ports %v, want a 8080, b 9090, c 7070", got)
+	}
+	if snap.Members[0].Load != snap.Pools[0].Load {
+		t.Error("member a does not share its pool's load signal")
 	}
 }

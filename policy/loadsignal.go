@@ -22,7 +22,8 @@ type LoadSignal struct {
 	// Scheme is "http" or "https": the scheme of the pool's first http(s) check, else
 	// "http".
 	Scheme string
-	// Port defaults to the port of the pool's first http(s) check, else 80.
+	// Port defaults to the port of the member's first http(s) check (the pool's, with
+	// the member's override), else 80.
 	Port int
 	// Path defaults to "/metrics" for prometheus, else the path of the pool's first
 	// http(s) check, else "/".
@@ -38,6 +39,30 @@ type LoadSignal struct {
 	Interval, Timeout time.Duration
 	// Insecure skips TLS verification for https, as the check it defaults from does.
 	Insecure bool
+
+	// fromCheck: scheme and port came from a check (not set in the load block), so a
+	// member whose check overrides the port is read on its own port (forMember).
+	fromCheck bool
+}
+
+// forMember is the load signal of member m of the pool: the pool's, or a copy on the
+// scheme and port of m's first http(s) check when the block set neither and m's check
+// overrides them.
+func (l *LoadSignal) forMember(m *Member) *LoadSignal {
+	if l == nil || !l.fromCheck {
+		return l
+	}
+	for _, ch := range m.Checks {
+		if ch.Type == "http" || ch.Type == "https" {
+			if ch.Port == l.Port && ch.Type == l.Scheme {
+				return l
+			}
+			c := *l
+			c.Scheme, c.Port = ch.Type, ch.Port
+			return &c
+		}
+	}
+	return l
 }
 
 var loadSchema = &hcl.BodySchema{
@@ -59,6 +84,7 @@ func (c *compilation) loadSignal(p *Pool, blk *hcl.Block) *LoadSignal {
 	for _, ch := range p.Checks {
 		if ch.Type == "http" || ch.Type == "https" {
 			l.Scheme, l.Port, l.Path, l.Interval, l.Timeout, l.Insecure = ch.Type, ch.Port, ch.Path, ch.Interval, ch.Timeout, ch.Insecure
+			l.fromCheck = at["port"] == nil && at["scheme"] == nil
 			break
 		}
 	}

@@ -143,7 +143,7 @@ func (c *compilation) pool(blk *hcl.Block) {
 		}
 		memberRng[mname] = mb.LabelRanges[0]
 		if m := c.member(p, mb, raws); m != nil {
-			m.Load = p.Load
+			m.Load = p.Load.forMember(m)
 			m.Index = len(c.snap.Members)
 			c.snap.Members = append(c.snap.Members, m)
 			p.Members = append(p.Members, m)

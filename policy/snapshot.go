@@ -212,7 +212,8 @@ type Member struct {
 	Weight uint32
 	// Checks are the pool's checks with this member's overrides applied.
 	Checks []*Check
-	// Load is its pool's load signal, nil when the pool has none.
+	// Load is its pool's load signal (on the port of its own check, when it overrides
+	// the pool's), nil when the pool has none.
 	Load *LoadSignal
 
 	idHash uint64 // balance.StringHash(ID()): the rendezvous identity, fixed at load

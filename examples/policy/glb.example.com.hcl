@@ -49,6 +49,12 @@ pool "web-eu" {
     rise     = 2
     fall     = 2
   }
+  # The backend's open connections, read every check interval (1s) from its /metrics on
+  # the check's port: what the least-connections service below balances on.
+  load {
+    type   = "prometheus"
+    metric = "demo_active_connections"
+  }
 }
 
 pool "web-us" {
@@ -66,6 +72,12 @@ pool "web-us" {
     timeout  = "500ms"
     rise     = 2
     fall     = 2
+  }
+  # The backend's open connections, read every check interval (1s) from its /metrics on
+  # the check's port: what the least-connections service below balances on.
+  load {
+    type   = "prometheus"
+    metric = "demo_active_connections"
   }
 }
 
@@ -87,6 +99,14 @@ service "rr.glb.example.com" {
   policy  = "round_robin"
   pools   = ["web-eu", "web-us"]
   answers = 2
+}
+
+# Least connections: answers in proportion to each member's spare capacity (fewest open
+# connections per unit of weight), from the load the pools' load blocks read.
+service "lc.glb.example.com" {
+  policy = "least_connections"
+  pools  = ["web-eu", "web-us"]
+  ttl    = 10
 }
 
 service "sticky.glb.example.com" {
