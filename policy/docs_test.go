@@ -30,8 +30,8 @@ func TestDocsExamples(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatalf("docs examples do not load:\n%s", diags.Error())
 	}
-	if len(snap.Services) != 5 || len(snap.Pools) != 6 {
-		t.Errorf("got %d services, %d pools; want 5 and 6", len(snap.Services), len(snap.Pools))
+	if len(snap.Services) != 6 || len(snap.Pools) != 7 {
+		t.Errorf("got %d services, %d pools; want 6 and 7", len(snap.Services), len(snap.Pools))
 	}
 	if city, asn := snap.GeoIPPaths(); city != dir+"/GeoIP/GeoLite2-City.mmdb" || asn != dir+"/GeoIP/GeoLite2-ASN.mmdb" {
 		t.Errorf("geoip paths %q, %q", city, asn)
