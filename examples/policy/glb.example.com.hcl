@@ -109,6 +109,32 @@ service "lc.glb.example.com" {
   ttl    = 10
 }
 
+# Geo: clients in Europe get the EU pool (the US one if it is down), clients in North
+# America the US pool, others the EU pool first. The client is the EDNS Client Subnet
+# address when the query has one (dig +subnet=...). The database is MaxMind's GeoIP2 City
+# *test* database committed in testdata/geoip (a few networks only: 81.2.69.142 is in GB,
+# 216.160.83.56 in the US); in production, name your GeoLite2 or GeoIP2 City database.
+geoip {
+  database = "../../testdata/geoip/GeoIP2-City-Test.mmdb"
+}
+
+service "geo.glb.example.com" {
+  policy = "geo"
+  method = "weighted"
+  pools  = ["web-eu", "web-us"]
+  geo {
+    rule {
+      continents = ["EU"]
+      pools      = ["web-eu", "web-us"]
+    }
+    rule {
+      continents = ["NA"]
+      pools      = ["web-us", "web-eu"]
+    }
+    default_pools = ["web-eu", "web-us"]
+  }
+}
+
 service "sticky.glb.example.com" {
   policy         = "client_subnet_hash"
   pools          = ["web-eu", "web-us"]
