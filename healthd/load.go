@@ -140,6 +140,9 @@ func (s *Scheduler) recordLoad(j loadJob, v float64, err error, at time.Time) {
 		return // the member or its load signal changed since the reading began
 	}
 	lr := mr.load
+	if s.metrics != nil {
+		s.metrics.reading(mr.m, v, err)
+	}
 	if err != nil {
 		if lr.reason == "" {
 			s.log.Warn("load reading failed", "member", j.member, "err", err)

@@ -8,6 +8,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 )
 
 // TestLoadReadings: a member's load block is read every interval and published beside its
@@ -26,7 +30,8 @@ func TestLoadReadings(t *testing.T) {
 	}))
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
-	s, board := newTestScheduler(t, nil, nil)
+	reg := prometheus.NewRegistry()
+	s, board := newTestScheduler(t, reg, nil)
 	s.Update(load(t, fmt.Sprintf(`pool "web" {
   member "a" {
     address = "127.0.0.1"
@@ -69,9 +74,19 @@ func TestLoadReadings(t *testing.T) {
 		t.Fatalf("index %d after %d", next, idx)
 	}
 	waitLoad(30, false)
+	if got := testutil.ToFloat64(s.metrics.load.WithLabelValues("web", "a")); got != 30 {
+		t.Errorf("healthd_member_load = %v, want 30", got)
+	}
 	broken.Store(true)
 	waitLoad(30, true)
 	if m := member(t, board, "web/a"); m.Status.String() != "up" {
 		t.Errorf("a failed load reading changed the status: %s", m.Status)
+	}
+	if got := testutil.ToFloat64(s.metrics.readings.WithLabelValues("web", "failure")); got < 1 {
+		t.Errorf("healthd_load_readings_total{result=failure} = %v", got)
+	}
+	problems, err := promlint.NewWithMetricFamilies(gather(t, reg)).Lint()
+	if err != nil || len(problems) > 0 {
+		t.Errorf("promlint: %v %v", problems, err)
 	}
 }
