@@ -41,7 +41,7 @@ const leastConnSlack = 5
 // leave it on the next reading. Sampling in proportion to spare capacity moves traffic
 // by as much as the load differs, and every member keeps a share while it has room.
 //
-// It reads the health view twice per candidate and allocates nothing.
+// It reads the health view about twice per candidate and allocates nothing.
 func (s *Service) leastConn(items []*Member, n int, h Health) []*Member {
 	lh, _ := h.(Loads)
 	var sumLoad, sumWeight float64
@@ -59,12 +59,28 @@ func (s *Service) leastConn(items []*Member, n int, h Health) []*Member {
 		return w.Pick(items, n)
 	}
 	mean := sumLoad / sumWeight
+	// The shares of up to len(stack) candidates are computed once, on the stack, and
+	// swapped with their members; a larger pool recomputes them per draw.
+	var stack [32]float64
+	var shares []float64
 	k := len(items)
+	if k <= len(stack) {
+		shares = stack[:k]
+		for i, m := range items {
+			shares[i] = spareShare(m, lh, mean)
+		}
+	}
+	share := func(i int) float64 {
+		if shares != nil {
+			return shares[i]
+		}
+		return spareShare(items[i], lh, mean)
+	}
 	chosen := 0
 	for chosen < n && chosen < k {
 		var total float64
-		for _, m := range items[chosen:] {
-			total += spareShare(m, lh, mean)
+		for i := chosen; i < k; i++ {
+			total += share(i)
 		}
 		if total <= 0 {
 			// Every member left is at or beyond the headroom: draw the rest by weight.
@@ -75,7 +91,7 @@ func (s *Service) leastConn(items []*Member, n int, h Health) []*Member {
 		r := total * float64(s.rand.Uint64N(1<<53)) / (1 << 53)
 		j, last := chosen, chosen
 		for ; j < k; j++ {
-			sh := spareShare(items[j], lh, mean)
+			sh := share(j)
 			if sh > 0 {
 				last = j
 			}
@@ -88,6 +104,9 @@ func (s *Service) leastConn(items []*Member, n int, h Health) []*Member {
 			j = last // rounding ran r past the total: the last member with a share
 		}
 		items[chosen], items[j] = items[j], items[chosen]
+		if shares != nil {
+			shares[chosen], shares[j] = shares[j], shares[chosen]
+		}
 		chosen++
 	}
 	return items[:chosen]

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +199,47 @@ pool "q" {
 	}
 	if snap.Members[0].Load != snap.Pools[0].Load {
 		t.Error("member a does not share its pool's load signal")
+	}
+}
+
+// TestLeastConnLargePool: past the 32 shares kept on the stack the shares are recomputed
+// per draw, to the same effect.
+func TestLeastConnLargePool(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("pool \"p\" {\n  load {\n    type = \"number\"\n  }\n")
+	for i := range 40 {
+		b.WriteString("  member \"m" + string(rune('A'+i/26)) + string(rune('a'+i%26)) + "\" {\n    address = \"192.0.2." + strconv.Itoa(i+1) + "\"\n  }\n")
+	}
+	b.WriteString("}\nservice \"lc.glb.example.com\" {\n  policy  = \"least_connections\"\n  pools   = [\"p\"]\n  answers = 3\n}\n")
+	snap := load(t, b.String())
+	s := service(t, snap, "lc.glb.example.com.")
+	loads := make(loadView, 40)
+	loads[0] = 1000 // far beyond the headroom: never answered while others have room
+	var h Health = loads
+	buf := make([]*Member, 0, 40)
+	counts := make([]int, 40)
+	for range 4000 {
+		c := client4("198.51.100.1")
+		sel := s.SelectFor(&c, 1, h, buf[:0])
+		if len(sel.Members) != 3 {
+			t.Fatalf("%d answers", len(sel.Members))
+		}
+		for _, m := range sel.Members {
+			counts[m.Index]++
+		}
+	}
+	if counts[0] != 0 {
+		t.Errorf("the loaded member was answered %d times", counts[0])
+	}
+	for i := 1; i < 40; i++ {
+		if counts[i] < 200 || counts[i] > 420 { // 12000 answers over 39 members: about 308 each
+			t.Errorf("member %d: %d answers, want about 308", i, counts[i])
+		}
+	}
+	if a := testing.AllocsPerRun(100, func() {
+		c := client4("198.51.100.1")
+		s.SelectFor(&c, 1, h, buf[:0])
+	}); a != 0 {
+		t.Errorf("%v allocs per Select", a)
 	}
 }
