@@ -170,8 +170,8 @@ service "rr.glb.example.com" {
 `
 
 // TestHerding simulates 200 resolvers in front of 4 backends (herdParams below) and
-// compares least_connections with round robin and with always answering the least
-// loaded backend (reading as least_connections does). It logs the ratio of the most to
+// compares least_connections with round robin, with always answering the least loaded
+// backend and with power-of-two-choices (reading as least_connections does). It logs the ratio of the most to
 // the least loaded backend's connections in steady state, sampled every second (mean,
 // 99th percentile, maximum), and requires least_connections to keep the mean within 1.3
 // and to beat both others on mean and p99. The resolvers' client populations are
@@ -209,11 +209,19 @@ func TestHerding(t *testing.T) {
 		}
 		return best
 	}
+	p2cRand := rand.New(rand.NewPCG(3, 3))
+	powerOfTwo := func(readings []float64) int { // the better of two drawn at random
+		a, b := p2cRand.IntN(len(readings)), p2cRand.IntN(len(readings))
+		if readings[b] < readings[a] {
+			return b
+		}
+		return a
+	}
 	results := map[string]herdResult{}
 	for _, c := range []struct {
 		name string
 		pick picker
-	}{{"least_connections", viaService(lcSvc)}, {"round_robin", viaService(rrSvc)}, {"always_least_loaded", leastLoaded}} {
+	}{{"least_connections", viaService(lcSvc)}, {"round_robin", viaService(rrSvc)}, {"always_least_loaded", leastLoaded}, {"power_of_two", powerOfTwo}} {
 		r := simulateHerd(p, c.pick)
 		results[c.name] = r
 		t.Logf("%-20s most/least loaded backend: mean %.3f  p99 %.3f  max %.3f", c.name, r.mean, r.p99, r.max)
