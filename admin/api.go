@@ -546,8 +546,12 @@ func (a *Admin) health(w http.ResponseWriter, r *http.Request) {
 	if v := a.view(); v != nil {
 		for _, m := range v.Snapshot().Members {
 			_, drained := v.Drain(m)
-			ms = append(ms, api.MemberHealth{Pool: m.Pool, Member: m.Name, Status: v.Status(m).String(),
-				Drained: drained, Reporters: v.Fresh()})
+			mh := api.MemberHealth{Pool: m.Pool, Member: m.Name, Status: v.Status(m).String(),
+				Drained: drained, Reporters: v.Fresh()}
+			if l, ok := v.Load(m); ok {
+				mh.Load = &l
+			}
+			ms = append(ms, mh)
 		}
 	}
 	sort.Slice(ms, func(i, j int) bool {

@@ -69,6 +69,28 @@ type MemberReport struct {
 	// Reason is the reason of the most recent failed probe ("" if none yet).
 	Reason string        `json:"reason,omitempty"`
 	Checks []CheckReport `json:"checks"`
+	// Load is the member's latest load reading (its pool's load block), omitted for a
+	// member without a load signal or before its first good reading.
+	Load *LoadReport `json:"load,omitempty"`
+}
+
+// LoadReport is a member's latest load reading: the number the pool's load block reads
+// from the member (its active connections), for least_connections.
+type LoadReport struct {
+	// Value is the last good reading.
+	Value float64 `json:"value"`
+	// At is when the reading was taken (healthd's clock).
+	At time.Time `json:"at"`
+	// AgeSeconds is how old the reading was when the report was written: glbdns dates
+	// the reading by it (its own clock at receipt minus the age), so that a clock skew
+	// between the hosts does not make readings stale or fresh.
+	AgeSeconds float64 `json:"age_seconds"`
+	// IntervalSeconds is the load block's interval; glbdns counts a reading older than
+	// three intervals (plus healthd's one-second coalescing) as stale.
+	IntervalSeconds float64 `json:"interval_seconds"`
+	// Reason says why the latest reading failed, when it did ("" when it succeeded): Value
+	// is then the last good one, ageing.
+	Reason string `json:"reason,omitempty"`
 }
 
 // ID is the member's stable identity, "pool/member".
@@ -110,6 +132,9 @@ type MemberHealth struct {
 	Drained bool `json:"drained"`
 	// Reporters is the number of fresh reporters behind Status.
 	Reporters int `json:"reporters"`
+	// Load is the median of the fresh load readings (least_connections), omitted when
+	// there is none.
+	Load *float64 `json:"load,omitempty"`
 }
 
 // HealthList is the body of the admin API's GET /v1/health.

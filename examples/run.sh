@@ -43,6 +43,9 @@ glbdns is starting on $listen (UDP and TCP), serving $here/policy.
   dig @$host -p $port www.glb.example.com A        # weighted: fra-1 3x, ams-1 1x, iad-1 1x
   dig @$host -p $port rr.glb.example.com A         # round robin, 2 answers
   dig @$host -p $port sticky.glb.example.com A +subnet=203.0.113.0/24   # client-subnet hash
+  dig @$host -p $port lc.glb.example.com A +short    # least connections (curl 'http://127.0.0.11:8080/hold?seconds=30' & loads fra-1)
+  dig @$host -p $port geo.glb.example.com A +short +subnet=81.2.69.142/32     # geo: a GB client gets web-eu
+  dig @$host -p $port geo.glb.example.com A +short +subnet=216.160.83.56/32   # geo: a US client gets web-us
   dig @$host -p $port static.glb.example.com A     # CNAME to a serverless endpoint
 MSG
 if [ ${#health_flags[@]} -gt 0 ]; then

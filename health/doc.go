@@ -35,10 +35,21 @@
 // looking at the clock. "Drained" means exactly this: a drain in force. A weight of 0 is
 // the policy's business and is shown as a weight.
 //
+// # Load readings
+//
+// A reporter's report carries each member's latest load reading (its pool's load block,
+// for least_connections). A reading is dated by its age in the report, on glbdns's clock
+// (receipt minus age: no clock skew between hosts), and counts for three of its intervals
+// plus LoadCoalesce; the View holds, per member, the median of the fresh readings of the
+// fresh reporters (NaN for none), and View.Load is one slice index, as View.Up. A member
+// without a fresh reading is answered by its weight. A new merged value is a change as a
+// new verdict is, so the view follows the readings within a tick (at most a second).
+//
 // # Changes
 //
 // Config.OnChange is called after anything the views depend on changed: the merged
-// verdicts (a report, a reporter going stale, the end of Grace), the drains (SetDrains,
+// verdicts (a report, a reporter going stale, the end of Grace), the merged load
+// readings, the drains (SetDrains,
 // synchronously, so that a drain is in force when the API answers) or a drain's expiry. The
 // DNS server answers it by building a new View for its snapshot (For).
 package health

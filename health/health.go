@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,7 @@ type Health struct {
 	graceOver bool                     // the last step found Grace run out (logged once per event)
 	graceN    uint64                   // times Grace ran out (GraceExpired)
 	drains    map[memberKey]api.Drain
+	loads     map[memberKey]float64 // merged: the median of the fresh readings; absent: none
 }
 
 // memberKey is a member's identity, its pool and name: the key of verdicts and drains,
@@ -79,7 +81,10 @@ type reporter struct {
 	// votes are the reporter's last up or down verdict on every member it ever gave one
 	// for: a later report that says unknown, or omits the member, keeps it (see Report).
 	// Replaced whole by Report, never changed in place.
-	votes   map[memberKey]api.Status
+	votes map[memberKey]api.Status
+	// loads are the load readings of the last report, dated on our clock. Replaced whole
+	// by Report.
+	loads   map[memberKey]loadReading
 	lastErr string
 }
 
@@ -164,11 +169,14 @@ func (h *Health) Report(name string, rep *api.Report, at time.Time) {
 		}
 	}
 
+	loads := readings(rep, at)
+
 	h.mu.Lock()
 	if h.byName[name] != r {
 		h.mu.Unlock() // left the reporter set meanwhile
 		return
 	}
+	r.loads = loads
 	if r.lastErr != "" {
 		h.log.Info("healthd reachable", "url", name, "reporter", rep.Reporter)
 	}
@@ -291,6 +299,9 @@ func (h *Health) step(now time.Time) (changed bool, nextExpiry time.Time) {
 	if !maps.Equal(next, h.verdicts) {
 		h.verdicts, changed = next, true
 	}
+	if loads := mergeLoads(h.reporters, now, h.cfg.StaleAfter); !maps.Equal(loads, h.loads) {
+		h.loads, changed = loads, true
+	}
 	for k, d := range h.drains {
 		if !now.Before(d.Until) {
 			delete(h.drains, k)
@@ -359,6 +370,9 @@ func (h *Health) build(snap *policy.Snapshot, now time.Time) *View {
 	n := len(snap.Members)
 	v := &View{snap: snap, unknownUp: !h.cfg.UnknownIsDown,
 		up: make([]bool, n), status: make([]api.Status, n), drain: make([]int32, n)}
+	if len(h.loads) > 0 {
+		v.load = make([]float64, n)
+	}
 	for _, r := range h.reporters {
 		if r.fresh(now, h.cfg.StaleAfter) {
 			v.fresh++
@@ -378,6 +392,13 @@ func (h *Health) build(snap *policy.Snapshot, now time.Time) *View {
 			st := h.verdicts[k]
 			v.status[i] = st
 			v.up[i] = st == api.StatusUp || (st == api.StatusUnknown && unknownUp)
+			if v.load != nil {
+				l, ok := h.loads[k]
+				if !ok {
+					l = math.NaN()
+				}
+				v.load[i] = l
+			}
 			if d, ok := h.drains[k]; ok && now.Before(d.Until) {
 				v.drains = append(v.drains, d)
 				v.drain[i] = int32(len(v.drains))

@@ -14,8 +14,9 @@ type View struct {
 	status    []api.Status // the merged verdict
 	drain     []int32      // 1 + the index in drains of the member's drain, 0 for none
 	drains    []api.Drain
-	fresh     int  // fresh reporters when the view was built
-	unknownUp bool // how a member of no pool of snap counts (Config.UnknownIsDown)
+	load      []float64 // merged load readings, NaN for none; nil when no member has one
+	fresh     int       // fresh reporters when the view was built
+	unknownUp bool      // how a member of no pool of snap counts (Config.UnknownIsDown)
 }
 
 // Up reports whether m is usable. It is one slice index: the DNS path calls it for every
@@ -44,10 +45,22 @@ func (v *View) Drain(m *policy.Member) (api.Drain, bool) {
 	return api.Drain{}, false
 }
 
+// Load is the median of the fresh load readings of m (its active connections), and
+// whether there is one. It is one slice index, as Up: least_connections calls it for every
+// candidate. It implements policy.Loads.
+func (v *View) Load(m *policy.Member) (float64, bool) {
+	if m.Index >= 0 && m.Index < len(v.load) {
+		if l := v.load[m.Index]; l == l { // not NaN
+			return l, true
+		}
+	}
+	return 0, false
+}
+
 // Fresh is the number of reporters that were fresh when the view was built.
 func (v *View) Fresh() int { return v.fresh }
 
 // Snapshot is the snapshot the view was built for.
 func (v *View) Snapshot() *policy.Snapshot { return v.snap }
 
-var _ policy.Health = (*View)(nil)
+var _ policy.Loads = (*View)(nil)

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/healthd/probe"
@@ -26,7 +27,19 @@ type Board struct {
 	index   uint64
 	members map[string]api.MemberReport
 	changed chan struct{} // closed and replaced when index grows
+	// loadBump is set while a bump for load readings alone is waiting (LoadCoalesce);
+	// lastLoadBump is when the last one happened.
+	loadBump     bool
+	lastLoadBump time.Time
 }
+
+// LoadCoalesce bounds how often a change of load readings alone moves the index:
+// readings arrive every interval from every member, and waking every watcher for each
+// would send the whole report as often as there are members. The first change after a
+// quiet LoadCoalesce moves it at once, later ones wait for the end of the window: at most
+// one such wake a second (gdnsd coalesces health bursts the same way), and a reading at
+// most a second late.
+var LoadCoalesce = time.Second
 
 // NewBoard returns an empty board for the reporter id. Its index starts at 1, so that a
 // watch from index 0 (a client's first request) returns at once.
@@ -45,9 +58,33 @@ func (b *Board) Set(m api.MemberReport) {
 	id := m.ID()
 	old, ok := b.members[id]
 	b.members[id] = m
-	if !ok || statusChanged(old, m) {
+	switch {
+	case !ok || statusChanged(old, m):
+		b.bump()
+	case loadChanged(old.Load, m.Load) && !b.loadBump:
+		now := time.Now()
+		if wait := b.lastLoadBump.Add(LoadCoalesce).Sub(now); wait > 0 {
+			b.loadBump = true
+			time.AfterFunc(wait, func() {
+				b.mu.Lock()
+				defer b.mu.Unlock()
+				b.loadBump = false
+				b.lastLoadBump = time.Now()
+				b.bump()
+			})
+			return
+		}
+		b.lastLoadBump = now
 		b.bump()
 	}
+}
+
+// loadChanged reports whether a member's load reading is news to a watcher.
+func loadChanged(a, b *api.LoadReport) bool {
+	if a == nil || b == nil {
+		return a != b
+	}
+	return a.Value != b.Value || !a.At.Equal(b.At) || a.Reason != b.Reason
 }
 
 // Delete removes a member; the index grows if it was present.
@@ -95,6 +132,14 @@ func (b *Board) Report(history bool) api.Report {
 		r.Members = append(r.Members, m)
 	}
 	b.mu.Unlock()
+	now := time.Now()
+	for i := range r.Members {
+		if l := r.Members[i].Load; l != nil {
+			c := *l // the board's entry is shared: fill in the age on a copy
+			c.AgeSeconds = max(0, now.Sub(c.At).Seconds())
+			r.Members[i].Load = &c
+		}
+	}
 	slices.SortFunc(r.Members, func(a, b api.MemberReport) int {
 		if c := strings.Compare(a.Pool, b.Pool); c != 0 {
 			return c

@@ -19,6 +19,8 @@ var probeBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 
 //	healthd_probe_duration_seconds{pool,check}       probe latency histogram
 //	healthd_probe_phase_duration_seconds{pool,check,phase} latency of probe phases
 //	healthd_probe_local_errors_total{pool,check}     probes that failed on this host (no verdict)
+//	healthd_member_load{pool,member}                 the last good load reading; absent before one
+//	healthd_load_readings_total{pool,result}         load readings taken; result is success|failure
 //	healthd_panics_total                             recovered panics in probe rounds
 //	healthd_policy_reloads_total{result}             policy loads; result is success|failure
 //	healthd_policy_last_reload_successful            1 if the last load succeeded
@@ -31,6 +33,8 @@ type Metrics struct {
 	localErrors *prometheus.CounterVec
 	reloads     *prometheus.CounterVec
 	lastReload  prometheus.Gauge
+	load        *prometheus.GaugeVec
+	readings    *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -69,7 +73,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Whether the last policy load succeeded (1) or was refused (0).",
 		}),
 	}
-	reg.MustRegister(m.memberUp, m.probes, m.duration, m.phases, m.localErrors, m.panics, m.reloads, m.lastReload)
+	m.load = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "healthd", Name: "member_load",
+		Help: "The member's last good load reading (its pool's load block: active connections); absent before the first.",
+	}, []string{"pool", "member"})
+	m.readings = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "healthd", Name: "load_readings_total",
+		Help: "Load readings taken, by pool and result (success or failure).",
+	}, []string{"pool", "result"})
+	reg.MustRegister(m.memberUp, m.probes, m.duration, m.phases, m.localErrors, m.panics, m.reloads, m.lastReload, m.load, m.readings)
 	return m
 }
 
@@ -96,7 +108,20 @@ func (m *Metrics) status(mem *policy.Member, st api.Status) {
 	}
 }
 
-func (m *Metrics) forget(mem *policy.Member) { m.memberUp.DeleteLabelValues(mem.Pool, mem.Name) }
+func (m *Metrics) forget(mem *policy.Member) {
+	m.memberUp.DeleteLabelValues(mem.Pool, mem.Name)
+	m.load.DeleteLabelValues(mem.Pool, mem.Name)
+}
+
+// reading records one load reading of mem: err nil is a success of value v.
+func (m *Metrics) reading(mem *policy.Member, v float64, err error) {
+	if err != nil {
+		m.readings.WithLabelValues(mem.Pool, "failure").Inc()
+		return
+	}
+	m.readings.WithLabelValues(mem.Pool, "success").Inc()
+	m.load.WithLabelValues(mem.Pool, mem.Name).Set(v)
+}
 
 func (m *Metrics) reload(ok bool) {
 	if ok {

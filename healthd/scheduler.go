@@ -88,6 +88,8 @@ type Scheduler struct {
 	loadedAt    time.Time
 	maxInterval time.Duration
 	ready       bool
+	// loadStarts are the members whose load loops learn prepared and Update starts.
+	loadStarts []*memberRun
 }
 
 type memberRun struct {
@@ -97,6 +99,7 @@ type memberRun struct {
 	since  time.Time
 	last   *probe.Result // most recent result of any check
 	reason string        // most recent failure reason of any check
+	load   *loadRun      // its pool's load signal; nil without one
 }
 
 type checkRun struct {
@@ -199,6 +202,10 @@ func (s *Scheduler) Update(snap *policy.Snapshot) {
 	for _, cr := range s.learn(snap, time.Now()) {
 		s.start(cr)
 	}
+	for _, mr := range s.loadStarts {
+		s.startLoad(mr)
+	}
+	s.loadStarts = nil
 }
 
 // learn records snap as Update describes and returns the checks whose loops must start;
@@ -218,6 +225,7 @@ func (s *Scheduler) learn(snap *policy.Snapshot, now time.Time) []*checkRun {
 		return p
 	}
 	var starts []*checkRun
+	s.loadStarts = s.loadStarts[:0]
 	initial := !s.loaded
 	seen := make(map[string]bool, len(snap.Members))
 	var maxInterval time.Duration
@@ -231,6 +239,9 @@ func (s *Scheduler) learn(snap *policy.Snapshot, now time.Time) []*checkRun {
 		}
 		mr.m = m
 		starts = append(starts, s.learnChecks(mr, prepare, now)...)
+		if s.learnLoad(mr, initial) {
+			s.loadStarts = append(s.loadStarts, mr)
+		}
 		for _, c := range m.Checks {
 			maxInterval = max(maxInterval, c.Interval)
 		}
@@ -310,6 +321,9 @@ func (s *Scheduler) learnChecks(mr *memberRun, prepare func(*policy.Member, *pol
 func (s *Scheduler) forget(id string, mr *memberRun) {
 	for _, cr := range mr.checks {
 		cr.stop()
+	}
+	if mr.load != nil {
+		mr.load.stop()
 	}
 	delete(s.members, id)
 	s.board.Delete(mr.m.Pool, mr.m.Name)
@@ -441,6 +455,7 @@ func (s *Scheduler) publish(mr *memberRun, now time.Time) {
 		mr.status, mr.since = st, now
 	}
 	rep.Status, rep.Since = mr.status, mr.since.UTC()
+	rep.Load = loadReport(mr.load)
 	if mr.last != nil {
 		lr := NewResultReport(*mr.last)
 		rep.LastResult = &lr

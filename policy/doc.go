@@ -115,6 +115,13 @@
 // no clock, no allocation once dst is large enough; the DNS fast path calls SelectFor so
 // as not to copy the Client. Explain runs the same walk with a trace.
 //
+// least_connections (leastconn.go) is the one method that reads more than Up: the health
+// view's load readings, through the optional Loads interface (a Health without them, such
+// as AllUp, makes it weighted). It draws in proportion to spare capacity rather than
+// answering the least loaded member, because a cached DNS answer reaches many clients at
+// once (docs/policy.md has the rule and the herding simulation). A pool balanced by it
+// needs a load block (loadsignal.go), which healthd reads.
+//
 // # Decisions
 //
 // Weight 0 takes a member out of rotation for every method, not only weighted (a drain,

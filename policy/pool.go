@@ -22,6 +22,7 @@ var poolSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "member", LabelNames: []string{"name"}},
 		{Type: "check", LabelNames: []string{"name"}},
+		{Type: "load"},
 	},
 }
 
@@ -131,6 +132,13 @@ func (c *compilation) pool(blk *hcl.Block) {
 			p.Checks = append(p.Checks, ch)
 		}
 	}
+	for i, lb := range content.Blocks.OfType("load") {
+		if i > 0 {
+			c.errf(lb.DefRange, "Duplicate load block", "Pool %q already has a load block; a pool has one load signal.", name)
+			continue
+		}
+		p.Load = c.loadSignal(p, lb)
+	}
 	memberRng := map[string]hcl.Range{}
 	for _, mb := range content.Blocks.OfType("member") {
 		mname := mb.Labels[0]
@@ -140,6 +148,7 @@ func (c *compilation) pool(blk *hcl.Block) {
 		}
 		memberRng[mname] = mb.LabelRanges[0]
 		if m := c.member(p, mb, raws); m != nil {
+			m.Load = p.Load.forMember(m)
 			m.Index = len(c.snap.Members)
 			c.snap.Members = append(c.snap.Members, m)
 			p.Members = append(p.Members, m)

@@ -170,7 +170,7 @@ func (s *Service) selectMembers(client *Client, qtype uint16, h Health, dst []*M
 		}
 	}
 	tr.record(path, chosen)
-	members, pickScope := s.pick(chosen, client, dst, tr)
+	members, pickScope := s.pick(chosen, client, dst, h, tr)
 	return Selection{Members: members, CNAME: s.cname, AllDown: path != pathUp, Scope: finalScope(client, max(scope, pickScope))}
 }
 
@@ -231,7 +231,7 @@ func failOpen(dst, cands []*Member) []*Member {
 // pick runs the entry's method over the members it answers with (reordering them in
 // place), and returns the chosen ones and how many leading client address bits the
 // choice depended on.
-func (s *Service) pick(chosen *entry, client *Client, items []*Member, tr *trace) ([]*Member, int) {
+func (s *Service) pick(chosen *entry, client *Client, items []*Member, h Health, tr *trace) ([]*Member, int) {
 	n := s.Answers
 	if n == 0 {
 		n = len(items) // answers = 0: every usable member
@@ -239,11 +239,11 @@ func (s *Service) pick(chosen *entry, client *Client, items []*Member, tr *trace
 	if s.cname {
 		n = 1 // one CNAME per name (RFC 2181 section 10.1)
 	}
-	return s.pickN(chosen, client, items, n, tr)
+	return s.pickN(chosen, client, items, n, h, tr)
 }
 
 // pickN is pick of n members.
-func (s *Service) pickN(chosen *entry, client *Client, items []*Member, n int, tr *trace) ([]*Member, int) {
+func (s *Service) pickN(chosen *entry, client *Client, items []*Member, n int, h Health, tr *trace) ([]*Member, int) {
 	switch chosen.method {
 	case Weighted:
 		w := weightOf
@@ -255,6 +255,8 @@ func (s *Service) pickN(chosen *entry, client *Client, items []*Member, n int, t
 			tr.key = netip.PrefixFrom(client.Addr, bits).Masked()
 		}
 		return hrw.Pick(key, items, n), scope
+	case LeastConnections:
+		return s.leastConn(items, n, h), 0
 	default:
 		return chosen.rr.Pick(items, n), 0
 	}

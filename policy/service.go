@@ -32,7 +32,7 @@ const (
 	numFamilies
 )
 
-var methodNames = map[string]Method{"round_robin": RoundRobin, "weighted": Weighted, "client_subnet_hash": ClientSubnetHash}
+var methodNames = map[string]Method{"round_robin": RoundRobin, "weighted": Weighted, "client_subnet_hash": ClientSubnetHash, "least_connections": LeastConnections}
 var allDownNames = map[string]AllDown{"all": AllDownAll, "servfail": AllDownServFail, "fallback": AllDownFallback}
 
 // String returns the method's name in the policy language.
@@ -85,6 +85,9 @@ func (c *compilation) service(blk *hcl.Block) {
 	c.compileSteering(s, cands, content, pa)
 	c.serviceFallback(s, at)
 	c.serviceSRV(s, pa)
+	if len(c.diags) == n0 {
+		c.checkLeastConn(s, at)
+	}
 	if zone == nil || len(c.diags) > n0 {
 		return // a Snapshot is never built, so do not insert half-checked services
 	}
@@ -118,7 +121,7 @@ func (c *compilation) zoneOf(name string) *zoneState {
 // when_all_down and the hash prefixes.
 func (c *compilation) serviceAttrs(s *Service, at hcl.Attributes) {
 	if a := at["policy"]; a != nil {
-		if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash", "failover", "geo", "nearest") {
+		if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash", "least_connections", "failover", "geo", "nearest") {
 			s.Method = methodNames[v]
 			s.Steering = steeringNames[v]
 		}
@@ -126,7 +129,7 @@ func (c *compilation) serviceAttrs(s *Service, at hcl.Attributes) {
 	if a := at["method"]; a != nil {
 		if s.Steering == SteerNone {
 			c.errf(a.NameRange, "Unexpected method", "The method attribute sets the member method inside pools of a failover, geo or nearest service; service %q's policy is already its method.", s.Name)
-		} else if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash") {
+		} else if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash", "least_connections") {
 			s.Method = methodNames[v]
 		}
 	}

@@ -121,6 +121,9 @@ const (
 	Weighted
 	// ClientSubnetHash picks members by rendezvous hashing of the client's subnet.
 	ClientSubnetHash
+	// LeastConnections picks members at random in proportion to their spare capacity,
+	// from the load (active connections) healthd reads; see leastconn.go.
+	LeastConnections
 )
 
 // AllDown is what a service answers when none of its candidate members is usable.
@@ -144,6 +147,8 @@ type Pool struct {
 	Region  string
 	Members []*Member
 	Checks  []*Check
+	// Load is the pool's load block (nil without one): what least_connections needs.
+	Load *LoadSignal
 
 	// The attributes below matter only to steering services (failover, geo, nearest).
 
@@ -215,6 +220,9 @@ type Member struct {
 	Port uint16
 	// Checks are the pool's checks with this member's overrides applied.
 	Checks []*Check
+	// Load is its pool's load signal (on the port of its own check, when it overrides
+	// the pool's), nil when the pool has none.
+	Load *LoadSignal
 
 	idHash uint64 // balance.StringHash(ID()): the rendezvous identity, fixed at load
 }

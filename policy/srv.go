@@ -106,7 +106,7 @@ func (s *Service) SelectSRV(client *Client, h Health, members []*Member, dst []S
 			continue
 		}
 		var sc int
-		dst, sc = s.srvPick(dst, e, client, members, prio)
+		dst, sc = s.srvPick(dst, e, client, members, prio, h)
 		scope = max(scope, sc)
 		prio++
 	}
@@ -157,18 +157,18 @@ func (s *Service) SelectSRV(client *Client, h Health, members []*Member, dst []S
 	if chosen == nil {
 		return SRVSelection{Records: dst, AllDown: true}
 	}
-	dst, sc := s.srvPick(dst, chosen, client, members, 0)
+	dst, sc := s.srvPick(dst, chosen, client, members, 0, h)
 	return SRVSelection{Records: dst, AllDown: true, Scope: finalScope(client, max(scope, sc))}
 }
 
 // srvPick appends to dst the members e's method picks from items (Answers of them, or all
 // with answers = 0), at priority prio, and returns the ECS scope the pick depended on.
-func (s *Service) srvPick(dst []SRVRecord, e *entry, client *Client, items []*Member, prio uint16) ([]SRVRecord, int) {
+func (s *Service) srvPick(dst []SRVRecord, e *entry, client *Client, items []*Member, prio uint16, h Health) ([]SRVRecord, int) {
 	n := s.Answers
 	if n == 0 {
 		n = len(items)
 	}
-	picked, scope := s.pickN(e, client, items, n, nil)
+	picked, scope := s.pickN(e, client, items, n, h, nil)
 	for _, m := range picked {
 		dst = append(dst, SRVRecord{Member: m, Priority: prio})
 	}

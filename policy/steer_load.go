@@ -120,7 +120,7 @@ func (c *compilation) steeringAttrs(p *Pool, at hcl.Attributes) {
 		}
 	}
 	if a := at["method"]; a != nil {
-		if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash") {
+		if v, ok := c.str(a); ok && c.oneOf(a, v, "round_robin", "weighted", "client_subnet_hash", "least_connections") {
 			p.Method, p.HasMethod = methodNames[v], true
 		}
 	}

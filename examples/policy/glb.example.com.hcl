@@ -49,6 +49,12 @@ pool "web-eu" {
     rise     = 2
     fall     = 2
   }
+  # The backend's open connections, read every check interval (1s) from its /metrics on
+  # the check's port: what the least-connections service below balances on.
+  load {
+    type   = "prometheus"
+    metric = "demo_active_connections"
+  }
 }
 
 pool "web-us" {
@@ -66,6 +72,12 @@ pool "web-us" {
     timeout  = "500ms"
     rise     = 2
     fall     = 2
+  }
+  # The backend's open connections, read every check interval (1s) from its /metrics on
+  # the check's port: what the least-connections service below balances on.
+  load {
+    type   = "prometheus"
+    metric = "demo_active_connections"
   }
 }
 
@@ -87,6 +99,40 @@ service "rr.glb.example.com" {
   policy  = "round_robin"
   pools   = ["web-eu", "web-us"]
   answers = 2
+}
+
+# Least connections: answers in proportion to each member's spare capacity (fewest open
+# connections per unit of weight), from the load the pools' load blocks read.
+service "lc.glb.example.com" {
+  policy = "least_connections"
+  pools  = ["web-eu", "web-us"]
+  ttl    = 10
+}
+
+# Geo: clients in Europe get the EU pool (the US one if it is down), clients in North
+# America the US pool, others the EU pool first. The client is the EDNS Client Subnet
+# address when the query has one (dig +subnet=...). The database is MaxMind's GeoIP2 City
+# *test* database committed in testdata/geoip (a few networks only: 81.2.69.142 is in GB,
+# 216.160.83.56 in the US); in production, name your GeoLite2 or GeoIP2 City database.
+geoip {
+  database = "../../testdata/geoip/GeoIP2-City-Test.mmdb"
+}
+
+service "geo.glb.example.com" {
+  policy = "geo"
+  method = "weighted"
+  pools  = ["web-eu", "web-us"]
+  geo {
+    rule {
+      continents = ["EU"]
+      pools      = ["web-eu", "web-us"]
+    }
+    rule {
+      continents = ["NA"]
+      pools      = ["web-us", "web-eu"]
+    }
+    default_pools = ["web-eu", "web-us"]
+  }
 }
 
 service "sticky.glb.example.com" {
