@@ -44,7 +44,7 @@ const (
 )
 
 // Pool is a pool as the admin API carries it (docs/admin-api.md, "Pool"). Its fields are the
-// HCL pool block's attributes with the same names; members and checks are its blocks.
+// HCL pool block's attributes with the same names; members, checks and load are its blocks.
 // Optional fields left out (nil or "") are stored unset: the server fills in no default
 // for them, so a read returns what was written.
 type Pool struct {
@@ -65,6 +65,8 @@ type Pool struct {
 	Port    *int     `json:"port,omitempty"`
 	Members []Member `json:"members"`
 	Checks  []Check  `json:"checks"`
+	// Load is the pool's load block, which least_connections needs; omitted, none.
+	Load *Load `json:"load,omitempty"`
 	// Managed is false for pools defined in the operator's files (read-only); ignored on
 	// input.
 	Managed bool `json:"managed"`
@@ -116,6 +118,25 @@ type Check struct {
 	QType            string            `json:"qtype,omitempty"`
 	ExpectRcode      string            `json:"expect_rcode,omitempty"`
 	ExpectAnswer     string            `json:"expect_answer,omitempty"`
+}
+
+// Load is how healthd reads the members' load (their active connections) for the
+// least_connections method: the HCL load block's attributes with the same names
+// (docs/policy.md, "load"). As for checks, unset fields (nil or "") take the policy
+// language's defaults when the pool is compiled (type "prometheus"; port, scheme, path
+// and timing from the pool's first http or https check, else 80, "http", "/metrics" for
+// prometheus or "/", "5s" and "2s"), and stay unset in what is stored. Metric and Labels
+// apply to a prometheus signal only, Field to a json one; a number signal has neither.
+type Load struct {
+	Type     string            `json:"type,omitempty"`
+	Metric   string            `json:"metric,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Field    string            `json:"field,omitempty"`
+	Port     *int              `json:"port,omitempty"`
+	Path     string            `json:"path,omitempty"`
+	Scheme   string            `json:"scheme,omitempty"`
+	Interval string            `json:"interval,omitempty"`
+	Timeout  string            `json:"timeout,omitempty"`
 }
 
 // HeaderMask is the value a read returns for every header of a check, whatever the stored

@@ -132,6 +132,24 @@ func encodePool(p api.Pool) []byte {
 		str(cb, "expect_rcode", c.ExpectRcode)
 		str(cb, "expect_answer", c.ExpectAnswer)
 	}
+	if l := p.Load; l != nil {
+		lb := b.AppendNewBlock("load", nil).Body()
+		str(lb, "type", l.Type)
+		str(lb, "metric", l.Metric)
+		if len(l.Labels) > 0 {
+			ls := make(map[string]cty.Value, len(l.Labels))
+			for k, v := range l.Labels {
+				ls[k] = cty.StringVal(v)
+			}
+			lb.SetAttributeValue("labels", cty.MapVal(ls))
+		}
+		str(lb, "field", l.Field)
+		num(lb, "port", l.Port)
+		str(lb, "path", l.Path)
+		str(lb, "scheme", l.Scheme)
+		str(lb, "interval", l.Interval)
+		str(lb, "timeout", l.Timeout)
+	}
 	return append([]byte(header), f.Bytes()...)
 }
 
@@ -175,7 +193,8 @@ func encodeService(s api.Service) []byte {
 
 // decodeDoc reads a managed document back into its JSON form: exactly one pool or service
 // block, attributes as JSON values, member and check blocks as arrays of objects with the
-// label as "name". It returns the block type ("pool" or "service").
+// label as "name", a pool's load block and a service's geo block as objects. It returns
+// the block type ("pool" or "service").
 func decodeDoc(name string, src []byte) (kind string, obj json.RawMessage, err error) {
 	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
 	if diags.HasErrors() {
@@ -207,6 +226,17 @@ func decodeDoc(name string, src []byte) (kind string, obj json.RawMessage, err e
 				return "", nil, fmt.Errorf("%s: %w", name, err)
 			}
 			m["geo"] = g
+			continue
+		}
+		if blk.Type == "pool" && sub.Type == "load" {
+			if _, dup := m["load"]; dup || len(sub.Labels) != 0 || len(sub.Body.Blocks) != 0 {
+				return "", nil, fmt.Errorf("%s: unexpected load block", name)
+			}
+			l, err := attrsJSON(sub.Body)
+			if err != nil {
+				return "", nil, fmt.Errorf("%s: %w", name, err)
+			}
+			m["load"] = l
 			continue
 		}
 		key := map[string]string{"member": "members", "check": "checks"}[sub.Type]
@@ -336,6 +366,11 @@ func fieldSpans(name string, src []byte) []span {
 					out = append(out, span{rb.Range(), p})
 					attrs(p+".", rb.Body)
 				}
+				continue
+			}
+			if sub.Type == "load" {
+				out = append(out, span{sub.Range(), "load"})
+				attrs("load.", sub.Body)
 				continue
 			}
 			key := map[string]string{"member": "members", "check": "checks"}[sub.Type]

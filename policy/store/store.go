@@ -435,7 +435,7 @@ func (s *Store) setObjects(snap *policy.Snapshot, src *sources) {
 }
 
 // poolFrom describes an operator's pool as the API shows it: its compiled values,
-// defaults included. Member-specific check overrides are not shown.
+// defaults included, its load block too. Member-specific check overrides are not shown.
 func poolFrom(p *policy.Pool) api.Pool {
 	out := api.Pool{Name: p.Name, Region: p.Region, Members: []api.Member{}, Checks: []api.Check{}}
 	if p.HasLocation {
@@ -484,7 +484,18 @@ func poolFrom(p *policy.Pool) api.Pool {
 		}
 		out.Checks = append(out.Checks, cc)
 	}
+	out.Load = loadFrom(p.Load)
 	return out
+}
+
+// loadFrom describes an operator's load block with its compiled values (the pool's, not a
+// member's own port).
+func loadFrom(l *policy.LoadSignal) *api.Load {
+	if l == nil {
+		return nil
+	}
+	return &api.Load{Type: l.Type, Metric: l.Metric, Labels: l.Labels, Field: l.Field, Port: intp(l.Port),
+		Path: l.Path, Scheme: l.Scheme, Interval: l.Interval.String(), Timeout: l.Timeout.String()}
 }
 
 // trueOrNil shows a compiled boolean attribute as the operator can have written it: set
