@@ -43,8 +43,9 @@ const (
 // circumference in km could only be a unit mistake.
 const maxBias = 20000
 
-// memberMethods are the methods that pick members inside a pool of a steering service.
-var memberMethods = []string{"round_robin", "weighted", "client_subnet_hash"}
+// memberMethods are the methods that pick members inside a pool of a steering service;
+// least_connections needs the pool's load attribute (checked by the server).
+var memberMethods = []string{"round_robin", "weighted", "client_subnet_hash", "least_connections"}
 
 // minHealthyRE is a pool's min_healthy as the policy language accepts it, written the one
 // way the server returns it unchanged: a whole number of members from 1 (no sign, no
@@ -76,6 +77,7 @@ type poolModel struct {
 	Port       types.Int64     `tfsdk:"port"`
 	Members    []memberModel   `tfsdk:"members"`
 	Checks     []checkModel    `tfsdk:"checks"`
+	Load       *loadModel      `tfsdk:"load"`
 	Managed    types.Bool      `tfsdk:"managed"`
 	Version    types.String    `tfsdk:"version"`
 }
@@ -155,6 +157,7 @@ func (r *poolResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 				Optional:     true,
 				NestedObject: schema.NestedAttributeObject{Attributes: checkAttributes()},
 			},
+			"load": loadSchema(),
 			"managed": schema.BoolAttribute{
 				MarkdownDescription: "Whether the pool is managed through the API; false for pools from the operator's files, which are read-only.",
 				Computed:            true,
@@ -195,7 +198,7 @@ func withSteering(attrs map[string]schema.Attribute) map[string]schema.Attribute
 	}
 	attrs["method"] = schema.StringAttribute{
 		MarkdownDescription: "How a `failover`, `geo` or `nearest` service picks members inside this pool: `round_robin`, " +
-			"`weighted` or `client_subnet_hash`. Unset, the service's `method` applies (else `round_robin`).",
+			"`weighted`, `client_subnet_hash` or `least_connections` (needs `load`). Unset, the service's `method` applies (else `round_robin`).",
 		Optional:   true,
 		Validators: []validator.String{stringvalidator.OneOf(memberMethods...)},
 	}
@@ -413,7 +416,7 @@ func (r *poolResource) ImportState(ctx context.Context, req resource.ImportState
 func (m *poolModel) toAPI() api.Pool {
 	p := api.Pool{Name: m.Name.ValueString(), Region: m.Region.ValueString(), Members: []api.Member{},
 		Method: m.Method.ValueString(), MinHealthy: api.MinHealthy(m.MinHealthy.ValueString()), UnknownIs: m.UnknownIs.ValueString(),
-		Port: intPtr(m.Port)}
+		Port: intPtr(m.Port), Load: m.Load.toAPI()}
 	if m.Location != nil {
 		p.Location = []float64{}
 		for _, l := range m.Location {
@@ -469,9 +472,11 @@ func poolFromAPI(p *api.Pool, prior *poolModel) poolModel {
 	}
 	var priorBias types.Float64
 	var priorLocation []types.Float64
+	var priorLoad *loadModel
 	if prior != nil {
-		priorBias, priorLocation = prior.Bias, prior.Location
+		priorBias, priorLocation, priorLoad = prior.Bias, prior.Location, prior.Load
 	}
+	m.Load = loadFromAPI(p.Load, priorLoad)
 	if p.Location != nil {
 		m.Location = []types.Float64{}
 		for i, l := range p.Location {

@@ -41,9 +41,10 @@ const (
 )
 
 var (
-	// policies are the service policies: the first three pick members from all the pools
-	// together, the steering ones (steeringPolicies) choose one pool at a time.
-	policies         = []string{"round_robin", "weighted", "client_subnet_hash", "failover", "geo", "nearest"}
+	// policies are the service policies: the first four pick members from all the pools
+	// together (least_connections needs every pool's load attribute, checked by the
+	// server), the steering ones (steeringPolicies) choose one pool at a time.
+	policies         = []string{"round_robin", "weighted", "client_subnet_hash", "least_connections", "failover", "geo", "nearest"}
 	steeringPolicies = []string{"failover", "geo", "nearest"}
 	allDownModes     = []string{"all", "servfail", "fallback"}
 )
@@ -96,7 +97,9 @@ func (r *serviceResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			},
 			"policy": schema.StringAttribute{
 				MarkdownDescription: "Selection policy. Over the members of all the pools together: `round_robin`, `weighted` " +
-					"(answers converge to the members' weights) or `client_subnet_hash` (consistent per client subnet). Steering " +
+					"(answers converge to the members' weights), `client_subnet_hash` (consistent per client subnet) or " +
+					"`least_connections` (members with fewer active connections per unit of weight get more answers; every pool " +
+					"needs a `load` attribute). Steering " +
 					"between pools, the first pool of an order that is up (at least its `min_healthy` members usable) answering: " +
 					"`failover` (the `pools` order), `nearest` (by distance from the client's GeoIP location to the pools' `location`, " +
 					"minus their `bias`; needs a `geoip` block in the operator's policy and a pool with a location) or `geo` " +
@@ -108,7 +111,7 @@ func (r *serviceResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			},
 			"method": schema.StringAttribute{
 				MarkdownDescription: "Member method inside the pools of a `failover`, `geo` or `nearest` service: `round_robin`, " +
-					"`weighted` or `client_subnet_hash`; a pool's own `method` wins. Only with those policies (checked at plan " +
+					"`weighted`, `client_subnet_hash` or `least_connections` (the pools need `load`); a pool's own `method` wins. Only with those policies (checked at plan " +
 					"time). Unset, `round_robin`.",
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.OneOf(memberMethods...)},
@@ -182,8 +185,8 @@ func (r *serviceResource) ConfigValidators(context.Context) []resource.ConfigVal
 }
 
 // methodValidator refuses a service method with a policy that is not failover, geo or
-// nearest, as the server does ("Unexpected method"): round_robin, weighted and
-// client_subnet_hash are themselves the member method.
+// nearest, as the server does ("Unexpected method"): round_robin, weighted,
+// client_subnet_hash and least_connections are themselves the member method.
 type methodValidator struct{}
 
 func (methodValidator) Description(context.Context) string {
