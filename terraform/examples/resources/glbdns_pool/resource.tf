@@ -29,3 +29,18 @@ resource "glbdns_pool" "web_us" {
     { name = "iad-2", address = "198.51.100.11" },
   ]
 }
+
+# least_connections balances on the members' active connections, which healthd reads as
+# the load attribute says: here the Prometheus metric on each member's check port.
+resource "glbdns_pool" "app" {
+  name = "app"
+  members = [
+    { name = "app-1", address = "192.0.2.70" },
+    { name = "app-2", address = "192.0.2.71", weight = 2 },
+  ]
+  checks = [{ name = "http", port = 8080, path = "/healthz" }]
+  load = {
+    metric = "active_connections"   # type "prometheus" (default); path "/metrics", port 8080
+    labels = { listener = "public" } # optional label matchers
+  }
+}

@@ -38,3 +38,10 @@ resource "glbdns_service" "geo" {
     default_pools = [glbdns_pool.web_us.name, glbdns_pool.web_eu.name]
   }
 }
+
+# Every pool a least_connections service balances needs a load attribute.
+resource "glbdns_service" "lc" {
+  name   = "lc.glb.example.com"
+  policy = "least_connections"
+  pools  = [glbdns_pool.app.name]
+}
