@@ -145,7 +145,9 @@
 //     docs/policy.md, "SRV"): one SRV record per member SelectSRV chose (priority from
 //     the pool walk, weight, port, target), owned by the asked name with the service TTL,
 //     and in the additional section the A or AAAA record of each address member's target.
-//     Targets are written uncompressed (RFC 2782), as miekg packs them. When the reply
+//     Targets are written uncompressed (RFC 2782), as miekg packs them; miekg still
+//     records them for compression, so each additional record's owner is a pointer to its
+//     target in the SRV record. When the reply
 //     does not fit the UDP limit, the additional records are dropped first (they only save
 //     the client a query); only when the SRV records alone do not fit is it truncated.
 //     SERVFAIL and NODATA as for A. A host-name service answers SRV this way too, and the
@@ -212,16 +214,34 @@
 //     is the selection's (the geo network or rule, the hash prefix), as the general path
 //     echoes it; a spill to the next pool and every when_all_down mode are Select's
 //     decisions, so the fast path needs no branch of its own for them;
+//   - SRV at an address service with ports (fastsrv.go): the client's GeoIP lookup when
+//     the service steers by location, SelectSRV into reused buffers (grown at once to the
+//     service's member count, so that selecting never allocates), then per record the
+//     owner 0xC00C, the service TTL, priority, the member's weight and port, and the
+//     target written out from wire compiled at SetSnapshot (the member's and pool's
+//     labels per member, the service name per service); in additional, each member's
+//     pre-compiled A or AAAA record with its owner a pointer to the target (miekg writes
+//     a target uncompressed but records it, and that bare pointer is what it then finds;
+//     the question's case changes none of these bytes). The size is known before
+//     anything is written: the additional records that fit, from the first (what pack's
+//     dropping of RRsets from the last leaves: each target is its own RRset), or TC with
+//     no records when the SRV records alone do not fit, as pack does. NODATA when nothing
+//     was chosen, SERVFAIL when when_all_down says so, the scope the selection's;
 //   - an SRV target name (a NXDOMAIN of the zone that Snapshot.Target knows): the
 //     member's pre-compiled record, the service TTL patched in, or NODATA.
 //
 // Everything else falls back, before any side effect, to the general path, which starts
 // from the same parse (the question name is made a string there): wildcard
 // answers, CNAMEs, referrals, other record types (their RDATA names compress against the
-// whole message), SRV at a service with ports, names outside our zones, EDNS versions above 0, other EDNS options,
-// malformed input, host-name services (their CNAME is chased), and replies that would
-// not fit the UDP limit (truncation). For services the size is bounded before Select, so
-// that a query is never selected for twice (round-robin cursors advance once per answer).
+// whole message), SRV at a host-name service (the targets are the hosts) or at a name a
+// wildcard service covers (it could equal a target, which would then compress against
+// the question), SRV at a service whose weights exceed 16 bits (SRV scales them), an SRV
+// answer over TCP that could reach the 14-bit offset where miekg stops recording
+// targets, names outside our zones, EDNS versions above 0, other EDNS options,
+// malformed input, host-name services (their CNAME is chased), and A and AAAA replies
+// that would not fit the UDP limit (truncation). For services the size is bounded before
+// Select, so that a query is never selected for twice (round-robin cursors advance once
+// per answer).
 //
 // Both paths give identical bytes for the same query and selection: the header, question
 // and records are written exactly as miekg packs them, the OPT (1232, DO copied, ECS
@@ -236,7 +256,11 @@
 // countries and networks, no ECS, AAAA, a family a service lacks, health views that spill
 // the pool order and reach every when_all_down mode, GeoIP off) and also requires both
 // servers' metrics to match. Queries with a client cookie, a valid server cookie and a
-// bad one are among the first test's cases.
+// bad one are among the first test's cases. TestFastPathIdenticalBytesSRV does it for SRV
+// (testdata/srv.hcl: every SRV service in the first test's variants, health views that
+// spill, SERVFAIL and fail open, UDP sizes around the byte where additional records are
+// dropped and where the reply is truncated), requires the fast path to take them, and
+// compares the metrics.
 //
 // Both paths end with one function (reply.go, send: rate limiting, then record) and each member answered
 // with metrics.answered, into the answer counters of the state they answer from. The

@@ -31,6 +31,12 @@ type fastData struct {
 	// soas holds each zone's negative SOA template (negsoa.go), in the order of
 	// Set.Zones: state.zonePos finds a zone's.
 	soas []negSOA
+	// srv holds, by Service.Ref, what the fast path needs to answer SRV at the service
+	// (fastsrv.go); nil when no service of the snapshot answers SRV.
+	srv []srvService
+	// wire holds the names srv and members point into: each SRV service's name and
+	// each of its members' first two target labels, in wire form.
+	wire []byte
 }
 
 // memberWire is one member's pre-packed answer record.
@@ -38,6 +44,11 @@ type memberWire struct {
 	rr    [2 + 10 + 16]byte
 	n     uint8
 	qtype uint16
+	// labn bytes at lab in fastData.wire are the member's name and pool as the first two
+	// labels of its SRV target, lower case ("\x02a1\x01a"); labn is 0 until a service
+	// that answers SRV with the member has compiled them.
+	lab  uint32
+	labn uint8
 }
 
 // ttlOffset is where the TTL sits in a memberWire record (after the 2-byte pointer,
@@ -99,6 +110,19 @@ func compileFast(snap *policy.Snapshot, prev *state) *fastData {
 				}
 			}
 		}
+		if fb := svc.Fallback; fb != nil {
+			for _, m := range fb.Members {
+				if m.Host != "" {
+					fd.host[i] = true
+				}
+			}
+		}
+		if !fd.host[i] && svc.HasSRV() {
+			if fd.srv == nil {
+				fd.srv = make([]srvService, len(snap.Services))
+			}
+			fd.srv[i] = fd.compileSRV(svc)
+		}
 	}
 	return fd
 }
@@ -108,7 +132,8 @@ func compileFast(snap *policy.Snapshot, prev *state) *fastData {
 type fastScratch struct {
 	name     nameBuf
 	members  []*policy.Member
-	selected bool // members holds a selection, to be cleared by release
+	srv      []policy.SRVRecord // SelectSRV's records
+	selected bool               // members and srv hold a selection, to be cleared by release
 	comp     compressor
 }
 
@@ -116,7 +141,7 @@ type fastScratch struct {
 // per-P cache makes Get/Put a few nanoseconds without locks. A scratch comes out of it
 // clean: new, or emptied by release before Put.
 var fastPool = sync.Pool{New: func() any {
-	return &fastScratch{members: make([]*policy.Member, 0, 16)}
+	return &fastScratch{members: make([]*policy.Member, 0, 16), srv: make([]policy.SRVRecord, 0, 16)}
 }}
 
 // release drops what the scratch points at (aliases of the scratch buffers in the
@@ -125,6 +150,7 @@ func (fs *fastScratch) release() {
 	fs.comp.reset()
 	if fs.selected {
 		clear(fs.members[:cap(fs.members)])
+		clear(fs.srv[:cap(fs.srv)])
 		fs.selected = false
 	}
 }
@@ -134,8 +160,10 @@ func (fs *fastScratch) release() {
 type fastReply struct {
 	msg    []byte
 	rcode  int
-	an, ns int // records in answer and authority
-	scope  int // the ECS scope the answer depended on
+	an, ns int  // records in answer and authority
+	ar     int  // records in additional, the OPT left out
+	scope  int  // the ECS scope the answer depended on
+	tc     bool // truncated: finishFast sends the header and question only, TC=1
 }
 
 // fastPath answers q, parsed from req, when it is the common query; ok = false leaves it
@@ -181,10 +209,15 @@ func (s *Server) fastPath(st *state, q *query, fs *fastScratch, req []byte, src 
 			neg = r.an == 0
 		}
 	case zones.Service:
+		if res.Wildcard && q.qtype == dns.TypeSRV {
+			// A name a wildcard service covers could equal one of its targets, which
+			// miekg would then compress against the question: the general path.
+			return nil, false
+		}
 		if !s.fastService(st, q, fs, res.Service, &r, src, tcp, sh) {
 			return nil, false
 		}
-		neg = r.rcode == dns.RcodeSuccess && r.an == 0
+		neg = r.rcode == dns.RcodeSuccess && r.an == 0 && !r.tc
 	default:
 		// CNAME chains and referrals: the general path.
 		return nil, false
@@ -196,7 +229,7 @@ func (s *Server) fastPath(st *state, q *query, fs *fastScratch, req []byte, src 
 	if len(r.msg) > replyLimit(q, tcp) {
 		return nil, false
 	}
-	return s.send(sh, st.zoneSlot(zpos), q, r.rcode, tcp, r.msg, false), true
+	return s.send(sh, st.zoneSlot(zpos), q, r.rcode, tcp, r.msg, r.tc), true
 }
 
 // fastQuery reports whether the fast path takes q, as far as that is decided before the
@@ -243,8 +276,11 @@ func (s *Server) fastService(st *state, q *query, fs *fastScratch, ref zones.Ser
 		return false
 	}
 	svc := st.snap.Services[i]
-	if svc == nil || st.fast.host[i] || q.qtype == dns.TypeSRV && svc.HasSRV() {
-		return false // a CNAME to chase, or SRV records (names in RDATA) for the general path
+	if svc == nil || st.fast.host[i] {
+		return false // a CNAME to chase
+	}
+	if q.qtype == dns.TypeSRV && svc.HasSRV() {
+		return s.fastSRV(st, q, fs, svc, r, src, tcp, sh)
 	}
 	address := q.qtype == dns.TypeA || q.qtype == dns.TypeAAAA
 	// Selection has side effects (the round-robin cursor): the size is bounded first, so
@@ -336,17 +372,23 @@ func fastNegative(st *state, fs *fastScratch, z *zones.Zone, zpos int, lname str
 // from appendOPT. Error replies (SERVFAIL) carry no records and no AA.
 func finishFast(r *fastReply, q *query) {
 	bits := uint16(flagQR) | q.hdr.bits&(flagRD|flagCD) | uint16(r.rcode&0xF)
-	an, ns := r.an, r.ns
+	an, ns, ar := r.an, r.ns, r.ar
+	if r.tc {
+		// Too big: no records at all (RFC 2181 Section 9), as pack truncates.
+		bits |= flagTC
+		r.msg = r.msg[:q.qEnd]
+		an, ns, ar = 0, 0, 0
+	}
 	if r.rcode == dns.RcodeSuccess || r.rcode == dns.RcodeNameError {
 		bits |= flagAA
 	} else {
 		r.msg = r.msg[:q.qEnd]
-		an, ns = 0, 0
+		an, ns, ar = 0, 0, 0
 	}
 	binary.BigEndian.PutUint16(r.msg[2:], bits)
 	binary.BigEndian.PutUint16(r.msg[6:], uint16(an))
 	binary.BigEndian.PutUint16(r.msg[8:], uint16(ns))
-	binary.BigEndian.PutUint16(r.msg[10:], 0) // appendOPT counts the OPT
+	binary.BigEndian.PutUint16(r.msg[10:], uint16(ar)) // appendOPT counts the OPT
 	r.msg = appendOPT(r.msg, q, r.rcode, r.scope)
 }
 

@@ -128,8 +128,11 @@ func withECS(m *dns.Msg, cidr string) *dns.Msg {
 	if p.Addr().Is6() {
 		fam = 2
 	}
-	m.SetEdns0(1232, false)
 	opt := m.IsEdns0()
+	if opt == nil {
+		m.SetEdns0(1232, false)
+		opt = m.IsEdns0()
+	}
 	opt.Option = append(opt.Option, &dns.EDNS0_SUBNET{
 		Code: dns.EDNS0SUBNET, Family: fam, SourceNetmask: uint8(p.Bits()),
 		Address: net.IP(p.Masked().Addr().AsSlice()),
