@@ -11,9 +11,8 @@ import (
 
 // maxCNAMEChain bounds how many CNAMEs are followed inside our zones for one query. Eight
 // is what BIND and CoreDNS settle on; it stops loops (a → b → a) and chains that long are
-// a configuration error anyway. The policy refuses static chains longer than this, and
-// loops, at load (zones.Set.CheckCNAMEs); the bound still ends those that run through a
-// host-name service.
+// a configuration error anyway. The policy refuses longer chains and loops at load,
+// through host-name services too (zones.Set.CheckCNAMEs), so the bound is a safety net.
 const maxCNAMEChain = zones.MaxCNAMEChain
 
 // anyOrder is the order in which a static name's RRsets are tried for a QTYPE=ANY query:

@@ -129,9 +129,9 @@
 //   - At or below a delegation: a referral with AA=0, the NS set in authority and the
 //     zone's glue in additional.
 //
-//   - A CNAME is followed while its target stays in our zones, at most 8 steps (which ends
-//     loops through host-name services; static loops and longer static chains are refused
-//     when the policy loads); every CNAME and the final data go in the answer, and the
+//   - A CNAME is followed while its target stays in our zones, at most 8 steps (a safety
+//     net: loops and longer chains, through host-name services too, are refused when the
+//     policy loads); every CNAME and the final data go in the answer, and the
 //     rcode is that of the last name (RFC 6604 Section 3). A chain leaving our zones stops
 //     there with NOERROR; the resolver continues. QTYPE=CNAME is not chased.
 //

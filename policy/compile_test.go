@@ -698,3 +698,46 @@ func FuzzCompiler(f *testing.F) {
 		}
 	})
 }
+
+// TestCNAMELoopThroughService: a host-name service is a CNAME to its members' hosts, which
+// the server chases, so a static CNAME to it from one of those hosts is a loop, refused at
+// the record and the service; a host that ends in data is a chain, and a loop on one
+// branch is found among several.
+func TestCNAMELoopThroughService(t *testing.T) {
+	const zone = `zone "glb.test" {
+  nameservers = ["ns1.glb.test"]
+  record "ns1" {
+    type   = "A"
+    values = ["192.0.2.53"]
+  }
+  record "loop1" {
+    type   = "CNAME"
+    values = ["loop2.glb.test."]
+  }
+  record "fine" {
+    type   = "A"
+    values = ["192.0.2.1"]
+  }
+}
+`
+	for _, tc := range []struct {
+		name, hosts string
+		loop        bool
+	}{
+		{"host ends in data", `member "a" { host = "fine.glb.test" }`, false},
+		{"host outside our zones", `member "a" { host = "app.example.net" }`, false},
+		{"host back to the CNAME", `member "a" { host = "loop1.glb.test" }`, true},
+		{"one branch of two loops", `member "a" { host = "fine.glb.test" }
+  member "b" { host = "loop1.glb.test" }`, true},
+	} {
+		src := zone + "pool \"p\" {\n  " + tc.hosts + "\n}\nservice \"loop2.glb.test\" {\n  pools = [\"p\"]\n}\n"
+		_, diags := Load([]File{{Name: "test.hcl", Data: []byte(src)}})
+		if got := diags.HasErrors(); got != tc.loop {
+			t.Errorf("%s: errors %v, want %v: %s", tc.name, got, tc.loop, diags.Error())
+			continue
+		}
+		if tc.loop && (!strings.Contains(diags.Error(), "CNAME loop") || !strings.Contains(diags.Error(), "service loop2.glb.test.") || !strings.Contains(diags.Error(), "loop1.glb.test. at test.hcl:")) {
+			t.Errorf("%s: the diagnostic does not name the loop's record and service: %s", tc.name, diags.Error())
+		}
+	}
+}

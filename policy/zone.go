@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -325,6 +326,9 @@ func (c *compilation) checkZones(set *zones.Set) {
 		if r, ok := zs.recRng[recKey{name, typ}]; ok {
 			return r, name + " at " + posString(r)
 		}
+		if r := c.svcRng[name]; r != nil { // a host-name service, which answers a CNAME
+			return *r, "service " + name + " at " + posString(*r)
+		}
 		if p, ok := z.RecordPos(name, typ); ok {
 			r := hcl.Range{Filename: p.File, Start: hcl.Pos{Line: p.Line, Column: 1}, End: hcl.Pos{Line: p.Line, Column: 1}}
 			return r, name + " at " + p.String()
@@ -338,7 +342,7 @@ func (c *compilation) checkZones(set *zones.Set) {
 			c.errf(rng, "DS not at a delegation", "%v: a DS record belongs at a delegation point, the parent side of a cut (RFC 4034 section 5); give the name NS records or remove the DS.", err)
 		}
 	}
-	for _, err := range set.CheckCNAMEs(zones.MaxCNAMEChain) {
+	for _, err := range set.CheckCNAMEs(zones.MaxCNAMEChain, c.serviceHosts) {
 		re := err.(*zones.RecordError)
 		rng, _ := where(re.Names[0], dns.TypeCNAME)
 		places := make([]string, len(re.Names))
@@ -351,6 +355,31 @@ func (c *compilation) checkZones(set *zones.Set) {
 		}
 		c.errf(rng, summary, "%v (records: %s). %s", err, strings.Join(places, ", "), hint)
 	}
+}
+
+// serviceHosts is where a host-name service sends a query by CNAME: the hosts of its
+// members, and of its fallback pool; nil for an address service.
+func (c *compilation) serviceHosts(ref zones.ServiceRef) []string {
+	if int(ref) < 0 || int(ref) >= len(c.snap.Services) {
+		return nil
+	}
+	svc := c.snap.Services[ref]
+	if svc == nil || !svc.cname {
+		return nil
+	}
+	var hosts []string
+	pools := svc.Pools
+	if svc.Fallback != nil {
+		pools = append(slices.Clip(pools), svc.Fallback)
+	}
+	for _, p := range pools {
+		for _, m := range p.Members {
+			if m.Host != "" && !slices.Contains(hosts, m.Host) {
+				hosts = append(hosts, m.Host)
+			}
+		}
+	}
+	return hosts
 }
 
 // zoneErr maps the zones package's sentinel errors to diagnostics at the offending block.

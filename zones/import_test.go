@@ -303,7 +303,7 @@ func TestCheckCNAMEs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			errs := set.CheckCNAMEs(8)
+			errs := set.CheckCNAMEs(8, nil)
 			if len(errs) != len(tc.want) {
 				t.Fatalf("CheckCNAMEs = %v, want %d errors", errs, len(tc.want))
 			}
@@ -323,7 +323,7 @@ func TestCheckCNAMEs(t *testing.T) {
 	a.Insert(mustRR(t, "x.a.example. 60 IN CNAME y.b.example."))
 	b.Insert(mustRR(t, "y.b.example. 60 IN CNAME x.a.example."))
 	set, _ := NewSet(a, b)
-	if errs := set.CheckCNAMEs(8); len(errs) != 1 || !errors.Is(errs[0], ErrCNAMELoop) {
+	if errs := set.CheckCNAMEs(8, nil); len(errs) != 1 || !errors.Is(errs[0], ErrCNAMELoop) {
 		t.Errorf("cross-zone loop: %v", errs)
 	}
 }

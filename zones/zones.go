@@ -14,7 +14,7 @@
 //	err = z.InsertService("www.glb.example.com.", 3)
 //	err = z.ImportFile(r, "db.example", defaultTTL) // RFC 1035 master file via miekg ZoneParser
 //	inc, err := z.Import(data, path, zones.ImportOptions{DefaultTTL: ttl, IncludeRoot: dir}) // with $INCLUDE
-//	errs := z.CheckDS(); errs = set.CheckCNAMEs(8) // whole-zone checks, once built
+//	errs := z.CheckDS(); errs = set.CheckCNAMEs(8, nil) // whole-zone checks, once built
 //	set, err := zones.NewSet(z1, z2)        // refuses duplicate origins
 //	zone := set.Find(qname)                 // longest-suffix zone, nil if none (REFUSED)
 //	res := zone.Lookup(qname, qtype)        // never allocates for exact, non-wildcard hits

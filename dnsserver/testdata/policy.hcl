@@ -65,10 +65,6 @@ zone "glb.example.com" {
     type = "CNAME"
     values = ["nothere.glb.example.com."]
   }
-  record "loop1" {
-    type = "CNAME"
-    values = ["loop2.glb.example.com."]
-  }
   record "_sip._udp" {
     type   = "SRV"
     values = ["10 5 5060 sip.glb.example.com.", "20 5 5060 sip.example.net."]
@@ -195,14 +191,4 @@ service "cdn.glb.example.com" {
 
 service "inner.glb.example.com" {
   pools = ["internal"]
-}
-
-# loop1 (a static CNAME) → loop2 (a host-name service) → loop1: a loop through a
-# service, which the policy does not refuse, and which the server's bound ends.
-pool "looping" {
-  member "l" { host = "loop1.glb.example.com" }
-}
-
-service "loop2.glb.example.com" {
-  pools = ["looping"]
 }
