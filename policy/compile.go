@@ -38,7 +38,8 @@ type Compiler struct {
 	// origins its zones', in order.
 	sizes   sizes
 	origins []string
-	// pos is the position of each of files by name, for sort.
+	// pos is the position of each of files by name, for sort, made when it is first
+	// needed after files changed: only for files that do not come sorted.
 	pos map[string]int
 	// stats describe the last Load, for tests and benchmarks.
 	stats compileStats
@@ -209,16 +210,26 @@ func (u *unit) record() *fileRecord {
 	return u.rec
 }
 
-// sort returns a sorted copy of files. A policy from the store comes in the order of a
-// map, and sorting 20,000 names costs more than the rest of a Load that changed one
-// document: the files that the last successful Load had go where they were then (a
+// sort returns a sorted copy of files. The policy store hands them over sorted (it keeps
+// its documents' list sorted), which costs one pass to see. Files in another order (a map's)
+// cost more: sorting 20,000 names costs more than the rest of a Load that changed one
+// document, so the files that the last successful Load had go where they were then (a
 // lookup each), and only the others are sorted, then merged in.
 func (cc *Compiler) sort(files []File) []File {
 	byName := func(a, b File) int { return strings.Compare(a.Name, b.Name) }
-	if len(cc.pos) == 0 || slices.IsSortedFunc(files, byName) {
+	if slices.IsSortedFunc(files, byName) {
+		return slices.Clone(files) // the store's are
+	}
+	if len(cc.files) == 0 {
 		files = slices.Clone(files)
 		slices.SortFunc(files, byName)
 		return files
+	}
+	if cc.pos == nil {
+		cc.pos = make(map[string]int, len(cc.files))
+		for i, f := range cc.files {
+			cc.pos[f.name] = i
+		}
 	}
 	slot := make([]File, len(cc.pos))
 	used := make([]bool, len(cc.pos))
@@ -283,11 +294,8 @@ func (c *compilation) commit() {
 		}
 		same = same && u.Name == c.cc.files[i].name
 	}
-	if !same || c.cc.pos == nil {
-		c.cc.pos = make(map[string]int, len(files))
-		for i, f := range files {
-			c.cc.pos[f.name] = i
-		}
+	if !same {
+		c.cc.pos = nil // made again when a Load needs it (sort)
 	}
 	origins := make([]string, len(c.zones))
 	for i, zs := range c.zones {

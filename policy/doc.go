@@ -55,9 +55,9 @@
 // documents' trees take some 125 MiB, their compiled objects a few). Replaying a record
 // reports nothing, because its Load reported nothing.
 //
-// What every Load does again. The files are sorted (through the last Load's positions:
-// the store hands them over in a map's order), compared with the records, and the
-// changed ones parsed. Every check between blocks is made again: duplicate geoip
+// What every Load does again. The files are sorted (the store hands them over sorted,
+// which one pass sees; files in another order go where the last Load's positions put
+// them), compared with the records, and the changed ones parsed. Every check between blocks is made again: duplicate geoip
 // blocks, pools, zones and services, and which zone a service lives in. The snapshot-wide
 // structures are built again: Pools and PoolByName, Members and so every Member.Index
 // (dense, in declaration order, the index of health views), Services and every Ref, the

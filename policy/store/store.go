@@ -392,19 +392,41 @@ func (s *Store) files(src *sources) []policy.File {
 }
 
 // filesWithout is files, leaving out the documents of q (as they were when left out),
-// except those a write is making (keep).
+// except those a write is making (keep). The files come sorted by name, the operator's
+// merged with the managed documents (docFiles), so that the compiler need not sort them.
 func (s *Store) filesWithout(src *sources, q map[string]quarantined, keep map[string]bool) []policy.File {
-	files := make([]policy.File, 0, len(src.opFiles)+src.m.docs.len())
-	files = append(files, src.opFiles...)
-	src.m.docs.each(func(name string, d *mdoc) {
-		if d.kind == "drains" || len(d.diags) > 0 && !keep[name] {
-			return
+	docs := src.m.docFiles()
+	var out map[string][sha256.Size]byte // paths left out, with the digest they were left out at
+	for name, qd := range q {
+		if !keep[name] {
+			if out == nil {
+				out = make(map[string][sha256.Size]byte, len(q))
+			}
+			out[qd.path] = qd.sum
 		}
-		if out, ok := q[name]; ok && out.sum == d.sum && !keep[name] {
-			return
+	}
+	var extra []policy.File // documents that do not decode, which a write is making
+	for name := range keep {
+		if d, ok := src.m.docs.get(name); ok && d.kind != "drains" && len(d.diags) > 0 {
+			extra = append(extra, d.file())
 		}
-		files = append(files, policy.File{Name: d.path, Data: d.data, Sum: d.sum})
-	})
+	}
+	files := make([]policy.File, 0, len(src.opFiles)+len(docs)+len(extra))
+	op := src.opFiles
+	for _, f := range docs {
+		if sum, ok := out[f.Name]; ok && sum == f.Sum {
+			continue
+		}
+		for len(op) > 0 && op[0].Name <= f.Name {
+			files, op = append(files, op[0]), op[1:]
+		}
+		files = append(files, f)
+	}
+	files = append(files, op...)
+	if len(extra) > 0 { // never from the API's own writes, which decode
+		files = append(files, extra...)
+		slices.SortStableFunc(files, func(a, b policy.File) int { return strings.Compare(a.Name, b.Name) })
+	}
 	return files
 }
 
