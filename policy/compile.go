@@ -86,6 +86,7 @@ type fileRecord struct {
 	name     string
 	data     []byte // a copy
 	sum      [sha256.Size]byte
+	leaf     leaf // its part of the Hash
 	geoips   []geoipRecord
 	pools    []poolRecord
 	zones    []*zoneRecord
@@ -193,7 +194,8 @@ func (cc *Compiler) newRecord(u *unit) {
 	if cc == nil {
 		return
 	}
-	u.rec = &fileRecord{name: u.Name, data: bytes.Clone(u.Data), sum: u.digest(),
+	sum := u.digest()
+	u.rec = &fileRecord{name: u.Name, data: bytes.Clone(u.Data), sum: sum, leaf: leafOf(u.Name, sum),
 		geoips: make([]geoipRecord, len(u.blocks[kindGeoIP])), pools: make([]poolRecord, len(u.blocks[kindPool])),
 		zones: make([]*zoneRecord, len(u.blocks[kindZone])), services: make([]serviceRecord, len(u.blocks[kindService]))}
 }

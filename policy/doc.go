@@ -57,11 +57,13 @@
 //
 // What every Load does again. The files are sorted (the store hands them over sorted,
 // which one pass sees; files in another order go where the last Load's positions put
-// them), compared with the records, and the changed ones parsed. Every check between blocks is made again: duplicate geoip
-// blocks, pools, zones and services, and which zone a service lives in. The snapshot-wide
+// them), compared with the records, and the changed ones parsed. Every check between
+// blocks is made again: duplicate geoip blocks, pools, zones and services, and which
+// zone a service lives in. The snapshot-wide
 // structures are built again: Pools and PoolByName, Members and so every Member.Index
 // (dense, in declaration order, the index of health views), Services and every Ref, the
-// zone set, Files and Hash (on a goroutine of its own while services compile). Blocks
+// zone set, Files and Hash (on a goroutine of its own while services compile; the Hash
+// sums a digest per file, which a record keeps, so only new files are hashed). Blocks
 // take what they can from their records:
 //
 //   - A pool is a function of its block alone. Its members keep the indexes of the

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"sort"
@@ -328,11 +329,11 @@ func (c *compilation) startHash(files []File) {
 	c.hashed = make(chan struct{})
 	go func() {
 		defer close(c.hashed)
-		c.hashFiles, c.hash = hashSources(files, func(i int) [sha256.Size]byte {
+		c.hashFiles, c.hash = hashSources(files, func(i int) leaf {
 			if u := c.units[i]; u.old != nil {
-				return u.old.sum // the same contents as when the record was made
+				return u.old.leaf // the same name and contents as when the record was made
 			}
-			return files[i].digest()
+			return leafOf(files[i].Name, files[i].digest())
 		}, paths, func(path string) []byte {
 			im := byPath[path]
 			<-im.read
@@ -341,27 +342,40 @@ func (c *compilation) startHash(files []File) {
 	}()
 }
 
+// leaf is a source file's part of the snapshot's Hash: the SHA-256 of its name and the
+// SHA-256 of its contents (leafOf).
+type leaf [sha256.Size]byte
+
+// leafOf is the leaf of a file: SHA-256 over the length of its name, the name and the
+// digest of its contents, so that no two different (name, contents) pairs give one leaf.
+func leafOf(name string, sum [sha256.Size]byte) leaf {
+	buf := make([]byte, 0, 8+len(name)+sha256.Size)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(len(name)))
+	buf = append(buf, name...)
+	buf = append(buf, sum[:]...)
+	return sha256.Sum256(buf)
+}
+
 // hashSources returns the snapshot's Files and Hash: the names of the policy files
 // (sorted by name; of several files of one name the last counts, as it did when they went
 // through a map in that order) and of the zone files (zonePaths, sorted), merged in order,
 // a zone file's contents (zoneData) replacing those of a policy file of the same name; and
-// a hex SHA-256 over each name and the SHA-256 of its contents (sum(i) for files[i]),
-// length-prefixed so that no two different file sets hash alike. Hashing the digests, not
-// the contents, lets a Compiler hash a policy of 20,000 files of which one changed by
-// reading that one.
-func hashSources(files []File, sum func(i int) [sha256.Size]byte, zonePaths []string, zoneData func(path string) []byte) ([]string, string) {
+// a hex SHA-256 over the number of files and the sum, as 256-bit numbers modulo 2^256, of
+// their leaves (leafAt(i) for files[i], leafOf for a zone file). A sum does not depend on
+// the order the leaves are added in, and a Compiler keeps each file's leaf in its record:
+// hashing a policy of 20,000 files of which one changed hashes that one, and adds.
+func hashSources(files []File, leafAt func(i int) leaf, zonePaths []string, zoneData func(path string) []byte) ([]string, string) {
 	zn := zonePaths
 	names := make([]string, 0, len(files)+len(zn))
-	h := sha256.New()
-	var buf []byte
-	write := func(n string, sum [sha256.Size]byte) {
-		buf = binary.BigEndian.AppendUint64(buf[:0], uint64(len(n)))
-		buf = append(buf, n...)
-		buf = append(buf, sum[:]...)
-		h.Write(buf)
+	var acc [4]uint64 // the sum, little-endian limbs
+	add := func(n string, l leaf) {
+		var carry uint64
+		for k := range acc {
+			acc[k], carry = bits.Add64(acc[k], binary.BigEndian.Uint64(l[8*(3-k):]), carry)
+		}
 		names = append(names, n)
 	}
-	zone := func(path string) { write(path, sha256.Sum256(zoneData(path))) }
+	zone := func(path string) { add(path, leafOf(path, sha256.Sum256(zoneData(path)))) }
 	for i, f := range files {
 		if i+1 < len(files) && files[i+1].Name == f.Name {
 			continue
@@ -375,12 +389,17 @@ func hashSources(files []File, sum func(i int) [sha256.Size]byte, zonePaths []st
 			zn = zn[1:]
 			continue
 		}
-		write(f.Name, sum(i))
+		add(f.Name, leafAt(i))
 	}
 	for _, n := range zn {
 		zone(n)
 	}
-	return names, hex.EncodeToString(h.Sum(nil))
+	buf := binary.BigEndian.AppendUint64(nil, uint64(len(names)))
+	for k := 3; k >= 0; k-- {
+		buf = binary.BigEndian.AppendUint64(buf, acc[k])
+	}
+	sum := sha256.Sum256(buf)
+	return names, hex.EncodeToString(sum[:])
 }
 
 // compilation carries the state of one Load.
