@@ -57,8 +57,8 @@ type compileStats struct {
 
 // Load compiles the files as Load(files) does, reusing the records of the previous
 // successful Load. When it succeeds without any diagnostic, what it compiled becomes the
-// record for the next one; otherwise the records stay those of the last such Load. The
-// Data of files is copied for the record, never kept.
+// record for the next one; otherwise the records stay those of the last such Load. Load
+// reads files and never modifies them; their Data is copied for the record, never kept.
 func (cc *Compiler) Load(files []File) (*Snapshot, hcl.Diagnostics) {
 	sorted := cc.sort(files)
 	for i := 1; i < len(sorted); i++ {
@@ -212,7 +212,7 @@ func (u *unit) record() *fileRecord {
 	return u.rec
 }
 
-// sort returns a sorted copy of files. The policy store hands them over sorted (it keeps
+// sort returns files sorted: files itself when they are, else a sorted copy. The policy store hands them over sorted (it keeps
 // its documents' list sorted), which costs one pass to see. Files in another order (a map's)
 // cost more: sorting 20,000 names costs more than the rest of a Load that changed one
 // document, so the files that the last successful Load had go where they were then (a
@@ -220,7 +220,7 @@ func (u *unit) record() *fileRecord {
 func (cc *Compiler) sort(files []File) []File {
 	byName := func(a, b File) int { return strings.Compare(a.Name, b.Name) }
 	if slices.IsSortedFunc(files, byName) {
-		return slices.Clone(files) // the store's are
+		return files // the store's are; a Load only reads them
 	}
 	if len(cc.files) == 0 {
 		files = slices.Clone(files)
