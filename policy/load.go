@@ -137,9 +137,12 @@ func newCompilation(cc *Compiler) *compilation {
 // whether or not a Compiler's record lets it skip the work (compile.go): the *At methods
 // either replay the record or compile the block.
 func (c *compilation) run(files []File) (*Snapshot, hcl.Diagnostics) {
-	c.parseUnits(files)
-	snap := &Snapshot{PoolByName: make(map[string]*Pool, c.sizes.pools)}
+	dropped := c.parseUnits(files)
+	snap := &Snapshot{}
 	c.snap = snap
+	if c.prefill(dropped); !c.prefilled {
+		snap.PoolByName = make(map[string]*Pool, c.sizes.pools)
+	}
 	// The geoip block first: services check for it. Pools next: services refer to them.
 	// Zones next: services are inserted into them.
 	for _, u := range c.units {
@@ -245,12 +248,13 @@ func (u *unit) count(k blockKind) int {
 
 // parseUnits makes the units of the files, parsing those without a record (all of them
 // in Load), concurrently, and reports their parse and schema diagnostics in file order.
+// It returns the Compiler's records that no file matched.
 // A file with a record parsed without any diagnostic before and adds none.
-func (c *compilation) parseUnits(files []File) {
+func (c *compilation) parseUnits(files []File) (dropped []*fileRecord) {
 	c.units = make([]*unit, len(files))
 	slab := make([]unit, len(files))
 	var in []hclparse.File
-	c.cc.match(files, func(i int, rec *fileRecord) {
+	dropped = c.cc.match(files, func(i int, rec *fileRecord) {
 		u := &slab[i]
 		u.File, u.old = files[i], rec
 		c.units[i] = u
@@ -279,6 +283,7 @@ func (c *compilation) parseUnits(files []File) {
 		}
 		c.cc.newRecord(u)
 	}
+	return dropped
 }
 
 // block returns the unit's i-th block of kind k, parsing the file first if this
@@ -429,6 +434,10 @@ type compilation struct {
 	// sizes are the last successful Load's (none for Load), to size this one's maps and
 	// slices.
 	sizes sizes
+	// prefilled says that the name maps started from the Compiler's (prefill), and
+	// gonePools holds the pools of its records that no file of this compilation kept.
+	prefilled bool
+	gonePools map[*Pool]bool
 	// zonesSame says that the zones have the origins they had in the Compiler's last
 	// Load, which the service block of a record then lives in again; byOrigin finds them.
 	zonesSame bool
