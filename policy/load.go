@@ -192,7 +192,7 @@ func (c *compilation) run(files []File) (*Snapshot, hcl.Diagnostics) {
 
 // unit is one policy file of a compilation.
 type unit struct {
-	File
+	*File // in the compilation's files, which a Load only reads
 	// old is the Compiler's record of the file from its last successful Load, when the
 	// name and contents are the same (nil in Load): its blocks then compile from it.
 	old *fileRecord
@@ -256,7 +256,7 @@ func (c *compilation) parseUnits(files []File) (dropped []*fileRecord) {
 	var in []hclparse.File
 	dropped = c.cc.match(files, func(i int, rec *fileRecord) {
 		u := &slab[i]
-		u.File, u.old = files[i], rec
+		u.File, u.old = &files[i], rec
 		c.units[i] = u
 		if rec == nil {
 			in = append(in, hclparse.File{Name: u.Name, Data: u.Data})
