@@ -211,7 +211,12 @@ func (c *compilation) prefill(dropped []*fileRecord) {
 	if cc == nil || cc.svcRng == nil || c.diags.HasErrors() {
 		return
 	}
-	pools, poolRng, svcRng := maps.Clone(cc.poolByName), maps.Clone(cc.poolRng), maps.Clone(cc.svcRng)
+	// The ranges are the Compiler's own: they are changed in place, and the Compiler
+	// keeps them again only if this Load succeeds (commit); PoolByName is the last
+	// snapshot's, which is not ours to change.
+	poolRng, svcRng := cc.poolRng, cc.svcRng
+	cc.poolRng, cc.svcRng = nil, nil
+	pools := maps.Clone(cc.poolByName)
 	gone := map[*Pool]bool{}
 	for _, r := range dropped {
 		for _, pr := range r.pools {
@@ -229,7 +234,7 @@ func (c *compilation) prefill(dropped []*fileRecord) {
 		}
 		for _, b := range u.blocks[kindPool] {
 			if len(b.Labels) == 0 || pools[b.Labels[0]] != nil {
-				return
+				return // and the next Load builds the maps again
 			}
 		}
 		for _, b := range u.blocks[kindService] {

@@ -260,6 +260,8 @@ func (c *compilation) parseUnits(files []File) (dropped []*fileRecord) {
 		c.units[i] = u
 		if rec == nil {
 			in = append(in, hclparse.File{Name: u.Name, Data: u.Data})
+		} else {
+			c.recLeaves.add(&rec.leaf) // now, while the record is at hand (startHash)
 		}
 	})
 	results := hclparse.ParseFiles(in, chunkSize)
@@ -334,9 +336,12 @@ func (c *compilation) startHash(files []File) {
 	c.hashed = make(chan struct{})
 	go func() {
 		defer close(c.hashed)
-		c.hashFiles, c.hash = hashSources(files, func(i int) leaf {
+		// A file with a record has its leaf in c.recLeaves: the same name and contents
+		// as when the record was made.
+		counted := func(i int) bool { return c.units[i].old != nil }
+		c.hashFiles, c.hash = hashSources(files, c.recLeaves, counted, func(i int) leaf {
 			if u := c.units[i]; u.old != nil {
-				return u.old.leaf // the same name and contents as when the record was made
+				return u.old.leaf
 			}
 			return leafOf(files[i].Name, files[i].digest())
 		}, paths, func(path string) []byte {
@@ -345,6 +350,25 @@ func (c *compilation) startHash(files []File) {
 			return im.data
 		})
 	}()
+}
+
+// leafSum is a sum of leaves, as a 256-bit number modulo 2^256, little-endian limbs.
+type leafSum [4]uint64
+
+// add adds l to the sum.
+func (a *leafSum) add(l *leaf) {
+	var carry uint64
+	for k := range a {
+		a[k], carry = bits.Add64(a[k], binary.BigEndian.Uint64(l[8*(3-k):]), carry)
+	}
+}
+
+// sub takes l from the sum.
+func (a *leafSum) sub(l *leaf) {
+	var borrow uint64
+	for k := range a {
+		a[k], borrow = bits.Sub64(a[k], binary.BigEndian.Uint64(l[8*(3-k):]), borrow)
+	}
 }
 
 // leaf is a source file's part of the snapshot's Hash: the SHA-256 of its name and the
@@ -368,33 +392,44 @@ func leafOf(name string, sum [sha256.Size]byte) leaf {
 // a hex SHA-256 over the number of files and the sum, as 256-bit numbers modulo 2^256, of
 // their leaves (leafAt(i) for files[i], leafOf for a zone file). A sum does not depend on
 // the order the leaves are added in, and a Compiler keeps each file's leaf in its record:
-// hashing a policy of 20,000 files of which one changed hashes that one, and adds.
-func hashSources(files []File, leafAt func(i int) leaf, zonePaths []string, zoneData func(path string) []byte) ([]string, string) {
+// hashing a policy of 20,000 files of which one changed hashes that one, and adds. The
+// leaves of the files counted(i) are in base already (added as the records were matched,
+// when they were at hand), and taken out again for a file that does not count.
+func hashSources(files []File, base leafSum, counted func(i int) bool, leafAt func(i int) leaf, zonePaths []string,
+	zoneData func(path string) []byte) ([]string, string) {
 	zn := zonePaths
 	names := make([]string, 0, len(files)+len(zn))
-	var acc [4]uint64 // the sum, little-endian limbs
-	add := func(n string, l leaf) {
-		var carry uint64
-		for k := range acc {
-			acc[k], carry = bits.Add64(acc[k], binary.BigEndian.Uint64(l[8*(3-k):]), carry)
-		}
-		names = append(names, n)
+	acc := base
+	zone := func(path string) {
+		l := leafOf(path, sha256.Sum256(zoneData(path)))
+		acc.add(&l)
+		names = append(names, path)
 	}
-	zone := func(path string) { add(path, leafOf(path, sha256.Sum256(zoneData(path)))) }
 	for i, f := range files {
-		if i+1 < len(files) && files[i+1].Name == f.Name {
+		skip := i+1 < len(files) && files[i+1].Name == f.Name
+		if !skip {
+			for len(zn) > 0 && zn[0] < f.Name {
+				zone(zn[0])
+				zn = zn[1:]
+			}
+			if len(zn) > 0 && zn[0] == f.Name {
+				zone(f.Name)
+				zn = zn[1:]
+				skip = true
+			}
+		}
+		if skip {
+			if counted(i) {
+				l := leafAt(i)
+				acc.sub(&l)
+			}
 			continue
 		}
-		for len(zn) > 0 && zn[0] < f.Name {
-			zone(zn[0])
-			zn = zn[1:]
+		if !counted(i) {
+			l := leafAt(i)
+			acc.add(&l)
 		}
-		if len(zn) > 0 && zn[0] == f.Name {
-			zone(f.Name)
-			zn = zn[1:]
-			continue
-		}
-		add(f.Name, leafAt(i))
+		names = append(names, f.Name)
 	}
 	for _, n := range zn {
 		zone(n)
@@ -419,6 +454,7 @@ type compilation struct {
 	hashed    chan struct{}
 	hashFiles []string
 	hash      string
+	recLeaves leafSum // the leaves of the files matched to records (parseUnits)
 	// source ranges for "already declared at" details and service-level errors
 	poolRng  map[string]*hcl.Range
 	svcRng   map[string]*hcl.Range
