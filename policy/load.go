@@ -129,8 +129,7 @@ func newCompilation(cc *Compiler) *compilation {
 	if cc != nil {
 		sz = cc.sizes
 	}
-	return &compilation{cc: cc, sizes: sz, poolRng: make(map[string]*hcl.Range, sz.pools),
-		svcRng: make(map[string]*hcl.Range, sz.services), pending: make([]pendingService, 0, sz.services)}
+	return &compilation{cc: cc, sizes: sz, pending: make([]pendingService, 0, sz.services)}
 }
 
 // run compiles files, sorted by name. Every block is compiled by the same function
@@ -142,6 +141,8 @@ func (c *compilation) run(files []File) (*Snapshot, hcl.Diagnostics) {
 	c.snap = snap
 	if c.prefill(dropped); !c.prefilled {
 		snap.PoolByName = make(map[string]*Pool, c.sizes.pools)
+		c.poolRng = make(map[string]*hcl.Range, c.sizes.pools)
+		c.svcRng = make(map[string]*hcl.Range, c.sizes.services)
 	}
 	// The geoip block first: services check for it. Pools next: services refer to them.
 	// Zones next: services are inserted into them.
