@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -23,7 +24,7 @@ func TestHashSourcesCounted(t *testing.T) {
 				base.add(&l)
 			}
 		}
-		return hashSources(files, base, func(i int) bool { return mask&(1<<i) != 0 },
+		return hashSources(files, false, base, func(i int) bool { return mask&(1<<i) != 0 },
 			func(i int) leaf { return leafOf(files[i].Name, files[i].digest()) }, zones, zoneData)
 	}
 	names, want := hash(files, 0)
@@ -42,6 +43,51 @@ func TestHashSourcesCounted(t *testing.T) {
 			if _, got := hash(other, 0); got == want && i != 1 && i != 3 {
 				t.Errorf("file %d changed to %q %q: the same hash", i, f.Name, f.Data)
 			}
+		}
+	}
+}
+
+// TestAscending: Compiler.ascending says whether files are sorted with no two of one
+// name, whatever the records it has, for random file lists against random records.
+func TestAscending(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	names := make([]string, 30)
+	for i := range names {
+		names[i] = fmt.Sprintf("f%02d.hcl", i)
+	}
+	pick := func(sorted bool) []string {
+		var out []string
+		for _, n := range names {
+			if r.IntN(3) > 0 {
+				out = append(out, n)
+			}
+		}
+		if !sorted && len(out) > 1 {
+			i, j := r.IntN(len(out)), r.IntN(len(out))
+			out[i], out[j] = out[j], out[i]
+		}
+		if r.IntN(8) == 0 && len(out) > 1 {
+			k := r.IntN(len(out) - 1)
+			out[k+1] = out[k] // two of one name
+		}
+		return out
+	}
+	for range 2000 {
+		cc := &Compiler{}
+		for _, n := range pick(true) {
+			cc.files = append(cc.files, &fileRecord{name: n})
+		}
+		in := pick(r.IntN(2) == 0)
+		files := make([]File, len(in))
+		for i, n := range in {
+			files[i] = File{Name: n}
+		}
+		want := true
+		for i := 1; i < len(in); i++ {
+			want = want && in[i-1] < in[i]
+		}
+		if got := cc.ascending(files); got != want {
+			t.Fatalf("ascending(%v) with records %v = %v, want %v", in, cc.files, got, want)
 		}
 	}
 }

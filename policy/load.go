@@ -340,7 +340,7 @@ func (c *compilation) startHash(files []File) {
 		// A file with a record has its leaf in c.recLeaves: the same name and contents
 		// as when the record was made.
 		counted := func(i int) bool { return c.units[i].old != nil }
-		c.hashFiles, c.hash = hashSources(files, c.recLeaves, counted, func(i int) leaf {
+		c.hashFiles, c.hash = hashSources(files, c.unique, c.recLeaves, counted, func(i int) leaf {
 			if u := c.units[i]; u.old != nil {
 				return u.old.leaf
 			}
@@ -395,8 +395,9 @@ func leafOf(name string, sum [sha256.Size]byte) leaf {
 // the order the leaves are added in, and a Compiler keeps each file's leaf in its record:
 // hashing a policy of 20,000 files of which one changed hashes that one, and adds. The
 // leaves of the files counted(i) are in base already (added as the records were matched,
-// when they were at hand), and taken out again for a file that does not count.
-func hashSources(files []File, base leafSum, counted func(i int) bool, leafAt func(i int) leaf, zonePaths []string,
+// when they were at hand), and taken out again for a file that does not count. unique
+// says that no two files have one name.
+func hashSources(files []File, unique bool, base leafSum, counted func(i int) bool, leafAt func(i int) leaf, zonePaths []string,
 	zoneData func(path string) []byte) ([]string, string) {
 	zn := zonePaths
 	names := make([]string, 0, len(files)+len(zn))
@@ -407,7 +408,7 @@ func hashSources(files []File, base leafSum, counted func(i int) bool, leafAt fu
 		names = append(names, path)
 	}
 	for i, f := range files {
-		skip := i+1 < len(files) && files[i+1].Name == f.Name
+		skip := !unique && i+1 < len(files) && files[i+1].Name == f.Name
 		if !skip {
 			for len(zn) > 0 && zn[0] < f.Name {
 				zone(zn[0])
@@ -456,6 +457,7 @@ type compilation struct {
 	hashFiles []string
 	hash      string
 	recLeaves leafSum // the leaves of the files matched to records (parseUnits)
+	unique    bool    // no two files have one name (a Compiler's)
 	// source ranges for "already declared at" details and service-level errors
 	poolRng  map[string]*hcl.Range
 	svcRng   map[string]*hcl.Range
