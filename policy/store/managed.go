@@ -226,24 +226,42 @@ func (m *managed) docFiles() []policy.File {
 	case len(m.changed) == 0:
 		out = m.base
 	default:
+		// The changes are found in the base by binary search and the runs between them
+		// copied whole: the names of the base are not read (each is a cache miss).
+		base := m.base
+		at := func(path string) int {
+			i, _ := slices.BinarySearchFunc(base, path, func(f policy.File, p string) int { return strings.Compare(f.Name, p) })
+			return i
+		}
 		var add []policy.File
-		for _, d := range m.changed {
+		var drop []int // positions in base of the documents changed or removed
+		for path, d := range m.changed {
 			if d != nil && d.inPolicy() {
 				add = append(add, d.file())
 			}
+			if i := at(path); i < len(base) && base[i].Name == path {
+				drop = append(drop, i)
+			}
 		}
 		slices.SortFunc(add, byPath)
-		out = make([]policy.File, 0, len(m.base)+len(add))
-		for _, f := range m.base {
-			if _, ok := m.changed[f.Name]; ok {
-				continue
+		slices.Sort(drop)
+		out = make([]policy.File, 0, len(base)+len(add))
+		copyRun := func(lo, hi int) { // base[lo:hi] but what drop leaves out
+			for len(drop) > 0 && drop[0] < hi {
+				out = append(out, base[lo:drop[0]]...)
+				lo, drop = drop[0]+1, drop[1:]
 			}
-			for len(add) > 0 && add[0].Name < f.Name {
-				out, add = append(out, add[0]), add[1:]
+			if lo < hi {
+				out = append(out, base[lo:hi]...)
 			}
-			out = append(out, f)
 		}
-		out = append(out, add...)
+		prev := 0
+		for _, f := range add {
+			i := max(at(f.Name), prev)
+			copyRun(prev, i)
+			out, prev = append(out, f), i
+		}
+		copyRun(prev, len(base))
 	}
 	m.sorted, m.listed, m.fromBase, m.base, m.changed = out, true, false, nil, nil
 	return out

@@ -412,17 +412,25 @@ func (s *Store) filesWithout(src *sources, q map[string]quarantined, keep map[st
 		}
 	}
 	files := make([]policy.File, 0, len(src.opFiles)+len(docs)+len(extra))
-	op := src.opFiles
-	for _, f := range docs {
-		if sum, ok := out[f.Name]; ok && sum == f.Sum {
-			continue
+	if len(out) > 0 {
+		kept := make([]policy.File, 0, len(docs))
+		for _, f := range docs {
+			if sum, ok := out[f.Name]; !ok || sum != f.Sum {
+				kept = append(kept, f)
+			}
 		}
-		for len(op) > 0 && op[0].Name <= f.Name {
-			files, op = append(files, op[0]), op[1:]
-		}
-		files = append(files, f)
+		docs = kept
 	}
-	files = append(files, op...)
+	// Each operator's file goes where a binary search puts it, and the runs of documents
+	// between are copied whole, their names unread.
+	prev := 0
+	for _, f := range src.opFiles {
+		i, _ := slices.BinarySearchFunc(docs, f.Name, func(d policy.File, n string) int { return strings.Compare(d.Name, n) })
+		i = max(i, prev)
+		files = append(append(files, docs[prev:i]...), f)
+		prev = i
+	}
+	files = append(files, docs[prev:]...)
 	if len(extra) > 0 { // never from the API's own writes, which decode
 		files = append(files, extra...)
 		slices.SortStableFunc(files, func(a, b policy.File) int { return strings.Compare(a.Name, b.Name) })
