@@ -273,16 +273,31 @@ func (cc *Compiler) newRecord(u *unit) {
 		zones: make([]*zoneRecord, len(u.blocks[kindZone])), services: make([]serviceRecord, len(u.blocks[kindService]))}
 }
 
-// record returns the unit's next record, copying the old one the first time something in
-// it changes: the old record stays as it was, the Compiler's until the Load succeeds.
-func (u *unit) record() *fileRecord {
+// record returns the unit's next record, ready for a change to its blocks of kind k:
+// the old record is copied the first time something in it changes, and its slice of
+// kind k the first time a block of that kind does (a pool renumbered copies the pools
+// of its file's record, not its services), so the old record stays as it was, the
+// Compiler's until the Load succeeds.
+func (u *unit) record(k blockKind) *fileRecord {
 	if u.rec == nil {
 		r := *u.old
-		r.geoips, r.pools = slices.Clone(r.geoips), slices.Clone(r.pools)
-		r.zones, r.services = slices.Clone(r.zones), slices.Clone(r.services)
 		u.rec = &r
+	} else if u.old == nil || u.owned[k] {
+		return u.rec // new, or copied already
 	}
-	return u.rec
+	r := u.rec
+	switch k {
+	case kindGeoIP:
+		r.geoips = slices.Clone(r.geoips)
+	case kindPool:
+		r.pools = slices.Clone(r.pools)
+	case kindZone:
+		r.zones = slices.Clone(r.zones)
+	case kindService:
+		r.services = slices.Clone(r.services)
+	}
+	u.owned[k] = true
+	return r
 }
 
 // ascending reports whether files are sorted by name, no two of one name, as the store
@@ -376,8 +391,11 @@ func (cc *Compiler) sort(files []File) []File {
 func (c *compilation) commit() {
 	for k := range c.pending {
 		p := &c.pending[k]
+		if p.shared {
+			continue // the record's service, in the record already
+		}
 		if u := p.u; u.old == nil || u.old.services[p.i].svc != p.s {
-			u.record().services[p.i] = serviceRecord{rng: *p.rng, svc: p.s}
+			u.record(kindService).services[p.i] = serviceRecord{rng: *p.rng, svc: p.s}
 		}
 	}
 	for _, zs := range c.zones {
@@ -391,7 +409,7 @@ func (c *compilation) commit() {
 		if zs.im != nil {
 			r.fileSum = sha256.Sum256(zs.im.data)
 		}
-		zs.u.record().zones[zs.i] = r
+		zs.u.record(kindZone).zones[zs.i] = r
 	}
 	files := make([]*fileRecord, len(c.units))
 	same := len(c.units) == len(c.cc.files)
@@ -411,7 +429,7 @@ func (c *compilation) commit() {
 	}
 	c.cc.files, c.cc.geo, c.cc.origins = files, c.geoContext(), origins
 	c.cc.poolByName, c.cc.poolRng, c.cc.svcRng = c.snap.PoolByName, c.poolRng, c.svcRng
-	c.cc.sizes = sizes{pools: len(c.snap.Pools), services: len(c.snap.Services)}
+	c.cc.sizes = sizes{pools: len(c.snap.Pools), members: len(c.snap.Members), services: len(c.snap.Services)}
 }
 
 // geoipAt compiles the unit's i-th geoip block, from its record when it is the first
@@ -428,7 +446,7 @@ func (c *compilation) geoipAt(u *unit, i int) {
 	blk := c.block(u, kindGeoIP, i)
 	c.geoip(blk, filepath.Dir(u.Name))
 	if c.cc != nil {
-		u.record().geoips[i] = geoipRecord{rng: blk.DefRange, city: c.snap.geoCity, asn: c.snap.geoASN}
+		u.record(kindGeoIP).geoips[i] = geoipRecord{rng: blk.DefRange, city: c.snap.geoCity, asn: c.snap.geoASN}
 	}
 }
 
@@ -445,7 +463,7 @@ func (c *compilation) poolAt(u *unit, i int) {
 			renumbered := false
 			if len(p.Members) > 0 && p.Members[0].Index != len(c.snap.Members) {
 				p = c.renumber(p)
-				u.record().pools[i] = poolRecord{rng: r.rng, pool: p}
+				u.record(kindPool).pools[i] = poolRecord{rng: r.rng, pool: p}
 				renumbered = true
 			}
 			c.snap.Members = append(c.snap.Members, p.Members...)
@@ -464,7 +482,7 @@ func (c *compilation) poolAt(u *unit, i int) {
 	n := len(c.snap.Pools)
 	c.pool(blk)
 	if c.cc != nil && len(c.snap.Pools) > n {
-		u.record().pools[i] = poolRecord{rng: blk.LabelRanges[0], pool: c.snap.Pools[n]}
+		u.record(kindPool).pools[i] = poolRecord{rng: blk.LabelRanges[0], pool: c.snap.Pools[n]}
 	}
 }
 

@@ -138,6 +138,10 @@ func newCompilation(cc *Compiler) *compilation {
 func (c *compilation) run(files []File) (*Snapshot, hcl.Diagnostics) {
 	dropped := c.parseUnits(files)
 	snap := &Snapshot{}
+	if c.sizes.pools > 0 { // the last Load's sizes: the slices are not grown step by step
+		snap.Pools, snap.Members = make([]*Pool, 0, c.sizes.pools), make([]*Member, 0, c.sizes.members)
+		snap.Services = make([]*Service, 0, c.sizes.services)
+	}
 	c.snap = snap
 	if c.prefill(dropped); !c.prefilled {
 		snap.PoolByName = make(map[string]*Pool, c.sizes.pools)
@@ -203,8 +207,10 @@ type unit struct {
 	blocks *fileBlocks
 	parsed bool
 	// rec is what this compilation makes of the file, the Compiler's next record of it
-	// (nil in Load, and while nothing differs from old).
-	rec *fileRecord
+	// (nil in Load, and while nothing differs from old); owned says which of its slices
+	// are its own, not old's (record).
+	rec   *fileRecord
+	owned [numKinds]bool
 }
 
 // blockKind is a top-level block type.
@@ -485,7 +491,7 @@ type compilation struct {
 }
 
 // sizes are the numbers of a snapshot's objects.
-type sizes struct{ pools, services int }
+type sizes struct{ pools, members, services int }
 
 // zoneState is a zone of the compilation.
 type zoneState struct {
