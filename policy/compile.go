@@ -718,6 +718,7 @@ func (c *compilation) buildRecordedZones() {
 			}
 			continue
 		}
+		z.Reserve(t[zs].n) // its services, inserted next
 		zs.z = z
 		if im != nil {
 			c.startImport(im, true)
