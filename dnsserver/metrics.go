@@ -290,7 +290,8 @@ func (m *metrics) answered(sh int, set *answerSet, svc *policy.Service, member *
 	pi := set.memberPool[mi]
 	for j, p := range sl.pools {
 		if p == pi {
-			set.c[m.shard(sh)*set.stride+int(sl.base[j]+set.memberPos[mi])].Add(1)
+			b := sl.blk
+			b.c[m.shard(sh)*b.stride+b.off+int(b.first[j]+set.memberPos[mi])].Add(1)
 			return
 		}
 	}
@@ -299,38 +300,65 @@ func (m *metrics) answered(sh int, set *answerSet, svc *policy.Service, member *
 // answerKey is the identity of a per-member answer counter.
 type answerKey struct{ Service, Pool, Member string }
 
-// svcSlots locates a service's counters: for each candidate pool (its pools, then its
-// fallback pool), the pool's index in Snapshot.Pools and its first slot.
+// svcSlots locates a service's counters in one snapshot: its block, and for each
+// candidate pool (its pools, then its fallback, each pool once) the pool as this
+// snapshot has it, for answered to find the pool of a member.
 type svcSlots struct {
-	svc   *policy.Service // its name finds its counters in the next snapshot
-	pools []int32
-	ptrs  []*policy.Pool // the pools of pools, for comparing layouts across snapshots
-	base  []int32
-	n     int32 // counters of the service, from base[0]
+	svc   *policy.Service
+	blk   *answerBlock
+	pools []int32        // the Member.Index of each candidate pool's first member (-1: none)
+	ptrs  []*policy.Pool // the candidate pools, for comparing layouts across snapshots
+	at    int            // the position of the block's first counter in the set's order
+}
+
+// answerBlock is the answer counters of one service: for each of its candidate pools, one
+// per member, in order. A block is shared by every snapshot in which its service has the
+// same layout (the same name and candidate pools, each the same object or one of the same
+// members: what the policy compiler gives for a service an API write did not touch, even
+// when it had to copy it), so that installing a snapshot makes blocks only for the
+// services that changed, and the others count on in the counters they had, whichever
+// snapshot a query was answered from. The counters live in an arena of shards*stride
+// counters, shard-major (shards never share a cache line), at off: a snapshot installed
+// whole lays all its blocks out in one arena, as densely as one array; the few blocks of
+// a write get an arena of their own.
+type answerBlock struct {
+	keys   []answerKey
+	first  []int32 // the first counter of each candidate pool
+	base   []uint64
+	c      []atomic.Uint64 // the arena
+	stride int
+	off    int
+}
+
+// count is counter k of the block: what it carried in and every shard's.
+func (b *answerBlock) count(k int) uint64 {
+	v := b.base[k]
+	for i := b.off + k; i < len(b.c); i += b.stride {
+		v += b.c[i].Load()
+	}
+	return v
 }
 
 // answerSet is the per-(service, pool, member) answer counters of one snapshot, held by
-// the states serving it.
+// the states serving it: one block per service, in the order of Snapshot.Services.
 type answerSet struct {
 	svcs       []svcSlots // by Service.Ref
-	memberPool []int32    // by Member.Index: the pool's index in snap.Pools
+	memberPool []int32    // by Member.Index: the Member.Index of its pool's first member
 	memberPos  []int32    // by Member.Index: position in its pool
-	keys       []answerKey
-	base       []uint64 // carried from earlier snapshots, by slot
 
 	byKeyOnce sync.Once
-	byKey     map[answerKey]int // by index, built on first use
+	byKey     map[answerKey]int // by position in the set's order, built on first use
 	n         int
-	stride    int             // n rounded up to whole cache lines: shards never share one
-	c         []atomic.Uint64 // shards*stride, shard-major
 }
 
-func (a *answerSet) count(i int) uint64 {
-	v := a.base[i]
-	for sh := 0; sh*a.stride < len(a.c); sh++ {
-		v += a.c[sh*a.stride+i].Load()
+// each calls f with every counter of the set, in order: its position, key and count.
+func (set *answerSet) each(f func(i int, key answerKey, n uint64)) {
+	for s := range set.svcs {
+		sl := &set.svcs[s]
+		for k, key := range sl.blk.keys {
+			f(sl.at+k, key, sl.blk.count(k))
+		}
 	}
-	return v
 }
 
 // install prepares the counters for snap (a new snapshot being swapped in): zone slots for
@@ -346,79 +374,18 @@ func (m *metrics) install(snap *policy.Snapshot, prev *answerSet) ([]*zones.Zone
 	for i, z := range zs {
 		slots[i] = m.zoneSlotLocked(z.Origin())
 	}
-	set := newAnswerSet(snap, len(m.shards))
-	set.carry(prev, m.retired)
+	set := newAnswerSet(snap, prev, len(m.shards), m.retired)
 	return zs, slots, set
-}
-
-// carry starts set's counters where prev's (nil: none) of the same (service, pool, member)
-// ended, or where retired keeps them, and retires the counters of prev that set lacks.
-//
-// A service whose counters are laid out as in prev (the same name, the same pools, each
-// the same object or one with the same members: what the policy compiler gives for a
-// service an API write did not touch, even when it had to copy it) has them in the same
-// order: its range is copied, with no key compared. Only the services whose layout
-// changed go through their keys, and the index of keys is built over those alone, since
-// a key names its service and a service's name is in one snapshot once: so an API write
-// into a large policy carries its counters in time proportional to the services.
-func (set *answerSet) carry(prev *answerSet, retired map[answerKey]uint64) {
-	var byName map[string]int // prev's services by name
-	var carried []bool
-	if prev != nil {
-		byName = make(map[string]int, len(prev.svcs))
-		for j := range prev.svcs {
-			if sv := prev.svcs[j].svc; sv != nil {
-				byName[sv.Name] = j
-			}
-		}
-		carried = make([]bool, len(prev.svcs))
-	}
-	var changed []int // set's services whose layout changed
-	for i := range set.svcs {
-		sl := &set.svcs[i]
-		if j, ok := byName[sl.svc.Name]; ok && sameLayout(&prev.svcs[j], sl) {
-			ps := &prev.svcs[j]
-			for k := range sl.n {
-				set.base[int(sl.base[0])+int(k)] = prev.count(int(ps.base[0]) + int(k))
-			}
-			carried[j] = true
-			continue
-		}
-		changed = append(changed, i)
-	}
-	old := map[answerKey]int{}
-	for j := range carried {
-		if !carried[j] {
-			prev.eachKey(j, func(i int) { old[prev.keys[i]] = i })
-		}
-	}
-	fresh := map[answerKey]bool{}
-	for _, i := range changed {
-		set.eachKey(i, func(k int) {
-			key := set.keys[k]
-			fresh[key] = true
-			if j, ok := old[key]; ok {
-				set.base[k] = prev.count(j)
-			} else {
-				set.base[k] = retired[key]
-			}
-		})
-	}
-	for key, j := range old {
-		if !fresh[key] {
-			retired[key] = prev.count(j)
-		}
-	}
 }
 
 // sameLayout reports whether two services' counters are the same keys in the same order:
 // the same candidate pools (the same objects, or pools of the same name and members).
-func sameLayout(a, b *svcSlots) bool {
-	if a.n != b.n || len(a.ptrs) != len(b.ptrs) {
+func sameLayout(a, b []*policy.Pool) bool {
+	if len(a) != len(b) {
 		return false
 	}
-	for i, p := range a.ptrs {
-		q := b.ptrs[i]
+	for i, p := range a {
+		q := b[i]
 		if p == q {
 			continue
 		}
@@ -432,14 +399,6 @@ func sameLayout(a, b *svcSlots) bool {
 		}
 	}
 	return true
-}
-
-// eachKey calls f with the index of every counter of service i.
-func (set *answerSet) eachKey(i int, f func(int)) {
-	sl := &set.svcs[i]
-	for k := range sl.n {
-		f(int(sl.base[0]) + int(k))
-	}
 }
 
 // zoneSlotLocked is the zone slot of origin, given one (with its counters) on first sight;
@@ -460,53 +419,171 @@ func (m *metrics) zoneSlotLocked(origin string) int {
 	return slot
 }
 
-// newAnswerSet lays out the answer counters of snap, all at zero, for shards shards: for
-// each service the members of each of its candidate pools (its pools, then its fallback
-// pool), each pool once.
-func newAnswerSet(snap *policy.Snapshot, shards int) *answerSet {
+// newAnswerSet lays out the answer counters of snap for shards shards: for each service
+// the members of each of its candidate pools (its pools, then its fallback pool), each
+// pool once. A service laid out as in prev (nil: none) keeps its block; the others get
+// new ones, whose counts start where prev's of the same key ended, or where retired keeps
+// them; the counters of prev that snap lacks are retired.
+//
+// Services are matched with prev's by name, walking both in order: a write adds, removes
+// or changes one service and leaves the order of the others, so a look at the next one
+// or two finds every match, and only a policy reordered otherwise (an edit of the
+// operator's files) builds an index of prev by name. An API write into a large policy
+// thus installs its counters in time linear in the services, with no key hashed but
+// those of the services that changed.
+func newAnswerSet(snap *policy.Snapshot, prev *answerSet, shards int, retired map[answerKey]uint64) *answerSet {
 	set := &answerSet{svcs: make([]svcSlots, len(snap.Services)),
 		memberPool: make([]int32, len(snap.Members)), memberPos: make([]int32, len(snap.Members))}
-	poolIdx := make(map[*policy.Pool]int32, len(snap.Pools))
-	for i, p := range snap.Pools {
-		poolIdx[p] = int32(i)
+	firstOf := func(p *policy.Pool) int32 {
+		if len(p.Members) == 0 {
+			return -1
+		}
+		return int32(p.Members[0].Index)
+	}
+	for _, p := range snap.Pools {
 		for j, mem := range p.Members {
 			if mem.Index >= 0 && mem.Index < len(set.memberPool) {
-				set.memberPool[mem.Index], set.memberPos[mem.Index] = int32(i), int32(j)
+				set.memberPool[mem.Index], set.memberPos[mem.Index] = firstOf(p), int32(j)
 			}
 		}
 	}
+	ncand := 0
+	for _, svc := range snap.Services {
+		ncand += len(svc.Pools) + 1
+	}
+	pools, ptrs := make([]int32, 0, ncand), make([]*policy.Pool, 0, ncand)
+	var old []svcSlots
+	if prev != nil {
+		old = prev.svcs
+	}
+	carried := make([]bool, len(old))
+	var byName map[string]int // prev's services by name, when the walk loses its way
+	var changed []int         // set's services that need a new block
+	j := 0
 	for i, svc := range snap.Services {
 		sl := &set.svcs[i]
 		sl.svc = svc
-		first := len(set.keys)
-		for _, p := range append(svc.Pools[:len(svc.Pools):len(svc.Pools)], svc.Fallback) {
-			pi, ok := poolIdx[p]
-			if !ok || slices.Contains(sl.pools, pi) {
-				continue // no pool (a nil fallback), or one already counted
-			}
-			sl.pools = append(sl.pools, pi)
-			sl.ptrs = append(sl.ptrs, p)
-			sl.base = append(sl.base, int32(len(set.keys)))
-			for _, mem := range p.Members {
-				set.keys = append(set.keys, answerKey{svc.Name, p.Name, mem.Name})
+		start := len(ptrs)
+		for _, p := range svc.Pools {
+			if !slices.Contains(ptrs[start:], p) {
+				ptrs = append(ptrs, p)
 			}
 		}
-		sl.n = int32(len(set.keys) - first)
+		if p := svc.Fallback; p != nil && !slices.Contains(ptrs[start:], p) {
+			ptrs = append(ptrs, p)
+		}
+		sl.ptrs = ptrs[start:len(ptrs):len(ptrs)]
+		for _, p := range sl.ptrs {
+			pools = append(pools, firstOf(p))
+		}
+		sl.pools = pools[start:len(pools):len(pools)]
+		match := -1
+		switch {
+		case old == nil:
+		case j < len(old) && old[j].svc.Name == svc.Name:
+			match = j
+		case j+1 < len(old) && old[j+1].svc.Name == svc.Name:
+			match = j + 1 // old[j] was removed
+		case j < len(old) && i+1 < len(snap.Services) && snap.Services[i+1].Name == old[j].svc.Name:
+			// svc was added
+		default:
+			if byName == nil {
+				byName = make(map[string]int, len(old))
+				for k := range old {
+					byName[old[k].svc.Name] = k
+				}
+			}
+			if k, ok := byName[svc.Name]; ok {
+				match = k
+			}
+		}
+		if match >= 0 {
+			j = match + 1
+			if sameLayout(old[match].ptrs, sl.ptrs) {
+				sl.blk = old[match].blk
+				carried[match] = true
+			}
+		}
+		if sl.blk == nil {
+			changed = append(changed, i)
+		}
 	}
-	set.n = len(set.keys)
-	set.stride = (set.n + 7) &^ 7 // 8 counters of 8 bytes per 64-byte line
-	set.c = make([]atomic.Uint64, shards*set.stride)
-	set.base = make([]uint64, set.n)
+	for i := range set.svcs {
+		set.svcs[i].at = set.n
+		if b := set.svcs[i].blk; b != nil {
+			set.n += len(b.keys)
+		} else {
+			for _, p := range set.svcs[i].ptrs {
+				set.n += len(p.Members)
+			}
+		}
+	}
+	if len(changed) == 0 && len(carried) == len(set.svcs) && !slices.Contains(carried, false) {
+		return set
+	}
+	// The counts of prev's blocks that no service of snap keeps, by key.
+	gone := map[answerKey]uint64{}
+	for k := range old {
+		if !carried[k] {
+			b := old[k].blk
+			for c, key := range b.keys {
+				gone[key] = b.count(c)
+			}
+		}
+	}
+	// One arena for the new blocks.
+	total := 0
+	for _, i := range changed {
+		for _, p := range set.svcs[i].ptrs {
+			total += len(p.Members)
+		}
+	}
+	stride := (total + 7) &^ 7 // 8 counters of 8 bytes per 64-byte line
+	arena := make([]atomic.Uint64, shards*stride)
+	keys := make([]answerKey, 0, total)
+	base := make([]uint64, total)
+	firsts := make([]int32, 0, len(changed)+total)
+	blocks := make([]answerBlock, len(changed))
+	for n, i := range changed {
+		sl := &set.svcs[i]
+		b := &blocks[n]
+		b.c, b.stride, b.off = arena, stride, len(keys)
+		fstart := len(firsts)
+		for _, p := range sl.ptrs {
+			firsts = append(firsts, int32(len(keys)-b.off))
+			for _, mem := range p.Members {
+				keys = append(keys, answerKey{sl.svc.Name, p.Name, mem.Name})
+			}
+		}
+		b.first = firsts[fstart:len(firsts):len(firsts)]
+		b.keys = keys[b.off:len(keys):len(keys)]
+		b.base = base[b.off:len(keys):len(keys)]
+		for c, key := range b.keys {
+			if v, ok := gone[key]; ok {
+				b.base[c] = v
+				delete(gone, key)
+			} else {
+				b.base[c] = retired[key]
+			}
+		}
+		sl.blk = b
+	}
+	for key, v := range gone {
+		retired[key] = v
+	}
 	return set
 }
 
-// index is the counter of key, or -1; its map is built on first use (the status page's),
-// not for every snapshot installed.
+// index is the position of key's counter in the set's order, or -1; its map is built on
+// first use (the status page's), not for every snapshot installed.
 func (set *answerSet) index(key answerKey) int {
 	set.byKeyOnce.Do(func() {
 		set.byKey = make(map[answerKey]int, set.n)
-		for i, k := range set.keys {
-			set.byKey[k] = i
+		for s := range set.svcs {
+			sl := &set.svcs[s]
+			for k, key := range sl.blk.keys {
+				set.byKey[key] = sl.at + k
+			}
 		}
 	})
 	if i, ok := set.byKey[key]; ok {
@@ -523,9 +600,7 @@ func (m *metrics) retire(set *answerSet) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i, k := range set.keys {
-		m.retired[k] = set.count(i)
-	}
+	set.each(func(_ int, key answerKey, n uint64) { m.retired[key] = n })
 }
 
 // AnswerCounts is one reading of the per-(service, pool, member) answer counters, for
@@ -544,9 +619,7 @@ func (s *Server) AnswerCounts() AnswerCounts {
 	}
 	set := st.answers
 	a := AnswerCounts{set: set, Counts: make([]uint64, set.n)}
-	for i := range a.Counts {
-		a.Counts[i] = set.count(i)
-	}
+	set.each(func(i int, _ answerKey, n uint64) { a.Counts[i] = n })
 	return a
 }
 
@@ -690,10 +763,9 @@ func (m *metrics) collectShards(ch chan<- prometheus.Metric) {
 // collectPolicy sends the answer counters and the pool gauges of the state st.
 func collectPolicy(ch chan<- prometheus.Metric, st *state) {
 	if set := st.answers; set != nil {
-		for i, k := range set.keys {
-			ch <- prometheus.MustNewConstMetric(descAnswers, prometheus.CounterValue, float64(set.count(i)),
-				k.Service, k.Pool, k.Member)
-		}
+		set.each(func(_ int, k answerKey, n uint64) {
+			ch <- prometheus.MustNewConstMetric(descAnswers, prometheus.CounterValue, float64(n), k.Service, k.Pool, k.Member)
+		})
 	}
 	if st.snap == nil {
 		return

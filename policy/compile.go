@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,7 +39,13 @@ type Compiler struct {
 	// origins its zones', in order.
 	sizes   sizes
 	origins []string
-	// pos is the position of each of files by name, for sort.
+	// poolByName, poolRng and svcRng are that Load's maps of names, which the next
+	// one may start from (prefill); poolByName is its snapshot's, never modified.
+	poolByName map[string]*Pool
+	poolRng    map[string]*hcl.Range
+	svcRng     map[string]*hcl.Range
+	// pos is the position of each of files by name, for sort, made when it is first
+	// needed after files changed: only for files that do not come sorted.
 	pos map[string]int
 	// stats describe the last Load, for tests and benchmarks.
 	stats compileStats
@@ -52,24 +59,29 @@ type compileStats struct {
 	relinked                       int // services copied for renumbered pools
 	copiedServices                 int // services copied for a new Ref
 	zonesBuilt, zonesReused        int // zones of records built again, or reused whole
+	prefilled                      bool
 }
 
 // Load compiles the files as Load(files) does, reusing the records of the previous
 // successful Load. When it succeeds without any diagnostic, what it compiled becomes the
-// record for the next one; otherwise the records stay those of the last such Load. The
-// Data of files is copied for the record, never kept.
+// record for the next one; otherwise the records stay those of the last such Load. Load
+// reads files and never modifies them; their Data is copied for the record, never kept.
 func (cc *Compiler) Load(files []File) (*Snapshot, hcl.Diagnostics) {
-	sorted := cc.sort(files)
-	for i := 1; i < len(sorted); i++ {
-		if sorted[i].Name == sorted[i-1].Name {
-			// Files of one name (never from the store) are Load's corner: the parse of
-			// the first stands for all of them, and which is first depends on the order
-			// they came in. Nothing is recorded for them.
-			cc.stats = compileStats{}
-			return Load(files)
+	sorted := files
+	if !cc.ascending(files) {
+		sorted = cc.sort(files)
+		for i := 1; i < len(sorted); i++ {
+			if sorted[i].Name == sorted[i-1].Name {
+				// Files of one name (never from the store) are Load's corner: the parse
+				// of the first stands for all of them, and which is first depends on the
+				// order they came in. Nothing is recorded for them.
+				cc.stats = compileStats{}
+				return Load(files)
+			}
 		}
 	}
 	c := newCompilation(cc)
+	c.unique = true // ascending, or sorted and checked
 	snap, diags := c.run(sorted)
 	cc.stats = c.stats
 	if snap != nil && len(diags) == 0 {
@@ -85,6 +97,7 @@ type fileRecord struct {
 	name     string
 	data     []byte // a copy
 	sum      [sha256.Size]byte
+	leaf     leaf // its part of the Hash
 	geoips   []geoipRecord
 	pools    []poolRecord
 	zones    []*zoneRecord
@@ -164,23 +177,85 @@ func (c *compilation) geoContext() geoContext {
 }
 
 // match calls fn for every file, in order, with the record of the file of the same name
-// and contents (nil when there is none, or for Load). Files and records are both sorted
-// by name.
-func (cc *Compiler) match(files []File, fn func(i int, rec *fileRecord)) {
+// and contents (nil when there is none, or for Load), and returns the records that no
+// file matched (of files removed or changed). Files and records are both sorted by name.
+func (cc *Compiler) match(files []File, fn func(i int, rec *fileRecord)) (dropped []*fileRecord) {
 	var recs []*fileRecord
 	if cc != nil {
 		recs = cc.files
 	}
 	for i, f := range files {
 		for len(recs) > 0 && recs[0].name < f.Name {
+			dropped = append(dropped, recs[0])
 			recs = recs[1:]
 		}
 		var rec *fileRecord
-		if len(recs) > 0 && recs[0].name == f.Name && sameContents(recs[0], &f) {
-			rec = recs[0]
+		if len(recs) > 0 && recs[0].name == f.Name {
+			if sameContents(recs[0], &f) {
+				rec = recs[0]
+			} else {
+				dropped = append(dropped, recs[0])
+			}
+			recs = recs[1:]
 		}
 		fn(i, rec)
 	}
+	return append(dropped, recs...)
+}
+
+// prefill starts the name maps of the compilation (PoolByName, poolRng, svcRng) from
+// those of the Compiler's last Load, less the names of the dropped records, when that
+// gives what building them in order gives: when no file without a record declares a pool
+// or service of a name that a record keeps. The records' names are then distinct (their
+// Load reported no duplicate), and a block compiled from source finds in the maps the
+// same names it would find built in order: those of the earlier blocks compiled from
+// source, never its own taken by a record's block that comes later. The blocks of records
+// are then put in the snapshot without a lookup or an insertion by name (prefilled):
+// only a pool renumbered is set again, and a service's pools are checked by pointer
+// (renumbered, or of a dropped record). A write into 20,000 documents thus hashes a few
+// names instead of 40,000.
+func (c *compilation) prefill(dropped []*fileRecord) {
+	cc := c.cc
+	if cc == nil || cc.svcRng == nil || c.diags.HasErrors() {
+		return
+	}
+	// The ranges are the Compiler's own: they are changed in place, and the Compiler
+	// keeps them again only if this Load succeeds (commit); PoolByName is the last
+	// snapshot's, which is not ours to change.
+	poolRng, svcRng := cc.poolRng, cc.svcRng
+	cc.poolRng, cc.svcRng = nil, nil
+	pools := maps.Clone(cc.poolByName)
+	gone := map[*Pool]bool{}
+	for _, r := range dropped {
+		for _, pr := range r.pools {
+			delete(pools, pr.pool.Name)
+			delete(poolRng, pr.pool.Name)
+			gone[pr.pool] = true
+		}
+		for _, sr := range r.services {
+			delete(svcRng, sr.svc.Name)
+		}
+	}
+	for _, u := range c.units {
+		if u.old != nil || u.blocks == nil {
+			continue
+		}
+		for _, b := range u.blocks[kindPool] {
+			if len(b.Labels) == 0 || pools[b.Labels[0]] != nil {
+				return // and the next Load builds the maps again
+			}
+		}
+		for _, b := range u.blocks[kindService] {
+			if len(b.Labels) == 0 {
+				return
+			}
+			if _, ok := svcRng[fqdn(b.Labels[0])]; ok {
+				return
+			}
+		}
+	}
+	c.snap.PoolByName, c.poolRng, c.svcRng = pools, poolRng, svcRng
+	c.prefilled, c.gonePools, c.stats.prefilled = true, gone, true
 }
 
 // sameContents reports whether f has rec's contents: by its Sum when the caller gave one.
@@ -196,33 +271,92 @@ func (cc *Compiler) newRecord(u *unit) {
 	if cc == nil {
 		return
 	}
-	u.rec = &fileRecord{name: u.Name, data: bytes.Clone(u.Data), sum: u.digest(),
+	sum := u.digest()
+	u.rec = &fileRecord{name: u.Name, data: bytes.Clone(u.Data), sum: sum, leaf: leafOf(u.Name, sum),
 		geoips: make([]geoipRecord, len(u.blocks[kindGeoIP])), pools: make([]poolRecord, len(u.blocks[kindPool])),
 		zones: make([]*zoneRecord, len(u.blocks[kindZone])), services: make([]serviceRecord, len(u.blocks[kindService]))}
 }
 
-// record returns the unit's next record, copying the old one the first time something in
-// it changes: the old record stays as it was, the Compiler's until the Load succeeds.
-func (u *unit) record() *fileRecord {
+// record returns the unit's next record, ready for a change to its blocks of kind k:
+// the old record is copied the first time something in it changes, and its slice of
+// kind k the first time a block of that kind does (a pool renumbered copies the pools
+// of its file's record, not its services), so the old record stays as it was, the
+// Compiler's until the Load succeeds.
+func (u *unit) record(k blockKind) *fileRecord {
 	if u.rec == nil {
 		r := *u.old
-		r.geoips, r.pools = slices.Clone(r.geoips), slices.Clone(r.pools)
-		r.zones, r.services = slices.Clone(r.zones), slices.Clone(r.services)
 		u.rec = &r
+	} else if u.old == nil || u.owned[k] {
+		return u.rec // new, or copied already
 	}
-	return u.rec
+	r := u.rec
+	switch k {
+	case kindGeoIP:
+		r.geoips = slices.Clone(r.geoips)
+	case kindPool:
+		r.pools = slices.Clone(r.pools)
+	case kindZone:
+		r.zones = slices.Clone(r.zones)
+	case kindService:
+		r.services = slices.Clone(r.services)
+	}
+	u.owned[k] = true
+	return r
 }
 
-// sort returns a sorted copy of files. A policy from the store comes in the order of a
-// map, and sorting 20,000 names costs more than the rest of a Load that changed one
-// document: the files that the last successful Load had go where they were then (a
+// ascending reports whether files are sorted by name, no two of one name, as the store
+// hands them over. Comparing 20,000 names costs a cache miss each (their bytes lie all
+// over the heap), so a file whose name is that of the record after the one the file
+// before it matched (the store hands the same strings back, which compare equal by
+// their pointers) is known to come after that file unread; only the others (files new
+// or changed since) are compared with the file before them.
+func (cc *Compiler) ascending(files []File) bool {
+	recs := cc.files
+	j := 0          // the record after the last one matched
+	matched := true // files[i-1] matched recs[j-1]
+	for i := range files {
+		name := files[i].Name
+		if j+1 < len(recs) && recs[j].name != name && recs[j+1].name == name {
+			j++ // recs[j] was removed
+		}
+		if j < len(recs) && recs[j].name == name {
+			if i > 0 && !matched && files[i-1].Name >= name {
+				return false
+			}
+			j, matched = j+1, true
+			continue
+		}
+		if i > 0 && files[i-1].Name >= name {
+			return false
+		}
+		for j < len(recs) && recs[j].name < name {
+			j++
+		}
+		matched = false
+	}
+	return true
+}
+
+// sort returns files sorted: files itself when they are, else a sorted copy. The policy store hands them over sorted (it keeps
+// its documents' list sorted), which costs one pass to see. Files in another order (a map's)
+// cost more: sorting 20,000 names costs more than the rest of a Load that changed one
+// document, so the files that the last successful Load had go where they were then (a
 // lookup each), and only the others are sorted, then merged in.
 func (cc *Compiler) sort(files []File) []File {
 	byName := func(a, b File) int { return strings.Compare(a.Name, b.Name) }
-	if len(cc.pos) == 0 || slices.IsSortedFunc(files, byName) {
+	if slices.IsSortedFunc(files, byName) {
+		return files // the store's are; a Load only reads them
+	}
+	if len(cc.files) == 0 {
 		files = slices.Clone(files)
 		slices.SortFunc(files, byName)
 		return files
+	}
+	if cc.pos == nil {
+		cc.pos = make(map[string]int, len(cc.files))
+		for i, f := range cc.files {
+			cc.pos[f.name] = i
+		}
 	}
 	slot := make([]File, len(cc.pos))
 	used := make([]bool, len(cc.pos))
@@ -261,8 +395,11 @@ func (cc *Compiler) sort(files []File) []File {
 func (c *compilation) commit() {
 	for k := range c.pending {
 		p := &c.pending[k]
+		if p.shared {
+			continue // the record's service, in the record already
+		}
 		if u := p.u; u.old == nil || u.old.services[p.i].svc != p.s {
-			u.record().services[p.i] = serviceRecord{rng: *p.rng, svc: p.s}
+			u.record(kindService).services[p.i] = serviceRecord{rng: *p.rng, svc: p.s}
 		}
 	}
 	for _, zs := range c.zones {
@@ -280,7 +417,7 @@ func (c *compilation) commit() {
 			}
 			r.includeSum = includeSum(zs.im.included)
 		}
-		zs.u.record().zones[zs.i] = r
+		zs.u.record(kindZone).zones[zs.i] = r
 	}
 	files := make([]*fileRecord, len(c.units))
 	same := len(c.units) == len(c.cc.files)
@@ -291,18 +428,16 @@ func (c *compilation) commit() {
 		}
 		same = same && u.Name == c.cc.files[i].name
 	}
-	if !same || c.cc.pos == nil {
-		c.cc.pos = make(map[string]int, len(files))
-		for i, f := range files {
-			c.cc.pos[f.name] = i
-		}
+	if !same {
+		c.cc.pos = nil // made again when a Load needs it (sort)
 	}
 	origins := make([]string, len(c.zones))
 	for i, zs := range c.zones {
 		origins[i] = zs.origin
 	}
 	c.cc.files, c.cc.geo, c.cc.origins = files, c.geoContext(), origins
-	c.cc.sizes = sizes{pools: len(c.snap.Pools), services: len(c.snap.Services)}
+	c.cc.poolByName, c.cc.poolRng, c.cc.svcRng = c.snap.PoolByName, c.poolRng, c.svcRng
+	c.cc.sizes = sizes{pools: len(c.snap.Pools), members: len(c.snap.Members), services: len(c.snap.Services)}
 }
 
 // geoipAt compiles the unit's i-th geoip block, from its record when it is the first
@@ -319,7 +454,7 @@ func (c *compilation) geoipAt(u *unit, i int) {
 	blk := c.block(u, kindGeoIP, i)
 	c.geoip(blk, filepath.Dir(u.Name))
 	if c.cc != nil {
-		u.record().geoips[i] = geoipRecord{rng: blk.DefRange, city: c.snap.geoCity, asn: c.snap.geoASN}
+		u.record(kindGeoIP).geoips[i] = geoipRecord{rng: blk.DefRange, city: c.snap.geoCity, asn: c.snap.geoASN}
 	}
 }
 
@@ -332,15 +467,21 @@ func (c *compilation) geoipAt(u *unit, i int) {
 func (c *compilation) poolAt(u *unit, i int) {
 	if u.old != nil {
 		r := &u.old.pools[i]
-		if p := r.pool; c.snap.PoolByName[p.Name] == nil {
+		if p := r.pool; c.prefilled || c.snap.PoolByName[p.Name] == nil {
+			renumbered := false
 			if len(p.Members) > 0 && p.Members[0].Index != len(c.snap.Members) {
 				p = c.renumber(p)
-				u.record().pools[i] = poolRecord{rng: r.rng, pool: p}
+				u.record(kindPool).pools[i] = poolRecord{rng: r.rng, pool: p}
+				renumbered = true
 			}
 			c.snap.Members = append(c.snap.Members, p.Members...)
 			c.snap.Pools = append(c.snap.Pools, p)
-			c.snap.PoolByName[p.Name] = p
-			c.poolRng[p.Name] = &r.rng
+			if !c.prefilled || renumbered {
+				c.snap.PoolByName[p.Name] = p
+			}
+			if !c.prefilled {
+				c.poolRng[p.Name] = &r.rng
+			}
 			return
 		}
 	}
@@ -349,7 +490,7 @@ func (c *compilation) poolAt(u *unit, i int) {
 	n := len(c.snap.Pools)
 	c.pool(blk)
 	if c.cc != nil && len(c.snap.Pools) > n {
-		u.record().pools[i] = poolRecord{rng: blk.LabelRanges[0], pool: c.snap.Pools[n]}
+		u.record(kindPool).pools[i] = poolRecord{rng: blk.LabelRanges[0], pool: c.snap.Pools[n]}
 	}
 }
 
@@ -408,8 +549,15 @@ func (c *compilation) zoneAt(u *unit, i int) {
 // serviceAt compiles the unit's i-th service block, or takes the service of its record
 // when compiling it would give the same (see reuseService).
 func (c *compilation) serviceAt(u *unit, i int) {
-	if u.old != nil && c.reuseService(u, i) {
-		return
+	if u.old != nil {
+		if c.reuseService(u, i) {
+			return
+		}
+		if c.prefilled {
+			// Its name is the record's, which the maps hold for it: it compiles as if
+			// they were built in order, where no earlier service has it.
+			delete(c.svcRng, u.old.services[i].svc.Name)
+		}
 	}
 	c.stats.services++
 	n := len(c.pending)
@@ -429,8 +577,10 @@ func (c *compilation) serviceAt(u *unit, i int) {
 func (c *compilation) reuseService(u *unit, i int) bool {
 	r := &u.old.services[i]
 	s := r.svc
-	if _, dup := c.svcRng[s.Name]; dup {
-		return false
+	if !c.prefilled {
+		if _, dup := c.svcRng[s.Name]; dup {
+			return false
+		}
 	}
 	var zone *zoneState
 	if c.zonesSame {
@@ -443,18 +593,18 @@ func (c *compilation) reuseService(u *unit, i int) bool {
 	}
 	moved := false
 	for _, p := range s.Pools {
-		if q := c.snap.PoolByName[p.Name]; q != p {
-			if q == nil || c.renumbered[p] != q {
-				return false
-			}
+		switch c.poolNow(p) {
+		case poolGone:
+			return false
+		case poolMoved:
 			moved = true
 		}
 	}
 	if p := s.Fallback; p != nil {
-		if q := c.snap.PoolByName[p.Name]; q != p {
-			if q == nil || c.renumbered[p] != q {
-				return false
-			}
+		switch c.poolNow(p) {
+		case poolGone:
+			return false
+		case poolMoved:
 			moved = true
 		}
 	}
@@ -464,9 +614,37 @@ func (c *compilation) reuseService(u *unit, i int) bool {
 		shared = false
 		c.stats.relinked++
 	}
-	c.svcRng[s.Name] = &r.rng
+	if !c.prefilled {
+		c.svcRng[s.Name] = &r.rng
+	}
 	c.pending = append(c.pending, pendingService{s: s, zone: zone, rng: &r.rng, shared: shared, u: u, i: i})
 	return true
+}
+
+// What became of a pool of a record in this compilation (poolNow).
+const (
+	poolSame  = iota // the very object
+	poolMoved        // a copy that only renumbered its members
+	poolGone         // another pool, or none
+)
+
+// poolNow says what became of p, a pool of the Compiler's last snapshot: by name, or,
+// with the maps prefilled, by pointer: a pool of a record that no file dropped is in
+// the snapshot, itself or renumbered.
+func (c *compilation) poolNow(p *Pool) int {
+	if c.prefilled && !c.gonePools[p] {
+		if _, ok := c.renumbered[p]; ok {
+			return poolMoved
+		}
+		return poolSame
+	}
+	switch q := c.snap.PoolByName[p.Name]; {
+	case q == p:
+		return poolSame
+	case q != nil && c.renumbered[p] == q:
+		return poolMoved
+	}
+	return poolGone
 }
 
 // compareZones notes whether the zones have the origins of the Compiler's last Load,
@@ -548,6 +726,7 @@ func (c *compilation) buildRecordedZones() {
 			}
 			continue
 		}
+		z.Reserve(t[zs].n) // its services, inserted next
 		zs.z = z
 		if im != nil {
 			c.startImport(im, true)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"sort"
@@ -128,17 +129,25 @@ func newCompilation(cc *Compiler) *compilation {
 	if cc != nil {
 		sz = cc.sizes
 	}
-	return &compilation{cc: cc, sizes: sz, poolRng: make(map[string]*hcl.Range, sz.pools),
-		svcRng: make(map[string]*hcl.Range, sz.services), pending: make([]pendingService, 0, sz.services)}
+	return &compilation{cc: cc, sizes: sz, pending: make([]pendingService, 0, sz.services)}
 }
 
 // run compiles files, sorted by name. Every block is compiled by the same function
 // whether or not a Compiler's record lets it skip the work (compile.go): the *At methods
 // either replay the record or compile the block.
 func (c *compilation) run(files []File) (*Snapshot, hcl.Diagnostics) {
-	c.parseUnits(files)
-	snap := &Snapshot{PoolByName: make(map[string]*Pool, c.sizes.pools)}
+	dropped := c.parseUnits(files)
+	snap := &Snapshot{}
+	if c.sizes.pools > 0 { // the last Load's sizes: the slices are not grown step by step
+		snap.Pools, snap.Members = make([]*Pool, 0, c.sizes.pools), make([]*Member, 0, c.sizes.members)
+		snap.Services = make([]*Service, 0, c.sizes.services)
+	}
 	c.snap = snap
+	if c.prefill(dropped); !c.prefilled {
+		snap.PoolByName = make(map[string]*Pool, c.sizes.pools)
+		c.poolRng = make(map[string]*hcl.Range, c.sizes.pools)
+		c.svcRng = make(map[string]*hcl.Range, c.sizes.services)
+	}
 	// The geoip block first: services check for it. Pools next: services refer to them.
 	// Zones next: services are inserted into them.
 	for _, u := range c.units {
@@ -190,7 +199,7 @@ func (c *compilation) run(files []File) (*Snapshot, hcl.Diagnostics) {
 
 // unit is one policy file of a compilation.
 type unit struct {
-	File
+	*File // in the compilation's files, which a Load only reads
 	// old is the Compiler's record of the file from its last successful Load, when the
 	// name and contents are the same (nil in Load): its blocks then compile from it.
 	old *fileRecord
@@ -200,8 +209,10 @@ type unit struct {
 	blocks *fileBlocks
 	parsed bool
 	// rec is what this compilation makes of the file, the Compiler's next record of it
-	// (nil in Load, and while nothing differs from old).
-	rec *fileRecord
+	// (nil in Load, and while nothing differs from old); owned says which of its slices
+	// are its own, not old's (record).
+	rec   *fileRecord
+	owned [numKinds]bool
 }
 
 // blockKind is a top-level block type.
@@ -246,17 +257,20 @@ func (u *unit) count(k blockKind) int {
 
 // parseUnits makes the units of the files, parsing those without a record (all of them
 // in Load), concurrently, and reports their parse and schema diagnostics in file order.
+// It returns the Compiler's records that no file matched.
 // A file with a record parsed without any diagnostic before and adds none.
-func (c *compilation) parseUnits(files []File) {
+func (c *compilation) parseUnits(files []File) (dropped []*fileRecord) {
 	c.units = make([]*unit, len(files))
 	slab := make([]unit, len(files))
 	var in []hclparse.File
-	c.cc.match(files, func(i int, rec *fileRecord) {
+	dropped = c.cc.match(files, func(i int, rec *fileRecord) {
 		u := &slab[i]
-		u.File, u.old = files[i], rec
+		u.File, u.old = &files[i], rec
 		c.units[i] = u
 		if rec == nil {
 			in = append(in, hclparse.File{Name: u.Name, Data: u.Data})
+		} else {
+			c.recLeaves.add(&rec.leaf) // now, while the record is at hand (startHash)
 		}
 	})
 	results := hclparse.ParseFiles(in, chunkSize)
@@ -280,6 +294,7 @@ func (c *compilation) parseUnits(files []File) {
 		}
 		c.cc.newRecord(u)
 	}
+	return dropped
 }
 
 // block returns the unit's i-th block of kind k, parsing the file first if this
@@ -339,55 +354,107 @@ func (c *compilation) startHash(files []File) {
 			paths = append(paths, p)
 		}
 		sort.Strings(paths)
-		c.hashFiles, c.hash = hashSources(files, func(i int) [sha256.Size]byte {
+		// A file with a record has its leaf in c.recLeaves: the same name and contents
+		// as when the record was made.
+		counted := func(i int) bool { return c.units[i].old != nil }
+		c.hashFiles, c.hash = hashSources(files, c.unique, c.recLeaves, counted, func(i int) leaf {
 			if u := c.units[i]; u.old != nil {
-				return u.old.sum // the same contents as when the record was made
+				return u.old.leaf
 			}
-			return files[i].digest()
+			return leafOf(files[i].Name, files[i].digest())
 		}, paths, func(path string) []byte { return data[path] })
 	}()
+}
+
+// leafSum is a sum of leaves, as a 256-bit number modulo 2^256, little-endian limbs.
+type leafSum [4]uint64
+
+// add adds l to the sum.
+func (a *leafSum) add(l *leaf) {
+	var carry uint64
+	for k := range a {
+		a[k], carry = bits.Add64(a[k], binary.BigEndian.Uint64(l[8*(3-k):]), carry)
+	}
+}
+
+// sub takes l from the sum.
+func (a *leafSum) sub(l *leaf) {
+	var borrow uint64
+	for k := range a {
+		a[k], borrow = bits.Sub64(a[k], binary.BigEndian.Uint64(l[8*(3-k):]), borrow)
+	}
+}
+
+// leaf is a source file's part of the snapshot's Hash: the SHA-256 of its name and the
+// SHA-256 of its contents (leafOf).
+type leaf [sha256.Size]byte
+
+// leafOf is the leaf of a file: SHA-256 over the length of its name, the name and the
+// digest of its contents, so that no two different (name, contents) pairs give one leaf.
+func leafOf(name string, sum [sha256.Size]byte) leaf {
+	buf := make([]byte, 0, 8+len(name)+sha256.Size)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(len(name)))
+	buf = append(buf, name...)
+	buf = append(buf, sum[:]...)
+	return sha256.Sum256(buf)
 }
 
 // hashSources returns the snapshot's Files and Hash: the names of the policy files
 // (sorted by name; of several files of one name the last counts, as it did when they went
 // through a map in that order) and of the zone files (zonePaths, sorted), merged in order,
 // a zone file's contents (zoneData) replacing those of a policy file of the same name; and
-// a hex SHA-256 over each name and the SHA-256 of its contents (sum(i) for files[i]),
-// length-prefixed so that no two different file sets hash alike. Hashing the digests, not
-// the contents, lets a Compiler hash a policy of 20,000 files of which one changed by
-// reading that one.
-func hashSources(files []File, sum func(i int) [sha256.Size]byte, zonePaths []string, zoneData func(path string) []byte) ([]string, string) {
+// a hex SHA-256 over the number of files and the sum, as 256-bit numbers modulo 2^256, of
+// their leaves (leafAt(i) for files[i], leafOf for a zone file). A sum does not depend on
+// the order the leaves are added in, and a Compiler keeps each file's leaf in its record:
+// hashing a policy of 20,000 files of which one changed hashes that one, and adds. The
+// leaves of the files counted(i) are in base already (added as the records were matched,
+// when they were at hand), and taken out again for a file that does not count. unique
+// says that no two files have one name.
+func hashSources(files []File, unique bool, base leafSum, counted func(i int) bool, leafAt func(i int) leaf, zonePaths []string,
+	zoneData func(path string) []byte) ([]string, string) {
 	zn := zonePaths
 	names := make([]string, 0, len(files)+len(zn))
-	h := sha256.New()
-	var buf []byte
-	write := func(n string, sum [sha256.Size]byte) {
-		buf = binary.BigEndian.AppendUint64(buf[:0], uint64(len(n)))
-		buf = append(buf, n...)
-		buf = append(buf, sum[:]...)
-		h.Write(buf)
-		names = append(names, n)
+	acc := base
+	zone := func(path string) {
+		l := leafOf(path, sha256.Sum256(zoneData(path)))
+		acc.add(&l)
+		names = append(names, path)
 	}
-	zone := func(path string) { write(path, sha256.Sum256(zoneData(path))) }
 	for i, f := range files {
-		if i+1 < len(files) && files[i+1].Name == f.Name {
+		skip := !unique && i+1 < len(files) && files[i+1].Name == f.Name
+		if !skip {
+			for len(zn) > 0 && zn[0] < f.Name {
+				zone(zn[0])
+				zn = zn[1:]
+			}
+			if len(zn) > 0 && zn[0] == f.Name {
+				zone(f.Name)
+				zn = zn[1:]
+				skip = true
+			}
+		}
+		if skip {
+			if counted(i) {
+				l := leafAt(i)
+				acc.sub(&l)
+			}
 			continue
 		}
-		for len(zn) > 0 && zn[0] < f.Name {
-			zone(zn[0])
-			zn = zn[1:]
+		if !counted(i) {
+			l := leafAt(i)
+			acc.add(&l)
 		}
-		if len(zn) > 0 && zn[0] == f.Name {
-			zone(f.Name)
-			zn = zn[1:]
-			continue
-		}
-		write(f.Name, sum(i))
+		names = append(names, f.Name)
 	}
 	for _, n := range zn {
 		zone(n)
 	}
-	return names, hex.EncodeToString(h.Sum(nil))
+	buf := binary.BigEndian.AppendUint64(nil, uint64(len(names)))
+	for k := 3; k >= 0; k-- {
+		buf = binary.BigEndian.AppendUint64(buf, acc[k])
+	}
+	sum := sha256.Sum256(buf)
+	return names, hex.EncodeToString(sum[:])
 }
 
 // compilation carries the state of one Load.
@@ -402,6 +469,8 @@ type compilation struct {
 	hashed    chan struct{}
 	hashFiles []string
 	hash      string
+	recLeaves leafSum // the leaves of the files matched to records (parseUnits)
+	unique    bool    // no two files have one name (a Compiler's)
 	// source ranges for "already declared at" details and service-level errors
 	poolRng  map[string]*hcl.Range
 	svcRng   map[string]*hcl.Range
@@ -417,6 +486,10 @@ type compilation struct {
 	// sizes are the last successful Load's (none for Load), to size this one's maps and
 	// slices.
 	sizes sizes
+	// prefilled says that the name maps started from the Compiler's (prefill), and
+	// gonePools holds the pools of its records that no file of this compilation kept.
+	prefilled bool
+	gonePools map[*Pool]bool
 	// zonesSame says that the zones have the origins they had in the Compiler's last
 	// Load, which the service block of a record then lives in again; byOrigin finds them.
 	zonesSame bool
@@ -425,7 +498,7 @@ type compilation struct {
 }
 
 // sizes are the numbers of a snapshot's objects.
-type sizes struct{ pools, services int }
+type sizes struct{ pools, members, services int }
 
 // zoneState is a zone of the compilation.
 type zoneState struct {

@@ -23,8 +23,9 @@ type Snapshot struct {
 	// Members of every pool, indexed by Member.Index (dense, 0..len-1). A health view
 	// built for this snapshot is a slice of the same length.
 	Members []*Member
-	// Hash is a hex SHA-256 over the sorted source files' names and contents; it tells
-	// operators (and metrics) which policy is loaded.
+	// Hash is a hex SHA-256 digest of the source files' names and contents (over the sum
+	// of a SHA-256 per file, see hashSources): any file added, removed, renamed or changed
+	// changes it. It tells operators (and metrics) which policy is loaded.
 	Hash string
 	// Files are the source files the snapshot was built from, sorted.
 	Files []string

@@ -2,6 +2,7 @@ package zones
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -32,6 +33,18 @@ type Zone struct {
 	// slab hands out nodes a batch at a time: one allocation per nodeBatch names instead
 	// of one per name (a million-name zone file made a million).
 	slab []node
+}
+
+// Reserve makes room in the zone for n more names, so that inserting thousands of them
+// (the services of a policy compiled again after an API write) does not grow its index of
+// names step by step. It changes nothing the zone holds.
+func (z *Zone) Reserve(n int) {
+	if n <= 0 {
+		return
+	}
+	nodes := make(map[string]*node, len(z.nodes)+n)
+	maps.Copy(nodes, z.nodes)
+	z.nodes = nodes
 }
 
 // nodeBatch is the number of nodes allocated at once; a batch lives as long as its zone.

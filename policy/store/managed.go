@@ -29,6 +29,20 @@ type managed struct {
 	// glbctl policy push), sorted by name, for a store that reads them there
 	// (Source.PolicyFromEtcd); they are not managed documents.
 	op []policy.File
+
+	// The policy documents (those that decode, but the drains) as the policy compiler
+	// takes them, sorted by path (docFiles): a write changes one document of thousands,
+	// and sorting them all again cost it more than compiling what changed. sorted is the
+	// list once made (listed). A value built by clone starts from the list of the one it
+	// was cloned from (base, shared, read only) and the documents added or removed since
+	// (changed, by path: the document now, nil when gone), merged in on first use
+	// (fromBase; otherwise the list is made from docs).
+	// Guarded by the store's mu: only writes and Loads list the documents, never reads.
+	sorted   []policy.File
+	listed   bool
+	fromBase bool
+	base     []policy.File
+	changed  map[string]*mdoc
 }
 
 // mdoc is one managed document and what it decodes to.
@@ -128,6 +142,7 @@ func (s *Store) decodeDoc(name string, data []byte) *mdoc {
 func (m *managed) add(name string, d *mdoc) {
 	m.remove(name)
 	m.docs = m.docs.set(name, d)
+	m.changedDoc(d.path, d)
 	if len(d.diags) > 0 {
 		m.bad++
 	}
@@ -146,6 +161,7 @@ func (m *managed) remove(name string) {
 		return
 	}
 	m.docs = m.docs.del(name)
+	m.changedDoc(old.path, nil)
 	if len(old.diags) > 0 {
 		m.bad--
 	}
@@ -161,10 +177,94 @@ func (m *managed) remove(name string) {
 	}
 }
 
-// clone is a copy to build the next value on; it shares every shard with m.
+// clone is a copy to build the next value on; it shares every shard with m, and m's
+// list of the policy documents. Called with the store's mu held.
 func (m *managed) clone() *managed {
 	c := *m
+	c.base, c.fromBase, c.sorted, c.listed, c.changed = m.docFiles(), true, nil, false, nil
 	return &c
+}
+
+// changedDoc notes that the document at path is now d (nil: removed), for docFiles.
+func (m *managed) changedDoc(path string, d *mdoc) {
+	if m.listed { // changed after it was listed: the list is the base of the next
+		m.base, m.fromBase, m.sorted, m.listed = m.sorted, true, nil, false
+	}
+	if m.changed == nil {
+		m.changed = map[string]*mdoc{}
+	}
+	m.changed[path] = d
+}
+
+// inPolicy reports whether a document is one of the policy's: it decodes, and it is not
+// the drains.
+func (d *mdoc) inPolicy() bool { return d.kind != "drains" && len(d.diags) == 0 }
+
+// file is the document as the policy compiler takes it.
+func (d *mdoc) file() policy.File { return policy.File{Name: d.path, Data: d.data, Sum: d.sum} }
+
+// docFiles returns the policy documents as policy Files, sorted by name (path): a value
+// of decodeManaged sorts them all once; one built by clone merges its changes into the
+// list of the value it was cloned from, in time linear in the documents, with no name
+// hashed or compared but by the merge. The result is shared: never modify it. Called
+// with the store's mu held.
+func (m *managed) docFiles() []policy.File {
+	if m.listed {
+		return m.sorted
+	}
+	byPath := func(a, b policy.File) int { return strings.Compare(a.Name, b.Name) }
+	var out []policy.File
+	switch {
+	case !m.fromBase:
+		out = make([]policy.File, 0, m.docs.len())
+		m.docs.each(func(_ string, d *mdoc) {
+			if d.inPolicy() {
+				out = append(out, d.file())
+			}
+		})
+		slices.SortFunc(out, byPath)
+	case len(m.changed) == 0:
+		out = m.base
+	default:
+		// The changes are found in the base by binary search and the runs between them
+		// copied whole: the names of the base are not read (each is a cache miss).
+		base := m.base
+		at := func(path string) int {
+			i, _ := slices.BinarySearchFunc(base, path, func(f policy.File, p string) int { return strings.Compare(f.Name, p) })
+			return i
+		}
+		var add []policy.File
+		var drop []int // positions in base of the documents changed or removed
+		for path, d := range m.changed {
+			if d != nil && d.inPolicy() {
+				add = append(add, d.file())
+			}
+			if i := at(path); i < len(base) && base[i].Name == path {
+				drop = append(drop, i)
+			}
+		}
+		slices.SortFunc(add, byPath)
+		slices.Sort(drop)
+		out = make([]policy.File, 0, len(base)+len(add))
+		copyRun := func(lo, hi int) { // base[lo:hi] but what drop leaves out
+			for len(drop) > 0 && drop[0] < hi {
+				out = append(out, base[lo:drop[0]]...)
+				lo, drop = drop[0]+1, drop[1:]
+			}
+			if lo < hi {
+				out = append(out, base[lo:hi]...)
+			}
+		}
+		prev := 0
+		for _, f := range add {
+			i := max(at(f.Name), prev)
+			copyRun(prev, i)
+			out, prev = append(out, f), i
+		}
+		copyRun(prev, len(base))
+	}
+	m.sorted, m.listed, m.fromBase, m.base, m.changed = out, true, false, nil, nil
+	return out
 }
 
 // pool returns the managed pool called name, and the document that holds it.

@@ -392,19 +392,49 @@ func (s *Store) files(src *sources) []policy.File {
 }
 
 // filesWithout is files, leaving out the documents of q (as they were when left out),
-// except those a write is making (keep).
+// except those a write is making (keep). The files come sorted by name, the operator's
+// merged with the managed documents (docFiles), so that the compiler need not sort them.
 func (s *Store) filesWithout(src *sources, q map[string]quarantined, keep map[string]bool) []policy.File {
-	files := make([]policy.File, 0, len(src.opFiles)+src.m.docs.len())
-	files = append(files, src.opFiles...)
-	src.m.docs.each(func(name string, d *mdoc) {
-		if d.kind == "drains" || len(d.diags) > 0 && !keep[name] {
-			return
+	docs := src.m.docFiles()
+	var out map[string][sha256.Size]byte // paths left out, with the digest they were left out at
+	for name, qd := range q {
+		if !keep[name] {
+			if out == nil {
+				out = make(map[string][sha256.Size]byte, len(q))
+			}
+			out[qd.path] = qd.sum
 		}
-		if out, ok := q[name]; ok && out.sum == d.sum && !keep[name] {
-			return
+	}
+	var extra []policy.File // documents that do not decode, which a write is making
+	for name := range keep {
+		if d, ok := src.m.docs.get(name); ok && d.kind != "drains" && len(d.diags) > 0 {
+			extra = append(extra, d.file())
 		}
-		files = append(files, policy.File{Name: d.path, Data: d.data, Sum: d.sum})
-	})
+	}
+	files := make([]policy.File, 0, len(src.opFiles)+len(docs)+len(extra))
+	if len(out) > 0 {
+		kept := make([]policy.File, 0, len(docs))
+		for _, f := range docs {
+			if sum, ok := out[f.Name]; !ok || sum != f.Sum {
+				kept = append(kept, f)
+			}
+		}
+		docs = kept
+	}
+	// Each operator's file goes where a binary search puts it, and the runs of documents
+	// between are copied whole, their names unread.
+	prev := 0
+	for _, f := range src.opFiles {
+		i, _ := slices.BinarySearchFunc(docs, f.Name, func(d policy.File, n string) int { return strings.Compare(d.Name, n) })
+		i = max(i, prev)
+		files = append(append(files, docs[prev:i]...), f)
+		prev = i
+	}
+	files = append(files, docs[prev:]...)
+	if len(extra) > 0 { // never from the API's own writes, which decode
+		files = append(files, extra...)
+		slices.SortStableFunc(files, func(a, b policy.File) int { return strings.Compare(a.Name, b.Name) })
+	}
 	return files
 }
 
@@ -542,9 +572,16 @@ func serviceFrom(s *policy.Service) api.Service {
 // nameOf is the name of the document that the backend calls path, without the within
 // prefix ("" for the managed documents, PolicyDocs for the operator's files in the
 // store), when path is one: Path(within+NAME), NAME without a separator.
-func (s *Store) nameOf(path, within string) (string, bool) {
-	name, ok := strings.CutPrefix(path, strings.TrimSuffix(s.b.Path(within+"x"), "x"))
-	return name, ok && name != "" && !strings.ContainsAny(name, `/\`)
+func (s *Store) nameOf(path, within string) (string, bool) { return s.namer(within)(path) }
+
+// namer is nameOf for one within, its prefix worked out once: for a loop over thousands
+// of paths.
+func (s *Store) namer(within string) func(path string) (string, bool) {
+	prefix := strings.TrimSuffix(s.b.Path(within+"x"), "x")
+	return func(path string) (string, bool) {
+		name, ok := strings.CutPrefix(path, prefix)
+		return name, ok && name != "" && !strings.ContainsAny(name, `/\`)
+	}
 }
 
 // docName is the managed document of an object: KIND-NAME.hcl with every byte outside

@@ -132,12 +132,13 @@ func (s *Store) ownFiles(snap *policy.Snapshot) []string {
 	if _, ok := s.b.(watchable); !ok {
 		return snap.Files
 	}
+	doc, op := s.namer(""), s.namer(PolicyDocs)
 	out := make([]string, 0, 8)
 	for _, f := range snap.Files {
-		if _, ok := s.nameOf(f, ""); ok {
+		if _, ok := doc(f); ok {
 			continue
 		}
-		if _, ok := s.nameOf(f, PolicyDocs); ok && s.opInStore {
+		if _, ok := op(f); ok && s.opInStore {
 			continue // an operator's file in the store: its watch has it
 		}
 		out = append(out, f)
