@@ -45,6 +45,13 @@ func startServer(t *testing.T, cfg Config) *Server {
 	}
 	s := New(cfg)
 	s.SetSnapshot(loadSnapshot(t))
+	return serve(t, s)
+}
+
+// serve starts s and stops it at cleanup, where it also fails the test on a recovered
+// panic.
+func serve(t *testing.T, s *Server) *Server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- s.Start(ctx) }()

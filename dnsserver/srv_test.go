@@ -286,21 +286,7 @@ func startSRV(t *testing.T, hs HealthSource) *Server {
 	s := New(Config{Addr: "127.0.0.1:0", Logger: testLogger(), UDPWorkers: 1})
 	s.SetHealthSource(hs)
 	s.SetSnapshot(snap)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- s.Start(ctx) }()
-	<-s.Ready()
-	if !s.Addr().IsValid() {
-		cancel()
-		t.Fatalf("start: %v", <-errc)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("start returned %v", err)
-		}
-	})
-	return s
+	return serve(t, s)
 }
 
 // goResolver is Go's own stub resolver, sending every query to s.
