@@ -306,3 +306,13 @@ func TestBadPolicyRefusedAtStart(t *testing.T) {
 		t.Fatalf("no file position in output:\n%s", out)
 	}
 }
+
+// TestVersion: both daemons print their name and version with -version, and exit 0.
+func TestVersion(t *testing.T) {
+	for _, bin := range []string{"glbdns", "healthd"} {
+		out, err := execBin(t, bin, "-version")
+		if err != nil || !strings.HasPrefix(out, bin+" ") {
+			t.Errorf("%s -version: %q, %v", bin, out, err)
+		}
+	}
+}

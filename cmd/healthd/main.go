@@ -33,6 +33,7 @@ import (
 
 	"github.com/glbdns/glbdns/cluster"
 	"github.com/glbdns/glbdns/healthd"
+	"github.com/glbdns/glbdns/internal/buildinfo"
 	"github.com/glbdns/glbdns/internal/cli"
 	"github.com/glbdns/glbdns/internal/httpserve"
 	"github.com/glbdns/glbdns/policy"
@@ -52,8 +53,13 @@ func main() {
 		maxConns   = flag.Int("max-conns", httpserve.DefaultMaxConns, "open health API connections at most (32 from one address); past it a new one is closed at once")
 		etcd       = cli.EtcdFlags(flag.CommandLine, "HEALTHD")
 		fromEtcd   = cli.PolicyFromEtcd(flag.CommandLine, "HEALTHD")
+		version    = flag.Bool("version", false, "print the version and exit")
 	)
 	flag.Parse()
+	if *version {
+		fmt.Println(buildinfo.String("healthd"))
+		return
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil || *id == "" {
 		fmt.Fprintln(os.Stderr, "healthd: -id is required; -log-level is debug, info, warn or error")
