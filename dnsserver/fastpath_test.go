@@ -41,6 +41,45 @@ func fastServer(tb testing.TB) *Server {
 	return s
 }
 
+// ednsCase is an EDNS variant of the byte-identity tests' queries.
+type ednsCase struct {
+	name string
+	edns bool
+	do   bool
+	ecs  string
+	size uint16
+	// cookie: "client" sends a client cookie, "valid" one with the server cookie minted
+	// for the source, "bad" one with a server cookie of another secret.
+	cookie string
+}
+
+// query is the query for qn and qt, RD as rd, with the case's OPT for a query from src.
+func (ec ednsCase) query(t *testing.T, qn string, qt uint16, rd bool, src netip.AddrPort) *dns.Msg {
+	m := newQuery(qn, qt)
+	m.RecursionDesired = rd
+	if ec.edns || ec.ecs != "" {
+		m.SetEdns0(ec.size, ec.do)
+	}
+	if ec.ecs != "" {
+		m = withECS(m, ec.ecs) // into the OPT just made
+	}
+	if ec.cookie != "" {
+		m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: testCookie(t, ec.cookie, src)})
+	}
+	return m
+}
+
+// letterCase is name as asked in case ci: 0 as it is, 1 in upper case, 2 mixed.
+func letterCase(name string, ci int) string {
+	switch ci {
+	case 1:
+		return strings.ToUpper(name)
+	case 2:
+		return mixCase(name)
+	}
+	return name
+}
+
 // mixCase returns name with every other letter in upper case ("gLb.ExAmPlE.").
 func mixCase(name string) string {
 	b := []byte(name)
@@ -75,16 +114,6 @@ func TestFastPathIdenticalBytes(t *testing.T) {
 	// alias and alias2 chase to www, a weighted service.
 	weighted := map[string]bool{"www.glb.example.com.": true, "v4only.glb.example.com.": true, "alias.glb.example.com.": true, "alias2.glb.example.com.": true}
 	qtypes := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypeTXT, dns.TypeNS, dns.TypeSOA, dns.TypeANY, dns.TypeCNAME, dns.TypeSRV, dns.TypeHTTPS, dns.TypeDS}
-	type ednsCase struct {
-		name string
-		edns bool
-		do   bool
-		ecs  string
-		size uint16
-		// cookie: "client" sends a client cookie, "valid" one with the server cookie
-		// minted for the source, "bad" one with a server cookie of another secret.
-		cookie string
-	}
 	ednsCases := []ednsCase{
 		{name: "none"},
 		{name: "edns", edns: true, size: 1232},
@@ -108,29 +137,9 @@ func TestFastPathIdenticalBytes(t *testing.T) {
 				for ci, cs := range []string{"lower", "upper", "mixed"} {
 					for _, rd := range []bool{false, true} {
 						for _, tcp := range []bool{false, true} {
-							qn := name
-							switch ci {
-							case 1:
-								qn = strings.ToUpper(name)
-							case 2:
-								qn = mixCase(name)
-							}
-							m := newQuery(qn, qt)
-							m.RecursionDesired = rd
-							if ec.edns {
-								m.SetEdns0(ec.size, ec.do)
-								if ec.ecs != "" {
-									m = withECS(m, ec.ecs)
-								}
-							}
+							qn := letterCase(name, ci)
 							src := srcs[total%len(srcs)]
-							if ec.cookie != "" {
-								m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: testCookie(t, ec.cookie, src)})
-							}
-							req, err := m.Pack()
-							if err != nil {
-								t.Fatal(err)
-							}
+							req := packed(t, ec.query(t, qn, qt, rd, src))
 							label := fmt.Sprintf("%s/%s/%s/%s/rd=%v/tcp=%v", qn, dns.TypeToString[qt], ec.name, cs, rd, tcp)
 							total++
 							f, ok := fast.fastOnly(req, src, tcp, outF, 0)

@@ -48,14 +48,6 @@ func TestFastPathIdenticalBytesSRV(t *testing.T) {
 	// The weighted service's answers = 0 draws its order at random: only the shape and
 	// the records are compared.
 	weighted := map[string]bool{"_http._tcp.plain.srv.example.": true}
-	type ednsCase struct {
-		name   string
-		edns   bool
-		do     bool
-		ecs    string
-		size   uint16
-		cookie string
-	}
 	ednsCases := []ednsCase{
 		{name: "none"},
 		{name: "edns", edns: true, size: 1232},
@@ -101,31 +93,9 @@ func TestFastPathIdenticalBytesSRV(t *testing.T) {
 					for ci := range 3 {
 						for _, rd := range []bool{false, true} {
 							for _, tcp := range []bool{false, true} {
-								qn := name
-								switch ci {
-								case 1:
-									qn = strings.ToUpper(name)
-								case 2:
-									qn = mixCase(name)
-								}
-								m := newQuery(qn, qt)
-								m.RecursionDesired = rd
-								switch {
-								case ec.ecs != "":
-									// withECS adds the OPT (a second SetEdns0 would add
-									// a second OPT: FORMERR); its size and DO are set here.
-									m = withECS(m, ec.ecs)
-									m.IsEdns0().SetUDPSize(ec.size)
-									if ec.do {
-										m.IsEdns0().SetDo()
-									}
-								case ec.edns:
-									m.SetEdns0(ec.size, ec.do)
-								}
+								qn := letterCase(name, ci)
 								src := srcs[total%len(srcs)]
-								if ec.cookie != "" {
-									m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: testCookie(t, ec.cookie, src)})
-								}
+								m := ec.query(t, qn, qt, rd, src)
 								req := packed(t, m)
 								total++
 								label := fmt.Sprintf("%s/%s/%s/%s/case=%d/rd=%v/tcp=%v", sc.name, qn, dns.TypeToString[qt], ec.name, ci, rd, tcp)
