@@ -19,10 +19,12 @@ import (
 // Compiler compiles policies one after another as Load does, reusing the work of its
 // last successful Load for the files whose name and contents did not change. For the
 // same files Compiler.Load returns what Load returns: the same snapshot contents (pools,
-// members and their indexes, services and their references, zones), the same
-// diagnostics in the same order, the same Hash. The policy store keeps one to compile
-// every admin API write, which changes one document of thousands; see the package doc
-// ("Compile only what changed") for what is reused and why that is safe.
+// members, services, zones), the same diagnostics in the same order, the same Hash; and
+// the same numbers (Member.Index, Service.Ref), but after a Load that only added pools
+// or services: those keep the numbers of the last snapshot and number the new ones after
+// them, where Load numbers in file order (still dense, 0..len-1). The policy store keeps
+// one to compile every admin API write, which changes one document of thousands; see
+// the package doc ("Compile only what changed") for what is reused and why that is safe.
 //
 // A Compiler is not safe for concurrent use: one goroutine at a time calls Load. The
 // snapshots it returns are as immutable as Load's, and stay valid while later Loads
@@ -44,6 +46,10 @@ type Compiler struct {
 	poolByName map[string]*Pool
 	poolRng    map[string]*hcl.Range
 	svcRng     map[string]*hcl.Range
+	// members and services are that Load's snapshot's Members and Services, which the
+	// next one extends when it only adds (see stableMembers and stableRefs).
+	members  []*Member
+	services []*Service
 	// pos is the position of each of files by name, for sort, made when it is first
 	// needed after files changed: only for files that do not come sorted.
 	pos map[string]int
@@ -59,7 +65,9 @@ type compileStats struct {
 	relinked                       int // services copied for renumbered pools
 	copiedServices                 int // services copied for a new Ref
 	zonesBuilt, zonesReused        int // zones of records built again, or reused whole
+	zonesExtended                  int // zones of records extended with new services
 	prefilled                      bool
+	stableMembers, stableRefs      bool // numbered after the last Load's, not in file order
 }
 
 // Load compiles the files as Load(files) does, reusing the records of the previous
@@ -256,6 +264,12 @@ func (c *compilation) prefill(dropped []*fileRecord) {
 	}
 	c.snap.PoolByName, c.poolRng, c.svcRng = pools, poolRng, svcRng
 	c.prefilled, c.gonePools, c.stats.prefilled = true, gone, true
+	if len(gone) == 0 && cc.members != nil {
+		// Every pool of the last snapshot stays, each from its record (prefilled): its
+		// members keep their indexes, and new pools' members are numbered after them.
+		c.stableMembers, c.stats.stableMembers = true, true
+		c.snap.Members = append(make([]*Member, 0, len(cc.members)+8), cc.members...)
+	}
 }
 
 // sameContents reports whether f has rec's contents: by its Sum when the caller gave one.
@@ -437,6 +451,7 @@ func (c *compilation) commit() {
 	}
 	c.cc.files, c.cc.geo, c.cc.origins = files, c.geoContext(), origins
 	c.cc.poolByName, c.cc.poolRng, c.cc.svcRng = c.snap.PoolByName, c.poolRng, c.svcRng
+	c.cc.members, c.cc.services = c.snap.Members, c.snap.Services
 	c.cc.sizes = sizes{pools: len(c.snap.Pools), members: len(c.snap.Members), services: len(c.snap.Services)}
 }
 
@@ -468,6 +483,10 @@ func (c *compilation) poolAt(u *unit, i int) {
 	if u.old != nil {
 		r := &u.old.pools[i]
 		if p := r.pool; c.prefilled || c.snap.PoolByName[p.Name] == nil {
+			if c.stableMembers {
+				c.snap.Pools = append(c.snap.Pools, p) // its members are in Members already
+				return
+			}
 			renumbered := false
 			if len(p.Members) > 0 && p.Members[0].Index != len(c.snap.Members) {
 				p = c.renumber(p)
@@ -676,10 +695,15 @@ func (c *compilation) compareZones() {
 // is reported at the zone's label rather than left unbuilt in silence.
 func (c *compilation) buildRecordedZones() {
 	// Which of them receive the same services, counting on every insertion succeeding:
-	// if one failed, the policy has errors and no snapshot is made anyway.
+	// if one failed, the policy has errors and no snapshot is made anyway. With stable
+	// Refs, a zone whose services from records are the record's, in order, and which
+	// receives new ones besides, extends the record's zone with them (zones.Zone.Extend).
 	type tally struct {
-		n    int
-		same bool
+		n          int
+		same       bool
+		shared     int // services from records
+		sharedSame bool
+		fresh      int // the others
 	}
 	var t map[*zoneState]*tally
 	for _, zs := range c.zones {
@@ -687,7 +711,7 @@ func (c *compilation) buildRecordedZones() {
 			if t == nil {
 				t = map[*zoneState]*tally{}
 			}
-			t[zs] = &tally{same: true}
+			t[zs] = &tally{same: true, sharedSame: true}
 		}
 	}
 	if t == nil {
@@ -699,26 +723,43 @@ func (c *compilation) buildRecordedZones() {
 		if z == nil {
 			continue
 		}
-		if z.n >= len(p.zone.old.inserted) || p.zone.old.inserted[z.n] != (insertedService{name: p.s.Name, ref: zones.ServiceRef(k)}) {
+		is := insertedService{name: p.s.Name, ref: c.refs[k]}
+		old := p.zone.old.inserted
+		if z.n >= len(old) || old[z.n] != is {
 			z.same = false
 		}
 		z.n++
+		if !p.shared {
+			z.fresh++
+			continue
+		}
+		if z.shared >= len(old) || old[z.shared] != is {
+			z.sharedSame = false
+		}
+		z.shared++
 	}
 	for _, zs := range c.zones {
 		if zs.old == nil {
 			continue
 		}
-		r, im := zs.old, zs.im
-		if z := t[zs]; z.same && z.n == len(r.inserted) && (im == nil || im.readErr == nil && sha256.Sum256(im.data) == r.fileSum && sameIncludes(r, im)) {
-			zs.z, zs.reused = r.zone, true
-			c.stats.zonesReused++
+		r, im, z := zs.old, zs.im, t[zs]
+		whole := z.same && z.n == len(r.inserted)
+		extend := c.stableRefs && z.sharedSame && z.shared == len(r.inserted)
+		if (whole || extend) && (im == nil || im.readErr == nil && sha256.Sum256(im.data) == r.fileSum && sameIncludes(r, im)) {
+			if whole {
+				zs.z, zs.reused = r.zone, true
+				c.stats.zonesReused++
+			} else {
+				zs.z, zs.extended = r.zone.Extend(z.fresh), true
+				c.stats.zonesExtended++
+			}
 			if im != nil {
 				close(im.done)
 			}
 			continue
 		}
 		c.stats.zonesBuilt++
-		z, err := r.build()
+		built, err := r.build()
 		if err != nil {
 			c.errf(r.rng, "Invalid zone", "Zone %q: %v.", r.origin, err)
 			if im != nil {
@@ -726,12 +767,55 @@ func (c *compilation) buildRecordedZones() {
 			}
 			continue
 		}
-		z.Reserve(t[zs].n) // its services, inserted next
-		zs.z = z
+		built.Reserve(z.n) // its services, inserted next
+		zs.z = built
 		if im != nil {
 			c.startImport(im, true)
 		}
 	}
+}
+
+// assignRefs gives each pending service its Ref: its place in file order, as Load
+// does, unless every service of the Compiler's last snapshot stays as it was (each
+// shared from its record under its Ref: services were only added). They then keep their
+// Refs, and the new ones are numbered after them in file order, so that an API write that
+// adds a service neither copies the services after it nor builds its zone again.
+func (c *compilation) assignRefs() {
+	c.refs = make([]zones.ServiceRef, len(c.pending))
+	for k := range c.refs {
+		c.refs[k] = zones.ServiceRef(k)
+	}
+	cc := c.cc
+	if cc == nil || cc.services == nil || c.dropsServices || c.diags.HasErrors() {
+		return
+	}
+	shared := 0
+	for k := range c.pending {
+		p := &c.pending[k]
+		if !p.shared {
+			if p.u.old != nil {
+				return // a record's service compiled again or copied
+			}
+			continue
+		}
+		if r := int(p.s.Ref); r >= len(cc.services) || cc.services[r] != p.s {
+			return
+		}
+		shared++
+	}
+	if shared != len(cc.services) {
+		return
+	}
+	next := len(cc.services)
+	for k := range c.pending {
+		if p := &c.pending[k]; p.shared {
+			c.refs[k] = p.s.Ref
+		} else {
+			c.refs[k] = zones.ServiceRef(next)
+			next++
+		}
+	}
+	c.stableRefs, c.stats.stableRefs = true, true
 }
 
 // includeSum is the SHA-256 over the included files' paths and contents, in order.

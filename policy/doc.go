@@ -63,26 +63,30 @@
 // pool or service of a record, the records' names are known distinct and the maps of
 // names (PoolByName, and the ranges of pools and services) start from the last Load's,
 // less the files dropped, instead of 20,000 lookups and insertions (prefill). The
-// snapshot-wide structures are built again: Pools and PoolByName, Members and so every
-// Member.Index (dense, in declaration order, the index of health views), Services and
-// every Ref, the zone set, Files and Hash (on a goroutine of its own while services
-// compile; the Hash sums a digest per file, which a record keeps, so only new files are
-// hashed). Blocks take what they can from their records:
+// snapshot-wide structures are built again: Pools and PoolByName, Members and Services,
+// the zone set, Files and Hash (on a goroutine of its own while services compile; the
+// Hash sums a digest per file, which a record keeps, so only new files are hashed).
+// Numbers (Member.Index, the index of health views, and Service.Ref, the zones' service
+// references) are dense, 0..len-1. Load gives them in declaration order; so does a
+// Compiler's Load that removes or changes a pool or service, but one that only adds
+// keeps the last snapshot's numbers and numbers what it adds after them (stableMembers,
+// stableRefs), so that a new pool or service does not move the numbers of half the
+// others. Blocks take what they can from their records:
 //
 //   - A pool is a function of its block alone. Its members keep the indexes of the
-//     snapshot it was compiled for; when the pools before it now hold another number of
-//     members, it is copied with its members renumbered.
+//     snapshot it was compiled for; in declaration order, when the pools before it now
+//     hold another number of members, it is copied with its members renumbered.
 //   - A service is reused when what compiling it reads besides its block is what it
 //     was: its pools and fallback (the very objects, or copies that only renumbered
 //     their members, and then the service is copied with its candidates gathered from
 //     them), the origin of its zone, and for a service that needs GeoIP the geoip
 //     block's databases. A service whose Ref moved is copied. Otherwise its file is
 //     parsed again and it compiles as in Load.
-//   - A zone is built again from its recipe, its file imported again and the services
-//     inserted, unless its file has the same contents (SHA-256) and it receives the same
-//     services under the same Refs, when it is the zone of the record. zones.Zone is
-//     read-only once built but has no copy: a service added or removed before the
-//     others moves their Refs and rebuilds the zone, a zone file included.
+//   - A zone is the zone of the record when its file has the same contents (SHA-256)
+//     and it receives the same services under the same Refs; it extends that zone
+//     (zones.Zone.Extend, which copies the index of names and the nodes it changes) when
+//     it receives them and new ones besides, under numbers kept; otherwise it is built
+//     again from its recipe, its file imported again and the services inserted.
 //   - Any block whose record would report something (a duplicate) or no longer fits
 //     compiles from its source, so every diagnostic comes from the code Load runs, in
 //     Load's order.
@@ -96,8 +100,9 @@
 //
 // Equality is tested, not only argued: random edit sequences over every golden policy
 // and a generated one (compile_test.go, FuzzCompiler) compare each Compiler.Load with a
-// Load of the same files (reflect.DeepEqual of the snapshots, diagnostics with their
-// ranges) and check that earlier snapshots did not change.
+// Load of the same files (reflect.DeepEqual of the snapshots, zones by what they hold;
+// where the numbers differ, everything but the numbers, and the numbering's invariants;
+// diagnostics with their ranges) and check that earlier snapshots did not change.
 //
 // # Select
 //

@@ -137,6 +137,9 @@ func newCompilation(cc *Compiler) *compilation {
 // either replay the record or compile the block.
 func (c *compilation) run(files []File) (*Snapshot, hcl.Diagnostics) {
 	dropped := c.parseUnits(files)
+	for _, r := range dropped {
+		c.dropsServices = c.dropsServices || len(r.services) > 0
+	}
 	snap := &Snapshot{}
 	if c.sizes.pools > 0 { // the last Load's sizes: the slices are not grown step by step
 		snap.Pools, snap.Members = make([]*Pool, 0, c.sizes.pools), make([]*Member, 0, c.sizes.members)
@@ -173,6 +176,7 @@ func (c *compilation) run(files []File) (*Snapshot, hcl.Diagnostics) {
 			c.serviceAt(u, i)
 		}
 	}
+	c.assignRefs()
 	c.buildRecordedZones()
 	c.waitImports()
 	c.insertServices()
@@ -490,6 +494,12 @@ type compilation struct {
 	// gonePools holds the pools of its records that no file of this compilation kept.
 	prefilled bool
 	gonePools map[*Pool]bool
+	// stableMembers says that the members of the Compiler's last snapshot keep their
+	// indexes, Members starting as its (prefill); stableRefs that its services keep
+	// their Refs (assignRefs). refs holds the Ref of each pending service.
+	stableMembers, stableRefs bool
+	dropsServices             bool // a record dropped held a service
+	refs                      []zones.ServiceRef
 	// zonesSame says that the zones have the origins they had in the Compiler's last
 	// Load, which the service block of a record then lives in again; byOrigin finds them.
 	zonesSame bool
@@ -518,6 +528,9 @@ type zoneState struct {
 	old      *zoneRecord
 	reused   bool
 	inserted []insertedService
+	// extended says that z extends old's zone, which held its services from records:
+	// only the others are inserted (buildRecordedZones).
+	extended bool
 }
 
 // fqdn lower-cases a name and makes it fully qualified.

@@ -3,6 +3,7 @@ package policy
 import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/miekg/dns"
+	"slices"
 
 	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/policy/balance"
@@ -238,12 +239,19 @@ type pendingService struct {
 }
 
 // insertServices inserts the compiled services into their zones, in declaration order,
-// giving each its index in Snapshot.Services as its ServiceRef. A zone reused from a
-// Compiler's record holds them already, under the same references (buildRecordedZones).
+// each under its Ref (assignRefs), its index in Snapshot.Services. A zone reused from a
+// Compiler's record holds them already, under the same references, and one extended
+// from it holds those of records (buildRecordedZones).
 func (c *compilation) insertServices() {
+	if c.stableRefs {
+		c.snap.Services = make([]*Service, len(c.pending))
+	}
 	for k := range c.pending {
 		p := &c.pending[k]
 		ref := zones.ServiceRef(len(c.snap.Services))
+		if c.stableRefs {
+			ref = c.refs[k]
+		}
 		switch {
 		case !p.shared:
 			p.s.Ref = ref
@@ -255,15 +263,26 @@ func (c *compilation) insertServices() {
 			if z.z == nil {
 				continue // it could not be built (reported)
 			}
-			if err := z.z.InsertService(p.s.Name, ref); err != nil {
-				c.zoneErr(*p.rng, p.s.Name, err)
-				continue
+			if !z.extended || !p.shared { // an extended zone holds the shared ones
+				if err := z.z.InsertService(p.s.Name, ref); err != nil {
+					c.zoneErr(*p.rng, p.s.Name, err)
+					continue
+				}
 			}
 			if c.cc != nil {
 				z.inserted = append(z.inserted, insertedService{name: p.s.Name, ref: ref})
 			}
 		}
-		c.snap.Services = append(c.snap.Services, p.s)
+		if c.stableRefs {
+			c.snap.Services[ref] = p.s
+		} else {
+			c.snap.Services = append(c.snap.Services, p.s)
+		}
+	}
+	if c.stableRefs && c.diags.HasErrors() {
+		// A service left out leaves its slot empty; no snapshot is made, but the checks
+		// that follow still read Services.
+		c.snap.Services = slices.DeleteFunc(c.snap.Services, func(s *Service) bool { return s == nil })
 	}
 	c.checkSRVTargets()
 }

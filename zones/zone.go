@@ -3,6 +3,7 @@ package zones
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -33,6 +34,11 @@ type Zone struct {
 	// slab hands out nodes a batch at a time: one allocation per nodeBatch names instead
 	// of one per name (a million-name zone file made a million).
 	slab []node
+
+	// gen is 0 for a zone that New made and one more than its base's for a zone that
+	// Extend made. A node whose gen is below the zone's belongs to a zone it was extended
+	// from, which may still serve: own copies it before a change.
+	gen uint32
 }
 
 // Reserve makes room in the zone for n more names, so that inserting thousands of them
@@ -45,6 +51,54 @@ func (z *Zone) Reserve(n int) {
 	nodes := make(map[string]*node, len(z.nodes)+n)
 	maps.Copy(nodes, z.nodes)
 	z.nodes = nodes
+}
+
+// Extend returns a zone that holds what z holds and takes more services (InsertService),
+// with room for n of them, leaving z as it is: z's nodes are shared until one must
+// change (the parent of a new name, a name that becomes a service), and then copied. An
+// API write that adds one service to a zone of 10,000 thus copies the index of names and
+// a node or two, instead of building the zone again. The extended zone takes no records
+// (Insert, ImportFile): a record would change nodes in ways (glue, cuts, additional
+// data) that copying one node at a time does not follow.
+func (z *Zone) Extend(n int) *Zone {
+	e := *z
+	e.nodes = make(map[string]*node, len(z.nodes)+max(n, 0))
+	maps.Copy(e.nodes, z.nodes)
+	e.slab = nil // z's spare nodes are z's to hand out
+	e.gen = z.gen + 1
+	return &e
+}
+
+// own returns the zone's own copy of n, copying it first when it belongs to the zone
+// this one was extended from.
+func (z *Zone) own(n *node) *node {
+	if n.gen == z.gen {
+		return n
+	}
+	c := z.alloc()
+	*c = *n
+	c.gen = z.gen
+	z.nodes[c.name] = c
+	if n == z.apex {
+		z.apex = c
+	}
+	for _, typ := range extraTypes {
+		if x, ok := z.extra[extraKey{n, typ}]; ok {
+			z.extra = maps.Clone(z.extra) // the base zone's map keys n
+			z.extra[extraKey{c, typ}] = x
+		}
+	}
+	return c
+}
+
+// alloc returns a zeroed node from the slab.
+func (z *Zone) alloc() *node {
+	if len(z.slab) == 0 {
+		z.slab = make([]node, nodeBatch)
+	}
+	n := &z.slab[0]
+	z.slab = z.slab[1:]
+	return n
 }
 
 // nodeBatch is the number of nodes allocated at once; a batch lives as long as its zone.
@@ -65,6 +119,7 @@ type node struct {
 	all     []dns.RR // every RR of rrsets, for qtype ANY
 	service ServiceRef
 	kids    int32  // child nodes; 0 lets a new cut skip looking for names below it
+	gen     uint32 // the Zone.gen of the zone that made it
 	cname   string // lower-case CNAME target, "" when the node has no CNAME
 	// cut is the topmost delegation cut at or above this node (itself when it is one),
 	// nil when the node is authoritative data.
@@ -203,13 +258,9 @@ func (z *Zone) node(name string) *node {
 
 // newNode creates the node of a name that has none yet, and its missing ancestors.
 func (z *Zone) newNode(name string) *node {
-	p := z.node(parentName(name))
-	if len(z.slab) == 0 {
-		z.slab = make([]node, nodeBatch)
-	}
-	n := &z.slab[0]
-	z.slab = z.slab[1:]
-	*n = node{name: name, parent: p, service: NoService, cut: p.cut}
+	p := z.own(z.node(parentName(name)))
+	n := z.alloc()
+	*n = node{name: name, parent: p, service: NoService, cut: p.cut, gen: z.gen}
 	p.kids++
 	if strings.HasPrefix(name, "*.") {
 		p.wild = n
@@ -254,6 +305,9 @@ func (z *Zone) Insert(rr dns.RR) error { return z.insert(rr, false) }
 func (z *Zone) insert(rr dns.RR, owned bool) error {
 	if rr == nil {
 		return fmt.Errorf("insert: nil record: %w", ErrUnsupportedType)
+	}
+	if z.gen > 0 {
+		return fmt.Errorf("insert: zone %s was extended from another: it takes services only", z.origin)
 	}
 	h := rr.Header()
 	name := lower(dns.Fqdn(h.Name))
@@ -480,7 +534,7 @@ func (z *Zone) InsertService(name string, ref ServiceRef) error {
 	if m := z.nodes[n]; m != nil && m.hasData() {
 		return fmt.Errorf("%s: %w", what(), ErrServiceConflict)
 	}
-	m := z.node(n)
+	m := z.own(z.node(n))
 	m.service = ref
 	z.names++
 	return nil
@@ -671,4 +725,47 @@ func lower(s string) string {
 		}
 	}
 	return s
+}
+
+// Same reports whether z and o hold the same data: the same names, each with the same
+// records, service, delegation, glue and additional data, and the same SOA. A zone
+// extended with services (Extend) and one built whole with them are the same when every
+// answer they give is, though their nodes are laid out apart.
+func (z *Zone) Same(o *Zone) bool {
+	if z.origin != o.origin || z.names != o.names || len(z.nodes) != len(o.nodes) || !reflect.DeepEqual(z.soa, o.soa) {
+		return false
+	}
+	name := func(n *node) string {
+		if n == nil {
+			return ""
+		}
+		return n.name
+	}
+	for k, a := range z.nodes {
+		b := o.nodes[k]
+		if b == nil || a.service != b.service || a.cname != b.cname || a.kids != b.kids ||
+			name(a.parent) != name(b.parent) || name(a.wild) != name(b.wild) || name(a.cut) != name(b.cut) ||
+			!reflect.DeepEqual(a.rrsets, b.rrsets) || !reflect.DeepEqual(a.all, b.all) || !reflect.DeepEqual(a.glue, b.glue) {
+			return false
+		}
+		for _, typ := range extraTypes {
+			if !reflect.DeepEqual(z.extra[extraKey{a, typ}], o.extra[extraKey{b, typ}]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Same reports whether the sets hold the same zones (Zone.Same).
+func (s *Set) Same(o *Set) bool {
+	if len(s.zones) != len(o.zones) {
+		return false
+	}
+	for i, z := range s.zones {
+		if !z.Same(o.zones[i]) {
+			return false
+		}
+	}
+	return true
 }
