@@ -156,6 +156,8 @@ type zoneRecord struct {
 	// includeSum covers: the zone is reused only when they read the same again.
 	includes   []string
 	includeSum [sha256.Size]byte
+	// recRng locates the zone's CNAME and DS record blocks, for checkZones (read only).
+	recRng map[recKey]hcl.Range
 }
 
 // zoneRecipe is what a zone block compiles to, before its file is imported and services
@@ -420,7 +422,7 @@ func (c *compilation) commit() {
 		if zs.reused {
 			continue // its record stands
 		}
-		r := &zoneRecord{zoneRecipe: zs.recipe, zone: zs.z, inserted: zs.inserted}
+		r := &zoneRecord{zoneRecipe: zs.recipe, zone: zs.z, inserted: zs.inserted, recRng: zs.recRng}
 		if zs.old != nil {
 			r.zoneRecipe = zs.old.zoneRecipe
 		}
@@ -542,7 +544,7 @@ func (c *compilation) zoneAt(u *unit, i int) {
 			dup = dup || z.origin == r.origin
 		}
 		if !dup {
-			zs := &zoneState{origin: r.origin, rng: r.rng, old: r, u: u, i: i}
+			zs := &zoneState{origin: r.origin, rng: r.rng, old: r, u: u, i: i, recRng: r.recRng}
 			c.zones = append(c.zones, zs)
 			if r.file != nil {
 				// Read now, for the hash (startHash); imported (or not) by

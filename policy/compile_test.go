@@ -842,3 +842,52 @@ func TestCNAMELoopThroughService(t *testing.T) {
 		}
 	}
 }
+
+// TestCompilerAddsCNAMELoop: a Compiler's Load that only adds (stable numbers, the zone
+// extended) skips the zone checks for services that answer addresses, which can close no
+// CNAME loop, and still makes them for a host-name service, which can: its loop is
+// refused as Load refuses it.
+func TestCompilerAddsCNAMELoop(t *testing.T) {
+	base := []File{{Name: "a.hcl", Data: []byte(`zone "glb.test" {
+  nameservers = ["ns1.glb.test"]
+  record "ns1" {
+    type   = "A"
+    values = ["192.0.2.53"]
+  }
+  record "loop1" {
+    type   = "CNAME"
+    values = ["loop2.glb.test."]
+  }
+}
+pool "addr" {
+  member "a" { address = "192.0.2.1" }
+}
+service "first.glb.test" {
+  pools = ["addr"]
+}
+`)}}
+	for _, tc := range []struct {
+		name, member string
+		loop         bool
+	}{
+		{"address service at the CNAME's target", `address = "192.0.2.2"`, false},
+		{"host-name service back to the CNAME", `host = "loop1.glb.test"`, true},
+	} {
+		cc := &Compiler{}
+		if _, diags := cc.Load(base); diags.HasErrors() {
+			t.Fatal(diags.Error())
+		}
+		files := append(slices.Clone(base),
+			File{Name: "b-pool.hcl", Data: []byte("pool \"p\" {\n  member \"a\" { " + tc.member + " }\n}\n")},
+			File{Name: "c-service.hcl", Data: []byte("service \"loop2.glb.test\" {\n  pools = [\"p\"]\n}\n")})
+		cs, cd := cc.Load(files)
+		ls, ld := Load(files)
+		sameResult(t, tc.name, cs, ls, cd, ld)
+		if !cc.stats.stableRefs || cc.stats.zonesExtended != 1 {
+			t.Errorf("%s: compiled %+v, want the services' numbers kept and the zone extended", tc.name, cc.stats)
+		}
+		if got := cd.HasErrors(); got != tc.loop {
+			t.Errorf("%s: errors %v, want %v: %s", tc.name, got, tc.loop, cd.Error())
+		}
+	}
+}

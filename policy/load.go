@@ -188,7 +188,7 @@ func (c *compilation) run(files []File) (*Snapshot, hcl.Diagnostics) {
 		set, err := zones.NewSet(zs...)
 		if err != nil {
 			c.errf(hcl.Range{}, "Invalid zones", "%v", err)
-		} else {
+		} else if !c.onlyAddressesAdded() {
 			c.checkZones(set)
 		}
 		snap.Zones = set
