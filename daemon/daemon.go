@@ -83,8 +83,9 @@ import (
 
 // Config is what cmd/glbdns gathers from flags and the environment.
 type Config struct {
-	// Listen is the UDP and TCP address of the DNS server ("127.0.0.1:5353").
-	Listen string
+	// Listen are the UDP and TCP addresses of the DNS server (none: "127.0.0.1:5353"),
+	// each as dnsserver.Config.Addrs takes them.
+	Listen []string
 	// TCP bounds the DNS TCP listener (0 = dnsserver's defaults).
 	TCP TCPLimits
 	// NSID, Identity and ServerVersion say which node answered, to those who ask (NSID,
@@ -219,7 +220,7 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), returnDelay: returnDelay}
 	d.bg, d.bgCancel = context.WithCancel(context.Background())
-	d.srv = dnsserver.New(dnsserver.Config{Addr: cfg.Listen, Logger: d.log, MaxTCPConns: cfg.TCP.MaxConns,
+	d.srv = dnsserver.New(dnsserver.Config{Addrs: cfg.Listen, Logger: d.log, MaxTCPConns: cfg.TCP.MaxConns,
 		MaxTCPConnsPerPrefix: cfg.TCP.MaxConnsPerPrefix, TCPIdleTimeout: cfg.TCP.IdleTimeout, TCPQueryTimeout: cfg.TCP.QueryTimeout,
 		NSID: cfg.NSID, Identity: cfg.Identity, Version: cfg.ServerVersion, RRL: cfg.RRL})
 	if err := d.loadCookieSecrets(); err != nil {
@@ -285,9 +286,12 @@ type TCPLimits struct {
 }
 
 // openStore opens the policy store: on etcd when Config.Etcd has endpoints, with the
-// local cache of the managed objects, else on the managed folder.
+// local cache of the managed objects, else on the managed folder. Without an admin token
+// nothing can write the folder, so it is opened read-only: not created when missing, so
+// that a node without a write API starts on a read-only file system.
 func (d *Daemon) openStore() (*store.Store, error) {
-	src := store.Source{ManagedDir: d.cfg.ManagedDir, Etcd: d.cfg.Etcd, PolicyFromEtcd: d.cfg.PolicyFromEtcd}
+	src := store.Source{ManagedDir: d.cfg.ManagedDir, Etcd: d.cfg.Etcd, PolicyFromEtcd: d.cfg.PolicyFromEtcd,
+		ReadOnly: d.cfg.AdminToken == ""}
 	if len(d.cfg.Etcd.Endpoints) > 0 {
 		src.Cache = d.cfg.PolicyCache
 		if src.Cache == "" && !d.cfg.PolicyFromEtcd {
@@ -567,7 +571,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return fmt.Errorf("start dns server: %w", <-errc)
 	}
 	snap, _ := srv.Current()
-	log.Info("serving", "addr", srv.Addr().String(), "policy", d.cfg.PolicyPath,
+	// addr= is the first address (what scripts read); addrs= every one, with -listen repeated.
+	var addrs []string
+	for _, a := range srv.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	log.Info("serving", "addr", srv.Addr().String(), "addrs", strings.Join(addrs, ","), "policy", d.cfg.PolicyPath,
 		"zones", len(snap.Zones.Zones()), "services", len(snap.Services), "policy_hash", snap.Hash)
 	d.ready.Store(true)
 

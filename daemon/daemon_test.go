@@ -103,7 +103,7 @@ func startDaemonLog(t *testing.T, dir string, noWatch bool, w io.Writer) *Daemon
 // (writing to w) and the debounce.
 func startDaemonCfg(t *testing.T, cfg Config, w io.Writer) *Daemon {
 	t.Helper()
-	cfg.Listen, cfg.Admin, cfg.ReloadDebounce = "127.0.0.1:0", "127.0.0.1:0", 50*time.Millisecond
+	cfg.Listen, cfg.Admin, cfg.ReloadDebounce = []string{"127.0.0.1:0"}, "127.0.0.1:0", 50*time.Millisecond
 	cfg.Logger = slog.New(slog.NewTextHandler(w, nil))
 	d, err := New(cfg)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,7 +23,12 @@ import (
 type Config struct {
 	// Addr is the address UDP and TCP listen on (same address and port for both).
 	// Default "127.0.0.1:5353". Port 0 picks a free port; both protocols get the same one.
+	// A host of "::" (or none) is one dual-stack socket per protocol on Linux, which
+	// answers IPv4 too (IPv4-mapped), unless net.ipv6.bindv6only is set.
 	Addr string
+	// Addrs, when not empty, are the addresses to listen on instead of Addr, each as Addr
+	// is: UDP and TCP, port 0 picking a free port for each address on its own.
+	Addrs []string
 	// Logger receives the server's logs (never one line per query at info level).
 	// Default slog.Default().
 	Logger *slog.Logger
@@ -85,6 +91,9 @@ const DefaultAddr = "127.0.0.1:5353"
 func (c *Config) setDefaults() {
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
+	}
+	if len(c.Addrs) == 0 {
+		c.Addrs = []string{c.Addr}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -202,11 +211,11 @@ type Server struct {
 	lmu      sync.Mutex
 	started  bool
 	closed   bool
-	udp      []net.PacketConn // the sockets as bound (on Linux closed again once detached)
+	udp      []net.PacketConn // the sockets as bound, of every address (on Linux closed again once detached)
 	wake     []func()         // wakes a UDP loop blocked in the kernel (udp_linux.go)
-	tcp      net.Listener
+	tcp      []net.Listener   // one per address
 	conns    map[net.Conn]struct{}
-	addr     netip.AddrPort
+	addrs    []netip.AddrPort // bound, in the order of Config.Addrs
 	ready    chan struct{}
 	readyOne sync.Once
 	done     chan struct{}
@@ -226,7 +235,7 @@ func New(cfg Config) *Server {
 		ready: make(chan struct{}),
 		done:  make(chan struct{}),
 	}
-	s.metrics = newMetrics(&s.panics, cfg.UDPWorkers)
+	s.metrics = newMetrics(&s.panics, cfg.UDPWorkers*len(cfg.Addrs)) // a shard for every UDP socket
 	s.tcpConns = newTCPConns(&s.cfg)
 	s.rrl = newRRL(cfg.RRL)
 	s.SetCookieSecrets(cfg.CookieSecrets)
@@ -342,20 +351,31 @@ func (s *Server) Panics() uint64 { return s.panics.Load() }
 // Ready is closed once Start has bound its sockets (or failed to).
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
-// Addr is the bound address, the same port for UDP and TCP; the zero AddrPort before
-// Start has bound.
+// Addr is the first bound address, the same port for UDP and TCP; the zero AddrPort
+// before Start has bound.
 func (s *Server) Addr() netip.AddrPort {
 	s.lmu.Lock()
 	defer s.lmu.Unlock()
-	return s.addr
+	if len(s.addrs) == 0 {
+		return netip.AddrPort{}
+	}
+	return s.addrs[0]
+}
+
+// Addrs is every bound address, in the order of Config.Addrs; none before Start has bound.
+func (s *Server) Addrs() []netip.AddrPort {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	return slices.Clone(s.addrs)
 }
 
 // ErrServerClosed is returned by Start when the server was shut down before it started, or
 // when it is started twice.
 var ErrServerClosed = errors.New("dnsserver: server closed")
 
-// Start binds the UDP sockets and the TCP listener and serves until ctx is done or
-// Shutdown is called. It returns nil after a clean stop, or the bind error.
+// Start binds the UDP sockets and the TCP listener of every address and serves until ctx
+// is done or Shutdown is called. It returns nil after a clean stop, or the bind error
+// (nothing is served when one address fails to bind).
 func (s *Server) Start(ctx context.Context) error {
 	s.lmu.Lock()
 	if s.started || s.closed {
@@ -366,35 +386,53 @@ func (s *Server) Start(ctx context.Context) error {
 	s.started = true
 	s.lmu.Unlock()
 
-	udp, tcp, err := listen(ctx, s.cfg.Addr, s.cfg.UDPWorkers, s.log)
-	if err != nil {
-		s.lmu.Lock()
-		s.closed = true
-		s.lmu.Unlock()
-		s.markReady()
-		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	var (
+		udp    []net.PacketConn
+		tcp    []net.Listener
+		counts []int // UDP sockets of each address
+	)
+	closeAll := func() {
+		for _, c := range udp {
+			c.Close()
+		}
+		for _, l := range tcp {
+			l.Close()
+		}
+	}
+	for _, addr := range s.cfg.Addrs {
+		u, t, err := listen(ctx, addr, s.cfg.UDPWorkers, s.log)
+		if err != nil {
+			closeAll()
+			s.lmu.Lock()
+			s.closed = true
+			s.lmu.Unlock()
+			s.markReady()
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		udp, tcp, counts = append(udp, u...), append(tcp, t), append(counts, len(u))
 	}
 	s.lmu.Lock()
 	if s.closed { // Shutdown raced with the bind.
 		s.lmu.Unlock()
-		for _, c := range udp {
-			c.Close()
-		}
-		tcp.Close()
+		closeAll()
 		s.markReady()
 		return nil
 	}
 	s.udp, s.tcp = udp, tcp
-	s.addr = tcp.Addr().(*net.TCPAddr).AddrPort()
-	s.addr = netip.AddrPortFrom(s.addr.Addr().Unmap(), s.addr.Port())
+	for _, t := range tcp {
+		a := t.Addr().(*net.TCPAddr).AddrPort()
+		s.addrs = append(s.addrs, netip.AddrPortFrom(a.Addr().Unmap(), a.Port()))
+	}
 	loops := s.udpLoops(udp) // under lmu: stop must see every loop's wake function
 	s.lmu.Unlock()
 
 	for _, loop := range loops {
 		s.goLoop("udp", loop)
 	}
-	s.goLoop("tcp", func() { s.serveTCP(tcp) })
-	s.log.Info("listening", "addr", s.addr.String(), "udp_sockets", len(udp))
+	for i, t := range tcp {
+		s.goLoop("tcp", func() { s.serveTCP(t) })
+		s.log.Info("listening", "addr", s.addrs[i].String(), "udp_sockets", counts[i])
+	}
 	s.markReady()
 
 	select {
@@ -429,8 +467,8 @@ func (s *Server) stop() {
 	for _, wake := range s.wake {
 		wake()
 	}
-	if s.tcp != nil {
-		s.tcp.Close()
+	for _, l := range s.tcp {
+		l.Close()
 	}
 	for c := range s.conns {
 		c.Close()

@@ -77,25 +77,43 @@ type proc struct {
 }
 
 // start runs bin with args and waits (bounded) for a log line with key=VALUE, e.g. the
-// "serving" line's addr=127.0.0.1:PORT. It returns the value.
+// "serving" line's addr=127.0.0.1:PORT (or "key":"VALUE" in a JSON log). It returns the
+// value.
 func start(t *testing.T, bin string, addrKey string, args ...string) (*proc, string) {
 	t.Helper()
-	p := &proc{t: t, addr: make(chan string, 1), done: make(chan struct{})}
-	if bin == "glbdns" && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "-rrl-") }) {
+	return startEnv(t, nil, bin, addrKey, args...)
+}
+
+// startEnv is start with env added to the test's environment.
+func startEnv(t *testing.T, env []string, bin string, addrKey string, args ...string) (*proc, string) {
+	t.Helper()
+	if bin == "glbdns" && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "-rrl-") }) &&
+		!slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "GLBDNS_RRL_") }) {
 		// The tests' own client, 127.0.0.1, counts the answers of hundreds of queries a
 		// second: rate limiting, on by default, spares it. The tests of rate limiting
 		// query from other addresses, or set their own -rrl- flags.
 		args = append([]string{"-rrl-exempt", "127.0.0.1"}, args...)
 	}
-	p.cmd = exec.Command(binary(t, bin), args...)
+	cmd := exec.Command(binary(t, bin), args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	return startCmd(t, cmd, bin, addrKey)
+}
+
+// startCmd is start of a command made by the caller (a binary run under unshare), named
+// name in failures.
+func startCmd(t *testing.T, cmd *exec.Cmd, name, addrKey string) (*proc, string) {
+	t.Helper()
+	p := &proc{t: t, addr: make(chan string, 1), done: make(chan struct{}), cmd: cmd}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
+		t.Fatalf("start %s: %v", name, err)
 	}
-	re := regexp.MustCompile(`\b` + addrKey + `=(\S+)`)
+	re := regexp.MustCompile(`\b` + addrKey + `=(\S+)|"` + addrKey + `":"([^"]+)"`)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sent := false
@@ -105,7 +123,7 @@ func start(t *testing.T, bin string, addrKey string, args ...string) (*proc, str
 			p.logs.WriteString(line + "\n")
 			p.mu.Unlock()
 			if m := re.FindStringSubmatch(line); m != nil && !sent {
-				p.addr <- strings.Trim(m[1], `"`)
+				p.addr <- strings.Trim(m[1]+m[2], `"`)
 				sent = true
 			}
 		}
@@ -118,9 +136,9 @@ func start(t *testing.T, bin string, addrKey string, args ...string) (*proc, str
 	case a := <-p.addr:
 		return p, a
 	case <-p.done:
-		t.Fatalf("%s exited before it was ready: %v\n%s", bin, p.err, p.Logs())
+		t.Fatalf("%s exited before it was ready: %v\n%s", name, p.err, p.Logs())
 	case <-time.After(15 * time.Second):
-		t.Fatalf("%s not ready after 15s\n%s", bin, p.Logs())
+		t.Fatalf("%s not ready after 15s\n%s", name, p.Logs())
 	}
 	return nil, ""
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,7 +29,10 @@ func push(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("policy push", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	etcd := cli.EtcdFlags(fs, "GLBDNS")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.ParseEnv(fs, "GLBDNS", args); err != nil { // glbdns's etcd variables, GLBDNS_ETCD_*
+		if errors.Is(err, cli.ErrEnv) {
+			fmt.Fprintln(stderr, "glbctl policy push:", err) // fs printed a command line's own
+		}
 		return 2
 	}
 	if fs.NArg() != 1 {

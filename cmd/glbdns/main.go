@@ -25,39 +25,29 @@ func main() {
 	var (
 		cfg       daemon.Config
 		healthURL cli.Strings
-		level     string
+		listen    cli.Strings
 		version   bool
 		noWatch   bool
 		tokenFile string
 		err       error
 	)
-	healthURL.FromEnv("GLBDNS_HEALTH")
-	flag.StringVar(&cfg.Listen, "listen", cli.Env("GLBDNS_LISTEN", "127.0.0.1:5353"), "UDP and TCP `address` to answer DNS on (env GLBDNS_LISTEN)")
-	flag.Func("nsid", "name server identifier returned to queries that ask for one (RFC 5001): text, or hex after 0x (env GLBDNS_NSID); default none", func(v string) error {
+	flag.Var(&listen, "listen", "UDP and TCP `address` to answer DNS on, repeatable (the environment's is comma-separated); [::]:PORT answers IPv4 and IPv6 (default "+dnsserver.DefaultAddr+")")
+	flag.Func("nsid", "name server identifier returned to queries that ask for one (RFC 5001): text, or hex after 0x; default none", func(v string) error {
 		b, err := cli.NSID(v)
 		cfg.NSID = b
 		return err
 	})
-	if v := os.Getenv("GLBDNS_NSID"); v != "" {
-		b, err := cli.NSID(v)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "glbdns: GLBDNS_NSID:", err)
-			os.Exit(2)
-		}
-		cfg.NSID = b
-	}
-	flag.StringVar(&cfg.Identity, "identity", cli.Env("GLBDNS_IDENTITY", ""), "`name` answered to CHAOS TXT id.server and hostname.bind (RFC 4892; env GLBDNS_IDENTITY); default none: refused")
-	flag.StringVar(&cfg.ServerVersion, "server-version", cli.Env("GLBDNS_SERVER_VERSION", ""), "`text` answered to CHAOS TXT version.bind and version.server (env GLBDNS_SERVER_VERSION); default none: refused")
+	flag.StringVar(&cfg.Identity, "identity", "", "`name` answered to CHAOS TXT id.server and hostname.bind (RFC 4892); default none: refused")
+	flag.StringVar(&cfg.ServerVersion, "server-version", "", "`text` answered to CHAOS TXT version.bind and version.server; default none: refused")
 	flag.IntVar(&cfg.RRL.Rate, "rrl-rate", dnsserver.DefaultRRLRate, "UDP replies a second one client network gets for one response (an answer, NXDOMAIN or NODATA in a zone, errors) before rate limiting holds them back, at most 16777215; 0: off")
 	flag.IntVar(&cfg.RRL.Slip, "rrl-slip", dnsserver.DefaultRRLSlip, "send every Nth rate-limited reply as an empty TC=1 reply (the client retries over TCP) and drop the others; 0 drops them all, 1 truncates them all")
 	flag.IntVar(&cfg.RRL.IPv4Prefix, "rrl-ipv4-prefix", 24, "IPv4 prefix length of a client network for rate limiting")
 	flag.IntVar(&cfg.RRL.IPv6Prefix, "rrl-ipv6-prefix", 56, "IPv6 prefix length of a client network for rate limiting")
 	flag.IntVar(&cfg.RRL.TableSize, "rrl-table-size", dnsserver.DefaultRRLTableSize, "rate-limiting buckets (8 bytes each): the client networks and responses limited at once")
 	var rrlExempt cli.Strings
-	rrlExempt.FromEnv("GLBDNS_RRL_EXEMPT")
-	flag.Var(&rrlExempt, "rrl-exempt", "client `prefix` never rate limited, repeatable or comma-separated (env GLBDNS_RRL_EXEMPT)")
+	flag.Var(&rrlExempt, "rrl-exempt", "client `prefix` never rate limited, repeatable or comma-separated")
 	flag.BoolVar(&cfg.Cookies, "cookies", true, "DNS cookies (RFC 7873, RFC 9018): a valid server cookie exempts a client from rate limiting")
-	flag.StringVar(&cfg.CookieSecretFile, "cookie-secret-file", cli.Env("GLBDNS_COOKIE_SECRET_FILE", ""), "`file` of cookie secrets, 32 hex digits a line: the first mints, the others are still accepted; shared by every node of a name server address, read again at each reload (env GLBDNS_COOKIE_SECRET_FILE); default a random secret of this process")
+	flag.StringVar(&cfg.CookieSecretFile, "cookie-secret-file", "", "`file` of cookie secrets, 32 hex digits a line: the first mints, the others are still accepted; shared by every node of a name server address, read again at each reload; default a random secret of this process")
 	flag.BoolVar(&cfg.AdminPublicMetrics, "admin-public-metrics", false, "serve /metrics without the admin token (every read but /healthz and /readyz needs it when one is set)")
 	flag.BoolVar(&cfg.AdminPublicStatus, "admin-public-status", false, "serve the status page and /v1/state without the admin token")
 	flag.IntVar(&cfg.AdminMaxConns, "admin-max-conns", httpserve.DefaultMaxConns, "open admin connections at most (32 from one address); past it a new one is closed at once")
@@ -65,8 +55,8 @@ func main() {
 	flag.IntVar(&cfg.TCP.MaxConnsPerPrefix, "tcp-max-conns-per-prefix", 0, "open DNS TCP connections at most from one IPv4 /24 or IPv6 /56, as -tcp-max-conns (default a tenth of -tcp-max-conns)")
 	flag.DurationVar(&cfg.TCP.IdleTimeout, "tcp-idle-timeout", dnsserver.DefaultTCPIdleTimeout, "close a DNS TCP connection idle that long between queries")
 	flag.DurationVar(&cfg.TCP.QueryTimeout, "tcp-query-timeout", dnsserver.DefaultTCPQueryTimeout, "close a DNS TCP connection whose query, once its length has arrived, is not read and answered within that")
-	flag.StringVar(&cfg.PolicyPath, "policy", cli.Env("GLBDNS_POLICY", ""), "policy `path`: a .hcl file or a directory of .hcl files (env GLBDNS_POLICY)")
-	flag.Var(&healthURL, "health", "healthd `URL` to subscribe to, repeatable (env GLBDNS_HEALTH, comma-separated); none: every member is up")
+	flag.StringVar(&cfg.PolicyPath, "policy", "", "policy `path`: a .hcl file or a directory of .hcl files")
+	flag.Var(&healthURL, "health", "healthd `URL` to subscribe to, repeatable (the environment's is comma-separated); none: every member is up")
 	flag.DurationVar(&cfg.HealthStaleAfter, "health-stale-after", health.DefaultStaleAfter, "a healthd reporter silent this long stops counting")
 	flag.DurationVar(&cfg.HealthGrace, "health-grace", health.DefaultGrace, "with no fresh reporter, keep the last known health this long, then count members as -health-unknown-is says")
 	flag.Func("health-unknown-is", "how members of unknown health count unless their pool's unknown_is says: `up` (default, fail open) or down", func(v string) error {
@@ -80,28 +70,28 @@ func main() {
 		}
 		return nil
 	})
-	flag.StringVar(&cfg.Admin, "admin", cli.Env("GLBDNS_ADMIN", ""), "admin HTTP `address` (metrics, /healthz, /readyz, /v1/state, status page), e.g. 127.0.0.1:8053; empty: off (env GLBDNS_ADMIN)")
-	flag.StringVar(&cfg.ManagedDir, "managed-dir", cli.Env("GLBDNS_MANAGED_DIR", ""), "`folder` for objects written through the admin API (default: POLICY.managed beside the policy; env GLBDNS_MANAGED_DIR)")
+	flag.StringVar(&cfg.Admin, "admin", "", "admin HTTP `address` (metrics, /healthz, /readyz, /v1/state, status page), e.g. 127.0.0.1:8053; empty: off")
+	flag.StringVar(&cfg.ManagedDir, "managed-dir", "", "`folder` for objects written through the admin API (default: POLICY.managed beside the policy); without an admin token it is only read, when it exists")
 	etcd := cli.EtcdFlags(flag.CommandLine, "GLBDNS")
-	fromEtcd := cli.PolicyFromEtcd(flag.CommandLine, "GLBDNS")
-	flag.StringVar(&cfg.NodeID, "node-id", cli.Env("GLBDNS_NODE_ID", ""), "`name` of this node in the cluster (default: host name/DNS address; env GLBDNS_NODE_ID)")
-	flag.StringVar(&cfg.PolicyCache, "policy-cache", cli.Env("GLBDNS_POLICY_CACHE", ""), "`file` where a node on etcd keeps the managed objects it serves, and serves them from when it starts while etcd is down (default: POLICY.cache beside the policy, none with -policy-from-etcd; env GLBDNS_POLICY_CACHE)")
+	fromEtcd := cli.PolicyFromEtcd(flag.CommandLine)
+	flag.StringVar(&cfg.NodeID, "node-id", "", "`name` of this node in the cluster (default: host name/DNS address)")
+	flag.StringVar(&cfg.PolicyCache, "policy-cache", "", "`file` where a node on etcd keeps the managed objects it serves, and serves them from when it starts while etcd is down (default: POLICY.cache beside the policy, none with -policy-from-etcd)")
 	flag.StringVar(&tokenFile, "admin-token-file", "", "`file` holding the admin API's bearer token (else env GLBDNS_ADMIN_TOKEN); no token: the write API is off")
-	flag.StringVar(&cfg.GeoIPDatabase, "geoip-database", cli.Env("GLBDNS_GEOIP_DATABASE", ""), "GeoIP2 City or Country `mmdb`, overriding the policy's geoip block (env GLBDNS_GEOIP_DATABASE)")
-	flag.StringVar(&cfg.GeoIPASNDatabase, "geoip-asn-database", cli.Env("GLBDNS_GEOIP_ASN_DATABASE", ""), "GeoLite2 ASN `mmdb`, overriding the policy's geoip block (env GLBDNS_GEOIP_ASN_DATABASE)")
+	flag.StringVar(&cfg.GeoIPDatabase, "geoip-database", "", "GeoIP2 City or Country `mmdb`, overriding the policy's geoip block")
+	flag.StringVar(&cfg.GeoIPASNDatabase, "geoip-asn-database", "", "GeoLite2 ASN `mmdb`, overriding the policy's geoip block")
 	flag.BoolVar(&noWatch, "no-watch", false, "do not reload when the policy files change (SIGHUP still reloads)")
-	flag.StringVar(&level, "log-level", cli.Env("GLBDNS_LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env GLBDNS_LOG_LEVEL)")
+	logger := cli.LogFlags(flag.CommandLine)
 	flag.BoolVar(&version, "version", false, "print the version and exit")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "Usage: glbdns -policy PATH [flags]\n       glbdns -policy-from-etcd -etcd-endpoints URLS [flags]\n\nServes the zones and load-balanced names of an HCL policy. SIGHUP, or a change of\nits files, reloads the policy; SIGINT and SIGTERM stop the server cleanly.\n\nFlags:\n")
-		flag.PrintDefaults()
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: glbdns -policy PATH [flags]\n       glbdns -policy-from-etcd -etcd-endpoints URLS [flags]\n\nServes the zones and load-balanced names of an HCL policy. SIGHUP, or a change of\nits files, reloads the policy; SIGINT and SIGTERM stop the server cleanly.\n\nEvery flag but -version can be set in the environment instead, as GLBDNS_ and its\nname in capitals with _ for -: GLBDNS_RRL_RATE=100; a flag on the command line wins.\n\nFlags:\n")
+		cli.PrintDefaults(flag.CommandLine, "GLBDNS")
 	}
-	flag.Parse()
+	cli.MustParseEnv("glbdns", "GLBDNS")
 	if version {
 		fmt.Println(buildinfo.String("glbdns"))
 		return
 	}
-	cfg.HealthURLs = healthURL
+	cfg.HealthURLs, cfg.Listen = healthURL, listen
 	if cfg.RRL.Exempt, err = cli.Prefixes(rrlExempt); err != nil {
 		fmt.Fprintln(os.Stderr, "glbdns: -rrl-exempt:", err)
 		os.Exit(2)
@@ -114,7 +104,7 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.AdminToken = tok
-	log, err := cli.NewLogger(os.Stderr, level)
+	log, err := logger(os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "glbdns:", err)
 		os.Exit(2)

@@ -6,10 +6,9 @@
 //	        [-id NAME] [-advertise-url URL] [-log-level info]
 //
 // It loads exactly what glbdns serves: a policy store (policy/store) on the same policy
-// path and managed folder (-managed-dir, env HEALTHD_MANAGED_DIR, default
-// "POLICY.managed" beside the policy, as glbdns's), so pools and services made through
-// glbdns's admin API are probed too; with -etcd-endpoints (etcdctl's flag names, env
-// HEALTHD_ETCD_*) the managed documents come from the cluster's etcd instead, and healthd
+// path and managed folder (-managed-dir, default "POLICY.managed" beside the policy, as
+// glbdns's), so pools and services made through glbdns's admin API are probed too; with
+// -etcd-endpoints (etcdctl's flag names) the managed documents come from the cluster's etcd instead, and healthd
 // registers itself there as a reporter (its -advertise-url) so that every glbdns node of
 // the cluster watches it. It only reads the store, never writes it. The store's
 // watch (the policy files and the managed documents) and SIGHUP reload the policy; a
@@ -23,11 +22,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -44,25 +41,29 @@ func main() {
 	hostname, _ := os.Hostname()
 	var (
 		policyPath = flag.String("policy", "", "policy file or directory of .hcl files (required, unless -policy-from-etcd)")
-		managedDir = flag.String("managed-dir", cli.Env("HEALTHD_MANAGED_DIR", ""), "`folder` of the objects glbdns's admin API manages, read and watched (default: POLICY.managed beside the policy, as glbdns's -managed-dir; env HEALTHD_MANAGED_DIR)")
+		managedDir = flag.String("managed-dir", "", "`folder` of the objects glbdns's admin API manages, read and watched (default: POLICY.managed beside the policy, as glbdns's -managed-dir)")
 		listen     = flag.String("listen", "127.0.0.1:8054", "health API address")
 		id         = flag.String("id", hostname, "reporter id published in the health API")
-		logLevel   = flag.String("log-level", "info", "log level: debug, info, warn or error")
-		advertise  = flag.String("advertise-url", cli.Env("HEALTHD_ADVERTISE_URL", ""), "base `URL` glbdns nodes watch this reporter at when it registers in etcd (default http:// and the bound -listen address; env HEALTHD_ADVERTISE_URL)")
-		cache      = flag.String("policy-cache", cli.Env("HEALTHD_POLICY_CACHE", ""), "`file` where healthd on etcd keeps the managed objects it probes, and probes them from when it starts while etcd is down (default POLICY.healthd.cache beside the policy, none with -policy-from-etcd; env HEALTHD_POLICY_CACHE)")
+		logger     = cli.LogFlags(flag.CommandLine)
+		advertise  = flag.String("advertise-url", "", "base `URL` glbdns nodes watch this reporter at when it registers in etcd (default http:// and the bound -listen address)")
+		cache      = flag.String("policy-cache", "", "`file` where healthd on etcd keeps the managed objects it probes, and probes them from when it starts while etcd is down (default POLICY.healthd.cache beside the policy, none with -policy-from-etcd)")
 		maxConns   = flag.Int("max-conns", httpserve.DefaultMaxConns, "open health API connections at most (32 from one address); past it a new one is closed at once")
 		etcd       = cli.EtcdFlags(flag.CommandLine, "HEALTHD")
-		fromEtcd   = cli.PolicyFromEtcd(flag.CommandLine, "HEALTHD")
+		fromEtcd   = cli.PolicyFromEtcd(flag.CommandLine)
 		version    = flag.Bool("version", false, "print the version and exit")
 	)
-	flag.Parse()
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: healthd -policy PATH [flags]\n       healthd -policy-from-etcd -etcd-endpoints URLS [flags]\n\nProbes every member of the policy's pools and publishes their health for glbdns.\n\nEvery flag but -version can be set in the environment instead, as HEALTHD_ and its\nname in capitals with _ for -: HEALTHD_LISTEN=0.0.0.0:8054; a flag on the command line wins.\n\nFlags:\n")
+		cli.PrintDefaults(flag.CommandLine, "HEALTHD")
+	}
+	cli.MustParseEnv("healthd", "HEALTHD")
 	if *version {
 		fmt.Println(buildinfo.String("healthd"))
 		return
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil || *id == "" {
-		fmt.Fprintln(os.Stderr, "healthd: -id is required; -log-level is debug, info, warn or error")
+	log, err := logger(os.Stderr)
+	if err != nil || *id == "" {
+		fmt.Fprintln(os.Stderr, "healthd:", cmp.Or(err, errors.New("-id is required")))
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -72,8 +73,6 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-
 	st, err := openStore(*policyPath, *fromEtcd, *managedDir, ec, *cache, log)
 	if err != nil {
 		log.Error("healthd failed", "err", err)
@@ -149,11 +148,10 @@ func load(st *store.Store) (*policy.Snapshot, error) {
 }
 
 // openStore opens the policy store healthd reads; healthd never writes to it. On etcd it
-// keeps a local cache as glbdns does (its own file: both may run on one host). Opening a
-// folder creates it when it is missing (an empty folder is no objects), as glbdns does. A
-// folder that is missing and cannot be created (a read-only /etc under systemd's
-// ProtectSystem=strict, glbdns keeping its folder elsewhere) holds no objects either:
-// healthd then probes the policy files only, and says so, rather than not start.
+// keeps a local cache as glbdns does (its own file: both may run on one host). A managed
+// folder is opened read-only (store.OpenReadOnly), as glbdns without a write API opens
+// it: never created, no documents while it is missing, watched for until it appears (the
+// glbdns that writes it makes it), so that healthd runs on a read-only file system.
 func openStore(policyPath string, fromEtcd bool, managedDir string, etcd store.EtcdConfig, cache string, log *slog.Logger) (*store.Store, error) {
 	if len(etcd.Endpoints) > 0 {
 		if cache == "" && !fromEtcd {
@@ -165,25 +163,5 @@ func openStore(policyPath string, fromEtcd bool, managedDir string, etcd store.E
 		return store.OpenSource(policyPath, store.Source{Etcd: etcd, Cache: cache, PolicyFromEtcd: fromEtcd,
 			CacheError: func(err error) { log.Warn("policy cache not written", "file", cache, "err", err) }})
 	}
-	st, err := store.Open(policyPath, managedDir)
-	if err == nil {
-		return st, nil
-	}
-	dir := cmp.Or(managedDir, store.DefaultManagedDir(policyPath))
-	if _, serr := os.Stat(dir); !errors.Is(serr, fs.ErrNotExist) {
-		return nil, err
-	}
-	log.Warn("managed folder missing and cannot be created; probing the policy files only", "dir", dir, "err", err)
-	return store.OpenBackend(policyPath, noDocuments{dir})
+	return store.OpenReadOnly(policyPath, managedDir)
 }
-
-// noDocuments is the store backend of a managed folder that does not exist: no documents,
-// no writes.
-type noDocuments struct{ dir string }
-
-var errReadOnly = errors.New("healthd does not write the policy store")
-
-func (noDocuments) ReadAll() (map[string][]byte, int64, error) { return nil, 0, nil }
-func (noDocuments) Rev() (int64, error)                        { return 0, nil }
-func (noDocuments) Apply(int64, []store.Change) (int64, error) { return 0, errReadOnly }
-func (b noDocuments) Path(name string) string                  { return filepath.Join(b.dir, name) }

@@ -1,6 +1,6 @@
-// Package cli holds the small pieces every glbdns binary shares: a logger built from a
-// -log-level flag, environment defaults for flags, repeatable string flags, and the flags
-// of the shared store on etcd.
+// Package cli holds the small pieces every glbdns binary shares: a logger built from the
+// -log-level and -log-format flags, every flag settable from the environment (ParseEnv),
+// repeatable string flags, and the flags of the shared store on etcd.
 package cli
 
 import (
@@ -12,33 +12,39 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/glbdns/glbdns/policy/store"
 )
 
-// NewLogger returns a text slog.Logger on w at the named level (debug, info, warn, error).
-func NewLogger(w io.Writer, level string) (*slog.Logger, error) {
+// NewLogger returns a slog.Logger on w at the named level (debug, info, warn, error) in the
+// named format: text (logfmt, the default) or json (one object a line, for log shippers).
+func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("bad log level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
-}
-
-// Env returns the environment variable name if set and non-empty, else def. Flags use it as
-// their default so that GLBDNS_LISTEN=... works like -listen ....
-func Env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return def
+	return nil, fmt.Errorf("bad log format %q: want text or json", format)
 }
 
-// Strings is a repeatable string flag (-health A -health B); a comma-separated environment
-// default seeds it.
+// LogFlags defines -log-level and -log-format on fs, as every daemon has them; the
+// function it returns builds the logger on w after fs is parsed.
+func LogFlags(fs *flag.FlagSet) func(w io.Writer) (*slog.Logger, error) {
+	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	format := fs.String("log-format", "text", "log `format`: text (logfmt) or json (one object a line)")
+	return func(w io.Writer) (*slog.Logger, error) { return NewLogger(w, *level, *format) }
+}
+
+// Strings is a repeatable string flag (-health A -health B); its environment variable
+// (ParseEnv) is a comma-separated list.
 type Strings []string
 
 // String implements flag.Value.
@@ -50,36 +56,115 @@ func (s *Strings) Set(v string) error {
 	return nil
 }
 
-// FromEnv seeds s from a comma-separated environment variable.
-func (s *Strings) FromEnv(name string) {
-	for _, v := range strings.Split(os.Getenv(name), ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			*s = append(*s, v)
+// setList sets a repeatable flag from a comma-separated environment value, one Set per
+// item, blanks skipped.
+func (s *Strings) setList(v string) error {
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			if err := s.Set(item); err != nil {
+				return err
+			}
 		}
+	}
+	return nil
+}
+
+// EnvName is the environment variable of flag name under prefix: GLBDNS and rrl-rate
+// give GLBDNS_RRL_RATE.
+func EnvName(prefix, name string) string {
+	return prefix + "_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// noEnv are the flags no environment variable sets: -version is a question asked on the
+// command line, and a container image's APP_VERSION-like variable must not turn a daemon
+// into a program that prints its version and exits.
+var noEnv = map[string]bool{"version": true}
+
+// ParseEnv parses args into fs, then sets every flag the command line did not give from
+// its environment variable (EnvName of prefix), when that is set and not empty: so that a
+// container or a systemd unit configures a daemon with environment alone, and the command
+// line still wins. A Strings flag takes a comma-separated list. A value its flag refuses
+// is an error naming the variable (fs's own error handling covers the command line).
+func ParseEnv(fs *flag.FlagSet, prefix string, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || noEnv[f.Name] {
+			return
+		}
+		name := EnvName(prefix, f.Name)
+		v := os.Getenv(name)
+		if v == "" {
+			return
+		}
+		var err error
+		if l, ok := f.Value.(*Strings); ok {
+			err = l.setList(v)
+		} else {
+			err = fs.Set(f.Name, v)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: invalid value for -%s: %v", name, v, f.Name, err))
+		}
+	})
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrEnv, errors.Join(errs...))
+	}
+	return nil
+}
+
+// ErrEnv wraps ParseEnv's errors of environment values (a command-line error is fs's own,
+// which fs has printed already).
+var ErrEnv = errors.New("bad environment")
+
+// MustParseEnv is ParseEnv for a command's flag.CommandLine: a bad environment value is
+// printed, with the usage, and exits 2, as a bad flag does.
+func MustParseEnv(prog, prefix string) {
+	if err := ParseEnv(flag.CommandLine, prefix, os.Args[1:]); err != nil {
+		fmt.Fprintf(flag.CommandLine.Output(), "%s: %v\n", prog, err)
+		flag.Usage()
+		os.Exit(2)
 	}
 }
 
-// EtcdFlags defines the flags (and environment defaults, ENV_ETCD_...) of a shared store on
-// etcd, named as etcdctl names them: -etcd-endpoints (comma-separated), -etcd-prefix,
-// -etcd-cacert, -etcd-cert, -etcd-key, -etcd-user, -etcd-password and -etcd-command-timeout. The function it
-// returns reads them after fs is parsed; no endpoint means no etcd.
-func EtcdFlags(fs *flag.FlagSet, env string) func() store.EtcdConfig {
-	endpoints := fs.String("etcd-endpoints", Env(env+"_ETCD_ENDPOINTS", ""),
-		"comma-separated etcd client `URLs` of the shared store, e.g. http://10.0.0.1:2379 (env "+env+"_ETCD_ENDPOINTS); none: no etcd")
-	prefix := fs.String("etcd-prefix", Env(env+"_ETCD_PREFIX", store.DefaultEtcdPrefix),
-		"etcd key `prefix` of this glbdns cluster (env "+env+"_ETCD_PREFIX)")
-	cacert := fs.String("etcd-cacert", Env(env+"_ETCD_CACERT", ""), "CA `file` that verifies the etcd servers' certificates (env "+env+"_ETCD_CACERT)")
-	cert := fs.String("etcd-cert", Env(env+"_ETCD_CERT", ""), "client certificate `file` for etcd (env "+env+"_ETCD_CERT)")
-	key := fs.String("etcd-key", Env(env+"_ETCD_KEY", ""), "client key `file` for etcd (env "+env+"_ETCD_KEY)")
-	user := fs.String("etcd-user", Env(env+"_ETCD_USER", ""), "etcd `user` (env "+env+"_ETCD_USER)")
+// PrintDefaults prints fs's flags as flag.PrintDefaults does, each usage followed by the
+// environment variable that sets it, so that the two never drift apart.
+func PrintDefaults(fs *flag.FlagSet, prefix string) {
+	shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	shown.SetOutput(fs.Output())
+	fs.VisitAll(func(f *flag.Flag) {
+		usage := f.Usage
+		if !noEnv[f.Name] {
+			usage += " (env " + EnvName(prefix, f.Name) + ")"
+		}
+		shown.Var(f.Value, f.Name, usage)
+		shown.Lookup(f.Name).DefValue = f.DefValue // the default, not a value parsed since
+	})
+	shown.PrintDefaults()
+}
+
+// EtcdFlags defines the flags of a shared store on etcd, named as etcdctl names them:
+// -etcd-endpoints (comma-separated), -etcd-prefix, -etcd-cacert, -etcd-cert, -etcd-key,
+// -etcd-user, -etcd-password and -etcd-command-timeout (their environment variables come
+// from ParseEnv: PREFIX_ETCD_ENDPOINTS...). The function it returns reads them after fs is
+// parsed; no endpoint means no etcd.
+func EtcdFlags(fs *flag.FlagSet, envPrefix string) func() store.EtcdConfig {
+	endpoints := fs.String("etcd-endpoints", "",
+		"comma-separated etcd client `URLs` of the shared store, e.g. http://10.0.0.1:2379; none: no etcd")
+	prefix := fs.String("etcd-prefix", store.DefaultEtcdPrefix, "etcd key `prefix` of this glbdns cluster")
+	cacert := fs.String("etcd-cacert", "", "CA `file` that verifies the etcd servers' certificates")
+	cert := fs.String("etcd-cert", "", "client certificate `file` for etcd")
+	key := fs.String("etcd-key", "", "client key `file` for etcd")
+	user := fs.String("etcd-user", "", "etcd `user`")
 	timeout := fs.Duration("etcd-command-timeout", 2*time.Second, "bound of one etcd request; a write that passes it answers 503")
-	password := fs.String("etcd-password", "", "etcd `password` (better: env "+env+"_ETCD_PASSWORD, which is not seen in the process list)")
+	password := fs.String("etcd-password", "", "etcd `password` (better in the environment, "+EnvName(envPrefix, "etcd-password")+", which the process list does not show)")
 	return func() store.EtcdConfig {
 		cfg := store.EtcdConfig{Prefix: *prefix, CACert: *cacert, Cert: *cert, Key: *key, User: *user,
-			Password: Env(env+"_ETCD_PASSWORD", *password), RequestTimeout: *timeout}
-		if *password != "" {
-			cfg.Password = *password
-		}
+			Password: *password, RequestTimeout: *timeout}
 		for _, e := range strings.Split(*endpoints, ",") {
 			if e = strings.TrimSpace(e); e != "" {
 				cfg.Endpoints = append(cfg.Endpoints, e)
@@ -91,9 +176,8 @@ func EtcdFlags(fs *flag.FlagSet, env string) func() store.EtcdConfig {
 
 // PolicyFromEtcd is the -policy-from-etcd flag of glbdns and healthd: the operator's
 // policy files come from etcd (glbctl policy push) instead of -policy.
-func PolicyFromEtcd(fs *flag.FlagSet, env string) *bool {
-	def, _ := strconv.ParseBool(Env(env+"_POLICY_FROM_ETCD", "false"))
-	return fs.Bool("policy-from-etcd", def, "read the operator's policy files from etcd, where glbctl policy push puts them, instead of -policy; needs -etcd-endpoints (env "+env+"_POLICY_FROM_ETCD)")
+func PolicyFromEtcd(fs *flag.FlagSet) *bool {
+	return fs.Bool("policy-from-etcd", false, "read the operator's policy files from etcd, where glbctl policy push puts them, instead of -policy; needs -etcd-endpoints")
 }
 
 // PolicySource checks -policy against -policy-from-etcd and -etcd-endpoints: one of the

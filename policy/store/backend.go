@@ -53,8 +53,11 @@ var ErrConflict = errors.New("the managed documents changed since they were read
 // it for a document), is fsynced, renamed over the target (rename is atomic on POSIX file
 // systems) and the folder is fsynced so that the rename itself survives a crash.
 type DirBackend struct {
-	Dir   string
-	watch dirWatch // what this backend wrote, so that its Watch drops its own writes (watch.go)
+	Dir string
+	// missingOK (OpenReadOnly): a folder that does not exist is no documents, and Watch
+	// waits for it to appear.
+	missingOK bool
+	watch     dirWatch // what this backend wrote, so that its Watch drops its own writes (watch.go)
 }
 
 // NewDirBackend creates dir if needed (0o755) and removes temporary files a crash left.
@@ -88,6 +91,9 @@ func isDoc(name string) bool {
 // ReadAll reads every document of the folder (revision 0: a folder has none).
 func (b *DirBackend) ReadAll() (map[string][]byte, int64, error) {
 	ents, err := os.ReadDir(b.Dir)
+	if b.missingOK && errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, nil
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("read managed folder: %w", err)
 	}
@@ -194,3 +200,31 @@ func (b *DirBackend) syncDir() error {
 
 // Path is the document's file path.
 func (b *DirBackend) Path(name string) string { return filepath.Join(b.Dir, name) }
+
+// ErrStoreReadOnly is a write to a store opened read-only (Source.ReadOnly).
+var ErrStoreReadOnly = errors.New("the policy store is read-only")
+
+// readOnlyDir is a managed folder that is read and watched, never written: not created,
+// and no temporary file a crash left is removed (ReadAll skips them anyway), so that a node
+// without a write API runs on a read-only file system. A folder that does not exist is no
+// documents, until it appears (DirBackend.missingOK).
+type readOnlyDir struct{ *DirBackend }
+
+func (readOnlyDir) Apply(int64, []Change) (int64, error) { return 0, ErrStoreReadOnly }
+
+// OpenReadOnly opens the store of a policy path and its managed folder ("" =
+// DefaultManagedDir) without ever writing: the folder is read when it exists, is no
+// documents while it does not, and is watched for (Store.Watch) so that one made later,
+// by a node with the write API sharing it, is seen. Every write fails with
+// ErrStoreReadOnly.
+func OpenReadOnly(policyPath, managedDir string) (*Store, error) {
+	if managedDir == "" {
+		managedDir = DefaultManagedDir(policyPath)
+	}
+	if fi, err := os.Stat(managedDir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("managed folder %s is not a folder", managedDir)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("managed folder: %w", err)
+	}
+	return OpenBackend(policyPath, readOnlyDir{&DirBackend{Dir: managedDir, missingOK: true}})
+}

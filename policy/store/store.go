@@ -170,11 +170,17 @@ type Source struct {
 	// of a write of it that failed.
 	Cache      string
 	CacheError func(error)
+	// ReadOnly, without etcd, never writes the managed folder nor creates it
+	// (OpenReadOnly): for a node without a write API, on a read-only file system.
+	ReadOnly bool
 }
 
 // OpenSource opens the store of a policy path with its managed documents where src says.
 func OpenSource(policyPath string, src Source) (*Store, error) {
 	if len(src.Etcd.Endpoints) == 0 {
+		if src.ReadOnly {
+			return OpenReadOnly(policyPath, src.ManagedDir)
+		}
 		return Open(policyPath, src.ManagedDir)
 	}
 	b, err := NewEtcdBackend(src.Etcd)

@@ -354,9 +354,21 @@ func (b *DirBackend) Watch(ctx context.Context) (<-chan struct{}, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := w.Add(dir); err != nil {
+	// A read-only folder that does not exist yet (OpenReadOnly): watch its parent until
+	// it appears, then the folder.
+	awaiting := false
+	if b.missingOK {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			awaiting = true
+		}
+	}
+	watched := dir
+	if awaiting {
+		watched = filepath.Dir(dir)
+	}
+	if err := w.Add(watched); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("watch %s: %w", dir, err)
+		return nil, fmt.Errorf("watch %s: %w", watched, err)
 	}
 	out := make(chan struct{}, 1)
 	signal := func() {
@@ -378,6 +390,14 @@ func (b *DirBackend) Watch(ctx context.Context) (<-chan struct{}, error) {
 				}
 				name := filepath.Base(ev.Name)
 				switch {
+				case awaiting && ev.Name == dir && ev.Has(fsnotify.Create):
+					if err := w.Add(dir); err != nil {
+						b.watch.ignored.Add(1) // not a folder (yet): its documents stay unseen
+						continue
+					}
+					awaiting = false
+					_ = w.Remove(filepath.Dir(dir))
+					signal() // documents may be in it already
 				case ev.Op == fsnotify.Chmod || filepath.Dir(ev.Name) != dir || !isDoc(name):
 					b.watch.ignored.Add(1)
 				case !b.news(name):

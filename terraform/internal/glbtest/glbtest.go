@@ -125,7 +125,7 @@ func Start(t testing.TB, o Options) *Node {
 	}
 	logs := &syncBuffer{}
 	d, err := daemon.New(daemon.Config{
-		Listen: "127.0.0.1:0", PolicyPath: policyDir, Admin: "127.0.0.1:0", AdminToken: o.Token,
+		Listen: []string{"127.0.0.1:0"}, PolicyPath: policyDir, Admin: "127.0.0.1:0", AdminToken: o.Token,
 		ManagedDir: n.ManagedDir, NoWatch: true, HealthURLs: urls,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
