@@ -300,7 +300,7 @@ func serviceState(svc *policy.Service, v *health.View, w window) api.ServiceStat
 		seen[p.Name] = true
 		pp := api.PoolState{Name: p.Name, Region: p.Region, Fallback: i >= len(svc.Pools), Members: []api.MemberState{}}
 		for _, m := range p.Members {
-			mm := memberState(m, v)
+			mm := memberState(m, p, v)
 			mm.Total, _ = w.now.Get(svc.Name, p.Name, m.Name)
 			base, ok := w.old.Get(svc.Name, p.Name, m.Name)
 			if !ok || base > mm.Total {
@@ -323,15 +323,37 @@ func serviceState(svc *policy.Service, v *health.View, w window) api.ServiceStat
 	return s
 }
 
-// memberState is a member as the view answers it.
-func memberState(m *policy.Member, v *health.View) api.MemberState {
-	mm := api.MemberState{Name: m.Name, ID: m.ID(), Host: m.Host, Weight: m.Weight, Status: "down"}
+// memberState is a member as the view answers it, with the one state word of
+// api.MemberState.State.
+func memberState(m *policy.Member, p *policy.Pool, v *health.View) api.MemberState {
+	st := v.Status(m)
+	mm := api.MemberState{Name: m.Name, ID: m.ID(), Host: m.Host, Weight: m.Weight, Status: "down", Health: st.String()}
 	if m.Addr.IsValid() {
 		mm.Address = m.Addr.String()
 	}
 	if v.Up(m) {
 		mm.Status = "up"
 	}
-	_, mm.Drained = v.Drain(m)
+	d, drained := v.Drain(m)
+	mm.Drained = drained
+	switch {
+	case drained:
+		until := d.Until.UTC()
+		mm.State, mm.Reason, mm.DrainedUntil = api.MemberDrained, d.Reason, &until
+	case m.Weight == 0:
+		mm.State = api.MemberDisabled
+	case st == api.StatusDown:
+		mm.State, mm.Reason = api.MemberDown, v.Reason(m)
+	case st == api.StatusUp:
+		mm.State = api.MemberUp
+	case v.Degraded():
+		unknownIs := "down"
+		if v.UnknownUp(p) {
+			unknownIs = "up"
+		}
+		mm.State, mm.Reason = api.MemberDegraded, "no fresh healthd reporter for the grace period: counted as unknown_is "+unknownIs
+	default:
+		mm.State = api.MemberUnknown
+	}
 	return mm
 }

@@ -138,7 +138,7 @@ func printState(w io.Writer, st *api.State) {
 		fmt.Fprint(w, "answer shares since start\n\n")
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tMETHOD\tPOOL\tMEMBER\tADDRESS\tWEIGHT\tHEALTH\tANSWERS\tSHARE")
+	fmt.Fprintln(tw, "SERVICE\tMETHOD\tPOOL\tMEMBER\tADDRESS\tWEIGHT\tSTATE\tANSWERS\tSHARE\tWHY")
 	for _, s := range st.Services {
 		for _, pl := range s.Pools {
 			pool := pl.Name
@@ -150,14 +150,29 @@ func printState(w io.Writer, st *api.State) {
 				if addr == "" {
 					addr = m.Host
 				}
-				health := m.Status
-				if m.Drained {
-					health += ",drained"
+				state := m.State
+				if state == "" { // a glbdns from before State
+					state = m.Status
+					if m.Drained {
+						state = api.MemberDrained
+					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%.1f%%\n",
-					s.Name, s.Method, pool, m.Name, addr, m.Weight, health, m.Answers, m.Share*100)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%.1f%%\t%s\n",
+					s.Name, s.Method, pool, m.Name, addr, m.Weight, state, m.Answers, m.Share*100, why(m))
 			}
 		}
 	}
 	tw.Flush()
+}
+
+// why is the WHY column: the state's reason, and a drain's end.
+func why(m api.MemberState) string {
+	out := m.Reason
+	if m.DrainedUntil != nil {
+		if out != "" {
+			out += " "
+		}
+		out += "(until " + m.DrainedUntil.Format(time.RFC3339) + ")"
+	}
+	return strings.ReplaceAll(out, "\t", " ")
 }
