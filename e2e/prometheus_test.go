@@ -135,7 +135,8 @@ func TestContribGrafanaDashboard(t *testing.T) {
 		"glbdns_dns_ecs_requests_total", "glbdns_policy_answers_total", "glbdns_policy_members",
 		"glbdns_policy_members_usable", "glbdns_health_reporter_fresh", "glbdns_policy_reloads_total",
 		"glbdns_policy_generation", "healthd_member_up", "healthd_probe_duration_seconds_bucket",
-		"healthd_probes_total"} {
+		"healthd_probes_total", "glbdns_member_up", "glbdns_member_drained", "glbdns_geoip_reloads_total",
+		"healthd_build_info"} {
 		if !seen[n] {
 			t.Errorf("dashboard does not use %s", n)
 		}
