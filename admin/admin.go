@@ -10,6 +10,8 @@
 //	GET /v1/state   State as JSON: policy hash, generation, files, last reload, every
 //	                service with its pools and members (address or host, weight, health,
 //	                answers and share over the recent window), healthd reporters
+//	GET /v1/history every service's answer shares and member states, sampled every
+//	                Config.HistoryEvery (10s) over the last 15 minutes (HistorySpan)
 //	GET /           the status page: the same state as HTML, refreshed every 2s by a small
 //	                inline script (no external assets), one row per member with
 //	                data-member="pool/member" and data-status="up|down"
@@ -75,6 +77,9 @@ type Config struct {
 	// size, default 12 (a one-minute window).
 	SampleEvery time.Duration
 	Samples     int
+	// HistoryEvery is the period of the history of GET /v1/history and the status page's
+	// plot, default 10s; the history keeps the last 15 minutes (HistorySpan) of samples.
+	HistoryEvery time.Duration
 
 	// Cluster is the node's cluster for GET /v1/cluster; nil leaves it out.
 	Cluster func() api.Cluster
@@ -99,7 +104,16 @@ type Admin struct {
 
 	mu      sync.Mutex
 	samples []sample // ring, oldest first
+
+	histMu   sync.Mutex
+	history  []api.HistoryPoint     // oldest first, at most histCap
+	histLast dnsserver.AnswerCounts // the counters at the last history sample
+	histCap  int
 }
+
+// HistorySpan is how far back the history reaches: long enough to see a drain or an
+// outage and the traffic move, short enough that the status page draws it in one request.
+const HistorySpan = 15 * time.Minute
 
 type sample struct {
 	at     time.Time
@@ -123,8 +137,12 @@ func New(cfg Config) *Admin {
 	if cfg.Samples <= 0 {
 		cfg.Samples = 12
 	}
+	if cfg.HistoryEvery <= 0 {
+		cfg.HistoryEvery = 10 * time.Second
+	}
 	a := &Admin{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), tokenSum: sha256.Sum256([]byte(cfg.Token)),
-		page: template.Must(template.New("status").Funcs(template.FuncMap{"pct": pct}).Parse(statusHTML))}
+		histCap: max(1, int(HistorySpan/cfg.HistoryEvery)),
+		page:    template.Must(template.New("status").Funcs(template.FuncMap{"pct": pct}).Parse(statusHTML))}
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
 		EnableOpenMetrics: true, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelError)}))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -133,6 +151,9 @@ func New(cfg Config) *Admin {
 	})
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /v1/state", a.stateJSON)
+	a.mux.HandleFunc("GET /v1/history", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, a.History())
+	})
 	if cfg.Cluster != nil {
 		a.mux.HandleFunc("GET /v1/cluster", func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, cfg.Cluster())
@@ -159,9 +180,14 @@ func (a *Admin) Serve(ctx context.Context, ln net.Listener) error {
 	go func() {
 		t := time.NewTicker(a.cfg.SampleEvery)
 		defer t.Stop()
+		ht := time.NewTicker(a.cfg.HistoryEvery)
+		defer ht.Stop()
 		a.Sample()
+		a.SampleHistory()
 		for {
 			select {
+			case <-ht.C:
+				a.SampleHistory()
 			case <-ctx.Done():
 				sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				defer cancel()
@@ -190,6 +216,43 @@ func (a *Admin) Sample() {
 	if len(a.samples) > a.cfg.Samples {
 		a.samples = append(a.samples[:0], a.samples[len(a.samples)-a.cfg.Samples:]...)
 	}
+}
+
+// SampleHistory appends one point to the history (Serve calls it every HistoryEvery):
+// every service's members with their answers since the last point and their state, from
+// the same view and counters /v1/state reads, so the plot and the table agree.
+func (a *Admin) SampleHistory() {
+	v := a.view()
+	if v == nil || a.cfg.Server == nil {
+		return
+	}
+	a.histMu.Lock()
+	defer a.histMu.Unlock()
+	w := window{now: a.cfg.Server.AnswerCounts(), old: a.histLast}
+	pt := api.HistoryPoint{At: time.Now().UTC(), Services: make([]api.HistoryService, 0, len(v.Snapshot().Services))}
+	for _, svc := range v.Snapshot().Services {
+		s := serviceState(svc, v, w)
+		hs := api.HistoryService{Name: s.Name, Answers: s.Answers}
+		for _, p := range s.Pools {
+			for _, m := range p.Members {
+				hs.Members = append(hs.Members, api.HistoryMember{ID: m.ID, Answers: m.Answers, Share: m.Share, State: m.State})
+			}
+		}
+		pt.Services = append(pt.Services, hs)
+	}
+	sort.SliceStable(pt.Services, func(i, j int) bool { return pt.Services[i].Name < pt.Services[j].Name })
+	a.histLast = w.now
+	if len(a.history) >= a.histCap {
+		a.history = append(a.history[:0], a.history[len(a.history)-a.histCap+1:]...)
+	}
+	a.history = append(a.history, pt)
+}
+
+// History is the sampled history, oldest first.
+func (a *Admin) History() api.History {
+	a.histMu.Lock()
+	defer a.histMu.Unlock()
+	return api.History{IntervalSeconds: a.cfg.HistoryEvery.Seconds(), Points: append([]api.HistoryPoint{}, a.history...)}
 }
 
 func (a *Admin) ready() bool {

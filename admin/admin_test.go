@@ -223,3 +223,56 @@ func TestProbes(t *testing.T) {
 		})
 	}
 }
+
+// TestHistory: each point holds the answers since the point before and the members'
+// states; a drain shows in the next point as state drained and share 0; the ring keeps
+// HistorySpan of points.
+func TestHistory(t *testing.T) {
+	a, srv, hs := newAdmin(t)
+	a.SampleHistory() // the baseline
+	ask(t, srv, "rr.glb.example.com.", 30)
+	a.SampleHistory()
+	a.cfg.Health.SetDrains([]api.Drain{{Pool: "rr", Member: "r1", Until: time.Now().Add(time.Hour), Reason: "test"}})
+	ask(t, srv, "rr.glb.example.com.", 20)
+	a.SampleHistory()
+
+	code, body := get(t, hs.URL+"/v1/history")
+	if code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	var h api.History
+	if err := json.Unmarshal([]byte(body), &h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Points) != 3 || h.IntervalSeconds != 10 {
+		t.Fatalf("%d points every %vs, want 3 every 10s", len(h.Points), h.IntervalSeconds)
+	}
+	member := func(pt api.HistoryPoint, id string) api.HistoryMember {
+		for _, s := range pt.Services {
+			if s.Name == "rr.glb.example.com." {
+				for _, m := range s.Members {
+					if m.ID == id {
+						return m
+					}
+				}
+			}
+		}
+		t.Fatalf("no %s in point %v", id, pt.At)
+		return api.HistoryMember{}
+	}
+	if m := member(h.Points[1], "rr/r1"); m.Answers != 10 || m.State != "unknown" {
+		t.Errorf("point 1 rr/r1: %+v, want 10 answers, unknown", m)
+	}
+	if m := member(h.Points[2], "rr/r1"); m.Answers != 0 || m.Share != 0 || m.State != "drained" {
+		t.Errorf("point 2 rr/r1: %+v, want 0 answers, drained", m)
+	}
+	if m := member(h.Points[2], "rr/r2"); m.Answers != 10 || m.Share != 0.5 {
+		t.Errorf("point 2 rr/r2: %+v, want 10 answers, half", m)
+	}
+	for range a.histCap + 5 {
+		a.SampleHistory()
+	}
+	if n := len(a.History().Points); n != a.histCap || a.histCap != int(HistorySpan/(10*time.Second)) {
+		t.Errorf("%d points kept (cap %d), want 15 minutes' worth", n, a.histCap)
+	}
+}

@@ -157,3 +157,33 @@ type ReporterInfo struct {
 	Version string    `json:"version"`
 	Started time.Time `json:"started"`
 }
+
+// History is the body of the admin listener's GET /v1/history: every service's answer
+// shares and member states, sampled every IntervalSeconds over the last 15 minutes at
+// most, oldest first. The status page draws it.
+type History struct {
+	IntervalSeconds float64        `json:"interval_seconds"`
+	Points          []HistoryPoint `json:"points"`
+}
+
+// HistoryPoint is one sample: per service, each member's answers since the sample before
+// it, their share of the service's, and its State.
+type HistoryPoint struct {
+	At       time.Time        `json:"at"`
+	Services []HistoryService `json:"services"`
+}
+
+// HistoryService is one service in a HistoryPoint.
+type HistoryService struct {
+	Name    string          `json:"name"`
+	Answers uint64          `json:"answers"`
+	Members []HistoryMember `json:"members"`
+}
+
+// HistoryMember is one member in a HistoryService.
+type HistoryMember struct {
+	ID      string  `json:"id"` // "pool/member"
+	Answers uint64  `json:"answers"`
+	Share   float64 `json:"share"`
+	State   string  `json:"state"`
+}

@@ -108,6 +108,9 @@ type Config struct {
 	// AdminPublicMetrics and AdminPublicStatus serve /metrics, and the status page with
 	// /v1/state, without the admin token; every other read needs it when one is set.
 	AdminPublicMetrics, AdminPublicStatus bool
+	// HistoryInterval is the sampling period of /v1/history and the status page's plot
+	// (0 = admin's default, 10s).
+	HistoryInterval time.Duration
 	// AdminMaxConns bounds the admin listener's connections (0 = httpserve's default,
 	// 256; 32 from one address).
 	AdminMaxConns int
@@ -272,6 +275,7 @@ func New(cfg Config) (*Daemon, error) {
 		HTTP:          httpserve.Config{MaxConns: cfg.AdminMaxConns},
 		PublicMetrics: cfg.AdminPublicMetrics,
 		PublicStatus:  cfg.AdminPublicStatus,
+		HistoryEvery:  cfg.HistoryInterval,
 		Logger:        d.log.With("component", "admin"),
 		Gatherer:      d.reg,
 		Server:        d.srv,
