@@ -214,13 +214,19 @@ type stack struct {
 // admin listener on port 0, and waits until glbdns answers with every member.
 func startStack(t *testing.T, addrs ...string) *stack {
 	t.Helper()
+	return startStackWith(t, nil, addrs...)
+}
+
+// startStackWith is startStack with extra glbdns flags.
+func startStackWith(t *testing.T, extra []string, addrs ...string) *stack {
+	t.Helper()
 	s := &stack{}
 	for _, ip := range addrs {
 		s.backends = append(s.backends, newBackend(t, ip))
 	}
 	pol := healthPolicy(s.backends, func(i int) string { return s.backends[i].port() }, "")
 	s.healthd, s.hurl = startHealthd(t, "hd1", map[string]string{"p.hcl": pol})
-	s.glbdns, s.dnsAddr, _ = startGLBDNS(t, map[string]string{"p.hcl": pol}, "-health", s.hurl, "-admin", "127.0.0.1:0")
+	s.glbdns, s.dnsAddr, _ = startGLBDNS(t, map[string]string{"p.hcl": pol}, append([]string{"-health", s.hurl, "-admin", "127.0.0.1:0"}, extra...)...)
 	s.admin = adminURL(t, s.glbdns)
 	// glbdns may answer with every member before healthd has probed any (unknown members
 	// count as up): wait for healthd's verdicts and for glbdns to have heard them.
