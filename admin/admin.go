@@ -14,7 +14,9 @@
 //	                Config.HistoryEvery (10s) over the last 15 minutes (HistorySpan)
 //	GET /           the status page: the same state as HTML, refreshed every 2s by a small
 //	                inline script (no external assets), one row per member with
-//	                data-member="pool/member" and data-status="up|down"
+//	                data-member="pool/member", data-state (api.MemberState.State) and
+//	                data-status="up|down"; and per service an inline SVG plot of
+//	                /v1/history (a polyline per member, data-shares, and a state strip)
 //
 // The answer share is measured over a sliding window: the per-member answer counters are
 // sampled every SampleEvery (5s) into a ring of Samples (12) readings, and a member's share
