@@ -567,7 +567,7 @@ func TestPrometheusScrapesBothDaemons(t *testing.T) {
 				}
 			}
 			slices.Sort(got)
-			return ok && n == 9 && slices.Equal(got, want)
+			return ok && n == 12 && slices.Equal(got, want)
 		})
 		// A healthy stack fires nothing.
 		if r, err := prom.query(t, `ALERTS{alertstate="firing"}`); err != nil || len(r) != 0 {
