@@ -10,9 +10,13 @@
 //	GET /v1/state   State as JSON: policy hash, generation, files, last reload, every
 //	                service with its pools and members (address or host, weight, health,
 //	                answers and share over the recent window), healthd reporters
+//	GET /v1/history every service's answer shares and member states, sampled every
+//	                Config.HistoryEvery (10s) over the last 15 minutes (HistorySpan)
 //	GET /           the status page: the same state as HTML, refreshed every 2s by a small
 //	                inline script (no external assets), one row per member with
-//	                data-member="pool/member" and data-status="up|down"
+//	                data-member="pool/member", data-state (api.MemberState.State) and
+//	                data-status="up|down"; and per service an inline SVG plot of
+//	                /v1/history (a polyline per member, data-shares, and a state strip)
 //
 // The answer share is measured over a sliding window: the per-member answer counters are
 // sampled every SampleEvery (5s) into a ring of Samples (12) readings, and a member's share
@@ -75,6 +79,9 @@ type Config struct {
 	// size, default 12 (a one-minute window).
 	SampleEvery time.Duration
 	Samples     int
+	// HistoryEvery is the period of the history of GET /v1/history and the status page's
+	// plot, default 10s; the history keeps the last 15 minutes (HistorySpan) of samples.
+	HistoryEvery time.Duration
 
 	// Cluster is the node's cluster for GET /v1/cluster; nil leaves it out.
 	Cluster func() api.Cluster
@@ -99,7 +106,16 @@ type Admin struct {
 
 	mu      sync.Mutex
 	samples []sample // ring, oldest first
+
+	histMu   sync.Mutex
+	history  []api.HistoryPoint     // oldest first, at most histCap
+	histLast dnsserver.AnswerCounts // the counters at the last history sample
+	histCap  int
 }
+
+// HistorySpan is how far back the history reaches: long enough to see a drain or an
+// outage and the traffic move, short enough that the status page draws it in one request.
+const HistorySpan = 15 * time.Minute
 
 type sample struct {
 	at     time.Time
@@ -123,8 +139,12 @@ func New(cfg Config) *Admin {
 	if cfg.Samples <= 0 {
 		cfg.Samples = 12
 	}
+	if cfg.HistoryEvery <= 0 {
+		cfg.HistoryEvery = 10 * time.Second
+	}
 	a := &Admin{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), tokenSum: sha256.Sum256([]byte(cfg.Token)),
-		page: template.Must(template.New("status").Funcs(template.FuncMap{"pct": pct}).Parse(statusHTML))}
+		histCap: max(1, int(HistorySpan/cfg.HistoryEvery)),
+		page:    template.Must(template.New("status").Funcs(template.FuncMap{"pct": pct}).Parse(statusHTML))}
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
 		EnableOpenMetrics: true, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelError)}))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -133,6 +153,9 @@ func New(cfg Config) *Admin {
 	})
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /v1/state", a.stateJSON)
+	a.mux.HandleFunc("GET /v1/history", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, a.History())
+	})
 	if cfg.Cluster != nil {
 		a.mux.HandleFunc("GET /v1/cluster", func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, cfg.Cluster())
@@ -159,9 +182,14 @@ func (a *Admin) Serve(ctx context.Context, ln net.Listener) error {
 	go func() {
 		t := time.NewTicker(a.cfg.SampleEvery)
 		defer t.Stop()
+		ht := time.NewTicker(a.cfg.HistoryEvery)
+		defer ht.Stop()
 		a.Sample()
+		a.SampleHistory()
 		for {
 			select {
+			case <-ht.C:
+				a.SampleHistory()
 			case <-ctx.Done():
 				sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				defer cancel()
@@ -190,6 +218,43 @@ func (a *Admin) Sample() {
 	if len(a.samples) > a.cfg.Samples {
 		a.samples = append(a.samples[:0], a.samples[len(a.samples)-a.cfg.Samples:]...)
 	}
+}
+
+// SampleHistory appends one point to the history (Serve calls it every HistoryEvery):
+// every service's members with their answers since the last point and their state, from
+// the same view and counters /v1/state reads, so the plot and the table agree.
+func (a *Admin) SampleHistory() {
+	v := a.view()
+	if v == nil || a.cfg.Server == nil {
+		return
+	}
+	a.histMu.Lock()
+	defer a.histMu.Unlock()
+	w := window{now: a.cfg.Server.AnswerCounts(), old: a.histLast}
+	pt := api.HistoryPoint{At: time.Now().UTC(), Services: make([]api.HistoryService, 0, len(v.Snapshot().Services))}
+	for _, svc := range v.Snapshot().Services {
+		s := serviceState(svc, v, w)
+		hs := api.HistoryService{Name: s.Name, Answers: s.Answers}
+		for _, p := range s.Pools {
+			for _, m := range p.Members {
+				hs.Members = append(hs.Members, api.HistoryMember{ID: m.ID, Answers: m.Answers, Share: m.Share, State: m.State})
+			}
+		}
+		pt.Services = append(pt.Services, hs)
+	}
+	sort.SliceStable(pt.Services, func(i, j int) bool { return pt.Services[i].Name < pt.Services[j].Name })
+	a.histLast = w.now
+	if len(a.history) >= a.histCap {
+		a.history = append(a.history[:0], a.history[len(a.history)-a.histCap+1:]...)
+	}
+	a.history = append(a.history, pt)
+}
+
+// History is the sampled history, oldest first.
+func (a *Admin) History() api.History {
+	a.histMu.Lock()
+	defer a.histMu.Unlock()
+	return api.History{IntervalSeconds: a.cfg.HistoryEvery.Seconds(), Points: append([]api.HistoryPoint{}, a.history...)}
 }
 
 func (a *Admin) ready() bool {
@@ -300,7 +365,7 @@ func serviceState(svc *policy.Service, v *health.View, w window) api.ServiceStat
 		seen[p.Name] = true
 		pp := api.PoolState{Name: p.Name, Region: p.Region, Fallback: i >= len(svc.Pools), Members: []api.MemberState{}}
 		for _, m := range p.Members {
-			mm := memberState(m, v)
+			mm := memberState(m, p, v)
 			mm.Total, _ = w.now.Get(svc.Name, p.Name, m.Name)
 			base, ok := w.old.Get(svc.Name, p.Name, m.Name)
 			if !ok || base > mm.Total {
@@ -323,15 +388,37 @@ func serviceState(svc *policy.Service, v *health.View, w window) api.ServiceStat
 	return s
 }
 
-// memberState is a member as the view answers it.
-func memberState(m *policy.Member, v *health.View) api.MemberState {
-	mm := api.MemberState{Name: m.Name, ID: m.ID(), Host: m.Host, Weight: m.Weight, Status: "down"}
+// memberState is a member as the view answers it, with the one state word of
+// api.MemberState.State.
+func memberState(m *policy.Member, p *policy.Pool, v *health.View) api.MemberState {
+	st := v.Status(m)
+	mm := api.MemberState{Name: m.Name, ID: m.ID(), Host: m.Host, Weight: m.Weight, Status: "down", Health: st.String()}
 	if m.Addr.IsValid() {
 		mm.Address = m.Addr.String()
 	}
 	if v.Up(m) {
 		mm.Status = "up"
 	}
-	_, mm.Drained = v.Drain(m)
+	d, drained := v.Drain(m)
+	mm.Drained = drained
+	switch {
+	case drained:
+		until := d.Until.UTC()
+		mm.State, mm.Reason, mm.DrainedUntil = api.MemberDrained, d.Reason, &until
+	case m.Weight == 0:
+		mm.State = api.MemberDisabled
+	case st == api.StatusDown:
+		mm.State, mm.Reason = api.MemberDown, v.Reason(m)
+	case st == api.StatusUp:
+		mm.State = api.MemberUp
+	case v.Degraded():
+		unknownIs := "down"
+		if v.UnknownUp(p) {
+			unknownIs = "up"
+		}
+		mm.State, mm.Reason = api.MemberDegraded, "no fresh healthd reporter for the grace period: counted as unknown_is "+unknownIs
+	default:
+		mm.State = api.MemberUnknown
+	}
 	return mm
 }

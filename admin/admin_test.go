@@ -34,7 +34,7 @@ func newAdmin(t *testing.T) (*Admin, *dnsserver.Server, *httptest.Server) {
 	srv := dnsserver.New(dnsserver.Config{Logger: log})
 	h := health.New(health.Config{Reporters: []string{"r1"}, Logger: log, OnChange: srv.HealthChanged})
 	h.Report("r1", &api.Report{Reporter: "r1", Index: 2, Members: []api.MemberReport{
-		{Pool: "web", Member: "a", Status: api.StatusUp}, {Pool: "web", Member: "b", Status: api.StatusDown}}}, time.Now())
+		{Pool: "web", Member: "a", Status: api.StatusUp}, {Pool: "web", Member: "b", Status: api.StatusDown, Reason: "http status 503"}}}, time.Now())
 	srv.SetHealthSource(h)
 	srv.SetSnapshot(snap)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -137,6 +137,39 @@ func TestStateShares(t *testing.T) {
 	})
 }
 
+// TestMemberStates: every state of api.MemberState.State, with its reason.
+func TestMemberStates(t *testing.T) {
+	a, _, _ := newAdmin(t)
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	a.cfg.Health.SetDrains([]api.Drain{{Pool: "rr", Member: "r1", Until: until, Reason: "kernel upgrade"}})
+	got := map[string]api.MemberState{}
+	for _, s := range a.State().Services {
+		for _, p := range s.Pools {
+			for _, m := range p.Members {
+				got[m.ID] = m
+			}
+		}
+	}
+	for id, want := range map[string]struct{ state, reason, status string }{
+		"web/a":   {"up", "", "up"},
+		"web/b":   {"down", "http status 503", "down"},
+		"rr/r1":   {"drained", "kernel upgrade", "down"},
+		"spare/y": {"unknown", "", "up"},
+		"spare/z": {"disabled", "", "up"},
+	} {
+		m := got[id]
+		if m.State != want.state || m.Reason != want.reason || m.Status != want.status {
+			t.Errorf("%s: state %q reason %q status %q, want %+v", id, m.State, m.Reason, m.Status, want)
+		}
+	}
+	if d := got["rr/r1"].DrainedUntil; d == nil || !d.Equal(until) || !got["rr/r1"].Drained {
+		t.Errorf("rr/r1: drained_until %v, want %v", d, until)
+	}
+	if got["web/b"].Health != "down" || got["spare/y"].Health != "unknown" {
+		t.Errorf("health: web/b %q, spare/y %q", got["web/b"].Health, got["spare/y"].Health)
+	}
+}
+
 func TestStatusPage(t *testing.T) {
 	_, srv, hs := newAdmin(t)
 	ask(t, srv, "v4only.glb.example.com.", 4)
@@ -145,9 +178,9 @@ func TestStatusPage(t *testing.T) {
 		t.Fatalf("status %d", code)
 	}
 	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`data-member="web/a" data-status="up"`),
-		regexp.MustCompile(`data-member="web/b" data-status="down"`),
-		regexp.MustCompile(`<span class="badge down">down</span>`),
+		regexp.MustCompile(`data-member="web/a" data-state="up" data-status="up"`),
+		regexp.MustCompile(`data-member="web/b" data-state="down" data-status="down"`),
+		regexp.MustCompile(`<span class="badge down">down</span> <span class="reason">http status 503</span>`),
 		regexp.MustCompile(`fetch\("/v1/state"`),
 		regexp.MustCompile(`width:100%`),
 	} {
@@ -188,5 +221,58 @@ func TestProbes(t *testing.T) {
 				t.Errorf("GET %s = %d, want %d", tc.path, code, tc.code)
 			}
 		})
+	}
+}
+
+// TestHistory: each point holds the answers since the point before and the members'
+// states; a drain shows in the next point as state drained and share 0; the ring keeps
+// HistorySpan of points.
+func TestHistory(t *testing.T) {
+	a, srv, hs := newAdmin(t)
+	a.SampleHistory() // the baseline
+	ask(t, srv, "rr.glb.example.com.", 30)
+	a.SampleHistory()
+	a.cfg.Health.SetDrains([]api.Drain{{Pool: "rr", Member: "r1", Until: time.Now().Add(time.Hour), Reason: "test"}})
+	ask(t, srv, "rr.glb.example.com.", 20)
+	a.SampleHistory()
+
+	code, body := get(t, hs.URL+"/v1/history")
+	if code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	var h api.History
+	if err := json.Unmarshal([]byte(body), &h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Points) != 3 || h.IntervalSeconds != 10 {
+		t.Fatalf("%d points every %vs, want 3 every 10s", len(h.Points), h.IntervalSeconds)
+	}
+	member := func(pt api.HistoryPoint, id string) api.HistoryMember {
+		for _, s := range pt.Services {
+			if s.Name == "rr.glb.example.com." {
+				for _, m := range s.Members {
+					if m.ID == id {
+						return m
+					}
+				}
+			}
+		}
+		t.Fatalf("no %s in point %v", id, pt.At)
+		return api.HistoryMember{}
+	}
+	if m := member(h.Points[1], "rr/r1"); m.Answers != 10 || m.State != "unknown" {
+		t.Errorf("point 1 rr/r1: %+v, want 10 answers, unknown", m)
+	}
+	if m := member(h.Points[2], "rr/r1"); m.Answers != 0 || m.Share != 0 || m.State != "drained" {
+		t.Errorf("point 2 rr/r1: %+v, want 0 answers, drained", m)
+	}
+	if m := member(h.Points[2], "rr/r2"); m.Answers != 10 || m.Share != 0.5 {
+		t.Errorf("point 2 rr/r2: %+v, want 10 answers, half", m)
+	}
+	for range a.histCap + 5 {
+		a.SampleHistory()
+	}
+	if n := len(a.History().Points); n != a.histCap || a.histCap != int(HistorySpan/(10*time.Second)) {
+		t.Errorf("%d points kept (cap %d), want 15 minutes' worth", n, a.histCap)
 	}
 }

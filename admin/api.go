@@ -137,7 +137,7 @@ func (a *Admin) public(path string) bool {
 		return true
 	case "/metrics":
 		return a.cfg.PublicMetrics
-	case "/", "/v1/state":
+	case "/", "/v1/state", "/v1/history":
 		return a.cfg.PublicStatus
 	}
 	return false

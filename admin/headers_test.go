@@ -47,6 +47,7 @@ var getPaths = map[string][]string{
 	"/healthz":            {"/healthz"},
 	"/readyz":             {"/readyz"},
 	"/v1/state":           {"/v1/state"},
+	"/v1/history":         {"/v1/history"},
 	"/v1/cluster":         {"/v1/cluster"},
 	"/{$}":                {"/"},
 	"/v1/pools":           {"/v1/pools"},

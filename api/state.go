@@ -61,9 +61,19 @@ type MemberState struct {
 	Address string `json:"address,omitempty"`
 	Host    string `json:"host,omitempty"`
 	Weight  uint32 `json:"weight"`
+	// State is the one word an operator reads (MemberState* constants): drained, disabled,
+	// down, degraded, unknown or up, the first that applies in that order. Reason says why
+	// for drained (the drain's reason), down (the failed check's reason, from the reporter
+	// that says down) and degraded; DrainedUntil is when a drain ends.
+	State        string     `json:"state"`
+	Reason       string     `json:"reason,omitempty"`
+	DrainedUntil *time.Time `json:"drained_until,omitempty"`
+	// Health is the merged verdict of the fresh reporters: up, down or unknown.
+	Health string `json:"health"`
 	// Status is "up" when the member is answered (healthy, or unknown and counted as up,
 	// and not drained), else "down". Drained is true while a drain is in force (a weight
-	// of 0 is shown as Weight, not as a drain).
+	// of 0 is shown as Weight, not as a drain). Both predate State and are kept for the
+	// tools that read them.
 	Status  string `json:"status"`
 	Drained bool   `json:"drained"`
 	// Answers in the window and Share of the service's answers in the window (0..1).
@@ -72,6 +82,24 @@ type MemberState struct {
 	// Total is the cumulative answer count (glbdns_policy_answers_total).
 	Total uint64 `json:"total"`
 }
+
+// The values of MemberState.State, in the order they take precedence.
+const (
+	// MemberDrained: a drain is in force (POST .../drain); not answered until it ends.
+	MemberDrained = "drained"
+	// MemberDisabled: the member's weight is 0, so it is answered only when the service
+	// fails open over members that all have weight 0.
+	MemberDisabled = "disabled"
+	// MemberDown: the fresh reporters' majority says down.
+	MemberDown = "down"
+	// MemberDegraded: no healthd reporter was fresh for the grace period, and the member
+	// counts as its pool's unknown_is (Status says which) rather than by any check.
+	MemberDegraded = "degraded"
+	// MemberUnknown: no reporter has a verdict yet; the member counts as unknown_is.
+	MemberUnknown = "unknown"
+	// MemberUp: the fresh reporters' majority says up.
+	MemberUp = "up"
+)
 
 // ReporterState describes one healthd glbdns subscribes to.
 type ReporterState struct {
@@ -128,4 +156,34 @@ type ReporterInfo struct {
 	URL     string    `json:"url"`
 	Version string    `json:"version"`
 	Started time.Time `json:"started"`
+}
+
+// History is the body of the admin listener's GET /v1/history: every service's answer
+// shares and member states, sampled every IntervalSeconds over the last 15 minutes at
+// most, oldest first. The status page draws it.
+type History struct {
+	IntervalSeconds float64        `json:"interval_seconds"`
+	Points          []HistoryPoint `json:"points"`
+}
+
+// HistoryPoint is one sample: per service, each member's answers since the sample before
+// it, their share of the service's, and its State.
+type HistoryPoint struct {
+	At       time.Time        `json:"at"`
+	Services []HistoryService `json:"services"`
+}
+
+// HistoryService is one service in a HistoryPoint.
+type HistoryService struct {
+	Name    string          `json:"name"`
+	Answers uint64          `json:"answers"`
+	Members []HistoryMember `json:"members"`
+}
+
+// HistoryMember is one member in a HistoryService.
+type HistoryMember struct {
+	ID      string  `json:"id"` // "pool/member"
+	Answers uint64  `json:"answers"`
+	Share   float64 `json:"share"`
+	State   string  `json:"state"`
 }

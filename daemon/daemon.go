@@ -43,8 +43,14 @@
 //	glbdns_health_reporter_last_contact_timestamp_seconds{reporter}  gauge  0 if never
 //	glbdns_health_grace_expired                                 gauge    1 while members count as unknown_is: no fresh reporter for the grace period
 //	glbdns_health_grace_expired_total                           counter  times that began
+//	glbdns_member_up{pool,member}                               gauge    1 when answered (up, or unknown counted up, and not drained)
+//	glbdns_member_drained{pool,member}                          gauge    1 while a drain is in force
+//	glbdns_member_drain_expiry_timestamp_seconds{pool,member}   gauge    when the drain ends; drained members only
+//	glbdns_geoip_reloads_total{result}                          counter  GeoIP database reloads, success|failure
 //
-// The reporter label is the healthd URL from the configuration.
+// The reporter label is the healthd URL from the configuration; pool and member come from
+// the serving policy (one series per member, so bounded by the policy, and a member
+// removed from it leaves with the next scrape).
 package daemon
 
 import (
@@ -103,6 +109,9 @@ type Config struct {
 	// AdminPublicMetrics and AdminPublicStatus serve /metrics, and the status page with
 	// /v1/state, without the admin token; every other read needs it when one is set.
 	AdminPublicMetrics, AdminPublicStatus bool
+	// HistoryInterval is the sampling period of /v1/history and the status page's plot
+	// (0 = admin's default, 10s).
+	HistoryInterval time.Duration
 	// AdminMaxConns bounds the admin listener's connections (0 = httpserve's default,
 	// 256; 32 from one address).
 	AdminMaxConns int
@@ -177,8 +186,13 @@ type Daemon struct {
 	geo       *geoip.Watcher
 	geoPaths  [2]string
 	geoCancel context.CancelFunc
-	bg        context.Context
-	bgCancel  context.CancelFunc
+	// geoMu guards geo for the scrape of glbdns_geoip_reloads_total and geoDone, the
+	// reloads of the watchers stopped so far, so that the counter never goes back when a
+	// watcher is replaced.
+	geoMu    sync.Mutex
+	geoDone  [2]uint64 // ok, failed
+	bg       context.Context
+	bgCancel context.CancelFunc
 
 	// mu guards the reload status (the store serialises loads and installs).
 	mu     sync.Mutex
@@ -243,6 +257,7 @@ func New(cfg Config) (*Daemon, error) {
 	})
 	d.srv.SetHealthSource(d.health)
 	d.m = newDaemonMetrics(d.reg, d.srv, d.health)
+	registerMemberMetrics(d.reg, d.health, d.geoReloads)
 
 	st, err := d.openStore()
 	if err != nil {
@@ -261,6 +276,7 @@ func New(cfg Config) (*Daemon, error) {
 		HTTP:          httpserve.Config{MaxConns: cfg.AdminMaxConns},
 		PublicMetrics: cfg.AdminPublicMetrics,
 		PublicStatus:  cfg.AdminPublicStatus,
+		HistoryEvery:  cfg.HistoryInterval,
 		Logger:        d.log.With("component", "admin"),
 		Gatherer:      d.reg,
 		Server:        d.srv,
@@ -721,7 +737,10 @@ func (d *Daemon) useGeoIP(snap *policy.Snapshot) error {
 	ctx, cancel := context.WithCancel(d.bg)
 	ran := make(chan struct{})
 	go func() { defer close(ran); w.Run(ctx) }()
-	d.geo, d.geoCancel, d.geoPaths = w, func() { cancel(); <-ran }, paths
+	d.geoMu.Lock()
+	d.geo = w
+	d.geoMu.Unlock()
+	d.geoCancel, d.geoPaths = func() { cancel(); <-ran }, paths
 	d.log.Info("geoip databases open", "database", city, "asn_database", asn)
 	return nil
 }
@@ -730,5 +749,26 @@ func (d *Daemon) stopGeo() {
 	if d.geoCancel != nil {
 		d.geoCancel()
 	}
-	d.geo, d.geoCancel = nil, nil
+	d.geoMu.Lock()
+	if d.geo != nil {
+		ok, failed := d.geo.Reloads()
+		d.geoDone[0] += ok
+		d.geoDone[1] += failed
+	}
+	d.geo = nil
+	d.geoMu.Unlock()
+	d.geoCancel = nil
+}
+
+// geoReloads is how many GeoIP database reloads succeeded and failed since start, over
+// every watcher the daemon had.
+func (d *Daemon) geoReloads() (ok, failed uint64) {
+	d.geoMu.Lock()
+	defer d.geoMu.Unlock()
+	ok, failed = d.geoDone[0], d.geoDone[1]
+	if d.geo != nil {
+		o, f := d.geo.Reloads()
+		ok, failed = ok+o, failed+f
+	}
+	return ok, failed
 }

@@ -66,6 +66,27 @@ func TestGraceExpiredMetrics(t *testing.T) {
 	if g := metric(t, d, "glbdns_health_grace_expired"); g != 0 {
 		t.Errorf("grace_expired %v with a fresh reporter, want 0", g)
 	}
+	if m, n := metric(t, d, "glbdns_member_up", "pool", "web", "member", "m"), metric(t, d, "glbdns_member_up", "pool", "web", "member", "n"); m != 0 || n != 1 {
+		t.Errorf("member_up m %v n %v, want 0 and 1", m, n)
+	}
+	if _, err := d.st.Drain("web", "n", time.Hour, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if dr, up := metric(t, d, "glbdns_member_drained", "pool", "web", "member", "n"), metric(t, d, "glbdns_member_up", "pool", "web", "member", "n"); dr != 1 || up != 0 {
+		t.Errorf("drained n: member_drained %v member_up %v, want 1 and 0", dr, up)
+	}
+	if exp := metric(t, d, "glbdns_member_drain_expiry_timestamp_seconds", "pool", "web", "member", "n"); exp < float64(time.Now().Unix()+3500) {
+		t.Errorf("drain expiry %v, want about an hour from now", exp)
+	}
+	if err := d.st.Undrain("web", "n"); err != nil {
+		t.Fatal(err)
+	}
+	if dr := metric(t, d, "glbdns_member_drained", "pool", "web", "member", "n"); dr != 0 {
+		t.Errorf("undrained n: member_drained %v", dr)
+	}
+	if ok, failed := metric(t, d, "glbdns_geoip_reloads_total", "result", "success"), metric(t, d, "glbdns_geoip_reloads_total", "result", "failure"); ok != 0 || failed != 0 {
+		t.Errorf("geoip reloads %v/%v without a database, want 0/0", ok, failed)
+	}
 	hd.CloseClientConnections()
 	hd.Close()
 	waitFor(t, 5*time.Second, "grace expired", func() bool { return metric(t, d, "glbdns_health_grace_expired") == 1 })

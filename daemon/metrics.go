@@ -186,3 +186,58 @@ func (r reporterCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descReporterContact, prometheus.GaugeValue, last, st.URL)
 	}
 }
+
+var (
+	descMemberUp = prometheus.NewDesc("glbdns_member_up",
+		"Whether DNS answers with the member (1: up, or unknown and counted as up by unknown_is, and not drained) or not (0: down, drained, or unknown counted as down).",
+		[]string{"pool", "member"}, nil)
+	descMemberDrained = prometheus.NewDesc("glbdns_member_drained",
+		"Whether a drain is in force on the member (1) or not (0).", []string{"pool", "member"}, nil)
+	descDrainExpiry = prometheus.NewDesc("glbdns_member_drain_expiry_timestamp_seconds",
+		"Unix time the member's drain ends; only drained members have one.", []string{"pool", "member"}, nil)
+	descGeoReloads = prometheus.NewDesc("glbdns_geoip_reloads_total",
+		"GeoIP database reloads after a file change, by result (success, or failure: the old database keeps serving).",
+		[]string{"result"}, nil)
+)
+
+// memberCollector exports every member of the serving snapshot as the health view the DNS
+// server answers from has it, read at scrape time: one series per member and gauge, so
+// the policy bounds the cardinality, and a member removed from the policy is gone at the
+// next scrape. It also exports the GeoIP reload counts.
+type memberCollector struct {
+	h   *health.Health
+	geo func() (ok, failed uint64)
+}
+
+func registerMemberMetrics(reg *prometheus.Registry, h *health.Health, geo func() (ok, failed uint64)) {
+	reg.MustRegister(memberCollector{h, geo})
+}
+
+func (c memberCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descMemberUp
+	ch <- descMemberDrained
+	ch <- descDrainExpiry
+	ch <- descGeoReloads
+}
+
+func (c memberCollector) Collect(ch chan<- prometheus.Metric) {
+	ok, failed := c.geo()
+	ch <- prometheus.MustNewConstMetric(descGeoReloads, prometheus.CounterValue, float64(ok), "success")
+	ch <- prometheus.MustNewConstMetric(descGeoReloads, prometheus.CounterValue, float64(failed), "failure")
+	v := c.h.View()
+	if v == nil {
+		return
+	}
+	for _, m := range v.Snapshot().Members {
+		up, drained := 0.0, 0.0
+		if v.Up(m) {
+			up = 1
+		}
+		if d, ok := v.Drain(m); ok {
+			drained = 1
+			ch <- prometheus.MustNewConstMetric(descDrainExpiry, prometheus.GaugeValue, float64(d.Until.UnixNano())/1e9, m.Pool, m.Name)
+		}
+		ch <- prometheus.MustNewConstMetric(descMemberUp, prometheus.GaugeValue, up, m.Pool, m.Name)
+		ch <- prometheus.MustNewConstMetric(descMemberDrained, prometheus.GaugeValue, drained, m.Pool, m.Name)
+	}
+}

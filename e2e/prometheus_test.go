@@ -68,7 +68,7 @@ func TestContribPromtoolRules(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"check rules", []string{"check", "rules", alertsFile}, "SUCCESS: 9 rules found"},
+		{"check rules", []string{"check", "rules", alertsFile}, "SUCCESS: 12 rules found"},
 		// alerts_test.yml feeds series to every alert and asserts which fire, with their labels
 		// and rendered annotations.
 		{"test rules", []string{"test", "rules", contribDir + "/prometheus/alerts_test.yml"}, "SUCCESS"},
@@ -135,7 +135,8 @@ func TestContribGrafanaDashboard(t *testing.T) {
 		"glbdns_dns_ecs_requests_total", "glbdns_policy_answers_total", "glbdns_policy_members",
 		"glbdns_policy_members_usable", "glbdns_health_reporter_fresh", "glbdns_policy_reloads_total",
 		"glbdns_policy_generation", "healthd_member_up", "healthd_probe_duration_seconds_bucket",
-		"healthd_probes_total"} {
+		"healthd_probes_total", "glbdns_member_up", "glbdns_member_drained", "glbdns_geoip_reloads_total",
+		"healthd_build_info"} {
 		if !seen[n] {
 			t.Errorf("dashboard does not use %s", n)
 		}
@@ -213,13 +214,19 @@ type stack struct {
 // admin listener on port 0, and waits until glbdns answers with every member.
 func startStack(t *testing.T, addrs ...string) *stack {
 	t.Helper()
+	return startStackWith(t, nil, addrs...)
+}
+
+// startStackWith is startStack with extra glbdns flags.
+func startStackWith(t *testing.T, extra []string, addrs ...string) *stack {
+	t.Helper()
 	s := &stack{}
 	for _, ip := range addrs {
 		s.backends = append(s.backends, newBackend(t, ip))
 	}
 	pol := healthPolicy(s.backends, func(i int) string { return s.backends[i].port() }, "")
 	s.healthd, s.hurl = startHealthd(t, "hd1", map[string]string{"p.hcl": pol})
-	s.glbdns, s.dnsAddr, _ = startGLBDNS(t, map[string]string{"p.hcl": pol}, "-health", s.hurl, "-admin", "127.0.0.1:0")
+	s.glbdns, s.dnsAddr, _ = startGLBDNS(t, map[string]string{"p.hcl": pol}, append([]string{"-health", s.hurl, "-admin", "127.0.0.1:0"}, extra...)...)
 	s.admin = adminURL(t, s.glbdns)
 	// glbdns may answer with every member before healthd has probed any (unknown members
 	// count as up): wait for healthd's verdicts and for glbdns to have heard them.
@@ -560,7 +567,7 @@ func TestPrometheusScrapesBothDaemons(t *testing.T) {
 				}
 			}
 			slices.Sort(got)
-			return ok && n == 9 && slices.Equal(got, want)
+			return ok && n == 12 && slices.Equal(got, want)
 		})
 		// A healthy stack fires nothing.
 		if r, err := prom.query(t, `ALERTS{alertstate="firing"}`); err != nil || len(r) != 0 {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,4 +166,110 @@ func evaluate[T any](t *testing.T, ctx context.Context, expr string) T {
 		t.Fatalf("evaluate %s: %v", expr, err)
 	}
 	return v
+}
+
+// TestStatusPageDrainChromium: in a real headless Chromium, `glbctl drain` a member and see
+// its row say "drained" with the reason, and its line of the page's plot (inline SVG, from
+// /v1/history sampled every 300ms here) drop to a share of 0 while the others take its
+// answers; then stop another member's backend and see "down" with the failed probe's
+// reason.
+func TestStatusPageDrainChromium(t *testing.T) {
+	ctx := newBrowser(t)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(adminToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startStackWith(t, []string{"-admin-token-file", tokenFile, "-admin-public-status", "-admin-public-metrics", "-history-interval", "300ms"},
+		"127.0.0.61", "127.0.0.62", "127.0.0.63")
+	// Steady traffic, so that every history point has answers to share (bounded: at most
+	// 60s, and stopped with the test).
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				m := new(dns.Msg)
+				m.SetQuestion("web.glb.test.", dns.TypeA)
+				_, _ = dns.Exchange(m, s.dnsAddr)
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+
+	run := func(d time.Duration, what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		c, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		if err := chromedp.Do(c, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	waitJS := func(d time.Duration, what, expr string) {
+		t.Helper()
+		run(d+time.Second, what, chromedp.Poll[chromedp.Void](expr,
+			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(d)))
+	}
+	rowState := func(id string) string {
+		return fmt.Sprintf(`((document.querySelector('tr[data-member=%q]') || {dataset: {}}).dataset.state || "")`, id)
+	}
+	reasonOf := func(id string) string {
+		return fmt.Sprintf(`((document.querySelector('tr[data-member=%q] .reason') || {}).textContent || "")`, id)
+	}
+	shares := func(id string) string {
+		return fmt.Sprintf(`((document.querySelector('svg.plot polyline[data-member=%q]') || {getAttribute: function () { return ""; }}).getAttribute("data-shares") || "")`, id)
+	}
+	// lastZero: the member's last 3 points have share 0 and an earlier one had more.
+	lastZero := func(id string) string {
+		return `(function () { var v = ` + shares(id) + `.split(",").map(Number); var n = v.length;
+			return n > 4 && v[n-1] === 0 && v[n-2] === 0 && v[n-3] === 0 && v.slice(0, n-3).some(function (x) { return x > 0; }); })()`
+	}
+
+	run(15*time.Second, "open the status page", chromedp.Navigate(s.admin+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`svg.plot[data-service="web.glb.test."] polyline[data-member="web/m1"]`)))
+	for _, id := range []string{"web/m0", "web/m1", "web/m2"} {
+		waitJS(15*time.Second, id+" up", rowState(id)+` === "up"`)
+	}
+	waitJS(15*time.Second, "web/m1 answered in the plot", shares("web/m1")+`.split(",").some(function (x) { return Number(x) > 0; })`)
+
+	if out, err := execBin(t, "glbctl", "drain", "-admin", s.admin, "-admin-token-file", tokenFile,
+		"web", "m1", "-for", "10m", "-reason", "kernel upgrade"); err != nil || !strings.Contains(out, "web/m1: drained until") {
+		t.Fatalf("glbctl drain: %v\n%s", err, out)
+	}
+	waitJS(15*time.Second, "web/m1 drained", rowState("web/m1")+` === "drained"`)
+	if r := evaluate[string](t, ctx, reasonOf("web/m1")); r != "kernel upgrade" {
+		t.Errorf("web/m1 reason %q, want the drain's", r)
+	}
+	waitJS(15*time.Second, "web/m1's share drops to 0 in the plot", lastZero("web/m1"))
+	last := func(id string) float64 {
+		v := strings.Split(evaluate[string](t, ctx, shares(id)), ",")
+		f, _ := strconv.ParseFloat(v[len(v)-1], 64)
+		return f
+	}
+	if m0, m2 := last("web/m0"), last("web/m2"); m0+m2 < 0.99 {
+		t.Errorf("after the drain m0 %.2f + m2 %.2f of the answers, want all", m0, m2)
+	}
+	states := evaluate[string](t, ctx, `document.querySelector('svg.plot g.states[data-member="web/m1"]').getAttribute("data-states")`)
+	if !strings.HasSuffix(states, "drained") || !strings.Contains(states, "up") {
+		t.Errorf("web/m1 state strip %q, want up then drained", states)
+	}
+
+	s.backends[0].stop()
+	waitJS(15*time.Second, "web/m0 down", rowState("web/m0")+` === "down"`)
+	if r := evaluate[string](t, ctx, reasonOf("web/m0")); r == "" {
+		t.Error("web/m0 is down with no reason")
+	} else {
+		t.Logf("web/m0 down: %s", r)
+	}
+	waitJS(15*time.Second, "web/m0's share drops to 0 in the plot", lastZero("web/m0"))
+
+	if out, err := execBin(t, "glbctl", "undrain", "-admin", s.admin, "-admin-token-file", tokenFile, "web", "m1"); err != nil {
+		t.Fatalf("glbctl undrain: %v\n%s", err, out)
+	}
+	waitJS(15*time.Second, "web/m1 up again", rowState("web/m1")+` === "up"`)
 }

@@ -59,6 +59,7 @@ type Health struct {
 	reporters []*reporter // in Config.Reporters order
 	byName    map[string]*reporter
 	verdicts  map[memberKey]api.Status // merged; absent: unknown
+	reasons   map[memberKey]string     // why a member merged down is down (downReasons)
 	lastFresh time.Time                // last step at which some reporter was fresh
 	started   time.Time                // first step with a reporter to wait for: Grace counts from it until one is fresh
 	graceOver bool                     // the last step found Grace run out (logged once per event)
@@ -82,6 +83,9 @@ type reporter struct {
 	// for: a later report that says unknown, or omits the member, keeps it (see Report).
 	// Replaced whole by Report, never changed in place.
 	votes map[memberKey]api.Status
+	// reasons are the reporter's reasons for its down votes (MemberReport.Reason, else the
+	// last failed probe's), kept as votes are. Replaced whole by Report.
+	reasons map[memberKey]string
 	// loads are the load readings of the last report, dated on our clock. Replaced whole
 	// by Report.
 	loads   map[memberKey]loadReading
@@ -157,15 +161,25 @@ func (h *Health) Report(name string, rep *api.Report, at time.Time) {
 		h.log.Debug("report from an unknown reporter ignored", "reporter", name)
 		return
 	}
-	prev := r.votes // never changed in place: safe to read unlocked
+	prev, prevReasons := r.votes, r.reasons // never changed in place: safe to read unlocked
 	h.mu.Unlock()
 
 	votes := make(map[memberKey]api.Status, max(len(rep.Members), len(prev)))
 	maps.Copy(votes, prev)
+	reasons := maps.Clone(prevReasons)
+	if reasons == nil {
+		reasons = map[memberKey]string{}
+	}
 	for i := range rep.Members {
 		m := &rep.Members[i]
-		if m.Status == api.StatusUp || m.Status == api.StatusDown {
-			votes[memberKey{m.Pool, m.Member}] = m.Status
+		k := memberKey{m.Pool, m.Member}
+		switch m.Status {
+		case api.StatusUp:
+			votes[k] = m.Status
+			delete(reasons, k)
+		case api.StatusDown:
+			votes[k] = m.Status
+			reasons[k] = downReason(m)
 		}
 	}
 
@@ -181,8 +195,20 @@ func (h *Health) Report(name string, rep *api.Report, at time.Time) {
 		h.log.Info("healthd reachable", "url", name, "reporter", rep.Reporter)
 	}
 	r.id, r.lastContact, r.index, r.listed, r.votes, r.lastErr = rep.Reporter, at, rep.Index, len(rep.Members), votes, ""
+	r.reasons = reasons
 	h.mu.Unlock()
 	h.poke()
+}
+
+// downReason is why a reporter says m is down: the reason of its most recent failed probe.
+func downReason(m *api.MemberReport) string {
+	if m.Reason != "" {
+		return m.Reason
+	}
+	if m.LastResult != nil && !m.LastResult.OK {
+		return m.LastResult.Reason
+	}
+	return ""
 }
 
 // Failed records that a request to the reporter called name failed with err. Its last
@@ -299,6 +325,12 @@ func (h *Health) step(now time.Time) (changed bool, nextExpiry time.Time) {
 	if !maps.Equal(next, h.verdicts) {
 		h.verdicts, changed = next, true
 	}
+	if anyFresh || next == nil {
+		// During Grace the kept verdicts keep their reasons too.
+		if reasons := downReasons(h.reporters, next, now, h.cfg.StaleAfter); !maps.Equal(reasons, h.reasons) {
+			h.reasons, changed = reasons, true
+		}
+	}
 	if loads := mergeLoads(h.reporters, now, h.cfg.StaleAfter); !maps.Equal(loads, h.loads) {
 		h.loads, changed = loads, true
 	}
@@ -348,6 +380,25 @@ func merge(reporters []*reporter, now time.Time, staleAfter time.Duration) (map[
 	return out, anyFresh
 }
 
+// downReasons is, for every member merged down, the reason of the first fresh reporter (in
+// Config.Reporters order) that votes it down with one: the status page and /v1/state say
+// why a member is down, not only that it is.
+func downReasons(reporters []*reporter, verdicts map[memberKey]api.Status, now time.Time, staleAfter time.Duration) map[memberKey]string {
+	out := map[memberKey]string{}
+	for k, st := range verdicts {
+		if st != api.StatusDown {
+			continue
+		}
+		for _, r := range reporters {
+			if r.fresh(now, staleAfter) && r.votes[k] == api.StatusDown && r.reasons[k] != "" {
+				out[k] = r.reasons[k]
+				break
+			}
+		}
+	}
+	return out
+}
+
 func (r *reporter) fresh(now time.Time, staleAfter time.Duration) bool {
 	return !r.lastContact.IsZero() && now.Sub(r.lastContact) < staleAfter
 }
@@ -368,8 +419,11 @@ func (h *Health) build(snap *policy.Snapshot, now time.Time) *View {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := len(snap.Members)
-	v := &View{snap: snap, unknownUp: !h.cfg.UnknownIsDown,
+	v := &View{snap: snap, unknownUp: !h.cfg.UnknownIsDown, degraded: h.graceOver,
 		up: make([]bool, n), status: make([]api.Status, n), drain: make([]int32, n)}
+	if len(h.reasons) > 0 {
+		v.reason = make([]string, n)
+	}
 	if len(h.loads) > 0 {
 		v.load = make([]float64, n)
 	}
@@ -392,6 +446,9 @@ func (h *Health) build(snap *policy.Snapshot, now time.Time) *View {
 			st := h.verdicts[k]
 			v.status[i] = st
 			v.up[i] = st == api.StatusUp || (st == api.StatusUnknown && unknownUp)
+			if v.reason != nil && st == api.StatusDown {
+				v.reason[i] = h.reasons[k]
+			}
 			if v.load != nil {
 				l, ok := h.loads[k]
 				if !ok {

@@ -62,7 +62,7 @@ func report(id string, st map[string]api.Status) *api.Report {
 
 // ups is the view of snap's members as a string of U (usable) and D.
 func ups(h *Health, snap *policy.Snapshot) string {
-	v := h.For(snap)
+	v := h.For(snap).(*View)
 	b := make([]byte, len(snap.Members))
 	for i, m := range snap.Members {
 		b[i] = map[bool]byte{true: 'U', false: 'D'}[v.Up(m)]
@@ -389,5 +389,45 @@ func TestGraceExpired(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "level=WARN msg=\"no fresh healthd reporter for the grace period"); n != 2 {
 		t.Errorf("%d warnings, want one per event:\n%s", n, logs.String())
+	}
+}
+
+// TestReasonsAndDegraded: a member merged down carries the reason of a reporter that says
+// down; the reason outlives a stale reporter through Grace; after Grace the view is
+// degraded and no member is down, so none has a reason.
+func TestReasonsAndDegraded(t *testing.T) {
+	snap := snapOf(t, "web:a,b")
+	c := newClock()
+	h := newHealth(t, c, Config{Reporters: []string{"r1", "r2"}, StaleAfter: time.Second, Grace: 5 * time.Second})
+	a, b := snap.Members[0], snap.Members[1]
+	rep := func(id string, reason string, last *api.ResultReport) *api.Report {
+		return &api.Report{Reporter: id, Index: 1, Members: []api.MemberReport{
+			{Pool: "web", Member: "a", Status: api.StatusDown, Reason: reason, LastResult: last},
+			{Pool: "web", Member: "b", Status: api.StatusUp}}}
+	}
+	h.Report("r1", rep("id1", "", &api.ResultReport{Reason: "connect: connection refused"}), c.now())
+	h.Report("r2", rep("id2", "http status 503", nil), c.now())
+	h.step(c.now())
+	v := h.For(snap).(*View)
+	if got := v.Reason(a); got != "connect: connection refused" {
+		t.Errorf("a: reason %q, want the first reporter's last failed probe", got)
+	}
+	if got := v.Reason(b); got != "" || v.Degraded() {
+		t.Errorf("b: reason %q, degraded %v; want none", got, v.Degraded())
+	}
+	c.add(2 * time.Second) // both stale, in Grace
+	h.step(c.now())
+	if v := h.For(snap).(*View); v.Reason(a) == "" || v.Degraded() {
+		t.Errorf("in grace: reason %q, degraded %v; want the kept reason, not degraded", v.Reason(a), v.Degraded())
+	}
+	c.add(5 * time.Second)
+	h.step(c.now())
+	if v := h.For(snap).(*View); v.Reason(a) != "" || !v.Degraded() || v.Status(a) != api.StatusUnknown {
+		t.Errorf("after grace: reason %q, degraded %v, status %v; want no reason, degraded, unknown", v.Reason(a), v.Degraded(), v.Status(a))
+	}
+	h.Report("r2", &api.Report{Reporter: "id2", Index: 2, Members: []api.MemberReport{{Pool: "web", Member: "a", Status: api.StatusUp}}}, c.now())
+	h.step(c.now())
+	if v := h.For(snap).(*View); v.Reason(a) != "" || v.Degraded() {
+		t.Errorf("up again: reason %q, degraded %v", v.Reason(a), v.Degraded())
 	}
 }

@@ -15,7 +15,9 @@ type View struct {
 	drain     []int32      // 1 + the index in drains of the member's drain, 0 for none
 	drains    []api.Drain
 	load      []float64 // merged load readings, NaN for none; nil when no member has one
+	reason    []string  // why a member merged down is down; nil when none has a reason
 	fresh     int       // fresh reporters when the view was built
+	degraded  bool      // Grace had run out: unknown members count as unknown_is, loudly
 	unknownUp bool      // how a member of no pool of snap counts (Config.UnknownIsDown)
 }
 
@@ -35,6 +37,28 @@ func (v *View) Status(m *policy.Member) api.Status {
 		return v.status[m.Index]
 	}
 	return api.StatusUnknown
+}
+
+// Reason is why m is down, as the reporter that says so gave it (its last failed probe),
+// "" when m is not down or no reporter gave one.
+func (v *View) Reason(m *policy.Member) string {
+	if m.Index >= 0 && m.Index < len(v.reason) {
+		return v.reason[m.Index]
+	}
+	return ""
+}
+
+// Degraded reports whether the view was built after Grace ran out with no fresh reporter:
+// every member is unknown and counts as its pool's unknown_is (Health.GraceExpired).
+func (v *View) Degraded() bool { return v.degraded }
+
+// UnknownUp reports how an unknown member of p counts: p's unknown_is, else the
+// configured default.
+func (v *View) UnknownUp(p *policy.Pool) bool {
+	if p != nil && p.UnknownIs != policy.UnknownDefault {
+		return p.UnknownIs == policy.UnknownUp
+	}
+	return v.unknownUp
 }
 
 // Drain returns the drain in force on m when the view was built, if any.

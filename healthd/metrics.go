@@ -1,10 +1,13 @@
 package healthd
 
 import (
+	"runtime"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/healthd/probe"
+	"github.com/glbdns/glbdns/internal/buildinfo"
 	"github.com/glbdns/glbdns/policy"
 )
 
@@ -24,6 +27,7 @@ var probeBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 
 //	healthd_panics_total                             recovered panics in probe rounds
 //	healthd_policy_reloads_total{result}             policy loads; result is success|failure
 //	healthd_policy_last_reload_successful            1 if the last load succeeded
+//	healthd_build_info{version,revision,goversion}   1, as glbdns_build_info
 type Metrics struct {
 	memberUp    *prometheus.GaugeVec
 	probes      *prometheus.CounterVec
@@ -81,6 +85,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Namespace: "healthd", Name: "load_readings_total",
 		Help: "Load readings taken, by pool and result (success or failure).",
 	}, []string{"pool", "result"})
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "healthd", Name: "build_info",
+		Help: "Always 1, labelled with the version, revision and Go version of the binary.",
+	}, []string{"version", "revision", "goversion"})
+	build.WithLabelValues(buildinfo.Version, buildinfo.Revision, runtime.Version()).Set(1)
+	reg.MustRegister(build)
 	reg.MustRegister(m.memberUp, m.probes, m.duration, m.phases, m.localErrors, m.panics, m.reloads, m.lastReload, m.load, m.readings)
 	return m
 }

@@ -30,3 +30,17 @@ service "rr.glb.example.com" {
   pools  = ["rr"]
   ttl    = 20
 }
+
+# spare/y is never reported (unknown), spare/z has weight 0 (disabled).
+pool "spare" {
+  member "y" { address = "203.0.113.1" }
+  member "z" {
+    address = "203.0.113.2"
+    weight  = 0
+  }
+}
+
+service "spare.glb.example.com" {
+  policy = "weighted"
+  pools  = ["spare"]
+}

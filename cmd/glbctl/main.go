@@ -1,16 +1,20 @@
 // Command glbctl is the operator's tool for glbdns: it validates a policy with the server's
 // own loader and explains which answer a given client would get, and why.
 //
-//	glbctl validate PATH
+//	glbctl validate [-managed-dir DIR | -admin URL | -no-managed] PATH
 //	glbctl explain -policy PATH -name NAME [-type A] [-client ADDR] [-ecs PREFIX]
 //	glbctl status [-admin URL]
+//	glbctl drain [-admin URL] POOL MEMBER -for DURATION [-reason TEXT]
+//	glbctl undrain [-admin URL] POOL MEMBER
 //	glbctl policy push [-etcd-endpoints URLS] PATH
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"sort"
@@ -20,16 +24,20 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/miekg/dns"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/internal/buildinfo"
 	"github.com/glbdns/glbdns/policy"
 	"github.com/glbdns/glbdns/policy/geoip"
+	"github.com/glbdns/glbdns/policy/store"
 	"github.com/glbdns/glbdns/zones"
 )
 
 const usage = `Usage:
-  glbctl validate PATH
-      Load the policy at PATH (a .hcl file or a directory of them) exactly as glbdns would;
-      print every diagnostic with file:line:col and a source snippet. Exit status 1 on any error.
+  glbctl validate [-managed-dir DIR | -admin URL [-admin-token-file FILE] | -no-managed] PATH
+      Load the policy at PATH (a .hcl file or a directory of them) with the managed objects
+      exactly as glbdns would: those of DIR (default PATH.managed when it exists), or those a
+      running glbdns serves (-admin), or none (-no-managed); print every diagnostic with
+      file:line:col and a source snippet. Exit status 1 on any error.
   glbctl explain -policy PATH -name NAME [-type A] [-client ADDR] [-ecs PREFIX]
       Show which answer a client would get for NAME and why: the zone, the service, its
       policy, the members considered, the hash key and the ECS scope.
@@ -37,6 +45,11 @@ const usage = `Usage:
       Show the live state of a running glbdns from its admin listener (default
       http://127.0.0.1:8053, env GLBDNS_ADMIN_URL): every service, pool and member with its
       health and its share of the answers over the last minute.
+  glbctl drain [-admin URL] [-admin-token-file FILE] POOL MEMBER -for DURATION [-reason TEXT]
+      Take a member out of the answers for DURATION (e.g. 10m, at most 366 days) through
+      the admin API; it comes back by itself. Writes need the admin token.
+  glbctl undrain [-admin URL] [-admin-token-file FILE] POOL MEMBER
+      End a member's drain now.
   glbctl policy push [-etcd-endpoints URLS] [-etcd-prefix P] [etcd flags] PATH
       Validate the policy at PATH with the managed objects in etcd, with the loader of
       the nodes that read their policy from etcd (glbdns -policy-from-etcd), and put its
@@ -61,6 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return explain(args[1:], stdout, stderr)
 	case "status":
 		return status(args[1:], stdout, stderr)
+	case "drain":
+		return drain(args[1:], stdout, stderr, false)
+	case "undrain":
+		return drain(args[1:], stdout, stderr, true)
 	case "policy":
 		return policyCmd(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
@@ -74,22 +91,99 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// validate loads the policy at PATH with the managed objects the daemon would compile it
+// with, through the daemon's own store: those of a managed folder (-managed-dir, by
+// default the policy's own <PATH>.managed when it exists) or of a running node (-admin),
+// so that it never says ok to a policy the daemon refuses (a pool of the files that a
+// managed pool already names, say) nor refuses one a managed pool completes.
 func validate(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	managedDir := fs.String("managed-dir", "", "`folder` of the managed objects to validate with (default PATH.managed when it exists)")
+	noManaged := fs.Bool("no-managed", false, "validate the operator's files alone")
+	c := adminFlags(fs)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) != 1 {
 		fmt.Fprint(stderr, "glbctl validate: want exactly one PATH\n")
 		return 2
 	}
-	snap, diags := policy.LoadPath(args[0])
+	path := pos[0]
+	fromAdmin := false
+	fs.Visit(func(f *flag.Flag) { fromAdmin = fromAdmin || f.Name == "admin" })
+	if fromAdmin && (*managedDir != "" || *noManaged) {
+		fmt.Fprint(stderr, "glbctl validate: -admin, -managed-dir and -no-managed exclude each other\n")
+		return 2
+	}
+	b, where, err := managedBackend(path, *managedDir, *noManaged, fromAdmin, c)
+	if err != nil {
+		fmt.Fprintf(stderr, "glbctl validate: %v\n", err)
+		return 1
+	}
+	st, err := store.OpenBackend(path, b)
+	if err != nil {
+		fmt.Fprintf(stderr, "glbctl validate: %v\n", err)
+		return 1
+	}
+	defer st.Close()
+	snap, diags := st.Load()
 	if len(diags) > 0 {
 		printDiags(stderr, diags)
 	}
 	if diags.HasErrors() {
-		fmt.Fprintf(stderr, "%s: %d error(s)\n", args[0], countErrors(diags))
+		fmt.Fprintf(stderr, "%s: %d error(s)%s\n", path, countErrors(diags), where)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d zone(s), %d pool(s), %d member(s), %d service(s), hash %s\n",
-		args[0], len(snap.Zones.Zones()), len(snap.Pools), len(snap.Members), len(snap.Services), snap.Hash)
+	fmt.Fprintf(stdout, "%s: ok: %d zone(s), %d pool(s), %d member(s), %d service(s), hash %s;%s\n",
+		path, len(snap.Zones.Zones()), len(snap.Pools), len(snap.Members), len(snap.Services), snap.Hash, where)
 	return 0
+}
+
+// managedBackend is where validate reads the managed documents from, read-only, and how
+// its verdict names them (" with the managed objects of ...").
+func managedBackend(path, dir string, none, fromAdmin bool, c *adminClient) (store.Backend, string, error) {
+	switch {
+	case none:
+		return &store.StaticBackend{}, " the operator's files alone", nil
+	case fromAdmin:
+		if err := c.init(); err != nil {
+			return nil, "", err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), *c.timeout)
+		defer cancel()
+		var pools api.PoolList
+		var services api.ServiceList
+		var drains api.DrainList
+		for _, r := range []struct {
+			path string
+			out  any
+		}{{"/v1/pools", &pools}, {"/v1/services", &services}, {"/v1/drains", &drains}} {
+			if err := c.do(ctx, http.MethodGet, r.path, nil, r.out); err != nil {
+				return nil, "", fmt.Errorf("fetch the managed objects: %w", err)
+			}
+		}
+		// Named as the node names them, in the managed folder beside its policy: the
+		// compiler takes files in name order, and which of two clashing declarations it
+		// reports (the operator's file, refusing the policy, or the document, left out)
+		// depends on it.
+		return &store.StaticBackend{Docs: store.Documents(pools.Pools, services.Services, drains.Drains), Where: store.DefaultManagedDir(path)},
+			" with the managed objects of " + *c.base, nil
+	}
+	if dir == "" {
+		dir = store.DefaultManagedDir(path)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return &store.StaticBackend{}, " no managed folder " + dir, nil
+		}
+	} else if fi, err := os.Stat(dir); err != nil {
+		return nil, "", err
+	} else if !fi.IsDir() {
+		return nil, "", fmt.Errorf("-managed-dir %s is not a folder", dir)
+	}
+	// A DirBackend made directly, not by NewDirBackend: validate must neither create the
+	// folder nor remove a temporary file a running glbdns is writing in it.
+	return &store.DirBackend{Dir: dir}, " with the managed objects of " + dir, nil
 }
 
 func countErrors(diags hcl.Diagnostics) int {

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,67 +18,28 @@ import (
 func status(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	def := os.Getenv("GLBDNS_ADMIN_URL")
-	if def == "" {
-		def = "http://127.0.0.1:8053"
-	}
-	base := fs.String("admin", def, "admin `URL` of the glbdns to ask (env GLBDNS_ADMIN_URL)")
-	timeout := fs.Duration("timeout", 5*time.Second, "request timeout")
-	tokenFile := fs.String("admin-token-file", "", "`file` holding the admin token, which reads need when the node has one (else env GLBDNS_ADMIN_TOKEN)")
+	c := adminFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	tok := os.Getenv("GLBDNS_ADMIN_TOKEN")
-	if *tokenFile != "" {
-		b, err := os.ReadFile(*tokenFile)
-		if err != nil {
-			fmt.Fprintf(stderr, "glbctl: status: %v\n", err)
-			return 2
-		}
-		tok = strings.TrimSpace(string(b))
+	if err := c.init(); err != nil {
+		fmt.Fprintf(stderr, "glbctl: status: %v\n", err)
+		return 2
 	}
-	u := strings.TrimRight(*base, "/")
-	if !strings.Contains(u, "://") {
-		u = "http://" + u
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), *c.timeout)
 	defer cancel()
 	var st api.State
-	if err := getJSON(ctx, u+"/v1/state", tok, &st); err != nil {
+	if err := c.do(ctx, http.MethodGet, "/v1/state", nil, &st); err != nil {
 		fmt.Fprintf(stderr, "glbctl: status: %v\n", err)
 		return 1
 	}
 	// An older glbdns has no /v1/cluster: the state alone is still worth printing.
 	var cl api.Cluster
-	if err := getJSON(ctx, u+"/v1/cluster", tok, &cl); err == nil {
+	if err := c.do(ctx, http.MethodGet, "/v1/cluster", nil, &cl); err == nil {
 		printCluster(stdout, &cl)
 	}
 	printState(stdout, &st)
 	return 0
-}
-
-// getJSON decodes the JSON answer of a GET of u (with the bearer token tok, "" for
-// none) into v.
-func getJSON(ctx context.Context, u, tok string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s answered %s", u, resp.Status)
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(v); err != nil {
-		return fmt.Errorf("decode %s: %w", u, err)
-	}
-	return nil
 }
 
 // printCluster prints the cluster's nodes, one a line, and says so when they do not all
@@ -138,7 +97,7 @@ func printState(w io.Writer, st *api.State) {
 		fmt.Fprint(w, "answer shares since start\n\n")
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tMETHOD\tPOOL\tMEMBER\tADDRESS\tWEIGHT\tHEALTH\tANSWERS\tSHARE")
+	fmt.Fprintln(tw, "SERVICE\tMETHOD\tPOOL\tMEMBER\tADDRESS\tWEIGHT\tSTATE\tANSWERS\tSHARE\tWHY")
 	for _, s := range st.Services {
 		for _, pl := range s.Pools {
 			pool := pl.Name
@@ -150,14 +109,29 @@ func printState(w io.Writer, st *api.State) {
 				if addr == "" {
 					addr = m.Host
 				}
-				health := m.Status
-				if m.Drained {
-					health += ",drained"
+				state := m.State
+				if state == "" { // a glbdns from before State
+					state = m.Status
+					if m.Drained {
+						state = api.MemberDrained
+					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%.1f%%\n",
-					s.Name, s.Method, pool, m.Name, addr, m.Weight, health, m.Answers, m.Share*100)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%.1f%%\t%s\n",
+					s.Name, s.Method, pool, m.Name, addr, m.Weight, state, m.Answers, m.Share*100, why(m))
 			}
 		}
 	}
 	tw.Flush()
+}
+
+// why is the WHY column: the state's reason, and a drain's end.
+func why(m api.MemberState) string {
+	out := m.Reason
+	if m.DrainedUntil != nil {
+		if out != "" {
+			out += " "
+		}
+		out += "(until " + m.DrainedUntil.Format(time.RFC3339) + ")"
+	}
+	return strings.ReplaceAll(out, "\t", " ")
 }

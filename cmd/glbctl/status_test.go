@@ -31,7 +31,7 @@ func TestStatus(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := dnsserver.New(dnsserver.Config{Logger: log})
 	h := health.New(health.Config{Logger: log, OnChange: srv.HealthChanged})
-	h.SetDrains([]api.Drain{{Pool: "web-eu", Member: "fra-1", Until: time.Now().Add(time.Hour)}})
+	h.SetDrains([]api.Drain{{Pool: "web-eu", Member: "fra-1", Until: time.Now().Add(time.Hour), Reason: "kernel upgrade"}})
 	srv.SetHealthSource(h)
 	srv.SetSnapshot(snap)
 	a := admin.New(admin.Config{Server: srv, Health: h, Logger: log,
@@ -74,11 +74,11 @@ func TestStatus(t *testing.T) {
 	if !strings.Contains(text, "policy "+snap.Hash[:12]+"  generation 3") {
 		t.Errorf("no policy line:\n%s", text)
 	}
-	if !regexp.MustCompile(`(?m)^SERVICE\s+METHOD\s+POOL\s+MEMBER\s+ADDRESS\s+WEIGHT\s+HEALTH\s+ANSWERS\s+SHARE$`).MatchString(text) {
+	if !regexp.MustCompile(`(?m)^SERVICE\s+METHOD\s+POOL\s+MEMBER\s+ADDRESS\s+WEIGHT\s+STATE\s+ANSWERS\s+SHARE\s+WHY$`).MatchString(text) {
 		t.Errorf("no header row:\n%s", text)
 	}
-	if !regexp.MustCompile(`(?m)^www\.glb\.example\.com\.\s+\S+\s+web-eu\s+fra-1\s+127\.0\.0\.11\s+\d+\s+down,drained\s`).MatchString(text) {
-		t.Errorf("fra-1 not shown down and drained:\n%s", text)
+	if !regexp.MustCompile(`(?m)^www\.glb\.example\.com\.\s+\S+\s+web-eu\s+fra-1\s+127\.0\.0\.11\s+\d+\s+drained\s+\d+\s+\S+\s+kernel upgrade \(until 20\d\d-`).MatchString(text) {
+		t.Errorf("fra-1 not shown drained with its reason and end:\n%s", text)
 	}
 	// Round robin over the service's usable members: the shares of rr add up to 100%.
 	var total float64

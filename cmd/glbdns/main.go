@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/glbdns/glbdns/admin"
 	"github.com/glbdns/glbdns/daemon"
@@ -50,6 +51,7 @@ func main() {
 	flag.StringVar(&cfg.CookieSecretFile, "cookie-secret-file", "", "`file` of cookie secrets, 32 hex digits a line: the first mints, the others are still accepted; shared by every node of a name server address, read again at each reload; default a random secret of this process")
 	flag.BoolVar(&cfg.AdminPublicMetrics, "admin-public-metrics", false, "serve /metrics without the admin token (every read but /healthz and /readyz needs it when one is set)")
 	flag.BoolVar(&cfg.AdminPublicStatus, "admin-public-status", false, "serve the status page and /v1/state without the admin token")
+	flag.DurationVar(&cfg.HistoryInterval, "history-interval", 10*time.Second, "sampling period of the status page's 15-minute plot of answer shares and health (/v1/history)")
 	flag.IntVar(&cfg.AdminMaxConns, "admin-max-conns", httpserve.DefaultMaxConns, "open admin connections at most (32 from one address); past it a new one is closed at once")
 	flag.IntVar(&cfg.TCP.MaxConns, "tcp-max-conns", dnsserver.DefaultMaxTCPConns, "open DNS TCP connections at most; past it a new one closes the longest-idle one, or is refused when none is idle")
 	flag.IntVar(&cfg.TCP.MaxConnsPerPrefix, "tcp-max-conns-per-prefix", 0, "open DNS TCP connections at most from one IPv4 /24 or IPv6 /56, as -tcp-max-conns (default a tenth of -tcp-max-conns)")
