@@ -60,7 +60,7 @@ func TestGraceExpiredMetrics(t *testing.T) {
 	defer hd.Close()
 	var logs syncBuffer
 	d := startDaemonCfg(t, Config{PolicyPath: dir, NoWatch: true, HealthURLs: []string{hd.URL},
-		HealthStaleAfter: 300 * time.Millisecond, HealthGrace: 500 * time.Millisecond}, &logs)
+		HealthStaleAfter: 300 * time.Millisecond, HealthGrace: 500 * time.Millisecond, AdminToken: "t"}, &logs) // the token: the test drains
 
 	waitFor(t, 5*time.Second, "m out of the answers", func() bool { return answers(t, d) == "198.51.100.1" })
 	if g := metric(t, d, "glbdns_health_grace_expired"); g != 0 {
