@@ -47,6 +47,10 @@ type SchedulerConfig struct {
 	MaxInFlight int
 	// Metrics, when not nil, records probe and status metrics.
 	Metrics *Metrics
+	// Quick makes every check's first probe quick (within QuickStart), those of the
+	// first policy too: for Once, whose run is short and ends at the verdicts, not for a
+	// daemon, whose first probes are better spread over their interval.
+	Quick bool
 }
 
 // Scheduler probes every check of every member of a policy snapshot on its interval, runs
@@ -77,6 +81,7 @@ type Scheduler struct {
 	preparers map[string]probe.Preparer
 	sem       chan struct{}
 	metrics   *Metrics
+	quick     bool // SchedulerConfig.Quick
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -177,6 +182,7 @@ func NewScheduler(cfg SchedulerConfig) *Scheduler {
 		preparers: cfg.Preparers,
 		sem:       make(chan struct{}, cfg.MaxInFlight),
 		metrics:   cfg.Metrics,
+		quick:     cfg.Quick,
 		ctx:       ctx,
 		cancel:    cancel,
 		members:   map[string]*memberRun{},
@@ -261,7 +267,7 @@ func (s *Scheduler) learn(snap *policy.Snapshot, now time.Time) []*checkRun {
 	quick := !initial && fresh <= cap(s.sem)
 	for _, cr := range starts {
 		cr.first = cr.c.Interval
-		if quick && cr.fresh {
+		if s.quick || quick && cr.fresh {
 			cr.first = min(cr.c.Interval, QuickStart)
 		}
 	}

@@ -19,6 +19,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,7 +28,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/cluster"
 	"github.com/glbdns/glbdns/healthd"
 	"github.com/glbdns/glbdns/internal/buildinfo"
@@ -51,6 +54,8 @@ func main() {
 		etcd       = cli.EtcdFlags(flag.CommandLine, "HEALTHD")
 		fromEtcd   = cli.PolicyFromEtcd(flag.CommandLine)
 		version    = flag.Bool("version", false, "print the version and exit")
+		once       = flag.Bool("once", false, "check every member until each has a verdict (rise or fall, at its checks' intervals), print the report as JSON on stdout and exit: 0 when none is down, 1 when one is, 3 when one is still unknown at -once-timeout, 2 on an error")
+		onceFor    = flag.Duration("once-timeout", time.Minute, "with -once, give up waiting for verdicts after this long")
 	)
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: healthd -policy PATH [flags]\n       healthd -policy-from-etcd -etcd-endpoints URLS [flags]\n\nProbes every member of the policy's pools and publishes their health for glbdns.\n\nEvery flag but -version can be set in the environment instead, as HEALTHD_ and its\nname in capitals with _ for -: HEALTHD_LISTEN=0.0.0.0:8054; a flag on the command line wins.\n\nFlags:\n")
@@ -79,6 +84,9 @@ func main() {
 		os.Exit(1)
 	}
 	defer st.Close()
+	if *once {
+		os.Exit(runOnce(st, *id, *onceFor, log))
+	}
 	var registry *cluster.Registry
 	if b, ok := st.Backend().(*store.EtcdBackend); ok {
 		registry = cluster.New(b.Client(), b.Prefix(), log)
@@ -129,6 +137,45 @@ func main() {
 		log.Error("healthd failed", "err", err)
 		os.Exit(1)
 	}
+}
+
+// runOnce is -once: the report of healthd.Once as JSON on stdout, and the exit status
+// that sums it up.
+func runOnce(st *store.Store, id string, timeout time.Duration, log *slog.Logger) int {
+	snap, err := load(st)
+	if err != nil {
+		log.Error("policy refused", "err", err)
+		return 2
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, timeout)
+	defer cancelT()
+	start := time.Now()
+	r := healthd.Once(ctx, snap, id, log, nil)
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		log.Error("write the report", "err", err)
+		return 2
+	}
+	down, unknown := 0, 0
+	for _, m := range r.Members {
+		switch m.Status {
+		case api.StatusDown:
+			down++
+		case api.StatusUnknown:
+			unknown++
+		}
+	}
+	log.Info("checked once", "members", len(r.Members), "down", down, "unknown", unknown, "took", time.Since(start).Round(time.Millisecond))
+	switch {
+	case down > 0:
+		return 1
+	case unknown > 0:
+		return 3
+	}
+	return 0
 }
 
 // load adapts the store's Load, the loader glbdns uses (the operator's files plus the
