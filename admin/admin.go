@@ -91,6 +91,10 @@ type Config struct {
 	// Token is the bearer token writes need, and reads too but /healthz and /readyz;
 	// "" disables writes (403) and leaves reads open.
 	Token string
+	// ReportToken is the bearer token that may push health reports (POST
+	// /v1/health/report) and do nothing else; the admin token may push too. Neither: no
+	// push (403).
+	ReportToken string
 	// PublicMetrics serves /metrics, and PublicStatus the status page and /v1/state,
 	// without the token (a scraper or a browser on a management network).
 	PublicMetrics, PublicStatus bool
@@ -103,6 +107,8 @@ type Admin struct {
 	mux      *http.ServeMux
 	page     *template.Template
 	tokenSum [sha256.Size]byte // of Config.Token, compared in constant time (api.go)
+	// reportSum is Config.ReportToken's (push.go)
+	reportSum [sha256.Size]byte
 
 	mu      sync.Mutex
 	samples []sample // ring, oldest first
@@ -164,6 +170,10 @@ func New(cfg Config) *Admin {
 	a.mux.HandleFunc("GET /{$}", a.statusPage)
 	if cfg.Store != nil {
 		a.routeAPI(a.mux)
+	}
+	if cfg.Health != nil {
+		a.reportSum = sha256.Sum256([]byte(cfg.ReportToken))
+		a.mux.HandleFunc("POST /v1/health/report", a.pushReport)
 	}
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint", "")

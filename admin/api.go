@@ -39,19 +39,22 @@ const maxBody = 1 << 20
 // LoadToken reads the admin token from file (when file is not ""), else from the
 // environment variable GLBDNS_ADMIN_TOKEN, trimming surrounding white space. It returns ""
 // when neither is set, which leaves the write API off.
-func LoadToken(file string) (string, error) {
+func LoadToken(file string) (string, error) { return LoadTokenFrom(file, "GLBDNS_ADMIN_TOKEN") }
+
+// LoadTokenFrom is LoadToken for any token: from file, else the environment variable env.
+func LoadTokenFrom(file, env string) (string, error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return "", fmt.Errorf("read admin token: %w", err)
+			return "", fmt.Errorf("read token: %w", err)
 		}
 		tok := strings.TrimSpace(string(b))
 		if tok == "" {
-			return "", fmt.Errorf("read admin token: %s is empty", file)
+			return "", fmt.Errorf("read token: %s is empty", file)
 		}
 		return tok, nil
 	}
-	return strings.TrimSpace(os.Getenv("GLBDNS_ADMIN_TOKEN")), nil
+	return strings.TrimSpace(os.Getenv(env)), nil
 }
 
 // routeAPI registers the /v1/pools, /v1/services, /v1/drains,

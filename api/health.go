@@ -141,3 +141,34 @@ type MemberHealth struct {
 type HealthList struct {
 	Members []MemberHealth `json:"members"`
 }
+
+// PushedReport is the body of glbdns's POST /v1/health/report (docs/health-api.md): a
+// report pushed by a reporter that is not a watched healthd (a function, a cron job,
+// healthd -once, the backend itself), counting for TTL.
+type PushedReport struct {
+	// Reporter names the pusher: letters, digits, '.', '_' and '-', at most 64. glbdns
+	// lists it among its reporters as "push:" and the name.
+	Reporter string `json:"reporter"`
+	// TTL is how long the report counts, a Go duration from "1s" to "1h": renew it before
+	// then, or the pusher goes stale (its verdicts stop counting), never down.
+	TTL string `json:"ttl"`
+	// Members are the verdicts, up or down, on members of the serving policy; a member
+	// left out keeps the pusher's last verdict on it.
+	Members []PushedMember `json:"members"`
+}
+
+// PushedMember is one verdict of a PushedReport.
+type PushedMember struct {
+	Pool   string `json:"pool"`
+	Member string `json:"member"`
+	Status Status `json:"status"`
+	// Reason says why a member is down; the status page and /v1/state show it.
+	Reason string `json:"reason,omitempty"`
+}
+
+// PushAccepted answers a PushedReport.
+type PushAccepted struct {
+	Reporter string    `json:"reporter"` // as glbdns lists it: "push:" and the name
+	Members  int       `json:"members"`
+	Expires  time.Time `json:"expires"` // when the pusher goes stale without a renewal
+}

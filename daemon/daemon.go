@@ -157,6 +157,9 @@ type Config struct {
 	NodeID string
 	// AdminToken enables the admin API's writes (bearer token); "" leaves them off (403).
 	AdminToken string
+	// ReportToken may push health reports to the admin API (POST /v1/health/report) and
+	// nothing else; "" leaves pushing to the admin token.
+	ReportToken string
 	// GeoIPDatabase and GeoIPASNDatabase override the policy's geoip block paths.
 	GeoIPDatabase, GeoIPASNDatabase string
 	// Logger receives every log line; nil means slog.Default().
@@ -286,6 +289,7 @@ func New(cfg Config) (*Daemon, error) {
 		Policy:        d.PolicyStatus,
 		Store:         st,
 		Token:         cfg.AdminToken,
+		ReportToken:   cfg.ReportToken,
 		Cluster:       d.cluster,
 	})
 	if b, ok := st.Backend().(*store.EtcdBackend); ok {

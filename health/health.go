@@ -2,6 +2,8 @@ package health
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"math"
@@ -90,6 +92,9 @@ type reporter struct {
 	// by Report.
 	loads   map[memberKey]loadReading
 	lastErr string
+	// ttl, for a reporter that pushes its reports (Push), is how long its last report
+	// counts; 0 for the reporters Health watches, which StaleAfter bounds.
+	ttl time.Duration
 }
 
 // New returns a Health with no report and no drain: every member unknown.
@@ -132,6 +137,12 @@ func (h *Health) SetReporters(names []string) {
 		}
 		next = append(next, r)
 		byName[name] = r
+	}
+	for _, r := range h.reporters {
+		if r.ttl > 0 && byName[r.name] == nil { // pushed reporters are not the registry's
+			next = append(next, r)
+			byName[r.name] = r
+		}
 	}
 	h.reporters, h.byName = next, byName
 	h.mu.Unlock()
@@ -400,7 +411,59 @@ func downReasons(reporters []*reporter, verdicts map[memberKey]api.Status, now t
 }
 
 func (r *reporter) fresh(now time.Time, staleAfter time.Duration) bool {
+	if r.ttl > 0 {
+		staleAfter = r.ttl
+	}
 	return !r.lastContact.IsZero() && now.Sub(r.lastContact) < staleAfter
+}
+
+// MaxPushers bounds the reporters that push (Push): each keeps votes for the members it
+// reported, and a name is the pusher's to choose.
+const MaxPushers = 64
+
+// PushPrefix starts the name of every pushed reporter, so that it never takes the name
+// (a URL) of a reporter Health watches.
+const PushPrefix = "push:"
+
+// ErrTooManyPushers refuses a push from a new name when MaxPushers push already.
+var ErrTooManyPushers = errors.New("too many reporters push")
+
+// Push records rep, pushed by the reporter called PushPrefix+name (a function, a cron
+// job, healthd -once, the backend itself) at at, counting for ttl: its verdicts take part
+// in the majority like a healthd reporter's until ttl passes without another push, and
+// then it is stale, as a silent healthd reporter is, never down. Merging is Report's: a
+// member the push does not list keeps the pusher's last verdict on it. A pusher stale
+// for an hour is forgotten when another name pushes.
+func (h *Health) Push(name string, rep *api.Report, ttl time.Duration, at time.Time) error {
+	name = PushPrefix + name
+	h.mu.Lock()
+	r := h.byName[name]
+	if r == nil {
+		n := 0
+		keep := h.reporters[:0:0]
+		for _, o := range h.reporters {
+			if o.ttl > 0 && !o.lastContact.IsZero() && at.Sub(o.lastContact) > o.ttl+time.Hour {
+				delete(h.byName, o.name)
+				continue
+			}
+			if o.ttl > 0 {
+				n++
+			}
+			keep = append(keep, o)
+		}
+		h.reporters = keep
+		if n >= MaxPushers {
+			h.mu.Unlock()
+			return fmt.Errorf("%w: %d at most", ErrTooManyPushers, MaxPushers)
+		}
+		r = &reporter{name: name}
+		h.reporters = append(h.reporters, r)
+		h.byName[name] = r
+	}
+	r.ttl = ttl
+	h.mu.Unlock()
+	h.Report(name, rep, at)
+	return nil
 }
 
 // For builds the View of snap's members as of now: the merged verdicts, the drains in

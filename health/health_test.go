@@ -431,3 +431,46 @@ func TestReasonsAndDegraded(t *testing.T) {
 		t.Errorf("up again: reason %q, degraded %v", v.Reason(a), v.Degraded())
 	}
 }
+
+// TestPush: a pushed report counts in the majority for its TTL, with the healthd
+// reporters, then goes stale (its votes stop counting; nothing goes down for it); a
+// registry change keeps pushers; past MaxPushers a new name is refused.
+func TestPush(t *testing.T) {
+	const U, D = api.StatusUp, api.StatusDown
+	snap := snapOf(t, "web:a,b")
+	c := newClock()
+	h := newHealth(t, c, Config{Reporters: []string{"r1"}, StaleAfter: 30 * time.Second, Grace: time.Minute})
+	h.Report("r1", report("id1", map[string]api.Status{"web/a": D, "web/b": U}), c.now())
+	if err := h.Push("fn", report("fn", map[string]api.Status{"web/a": D, "web/b": D}), 5*time.Second, c.now()); err != nil {
+		t.Fatal(err)
+	}
+	h.step(c.now())
+	// a: 2 of 2 down. b: 1 of 2, no majority.
+	if got := ups(h, snap); got != "DU" {
+		t.Fatalf("with the push: %s, want DU", got)
+	}
+	h.SetReporters([]string{"r1", "r2"})
+	if rs := h.Reporters(); len(rs) != 3 || rs[2].URL != PushPrefix+"fn" || !rs[2].Fresh {
+		t.Fatalf("reporters after a registry change: %+v, want r1, r2 and the fresh pusher", rs)
+	}
+	c.add(6 * time.Second) // the push's TTL passed; r1 is still fresh
+	h.Report("r1", report("id1", map[string]api.Status{"web/a": U, "web/b": U}), c.now())
+	h.step(c.now())
+	if got := ups(h, snap); got != "UU" {
+		t.Errorf("after the TTL: %s, want the pusher's down votes no longer counting", got)
+	}
+	if rs := h.Reporters(); rs[2].Fresh {
+		t.Errorf("pusher %+v: want stale after its TTL", rs[2])
+	}
+	for i := range MaxPushers - 1 {
+		if err := h.Push(fmt.Sprint("p", i), report("p", nil), time.Minute, c.now()); err != nil {
+			t.Fatalf("pusher %d: %v", i, err)
+		}
+	}
+	if err := h.Push("one-too-many", report("x", nil), time.Minute, c.now()); !errors.Is(err, ErrTooManyPushers) {
+		t.Errorf("pusher %d: %v, want ErrTooManyPushers", MaxPushers+1, err)
+	}
+	if err := h.Push("fn", report("fn", nil), time.Minute, c.now()); err != nil {
+		t.Errorf("a known pusher renewing: %v", err)
+	}
+}

@@ -24,13 +24,14 @@ import (
 
 func main() {
 	var (
-		cfg       daemon.Config
-		healthURL cli.Strings
-		listen    cli.Strings
-		version   bool
-		noWatch   bool
-		tokenFile string
-		err       error
+		cfg        daemon.Config
+		healthURL  cli.Strings
+		listen     cli.Strings
+		version    bool
+		noWatch    bool
+		tokenFile  string
+		reportFile string
+		err        error
 	)
 	flag.Var(&listen, "listen", "UDP and TCP `address` to answer DNS on, repeatable (the environment's is comma-separated); [::]:PORT answers IPv4 and IPv6 (default "+dnsserver.DefaultAddr+")")
 	flag.Func("nsid", "name server identifier returned to queries that ask for one (RFC 5001): text, or hex after 0x; default none", func(v string) error {
@@ -78,6 +79,7 @@ func main() {
 	fromEtcd := cli.PolicyFromEtcd(flag.CommandLine)
 	flag.StringVar(&cfg.NodeID, "node-id", "", "`name` of this node in the cluster (default: host name/DNS address)")
 	flag.StringVar(&cfg.PolicyCache, "policy-cache", "", "`file` where a node on etcd keeps the managed objects it serves, and serves them from when it starts while etcd is down (default: POLICY.cache beside the policy, none with -policy-from-etcd)")
+	flag.StringVar(&reportFile, "report-token-file", "", "`file` holding the bearer token that may push health reports (POST /v1/health/report) and nothing else (else env GLBDNS_REPORT_TOKEN); the admin token may push too")
 	flag.StringVar(&tokenFile, "admin-token-file", "", "`file` holding the admin API's bearer token (else env GLBDNS_ADMIN_TOKEN); no token: the write API is off")
 	flag.StringVar(&cfg.GeoIPDatabase, "geoip-database", "", "GeoIP2 City or Country `mmdb`, overriding the policy's geoip block")
 	flag.StringVar(&cfg.GeoIPASNDatabase, "geoip-asn-database", "", "GeoLite2 ASN `mmdb`, overriding the policy's geoip block")
@@ -106,6 +108,10 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.AdminToken = tok
+	if cfg.ReportToken, err = admin.LoadTokenFrom(reportFile, "GLBDNS_REPORT_TOKEN"); err != nil {
+		fmt.Fprintln(os.Stderr, "glbdns:", err)
+		os.Exit(2)
+	}
 	log, err := logger(os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "glbdns:", err)

@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pushHealth POSTs a pushed report with token and returns the status and body.
+func pushHealth(t *testing.T, admin, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, admin+"/v1/health/report", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestPushedHealth: a report pushed with the report token (TTL 5 s) takes a member out of
+// the answers within 1 s; with no renewal the pusher goes stale after the TTL (its vote
+// stops counting: the member is back once -health-grace passes, as for a silent healthd),
+// never down for being silent. The report token pushes and does nothing else; bad pushes
+// are refused with a reason.
+func TestPushedHealth(t *testing.T) {
+	dir := t.TempDir()
+	reportTok := filepath.Join(dir, "report-token")
+	if err := os.WriteFile(reportTok, []byte("push-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, dns, _ := startGLBDNS(t, map[string]string{"glb.hcl": `zone "glb.test" {
+  nameservers = ["ns1.glb.test"]
+}
+pool "web" {
+  member "m0" { address = "192.0.2.10" }
+  member "m1" { address = "192.0.2.11" }
+}
+service "web.glb.test" {
+  policy  = "round_robin"
+  pools   = ["web"]
+  answers = 2
+}
+`}, "-admin", "127.0.0.1:0", "-report-token-file", reportTok, "-health-grace", "1s")
+	admin := adminURL(t, p)
+	if got := answerSet(t, dns, "web.glb.test"); got != "192.0.2.10,192.0.2.11" {
+		t.Fatalf("before any push: %s", got)
+	}
+
+	for _, tc := range []struct {
+		token, body string
+		status      int
+		says        string
+	}{
+		{"wrong", `{"reporter":"fn","ttl":"5s","members":[]}`, 403, "wrong report token"},
+		{"push-secret", `{"reporter":"fn","ttl":"0s","members":[]}`, 400, "ttl"},
+		{"push-secret", `{"reporter":"fn","ttl":"5s","members":[{"pool":"web","member":"nope","status":"down"}]}`, 400, "web/nope"},
+		{"push-secret", `{"reporter":"bad name","ttl":"5s","members":[]}`, 400, "reporter"},
+		{"push-secret", `{"reporter":"fn","ttl":"5s","members":[{"pool":"web","member":"m0","status":"sideways"}]}`, 400, "status"},
+	} {
+		if status, body := pushHealth(t, admin, tc.token, tc.body); status != tc.status || !strings.Contains(body, tc.says) {
+			t.Errorf("push %s: %d %s, want %d naming %q", tc.body, status, body, tc.status, tc.says)
+		}
+	}
+	// The report token reads and writes nothing else.
+	req, _ := http.NewRequest(http.MethodPost, admin+"/v1/pools", strings.NewReader(`{"name":"x","members":[]}`))
+	req.Header.Set("Authorization", "Bearer push-secret")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+		t.Errorf("a pool write with the report token: %v %v, want 403", resp.StatusCode, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	pushed := time.Now()
+	status, body := pushHealth(t, admin, "push-secret", `{"reporter":"fn","ttl":"5s","members":[{"pool":"web","member":"m0","status":"down","reason":"cold start failed"},{"pool":"web","member":"m1","status":"up"}]}`)
+	if status != 200 || !strings.Contains(body, `"reporter": "push:fn"`) {
+		t.Fatalf("push: %d %s", status, body)
+	}
+	took := eventually(t, time.Second, "m0 out of the answers within 1 s of the push", func() bool {
+		return answerSet(t, dns, "web.glb.test") == "192.0.2.11"
+	})
+	t.Logf("m0 out of the answers %v after the push", took.Round(time.Millisecond))
+	if st := getState(t, admin); !strings.Contains(st, "cold start failed") || !strings.Contains(st, "push:fn") {
+		t.Errorf("/v1/state shows neither the pushed reason nor the pusher: %.600s", st)
+	}
+	// Not renewed: it holds for the TTL, then the pusher is stale, then Grace (1 s) ends.
+	eventually(t, 10*time.Second, "m0 back after the TTL and the grace", func() bool {
+		return answerSet(t, dns, "web.glb.test") == "192.0.2.10,192.0.2.11"
+	})
+	if back := time.Since(pushed); back < 5*time.Second {
+		t.Errorf("m0 back %v after a push with a 5 s TTL", back)
+	} else {
+		t.Logf("m0 back %v after the push (TTL 5 s, grace 1 s)", back.Round(time.Millisecond))
+	}
+	if st := getState(t, admin); !strings.Contains(st, `"fresh": false`) {
+		t.Errorf("the pusher is not stale in /v1/state: %.600s", st)
+	}
+}
+
+func getState(t *testing.T, admin string) string {
+	t.Helper()
+	resp, err := http.Get(admin + "/v1/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
