@@ -56,6 +56,8 @@ func main() {
 	var rrlExempt cli.Strings
 	rrlExempt.FromEnv("GLBDNS_RRL_EXEMPT")
 	flag.Var(&rrlExempt, "rrl-exempt", "client `prefix` never rate limited, repeatable or comma-separated (env GLBDNS_RRL_EXEMPT)")
+	flag.StringVar(&cfg.Dnstap.Path, "dnstap", cli.Env("GLBDNS_DNSTAP", ""), "query log in dnstap to `path`: a file (created anew), or unix:/path/to/socket of a dnstap reader; sampled queries that the log cannot keep up with are dropped and counted, never waited for (env GLBDNS_DNSTAP); default off")
+	flag.IntVar(&cfg.Dnstap.Sample, "dnstap-sample", 1, "with -dnstap, log one query in `N` (the first, the N+1st, ...)")
 	flag.BoolVar(&cfg.Cookies, "cookies", true, "DNS cookies (RFC 7873, RFC 9018): a valid server cookie exempts a client from rate limiting")
 	flag.StringVar(&cfg.CookieSecretFile, "cookie-secret-file", cli.Env("GLBDNS_COOKIE_SECRET_FILE", ""), "`file` of cookie secrets, 32 hex digits a line: the first mints, the others are still accepted; shared by every node of a name server address, read again at each reload (env GLBDNS_COOKIE_SECRET_FILE); default a random secret of this process")
 	flag.BoolVar(&cfg.AdminPublicMetrics, "admin-public-metrics", false, "serve /metrics without the admin token (every read but /healthz and /readyz needs it when one is set)")
