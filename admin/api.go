@@ -163,8 +163,9 @@ func writeError(w http.ResponseWriter, status int, msg, field string) {
 func (a *Admin) storeError(w http.ResponseWriter, err error) {
 	var ve *store.ValidationError
 	field, msg := "", err.Error()
+	var all []api.FieldError
 	if errors.As(err, &ve) {
-		field, msg = ve.Field, ve.Reason
+		field, msg, all = ve.Field, ve.Reason, ve.All
 	}
 	var status int
 	switch {
@@ -193,7 +194,7 @@ func (a *Admin) storeError(w http.ResponseWriter, err error) {
 		a.log.Error("admin api write failed", "err", err)
 		status, msg = http.StatusInternalServerError, "internal error: "+err.Error()
 	}
-	writeError(w, status, msg, field)
+	writeJSON(w, status, api.Error{Error: msg, Field: field, Errors: all})
 }
 
 // decode reads a JSON body into v: unknown fields refused, at most maxBody bytes, one value.

@@ -81,6 +81,7 @@ import (
 	"github.com/glbdns/glbdns/dnsserver"
 	"github.com/glbdns/glbdns/health"
 	"github.com/glbdns/glbdns/healthd/client"
+	"github.com/glbdns/glbdns/internal/buildinfo"
 	"github.com/glbdns/glbdns/internal/httpserve"
 	"github.com/glbdns/glbdns/policy"
 	"github.com/glbdns/glbdns/policy/geoip"
@@ -162,6 +163,9 @@ type Config struct {
 	ReportToken string
 	// GeoIPDatabase and GeoIPASNDatabase override the policy's geoip block paths.
 	GeoIPDatabase, GeoIPASNDatabase string
+	// Dnstap is the query log (dnsserver.TapConfig); Path "" turns it off. Identity
+	// defaults to NodeID, else the host name; Version is "glbdns VERSION".
+	Dnstap dnsserver.TapConfig
 	// Logger receives every log line; nil means slog.Default().
 	Logger *slog.Logger
 	// Ready, when set, is called with the bound DNS address once the server is serving.
@@ -220,6 +224,8 @@ type Daemon struct {
 	reportCap atomic.Int64
 
 	cookieRandom bool // the DNS server has the random cookie secret (loadCookieSecrets)
+
+	tap *dnsserver.Tap // the query log; nil: off
 
 	freeing     atomic.Int32  // returnMemory requests not yet served; non-zero while one is pending or runs
 	freeOS      func()        // debug.FreeOSMemory; tests count the runs
@@ -296,6 +302,20 @@ func New(cfg Config) (*Daemon, error) {
 		d.registry = cluster.New(b.Client(), b.Prefix(), d.log)
 	}
 	registerClusterMetrics(d.reg, d.cluster)
+	if cfg.Dnstap.Path != "" { // last: nothing after it fails and leaves the file open
+		tc := cfg.Dnstap
+		tc.Logger = d.log
+		if tc.Identity = cfg.NodeID; tc.Identity == "" {
+			tc.Identity, _ = os.Hostname()
+		}
+		tc.Version = "glbdns " + buildinfo.Version
+		if d.tap, err = dnsserver.NewTap(tc); err != nil {
+			st.Close()
+			return nil, err
+		}
+		d.srv.SetTap(d.tap)
+		d.reg.MustRegister(d.tap.Collector())
+	}
 	return d, nil
 }
 
@@ -570,6 +590,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	if d.tap != nil {
+		// The writer outlives the DNS server (this defer runs after its Shutdown), so
+		// that the queries answered last are written and the stream ended.
+		tctx, tstop := context.WithCancel(context.Background())
+		tdone := make(chan struct{})
+		go func() { d.tap.Run(tctx); close(tdone) }()
+		defer func() { tstop(); <-tdone }()
+	}
 	go d.health.Run(ctx)
 	d.setReporters(ctx, nil)
 	d.runCluster(ctx)
@@ -633,6 +661,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		case <-hup:
 			log.Info("reload requested", "by", "SIGHUP")
+			if d.tap != nil {
+				d.tap.Reopen() // a rotated query log is created anew
+			}
 			_ = d.Reload() // logged and counted by Reload
 		case <-changed:
 			log.Info("reload requested", "by", "file change")

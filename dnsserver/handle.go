@@ -100,6 +100,14 @@ func (s *Server) handle(req []byte, src netip.AddrPort, tcp bool, out []byte, sh
 			reply = nil
 		}
 	}()
+	// The query log (dnstap.go) is taken here, where both paths end: the sampling
+	// decision and the query's time before it is answered, the copy after. Without a tap
+	// this is a nil check.
+	var tapAt int64
+	tap := s.tap
+	if tap != nil {
+		tapAt = tap.take()
+	}
 	st := s.state.Load()
 	fs := fastPool.Get().(*fastScratch)
 	var q query
@@ -110,6 +118,9 @@ func (s *Server) handle(req []byte, src netip.AddrPort, tcp bool, out []byte, sh
 	}
 	fs.release()
 	fastPool.Put(fs)
+	if tapAt != 0 {
+		tap.offer(req, reply, src, tcp, tapAt)
+	}
 	return reply
 }
 

@@ -35,6 +35,14 @@ package dnsserver
 //	glbdns_policy_members{pool}                        gauge    members of the pool
 //	glbdns_policy_members_usable{pool}                 gauge    members usable: up (health view, no drain in force), weight > 0
 //
+// Series exported by Tap.Collector (dnstap.go), registered only when the query log is on:
+//
+//	glbdns_dnstap_frames_total                         counter  dnstap frames written
+//	glbdns_dnstap_dropped_total                        counter  sampled queries not logged
+//	    (the queue was full, or the output was down)
+//	glbdns_dnstap_errors_total                         counter  failed writes, connections, opens
+//	glbdns_dnstap_queue_length                         gauge    sampled queries waiting for the writer
+//
 // There is no glbdns_dns_request_duration_seconds: timing a query costs two clock reads
 // and a histogram update per query (about 5% of a 1µs query) for a figure that the
 // clients' own latency measures better; response size and rcode say more per nanosecond.

@@ -205,6 +205,7 @@ type Server struct {
 	metrics *metrics
 
 	rrl        *rrl // nil: off
+	tap        *Tap // the query log (dnstap.go); nil: off. Set by SetTap before serving
 	cookieKeys atomic.Pointer[cookieKeys]
 
 	// Listeners and lifecycle.

@@ -85,6 +85,21 @@ func addAPIError(diags *diag.Diagnostics, action string, err error) {
 	}
 	detail := fmt.Sprintf("Could not %s: %s.%s", action, err, hint)
 	var ae *client.APIError
+	if errors.As(err, &ae) && len(ae.Errors) > 1 {
+		// Every error of the answer is its own diagnostic, at its attribute when the
+		// server names the field, so that fixing one does not reveal the next.
+		for _, e := range ae.Errors {
+			one := *ae
+			one.Reason, one.Field, one.Errors = e.Error, e.Field, nil
+			d := fmt.Sprintf("Could not %s: %s.%s", action, &one, hint)
+			if p, ok := fieldPath(e.Field); ok && e.Field != "" {
+				diags.AddAttributeError(p, summary, d)
+			} else {
+				diags.AddError(summary, d)
+			}
+		}
+		return
+	}
 	if errors.As(err, &ae) && ae.Field != "" {
 		if p, ok := fieldPath(ae.Field); ok {
 			diags.AddAttributeError(p, summary, detail)

@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/glbdns/glbdns/api"
+	"github.com/glbdns/glbdns/policy"
 	"github.com/glbdns/glbdns/terraform/client"
 )
 
@@ -234,12 +235,14 @@ func memberAttributes() map[string]schema.Attribute {
 			Validators: []validator.String{
 				stringvalidator.LengthAtLeast(1),
 				stringvalidator.ExactlyOneOf(path.MatchRelative().AtParent().AtName("host")),
+				policyValidator{"Invalid address", "is not an IPv4 or IPv6 address",
+					func(s string) bool { _, ok := policy.ParseMemberAddress(s); return ok }},
 			},
 		},
 		"host": schema.StringAttribute{
 			MarkdownDescription: "Host name, answered as a CNAME record.",
 			Optional:            true,
-			Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+			Validators:          []validator.String{stringvalidator.LengthAtLeast(1), policyValidator{"Invalid host", "is not a valid host name", policy.ValidMemberHost}},
 		},
 		"weight": schema.Int64Attribute{
 			MarkdownDescription: fmt.Sprintf("Relative weight for the `weighted` policy, 0 to 16777216; 0 takes the member out of rotation for good (`glbdns_member_drain` is the temporary kind). Defaults to %d.", api.DefaultWeight),
@@ -673,4 +676,26 @@ func boolPtr(v types.Bool) *bool {
 		return nil
 	}
 	return v.ValueBoolPointer()
+}
+
+// policyValidator checks a string at plan time with the policy's own check (ok), so that
+// the provider refuses what the server would, with the attribute path, before any call.
+type policyValidator struct {
+	summary, what string
+	ok            func(string) bool
+}
+
+func (v policyValidator) Description(context.Context) string {
+	return "must be valid: it " + v.what + " otherwise"
+}
+
+func (v policyValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (v policyValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if s := req.ConfigValue.ValueString(); s != "" && !v.ok(s) {
+		resp.Diagnostics.AddAttributeError(req.Path, v.summary, fmt.Sprintf("%q %s.", s, v.what))
+	}
 }

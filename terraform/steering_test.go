@@ -573,3 +573,30 @@ data "glbdns_pool" "ap" { name = "legacy-ap" }
 		}},
 	})
 }
+
+// TestAccPoolResource_memberValidation refuses at plan time (a PlanOnly step: validation
+// runs before any call to the API), at the member's attribute, an address or host that the
+// server's policy refuses (the provider checks them with policy.ParseMemberAddress and
+// policy.ValidMemberHost). OpenTofu prints the resource and line, not a nested path.
+func TestAccPoolResource_memberValidation(t *testing.T) {
+	url, token := startAPI(t)
+	tc := resource.TestCase{}
+	for _, s := range []struct{ member, want string }{
+		{`address = "192.0.2.300"`, `(?s)Invalid address.*glbdns_pool.eu.*"192.0.2.300" is not an IPv4 or IPv6`},
+		{`address = "fe80::1%eth0"`, `(?s)Invalid address.*glbdns_pool.eu.*is not an IPv4 or IPv6`},
+		{`address = "www.example.com"`, `(?s)Invalid address.*glbdns_pool.eu.*is not an IPv4 or IPv6`},
+		{`host = "bad..example.com"`, `(?s)Invalid host.*glbdns_pool.eu.*"bad..example.com" is not a valid host name`},
+	} {
+		tc.Steps = append(tc.Steps, resource.TestStep{
+			Config: providerConfig(url, token) + fmt.Sprintf(`
+resource "glbdns_pool" "eu" {
+  name    = "web-eu"
+  members = [{ name = "fra-1", %s }]
+}
+`, s.member),
+			PlanOnly:    true,
+			ExpectError: regexp.MustCompile(s.want),
+		})
+	}
+	accTest(t, tc)
+}

@@ -48,6 +48,8 @@ func main() {
 	flag.IntVar(&cfg.RRL.TableSize, "rrl-table-size", dnsserver.DefaultRRLTableSize, "rate-limiting buckets (8 bytes each): the client networks and responses limited at once")
 	var rrlExempt cli.Strings
 	flag.Var(&rrlExempt, "rrl-exempt", "client `prefix` never rate limited, repeatable or comma-separated")
+	flag.StringVar(&cfg.Dnstap.Path, "dnstap", "", "query log in dnstap to `path`: a file (created anew), or unix:/path/to/socket of a dnstap reader; sampled queries that the log cannot keep up with are dropped and counted, never waited for; default off")
+	flag.IntVar(&cfg.Dnstap.Sample, "dnstap-sample", 1, "with -dnstap, log one query in `N` (the first, the N+1st, ...)")
 	flag.BoolVar(&cfg.Cookies, "cookies", true, "DNS cookies (RFC 7873, RFC 9018): a valid server cookie exempts a client from rate limiting")
 	flag.StringVar(&cfg.CookieSecretFile, "cookie-secret-file", "", "`file` of cookie secrets, 32 hex digits a line: the first mints, the others are still accepted; shared by every node of a name server address, read again at each reload; default a random secret of this process")
 	flag.BoolVar(&cfg.AdminPublicMetrics, "admin-public-metrics", false, "serve /metrics without the admin token (every read but /healthz and /readyz needs it when one is set)")

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"github.com/glbdns/glbdns/api"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -36,7 +37,10 @@ type ValidationError struct {
 	Field  string
 	Reason string
 	Diags  hcl.Diagnostics
-	kind   error // ErrInvalid, ErrUnknownRef or ErrReferenced
+	// All is every error, the first (Field and Reason, without the count of the others)
+	// included, when there are several; nil for one.
+	All  []api.FieldError
+	kind error // ErrInvalid, ErrUnknownRef or ErrReferenced
 }
 
 func (e *ValidationError) Error() string {
@@ -83,6 +87,17 @@ func diagError(diags hcl.Diagnostics, file string, spans []span) *ValidationErro
 	}
 	ve.Reason = diagText(first, file)
 	if len(errs) > 1 {
+		ve.All = append(ve.All, api.FieldError{Error: ve.Reason, Field: ve.Field})
+		for _, d := range errs {
+			if d == first {
+				continue
+			}
+			fe := api.FieldError{Error: diagText(d, file)}
+			if d.Subject != nil && d.Subject.Filename == file {
+				fe.Field = fieldOf(spans, d.Subject)
+			}
+			ve.All = append(ve.All, fe)
+		}
 		ve.Reason += fmt.Sprintf(" (and %d more)", len(errs)-1)
 	}
 	if missingRef(first) {

@@ -517,7 +517,7 @@ func (a result) apiError(method, path string) *APIError {
 	ae := &APIError{Method: method, Path: path, StatusCode: a.status}
 	var e api.Error
 	if json.Unmarshal(a.data, &e) == nil && e.Error != "" {
-		ae.Reason, ae.Field = e.Error, e.Field
+		ae.Reason, ae.Field, ae.Errors = e.Error, e.Field, e.Errors
 	} else {
 		ae.Reason = strings.ToLower(http.StatusText(a.status))
 	}

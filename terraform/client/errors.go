@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"github.com/glbdns/glbdns/api"
 	"net/http"
 	"strings"
 )
@@ -38,6 +39,9 @@ type APIError struct {
 	StatusCode int
 	Reason     string // the server's "error"; the status text when the body had none
 	Field      string // the server's "field"; empty when no single field is at fault
+	// Errors is every error of the answer when the server gave several (the first is
+	// Reason and Field); nil for one.
+	Errors []api.FieldError
 }
 
 // Error reports the request, the status and the server's reason.
