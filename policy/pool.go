@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -179,7 +178,7 @@ func (c *compilation) member(p *Pool, blk *hcl.Block, poolChecks []*rawCheck) *M
 		c.errf(blk.DefRange, "Missing member address", "Member %q needs an address or a host.", m.Name)
 	case aa != nil:
 		if s, ok := c.str(aa); ok {
-			if addr, ok := ParseMemberAddress(s); !ok {
+			if addr, ok := api.ParseMemberAddress(s); !ok {
 				c.errf(aa.Expr.Range(), "Invalid address", "%q is not an IPv4 or IPv6 address.", s)
 			} else {
 				m.Addr = addr
@@ -188,7 +187,7 @@ func (c *compilation) member(p *Pool, blk *hcl.Block, poolChecks []*rawCheck) *M
 	default:
 		if s, ok := c.str(ha); ok {
 			h := fqdn(s)
-			if !ValidMemberHost(s) {
+			if !api.ValidMemberHost(s) {
 				c.errf(ha.Expr.Range(), "Invalid host", "%q is not a valid host name.", s)
 			} else {
 				m.Host = h
@@ -483,18 +482,3 @@ func (c *compilation) statusRanges(a *hcl.Attribute) []StatusRange {
 	}
 	return out
 }
-
-// ParseMemberAddress reads a member's address as the policy does: an IPv4 or IPv6
-// address without a zone, unmapped (::ffff:192.0.2.1 is answered as A, not AAAA). The
-// Terraform provider checks addresses at plan time with it, so that both refuse the same.
-func ParseMemberAddress(s string) (netip.Addr, bool) {
-	addr, err := netip.ParseAddr(s)
-	if err != nil || addr.Zone() != "" {
-		return netip.Addr{}, false
-	}
-	return addr.Unmap(), true
-}
-
-// ValidMemberHost says that s is a host name a member may have (answered as a CNAME), as
-// the policy checks it; the Terraform provider checks hosts at plan time with it.
-func ValidMemberHost(s string) bool { return validHost(fqdn(s)) }

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/miekg/dns"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/zones"
 )
 
@@ -63,23 +64,7 @@ func validName(s string) bool {
 // hyphens and underscores, 1 to 63 octets, 253 in all (RFC 1123 section 2.1, with the
 // underscore that service names use in practice). dns.IsDomainName alone accepts any
 // octet, spaces included, which is never what an operator meant in a host attribute.
-func validHost(s string) bool {
-	if len(s) < 2 || len(s) > 254 || !strings.HasSuffix(s, ".") {
-		return false
-	}
-	for _, label := range strings.Split(s[:len(s)-1], ".") {
-		if len(label) == 0 || len(label) > 63 {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
-}
+func validHost(s string) bool { return api.ValidHost(s) }
 
 func (c *compilation) zone(blk *hcl.Block, dir string) {
 	origin := fqdn(blk.Labels[0])

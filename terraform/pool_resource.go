@@ -22,7 +22,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/glbdns/glbdns/api"
-	"github.com/glbdns/glbdns/policy"
 	"github.com/glbdns/glbdns/terraform/client"
 )
 
@@ -236,13 +235,13 @@ func memberAttributes() map[string]schema.Attribute {
 				stringvalidator.LengthAtLeast(1),
 				stringvalidator.ExactlyOneOf(path.MatchRelative().AtParent().AtName("host")),
 				policyValidator{"Invalid address", "is not an IPv4 or IPv6 address",
-					func(s string) bool { _, ok := policy.ParseMemberAddress(s); return ok }},
+					func(s string) bool { _, ok := api.ParseMemberAddress(s); return ok }},
 			},
 		},
 		"host": schema.StringAttribute{
 			MarkdownDescription: "Host name, answered as a CNAME record.",
 			Optional:            true,
-			Validators:          []validator.String{stringvalidator.LengthAtLeast(1), policyValidator{"Invalid host", "is not a valid host name", policy.ValidMemberHost}},
+			Validators:          []validator.String{stringvalidator.LengthAtLeast(1), policyValidator{"Invalid host", "is not a valid host name", api.ValidMemberHost}},
 		},
 		"weight": schema.Int64Attribute{
 			MarkdownDescription: fmt.Sprintf("Relative weight for the `weighted` policy, 0 to 16777216; 0 takes the member out of rotation for good (`glbdns_member_drain` is the temporary kind). Defaults to %d.", api.DefaultWeight),

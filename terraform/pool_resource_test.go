@@ -107,9 +107,9 @@ func TestAccPoolResource_validation(t *testing.T) {
 				ExpectError: regexp.MustCompile(`Invalid Attribute Combination`)},
 			{Config: pool(`{ name = "a" }`), PlanOnly: true,
 				ExpectError: regexp.MustCompile(`Invalid Attribute Combination`)},
-			// Caught by the server, reported at the attribute it names.
-			{Config: pool(`{ name = "a", address = "not-an-ip" }`),
-				ExpectError: regexp.MustCompile(`(?s)Invalid configuration.*"not-an-ip"\s+is\s+not\s+an\s+IPv4\s+or\s+IPv6`)},
+			// Refused at plan time with the policy's own check (api.ParseMemberAddress).
+			{Config: pool(`{ name = "a", address = "not-an-ip" }`), PlanOnly: true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid address.*"not-an-ip"\s+is\s+not\s+an\s+IPv4\s+or\s+IPv6`)},
 		},
 	})
 }

@@ -576,8 +576,8 @@ data "glbdns_pool" "ap" { name = "legacy-ap" }
 
 // TestAccPoolResource_memberValidation refuses at plan time (a PlanOnly step: validation
 // runs before any call to the API), at the member's attribute, an address or host that the
-// server's policy refuses (the provider checks them with policy.ParseMemberAddress and
-// policy.ValidMemberHost). OpenTofu prints the resource and line, not a nested path.
+// server's policy refuses (the provider checks them with api.ParseMemberAddress and
+// api.ValidMemberHost). OpenTofu prints the resource and line, not a nested path.
 func TestAccPoolResource_memberValidation(t *testing.T) {
 	url, token := startAPI(t)
 	tc := resource.TestCase{}
