@@ -101,20 +101,29 @@ func (a *Admin) write(h http.HandlerFunc) http.HandlerFunc {
 // authorized checks r's bearer token against the configured one and answers 401 or 403
 // when it does not match.
 func (a *Admin) authorized(w http.ResponseWriter, r *http.Request) bool {
-	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	tok = strings.TrimSpace(tok)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="glbdns"`)
-		writeError(w, http.StatusUnauthorized, "missing or malformed Authorization header: want \"Bearer TOKEN\"", "")
+	sum, ok := bearer(w, r)
+	if !ok {
 		return false
 	}
-	sum := sha256.Sum256([]byte(tok))
 	if subtle.ConstantTimeCompare(sum[:], a.tokenSum[:]) != 1 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="glbdns", error="invalid_token"`)
 		writeError(w, http.StatusForbidden, "wrong admin token", "")
 		return false
 	}
 	return true
+}
+
+// bearer is the SHA-256 of r's bearer token, to compare in constant time; it answers 401
+// when r carries none.
+func bearer(w http.ResponseWriter, r *http.Request) ([sha256.Size]byte, bool) {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	tok = strings.TrimSpace(tok)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="glbdns"`)
+		writeError(w, http.StatusUnauthorized, "missing or malformed Authorization header: want \"Bearer TOKEN\"", "")
+		return [sha256.Size]byte{}, false
+	}
+	return sha256.Sum256([]byte(tok)), true
 }
 
 // guard makes reads need the token too when one is configured: pools describe the

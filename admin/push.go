@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -31,14 +30,10 @@ func (a *Admin) pushAuthorized(w http.ResponseWriter, r *http.Request) bool {
 		writeError(w, http.StatusForbidden, "health push disabled: no report token (-report-token-file) nor admin token configured", "")
 		return false
 	}
-	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	tok = strings.TrimSpace(tok)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="glbdns"`)
-		writeError(w, http.StatusUnauthorized, "missing or malformed Authorization header: want \"Bearer TOKEN\"", "")
+	sum, ok := bearer(w, r)
+	if !ok {
 		return false
 	}
-	sum := sha256.Sum256([]byte(tok))
 	report := a.cfg.ReportToken != "" && subtle.ConstantTimeCompare(sum[:], a.reportSum[:]) == 1
 	admin := a.cfg.Token != "" && subtle.ConstantTimeCompare(sum[:], a.tokenSum[:]) == 1
 	if !report && !admin {

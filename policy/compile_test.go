@@ -128,15 +128,7 @@ func numberFree(s *Snapshot) string {
 		members = append(members, m.ID())
 	}
 	slices.Sort(members)
-	b, err := json.MarshalIndent(struct {
-		View    jsonSnapshot
-		Hash    string
-		Members []string
-	}{v, s.Hash, members}, "", " ")
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
+	return renderDump(v, s.Hash, members)
 }
 
 // diagText renders diagnostics with every field that a caller can read.
@@ -166,11 +158,16 @@ func dump(s *Snapshot) string {
 	for _, m := range s.Members {
 		members = append(members, fmt.Sprintf("%d %s", m.Index, m.ID()))
 	}
+	return renderDump(v, s.Hash, members)
+}
+
+// renderDump is the JSON text of a dump.
+func renderDump(v jsonSnapshot, hash string, members []string) string {
 	b, err := json.MarshalIndent(struct {
 		View    jsonSnapshot
 		Hash    string
 		Members []string
-	}{v, s.Hash, members}, "", " ")
+	}{v, hash, members}, "", " ")
 	if err != nil {
 		panic(err)
 	}
