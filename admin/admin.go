@@ -95,6 +95,11 @@ type Config struct {
 	// /v1/health/report) and do nothing else; the admin token may push too. Neither: no
 	// push (403).
 	ReportToken string
+	// Push records a checked pushed report (POST /v1/health/report) for ttl from at; nil
+	// records it in Health alone (this node). glbdns on etcd shares it with every node
+	// too. An error wrapping health.ErrTooManyPushers answers 429, store.ErrUnavailable
+	// 503 with Retry-After, store.ErrInvalid 400.
+	Push func(ctx context.Context, name string, rep *api.Report, ttl time.Duration, at time.Time) error
 	// PublicMetrics serves /metrics, and PublicStatus the status page and /v1/state,
 	// without the token (a scraper or a browser on a management network).
 	PublicMetrics, PublicStatus bool

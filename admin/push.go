@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/health"
+	"github.com/glbdns/glbdns/policy/store"
 )
 
 // Bounds of a pushed report (POST /v1/health/report): the TTL a pusher may ask for, and
@@ -105,10 +107,26 @@ func (a *Admin) pushReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	if err := a.cfg.Health.Push(pr.Reporter, rep, ttl, now); err != nil {
+	push := a.cfg.Push
+	if push == nil {
+		push = func(_ context.Context, name string, rep *api.Report, ttl time.Duration, at time.Time) error {
+			return a.cfg.Health.Push(name, rep, ttl, at)
+		}
+	}
+	if err := push(r.Context(), pr.Reporter, rep, ttl, now); err != nil {
 		status := http.StatusInternalServerError
-		if errors.Is(err, health.ErrTooManyPushers) {
+		switch {
+		case errors.Is(err, health.ErrTooManyPushers):
 			status = http.StatusTooManyRequests
+		case errors.Is(err, store.ErrInvalid):
+			status = http.StatusBadRequest
+		case errors.Is(err, store.ErrUnavailable):
+			// This node counts the report; the others do not see it until etcd is back
+			// and the pusher pushes again.
+			w.Header().Set("Retry-After", "1")
+			status = http.StatusServiceUnavailable
+		default:
+			a.log.Error("health push failed", "reporter", pr.Reporter, "err", err)
 		}
 		writeError(w, status, err.Error(), "")
 		return
