@@ -126,6 +126,8 @@ func (a *Admin) public(path string) bool {
 	switch path {
 	case "/healthz", "/readyz":
 		return true
+	case "/v1/activity":
+		return true // the report token reads it too: activity checks either (activity.go)
 	case "/metrics":
 		return a.cfg.PublicMetrics
 	case "/", "/v1/state", "/v1/history":

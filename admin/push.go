@@ -27,12 +27,18 @@ const (
 var pusherName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // pushAuthorized checks r's bearer token against the report token and the admin token:
-// either may push; the report token may do nothing else (it is checked nowhere else).
+// either may push; the report token may do nothing else but read GET /v1/activity.
 func (a *Admin) pushAuthorized(w http.ResponseWriter, r *http.Request) bool {
 	if a.cfg.ReportToken == "" && a.cfg.Token == "" {
 		writeError(w, http.StatusForbidden, "health push disabled: no report token (-report-token-file) nor admin token configured", "")
 		return false
 	}
+	return a.reporterAuthorized(w, r, "wrong report token")
+}
+
+// reporterAuthorized checks that r carries the report token or the admin token, answering
+// 401 or 403 (wrong) when it does not.
+func (a *Admin) reporterAuthorized(w http.ResponseWriter, r *http.Request, wrong string) bool {
 	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	tok = strings.TrimSpace(tok)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
@@ -45,7 +51,7 @@ func (a *Admin) pushAuthorized(w http.ResponseWriter, r *http.Request) bool {
 	admin := a.cfg.Token != "" && subtle.ConstantTimeCompare(sum[:], a.tokenSum[:]) == 1
 	if !report && !admin {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="glbdns", error="invalid_token"`)
-		writeError(w, http.StatusForbidden, "wrong report token", "")
+		writeError(w, http.StatusForbidden, wrong, "")
 		return false
 	}
 	return true
