@@ -58,9 +58,12 @@ func main() {
 		once       = flag.Bool("once", false, "check every member until each has a verdict (rise or fall, at its checks' intervals), print the report as JSON on stdout and exit: 0 when none is down, 1 when one is, 3 when one is still unknown at -once-timeout, 2 on an error")
 		onceFor    = flag.Duration("once-timeout", time.Minute, "with -once, give up waiting for verdicts after this long")
 		pushTTL    = flag.Duration("push-ttl", 2*time.Minute, "with -once -push, how long glbdns counts the pushed report (1s to 1h): longer than the time between two runs")
-		reportFile = flag.String("report-token-file", "", "`file` holding glbdns's report token for -push (else env HEALTHD_REPORT_TOKEN)")
+		reportFile = flag.String("report-token-file", "", "`file` holding glbdns's report token, for -push and -glbdns (else env HEALTHD_REPORT_TOKEN)")
+		activityEv = flag.Duration("activity-interval", healthd.DefaultActivityEvery, "how often to ask the glbdns nodes which pools they answered, for cold_start pools")
 		push       cli.Strings
+		glbdnsURLs cli.Strings
 	)
+	flag.Var(&glbdnsURLs, "glbdns", "glbdns admin API `URL` (http://host:8053) to ask which pools it answered (GET /v1/activity, with the report token), so that idle cold_start pools are probed less; repeatable; with etcd every registered node is asked too")
 	flag.Var(&push, "push", "with -once, push the report to the glbdns admin API at `URL` (http://host:8053; POST /v1/health/report with the report token), repeatable: one node of a cluster on etcd, every node without")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: healthd -policy PATH [flags]\n       healthd -policy-from-etcd -etcd-endpoints URLS [flags]\n\nProbes every member of the policy's pools and publishes their health for glbdns.\n\nEvery flag but -version can be set in the environment instead, as HEALTHD_ and its\nname in capitals with _ for -: HEALTHD_LISTEN=0.0.0.0:8054; a flag on the command line wins.\n\nFlags:\n")
@@ -78,6 +81,11 @@ func main() {
 		os.Exit(2)
 	}
 	pushTo, err := pushConfig(push, *pushTTL, *reportFile, *once)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "healthd:", err)
+		os.Exit(2)
+	}
+	activityToken, err := cli.Token(*reportFile, "HEALTHD_REPORT_TOKEN") // "" for nodes whose reads are open
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "healthd:", err)
 		os.Exit(2)
@@ -142,6 +150,10 @@ func main() {
 		Reload:     reload,
 		Cluster:    registry,
 		Advertise:  *advertise,
+
+		GLBDNS:        glbdnsURLs,
+		GLBDNSToken:   activityToken,
+		ActivityEvery: *activityEv,
 	})
 	if err != nil {
 		log.Error("healthd failed", "err", err)
