@@ -95,6 +95,11 @@ type Config struct {
 	// /v1/health/report) and do nothing else; the admin token may push too. Neither: no
 	// push (403).
 	ReportToken string
+	// Push records a checked pushed report (POST /v1/health/report) for ttl from at; nil
+	// records it in Health alone (this node). glbdns on etcd shares it with every node
+	// too. An error wrapping health.ErrTooManyPushers answers 429, store.ErrUnavailable
+	// 503 with Retry-After, store.ErrInvalid 400.
+	Push func(ctx context.Context, name string, rep *api.Report, ttl time.Duration, at time.Time) error
 	// PublicMetrics serves /metrics, and PublicStatus the status page and /v1/state,
 	// without the token (a scraper or a browser on a management network).
 	PublicMetrics, PublicStatus bool
@@ -117,6 +122,13 @@ type Admin struct {
 	history  []api.HistoryPoint     // oldest first, at most histCap
 	histLast dnsserver.AnswerCounts // the counters at the last history sample
 	histCap  int
+
+	// The pools' activity (activity.go): when counting began, each service's answers at
+	// the last reading, and when each pool was last answered.
+	actMu    sync.Mutex
+	actSince time.Time
+	actSums  map[string]uint64
+	actLast  map[string]time.Time
 }
 
 // HistorySpan is how far back the history reaches: long enough to see a drain or an
@@ -149,8 +161,8 @@ func New(cfg Config) *Admin {
 		cfg.HistoryEvery = 10 * time.Second
 	}
 	a := &Admin{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), tokenSum: sha256.Sum256([]byte(cfg.Token)),
-		histCap: max(1, int(HistorySpan/cfg.HistoryEvery)),
-		page:    template.Must(template.New("status").Funcs(template.FuncMap{"pct": pct}).Parse(statusHTML))}
+		histCap: max(1, int(HistorySpan/cfg.HistoryEvery)), actSince: time.Now(), actLast: map[string]time.Time{},
+		page: template.Must(template.New("status").Funcs(template.FuncMap{"pct": pct}).Parse(statusHTML))}
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
 		EnableOpenMetrics: true, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelError)}))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -171,10 +183,11 @@ func New(cfg Config) *Admin {
 	if cfg.Store != nil {
 		a.routeAPI(a.mux)
 	}
+	a.reportSum = sha256.Sum256([]byte(cfg.ReportToken))
 	if cfg.Health != nil {
-		a.reportSum = sha256.Sum256([]byte(cfg.ReportToken))
 		a.mux.HandleFunc("POST /v1/health/report", a.pushReport)
 	}
+	a.mux.HandleFunc("GET /v1/activity", a.activity)
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint", "")
 	})
@@ -222,6 +235,7 @@ func (a *Admin) Sample() {
 		return
 	}
 	s := sample{at: time.Now(), counts: a.cfg.Server.AnswerCounts()}
+	a.readActivity(s.at)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.samples = append(a.samples, s)

@@ -23,12 +23,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/glbdns/glbdns/api"
+	"github.com/glbdns/glbdns/internal/cli"
 	"github.com/glbdns/glbdns/policy/store"
 )
 
@@ -41,21 +41,9 @@ const maxBody = 1 << 20
 // when neither is set, which leaves the write API off.
 func LoadToken(file string) (string, error) { return LoadTokenFrom(file, "GLBDNS_ADMIN_TOKEN") }
 
-// LoadTokenFrom is LoadToken for any token: from file, else the environment variable env.
-func LoadTokenFrom(file, env string) (string, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("read token: %w", err)
-		}
-		tok := strings.TrimSpace(string(b))
-		if tok == "" {
-			return "", fmt.Errorf("read token: %s is empty", file)
-		}
-		return tok, nil
-	}
-	return strings.TrimSpace(os.Getenv(env)), nil
-}
+// LoadTokenFrom is LoadToken for any token: from file, else the environment variable env
+// (cli.Token, which healthd's report token shares).
+func LoadTokenFrom(file, env string) (string, error) { return cli.Token(file, env) }
 
 // routeAPI registers the /v1/pools, /v1/services, /v1/drains,
 // /v1/pools/{pool}/members/{member}/drain and /v1/health endpoints on mux.
@@ -147,6 +135,8 @@ func (a *Admin) public(path string) bool {
 	switch path {
 	case "/healthz", "/readyz":
 		return true
+	case "/v1/activity":
+		return true // the report token reads it too: activity checks either (activity.go)
 	case "/metrics":
 		return a.cfg.PublicMetrics
 	case "/", "/v1/state", "/v1/history":

@@ -48,6 +48,7 @@ var getPaths = map[string][]string{
 	"/readyz":             {"/readyz"},
 	"/v1/state":           {"/v1/state"},
 	"/v1/history":         {"/v1/history"},
+	"/v1/activity":        {"/v1/activity"},
 	"/v1/cluster":         {"/v1/cluster"},
 	"/{$}":                {"/"},
 	"/v1/pools":           {"/v1/pools"},

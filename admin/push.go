@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/health"
+	"github.com/glbdns/glbdns/policy/store"
 )
 
 // Bounds of a pushed report (POST /v1/health/report): the TTL a pusher may ask for, and
@@ -24,12 +26,18 @@ const (
 var pusherName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // pushAuthorized checks r's bearer token against the report token and the admin token:
-// either may push; the report token may do nothing else (it is checked nowhere else).
+// either may push; the report token may do nothing else but read GET /v1/activity.
 func (a *Admin) pushAuthorized(w http.ResponseWriter, r *http.Request) bool {
 	if a.cfg.ReportToken == "" && a.cfg.Token == "" {
 		writeError(w, http.StatusForbidden, "health push disabled: no report token (-report-token-file) nor admin token configured", "")
 		return false
 	}
+	return a.reporterAuthorized(w, r, "wrong report token")
+}
+
+// reporterAuthorized checks that r carries the report token or the admin token, answering
+// 401 or 403 (wrong) when it does not.
+func (a *Admin) reporterAuthorized(w http.ResponseWriter, r *http.Request, wrong string) bool {
 	sum, ok := bearer(w, r)
 	if !ok {
 		return false
@@ -38,7 +46,7 @@ func (a *Admin) pushAuthorized(w http.ResponseWriter, r *http.Request) bool {
 	admin := a.cfg.Token != "" && subtle.ConstantTimeCompare(sum[:], a.tokenSum[:]) == 1
 	if !report && !admin {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="glbdns", error="invalid_token"`)
-		writeError(w, http.StatusForbidden, "wrong report token", "")
+		writeError(w, http.StatusForbidden, wrong, "")
 		return false
 	}
 	return true
@@ -100,10 +108,26 @@ func (a *Admin) pushReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	if err := a.cfg.Health.Push(pr.Reporter, rep, ttl, now); err != nil {
+	push := a.cfg.Push
+	if push == nil {
+		push = func(_ context.Context, name string, rep *api.Report, ttl time.Duration, at time.Time) error {
+			return a.cfg.Health.Push(name, rep, ttl, at)
+		}
+	}
+	if err := push(r.Context(), pr.Reporter, rep, ttl, now); err != nil {
 		status := http.StatusInternalServerError
-		if errors.Is(err, health.ErrTooManyPushers) {
+		switch {
+		case errors.Is(err, health.ErrTooManyPushers):
 			status = http.StatusTooManyRequests
+		case errors.Is(err, store.ErrInvalid):
+			status = http.StatusBadRequest
+		case errors.Is(err, store.ErrUnavailable):
+			// This node counts the report; the others do not see it until etcd is back
+			// and the pusher pushes again.
+			w.Header().Set("Retry-After", "1")
+			status = http.StatusServiceUnavailable
+		default:
+			a.log.Error("health push failed", "reporter", pr.Reporter, "err", err)
 		}
 		writeError(w, status, err.Error(), "")
 		return

@@ -172,3 +172,22 @@ type PushAccepted struct {
 	Members  int       `json:"members"`
 	Expires  time.Time `json:"expires"` // when the pusher goes stale without a renewal
 }
+
+// Activity is the body of glbdns's GET /v1/activity (docs/health-api.md): when this node
+// last answered each pool of its policy, which healthd reads to slow its probes of idle
+// cold_start pools.
+type Activity struct {
+	// Since is when the node began counting: a pool it has not answered since has no
+	// LastAnswered, and was perhaps answered before.
+	Since time.Time      `json:"since"`
+	Pools []PoolActivity `json:"pools"`
+}
+
+// PoolActivity is one pool of an Activity.
+type PoolActivity struct {
+	Pool string `json:"pool"`
+	// LastAnswered is when a service using the pool (one of its pools or its fallback)
+	// last put a member in an answer, at the resolution of the node's sampling (5 s);
+	// omitted when not since Since.
+	LastAnswered *time.Time `json:"last_answered,omitempty"`
+}

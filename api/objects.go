@@ -67,6 +67,9 @@ type Pool struct {
 	Checks  []Check  `json:"checks"`
 	// Load is the pool's load block, which least_connections needs; omitted, none.
 	Load *Load `json:"load,omitempty"`
+	// ColdStart is the pool's cold_start block: its members may scale to zero
+	// (docs/policy.md); omitted, none.
+	ColdStart *ColdStart `json:"cold_start,omitempty"`
 	// Managed is false for pools defined in the operator's files (read-only); ignored on
 	// input.
 	Managed bool `json:"managed"`
@@ -137,6 +140,14 @@ type Load struct {
 	Scheme   string            `json:"scheme,omitempty"`
 	Interval string            `json:"interval,omitempty"`
 	Timeout  string            `json:"timeout,omitempty"`
+}
+
+// ColdStart is a pool's cold_start block: Go durations, each omitted for its default
+// (timeout 10s, idle_after 1h, idle_interval 10m).
+type ColdStart struct {
+	Timeout      string `json:"timeout,omitempty"`
+	IdleAfter    string `json:"idle_after,omitempty"`
+	IdleInterval string `json:"idle_interval,omitempty"`
 }
 
 // HeaderMask is the value a read returns for every header of a check, whatever the stored

@@ -7,6 +7,9 @@
 //	PREFIX nodes/ID       api.NodeState of a glbdns node, rewritten when its policy or
 //	                      its reporters change, and every RefreshEvery
 //	PREFIX reporters/ID   api.ReporterInfo of a healthd reporter
+//	PREFIX pushes/NAME    a health report pushed to some node (POST /v1/health/report),
+//	                      under a lease of the report's TTL (PutFor): every node counts
+//	                      it, and it vanishes when the pusher does not renew it
 //
 // Membership is soft state, unlike the policy: a registration that cannot be written
 // (etcd down) is retried, and never stops the process from serving.
@@ -41,6 +44,7 @@ const (
 const (
 	Nodes     = "nodes"
 	Reporters = "reporters"
+	Pushes    = "pushes"
 )
 
 // Registry reads and writes the registrations under a prefix.
@@ -145,25 +149,65 @@ func (r *Registry) put(ctx context.Context, kind, id string, v any, lease client
 	return err
 }
 
-// List returns the live registrations of kind, decoded into T, sorted by key.
-func List[T any](ctx context.Context, r *Registry, kind string) ([]T, error) {
-	out, _, err := list[T](ctx, r, kind)
-	return out, err
+// PutFor writes kind/id, the JSON of v, under a lease of its own that lapses after ttl
+// (rounded up to whole seconds; etcd may lengthen a very short one), and returns the
+// revision of the write: a value that is not written again within ttl vanishes by itself.
+// A write moves the key to its new lease, so the one before lapses harmlessly.
+func (r *Registry) PutFor(ctx context.Context, kind, id string, v any, ttl time.Duration) (int64, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return 0, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	g, err := r.cli.Grant(pctx, int64((ttl+time.Second-1)/time.Second))
+	if err != nil {
+		return 0, err
+	}
+	resp, err := r.cli.Put(pctx, r.key(kind, id), string(data), clientv3.WithLease(g.ID))
+	if err != nil {
+		return 0, err
+	}
+	return resp.Header.Revision, nil
 }
 
-// list is List and the revision it read at, from which a watch misses nothing.
-func list[T any](ctx context.Context, r *Registry, kind string) ([]T, int64, error) {
+// Entry is one live registration with its key's last part (the id) and the revision it was
+// last written at, which tells a rewrite from the same value listed again.
+type Entry[T any] struct {
+	ID    string
+	Rev   int64
+	Value T
+}
+
+// List returns the live registrations of kind, decoded into T, sorted by key.
+func List[T any](ctx context.Context, r *Registry, kind string) ([]T, error) {
+	es, _, err := list[T](ctx, r, kind)
+	return values(es), err
+}
+
+func values[T any](es []Entry[T]) []T {
+	out := make([]T, len(es))
+	for i := range es {
+		out[i] = es[i].Value
+	}
+	return out
+}
+
+// list is List's entries and the revision it read at, from which a watch misses nothing.
+// A value that does not decode is left out.
+func list[T any](ctx context.Context, r *Registry, kind string) ([]Entry[T], int64, error) {
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	resp, err := r.cli.Get(lctx, r.prefix+kind+"/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	dir := r.prefix + kind + "/"
+	resp, err := r.cli.Get(lctx, dir, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
 		return nil, 0, err
 	}
-	out := make([]T, 0, len(resp.Kvs))
+	out := make([]Entry[T], 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		var v T
-		if json.Unmarshal(kv.Value, &v) == nil {
-			out = append(out, v)
+		e := Entry[T]{ID: strings.TrimPrefix(string(kv.Key), dir), Rev: kv.ModRevision}
+		if json.Unmarshal(kv.Value, &e.Value) == nil {
+			out = append(out, e)
 		}
 	}
 	return out, resp.Header.Revision, nil
@@ -173,6 +217,11 @@ func list[T any](ctx context.Context, r *Registry, kind string) ([]T, int64, err
 // change, until ctx is done: at once, after each etcd event, and again after a broken
 // watch is started anew. Calls are sequential.
 func Follow[T any](ctx context.Context, r *Registry, kind string, onChange func([]T)) {
+	FollowEntries(ctx, r, kind, func(es []Entry[T]) { onChange(values(es)) })
+}
+
+// FollowEntries is Follow with each registration's id and revision.
+func FollowEntries[T any](ctx context.Context, r *Registry, kind string, onChange func([]Entry[T])) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		regs, rev, err := list[T](ctx, r, kind)

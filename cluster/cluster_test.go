@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,6 +75,53 @@ func TestRegisterFollowAndLapse(t *testing.T) {
 	dead.Close()
 	took := waitFor(t, 15*time.Second, "dead reporter gone", func() bool { return len(view.Cluster().Reporters) == 0 })
 	t.Logf("a dead reporter dropped out %v after its client closed (lease TTL 2s)", took.Round(time.Millisecond))
+}
+
+// TestPutForFollowEntries: a value written with PutFor is followed with its id and the
+// revision of its write; writing it again gives a new revision (a renewal tells itself
+// apart from the same record listed again); not written again, it vanishes when its
+// lease lapses.
+func TestPutForFollowEntries(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	reg := New(c.Client(), "/test/", slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type rec struct{ N int }
+	var mu sync.Mutex
+	var got []Entry[rec]
+	go FollowEntries(ctx, reg, Pushes, func(es []Entry[rec]) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = es
+	})
+	snapshot := func() []Entry[rec] {
+		mu.Lock()
+		defer mu.Unlock()
+		return got
+	}
+	rev1, err := reg.PutFor(ctx, Pushes, "fn", rec{1}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "first write followed", func() bool {
+		es := snapshot()
+		return len(es) == 1 && es[0].ID == "fn" && es[0].Rev == rev1 && es[0].Value.N == 1
+	})
+	rev2, err := reg.PutFor(ctx, Pushes, "fn", rec{2}, 2*time.Second)
+	if err != nil || rev2 <= rev1 {
+		t.Fatalf("renewal: rev %d after %d, err %v", rev2, rev1, err)
+	}
+	waitFor(t, 10*time.Second, "renewal followed", func() bool {
+		es := snapshot()
+		return len(es) == 1 && es[0].Rev == rev2 && es[0].Value.N == 2
+	})
+	renewed := time.Now()
+	waitFor(t, 15*time.Second, "record gone when its lease lapsed", func() bool { return len(snapshot()) == 0 })
+	if took := time.Since(renewed); took < time.Second {
+		t.Errorf("record gone %v after its renewal with a 2s lease", took)
+	} else {
+		t.Logf("record gone %v after its renewal (lease 2s)", took.Round(time.Millisecond))
+	}
 }
 
 // BenchmarkEtcdPut is one health-sized write (a member's verdict) to a 3-member etcd

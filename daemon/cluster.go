@@ -25,6 +25,7 @@ func (d *Daemon) runCluster(ctx context.Context) {
 	}
 	go d.registry.Register(ctx, cluster.Nodes, d.id(), func() any { return d.nodeState() }, d.nodeChanged, cluster.RefreshEvery)
 	go cluster.Follow(ctx, d.registry, cluster.Nodes, d.members.SetNodes)
+	go d.followPushes(ctx)
 	go cluster.Follow(ctx, d.registry, cluster.Reporters, func(rs []api.ReporterInfo) {
 		d.members.SetReporters(rs)
 		d.setReporters(ctx, cluster.ReporterURLs(rs))

@@ -218,6 +218,10 @@ type Daemon struct {
 	static      []string
 	watchMu     sync.Mutex
 	watching    map[string]context.CancelFunc
+	// pushMu guards pushRevs, the etcd revision of each pusher's record last counted
+	// (push.go).
+	pushMu   sync.Mutex
+	pushRevs map[string]int64
 
 	// reportCap is the cap on a healthd report body, client.ReportCap of the serving
 	// policy (0 before the first install: the client's default).
@@ -256,6 +260,7 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	d.hc, d.static = hc, hc.URLs()
 	d.nodeChanged, d.watching, d.started = make(chan struct{}, 1), map[string]context.CancelFunc{}, time.Now()
+	d.pushRevs = map[string]int64{}
 	d.health = health.New(health.Config{
 		Reporters:     d.static,
 		StaleAfter:    cfg.HealthStaleAfter,
@@ -296,6 +301,7 @@ func New(cfg Config) (*Daemon, error) {
 		Store:         st,
 		Token:         cfg.AdminToken,
 		ReportToken:   cfg.ReportToken,
+		Push:          d.push,
 		Cluster:       d.cluster,
 	})
 	if b, ok := st.Backend().(*store.EtcdBackend); ok {

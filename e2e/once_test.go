@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +35,7 @@ func runOnce(t *testing.T, dir string, args ...string) (api.Report, int, time.Du
 		t.Fatalf("healthd -once: %v; %s", err, stderr.String())
 	}
 	var r api.Report
-	if code != 2 {
+	if code != 2 || len(out) > 0 { // 2 after a failed push still printed the report
 		if err := json.Unmarshal(out, &r); err != nil {
 			t.Fatalf("healthd -once printed no JSON report (%v): %q; stderr %s", err, out, stderr.String())
 		}
@@ -77,5 +79,50 @@ func TestHealthdOnce(t *testing.T) {
 	bad := writePolicy(t, map[string]string{"glb.hcl": "pool \"p\" {\n  member \"a\" { address = \"not-an-address\" }\n}\n"})
 	if _, code, _, logs := runOnce(t, bad); code != 2 || !strings.Contains(logs, "glb.hcl:2") {
 		t.Errorf("bad policy: exit %d, want 2 with file:line; stderr %s", code, logs)
+	}
+}
+
+// TestHealthdOncePush: healthd -once -push against three real backends, one stopped,
+// pushes its verdicts to glbdns with the report token: glbdns drops the stopped member
+// from its answers once healthd exits (1: one down) and lists the pusher; a wrong token
+// is exit 2 with glbdns's reason, after the report is printed; -push without a token is
+// a usage error (2).
+func TestHealthdOncePush(t *testing.T) {
+	bs := []*backend{newBackend(t, "127.0.0.74"), newBackend(t, "127.0.0.75"), newBackend(t, "127.0.0.76")}
+	bs[1].stop()
+	files := map[string]string{"glb.hcl": healthPolicy(bs, func(i int) string { return bs[i].port() }, "")}
+	dir := writePolicy(t, files)
+	tokFile := filepath.Join(t.TempDir(), "report-token")
+	if err := os.WriteFile(tokFile, []byte("push-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, dns, _ := startGLBDNS(t, files, "-admin", "127.0.0.1:0", "-report-token-file", tokFile)
+	admin := adminURL(t, p)
+	all := bs[0].ip() + "," + bs[1].ip() + "," + bs[2].ip()
+	if got := answerSet(t, dns, "web.glb.test"); got != all {
+		t.Fatalf("before the push: %s, want every member (no reporter: unknown counts as up)", got)
+	}
+
+	r, code, took, logs := runOnce(t, dir, "-push", admin, "-report-token-file", tokFile, "-push-ttl", "1m")
+	if code != 1 || len(r.Members) != 3 {
+		t.Fatalf("one down, pushed: exit %d, %d members; stderr %s", code, len(r.Members), logs)
+	}
+	t.Logf("MEASURE healthd -once -push, one of three down: exit %d after %v", code, took.Round(time.Millisecond))
+	if got := answerSet(t, dns, "web.glb.test"); got != bs[0].ip()+","+bs[2].ip() {
+		t.Errorf("after healthd -once pushed: %s, want the stopped member out", got)
+	}
+	if st := getState(t, admin); !strings.Contains(st, "push:once") {
+		t.Errorf("/v1/state does not list the pusher: %.600s", st)
+	}
+
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	if err := os.WriteFile(wrong, []byte("nope"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r, code, _, logs := runOnce(t, dir, "-push", admin, "-report-token-file", wrong); code != 2 || len(r.Members) != 3 || !strings.Contains(logs, "wrong report token") {
+		t.Errorf("wrong token: exit %d, %d members, want 2 with the report printed and glbdns's reason; stderr %s", code, len(r.Members), logs)
+	}
+	if _, code, _, logs := runOnce(t, dir, "-push", admin); code != 2 || !strings.Contains(logs, "report token") {
+		t.Errorf("-push without a token: exit %d, want 2 naming the token; stderr %s", code, logs)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glbdns/glbdns/api"
 )
 
 // pushHealth POSTs a pushed report with token and returns the status and body.
@@ -115,4 +117,69 @@ func getState(t *testing.T, admin string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestClusterPushedHealth: a report pushed through one node (TTL 5 s) takes the member out
+// of another node's answers within 1 s, through etcd; not renewed, it goes stale on that
+// node too (the member back after the TTL and -health-grace). A node started after a push
+// counts it from etcd.
+func TestClusterPushedHealth(t *testing.T) {
+	reportTok := filepath.Join(t.TempDir(), "report-token")
+	if err := os.WriteFile(reportTok, []byte("push-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, 1, 2, "-report-token-file", reportTok, "-health-grace", "1s")
+	n0, n1 := c.nodes[0], c.nodes[1]
+	two := 2
+	if code, body := adminCall(t, "PUT", n0.admin+"/v1/pools/web", c.token, api.Pool{Name: "web",
+		Members: []api.Member{{Name: "m0", Address: "192.0.2.10"}, {Name: "m1", Address: "192.0.2.11"}}}); code != 201 {
+		t.Fatalf("create pool: %d %s", code, body)
+	}
+	if code, body := adminCall(t, "PUT", n0.admin+"/v1/services/web.glb.test", c.token,
+		api.Service{Name: "web.glb.test", Policy: "round_robin", Pools: []string{"web"}, Answers: &two}); code != 201 {
+		t.Fatalf("create service: %d %s", code, body)
+	}
+	both := "192.0.2.10,192.0.2.11"
+	for _, n := range c.nodes {
+		eventually(t, 10*time.Second, "every node serves the pool", func() bool { return n.answer(t, "web.glb.test") == both })
+	}
+
+	pushed := time.Now()
+	status, body := pushHealth(t, n0.admin, "push-secret", `{"reporter":"fn","ttl":"5s","members":[{"pool":"web","member":"m0","status":"down","reason":"cold start failed"}]}`)
+	if status != 200 {
+		t.Fatalf("push through node 0: %d %s", status, body)
+	}
+	if got := n0.answer(t, "web.glb.test"); got != "192.0.2.11" {
+		t.Errorf("node 0 answers %s once the push returned, want m0 out", got)
+	}
+	eventually(t, time.Second, "m0 out of node 1's answers within 1 s of the push through node 0", func() bool {
+		return n1.answer(t, "web.glb.test") == "192.0.2.11"
+	})
+	t.Logf("MEASURE push through node 0 -> m0 out of node 1's answers at most %v after the push was sent", time.Since(pushed).Round(time.Millisecond))
+	if _, st := adminCall(t, "GET", n1.admin+"/v1/state", c.token, nil); !strings.Contains(st, "cold start failed") || !strings.Contains(st, "push:fn") {
+		t.Errorf("node 1's /v1/state shows neither the pushed reason nor the pusher: %.600s", st)
+	}
+	eventually(t, 15*time.Second, "m0 back on node 1 after the TTL and the grace", func() bool {
+		return n1.answer(t, "web.glb.test") == both
+	})
+	if back := time.Since(pushed); back < 5*time.Second {
+		t.Errorf("m0 back on node 1 %v after a push with a 5 s TTL", back)
+	} else {
+		t.Logf("MEASURE m0 back on node 1 %v after the push (TTL 5 s, grace 1 s)", back.Round(time.Millisecond))
+	}
+	if _, st := adminCall(t, "GET", n1.admin+"/v1/state", c.token, nil); !strings.Contains(st, `"fresh": false`) {
+		t.Errorf("the pusher is not stale on node 1: %.600s", st)
+	}
+
+	// Pushed through node 1 this time, and seen by a node that starts after the push.
+	if status, body := pushHealth(t, n1.admin, "push-secret", `{"reporter":"fn","ttl":"1m","members":[{"pool":"web","member":"m0","status":"down"}]}`); status != 200 {
+		t.Fatalf("push through node 1: %d %s", status, body)
+	}
+	n2 := c.startNode(2, "-report-token-file", reportTok, "-health-grace", "1s")
+	eventually(t, 10*time.Second, "a node started after the push counts it", func() bool {
+		return n2.answer(t, "web.glb.test") == "192.0.2.11"
+	})
+	eventually(t, time.Second, "node 0 counts the push through node 1", func() bool {
+		return n0.answer(t, "web.glb.test") == "192.0.2.11"
+	})
 }

@@ -93,8 +93,10 @@ type reporter struct {
 	loads   map[memberKey]loadReading
 	lastErr string
 	// ttl, for a reporter that pushes its reports (Push), is how long its last report
-	// counts; 0 for the reporters Health watches, which StaleAfter bounds.
-	ttl time.Duration
+	// counts; 0 for the reporters Health watches, which StaleAfter bounds. until is when
+	// the pusher goes stale: its last push and ttl, or sooner (Expire).
+	ttl   time.Duration
+	until time.Time
 }
 
 // New returns a Health with no report and no drain: every member unknown.
@@ -412,7 +414,7 @@ func downReasons(reporters []*reporter, verdicts map[memberKey]api.Status, now t
 
 func (r *reporter) fresh(now time.Time, staleAfter time.Duration) bool {
 	if r.ttl > 0 {
-		staleAfter = r.ttl
+		return !r.lastContact.IsZero() && now.Before(r.until)
 	}
 	return !r.lastContact.IsZero() && now.Sub(r.lastContact) < staleAfter
 }
@@ -442,7 +444,7 @@ func (h *Health) Push(name string, rep *api.Report, ttl time.Duration, at time.T
 		n := 0
 		keep := h.reporters[:0:0]
 		for _, o := range h.reporters {
-			if o.ttl > 0 && !o.lastContact.IsZero() && at.Sub(o.lastContact) > o.ttl+time.Hour {
+			if o.ttl > 0 && !o.lastContact.IsZero() && at.Sub(o.until) > time.Hour {
 				delete(h.byName, o.name)
 				continue
 			}
@@ -460,10 +462,25 @@ func (h *Health) Push(name string, rep *api.Report, ttl time.Duration, at time.T
 		h.reporters = append(h.reporters, r)
 		h.byName[name] = r
 	}
-	r.ttl = ttl
+	r.ttl, r.until = ttl, at.Add(ttl)
 	h.mu.Unlock()
 	h.Report(name, rep, at)
 	return nil
+}
+
+// Expire makes the pusher called PushPrefix+name stale at at, before its TTL ends: its
+// report is gone from the cluster (its etcd lease lapsed). It is stale, as after its TTL,
+// not down.
+func (h *Health) Expire(name string, at time.Time) {
+	h.mu.Lock()
+	r := h.byName[PushPrefix+name]
+	if r == nil || r.ttl == 0 || !at.Before(r.until) {
+		h.mu.Unlock()
+		return
+	}
+	r.until = at
+	h.mu.Unlock()
+	h.poke()
 }
 
 // For builds the View of snap's members as of now: the merged verdicts, the drains in

@@ -474,3 +474,50 @@ func TestPush(t *testing.T) {
 		t.Errorf("a known pusher renewing: %v", err)
 	}
 }
+
+// TestPushExpire: a pusher whose report vanished from the cluster (Expire) is stale at
+// once, inside its TTL: its down vote stops counting, and nothing is down for it; a push
+// after that counts again. Expire of a name that never pushed changes nothing.
+func TestPushExpire(t *testing.T) {
+	const U, D = api.StatusUp, api.StatusDown
+	snap := snapOf(t, "web:a,b")
+	c := newClock()
+	h := newHealth(t, c, Config{Reporters: []string{"r1"}, StaleAfter: 30 * time.Second, Grace: time.Minute})
+	h.Report("r1", report("id1", map[string]api.Status{"web/a": U, "web/b": U}), c.now())
+	if err := h.Push("fn", report("fn", map[string]api.Status{"web/a": D}), time.Minute, c.now()); err != nil {
+		t.Fatal(err)
+	}
+	h.step(c.now())
+	if got := ups(h, snap); got != "UU" { // a: 1 up, 1 down: no majority for down
+		t.Fatalf("with the push: %s, want UU", got)
+	}
+	if err := h.Push("fn2", report("fn2", map[string]api.Status{"web/a": D}), time.Minute, c.now()); err != nil {
+		t.Fatal(err)
+	}
+	h.step(c.now())
+	if got := ups(h, snap); got != "DU" {
+		t.Fatalf("with two pushers: %s, want DU", got)
+	}
+	c.add(time.Second)
+	h.Expire("fn2", c.now())
+	h.Expire("never-pushed", c.now())
+	h.Expire("r1", c.now()) // not a pusher: untouched
+	h.step(c.now())
+	if got := ups(h, snap); got != "UU" {
+		t.Errorf("after fn2 expired: %s, want UU", got)
+	}
+	fresh := map[string]bool{}
+	for _, r := range h.Reporters() {
+		fresh[r.URL] = r.Fresh
+	}
+	if !fresh["r1"] || !fresh[PushPrefix+"fn"] || fresh[PushPrefix+"fn2"] {
+		t.Errorf("freshness after Expire: %v, want r1 and push:fn fresh, push:fn2 stale", fresh)
+	}
+	if err := h.Push("fn2", report("fn2", nil), time.Minute, c.now()); err != nil {
+		t.Fatal(err)
+	}
+	h.step(c.now())
+	if got := ups(h, snap); got != "DU" {
+		t.Errorf("fn2 pushed again (its last verdict kept): %s, want DU", got)
+	}
+}

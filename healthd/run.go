@@ -58,6 +58,13 @@ type Config struct {
 	// and the bound listen address (which a node elsewhere cannot reach when it is
 	// loopback: set it).
 	Advertise string
+	// GLBDNS are glbdns admin base URLs asked which pools they answered (GET
+	// /v1/activity), for the cold_start pools; the nodes registered in Cluster are asked
+	// too. GLBDNSToken is the bearer token sent (glbdns's report token); ActivityEvery the
+	// period, default DefaultActivityEvery. Nobody is asked while no pool has cold_start.
+	GLBDNS        []string
+	GLBDNSToken   string
+	ActivityEvery time.Duration
 }
 
 // shutdownGrace bounds how long Run waits for in-flight API requests at exit; blocking
@@ -89,11 +96,18 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("load policy %q: %w", cfg.PolicyPath, err)
 	}
 	board := NewBoard(cfg.ID)
+	act := NewActivity()
 	sched := NewScheduler(SchedulerConfig{
-		Board: board, Logger: log, Preparers: cfg.Preparers, MaxInFlight: cfg.MaxInFlight, Metrics: metrics,
+		Board: board, Logger: log, Preparers: cfg.Preparers, MaxInFlight: cfg.MaxInFlight, Metrics: metrics, Activity: act,
 	})
 	defer sched.Close()
 	sched.Update(snap)
+	if len(cfg.GLBDNS) > 0 || cfg.Cluster != nil {
+		go PollActivity(ctx, act, ActivityConfig{URLs: cfg.GLBDNS, Cluster: cfg.Cluster, Token: cfg.GLBDNSToken,
+			Every: cfg.ActivityEvery, Logger: log, Wanted: sched.HasColdStart})
+	} else if sched.HasColdStart() {
+		log.Warn("cold_start pools, but no glbdns to ask which pools are answered (-glbdns, or etcd): they never count as idle")
+	}
 	log.Info("policy loaded", "path", cfg.PolicyPath, "hash", snap.Hash, "members", len(snap.Members))
 
 	ln, err := net.Listen("tcp", cfg.Listen)

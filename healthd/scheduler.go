@@ -51,6 +51,9 @@ type SchedulerConfig struct {
 	// first policy too: for Once, whose run is short and ends at the verdicts, not for a
 	// daemon, whose first probes are better spread over their interval.
 	Quick bool
+	// Activity says which cold_start pools are idle (PollActivity fills it); nil: none
+	// is (only the first probe of their checks is cold).
+	Activity *Activity
 }
 
 // Scheduler probes every check of every member of a policy snapshot on its interval, runs
@@ -73,6 +76,14 @@ type SchedulerConfig struct {
 //     as at start, so the quick starts of one reload never exceed the probes allowed in
 //     flight.
 //
+// A pool with a cold_start block (policy.ColdStart) may scale to zero. While it is idle
+// (Activity: no glbdns node answered it for idle_after) its checks probe every
+// idle_interval instead of their interval, so that probes do not keep it warm, and they
+// wake when it is answered again. A cold probe, one that may meet a cold start, gets the
+// block's timeout instead of the check's: the first probe of a check's loop, every probe
+// while the pool is idle, and the first probe after it became active again. A later probe
+// of an active pool meets a warm backend and gets the check's timeout.
+//
 // A semaphore bounds the probes in flight; every probe has a timeout; a panic in a round
 // is recovered, logged with its stack and counted, and the loop goes on.
 type Scheduler struct {
@@ -81,13 +92,15 @@ type Scheduler struct {
 	preparers map[string]probe.Preparer
 	sem       chan struct{}
 	metrics   *Metrics
-	quick     bool // SchedulerConfig.Quick
+	quick     bool      // SchedulerConfig.Quick
+	activity  *Activity // SchedulerConfig.Activity
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
 	mu          sync.Mutex
+	coldStart   bool // a pool of the policy has cold_start (HasColdStart)
 	members     map[string]*memberRun
 	loaded      bool
 	loadedAt    time.Time
@@ -112,16 +125,20 @@ type checkRun struct {
 	c      *policy.Check
 	target probe.Target
 	prober *probe.Prober
-	gen    uint64        // bumped when the running goroutine is replaced; stale results are dropped
-	fresh  bool          // started from unknown by the last learn: a new check, or a new target
-	first  time.Duration // the first probe runs at a random moment within it (see Scheduler)
-	cancel context.CancelFunc
-	h      Hysteresis
-	since  time.Time
-	last   *probe.Result
-	reason string
-	recent ring // every result
-	fails  ring // failures only
+	// cold is the pool's cold_start block (nil: none), and coldProber the check prepared
+	// with its timeout.
+	cold       *policy.ColdStart
+	coldProber *probe.Prober
+	gen        uint64        // bumped when the running goroutine is replaced; stale results are dropped
+	fresh      bool          // started from unknown by the last learn: a new check, or a new target
+	first      time.Duration // the first probe runs at a random moment within it (see Scheduler)
+	cancel     context.CancelFunc
+	h          Hysteresis
+	since      time.Time
+	last       *probe.Result
+	reason     string
+	recent     ring // every result
+	fails      ring // failures only
 	// localFailing is set while its probes fail on this host (probe.Result.Local), so
 	// that the warning is logged once per spell.
 	localFailing bool
@@ -137,16 +154,20 @@ func (cr *checkRun) stop() {
 // job is what one loop of a check probes, fixed when the loop starts so that a round
 // reads no state shared with Update.
 type job struct {
-	member string
-	gen    uint64
-	first  time.Duration
-	check  *policy.Check
-	prober *probe.Prober
-	target probe.Target
+	member     string
+	pool       string
+	gen        uint64
+	first      time.Duration
+	check      *policy.Check
+	prober     *probe.Prober
+	target     probe.Target
+	cold       *policy.ColdStart
+	coldProber *probe.Prober
 }
 
-func (cr *checkRun) job() job {
-	return job{member: cr.member, gen: cr.gen, first: cr.first, check: cr.c, prober: cr.prober, target: cr.target}
+func (cr *checkRun) job(pool string) job {
+	return job{member: cr.member, pool: pool, gen: cr.gen, first: cr.first, check: cr.c, prober: cr.prober, target: cr.target,
+		cold: cr.cold, coldProber: cr.coldProber}
 }
 
 // ring is a fixed-size history of results.
@@ -183,6 +204,7 @@ func NewScheduler(cfg SchedulerConfig) *Scheduler {
 		sem:       make(chan struct{}, cfg.MaxInFlight),
 		metrics:   cfg.Metrics,
 		quick:     cfg.Quick,
+		activity:  cfg.Activity,
 		ctx:       ctx,
 		cancel:    cancel,
 		members:   map[string]*memberRun{},
@@ -244,7 +266,11 @@ func (s *Scheduler) learn(snap *policy.Snapshot, now time.Time) []*checkRun {
 			s.members[id] = mr
 		}
 		mr.m = m
-		starts = append(starts, s.learnChecks(mr, prepare, now)...)
+		var cold *policy.ColdStart
+		if p := snap.PoolByName[m.Pool]; p != nil {
+			cold = p.ColdStart
+		}
+		starts = append(starts, s.learnChecks(mr, prepare, cold, now)...)
 		if s.learnLoad(mr, initial) {
 			s.loadStarts = append(s.loadStarts, mr)
 		}
@@ -271,6 +297,10 @@ func (s *Scheduler) learn(snap *policy.Snapshot, now time.Time) []*checkRun {
 			cr.first = min(cr.c.Interval, QuickStart)
 		}
 	}
+	s.coldStart = false
+	for _, p := range snap.Pools {
+		s.coldStart = s.coldStart || p.ColdStart != nil
+	}
 	s.loaded = true
 	s.loadedAt = now
 	s.maxInterval = maxInterval
@@ -279,7 +309,7 @@ func (s *Scheduler) learn(snap *policy.Snapshot, now time.Time) []*checkRun {
 
 // learnChecks matches the checks of mr's new member with its running ones by name and
 // returns those to start. s.mu is held.
-func (s *Scheduler) learnChecks(mr *memberRun, prepare func(*policy.Member, *policy.Check) *probe.Prober, now time.Time) []*checkRun {
+func (s *Scheduler) learnChecks(mr *memberRun, prepare func(*policy.Member, *policy.Check) *probe.Prober, cold *policy.ColdStart, now time.Time) []*checkRun {
 	id := mr.m.ID()
 	old := make(map[string]*checkRun, len(mr.checks))
 	for _, cr := range mr.checks {
@@ -297,7 +327,7 @@ func (s *Scheduler) learnChecks(mr *memberRun, prepare func(*policy.Member, *pol
 		case cr.target != target:
 			cr.stop()
 			*cr = checkRun{gen: cr.gen + 1, since: now, fresh: true}
-		case !reflect.DeepEqual(*cr.c, *c):
+		case !reflect.DeepEqual(*cr.c, *c) || !reflect.DeepEqual(cr.cold, cold):
 			cr.stop()
 			cr.gen++
 			cr.fresh = false
@@ -307,6 +337,12 @@ func (s *Scheduler) learnChecks(mr *memberRun, prepare func(*policy.Member, *pol
 			continue
 		}
 		cr.member, cr.c, cr.target, cr.prober = id, c, target, prepare(mr.m, c)
+		cr.cold, cr.coldProber = cold, nil
+		if cold != nil {
+			cc := *c
+			cc.Timeout = cold.Timeout
+			cr.coldProber = probe.Prepare(s.preparers, &cc)
+		}
 		cr.h.Rise, cr.h.Fall = c.Rise, c.Fall
 		checks = append(checks, cr)
 		if c.Interval <= 0 {
@@ -342,7 +378,7 @@ func (s *Scheduler) forget(id string, mr *memberRun) {
 func (s *Scheduler) start(cr *checkRun) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	cr.cancel = cancel
-	j := cr.job()
+	j := cr.job(s.members[cr.member].m.Pool)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -351,24 +387,49 @@ func (s *Scheduler) start(cr *checkRun) {
 }
 
 func (s *Scheduler) loop(ctx context.Context, j job) {
-	every := j.check.Interval
 	t := time.NewTimer(rand.N(j.first))
 	defer t.Stop()
+	warm := false            // the last probe ran while the pool was active: its backend is warm
+	var wake <-chan struct{} // while idle: the pool was answered again
 	for {
+		woken := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-wake:
+			woken = true
 		}
 		start := time.Now()
-		s.round(ctx, j)
+		wake = nil
+		idle := false
+		if j.cold != nil {
+			// Woken taken before Idle is asked, so that an answer in between still wakes
+			// the next wait.
+			wake = s.activity.Woken(j.pool)
+			idle = s.activity.Idle(j.pool, j.cold.IdleAfter, start)
+		}
+		if woken && idle {
+			continue // answered long ago (a restarted node's): still idle, the timer runs on
+		}
+		if !idle {
+			wake = nil
+		}
+		s.round(ctx, j, j.cold != nil && (idle || !warm))
+		warm = !idle
+		every := j.check.Interval
+		if idle {
+			every = j.cold.IdleInterval
+		}
 		t.Reset(max(0, every-time.Since(start)))
 	}
 }
 
 // round runs one probe and records it. It is the unit the loop repeats (and the one a
 // test calls synchronously); a panic in it is recovered so the loop survives.
-func (s *Scheduler) round(ctx context.Context, j job) {
+//
+// A cold round probes with the cold_start timeout (j.coldProber).
+func (s *Scheduler) round(ctx context.Context, j job, cold bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("probe round panic", "member", j.member, "check", j.check.Name, "panic", r, "stack", string(debug.Stack()))
@@ -382,7 +443,11 @@ func (s *Scheduler) round(ctx context.Context, j job) {
 	case <-ctx.Done():
 		return
 	}
-	res := j.prober.Probe(ctx, j.target)
+	prober := j.prober
+	if cold && j.coldProber != nil {
+		prober = j.coldProber
+	}
+	res := prober.Probe(ctx, j.target)
 	<-s.sem
 	if ctx.Err() != nil {
 		return // stopped mid-probe: the result says nothing about the member
@@ -497,6 +562,13 @@ func checkReport(cr *checkRun) api.CheckReport {
 		r.History[i] = NewResultReport(h)
 	}
 	return r
+}
+
+// HasColdStart reports whether a pool of the policy has a cold_start block.
+func (s *Scheduler) HasColdStart() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.coldStart
 }
 
 // Ready reports whether the scheduler has a policy and has a first result for every check,

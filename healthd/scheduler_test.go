@@ -111,13 +111,13 @@ func rounds(t *testing.T, s *Scheduler, n int) {
 	var jobs []job
 	for _, id := range sortedKeys(s.members) {
 		for _, cr := range s.members[id].checks {
-			jobs = append(jobs, cr.job())
+			jobs = append(jobs, cr.job(s.members[id].m.Pool))
 		}
 	}
 	s.mu.Unlock()
 	for range n {
 		for _, j := range jobs {
-			s.round(context.Background(), j)
+			s.round(context.Background(), j, false)
 		}
 	}
 }

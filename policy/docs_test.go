@@ -30,8 +30,8 @@ func TestDocsExamples(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatalf("docs examples do not load:\n%s", diags.Error())
 	}
-	if len(snap.Services) != 7 || len(snap.Pools) != 9 {
-		t.Errorf("got %d services, %d pools; want 7 and 9", len(snap.Services), len(snap.Pools))
+	if len(snap.Services) != 7 || len(snap.Pools) != 10 {
+		t.Errorf("got %d services, %d pools; want 7 and 10", len(snap.Services), len(snap.Pools))
 	}
 	for _, svc := range snap.Services {
 		if srv := svc.HasSRV(); srv != (svc.Name == "_https._tcp.api.glb.example.com.") {

@@ -22,6 +22,7 @@ var poolSchema = &hcl.BodySchema{
 		{Type: "member", LabelNames: []string{"name"}},
 		{Type: "check", LabelNames: []string{"name"}},
 		{Type: "load"},
+		{Type: "cold_start"},
 	},
 }
 
@@ -152,6 +153,13 @@ func (c *compilation) pool(blk *hcl.Block) {
 			c.snap.Members = append(c.snap.Members, m)
 			p.Members = append(p.Members, m)
 		}
+	}
+	for i, cb := range content.Blocks.OfType("cold_start") {
+		if i > 0 {
+			c.errf(cb.DefRange, "Duplicate cold_start block", "Pool %q already has a cold_start block.", name)
+			continue
+		}
+		p.ColdStart = c.coldStart(p, cb)
 	}
 	if a := content.Attributes["min_healthy"]; a != nil && p.MinHealthyPercent == 0 && p.MinHealthy > len(p.Members) {
 		c.errf(a.Expr.Range(), "Invalid min_healthy", "Pool %q has %d members, so it could never have %d usable ones and would never count as up.", name, len(p.Members), p.MinHealthy)

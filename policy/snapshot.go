@@ -150,6 +150,9 @@ type Pool struct {
 	Checks  []*Check
 	// Load is the pool's load block (nil without one): what least_connections needs.
 	Load *LoadSignal
+	// ColdStart is the pool's cold_start block (nil without one): healthd's probing of
+	// members that may scale to zero.
+	ColdStart *ColdStart
 
 	// The attributes below matter only to steering services (failover, geo, nearest).
 

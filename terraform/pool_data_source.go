@@ -97,9 +97,10 @@ func (d *poolDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 					"expect_answer":      str("Data the answer of a dns check must contain."),
 				}},
 			},
-			"load":    loadDataSchema(),
-			"managed": schema.BoolAttribute{MarkdownDescription: "False for pools from the operator's files (read-only).", Computed: true},
-			"version": str("The server's version of the pool."),
+			"load":       loadDataSchema(),
+			"cold_start": coldStartDataSchema(),
+			"managed":    schema.BoolAttribute{MarkdownDescription: "False for pools from the operator's files (read-only).", Computed: true},
+			"version":    str("The server's version of the pool."),
 		},
 	}
 }

@@ -78,6 +78,7 @@ type poolModel struct {
 	Members    []memberModel   `tfsdk:"members"`
 	Checks     []checkModel    `tfsdk:"checks"`
 	Load       *loadModel      `tfsdk:"load"`
+	ColdStart  *coldStartModel `tfsdk:"cold_start"`
 	Managed    types.Bool      `tfsdk:"managed"`
 	Version    types.String    `tfsdk:"version"`
 }
@@ -157,7 +158,8 @@ func (r *poolResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 				Optional:     true,
 				NestedObject: schema.NestedAttributeObject{Attributes: checkAttributes()},
 			},
-			"load": loadSchema(),
+			"load":       loadSchema(),
+			"cold_start": coldStartSchema(),
 			"managed": schema.BoolAttribute{
 				MarkdownDescription: "Whether the pool is managed through the API; false for pools from the operator's files, which are read-only.",
 				Computed:            true,
@@ -418,7 +420,7 @@ func (r *poolResource) ImportState(ctx context.Context, req resource.ImportState
 func (m *poolModel) toAPI() api.Pool {
 	p := api.Pool{Name: m.Name.ValueString(), Region: m.Region.ValueString(), Members: []api.Member{},
 		Method: m.Method.ValueString(), MinHealthy: api.MinHealthy(m.MinHealthy.ValueString()), UnknownIs: m.UnknownIs.ValueString(),
-		Port: intPtr(m.Port), Load: m.Load.toAPI()}
+		Port: intPtr(m.Port), Load: m.Load.toAPI(), ColdStart: m.ColdStart.toAPI()}
 	if m.Location != nil {
 		p.Location = []float64{}
 		for _, l := range m.Location {
@@ -475,10 +477,12 @@ func poolFromAPI(p *api.Pool, prior *poolModel) poolModel {
 	var priorBias types.Float64
 	var priorLocation []types.Float64
 	var priorLoad *loadModel
+	var priorCold *coldStartModel
 	if prior != nil {
-		priorBias, priorLocation, priorLoad = prior.Bias, prior.Location, prior.Load
+		priorBias, priorLocation, priorLoad, priorCold = prior.Bias, prior.Location, prior.Load, prior.ColdStart
 	}
 	m.Load = loadFromAPI(p.Load, priorLoad)
+	m.ColdStart = coldStartFromAPI(p.ColdStart, priorCold)
 	if p.Location != nil {
 		m.Location = []types.Float64{}
 		for i, l := range p.Location {

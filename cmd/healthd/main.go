@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -56,7 +57,14 @@ func main() {
 		version    = flag.Bool("version", false, "print the version and exit")
 		once       = flag.Bool("once", false, "check every member until each has a verdict (rise or fall, at its checks' intervals), print the report as JSON on stdout and exit: 0 when none is down, 1 when one is, 3 when one is still unknown at -once-timeout, 2 on an error")
 		onceFor    = flag.Duration("once-timeout", time.Minute, "with -once, give up waiting for verdicts after this long")
+		pushTTL    = flag.Duration("push-ttl", 2*time.Minute, "with -once -push, how long glbdns counts the pushed report (1s to 1h): longer than the time between two runs")
+		reportFile = flag.String("report-token-file", "", "`file` holding glbdns's report token, for -push and -glbdns (else env HEALTHD_REPORT_TOKEN)")
+		activityEv = flag.Duration("activity-interval", healthd.DefaultActivityEvery, "how often to ask the glbdns nodes which pools they answered, for cold_start pools")
+		push       cli.Strings
+		glbdnsURLs cli.Strings
 	)
+	flag.Var(&glbdnsURLs, "glbdns", "glbdns admin API `URL` (http://host:8053) to ask which pools it answered (GET /v1/activity, with the report token), so that idle cold_start pools are probed less; repeatable; with etcd every registered node is asked too")
+	flag.Var(&push, "push", "with -once, push the report to the glbdns admin API at `URL` (http://host:8053; POST /v1/health/report with the report token), repeatable: one node of a cluster on etcd, every node without")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: healthd -policy PATH [flags]\n       healthd -policy-from-etcd -etcd-endpoints URLS [flags]\n\nProbes every member of the policy's pools and publishes their health for glbdns.\n\nEvery flag but -version can be set in the environment instead, as HEALTHD_ and its\nname in capitals with _ for -: HEALTHD_LISTEN=0.0.0.0:8054; a flag on the command line wins.\n\nFlags:\n")
 		cli.PrintDefaults(flag.CommandLine, "HEALTHD")
@@ -72,6 +80,16 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
+	pushTo, err := pushConfig(push, *pushTTL, *reportFile, *once)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "healthd:", err)
+		os.Exit(2)
+	}
+	activityToken, err := cli.Token(*reportFile, "HEALTHD_REPORT_TOKEN") // "" for nodes whose reads are open
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "healthd:", err)
+		os.Exit(2)
+	}
 	ec := etcd()
 	if err := cli.PolicySource(*policyPath, *fromEtcd, ec); err != nil {
 		fmt.Fprintln(os.Stderr, "healthd:", err)
@@ -85,7 +103,7 @@ func main() {
 	}
 	defer st.Close()
 	if *once {
-		os.Exit(runOnce(st, *id, *onceFor, log))
+		os.Exit(runOnce(st, *id, *onceFor, pushTo, log))
 	}
 	var registry *cluster.Registry
 	if b, ok := st.Backend().(*store.EtcdBackend); ok {
@@ -132,6 +150,10 @@ func main() {
 		Reload:     reload,
 		Cluster:    registry,
 		Advertise:  *advertise,
+
+		GLBDNS:        glbdnsURLs,
+		GLBDNSToken:   activityToken,
+		ActivityEvery: *activityEv,
 	})
 	if err != nil {
 		log.Error("healthd failed", "err", err)
@@ -139,9 +161,34 @@ func main() {
 	}
 }
 
-// runOnce is -once: the report of healthd.Once as JSON on stdout, and the exit status
-// that sums it up.
-func runOnce(st *store.Store, id string, timeout time.Duration, log *slog.Logger) int {
+// pushing is where -once pushes its report: glbdns admin URLs, the TTL and the token.
+type pushing struct {
+	urls  []string
+	ttl   time.Duration
+	token string
+}
+
+// pushConfig checks the -push flags: they need -once, a TTL glbdns accepts and a token.
+func pushConfig(urls []string, ttl time.Duration, tokenFile string, once bool) (pushing, error) {
+	if len(urls) == 0 {
+		return pushing{}, nil
+	}
+	if !once {
+		return pushing{}, errors.New("-push needs -once (an always-on healthd is watched, not pushed from)")
+	}
+	if ttl < time.Second || ttl > time.Hour {
+		return pushing{}, fmt.Errorf("-push-ttl %v: want 1s to 1h, as glbdns accepts", ttl)
+	}
+	tok, err := cli.Token(tokenFile, "HEALTHD_REPORT_TOKEN")
+	if err == nil && tok == "" {
+		err = errors.New("-push needs glbdns's report token: -report-token-file or HEALTHD_REPORT_TOKEN")
+	}
+	return pushing{urls: urls, ttl: ttl, token: tok}, err
+}
+
+// runOnce is -once: the report of healthd.Once as JSON on stdout, pushed to every -push
+// URL, and the exit status that sums it up.
+func runOnce(st *store.Store, id string, timeout time.Duration, push pushing, log *slog.Logger) int {
 	snap, err := load(st)
 	if err != nil {
 		log.Error("policy refused", "err", err)
@@ -169,7 +216,22 @@ func runOnce(st *store.Store, id string, timeout time.Duration, log *slog.Logger
 		}
 	}
 	log.Info("checked once", "members", len(r.Members), "down", down, "unknown", unknown, "took", time.Since(start).Round(time.Millisecond))
+	failed := false
+	body := healthd.Pushed(r, push.ttl)
+	for _, u := range push.urls {
+		// Not bounded by ctx, whose -once-timeout the checks may have used up: each push
+		// has its own healthd.PushTimeout.
+		acc, err := healthd.Push(context.Background(), http.DefaultClient, u, push.token, body)
+		if err != nil {
+			log.Error("report not pushed", "err", err)
+			failed = true
+			continue
+		}
+		log.Info("report pushed", "url", u, "reporter", acc.Reporter, "members", acc.Members, "expires", acc.Expires)
+	}
 	switch {
+	case failed:
+		return 2
 	case down > 0:
 		return 1
 	case unknown > 0:

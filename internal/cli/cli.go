@@ -231,3 +231,21 @@ func Prefixes(values []string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// Token reads a bearer token from file (when file is not ""), else from the environment
+// variable env, trimming surrounding white space; "" when neither is set. An empty file
+// is an error: a token file that was meant to hold one.
+func Token(file, env string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read token: %w", err)
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return "", fmt.Errorf("read token: %s is empty", file)
+		}
+		return tok, nil
+	}
+	return strings.TrimSpace(os.Getenv(env)), nil
+}

@@ -150,6 +150,12 @@ func encodePool(p api.Pool) []byte {
 		str(lb, "interval", l.Interval)
 		str(lb, "timeout", l.Timeout)
 	}
+	if cs := p.ColdStart; cs != nil {
+		cb := b.AppendNewBlock("cold_start", nil).Body()
+		str(cb, "timeout", cs.Timeout)
+		str(cb, "idle_after", cs.IdleAfter)
+		str(cb, "idle_interval", cs.IdleInterval)
+	}
 	return append([]byte(header), f.Bytes()...)
 }
 
@@ -228,15 +234,15 @@ func decodeDoc(name string, src []byte) (kind string, obj json.RawMessage, err e
 			m["geo"] = g
 			continue
 		}
-		if blk.Type == "pool" && sub.Type == "load" {
-			if _, dup := m["load"]; dup || len(sub.Labels) != 0 || len(sub.Body.Blocks) != 0 {
-				return "", nil, fmt.Errorf("%s: unexpected load block", name)
+		if blk.Type == "pool" && (sub.Type == "load" || sub.Type == "cold_start") {
+			if _, dup := m[sub.Type]; dup || len(sub.Labels) != 0 || len(sub.Body.Blocks) != 0 {
+				return "", nil, fmt.Errorf("%s: unexpected %s block", name, sub.Type)
 			}
 			l, err := attrsJSON(sub.Body)
 			if err != nil {
 				return "", nil, fmt.Errorf("%s: %w", name, err)
 			}
-			m["load"] = l
+			m[sub.Type] = l
 			continue
 		}
 		key := map[string]string{"member": "members", "check": "checks"}[sub.Type]
@@ -368,9 +374,9 @@ func fieldSpans(name string, src []byte) []span {
 				}
 				continue
 			}
-			if sub.Type == "load" {
-				out = append(out, span{sub.Range(), "load"})
-				attrs("load.", sub.Body)
+			if sub.Type == "load" || sub.Type == "cold_start" {
+				out = append(out, span{sub.Range(), sub.Type})
+				attrs(sub.Type+".", sub.Body)
 				continue
 			}
 			key := map[string]string{"member": "members", "check": "checks"}[sub.Type]

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -42,5 +43,45 @@ func TestLoadBlockRoundTrip(t *testing.T) {
 	l := snap.PoolByName["app"].Load
 	if l == nil || l.Type != "prometheus" || l.Port != 9100 || l.Labels["app.kubernetes.io/name"] != "x${y}" {
 		t.Errorf("compiled load = %+v", l)
+	}
+}
+
+// TestColdStartRoundTrip: a pool's cold_start object is written as the document's
+// cold_start block, read back equal by a fresh store, and compiled into the snapshot; a
+// bad value is refused at its JSON path.
+func TestColdStartRoundTrip(t *testing.T) {
+	s, dir := newStore(t)
+	p := webPool("fn")
+	p.ColdStart = &api.ColdStart{Timeout: "20s", IdleAfter: "30m"}
+	stored, _, err := s.PutPool(p, Precondition{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "policy.managed", "pool-fn.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "\n  cold_start {\n") {
+		t.Errorf("document has no cold_start block:\n%s", data)
+	}
+	s2, err := Open(filepath.Join(dir, "policy.hcl"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, diags := s2.Load()
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if got, err := s2.GetPool("fn"); err != nil || !reflect.DeepEqual(got, stored) {
+		t.Fatalf("reloaded pool = %+v (%v), want %+v", got, err, stored)
+	}
+	if cs := snap.PoolByName["fn"].ColdStart; cs == nil || cs.Timeout.String() != "20s" || cs.IdleAfter.String() != "30m0s" || cs.IdleInterval.String() != "10m0s" {
+		t.Errorf("compiled cold_start = %+v", cs)
+	}
+	bad := webPool("fn2")
+	bad.ColdStart = &api.ColdStart{IdleAfter: "soon"}
+	var ve *ValidationError
+	if _, _, err := s.PutPool(bad, Precondition{}); !errors.As(err, &ve) || ve.Field != "cold_start.idle_after" {
+		t.Errorf("bad idle_after: %v, want a validation error at cold_start.idle_after", err)
 	}
 }

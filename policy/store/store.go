@@ -521,6 +521,9 @@ func poolFrom(p *policy.Pool) api.Pool {
 		out.Checks = append(out.Checks, cc)
 	}
 	out.Load = loadFrom(p.Load)
+	if cs := p.ColdStart; cs != nil {
+		out.ColdStart = &api.ColdStart{Timeout: cs.Timeout.String(), IdleAfter: cs.IdleAfter.String(), IdleInterval: cs.IdleInterval.String()}
+	}
 	return out
 }
 
