@@ -79,14 +79,9 @@ func TestStatusPageChromium(t *testing.T) {
 	}
 	members := []string{"web/m0", "web/m1", "web/m2"}
 
-	// run runs actions bounded by d.
 	run := func(d time.Duration, what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		c, cancel := context.WithTimeout(ctx, d)
-		defer cancel()
-		if err := chromedp.Do(c, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+		chromeRun(t, ctx, d, what, actions...)
 	}
 	// waitStatus polls the page (bounded) until member id's row shows status.
 	waitStatus := func(d time.Duration, id, status string) {
@@ -204,11 +199,7 @@ func TestStatusPageDrainChromium(t *testing.T) {
 
 	run := func(d time.Duration, what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		c, cancel := context.WithTimeout(ctx, d)
-		defer cancel()
-		if err := chromedp.Do(c, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+		chromeRun(t, ctx, d, what, actions...)
 	}
 	waitJS := func(d time.Duration, what, expr string) {
 		t.Helper()
@@ -272,4 +263,15 @@ func TestStatusPageDrainChromium(t *testing.T) {
 		t.Fatalf("glbctl undrain: %v\n%s", err, out)
 	}
 	waitJS(15*time.Second, "web/m1 up again", rowState("web/m1")+` === "up"`)
+}
+
+// chromeRun runs actions in the browser of ctx, bounded by d, and fails the test on an
+// error.
+func chromeRun(t *testing.T, ctx context.Context, d time.Duration, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	if err := chromedp.Do(c, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
 }
