@@ -79,6 +79,7 @@ import (
 	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/cluster"
 	"github.com/glbdns/glbdns/dnsserver"
+	"github.com/glbdns/glbdns/fetch"
 	"github.com/glbdns/glbdns/health"
 	"github.com/glbdns/glbdns/healthd/client"
 	"github.com/glbdns/glbdns/internal/buildinfo"
@@ -116,8 +117,13 @@ type Config struct {
 	// AdminMaxConns bounds the admin listener's connections (0 = httpserve's default,
 	// 256; 32 from one address).
 	AdminMaxConns int
-	// PolicyPath is a .hcl file or a directory of .hcl files; "" with PolicyFromEtcd.
+	// PolicyPath is a .hcl file or a directory of .hcl files; "" with PolicyFromEtcd or
+	// PolicyURL.
 	PolicyPath string
+	// PolicyURL, with a URL, fetches the operator's files from it (package fetch) instead
+	// of PolicyPath: polled every Interval and fetched again on every reload. Managed
+	// objects are then in ManagedDir, which must be given for the write API, or in etcd.
+	PolicyURL fetch.Config
 	// PolicyFromEtcd reads the operator's policy files from etcd (as glbctl policy push
 	// put them under the prefix's policy/) instead of PolicyPath. Needs Etcd.
 	PolicyFromEtcd bool
@@ -231,6 +237,8 @@ type Daemon struct {
 
 	tap *dnsserver.Tap // the query log; nil: off
 
+	fetch *fetch.Policy // the operator's files from Config.PolicyURL; nil: not from a URL
+
 	freeing     atomic.Int32  // returnMemory requests not yet served; non-zero while one is pending or runs
 	freeOS      func()        // debug.FreeOSMemory; tests count the runs
 	returnDelay time.Duration // returnDelay; tests wait none
@@ -273,6 +281,7 @@ func New(cfg Config) (*Daemon, error) {
 	d.m = newDaemonMetrics(d.reg, d.srv, d.health)
 	registerMemberMetrics(d.reg, d.health, d.geoReloads)
 
+	defer startGC()()
 	st, err := d.openStore()
 	if err != nil {
 		return nil, fmt.Errorf("open policy store: %w", err)
@@ -284,7 +293,7 @@ func New(cfg Config) (*Daemon, error) {
 	logDiags(d.log, diags)
 	if diags.HasErrors() {
 		st.Close()
-		return nil, fmt.Errorf("load %s: %w: %s", cfg.PolicyPath, ErrPolicy, diags.Error())
+		return nil, fmt.Errorf("load %s: %w: %s", d.policyName(), ErrPolicy, diags.Error())
 	}
 	d.adm = admin.New(admin.Config{
 		HTTP:          httpserve.Config{MaxConns: cfg.AdminMaxConns},
@@ -325,6 +334,28 @@ func New(cfg Config) (*Daemon, error) {
 	return d, nil
 }
 
+// startHeapLimit bounds the heap while startGC holds the collector off.
+const startHeapLimit = 1 << 30
+
+// startGC holds the garbage collector off while the first policy loads, and returns the
+// function that gives it back its settings. The first load allocates several times the
+// policy's final size while the heap is still a few MB: at the default GOGC the collector
+// would run over and over, for a fifth of the time to the first answer (bench/coldstart.sh,
+// 10,000 services). The heap is bounded meanwhile by a memory limit of startHeapLimit, or
+// the process's own when lower (GOMEMLIMIT), past which the collector runs as usual; a
+// process with GOGC=off keeps it off. returnMemory gives the load's garbage back after.
+func startGC() func() {
+	pct := debug.SetGCPercent(-1)
+	limit := debug.SetMemoryLimit(-1)
+	if limit > startHeapLimit {
+		debug.SetMemoryLimit(startHeapLimit)
+	}
+	return func() {
+		debug.SetGCPercent(pct)
+		debug.SetMemoryLimit(limit)
+	}
+}
+
 // TCPLimits are the DNS TCP listener's bounds; see dnsserver.Config.
 type TCPLimits struct {
 	MaxConns, MaxConnsPerPrefix int
@@ -338,20 +369,41 @@ type TCPLimits struct {
 func (d *Daemon) openStore() (*store.Store, error) {
 	src := store.Source{ManagedDir: d.cfg.ManagedDir, Etcd: d.cfg.Etcd, PolicyFromEtcd: d.cfg.PolicyFromEtcd,
 		ReadOnly: d.cfg.AdminToken == ""}
+	if d.cfg.PolicyURL.URL != "" {
+		fc := d.cfg.PolicyURL
+		fc.Logger = d.log
+		f, err := fetch.New(fc)
+		if err != nil {
+			return nil, err
+		}
+		d.fetch, src.Operator = f, f
+		d.reg.MustRegister(f.Collector("glbdns"))
+	}
 	if len(d.cfg.Etcd.Endpoints) > 0 {
 		src.Cache = d.cfg.PolicyCache
-		if src.Cache == "" && !d.cfg.PolicyFromEtcd {
+		if src.Cache == "" && !d.cfg.PolicyFromEtcd && d.fetch == nil {
 			src.Cache = store.DefaultCacheFile(d.cfg.PolicyPath)
 		}
 		src.CacheError = func(err error) { d.log.Warn("policy cache not written", "file", src.Cache, "err", err) }
 		d.log.Info("policy store on etcd", "endpoints", strings.Join(d.cfg.Etcd.Endpoints, ","),
 			"prefix", cmp.Or(d.cfg.Etcd.Prefix, store.DefaultEtcdPrefix), "cache", src.Cache,
-			"operator_files", map[bool]string{true: "etcd", false: d.cfg.PolicyPath}[d.cfg.PolicyFromEtcd])
+			"operator_files", d.policyName())
 		if src.Cache == "" {
 			d.log.Warn("no -policy-cache: this node cannot start while etcd is unreachable")
 		}
 	}
 	return store.OpenSource(d.cfg.PolicyPath, src)
+}
+
+// policyName names where the operator's files come from, for logs and errors.
+func (d *Daemon) policyName() string {
+	switch {
+	case d.fetch != nil:
+		return d.fetch.Name()
+	case d.cfg.PolicyFromEtcd:
+		return "etcd"
+	}
+	return d.cfg.PolicyPath
 }
 
 // degraded says what keeps the node from serving as it should, "" when nothing does: it
@@ -522,14 +574,14 @@ func (d *Daemon) Reload() error {
 	snap, diags := d.st.Load()
 	if diags.HasErrors() {
 		logDiags(d.log, diags)
-		d.log.Error("reload refused, old policy keeps serving", "policy", d.cfg.PolicyPath, "errors", len(diags.Errs()))
+		d.log.Error("reload refused, old policy keeps serving", "policy", d.policyName(), "errors", len(diags.Errs()))
 		d.mu.Lock()
 		d.status.LastReload = start
 		d.status.LastResult = "failure"
 		d.status.LastError = diags.Error()
 		d.mu.Unlock()
 		d.m.failed(start)
-		return fmt.Errorf("reload %s: %w: %s", d.cfg.PolicyPath, ErrPolicy, diags.Error())
+		return fmt.Errorf("reload %s: %w: %s", d.policyName(), ErrPolicy, diags.Error())
 	}
 	logDiags(d.log, diags) // warnings: a drains document that does not decode, a cached policy
 	d.log.Info("policy reloaded", "policy_hash", snap.Hash, "services", len(snap.Services),
@@ -612,6 +664,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// by whoever waited for that line is seen.
 	changed, stopWatch := d.watch(ctx)
 	defer stopWatch()
+	if d.fetch != nil && changed != nil {
+		go d.fetch.Run(ctx) // its changes come through the watch
+	}
 
 	srv := d.srv
 	errc := make(chan error, 1)
@@ -630,7 +685,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, a := range srv.Addrs() {
 		addrs = append(addrs, a.String())
 	}
-	log.Info("serving", "addr", srv.Addr().String(), "addrs", strings.Join(addrs, ","), "policy", d.cfg.PolicyPath,
+	log.Info("serving", "addr", srv.Addr().String(), "addrs", strings.Join(addrs, ","), "policy", d.policyName(),
 		"zones", len(snap.Zones.Zones()), "services", len(snap.Services), "policy_hash", snap.Hash)
 	d.ready.Store(true)
 

@@ -52,7 +52,7 @@ func BenchmarkAPIWriteAt(b *testing.B) {
 				b.Fatal(err)
 			}
 			writeManagedObjects(b, path, n)
-			d, err := New(Config{PolicyPath: path, Listen: []string{"127.0.0.1:0"}, NoWatch: true,
+			d, err := New(Config{PolicyPath: path, Listen: []string{"127.0.0.1:0"}, NoWatch: true, AdminToken: "bench", // writable
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err != nil {
 				b.Fatal(err)

@@ -50,6 +50,9 @@ type Config struct {
 	// Registry receives the metrics, served at /metrics; default a new registry with the
 	// Go and process collectors.
 	Registry *prometheus.Registry
+	// Collectors are registered beside healthd's own metrics (the policy's fetches from
+	// a URL).
+	Collectors []prometheus.Collector
 	// Cluster, when set (a glbdns cluster on etcd), registers this reporter under its ID
 	// once it listens, so that every glbdns node of the cluster watches it with no change
 	// on any node; its lease lapses when healthd stops or dies.
@@ -89,6 +92,7 @@ func Run(ctx context.Context, cfg Config) error {
 		reg = newRegistry()
 	}
 	metrics := NewMetrics(reg)
+	reg.MustRegister(cfg.Collectors...)
 
 	snap, err := cfg.Load(cfg.PolicyPath)
 	metrics.reload(err == nil)

@@ -55,6 +55,12 @@ type Compiler struct {
 	pos map[string]int
 	// stats describe the last Load, for tests and benchmarks.
 	stats compileStats
+
+	// ReadFile, when set, reads the zone files that zone blocks name, instead of the file
+	// system: the operator's files fetched from a URL carry theirs in memory (package
+	// fetch). Their $INCLUDE directives are then refused, for there is no folder to
+	// confine them to.
+	ReadFile func(name string) ([]byte, error)
 }
 
 // compileStats count what a Load compiled and what it took from records.
@@ -551,7 +557,7 @@ func (c *compilation) zoneAt(u *unit, i int) {
 				// buildRecordedZones; waited for and reported in the order of the zone
 				// blocks, as any import.
 				im := &zoneImport{zs: zs, file: r.file, read: make(chan struct{}), done: make(chan struct{})}
-				im.data, im.readErr = os.ReadFile(r.file.path)
+				im.data, im.readErr = c.readFile(r.file.path)
 				close(im.read)
 				zs.im = im
 				c.imports = append(c.imports, im)

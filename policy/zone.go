@@ -486,11 +486,11 @@ func (c *compilation) startImport(im *zoneImport, read bool) {
 			}
 		}()
 		if !read {
-			im.data, im.readErr = os.ReadFile(zf.path)
+			im.data, im.readErr = c.readFile(zf.path)
 			close(im.read)
 		}
 		if im.readErr == nil {
-			im.included, im.importErr = zs.z.Import(im.data, zf.path, zones.ImportOptions{DefaultTTL: zf.ttl, IncludeRoot: zf.root})
+			im.included, im.importErr = zs.z.Import(im.data, zf.path, c.importOptions(zf))
 		}
 	}()
 }
@@ -498,6 +498,23 @@ func (c *compilation) startImport(im *zoneImport, read bool) {
 // fileErrors reports the errors of a zone file import, each as a diagnostic at its
 // place in the zone file (file:line, and the column of a syntax error), with a last one
 // at the file attribute counting those left out.
+// readFile reads a zone file: through the Compiler's ReadFile when it has one.
+func (c *compilation) readFile(name string) ([]byte, error) {
+	if c.cc != nil && c.cc.ReadFile != nil {
+		return c.cc.ReadFile(name)
+	}
+	return os.ReadFile(name)
+}
+
+// importOptions are the options of zf's import: $INCLUDE confined to its folder, or
+// refused when the Compiler reads files from elsewhere than the file system.
+func (c *compilation) importOptions(zf *zoneFile) zones.ImportOptions {
+	if c.cc != nil && c.cc.ReadFile != nil {
+		return zones.ImportOptions{DefaultTTL: zf.ttl, ReadFile: c.cc.ReadFile}
+	}
+	return zones.ImportOptions{DefaultTTL: zf.ttl, IncludeRoot: zf.root}
+}
+
 func (c *compilation) fileErrors(im *zoneImport) {
 	var fe *zones.FileErrors
 	if !errors.As(im.importErr, &fe) {

@@ -79,6 +79,7 @@ func main() {
 	flag.StringVar(&cfg.ManagedDir, "managed-dir", "", "`folder` for objects written through the admin API (default: POLICY.managed beside the policy); without an admin token it is only read, when it exists")
 	etcd := cli.EtcdFlags(flag.CommandLine, "GLBDNS")
 	fromEtcd := cli.PolicyFromEtcd(flag.CommandLine)
+	policyURL := cli.PolicyURLFlags(flag.CommandLine)
 	flag.StringVar(&cfg.NodeID, "node-id", "", "`name` of this node in the cluster (default: host name/DNS address)")
 	flag.StringVar(&cfg.PolicyCache, "policy-cache", "", "`file` where a node on etcd keeps the managed objects it serves, and serves them from when it starts while etcd is down (default: POLICY.cache beside the policy, none with -policy-from-etcd)")
 	flag.StringVar(&reportFile, "report-token-file", "", "`file` holding the bearer token that may push health reports (POST /v1/health/report) and nothing else (else env GLBDNS_REPORT_TOKEN); the admin token may push too")
@@ -89,7 +90,7 @@ func main() {
 	logger := cli.LogFlags(flag.CommandLine)
 	flag.BoolVar(&version, "version", false, "print the version and exit")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "Usage: glbdns -policy PATH [flags]\n       glbdns -policy-from-etcd -etcd-endpoints URLS [flags]\n\nServes the zones and load-balanced names of an HCL policy. SIGHUP, or a change of\nits files, reloads the policy; SIGINT and SIGTERM stop the server cleanly.\n\nEvery flag but -version can be set in the environment instead, as GLBDNS_ and its\nname in capitals with _ for -: GLBDNS_RRL_RATE=100; a flag on the command line wins.\n\nFlags:\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: glbdns -policy PATH [flags]\n       glbdns -policy-url URL [flags]\n       glbdns -policy-from-etcd -etcd-endpoints URLS [flags]\n\nServes the zones and load-balanced names of an HCL policy. SIGHUP, or a change of\nits files, reloads the policy; SIGINT and SIGTERM stop the server cleanly.\n\nEvery flag but -version can be set in the environment instead, as GLBDNS_ and its\nname in capitals with _ for -: GLBDNS_RRL_RATE=100; a flag on the command line wins.\n\nFlags:\n")
 		cli.PrintDefaults(flag.CommandLine, "GLBDNS")
 	}
 	cli.MustParseEnv("glbdns", "GLBDNS")
@@ -119,8 +120,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "glbdns:", err)
 		os.Exit(2)
 	}
-	cfg.PolicyFromEtcd = *fromEtcd
-	if err := cli.PolicySource(cfg.PolicyPath, cfg.PolicyFromEtcd, cfg.Etcd); err != nil {
+	cfg.PolicyFromEtcd, cfg.PolicyURL = *fromEtcd, policyURL()
+	if err := cli.PolicySource(cfg.PolicyPath, cfg.PolicyFromEtcd, cfg.PolicyURL.URL, cfg.Etcd); err != nil {
 		fmt.Fprintln(os.Stderr, "glbdns:", err)
 		flag.Usage()
 		os.Exit(2)

@@ -31,8 +31,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/cluster"
+	"github.com/glbdns/glbdns/fetch"
 	"github.com/glbdns/glbdns/healthd"
 	"github.com/glbdns/glbdns/internal/buildinfo"
 	"github.com/glbdns/glbdns/internal/cli"
@@ -54,6 +57,7 @@ func main() {
 		maxConns   = flag.Int("max-conns", httpserve.DefaultMaxConns, "open health API connections at most (32 from one address); past it a new one is closed at once")
 		etcd       = cli.EtcdFlags(flag.CommandLine, "HEALTHD")
 		fromEtcd   = cli.PolicyFromEtcd(flag.CommandLine)
+		policyURL  = cli.PolicyURLFlags(flag.CommandLine)
 		version    = flag.Bool("version", false, "print the version and exit")
 		once       = flag.Bool("once", false, "check every member until each has a verdict (rise or fall, at its checks' intervals), print the report as JSON on stdout and exit: 0 when none is down, 1 when one is, 3 when one is still unknown at -once-timeout, 2 on an error")
 		onceFor    = flag.Duration("once-timeout", time.Minute, "with -once, give up waiting for verdicts after this long")
@@ -66,7 +70,7 @@ func main() {
 	flag.Var(&glbdnsURLs, "glbdns", "glbdns admin API `URL` (http://host:8053) to ask which pools it answered (GET /v1/activity, with the report token), so that idle cold_start pools are probed less; repeatable; with etcd every registered node is asked too")
 	flag.Var(&push, "push", "with -once, push the report to the glbdns admin API at `URL` (http://host:8053; POST /v1/health/report with the report token), repeatable: one node of a cluster on etcd, every node without")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "Usage: healthd -policy PATH [flags]\n       healthd -policy-from-etcd -etcd-endpoints URLS [flags]\n\nProbes every member of the policy's pools and publishes their health for glbdns.\n\nEvery flag but -version can be set in the environment instead, as HEALTHD_ and its\nname in capitals with _ for -: HEALTHD_LISTEN=0.0.0.0:8054; a flag on the command line wins.\n\nFlags:\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: healthd -policy PATH [flags]\n       healthd -policy-url URL [flags]\n       healthd -policy-from-etcd -etcd-endpoints URLS [flags]\n\nProbes every member of the policy's pools and publishes their health for glbdns.\n\nEvery flag but -version can be set in the environment instead, as HEALTHD_ and its\nname in capitals with _ for -: HEALTHD_LISTEN=0.0.0.0:8054; a flag on the command line wins.\n\nFlags:\n")
 		cli.PrintDefaults(flag.CommandLine, "HEALTHD")
 	}
 	cli.MustParseEnv("healthd", "HEALTHD")
@@ -91,12 +95,21 @@ func main() {
 		os.Exit(2)
 	}
 	ec := etcd()
-	if err := cli.PolicySource(*policyPath, *fromEtcd, ec); err != nil {
+	fc := policyURL()
+	if err := cli.PolicySource(*policyPath, *fromEtcd, fc.URL, ec); err != nil {
 		fmt.Fprintln(os.Stderr, "healthd:", err)
 		flag.Usage()
 		os.Exit(2)
 	}
-	st, err := openStore(*policyPath, *fromEtcd, *managedDir, ec, *cache, log)
+	var fetched *fetch.Policy
+	if fc.URL != "" {
+		fc.Logger = log
+		if fetched, err = fetch.New(fc); err != nil {
+			fmt.Fprintln(os.Stderr, "healthd:", err)
+			os.Exit(2)
+		}
+	}
+	st, err := openStore(*policyPath, *fromEtcd, fetched, *managedDir, ec, *cache, log)
 	if err != nil {
 		log.Error("healthd failed", "err", err)
 		os.Exit(1)
@@ -118,6 +131,13 @@ func main() {
 	if err != nil {
 		log.Warn("policy watch failed, reload with SIGHUP", "err", err)
 	}
+	var collectors []prometheus.Collector
+	if fetched != nil {
+		collectors = append(collectors, fetched.Collector("healthd"))
+		if changed != nil {
+			go fetched.Run(ctx) // its changes come through the watch
+		}
+	}
 	reload := make(chan struct{}, 1)
 	go func() {
 		for {
@@ -137,13 +157,17 @@ func main() {
 	}()
 
 	name := *policyPath
-	if *fromEtcd {
+	switch {
+	case *fromEtcd:
 		name = "etcd " + ec.Prefix + store.PolicyDocs
+	case fetched != nil:
+		name = fetched.Name()
 	}
 	err = healthd.Run(ctx, healthd.Config{
 		PolicyPath: name,
 		Load:       func(string) (*policy.Snapshot, error) { return load(st) },
 		Listen:     *listen,
+		Collectors: collectors,
 		HTTP:       httpserve.Config{MaxConns: *maxConns},
 		ID:         *id,
 		Logger:     log,
@@ -261,7 +285,12 @@ func load(st *store.Store) (*policy.Snapshot, error) {
 // folder is opened read-only (store.OpenReadOnly), as glbdns without a write API opens
 // it: never created, no documents while it is missing, watched for until it appears (the
 // glbdns that writes it makes it), so that healthd runs on a read-only file system.
-func openStore(policyPath string, fromEtcd bool, managedDir string, etcd store.EtcdConfig, cache string, log *slog.Logger) (*store.Store, error) {
+func openStore(policyPath string, fromEtcd bool, fetched *fetch.Policy, managedDir string, etcd store.EtcdConfig, cache string, log *slog.Logger) (*store.Store, error) {
+	if fetched != nil {
+		src := store.Source{ManagedDir: managedDir, Etcd: etcd, Cache: cache, ReadOnly: true, Operator: fetched,
+			CacheError: func(err error) { log.Warn("policy cache not written", "file", cache, "err", err) }}
+		return store.OpenSource("", src)
+	}
 	if len(etcd.Endpoints) > 0 {
 		if cache == "" && !fromEtcd {
 			cache = strings.TrimSuffix(store.DefaultCacheFile(policyPath), ".cache") + ".healthd.cache"

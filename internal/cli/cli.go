@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/glbdns/glbdns/fetch"
 	"github.com/glbdns/glbdns/policy/store"
 )
 
@@ -180,16 +181,35 @@ func PolicyFromEtcd(fs *flag.FlagSet) *bool {
 	return fs.Bool("policy-from-etcd", false, "read the operator's policy files from etcd, where glbctl policy push puts them, instead of -policy; needs -etcd-endpoints")
 }
 
-// PolicySource checks -policy against -policy-from-etcd and -etcd-endpoints: one of the
-// two sources, and etcd for the second.
-func PolicySource(path string, fromEtcd bool, etcd store.EtcdConfig) error {
+// PolicyURLFlags defines the flags of a policy fetched from a URL: -policy-url,
+// -policy-url-interval, -policy-url-timeout and -policy-url-ca. The function it returns
+// reads them after fs is parsed; URL "" means no URL.
+func PolicyURLFlags(fs *flag.FlagSet) func() fetch.Config {
+	u := fs.String("policy-url", "", "fetch the operator's policy from this http(s) `URL` instead of -policy: a .hcl file, or a tar.gz of a policy folder; polled with conditional GETs")
+	every := fs.Duration("policy-url-interval", fetch.DefaultInterval, "poll period of -policy-url (a negative one: only at start and on SIGHUP)")
+	timeout := fs.Duration("policy-url-timeout", fetch.DefaultTimeout, "bound of one fetch of -policy-url, its body included")
+	ca := fs.String("policy-url-ca", "", "PEM `file` of the CAs that verify -policy-url's server, instead of the system's")
+	return func() fetch.Config {
+		return fetch.Config{URL: *u, Interval: *every, Timeout: *timeout, CAFile: *ca}
+	}
+}
+
+// PolicySource checks -policy against -policy-from-etcd, -policy-url and
+// -etcd-endpoints: one of the three sources, and etcd for the second.
+func PolicySource(path string, fromEtcd bool, url string, etcd store.EtcdConfig) error {
+	n := 0
+	for _, given := range []bool{path != "", fromEtcd, url != ""} {
+		if given {
+			n++
+		}
+	}
 	switch {
-	case fromEtcd && path != "":
-		return errors.New("-policy and -policy-from-etcd: give one of the two")
+	case n > 1:
+		return errors.New("-policy, -policy-from-etcd and -policy-url: give one of the three")
 	case fromEtcd && len(etcd.Endpoints) == 0:
 		return errors.New("-policy-from-etcd needs -etcd-endpoints")
-	case !fromEtcd && path == "":
-		return errors.New("-policy is required (or -policy-from-etcd with -etcd-endpoints)")
+	case n == 0:
+		return errors.New("-policy is required (or -policy-url, or -policy-from-etcd with -etcd-endpoints)")
 	}
 	return nil
 }

@@ -39,6 +39,8 @@ var rules = []rule{
 	{room: "healthd", why: "probers, scheduler and the health API: no DNS answers",
 		forbid: []string{"~/dnsserver", "~/daemon", "~/admin", "~/health", "~/policy/store", "~/terraform"}},
 	{room: "healthd/client", why: "transport only", forbid: []string{"~/"}, allow: []string{"~/api"}},
+	{room: "fetch", why: "the operator's files from a URL: no DNS, no store", forbid: []string{"~/"}, allow: []string{"~/policy"}},
+	{room: "fetch", why: "the operator's files from a URL, which the store reads, never the store", forbid: []string{"~/policy/store"}},
 	{room: "cluster", why: "membership on etcd leases: no server", forbid: []string{"~/"}, allow: []string{"~/api"}},
 	{room: "admin", why: "the admin HTTP surface, not the process", forbid: []string{"~/daemon", "~/healthd", "~/terraform", "~/cmd"}},
 	{room: "daemon", why: "the glbdns process", forbid: []string{"~/terraform", "~/cmd"}},
@@ -76,7 +78,7 @@ func TestRoomsKeepToTheirJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, room := range []string{"api", "zones", "policy", "health", "dnsserver", "healthd", "healthd/client", "admin", "daemon", "terraform"} {
+	for _, room := range []string{"api", "fetch", "zones", "policy", "health", "dnsserver", "healthd", "healthd/client", "admin", "daemon", "terraform"} {
 		if _, ok := pkgs[room]; !ok {
 			t.Errorf("no package %s: the rules below would check nothing", room)
 		}

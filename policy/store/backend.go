@@ -221,10 +221,19 @@ func OpenReadOnly(policyPath, managedDir string) (*Store, error) {
 	if managedDir == "" {
 		managedDir = DefaultManagedDir(policyPath)
 	}
-	if fi, err := os.Stat(managedDir); err == nil && !fi.IsDir() {
-		return nil, fmt.Errorf("managed folder %s is not a folder", managedDir)
+	b, err := readOnlyBackend(managedDir)
+	if err != nil {
+		return nil, err
+	}
+	return OpenBackend(policyPath, b)
+}
+
+// readOnlyBackend is the managed folder at dir, read only; it need not exist.
+func readOnlyBackend(dir string) (Backend, error) {
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("managed folder %s is not a folder", dir)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("managed folder: %w", err)
 	}
-	return OpenBackend(policyPath, readOnlyDir{&DirBackend{Dir: managedDir, missingOK: true}})
+	return readOnlyDir{&DirBackend{Dir: dir, missingOK: true}}, nil
 }

@@ -34,7 +34,8 @@ import (
 type Store struct {
 	policyPath string
 	b          Backend
-	opInStore  bool // the operator's files are b's documents too (PolicyDocs), not policyPath's
+	opInStore  bool     // the operator's files are b's documents too (PolicyDocs), not policyPath's
+	op         Operator // where the operator's files come from when not policyPath nor b (nil: neither)
 
 	mu       sync.Mutex    // serialises writers, Load and publish within this process
 	qmu      sync.Mutex    // guards queue
@@ -86,10 +87,60 @@ type Publish func(snap *policy.Snapshot, drains []api.Drain) error
 // operator's as described for the operator's files of key opKey (a write that leaves those
 // files alone describes them again for nothing) and the managed ones.
 type objects struct {
-	opKey      uint64
-	opPools    map[string]api.Pool
-	opServices map[string]api.Service
-	m          *managed
+	opKey uint64
+	op    *opView
+	m     *managed
+}
+
+// opView describes the operator's pools and services as the API shows them, built at the
+// first read: describing 10,000 of them (each with its version hash) is a fifth of a
+// start's work, and most nodes' APIs are read seldom, if at all.
+type opView struct {
+	mu       sync.Mutex
+	snap     *policy.Snapshot // to describe them from; nil once built
+	files    []policy.File    // the operator's files, whose objects these are
+	pools    map[string]api.Pool
+	services map[string]api.Service
+}
+
+// get returns the operator's objects, describing them on the first call; none before
+// the first Load (o nil).
+func (o *opView) get() (map[string]api.Pool, map[string]api.Service) {
+	if o == nil {
+		return nil, nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.snap == nil {
+		return o.pools, o.services
+	}
+	op := make(map[string]bool, len(o.files))
+	for _, f := range o.files {
+		op[f.Name] = true
+	}
+	o.pools, o.services = map[string]api.Pool{}, map[string]api.Service{}
+	for _, p := range o.snap.Pools {
+		if op[p.File] {
+			o.pools[p.Name] = poolVersion(poolFrom(p), false)
+		}
+	}
+	for _, sv := range o.snap.Services {
+		if op[sv.File] {
+			o.services[api.ServiceName(sv.Name)] = serviceVersion(serviceFrom(sv), false)
+		}
+	}
+	o.snap, o.files = nil, nil
+	return o.pools, o.services
+}
+
+// renew points a view not built yet at snap, compiled from the same operator's files,
+// so that it does not keep an older snapshot alive.
+func (o *opView) renew(snap *policy.Snapshot) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.snap != nil {
+		o.snap = snap
+	}
 }
 
 // sources is what one write or Load compiles: the operator's files and the managed
@@ -173,10 +224,32 @@ type Source struct {
 	// ReadOnly, without etcd, never writes the managed folder nor creates it
 	// (OpenReadOnly): for a node without a write API, on a read-only file system.
 	ReadOnly bool
+	// Operator, when set, gives the operator's files (a policy fetched from a URL)
+	// instead of the policy path, which is then "". Without etcd the managed documents
+	// are then in ManagedDir, which must be given, or, ReadOnly, there are none.
+	Operator Operator
+}
+
+// Operator is a source of the operator's files other than a path or etcd: a policy
+// fetched from a URL (package fetch).
+type Operator interface {
+	// Files returns the operator's files, sorted by name. fresh (a Load: the start, a
+	// reload) fetches them again and returns the error of a fetch that failed; without
+	// it (a write) the files last fetched do.
+	Files(fresh bool) ([]policy.File, error)
+	// Changed receives, coalesced, when Files(true) would return new files.
+	Changed() <-chan struct{}
+	// Name prefixes the names of the files, which are on no file system.
+	Name() string
+	// ReadFile reads a file the operator's files name (a zone file).
+	ReadFile(name string) ([]byte, error)
 }
 
 // OpenSource opens the store of a policy path with its managed documents where src says.
 func OpenSource(policyPath string, src Source) (*Store, error) {
+	if src.Operator != nil {
+		return openOperator(policyPath, src)
+	}
 	if len(src.Etcd.Endpoints) == 0 {
 		if src.ReadOnly {
 			return OpenReadOnly(policyPath, src.ManagedDir)
@@ -198,6 +271,43 @@ func OpenSource(policyPath string, src Source) (*Store, error) {
 	}
 	s.opInStore = src.PolicyFromEtcd
 	if src.Cache != "" {
+		s.KeepCache(src.Cache, src.CacheError)
+	}
+	return s, nil
+}
+
+// openOperator is OpenSource for the operator's files of src.Operator.
+func openOperator(policyPath string, src Source) (*Store, error) {
+	if policyPath != "" || src.PolicyFromEtcd {
+		return nil, errors.New("open policy: the operator's files come from one place: a path, etcd or a URL")
+	}
+	var b Backend
+	switch {
+	case len(src.Etcd.Endpoints) > 0:
+		eb, err := NewEtcdBackend(src.Etcd)
+		if err != nil {
+			return nil, err
+		}
+		b = eb
+	case src.ManagedDir == "" && src.ReadOnly:
+		b = &StaticBackend{Where: "(no managed folder)"}
+	case src.ManagedDir == "":
+		return nil, errors.New("open policy: a policy from a URL keeps the API's objects in a -managed-dir or in etcd: give one")
+	default:
+		var err error
+		if src.ReadOnly {
+			b, err = readOnlyBackend(src.ManagedDir)
+		} else {
+			b, err = NewDirBackend(src.ManagedDir)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	s := makeStore("", b)
+	s.op = src.Operator
+	s.compiler.ReadFile = src.Operator.ReadFile
+	if src.Cache != "" && len(src.Etcd.Endpoints) > 0 {
 		s.KeepCache(src.Cache, src.CacheError)
 	}
 	return s, nil
@@ -343,7 +453,12 @@ func (s *Store) declKey(files []policy.File) uint64 {
 func (s *Store) read(declared, fresh bool) (*sources, error) {
 	src := &sources{opPools: map[string]bool{}, opServices: map[string]bool{}}
 	var err error
-	if !s.opInStore {
+	switch {
+	case s.op != nil:
+		if src.opFiles, err = s.op.Files(!declared); err != nil {
+			return nil, err
+		}
+	case !s.opInStore:
 		if src.opFiles, err = policy.ReadPath(s.policyPath); err != nil {
 			return nil, err
 		}
@@ -448,24 +563,11 @@ func (s *Store) filesWithout(src *sources, q map[string]quarantined, keep map[st
 // from snap, and the managed ones of src.
 func (s *Store) setObjects(snap *policy.Snapshot, src *sources) {
 	prev := s.objects.Load()
-	v := &objects{opKey: s.declKey(src.opFiles), opPools: prev.opPools, opServices: prev.opServices, m: src.m}
-	if v.opKey != prev.opKey || v.opPools == nil {
-		op := make(map[string]bool, len(src.opFiles))
-		for _, f := range src.opFiles {
-			op[f.Name] = true
-		}
-		v.opPools, v.opServices = map[string]api.Pool{}, map[string]api.Service{}
-		for _, p := range snap.Pools {
-			if op[p.File] {
-				v.opPools[p.Name] = poolVersion(poolFrom(p), false)
-			}
-		}
-		for _, sv := range snap.Services {
-			if op[sv.File] {
-				name := api.ServiceName(sv.Name)
-				v.opServices[name] = serviceVersion(serviceFrom(sv), false)
-			}
-		}
+	v := &objects{opKey: s.declKey(src.opFiles), op: prev.op, m: src.m}
+	if v.opKey != prev.opKey || v.op == nil {
+		v.op = &opView{snap: snap, files: src.opFiles}
+	} else {
+		v.op.renew(snap)
 	}
 	s.objects.Store(v)
 }
@@ -658,12 +760,13 @@ func (pre Precondition) check(exists bool, version string) error {
 // ListPools returns every pool of the current policy, sorted by name.
 func (s *Store) ListPools() []api.Pool {
 	v := s.objects.Load()
-	out := make([]api.Pool, 0, len(v.opPools)+v.m.pools.len())
-	for _, p := range v.opPools {
+	opPools, _ := v.op.get()
+	out := make([]api.Pool, 0, len(opPools)+v.m.pools.len())
+	for _, p := range opPools {
 		out = append(out, p)
 	}
 	v.m.pools.each(func(name, _ string) {
-		if _, op := v.opPools[name]; !op {
+		if _, op := opPools[name]; !op {
 			p, _, _ := v.m.pool(name)
 			out = append(out, p)
 		}
@@ -675,7 +778,8 @@ func (s *Store) ListPools() []api.Pool {
 // GetPool returns one pool (ErrNotFound).
 func (s *Store) GetPool(name string) (api.Pool, error) {
 	v := s.objects.Load()
-	if p, ok := v.opPools[name]; ok {
+	opPools, _ := v.op.get()
+	if p, ok := opPools[name]; ok {
 		return p, nil
 	}
 	if p, _, ok := v.m.pool(name); ok {
@@ -687,12 +791,13 @@ func (s *Store) GetPool(name string) (api.Pool, error) {
 // ListServices returns every service of the current policy, sorted by name.
 func (s *Store) ListServices() []api.Service {
 	v := s.objects.Load()
-	out := make([]api.Service, 0, len(v.opServices)+v.m.services.len())
-	for _, sv := range v.opServices {
+	_, opServices := v.op.get()
+	out := make([]api.Service, 0, len(opServices)+v.m.services.len())
+	for _, sv := range opServices {
 		out = append(out, sv)
 	}
 	v.m.services.each(func(name, _ string) {
-		if _, op := v.opServices[name]; !op {
+		if _, op := opServices[name]; !op {
 			sv, _, _ := v.m.service(name)
 			out = append(out, sv)
 		}
@@ -705,7 +810,8 @@ func (s *Store) ListServices() []api.Service {
 func (s *Store) GetService(name string) (api.Service, error) {
 	v := s.objects.Load()
 	name = api.ServiceName(name)
-	if sv, ok := v.opServices[name]; ok {
+	_, opServices := v.op.get()
+	if sv, ok := opServices[name]; ok {
 		return sv, nil
 	}
 	if sv, _, ok := v.m.service(name); ok {

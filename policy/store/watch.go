@@ -72,12 +72,15 @@ func (s *Store) Watch(ctx context.Context, cfg WatchConfig) (<-chan struct{}, er
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	fw, err := newFileWatch(s.policyPath, cfg.Logger)
+	fw, err := newFileWatch(s.policyPath, cfg.Logger) // "" for the files of s.op or etcd
 	if err != nil {
 		return nil, fmt.Errorf("watch policy files: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	var docs <-chan struct{}
+	var docs, op <-chan struct{}
+	if s.op != nil {
+		op = s.op.Changed()
+	}
 	if wb, ok := s.b.(watchable); ok {
 		if docs, err = wb.Watch(ctx); err != nil {
 			cancel()
@@ -101,7 +104,7 @@ func (s *Store) Watch(ctx context.Context, cfg WatchConfig) (<-chan struct{}, er
 			s.watches = slices.DeleteFunc(s.watches, func(w *fileWatch) bool { return w == fw })
 			s.mu.Unlock()
 		}()
-		fw.run(ctx, docs, cfg.Debounce, out)
+		fw.run(ctx, docs, op, cfg.Debounce, out)
 	}()
 	return out, nil
 }
@@ -129,21 +132,33 @@ func (s *Store) watchSnapshot(snap *policy.Snapshot) {
 // the store's own writes for news). A document is a file the backend names Path(NAME),
 // that is its prefix and a NAME without a separator.
 func (s *Store) ownFiles(snap *policy.Snapshot) []string {
-	if _, ok := s.b.(watchable); !ok {
+	_, watched := s.b.(watchable)
+	if !watched && s.op == nil {
 		return snap.Files
 	}
 	doc, op := s.namer(""), s.namer(PolicyDocs)
 	out := make([]string, 0, 8)
 	for _, f := range snap.Files {
-		if _, ok := doc(f); ok {
+		if _, ok := doc(f); ok && watched {
 			continue
 		}
 		if _, ok := op(f); ok && s.opInStore {
 			continue // an operator's file in the store: its watch has it
 		}
+		if s.op != nil && s.fromOperator(f) {
+			continue // on no file system: the source's Changed tells
+		}
 		out = append(out, f)
 	}
 	return out
+}
+
+// fromOperator reports whether file f, of a snapshot, is one of s.op's: the operator's
+// files and their zone files, named after the source (a zone file's name has been
+// cleaned by filepath.Join: "https:/host/...").
+func (s *Store) fromOperator(f string) bool {
+	name := s.op.Name()
+	return strings.HasPrefix(f, name) || strings.HasPrefix(f, filepath.Clean(name))
 }
 
 // fileWatch turns fsnotify events on the operator's files into debounced signals. It
@@ -232,9 +247,9 @@ func (fw *fileWatch) relevant(name string) bool {
 	return fw.hclDir != "" && filepath.Dir(abs) == fw.hclDir && strings.HasSuffix(abs, ".hcl")
 }
 
-// run merges the file events and the backend's signals (docs, nil without) into debounced
-// signals on out until ctx is done.
-func (fw *fileWatch) run(ctx context.Context, docs <-chan struct{}, debounce time.Duration, out chan<- struct{}) {
+// run merges the file events, the backend's signals (docs, nil without) and the
+// operator's source's (op, nil without) into debounced signals on out until ctx is done.
+func (fw *fileWatch) run(ctx context.Context, docs, op <-chan struct{}, debounce time.Duration, out chan<- struct{}) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -267,6 +282,9 @@ func (fw *fileWatch) run(ctx context.Context, docs <-chan struct{}, debounce tim
 				continue
 			}
 			fw.log.Debug("managed documents changed")
+			timer.Reset(debounce)
+		case <-op:
+			fw.log.Debug("the operator's files changed at their source")
 			timer.Reset(debounce)
 		case <-timer.C:
 			select {
