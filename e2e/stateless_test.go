@@ -162,6 +162,24 @@ func TestListenRepeated(t *testing.T) {
 	}
 }
 
+// TestHealthdListenRepeated: healthd serves its health API on every -listen address, and
+// the environment's list is comma-separated.
+func TestHealthdListenRepeated(t *testing.T) {
+	dir := writePolicy(t, map[string]string{"p.hcl": followPolicy})
+	h, _ := startEnv(t, []string{"HEALTHD_LISTEN=127.0.0.1:0,127.0.0.2:0"}, "healthd", "addr", "-policy", dir, "-id", "h2")
+	addrs := servingAddrs(t, h)
+	if len(addrs) != 2 || !strings.HasPrefix(addrs[0], "127.0.0.1:") || !strings.HasPrefix(addrs[1], "127.0.0.2:") {
+		t.Fatalf("listening on %v, want 127.0.0.1:PORT and 127.0.0.2:PORT", addrs)
+	}
+	for _, a := range addrs {
+		var rep api.Report
+		getJSON(t, "http://"+a+"/v1/health", &rep)
+		if rep.Reporter != "h2" {
+			t.Errorf("/v1/health on %s: reporter %q, want h2", a, rep.Reporter)
+		}
+	}
+}
+
 // TestListenDualStack: one -listen [::]:PORT answers IPv4 (127.0.0.1) and IPv6 (::1), over
 // UDP and TCP: one dual-stack socket per protocol.
 func TestListenDualStack(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,8 +33,9 @@ type Config struct {
 	// operator's files plus the objects managed through glbdns's admin API, as glbdns
 	// loads them); policy.LoadPath reads the files only. Required.
 	Load func(path string) (*policy.Snapshot, error)
-	// Listen is the API's address, default "127.0.0.1:8054".
-	Listen string
+	// Listen are the API's addresses, default "127.0.0.1:8054": each is served, with its
+	// own connection bounds (HTTP), and one that cannot be bound fails the start.
+	Listen []string
 	// ID names this reporter in the API (the host name is a good choice). Required.
 	ID string
 	// Logger, default slog.Default().
@@ -80,8 +82,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Listen == "" {
-		cfg.Listen = "127.0.0.1:8054"
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = []string{"127.0.0.1:8054"}
 	}
 	if cfg.Load == nil || cfg.PolicyPath == "" || cfg.ID == "" {
 		return errors.New("healthd: policy path, loader and id are required")
@@ -114,16 +116,28 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log.Info("policy loaded", "path", cfg.PolicyPath, "hash", snap.Hash, "members", len(snap.Members))
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %q: %w", cfg.Listen, err)
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close() // Shutdown has closed them on a clean stop; this is for the errors
+		}
+	}()
+	var addrs []string
+	for _, a := range cfg.Listen {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return fmt.Errorf("listen on %q: %w", a, err)
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
 	}
 	// Descriptors: every API connection and every probe at its bound, and a reserve for
 	// the policy's files, etcd and the log.
 	httpserve.Budget(cmp.Or(cfg.HTTP.MaxConns, httpserve.DefaultMaxConns)+cmp.Or(cfg.MaxInFlight, DefaultMaxInFlight)+64, log)
-	log.Info("listening", "addr", ln.Addr().String())
+	// addr= is the first address (what scripts read), addrs= every one.
+	log.Info("listening", "addr", addrs[0], "addrs", strings.Join(addrs, ","))
 	if cfg.Cluster != nil {
-		info := api.ReporterInfo{ID: cfg.ID, URL: cmp.Or(cfg.Advertise, "http://"+ln.Addr().String()),
+		info := api.ReporterInfo{ID: cfg.ID, URL: cmp.Or(cfg.Advertise, "http://"+addrs[0]),
 			Version: buildinfo.Version, Started: time.Now().UTC()}
 		go cfg.Cluster.Register(ctx, cluster.Reporters, cfg.ID, func() any { return info }, nil, 0)
 		log.Info("registered in the cluster", "url", info.URL)
@@ -133,8 +147,10 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cancelBase()
 	srv := cfg.HTTP.Server(NewHandler(board, sched.Ready, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})), log)
 	srv.BaseContext = func(net.Listener) context.Context { return baseCtx }
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(httpserve.Listen(ln, cfg.HTTP)) }()
+	serveErr := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { serveErr <- srv.Serve(httpserve.Listen(ln, cfg.HTTP)) }()
+	}
 
 	for {
 		select {

@@ -70,6 +70,7 @@ type compileStats struct {
 	renumbered                     int // pools copied for new member indexes
 	relinked                       int // services copied for renumbered pools
 	copiedServices                 int // services copied for a new Ref
+	drafted                        int // service blocks decoded ahead, on every CPU (draftServices)
 	zonesBuilt, zonesReused        int // zones of records built again, or reused whole
 	zonesExtended                  int // zones of records extended with new services
 	prefilled                      bool
@@ -588,7 +589,11 @@ func (c *compilation) serviceAt(u *unit, i int) {
 	}
 	c.stats.services++
 	n := len(c.pending)
-	c.service(c.block(u, kindService, i))
+	if u.drafts != nil {
+		c.serviceFrom(u.blocks[kindService][i], u.drafts[i])
+	} else {
+		c.service(c.block(u, kindService, i))
+	}
 	if len(c.pending) > n {
 		c.pending[n].u, c.pending[n].i = u, i
 	}

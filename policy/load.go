@@ -168,6 +168,7 @@ func (c *compilation) run(files []File) (*Snapshot, hcl.Diagnostics) {
 			c.zoneAt(u, i)
 		}
 	}
+	c.draftServices() // before startHash: its goroutine writes the compilation's hash fields
 	c.startHash(files)
 	defer func() { <-c.hashed }() // on every return: it reads the files
 	c.compareZones()
@@ -217,6 +218,9 @@ type unit struct {
 	// are its own, not old's (record).
 	rec   *fileRecord
 	owned [numKinds]bool
+	// drafts are its service blocks decoded ahead, all at once (draftServices); nil
+	// when they are decoded one by one as they compile.
+	drafts []*serviceDraft
 }
 
 // blockKind is a top-level block type.

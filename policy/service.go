@@ -1,9 +1,12 @@
 package policy
 
 import (
+	"runtime"
+	"slices"
+	"sync"
+
 	"github.com/hashicorp/hcl/v2"
 	"github.com/miekg/dns"
-	"slices"
 
 	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/policy/balance"
@@ -59,11 +62,25 @@ func (a AllDown) String() string {
 // service compiles a service block. A service without errors waits in c.pending for its
 // zone's file import; with errors it is dropped (the snapshot is never built).
 func (c *compilation) service(blk *hcl.Block) {
-	n0 := len(c.diags)
+	c.serviceFrom(blk, c.draft(blk))
+}
+
+// serviceDraft is a service block decoded on its own (draft): everything service makes
+// of it but what depends on the services before it, the name's uniqueness.
+type serviceDraft struct {
+	contentDiags hcl.Diagnostics // the body's schema check, reported even for a bad name
+	diags        hcl.Diagnostics // the rest, reported once the name is known to be new
+	s            *Service        // nil when it has errors, or no zone
+	zone         *zoneState
+}
+
+// serviceFrom takes the draft of a service block into the compilation, in file order:
+// the name is checked against the services before it, then the service waits in
+// c.pending, or its errors are reported.
+func (c *compilation) serviceFrom(blk *hcl.Block, d *serviceDraft) {
+	c.add(d.contentDiags)
 	name := fqdn(blk.Labels[0])
 	labelRng := blk.LabelRanges[0]
-	content, diags := bodyContent(blk.Body, serviceSchema)
-	c.add(diags)
 	if !validName(name) {
 		c.errf(labelRng, "Invalid service name", "%q is not a valid domain name.", blk.Labels[0])
 		return
@@ -73,28 +90,101 @@ func (c *compilation) service(blk *hcl.Block) {
 		return
 	}
 	c.svcRng[name] = &blk.LabelRanges[0]
+	c.add(d.diags)
+	if d.s == nil {
+		return // a Snapshot is never built, so do not insert half-checked services
+	}
+	// Inserted into its zone by insertServices, once the zone files are imported.
+	c.pending = append(c.pending, pendingService{s: d.s, zone: d.zone, rng: &blk.LabelRanges[0]})
+}
+
+// draft decodes a service block. It reads the compilation's pools, zones and geoip
+// block, all compiled before any service, and writes nothing but c.diags, which it
+// leaves as it found them: drafts of many services are made at once, each on a copy of
+// the compilation of its own (draftServices).
+func (c *compilation) draft(blk *hcl.Block) *serviceDraft {
+	d := &serviceDraft{}
+	name := fqdn(blk.Labels[0])
+	labelRng := blk.LabelRanges[0]
+	content, diags := bodyContent(blk.Body, serviceSchema)
+	d.contentDiags = diags
+	if !validName(name) {
+		return d
+	}
+	saved := c.diags
+	c.diags = nil
+	defer func() { c.diags = saved }()
 	zone := c.serviceZone(name, labelRng)
 	s := &Service{Name: name, File: blk.DefRange.Filename, TTL: api.DefaultTTL, Answers: api.DefaultAnswers,
 		HashPrefix4: api.DefaultHashPrefixV4, HashPrefix6: api.DefaultHashPrefixV6, rand: balance.Global{}}
 	at := content.Attributes
 	c.serviceAttrs(s, at)
 	pa := at["pools"]
-	if pa == nil {
+	if pa != nil {
+		cands := c.servicePools(s, pa, at["answers"])
+		c.compileSteering(s, cands, content, pa, labelRng)
+		c.serviceFallback(s, at)
+		c.serviceSRV(s, pa)
+		if len(d.contentDiags) == 0 && len(c.diags) == 0 {
+			c.checkLeastConn(s, at)
+		}
+	}
+	d.diags = c.diags
+	if pa != nil && zone != nil && len(d.contentDiags) == 0 && len(c.diags) == 0 {
+		s.Zone = zone.origin
+		d.s, d.zone = s, zone
+	}
+	return d
+}
+
+// minDrafts is the number of service blocks to compile from source from which their
+// drafts are made on every CPU (draftServices): below it, goroutines cost more than
+// they save.
+var minDrafts = 512 // a variable: tests compare with drafts off
+
+// draftServices makes the drafts of the service blocks of the units without a record
+// (every one, at a start), on GOMAXPROCS goroutines, each on its own copy of the
+// compilation, when there are at least minDrafts: decoding them is most of a large
+// policy's compile, and each reads only what the pools, zones and geoip block made.
+// serviceAt then takes each draft in order. Diagnostics are sorted at the end (finish),
+// so the result is Load's exactly.
+func (c *compilation) draftServices() {
+	type job struct {
+		u *unit
+		i int
+	}
+	var jobs []job
+	for _, u := range c.units {
+		if u.old != nil || !u.parsed {
+			continue
+		}
+		for i := range u.count(kindService) {
+			jobs = append(jobs, job{u, i})
+		}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if len(jobs) < minDrafts || workers < 2 {
 		return
 	}
-	cands := c.servicePools(s, pa, at["answers"])
-	c.compileSteering(s, cands, content, pa)
-	c.serviceFallback(s, at)
-	c.serviceSRV(s, pa)
-	if len(c.diags) == n0 {
-		c.checkLeastConn(s, at)
+	c.stats.drafted = len(jobs)
+	for _, j := range jobs {
+		if j.u.drafts == nil {
+			j.u.drafts = make([]*serviceDraft, j.u.count(kindService))
+		}
 	}
-	if zone == nil || len(c.diags) > n0 {
-		return // a Snapshot is never built, so do not insert half-checked services
+	var wg sync.WaitGroup
+	per := (len(jobs) + workers - 1) / workers
+	for lo := 0; lo < len(jobs); lo += per {
+		part := jobs[lo:min(lo+per, len(jobs))]
+		w := *c // its own diags; the rest is only read
+		w.diags = nil
+		wg.Go(func() {
+			for _, j := range part {
+				j.u.drafts[j.i] = w.draft(j.u.blocks[kindService][j.i])
+			}
+		})
 	}
-	s.Zone = zone.origin
-	// Inserted into its zone by insertServices, once the zone files are imported.
-	c.pending = append(c.pending, pendingService{s: s, zone: zone, rng: &blk.LabelRanges[0]})
+	wg.Wait()
 }
 
 // serviceZone is the zone a service name lives in: the longest declared origin above
@@ -164,16 +254,21 @@ func (c *compilation) serviceAttrs(s *Service, at hcl.Attributes) {
 // service answers one CNAME. answers is the answers attribute (nil when absent).
 func (c *compilation) servicePools(s *Service, pa, answers *hcl.Attribute) [numFamilies][]*Member {
 	names, rngs, _ := c.strList(pa)
-	seen := map[string]bool{}
+	var seen map[*Pool]bool // for long lists only: most services list a few pools
+	if len(names) > 16 {
+		seen = make(map[*Pool]bool, len(names))
+	}
 	for i, n := range names {
 		p := c.snap.PoolByName[n]
 		switch {
 		case p == nil:
 			c.errf(rngs[i], "Unknown pool", "Service %q refers to pool %q, which is not defined.", s.Name, n)
-		case seen[n]:
+		case seen[p] || seen == nil && slices.Contains(s.Pools, p):
 			c.errf(rngs[i], "Duplicate pool reference", "Service %q lists pool %q twice.", s.Name, n)
 		default:
-			seen[n] = true
+			if seen != nil {
+				seen[p] = true
+			}
 			s.Pools = append(s.Pools, p)
 		}
 	}

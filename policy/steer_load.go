@@ -204,7 +204,7 @@ func needOf(cands *[numFamilies][]*Member, minHealthy, percent int) [numFamilies
 // compileSteering builds the entries a service's walk goes through, and for a steering
 // service its ordering: the geo rule tables or what nearest needs. content is the
 // service block's content (for the geo block), poolsAttr its pools attribute.
-func (c *compilation) compileSteering(s *Service, cands [numFamilies][]*Member, content *hcl.BodyContent, poolsAttr *hcl.Attribute) {
+func (c *compilation) compileSteering(s *Service, cands [numFamilies][]*Member, content *hcl.BodyContent, poolsAttr *hcl.Attribute, labelRng hcl.Range) {
 	name := s.Name
 	geoBlocks := content.Blocks.OfType("geo")
 	if s.Steering != SteerGeo {
@@ -245,7 +245,7 @@ func (c *compilation) compileSteering(s *Service, cands [numFamilies][]*Member, 
 		}
 	case SteerGeo:
 		if len(geoBlocks) == 0 {
-			c.errf(*c.svcRng[name], "Missing geo block", "Service %q has policy \"geo\" but no geo block with rules.", name)
+			c.errf(labelRng, "Missing geo block", "Service %q has policy \"geo\" but no geo block with rules.", name)
 			return
 		}
 		for _, b := range geoBlocks[1:] {
@@ -265,9 +265,9 @@ func (c *compilation) compileSteering(s *Service, cands [numFamilies][]*Member, 
 	s.GeoASN = s.geo != nil && s.geo.needASN
 	switch {
 	case c.geoipRng == nil:
-		c.errf(*c.svcRng[name], "Missing geoip block", "Service %q has policy %q, which needs the client's location from GeoIP, but the policy has no geoip block.", name, s.Steering.String())
+		c.errf(labelRng, "Missing geoip block", "Service %q has policy %q, which needs the client's location from GeoIP, but the policy has no geoip block.", name, s.Steering.String())
 	case needsCity && c.snap.geoCity == "":
-		c.errf(*c.svcRng[name], "Missing GeoIP database", "Service %q needs a City database (policy %q), but the geoip block names no database.", name, s.Steering.String())
+		c.errf(labelRng, "Missing GeoIP database", "Service %q needs a City database (policy %q), but the geoip block names no database.", name, s.Steering.String())
 	}
 }
 

@@ -49,7 +49,6 @@ func main() {
 	var (
 		policyPath = flag.String("policy", "", "policy file or directory of .hcl files (required, unless -policy-from-etcd)")
 		managedDir = flag.String("managed-dir", "", "`folder` of the objects glbdns's admin API manages, read and watched (default: POLICY.managed beside the policy, as glbdns's -managed-dir)")
-		listen     = flag.String("listen", "127.0.0.1:8054", "health API address")
 		id         = flag.String("id", hostname, "reporter id published in the health API")
 		logger     = cli.LogFlags(flag.CommandLine)
 		advertise  = flag.String("advertise-url", "", "base `URL` glbdns nodes watch this reporter at when it registers in etcd (default http:// and the bound -listen address)")
@@ -64,9 +63,11 @@ func main() {
 		pushTTL    = flag.Duration("push-ttl", 2*time.Minute, "with -once -push, how long glbdns counts the pushed report (1s to 1h): longer than the time between two runs")
 		reportFile = flag.String("report-token-file", "", "`file` holding glbdns's report token, for -push and -glbdns (else env HEALTHD_REPORT_TOKEN)")
 		activityEv = flag.Duration("activity-interval", healthd.DefaultActivityEvery, "how often to ask the glbdns nodes which pools they answered, for cold_start pools")
+		listen     cli.Strings
 		push       cli.Strings
 		glbdnsURLs cli.Strings
 	)
+	flag.Var(&listen, "listen", "health API `address`, repeatable (the environment's is comma-separated); default 127.0.0.1:8054")
 	flag.Var(&glbdnsURLs, "glbdns", "glbdns admin API `URL` (http://host:8053) to ask which pools it answered (GET /v1/activity, with the report token), so that idle cold_start pools are probed less; repeatable; with etcd every registered node is asked too")
 	flag.Var(&push, "push", "with -once, push the report to the glbdns admin API at `URL` (http://host:8053; POST /v1/health/report with the report token), repeatable: one node of a cluster on etcd, every node without")
 	flag.Usage = func() {
@@ -166,7 +167,7 @@ func main() {
 	err = healthd.Run(ctx, healthd.Config{
 		PolicyPath: name,
 		Load:       func(string) (*policy.Snapshot, error) { return load(st) },
-		Listen:     *listen,
+		Listen:     listen,
 		Collectors: collectors,
 		HTTP:       httpserve.Config{MaxConns: *maxConns},
 		ID:         *id,
