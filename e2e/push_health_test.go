@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -182,4 +183,80 @@ func TestClusterPushedHealth(t *testing.T) {
 	eventually(t, time.Second, "node 0 counts the push through node 1", func() bool {
 		return n0.answer(t, "web.glb.test") == "192.0.2.11"
 	})
+}
+
+// TestClusterPushWithoutEtcd: with every etcd member stopped, a push through node 0 is
+// answered 503 with Retry-After: 1 and a reason saying the report is counted by that node
+// only (docs/health-api.md, "Cluster"): node 0 takes the member out of its answers, node 1,
+// which cannot hear of it, keeps answering as before. With etcd back, the same push again
+// is 200 and reaches node 1.
+func TestClusterPushWithoutEtcd(t *testing.T) {
+	reportTok := filepath.Join(t.TempDir(), "report-token")
+	if err := os.WriteFile(reportTok, []byte("push-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, 1, 2, "-report-token-file", reportTok)
+	n0, n1 := c.nodes[0], c.nodes[1]
+	two := 2
+	if code, body := adminCall(t, "PUT", n0.admin+"/v1/pools/web", c.token, api.Pool{Name: "web",
+		Members: []api.Member{{Name: "m0", Address: "192.0.2.10"}, {Name: "m1", Address: "192.0.2.11"}}}); code != 201 {
+		t.Fatalf("create pool: %d %s", code, body)
+	}
+	if code, body := adminCall(t, "PUT", n0.admin+"/v1/services/web.glb.test", c.token,
+		api.Service{Name: "web.glb.test", Policy: "round_robin", Pools: []string{"web"}, Answers: &two}); code != 201 {
+		t.Fatalf("create service: %d %s", code, body)
+	}
+	both := "192.0.2.10,192.0.2.11"
+	for _, n := range c.nodes {
+		eventually(t, 10*time.Second, "every node serves the pool", func() bool { return n.answer(t, "web.glb.test") == both })
+	}
+	c.etcd.StopAll()
+
+	const report = `{"reporter":"fn","ttl":"1m","members":[{"pool":"web","member":"m0","status":"down","reason":"cold start failed"}]}`
+	req, err := http.NewRequest(http.MethodPost, n0.admin+"/v1/health/report", strings.NewReader(report))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer push-secret")
+	sent := time.Now()
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("push with etcd down: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	t.Logf("MEASURE push with etcd down answered in %v", time.Since(sent).Round(time.Millisecond))
+	var e api.Error
+	if err := json.Unmarshal(b, &e); err != nil || resp.StatusCode != http.StatusServiceUnavailable ||
+		resp.Header.Get("Retry-After") != "1" || !strings.Contains(e.Error, "counted by this node only, not shared with the cluster") {
+		t.Fatalf("push with etcd down: %d Retry-After %q %s, want 503, 1 and a JSON error saying it is counted by this node only",
+			resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+	if got := n0.answer(t, "web.glb.test"); got != "192.0.2.11" {
+		t.Errorf("node 0 answers %s after the 503, want m0 out: it counts the push", got)
+	}
+	for i := 0; i < 20; i++ { // ~2 s
+		if got := n1.answer(t, "web.glb.test"); got != both {
+			t.Fatalf("node 1 answers %s with etcd down, want %s unchanged", got, both)
+		}
+		if got := n0.answer(t, "web.glb.test"); got != "192.0.2.11" {
+			t.Fatalf("node 0 answers %s with etcd down, want m0 still out", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	for _, m := range c.etcd.Members {
+		c.etcd.Restart(m)
+	}
+	// The client reconnects with a backoff: push until etcd takes it, as the 503 says to.
+	eventually(t, 20*time.Second, "a push accepted with etcd back", func() bool {
+		status, _ := pushHealth(t, n0.admin, "push-secret", report)
+		return status == 200
+	})
+	eventually(t, 5*time.Second, "node 1 counts the push made with etcd back", func() bool {
+		return n1.answer(t, "web.glb.test") == "192.0.2.11"
+	})
+	if got := n0.answer(t, "web.glb.test"); got != "192.0.2.11" {
+		t.Errorf("node 0 answers %s, want m0 out", got)
+	}
 }
