@@ -11,9 +11,12 @@
 //	            API's merged GET /v1/health: MemberHealth
 //	state.go    the admin listener's GET /v1/state: State
 //	error.go    the error body of every 4xx and 5xx answer
+//	member.go,  the checks of single values that need no other object (addresses, hosts,
+//	rules.go    expect_status, metric names, check attributes by type, object names, limits),
+//	            which the server applies and the Terraform provider checks at plan time
 //
 // It imports nothing but the standard library, so that any package may import it without
-// dragging in a server. It holds no logic beyond JSON encodings, name canonicalisation and
-// the header mask, which servers and clients must agree on: validation is the policy
-// package's, storage the store's.
+// dragging in a server. It holds no logic beyond JSON encodings, name canonicalisation, the
+// header mask and the single-value checks above, which servers and clients must agree on:
+// the rest of validation is the policy package's, storage the store's.
 package api

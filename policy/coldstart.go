@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/glbdns/glbdns/api"
 )
 
 // Defaults of a cold_start block.
@@ -11,7 +13,7 @@ const (
 	// DefaultColdTimeout is a cold probe's timeout: a function platform's cold start
 	// (a container pulled and started, a runtime booted) takes seconds, not the
 	// milliseconds a check's timeout is tuned for.
-	DefaultColdTimeout = 10 * time.Second
+	DefaultColdTimeout = api.DefaultColdStartTimeout
 	// DefaultIdleAfter is how long without answers makes a pool idle: PowerDNS stops its
 	// ifurlup checks after an hour without queries (lua-health-checks-expire-delay).
 	DefaultIdleAfter = time.Hour
@@ -20,7 +22,7 @@ const (
 	// minutes.
 	DefaultIdleInterval = 10 * time.Minute
 	// maxColdTimeout bounds a cold probe: healthd's probe slots are shared.
-	maxColdTimeout = 5 * time.Minute
+	maxColdTimeout = api.MaxColdStartTimeout
 )
 
 // ColdStart is a pool's cold_start block: its members may scale to zero (serverless

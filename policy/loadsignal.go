@@ -177,7 +177,7 @@ func (c *compilation) loadSelector(l *LoadSignal, blk *hcl.Block, at hcl.Attribu
 		if a := at["field"]; a == nil {
 			c.errf(blk.DefRange, "Missing load field", "A json load signal needs the dotted path of the number to read (field = \"connections.active\").")
 		} else if v, ok := c.str(a); ok {
-			if v == "" || strings.HasPrefix(v, ".") || strings.HasSuffix(v, ".") || strings.Contains(v, "..") {
+			if !api.ValidLoadField(v) {
 				c.errf(a.Expr.Range(), "Invalid field", "%q is not a dotted path such as \"a.b\".", v)
 			}
 			l.Field = v
@@ -185,16 +185,8 @@ func (c *compilation) loadSelector(l *LoadSignal, blk *hcl.Block, at hcl.Attribu
 	}
 }
 
-// validMetricName is the Prometheus metric name syntax, [a-zA-Z_:][a-zA-Z0-9_:]*.
-func validMetricName(s string) bool {
-	for i, r := range s {
-		letter := r == '_' || r == ':' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
-		if !letter && (i == 0 || r < '0' || r > '9') {
-			return false
-		}
-	}
-	return s != ""
-}
+// validMetricName is the Prometheus metric name syntax (api.ValidMetricName).
+func validMetricName(s string) bool { return api.ValidMetricName(s) }
 
 // checkLeastConn refuses a service that balances some pool by least_connections when the
 // pool has no load signal: it could never do what it says. The error is at the pool's

@@ -31,14 +31,9 @@ var memberSchema = &hcl.BodySchema{
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "check", LabelNames: []string{"name"}}},
 }
 
-// checkAttrs lists every check attribute; which ones apply depends on the check type.
-var checkAttrs = map[string][]string{
-	"":      {"type", "port", "interval", "timeout", "rise", "fall"},
-	"http":  {"method", "path", "host", "headers", "expect_status", "expect_body", "expect_body_regexp", "follow_redirects"},
-	"https": {"method", "path", "host", "headers", "expect_status", "expect_body", "expect_body_regexp", "follow_redirects", "server_name", "insecure"},
-	"tcp":   {"send", "expect"},
-	"dns":   {"qname", "qtype", "expect_rcode", "expect_answer"},
-}
+// checkAttrs lists every check attribute; which ones apply depends on the check type
+// (api.CheckAttrs, which the Terraform provider checks at plan time too).
+var checkAttrs = api.CheckAttrs
 
 var checkSchema = func() *hcl.BodySchema {
 	seen := map[string]bool{}
@@ -66,16 +61,8 @@ var defaultStatus = func() StatusRange {
 	return StatusRange{int(lo), int(hi)}
 }()
 
-// parseStatus reads an expect_status string: a status ("301") or a range ("200-299").
-func parseStatus(s string) (lo, hi int64, err error) {
-	l, h, isRange := strings.Cut(s, "-")
-	lo, err = strconv.ParseInt(strings.TrimSpace(l), 10, 32)
-	hi = lo
-	if err == nil && isRange {
-		hi, err = strconv.ParseInt(strings.TrimSpace(h), 10, 32)
-	}
-	return lo, hi, err
-}
+// parseStatus reads an expect_status string (api.ParseStatus).
+func parseStatus(s string) (lo, hi int64, err error) { return api.ParseStatus(s) }
 
 // rawCheck is a check block's attributes, kept undecoded so that a member's override can
 // be laid over its pool's check before compiling.
@@ -482,7 +469,7 @@ func (c *compilation) statusRanges(a *hcl.Attribute) []StatusRange {
 		default:
 			err = strconv.ErrSyntax
 		}
-		if err != nil || lo < 100 || hi > 599 || lo > hi {
+		if err != nil || !api.ValidStatusRange(lo, hi) {
 			c.errf(it.rng, "Invalid expect_status", "Every expect_status element must be an HTTP status (100-599) or a range \"lo-hi\".")
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
+	"github.com/glbdns/glbdns/api"
 	"github.com/glbdns/glbdns/policy/balance"
 )
 
@@ -39,7 +40,7 @@ var ruleSchema = &hcl.BodySchema{
 
 // maxSteerPools bounds the pools of a steering service so that a pool order fits a
 // fixed-size array on the stack (nearest sorts one per query without allocating).
-const maxSteerPools = 64
+const maxSteerPools = api.MaxSteerPools
 
 // maxBias is half the Earth's circumference in km: a larger bias than any distance
 // could only be a unit mistake.

@@ -73,10 +73,10 @@ func (r *memberDrainResource) Schema(_ context.Context, _ resource.SchemaRequest
 				Validators:          []validator.String{stringvalidator.RegexMatches(nameRE, "must be letters, digits, '.', '-' or '_'")},
 			},
 			"duration": schema.StringAttribute{
-				MarkdownDescription: "How long the drain lasts from when it is applied, a Go duration such as `30m` or `2h`. " +
+				MarkdownDescription: "How long the drain lasts from when it is applied, a Go duration such as `30m` or `2h`, at most 366 days. " +
 					"Changing it drains the member again for the new duration, counted from the apply.",
 				Required:   true,
-				Validators: []validator.String{durationValidator{}},
+				Validators: []validator.String{durationValidator{max: api.MaxDrain}},
 			},
 			"reason": schema.StringAttribute{
 				MarkdownDescription: "Why the member is drained, shown on the status page and in `/v1/drains`.",
@@ -186,10 +186,14 @@ func (r *memberDrainResource) ImportState(ctx context.Context, req resource.Impo
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("member"), member)...)
 }
 
-// durationValidator checks at plan time that a string is a positive Go duration.
-type durationValidator struct{}
+// durationValidator checks at plan time that a string is a positive Go duration, at most
+// max when max is set.
+type durationValidator struct{ max time.Duration }
 
-func (durationValidator) Description(context.Context) string {
+func (v durationValidator) Description(context.Context) string {
+	if v.max > 0 {
+		return fmt.Sprintf("must be a positive Go duration such as \"30m\" or \"2h\", at most %s", v.max)
+	}
 	return "must be a positive Go duration such as \"30m\" or \"2h\""
 }
 
@@ -199,9 +203,8 @@ func (v durationValidator) ValidateString(ctx context.Context, req validator.Str
 	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
 		return
 	}
-	if d, err := time.ParseDuration(req.ConfigValue.ValueString()); err != nil || d <= 0 {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid duration",
-			fmt.Sprintf("The value %q %s.", req.ConfigValue.ValueString(), v.Description(ctx)))
+	if d, err := time.ParseDuration(req.ConfigValue.ValueString()); err != nil || d <= 0 || (v.max > 0 && d > v.max) {
+		attrError(&resp.Diagnostics, req.Path, "Invalid duration", "The value %q %s.", req.ConfigValue.ValueString(), v.Description(ctx))
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 
 // This file is glbdns_pool's cold_start attribute: its members may scale to zero, and
 // healthd probes them accordingly (docs/policy.md, "cold_start"). Each duration is checked
-// at plan time; how they compare with the pool's checks the server checks at apply.
+// at plan time, and how they compare with the pool's checks too (validatePool).
 
 // coldStartModel is the cold_start attribute in state, stored as written: unset
 // attributes stay null and take the policy's defaults when the pool is compiled.
@@ -36,7 +36,11 @@ const coldStartDescription = "Says that the pool's members may scale to zero (se
 func coldStartSchema() schema.Attribute {
 	attrs := map[string]schema.Attribute{}
 	for n, d := range coldStartDescriptions {
-		attrs[n] = schema.StringAttribute{MarkdownDescription: d, Optional: true, Validators: []validator.String{durationValidator{}}}
+		v := durationValidator{}
+		if n == "timeout" {
+			v.max = api.MaxColdStartTimeout
+		}
+		attrs[n] = schema.StringAttribute{MarkdownDescription: d, Optional: true, Validators: []validator.String{v}}
 	}
 	return schema.SingleNestedAttribute{MarkdownDescription: coldStartDescription, Optional: true, Attributes: attrs}
 }

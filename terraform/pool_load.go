@@ -30,12 +30,6 @@ var loadTypes = []string{"prometheus", "json", "number"}
 // load type they apply to.
 var loadSelectors = map[string][]string{"prometheus": {"metric", "labels"}, "json": {"field"}, "number": nil}
 
-// metricRE is the Prometheus metric name syntax, as policy's validMetricName.
-var metricRE = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
-
-// fieldRE is a dotted path of a json load signal: no empty element.
-var fieldRE = regexp.MustCompile(`^[^.]+(\.[^.]+)*$`)
-
 // loadModel is the load attribute in state. The server stores it as written (as checks):
 // unset attributes stay null and take the policy's defaults when the pool is compiled.
 type loadModel struct {
@@ -84,9 +78,9 @@ func loadSchema() schema.Attribute {
 		Validators:          []validator.Object{loadValidator{}},
 		Attributes: map[string]schema.Attribute{
 			"type":   str("type", stringvalidator.OneOf(loadTypes...)),
-			"metric": str("metric", stringvalidator.RegexMatches(metricRE, "must be a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)")),
+			"metric": str("metric", policyValidator{"Invalid metric", "is not a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)", api.ValidMetricName}),
 			"labels": schema.MapAttribute{MarkdownDescription: d["labels"], Optional: true, ElementType: types.StringType},
-			"field":  str("field", stringvalidator.RegexMatches(fieldRE, `must be a dotted path such as "a.b", with no empty element`)),
+			"field":  str("field", policyValidator{"Invalid field", `is not a dotted path such as "a.b", with no empty element`, api.ValidLoadField}),
 			"port": schema.Int64Attribute{MarkdownDescription: d["port"], Optional: true,
 				Validators: []validator.Int64{int64validator.Between(1, 65535)}},
 			"path":     str("path", stringvalidator.RegexMatches(regexp.MustCompile(`^/`), `must start with "/"`)),

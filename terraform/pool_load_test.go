@@ -160,10 +160,10 @@ func TestAccPoolLoad_validation(t *testing.T) {
 		steps = append(steps, resource.TestStep{Config: pool(c.load), PlanOnly: true, ExpectError: regexp.MustCompile(c.err)})
 	}
 	steps = append(steps,
-		// The default interval is the check's, which only the server knows: caught at apply,
-		// reported at the attribute it names.
-		resource.TestStep{Config: pool(`{ metric = "conns", timeout = "5s" }`),
-			ExpectError: regexp.MustCompile(`(?s)Invalid configuration.*shorter\s+than\s+its\s+interval`)},
+		// The interval left unset is the default (or the first http check's): caught at plan
+		// time too, at the attribute.
+		resource.TestStep{Config: pool(`{ metric = "conns", timeout = "5s" }`), PlanOnly: true,
+			ExpectError: regexp.MustCompile(`(?s)Invalid timeout.*load\.timeout: The load timeout \(5s\) must be shorter than its interval \(5s\)`)},
 		resource.TestStep{Config: providerConfig(url, token) + `
 resource "glbdns_pool" "plain" {
   name    = "plain"

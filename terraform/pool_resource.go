@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/float64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -123,7 +124,7 @@ func (r *poolResource) Metadata(_ context.Context, req resource.MetadataRequest,
 
 // checkTypes are the probers of healthd; a check's type defaults to its name when the name
 // is one of them.
-var checkTypes = []string{"http", "https", "tcp", "dns"}
+var checkTypes = api.CheckTypes
 
 func (r *poolResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
@@ -139,7 +140,8 @@ func (r *poolResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 				MarkdownDescription: "Name of the pool, unique among pools. Changing it replaces the pool.",
 				Required:            true,
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
-				Validators:          []validator.String{stringvalidator.RegexMatches(nameRE, "must be letters, digits, '.', '-' or '_'")},
+				Validators: []validator.String{stringvalidator.RegexMatches(nameRE, "must be letters, digits, '.', '-' or '_'"),
+					policyValidator{"Invalid name", fmt.Sprintf("is too long: the server stores a pool as the document pool-NAME.hcl of at most %d bytes", api.MaxDocName), validPoolName}},
 			},
 			"region": optionalString("Region of the pool (e.g. `eu`), a free-form label. Steering between pools uses `location`, not the region."),
 			"port": schema.Int64Attribute{
@@ -302,8 +304,9 @@ func checkAttributes() map[string]schema.Attribute {
 			Validators:          []validator.Int64{int64validator.Between(1, maxThreshold)},
 		},
 		"method": optionalString("HTTP method of an `http`/`https` check. The server's default is `" + api.DefaultHTTPMethod + "`."),
-		"path":   optionalString("HTTP request path of an `http`/`https` check, e.g. `/healthz`."),
-		"host":   optionalString("HTTP Host header of an `http`/`https` check."),
+		"path": schema.StringAttribute{MarkdownDescription: "HTTP request path of an `http`/`https` check, starting with `/`, e.g. `/healthz`.", Optional: true,
+			Validators: []validator.String{stringvalidator.RegexMatches(regexp.MustCompile(`^/`), `must start with "/"`)}},
+		"host": optionalString("HTTP Host header of an `http`/`https` check."),
 		"headers": schema.MapAttribute{
 			MarkdownDescription: "Extra HTTP request headers of an `http`/`https` check, where its credentials live. Sensitive and write-only: " +
 				"the server never returns the values (it shows each name with `\"" + api.HeaderMask + "\"`), so the state keeps the configured ones. " +
@@ -311,18 +314,23 @@ func checkAttributes() map[string]schema.Attribute {
 			Optional: true, Sensitive: true, ElementType: types.StringType,
 			Validators: []validator.Map{headersValidator{}},
 		},
-		"expect_status":      schema.ListAttribute{MarkdownDescription: "Accepted HTTP statuses of an `http`/`https` check: codes (`\"200\"`) or ranges (`\"200-299\"`).", Optional: true, ElementType: types.StringType},
-		"expect_body":        optionalString("Substring the HTTP response body must contain."),
-		"expect_body_regexp": optionalString("Regular expression (RE2) the HTTP response body must match."),
-		"server_name":        optionalString("TLS server name (SNI) of an `https` check."),
-		"insecure":           schema.BoolAttribute{MarkdownDescription: "Skip TLS certificate verification on an `https` check.", Optional: true},
-		"follow_redirects":   schema.BoolAttribute{MarkdownDescription: "Follow HTTP redirects on an `http`/`https` check.", Optional: true},
-		"send":               optionalString("Bytes a `tcp` check sends after connecting."),
-		"expect":             optionalString("Bytes a `tcp` check expects to read back."),
-		"qname":              optionalString("Query name of a `dns` check."),
-		"qtype":              optionalString("Query type of a `dns` check, e.g. `A`."),
-		"expect_rcode":       optionalString("Expected response code of a `dns` check, e.g. `NOERROR`."),
-		"expect_answer":      optionalString("Data the answer section of a `dns` check must contain."),
+		"expect_status": schema.ListAttribute{MarkdownDescription: "Accepted HTTP statuses of an `http`/`https` check: codes (`\"200\"`) or ranges (`\"200-299\"`), from 100 to 599.",
+			Optional: true, ElementType: types.StringType, Validators: []validator.List{listvalidator.ValueStringsAre(expectStatusValidator{})}},
+		"expect_body": optionalString("Substring the HTTP response body must contain."),
+		"expect_body_regexp": schema.StringAttribute{MarkdownDescription: "Regular expression (RE2) the HTTP response body must match.", Optional: true,
+			Validators: []validator.String{regexpValidator{}}},
+		"server_name":      optionalString("TLS server name (SNI) of an `https` check."),
+		"insecure":         schema.BoolAttribute{MarkdownDescription: "Skip TLS certificate verification on an `https` check.", Optional: true},
+		"follow_redirects": schema.BoolAttribute{MarkdownDescription: "Follow HTTP redirects on an `http`/`https` check.", Optional: true},
+		"send":             optionalString("Bytes a `tcp` check sends after connecting."),
+		"expect":           optionalString("Bytes a `tcp` check expects to read back."),
+		"qname": schema.StringAttribute{MarkdownDescription: "Query name of a `dns` check (required for it).", Optional: true,
+			Validators: []validator.String{policyValidator{"Invalid qname", "is not a valid domain name", validDomainName}}},
+		"qtype": schema.StringAttribute{MarkdownDescription: "Query type of a `dns` check, e.g. `A` (the default).", Optional: true,
+			Validators: []validator.String{policyValidator{"Invalid qtype", "is not a DNS record type", validQType}}},
+		"expect_rcode": schema.StringAttribute{MarkdownDescription: "Expected response code of a `dns` check, e.g. `NOERROR` (the default).", Optional: true,
+			Validators: []validator.String{policyValidator{"Invalid expect_rcode", "is not a DNS rcode", validRcode}}},
+		"expect_answer": optionalString("Data the answer section of a `dns` check must contain."),
 	}
 }
 
@@ -389,10 +397,15 @@ func (r *poolResource) Delete(ctx context.Context, req resource.DeleteRequest, r
 	}
 }
 
-// ValidateConfig checks at plan time what the attribute validators cannot: a min_healthy
-// number of members must not exceed the pool's member count (the pool could never be up;
-// the server refuses it too).
+// ValidateConfig checks at plan time what the attribute validators cannot: the rules
+// between a pool's attributes (validatePool), and that a min_healthy number of members
+// does not exceed the pool's member count (the pool could never be up; the server
+// refuses it too).
 func (r *poolResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	validatePool(ctx, req.Config, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	var minHealthy types.String
 	var members types.List
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("min_healthy"), &minHealthy)...)
@@ -699,6 +712,6 @@ func (v policyValidator) ValidateString(_ context.Context, req validator.StringR
 		return
 	}
 	if s := req.ConfigValue.ValueString(); s != "" && !v.ok(s) {
-		resp.Diagnostics.AddAttributeError(req.Path, v.summary, fmt.Sprintf("%q %s.", s, v.what))
+		attrError(&resp.Diagnostics, req.Path, v.summary, "%q %s.", s, v.what)
 	}
 }

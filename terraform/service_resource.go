@@ -93,7 +93,8 @@ func (r *serviceResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 				MarkdownDescription: "Fully qualified DNS name of the service, e.g. `www.glb.example.com`. Changing it replaces the service.",
 				Required:            true,
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
-				Validators:          []validator.String{stringvalidator.LengthBetween(1, 253)},
+				Validators: []validator.String{stringvalidator.LengthBetween(1, 253),
+					policyValidator{"Invalid service name", fmt.Sprintf("is not a domain name the server can store (labels of at most 63 octets, no empty label, a document name service-NAME.hcl of at most %d bytes)", api.MaxDocName), validServiceName}},
 			},
 			"policy": schema.StringAttribute{
 				MarkdownDescription: "Selection policy. Over the members of all the pools together: `round_robin`, `weighted` " +
@@ -178,10 +179,11 @@ func (r *serviceResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 }
 
 // ConfigValidators checks at plan time what the schema alone cannot: fallback is set
-// exactly when when_all_down is "fallback", method only with a steering policy, and geo
-// exactly with policy "geo".
+// exactly when when_all_down is "fallback", method only with a steering policy, geo
+// exactly with policy "geo", and the pools of a steering service and of its geo rules
+// (serviceRulesValidator).
 func (r *serviceResource) ConfigValidators(context.Context) []resource.ConfigValidator {
-	return []resource.ConfigValidator{fallbackValidator{}, methodValidator{}, geoValidator{}}
+	return []resource.ConfigValidator{fallbackValidator{}, methodValidator{}, geoValidator{}, serviceRulesValidator{}}
 }
 
 // methodValidator refuses a service method with a policy that is not failover, geo or

@@ -12,9 +12,8 @@ import (
 // drainsDoc is the managed document holding every drain.
 const drainsDoc = "drains.json"
 
-// maxDrain bounds a drain: a member out for longer than a year should be removed or given
-// weight 0 instead, where the policy shows it.
-const maxDrain = 366 * 24 * time.Hour
+// maxDrain bounds a drain (api.MaxDrain, which the Terraform provider checks at plan time).
+const maxDrain = api.MaxDrain
 
 type memberKey struct{ pool, member string }
 

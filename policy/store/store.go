@@ -17,8 +17,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -695,38 +693,14 @@ func (s *Store) namer(within string) func(path string) (string, bool) {
 	}
 }
 
-// docName is the managed document of an object: KIND-NAME.hcl with every byte outside
-// [A-Za-z0-9._-] percent-encoded, so that any name is one safe file name.
-func docName(kind, name string) string {
-	var b strings.Builder
-	b.WriteString(kind + "-")
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	b.WriteString(".hcl")
-	return b.String()
-}
+// docName is the managed document of an object (api.DocName).
+func docName(kind, name string) string { return api.DocName(kind, name) }
 
-// maxDocName keeps document names, and the temporary names derived from them, under the
-// 255-byte file name limit of common file systems.
-const maxDocName = 200
-
-// checkName refuses names no document could carry.
+// checkName refuses names no document could carry (api.NameProblem, which the Terraform
+// provider checks at plan time too).
 func checkName(kind, name string) error {
-	switch {
-	case name == "":
-		return invalid("name", "a %s name must not be empty", kind)
-	case !utf8.ValidString(name) || strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
-		return invalid("name", "a %s name must be printable UTF-8", kind)
-	case strings.Contains(name, "/") && kind == "pool":
-		return invalid("name", "a pool name must not contain \"/\"")
-	case len(docName(kind, name)) > maxDocName:
-		return invalid("name", "the %s name is too long", kind)
+	if why := api.NameProblem(kind, name); why != "" {
+		return invalid("name", "%s", why)
 	}
 	return nil
 }
