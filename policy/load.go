@@ -140,6 +140,15 @@ func (c *compilation) run(files []File) (*Snapshot, hcl.Diagnostics) {
 	for _, r := range dropped {
 		c.dropsServices = c.dropsServices || len(r.services) > 0
 	}
+	if c.sizes == (sizes{}) {
+		// No Load before: the blocks say how many, so that the slices and maps are not
+		// grown step by step either.
+		for _, u := range c.units {
+			c.sizes.pools += u.count(kindPool)
+			c.sizes.services += u.count(kindService)
+		}
+		c.pending = make([]pendingService, 0, c.sizes.services)
+	}
 	snap := &Snapshot{}
 	if c.sizes.pools > 0 { // the last Load's sizes: the slices are not grown step by step
 		snap.Pools, snap.Members = make([]*Pool, 0, c.sizes.pools), make([]*Member, 0, c.sizes.members)
