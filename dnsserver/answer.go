@@ -51,6 +51,10 @@ func (s *Server) resolve(sc *scratch, st *state, q *query, client policy.Client)
 		if step == 0 {
 			r.Authoritative = true
 			sc.zone = st.zoneIndex(z)
+			if keys := apexKeys(snap, z, name, qtype); keys != nil {
+				r.Answer = append(r.Answer, keys...)
+				return dns.RcodeSuccess, 0
+			}
 		}
 		lt := qtype
 		if qtype == dns.TypeANY {
@@ -70,18 +74,18 @@ func (s *Server) resolve(sc *scratch, st *state, q *query, client policy.Client)
 			if qtype == dns.TypeANY && s.appendAny(sc, z, name) {
 				return dns.RcodeSuccess, scope
 			}
-			s.negative(sc, z)
+			s.negative(sc, z, name)
 			return dns.RcodeSuccess, scope
 		case zones.NXDomain:
 			if svc, m := snap.Target(z, dns.CanonicalName(name)); m != nil {
 				// An SRV target of a service: its member's address (srv.go in policy).
 				if s.targetRR(sc, svc, m, name, qtype) == 0 {
-					s.negative(sc, z)
+					s.negative(sc, z, name)
 				}
 				return dns.RcodeSuccess, scope
 			}
 			// RFC 6604 Section 3: the rcode of a chain is that of its last name.
-			s.negative(sc, z)
+			s.negative(sc, z, name)
 			return dns.RcodeNameError, scope
 		case zones.Referral:
 			// At or below a cut we are not authoritative (RFC 1034 Section 4.3.2 step
@@ -157,12 +161,12 @@ func (s *Server) service(sc *scratch, st *state, z *zones.Zone, svc *policy.Serv
 		return sel.Members[0].Host, dns.RcodeSuccess, scope
 	case st2 == dns.TypeA || st2 == dns.TypeAAAA:
 		if s.memberRRs(sc, st, svc, name, st2, sel.Members) == 0 {
-			s.negative(sc, z) // no member of this family: NODATA
+			s.negative(sc, z, name) // no member of this family: NODATA
 		}
 		return "", dns.RcodeSuccess, scope
 	default:
 		// Other types at an address service: the name exists, the type does not.
-		s.negative(sc, z)
+		s.negative(sc, z, name)
 		return "", dns.RcodeSuccess, scope
 	}
 }
@@ -227,7 +231,7 @@ func (s *Server) srvAnswer(sc *scratch, st *state, z *zones.Zone, svc *policy.Se
 		s.metrics.answered(sc.shard, st.answers, svc, rec.Member)
 	}
 	if len(sc.srvs) == 0 {
-		s.negative(sc, z)
+		s.negative(sc, z, name)
 		return "", dns.RcodeSuccess, sel.Scope
 	}
 	// The slab is complete: pointers into it stay valid.
@@ -295,7 +299,8 @@ func (s *Server) appendAny(sc *scratch, z *zones.Zone, name string) bool {
 // negative puts the zone's SOA in authority for NXDOMAIN and NODATA, with the negative
 // TTL as its TTL (RFC 2308 Section 3: the SOA's TTL is the minimum of its own TTL and its
 // MINIMUM field, so that the negative answer is not cached longer than allowed).
-func (s *Server) negative(sc *scratch, z *zones.Zone) {
+func (s *Server) negative(sc *scratch, z *zones.Zone, name string) {
+	sc.negZone, sc.negName = z, name // what a signed reply denies (sign.go)
 	soa := z.SOA()
 	if soa == nil {
 		return

@@ -178,7 +178,7 @@ func (s *Server) fastPath(st *state, q *query, fs *fastScratch, req []byte, src 
 	// stored beyond this call.
 	lname := unsafe.String(&fs.name.lower[0], fs.name.n)
 	z := st.snap.Zones.FindCanonical(lname)
-	if z == nil {
+	if z == nil || signedZone(st, z, q) {
 		return nil, false
 	}
 	var res zones.Result

@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/glbdns/glbdns/policy"
+	"github.com/glbdns/glbdns/zones"
 )
 
 // ednsUDPSize is the payload size we advertise and the most we send over UDP: 1232 bytes,
@@ -42,7 +43,11 @@ type scratch struct {
 	// extraOptional says that resp.Extra is additional data of an answer, which pack
 	// drops before truncating; a referral's glue is not (RFC 9471 Section 3).
 	extraOptional bool
-	shard         int // metrics shard of the loop answering, set by general
+	// negZone and negName are the zone and name of a negative answer (negative), which
+	// a signed reply proves (sign.go); nil, "" for any other.
+	negZone *zones.Zone
+	negName string
+	shard   int // metrics shard of the loop answering, set by general
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -74,6 +79,7 @@ func (sc *scratch) reset() {
 	sc.srvs, sc.srvSel, sc.extraOptional = sc.srvs[:0], sc.srvSel[:0], false
 	sc.resp = dns.Msg{}
 	sc.zone = 0
+	sc.negZone, sc.negName = nil, ""
 	sc.shard = 0
 }
 
@@ -205,6 +211,9 @@ func (s *Server) general(st *state, q *query, nb *nameBuf, req []byte, src netip
 		return s.finish(sc, q, dns.RcodeServerFailure, 0, tcp, out)
 	}
 	rcode, scope := s.resolve(sc, st, q, clientOf(q, src))
+	if q.do && len(st.snap.Signers) > 0 {
+		rcode = s.sign(sc, st, q, rcode)
+	}
 	return s.finish(sc, q, rcode, scope, tcp, out)
 }
 

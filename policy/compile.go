@@ -176,7 +176,8 @@ type zoneRecipe struct {
 	soa     *dns.SOA
 	ns      []dns.RR
 	records []dns.RR
-	file    *zoneFile // nil without a file attribute
+	file    *zoneFile   // nil without a file attribute
+	dnssec  *zoneDNSSEC // nil without a dnssec block
 }
 
 // insertedService is a service name inserted into a zone, with its reference.

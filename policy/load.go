@@ -187,9 +187,11 @@ func (c *compilation) run(files []File) (*Snapshot, hcl.Diagnostics) {
 		}
 	}
 	c.assignRefs()
+	c.signers()
 	c.buildRecordedZones()
 	c.waitImports()
 	c.insertServices()
+	c.checkSigned()
 	if !c.diags.HasErrors() {
 		zs := make([]*zones.Zone, 0, len(c.zones))
 		for _, z := range c.zones {
@@ -544,6 +546,9 @@ type zoneState struct {
 	// extended says that z extends old's zone, which held its services from records:
 	// only the others are inserted (buildRecordedZones).
 	extended bool
+	// dnssec is the zone block's dnssec block, when it compiled (a zone of a record has
+	// its recipe's).
+	dnssec *zoneDNSSEC
 }
 
 // fqdn lower-cases a name and makes it fully qualified.

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/glbdns/glbdns/dnssec"
 	"github.com/glbdns/glbdns/policy/balance"
 	"github.com/glbdns/glbdns/zones"
 )
@@ -23,6 +24,9 @@ type Snapshot struct {
 	// Members of every pool, indexed by Member.Index (dense, 0..len-1). A health view
 	// built for this snapshot is a slice of the same length.
 	Members []*Member
+	// Signers sign the zones with a dnssec block, by origin (nil: none is signed). The
+	// keys are read at every Load; Hash does not cover them.
+	Signers map[string]*dnssec.Signer
 	// Hash is a hex SHA-256 digest of the source files' names and contents (over the sum
 	// of a SHA-256 per file, see hashSources): any file added, removed, renamed or changed
 	// changes it. It tells operators (and metrics) which policy is loaded.

@@ -8,11 +8,13 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/miekg/dns"
 
 	"github.com/glbdns/glbdns/api"
+	"github.com/glbdns/glbdns/dnssec"
 	"github.com/glbdns/glbdns/zones"
 )
 
@@ -25,7 +27,24 @@ var zoneSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "soa"},
 		{Type: "record", LabelNames: []string{"name"}},
+		{Type: "dnssec"},
 	},
+}
+
+var dnssecSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "keys", Required: true},
+		{Name: "validity"},
+	},
+}
+
+// zoneDNSSEC is a zone's dnssec block: where its keys are and how long its signatures
+// last. The keys are read at every Load, even of a zone taken from a Compiler's record,
+// so that a key added for a rollover is published by a reload.
+type zoneDNSSEC struct {
+	dir      string // the keys folder, resolved against the policy file's
+	validity time.Duration
+	rng      hcl.Range // the keys attribute, for its errors
 }
 
 var soaSchema = &hcl.BodySchema{
@@ -134,11 +153,95 @@ func (c *compilation) zone(blk *hcl.Block, dir string) {
 		zs.recipe = &zoneRecipe{origin: origin, rng: labelRng, soa: soa, ns: ns}
 	}
 	c.zones = append(c.zones, zs)
+	if blocks := content.Blocks.OfType("dnssec"); len(blocks) > 0 {
+		for _, b := range blocks[1:] {
+			c.errf(b.DefRange, "Duplicate dnssec block", "Zone %q already has a dnssec block at %s.", origin, posString(blocks[0].DefRange))
+		}
+		zs.dnssec = c.dnssecBlock(blocks[0], dir)
+		if zs.recipe != nil {
+			zs.recipe.dnssec = zs.dnssec
+		}
+	}
 	for _, rb := range content.Blocks.OfType("record") {
 		c.record(zs, rb, ttl)
 	}
 	if a := content.Attributes["file"]; a != nil {
 		c.zoneFile(zs, a, dir, ttl)
+	}
+}
+
+// dnssecBlock decodes a zone's dnssec block; nil when it has errors.
+func (c *compilation) dnssecBlock(blk *hcl.Block, dir string) *zoneDNSSEC {
+	content, diags := bodyContent(blk.Body, dnssecSchema)
+	c.add(diags)
+	a := content.Attributes["keys"]
+	if a == nil {
+		return nil
+	}
+	keys, ok := c.str(a)
+	if !ok {
+		return nil
+	}
+	if keys == "" {
+		c.errf(a.Expr.Range(), "Invalid keys folder", "The keys attribute names the folder of the zone's key files (glbctl dnssec keygen writes them).")
+		return nil
+	}
+	if !filepath.IsAbs(keys) {
+		keys = filepath.Join(dir, keys)
+	}
+	d := &zoneDNSSEC{dir: keys, validity: dnssec.DefaultValidity, rng: a.Expr.Range()}
+	if v := content.Attributes["validity"]; v != nil {
+		if dur, ok := c.duration(v); ok {
+			if dur < 2*time.Hour || dur > 90*24*time.Hour {
+				c.errf(v.Expr.Range(), "Invalid validity", "A signature's validity must be between 2h (past the hour it is made in and the clock skew allowed) and 2160h (90 days), not %s.", dur)
+				return nil
+			}
+			d.validity = dur
+		}
+	}
+	return d
+}
+
+// checkSigned refuses a dnssec block in a zone with wildcards, whose synthesised
+// answers need a proof of the name's absence that online signing does not make yet.
+// Called once the zones are built.
+func (c *compilation) checkSigned() {
+	for _, zs := range c.zones {
+		d := zs.dnssec
+		if d == nil && zs.old != nil {
+			d = zs.old.dnssec
+		}
+		if d != nil && zs.z != nil && zs.z.HasWildcard() {
+			c.errf(d.rng, "Wildcard in a signed zone", "Zone %q has a wildcard name; glbdns does not sign wildcard answers yet, so a validating resolver would refuse them. Sign a zone without wildcards, or leave this one unsigned.", zs.origin)
+		}
+	}
+}
+
+// signers reads the keys of every zone with a dnssec block into the snapshot's Signers,
+// reporting a folder or key that does not load at the block's keys attribute.
+func (c *compilation) signers() {
+	for _, zs := range c.zones {
+		d := zs.dnssec
+		if d == nil && zs.old != nil {
+			d = zs.old.dnssec
+		}
+		if d == nil {
+			continue
+		}
+		keys, err := dnssec.ReadDir(d.dir, zs.origin)
+		if err != nil {
+			c.errf(d.rng, "Cannot load DNSSEC keys", "Zone %q: %v.", zs.origin, err)
+			continue
+		}
+		s, err := dnssec.NewSigner(zs.origin, keys, dnssec.Config{Validity: d.validity})
+		if err != nil {
+			c.errf(d.rng, "Invalid DNSSEC keys", "%v.", err)
+			continue
+		}
+		if c.snap.Signers == nil {
+			c.snap.Signers = map[string]*dnssec.Signer{}
+		}
+		c.snap.Signers[zs.origin] = s
 	}
 }
 

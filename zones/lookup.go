@@ -135,3 +135,32 @@ func synthesise(rrs []dns.RR, qname string) []dns.RR {
 	}
 	return out
 }
+
+// Types lists the RR types at name itself (no wildcard synthesis), for the type bitmap of
+// a denial (RFC 9824): its RRsets, and A and AAAA at a service's name, whichever
+// families its members have now; a denial leaves out the type it denies, which is all a
+// validator checks. exists is false when no node has the name; an empty non-terminal
+// exists with no types.
+func (z *Zone) Types(name string) (types []uint16, exists bool) {
+	n := z.nodes[dns.CanonicalName(name)]
+	if n == nil {
+		return nil, false
+	}
+	for i := range n.rrsets {
+		types = append(types, n.rrsets[i].typ)
+	}
+	if n.service != NoService {
+		types = append(types, dns.TypeA, dns.TypeAAAA)
+	}
+	return types, true
+}
+
+// HasWildcard reports whether the zone has a wildcard name ("*.example.").
+func (z *Zone) HasWildcard() bool {
+	for _, n := range z.nodes {
+		if n.wild != nil {
+			return true
+		}
+	}
+	return false
+}

@@ -28,17 +28,18 @@ var rules = []rule{
 	{room: "api", why: "JSON shapes with no dependencies", onlyStdlib: true},
 	{room: "zones", why: "zone data and lookups", forbid: []string{"~/", "net/http"}},
 	{room: "policy", why: "the language, compile, selection: no sockets, probing or HTTP",
-		forbid: []string{"~/", "net/http"}, allow: []string{"~/api", "~/zones", "~/policy"}},
+		forbid: []string{"~/", "net/http"}, allow: []string{"~/api", "~/zones", "~/policy", "~/dnssec"}},
 	{room: "policy/store", why: "the store of managed objects: no HTTP", forbid: []string{"net/http"}},
 	{room: "health", why: "the merged view: no probing, no DNS, no HTTP",
 		forbid: []string{"~/", "net/http"}, allow: []string{"~/api", "~/policy"}},
 	{room: "dnsserver", why: "the DNS wire server only: no HTTP, no HCL, no probing",
-		forbid: []string{"~/", "net/http", "github.com/hashicorp/hcl"}, allow: []string{"~/policy", "~/zones"}},
+		forbid: []string{"~/", "net/http", "github.com/hashicorp/hcl"}, allow: []string{"~/policy", "~/zones", "~/dnssec"}},
 	{room: "dnsserver", why: "the DNS wire server reads the store's snapshots, never the store",
 		forbid: []string{"~/policy/store"}},
 	{room: "healthd", why: "probers, scheduler and the health API: no DNS answers",
 		forbid: []string{"~/dnsserver", "~/daemon", "~/admin", "~/health", "~/policy/store", "~/terraform"}},
 	{room: "healthd/client", why: "transport only", forbid: []string{"~/"}, allow: []string{"~/api"}},
+	{room: "dnssec", why: "keys and signatures: no sockets, no policy", forbid: []string{"~/", "net"}},
 	{room: "fetch", why: "the operator's files from a URL: no DNS, no store", forbid: []string{"~/"}, allow: []string{"~/policy"}},
 	{room: "fetch", why: "the operator's files from a URL, which the store reads, never the store", forbid: []string{"~/policy/store"}},
 	{room: "cluster", why: "membership on etcd leases: no server", forbid: []string{"~/"}, allow: []string{"~/api"}},
@@ -78,7 +79,7 @@ func TestRoomsKeepToTheirJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, room := range []string{"api", "fetch", "zones", "policy", "health", "dnsserver", "healthd", "healthd/client", "admin", "daemon", "terraform"} {
+	for _, room := range []string{"api", "dnssec", "fetch", "zones", "policy", "health", "dnsserver", "healthd", "healthd/client", "admin", "daemon", "terraform"} {
 		if _, ok := pkgs[room]; !ok {
 			t.Errorf("no package %s: the rules below would check nothing", room)
 		}

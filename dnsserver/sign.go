@@ -1,0 +1,173 @@
+package dnsserver
+
+import (
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/glbdns/glbdns/dnssec"
+	"github.com/glbdns/glbdns/policy"
+	"github.com/glbdns/glbdns/zones"
+)
+
+// Online signing (RFC 4035 Section 3.1), for a query with DO=1 whose answer comes from a
+// zone with a dnssec block (policy.Snapshot.Signers). The general path answers such
+// queries (the fast path declines them, as it declines a signed apex's DNSKEY, CDS and
+// CDNSKEY, which are not zone data); DO=0 queries are answered as before, unsigned.
+//
+// - Every RRset of the answer and authority sections owned by a signed zone gets its
+//   RRSIGs, the zone's keys' (dnssec.Signer: the KSK for the key RRsets, the ZSK for
+//   the rest), made for this reply. A referral's NS set and glue are not signed (they are
+//   the child's), and the additional section is left unsigned (RFC 4035 allows it; the
+//   space goes to the answer).
+// - Denial is compact (RFC 9824): a name that does not exist is answered NOERROR with no
+//   data, and an NSEC at the name whose next name is the name right after it and whose
+//   types are NXNAME, RRSIG and NSEC; a type absent at a name that exists, by the NSEC
+//   of the name's other types. Each NSEC covers its own name only, so it proves nothing
+//   of any other, and is made at query time; the zone is never walked.
+// - A referral proves that the child is unsigned by the NSEC at the cut (NS, RRSIG,
+//   NSEC), or passes on the DS the zone holds, signed.
+//
+// Zones with wildcards are not signed yet: the policy refuses a dnssec block in one.
+
+// apexKeys is the DNSKEY, CDS or CDNSKEY RRset asked for at the apex of a signed zone,
+// nil for any other question.
+func apexKeys(snap *policy.Snapshot, z *zones.Zone, name string, qtype uint16) []dns.RR {
+	if len(snap.Signers) == 0 || (qtype != dns.TypeDNSKEY && qtype != dns.TypeCDS && qtype != dns.TypeCDNSKEY) {
+		return nil
+	}
+	sg := snap.Signers[z.Origin()]
+	if sg == nil || !strings.EqualFold(name, z.Origin()) {
+		return nil
+	}
+	var rrs []dns.RR
+	switch qtype {
+	case dns.TypeDNSKEY:
+		rrs = sg.DNSKEYs()
+	case dns.TypeCDS:
+		rrs = sg.CDSs()
+	default:
+		rrs = sg.CDNSKEYs()
+	}
+	for _, rr := range rrs {
+		rr.Header().Name = name // as asked, case included
+	}
+	return rrs
+}
+
+// signedZone reports whether the fast path must leave q to the general path because its
+// zone is signed: a DO=1 query (its reply is signed), or one for the apex's keys.
+func signedZone(st *state, z *zones.Zone, q *query) bool {
+	if len(st.snap.Signers) == 0 || st.snap.Signers[z.Origin()] == nil {
+		return false
+	}
+	return q.do || q.qtype == dns.TypeDNSKEY || q.qtype == dns.TypeCDS || q.qtype == dns.TypeCDNSKEY
+}
+
+// sign makes the reply resolve put in sc.resp a signed one, and returns its rcode (an
+// NXDOMAIN of a signed zone becomes NOERROR: compact denial).
+func (s *Server) sign(sc *scratch, st *state, q *query, rcode int) int {
+	if rcode != dns.RcodeSuccess && rcode != dns.RcodeNameError {
+		return rcode
+	}
+	snap := st.snap
+	r := &sc.resp
+	now := time.Now()
+	if z := sc.negZone; z != nil {
+		if sg := snap.Signers[z.Origin()]; sg != nil {
+			types, exists := z.Types(sc.negName)
+			if rcode == dns.RcodeNameError || !exists {
+				types, rcode = []uint16{dns.TypeNXNAME}, dns.RcodeSuccess
+			} else {
+				types = without(types, q.qtype)
+				if strings.EqualFold(sc.negName, z.Origin()) {
+					types = append(types, dns.TypeDNSKEY, dns.TypeCDS, dns.TypeCDNSKEY)
+				}
+			}
+			r.Ns = append(r.Ns, dnssec.Denial(sc.negName, types, z.NegativeTTL()))
+		}
+	}
+	if !r.Authoritative && len(r.Ns) > 0 && r.Ns[0].Header().Rrtype == dns.TypeNS {
+		r.Ns = s.referralProof(snap, r.Ns, now)
+	}
+	r.Answer = s.signSection(snap, r.Answer, now)
+	r.Ns = s.signSection(snap, r.Ns, now)
+	return rcode
+}
+
+// referralProof adds to a referral's authority section (the child's NS set) the DS the
+// zone holds at the cut, or the NSEC that proves it holds none: the child is then known
+// to be unsigned (RFC 4035 Section 3.1.4).
+func (s *Server) referralProof(snap *policy.Snapshot, ns []dns.RR, now time.Time) []dns.RR {
+	cut := ns[0].Header().Name
+	z := snap.Zones.Find(cut)
+	if z == nil || snap.Signers[z.Origin()] == nil {
+		return ns
+	}
+	if res := z.Lookup(cut, dns.TypeDS); res.Kind == zones.Answer && len(res.Answer) > 0 {
+		return append(ns, res.Answer...)
+	}
+	return append(ns, dnssec.Denial(cut, []uint16{dns.TypeNS}, z.NegativeTTL()))
+}
+
+// signSection returns rrs with the RRSIGs of each of its RRsets owned by a signed zone
+// after it. A referral's NS set is the child's, not ours to sign.
+func (s *Server) signSection(snap *policy.Snapshot, rrs []dns.RR, now time.Time) []dns.RR {
+	if len(rrs) == 0 {
+		return rrs
+	}
+	out := make([]dns.RR, 0, 2*len(rrs))
+	for i := 0; i < len(rrs); {
+		h := rrs[i].Header()
+		j := i + 1
+		for j < len(rrs) && rrs[j].Header().Rrtype == h.Rrtype && strings.EqualFold(rrs[j].Header().Name, h.Name) {
+			j++
+		}
+		set := rrs[i:j]
+		out = append(out, set...)
+		if sg := signerOf(snap, h.Name, h.Rrtype); sg != nil {
+			sigs, err := sg.Sign(set, now)
+			if err != nil {
+				s.log.Error("signing failed", "name", h.Name, "type", dns.TypeToString[h.Rrtype], "err", err)
+			}
+			out = append(out, sigs...)
+		}
+		i = j
+	}
+	return out
+}
+
+// signerOf is the Signer of the zone authoritative for an RRset of name and type, nil
+// when that zone is unsigned or the RRset is a delegation's (NS below the apex, its
+// glue), which the parent does not sign.
+func signerOf(snap *policy.Snapshot, name string, typ uint16) *dnssec.Signer {
+	z := snap.Zones.Find(name)
+	if z == nil {
+		return nil
+	}
+	sg := snap.Signers[z.Origin()]
+	if sg == nil {
+		return nil
+	}
+	if typ == dns.TypeNS && !strings.EqualFold(name, z.Origin()) {
+		return nil
+	}
+	if typ != dns.TypeDS && typ != dns.TypeNSEC {
+		if res := z.Lookup(name, dns.TypeNS); res.Kind == zones.Referral {
+			return nil // at or below a cut: the child's data (glue)
+		}
+	}
+	return sg
+}
+
+// without is types less t.
+func without(types []uint16, t uint16) []uint16 {
+	out := types[:0:0]
+	for _, x := range types {
+		if x != t {
+			out = append(out, x)
+		}
+	}
+	return out
+}
