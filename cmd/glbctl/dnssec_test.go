@@ -149,7 +149,7 @@ func TestDNSSECDSNoKey(t *testing.T) {
 }
 
 // TestDNSSECRefuses: bad arguments exit 2 with a reason and write nothing; a folder that
-// does not exist exits 1.
+// does not exist exits 1; the help shows both commands.
 func TestDNSSECRefuses(t *testing.T) {
 	dir := t.TempDir()
 	cases := []struct {
@@ -180,6 +180,9 @@ func TestDNSSECRefuses(t *testing.T) {
 		if code != 2 || out != "" || !strings.Contains(errOut, c.reason) {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and %q", c.args, code, out, errOut, c.reason)
 		}
+	}
+	if code, out, _ := glbctl("help"); code != 0 || !strings.Contains(out, "glbctl dnssec keygen ZONE") || !strings.Contains(out, "glbctl dnssec ds ZONE") {
+		t.Errorf("help: exit %d, no glbctl dnssec in:\n%s", code, out)
 	}
 	if names, _ := os.ReadDir(dir); len(names) != 0 {
 		t.Fatalf("refused commands wrote %v", names)
