@@ -7,6 +7,8 @@
 //	glbctl drain [-admin URL] POOL MEMBER -for DURATION [-reason TEXT]
 //	glbctl undrain [-admin URL] POOL MEMBER
 //	glbctl policy push [-etcd-endpoints URLS] PATH
+//	glbctl dnssec keygen ZONE [-dir DIR] [-algorithm ECDSAP256SHA256|ED25519] [-ksk|-zsk|-csk]
+//	glbctl dnssec ds ZONE [-dir DIR]
 package main
 
 import (
@@ -55,6 +57,15 @@ const usage = `Usage:
       the nodes that read their policy from etcd (glbdns -policy-from-etcd), and put its
       files under PREFIX policy/ in one transaction; files no longer in PATH are removed.
       Nothing is written on any error. The etcd flags are glbdns's (env GLBDNS_ETCD_*).
+  glbctl dnssec keygen ZONE [-dir DIR] [-algorithm ECDSAP256SHA256|ED25519|13|15] [-ksk|-zsk|-csk]
+      Make a DNSSEC key for ZONE and write it into DIR (default ".") as BIND's
+      dnssec-keygen does: K<zone>+<alg>+<tag>.key and .private (mode 0600); print that
+      base name. Algorithm 13 by default. -csk (default) is one combined key (flags 257);
+      -ksk a key-signing key (257) and -zsk a zone-signing key (256), to use as a pair.
+  glbctl dnssec ds ZONE [-dir DIR]
+      Print the DS record (SHA-256) of every key-signing key of ZONE in DIR (default "."),
+      one a line, as dnssec-dsfromkey -2 does: what the parent zone publishes. Exit
+      status 1 when ZONE has no key-signing key there or a key there is unreadable.
   glbctl version
 `
 
@@ -80,6 +91,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return drain(args[1:], stdout, stderr, true)
 	case "policy":
 		return policyCmd(args[1:], stdout, stderr)
+	case "dnssec":
+		return dnssecCmd(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, buildinfo.String("glbctl"))
 		return 0
