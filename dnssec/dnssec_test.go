@@ -79,7 +79,7 @@ func TestReadDirRefuses(t *testing.T) {
 // the records in any order; a wildcard RRset is signed with its label count.
 func TestSignerRoles(t *testing.T) {
 	ksk, _ := Generate("example.test", 13, FlagKSK)
-	zsk, _ := Generate("example.test", 15, FlagZSK)
+	zsk, _ := Generate("example.test", 13, FlagZSK)
 	s, err := NewSigner("example.test", []*Key{ksk, zsk}, Config{Jitter: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestSignerRoles(t *testing.T) {
 	rrset := []dns.RR{mustRR(t, "web.example.test. 30 IN A 192.0.2.2"), mustRR(t, "web.example.test. 30 IN A 192.0.2.1")}
 	sigs, _ := s.Sign(rrset, now)
 	sig := sigs[0].(*dns.RRSIG)
-	if len(sigs) != 1 || sig.KeyTag != zsk.Tag() || sig.Algorithm != 15 {
+	if len(sigs) != 1 || sig.KeyTag != zsk.Tag() {
 		t.Fatalf("A signed by %v, want the ZSK", sigs)
 	}
 	if err := sig.Verify(zsk.DNSKEY, []dns.RR{rrset[1], rrset[0]}); err != nil {
@@ -118,6 +118,15 @@ func TestSignerRoles(t *testing.T) {
 	}
 	if _, err := NewSigner("example.test", []*Key{zsk}, Config{}); err == nil {
 		t.Fatal("a zone with no KSK was taken")
+	}
+	// Two algorithms (a 13 KSK, a 15 ZSK): every RRset is signed with both.
+	ed, _ := Generate("example.test", 15, FlagZSK)
+	two, _ := NewSigner("example.test", []*Key{ksk, ed}, Config{})
+	if sigs, _ := two.Sign(rrset, now); len(sigs) != 2 {
+		t.Fatalf("A signed with %d keys, want one of each algorithm", len(sigs))
+	}
+	if sigs, _ := two.Sign(two.DNSKEYs(), now); len(sigs) != 2 {
+		t.Fatalf("DNSKEY signed with %d keys, want one of each algorithm", len(sigs))
 	}
 	combined, _ := NewSigner("example.test", []*Key{ksk}, Config{})
 	if sigs, _ := combined.Sign(rrset, now); len(sigs) != 1 || sigs[0].(*dns.RRSIG).KeyTag != ksk.Tag() {

@@ -107,6 +107,9 @@ func (k *Key) Write(dir string) error {
 			err = cerr
 		}
 		if err != nil {
+			if f.name == base+".key" {
+				os.Remove(base + ".private") // no half key left to read
+			}
 			return fmt.Errorf("write key: %w", err)
 		}
 	}

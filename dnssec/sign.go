@@ -80,13 +80,35 @@ func NewSigner(zone string, keys []*Key, cfg Config) (*Signer, error) {
 			s.zsks = append(s.zsks, k)
 		}
 	}
-	if len(s.zsks) == 0 {
-		s.zsks = s.ksks // a combined signing key
-	}
 	if len(s.ksks) == 0 {
 		return nil, fmt.Errorf("zone %s: no key-signing key (flags 257): the parent's DS must name one", zone)
 	}
+	// Every RRset is signed with every algorithm of the DNSKEY set (RFC 4035 Section
+	// 2.2, RFC 6840 Section 5.11): an algorithm with no zone-signing key signs with its
+	// key-signing keys (a combined key), one with no key-signing key signs the key
+	// RRsets with its zone-signing keys.
+	zsks, ksks := s.zsks, s.ksks
+	for _, k := range ksks {
+		if !hasAlgorithm(zsks, k.DNSKEY.Algorithm) {
+			s.zsks = append(s.zsks, k)
+		}
+	}
+	for _, k := range zsks {
+		if !hasAlgorithm(ksks, k.DNSKEY.Algorithm) {
+			s.ksks = append(s.ksks, k)
+		}
+	}
 	return s, nil
+}
+
+// hasAlgorithm reports whether one of keys has algorithm alg.
+func hasAlgorithm(keys []*Key, alg uint8) bool {
+	for _, k := range keys {
+		if k.DNSKEY.Algorithm == alg {
+			return true
+		}
+	}
+	return false
 }
 
 // randDuration is a random duration in [0, max).

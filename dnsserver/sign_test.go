@@ -16,15 +16,15 @@ import (
 // signedPolicy is a zone with a dnssec block over a KSK and a ZSK in a temp folder: a
 // static name, a CNAME into a weighted service, a service with two address families, a
 // delegation with a DS and one without. It returns the snapshot and the keys.
-func signedPolicy(t *testing.T) (*policy.Snapshot, []*dnssec.Key) {
+func signedPolicy(t testing.TB, alg uint8) (*policy.Snapshot, []*dnssec.Key) {
 	t.Helper()
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys")
 	if err := os.Mkdir(keys, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	ksk, _ := dnssec.Generate("sig.test", 13, dnssec.FlagKSK)
-	zsk, _ := dnssec.Generate("sig.test", 13, dnssec.FlagZSK)
+	ksk, _ := dnssec.Generate("sig.test", alg, dnssec.FlagKSK)
+	zsk, _ := dnssec.Generate("sig.test", alg, dnssec.FlagZSK)
 	for _, k := range []*dnssec.Key{ksk, zsk} {
 		if err := k.Write(keys); err != nil {
 			t.Fatal(err)
@@ -91,7 +91,7 @@ service "web.sig.test" {
 
 func startSigned(t *testing.T) (*Server, []*dnssec.Key) {
 	t.Helper()
-	snap, keys := signedPolicy(t)
+	snap, keys := signedPolicy(t, 13)
 	s := New(Config{Addr: "127.0.0.1:0", Logger: testLogger(), UDPWorkers: 2})
 	s.SetSnapshot(snap)
 	return serve(t, s), keys
@@ -266,4 +266,21 @@ func nonNS(rrs []dns.RR) []dns.RR {
 		out = append(out, rr)
 	}
 	return out
+}
+
+// BenchmarkSignedStatic and BenchmarkSignedWeighted measure a DO=1 answer of a signed zone
+// (the general path, a signature made for every reply: no cache yet), per algorithm.
+func BenchmarkSignedStatic(b *testing.B) { benchSigned(b, "static.sig.test.") }
+
+func BenchmarkSignedWeighted(b *testing.B) { benchSigned(b, "web.sig.test.") }
+
+func benchSigned(b *testing.B, name string) {
+	for _, alg := range []uint8{13, 15} {
+		b.Run(dnssec.Algorithms[alg], func(b *testing.B) {
+			snap, _ := signedPolicy(b, alg)
+			s := New(Config{Logger: testLogger()})
+			s.SetSnapshot(snap)
+			benchGeneral(b, s, doQuery(name, dns.TypeA))
+		})
+	}
 }

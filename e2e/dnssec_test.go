@@ -86,7 +86,7 @@ type unbound struct {
 
 func startUnbound(t *testing.T, stub string, ds *dns.DS) *unbound {
 	t.Helper()
-	bin := needBinary(t, "unbound", "unbound")
+	bin := needBinary(t, "/usr/sbin/unbound", "unbound")
 	dir := t.TempDir()
 	port := freeUDPPort(t)
 	host, stubPort, _ := net.SplitHostPort(stub)
