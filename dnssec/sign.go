@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"time"
 
@@ -26,6 +27,10 @@ const (
 	window = time.Hour
 )
 
+// DefaultDNSKEYTTL is the TTL of the key RRsets: how long a rollover waits between its
+// steps (docs/dnssec.md).
+const DefaultDNSKEYTTL = 3600
+
 // Config tunes a Signer.
 type Config struct {
 	// Validity, 0: DefaultValidity.
@@ -34,7 +39,7 @@ type Config struct {
 	// nodes that started apart do not all re-sign in the same instant (0: a tenth of
 	// the validity; negative: none).
 	Jitter time.Duration
-	// DNSKEYTTL is the TTL of the DNSKEY, CDS and CDNSKEY RRsets (0: 3600).
+	// DNSKEYTTL is the TTL of the DNSKEY, CDS and CDNSKEY RRsets (0: DefaultDNSKEYTTL).
 	DNSKEYTTL uint32
 }
 
@@ -49,7 +54,18 @@ type Signer struct {
 	validity   time.Duration
 	jitter     time.Duration
 	keyTTL     uint32
+	// id tells Signers apart in a Cache: a hash of what their signatures depend on, so
+	// that the Signer a reload makes from the same keys shares the cached signatures.
+	id uint64
 }
+
+// processSeed makes the jitter of each zone's expirations differ from node to node, and
+// stay the same across reloads in one process (so do the signatures a Cache holds).
+var processSeed = func() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])
+}()
 
 // NewSigner makes the Signer of zone with its keys.
 func NewSigner(zone string, keys []*Key, cfg Config) (*Signer, error) {
@@ -62,13 +78,15 @@ func NewSigner(zone string, keys []*Key, cfg Config) (*Signer, error) {
 		s.validity = DefaultValidity
 	}
 	if s.keyTTL == 0 {
-		s.keyTTL = 3600
+		s.keyTTL = DefaultDNSKEYTTL
 	}
-	switch {
+	h := fnv.New64a()
+	h.Write([]byte(zone))
+	switch seed := h.Sum64() ^ processSeed; {
 	case cfg.Jitter == 0:
-		s.jitter = randDuration(s.validity / 10)
+		s.jitter = spread(seed, s.validity/10)
 	case cfg.Jitter > 0:
-		s.jitter = randDuration(cfg.Jitter)
+		s.jitter = spread(seed, cfg.Jitter)
 	}
 	for _, k := range keys {
 		if k.DNSKEY.Hdr.Name != zone {
@@ -98,6 +116,12 @@ func NewSigner(zone string, keys []*Key, cfg Config) (*Signer, error) {
 			s.ksks = append(s.ksks, k)
 		}
 	}
+	id := fnv.New64a()
+	fmt.Fprintf(id, "%s %d %d %d", zone, s.validity, s.jitter, s.keyTTL)
+	for _, k := range keys {
+		fmt.Fprintf(id, " %d %s", k.DNSKEY.Flags, k.DNSKEY.PublicKey)
+	}
+	s.id = id.Sum64()
 	return s, nil
 }
 
@@ -111,14 +135,12 @@ func hasAlgorithm(keys []*Key, alg uint8) bool {
 	return false
 }
 
-// randDuration is a random duration in [0, max).
-func randDuration(max time.Duration) time.Duration {
-	if max <= 0 {
+// spread is seed as a duration in [0, max), whole seconds (signature times are).
+func spread(seed uint64, max time.Duration) time.Duration {
+	if max < time.Second {
 		return 0
 	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return time.Duration(binary.LittleEndian.Uint64(b[:]) % uint64(max))
+	return time.Duration(seed%uint64(max/time.Second)) * time.Second
 }
 
 // Zone is the zone's origin.

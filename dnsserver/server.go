@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/glbdns/glbdns/dnssec"
 	"github.com/glbdns/glbdns/policy"
 	"github.com/glbdns/glbdns/policy/geoip"
 	"github.com/glbdns/glbdns/zones"
@@ -71,6 +72,10 @@ type Config struct {
 	// RRL limits the rate of UDP replies per client network and response (rrl.go). The
 	// zero value is off; the daemon turns it on by default.
 	RRL RRLConfig
+	// SignatureCache is the number of RRsets whose online signatures are kept for reuse
+	// within their hour (dnssec.Cache; sign.go): 0 is dnssec.DefaultCacheSize, negative
+	// none (every DO=1 answer of a signed zone signs).
+	SignatureCache int
 	// CookieSecrets turn DNS cookies on (RFC 7873, RFC 9018; cookie.go): the first mints
 	// server cookies, every one is accepted. None: the COOKIE option is ignored.
 	// SetCookieSecrets changes them while serving.
@@ -195,6 +200,10 @@ type Server struct {
 
 	state atomic.Pointer[state]
 
+	// sigs caches the signatures of signed zones' answers (nil: Config.SignatureCache
+	// is negative).
+	sigs *dnssec.Cache
+
 	// mu serialises the changes of state (not queries), and guards what the next state
 	// is built from: the health source and the GeoIP database.
 	mu     sync.Mutex
@@ -240,6 +249,9 @@ func New(cfg Config) *Server {
 	s.tcpConns = newTCPConns(&s.cfg)
 	s.rrl = newRRL(cfg.RRL)
 	s.SetCookieSecrets(cfg.CookieSecrets)
+	if cfg.SignatureCache >= 0 {
+		s.sigs = dnssec.NewCache(cfg.SignatureCache)
+	}
 	return s
 }
 

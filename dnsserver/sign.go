@@ -18,7 +18,8 @@ import (
 //
 // - Every RRset of the answer and authority sections owned by a signed zone gets its
 //   RRSIGs, the zone's keys' (dnssec.Signer: the KSK for the key RRsets, the ZSK for
-//   the rest), made for this reply. A referral's NS set and glue are not signed (they are
+//   the rest), from the signature cache (Config.SignatureCache) when the same RRset was
+//   signed within the hour, else made for this reply and cached. A referral's NS set and glue are not signed (they are
 //   the child's), and the additional section is left unsigned (RFC 4035 allows it; the
 //   space goes to the answer).
 // - Denial is compact (RFC 9824): a name that does not exist is answered NOERROR with no
@@ -127,7 +128,7 @@ func (s *Server) signSection(snap *policy.Snapshot, rrs []dns.RR, now time.Time)
 		set := rrs[i:j]
 		out = append(out, set...)
 		if sg := signerOf(snap, h.Name, h.Rrtype); sg != nil {
-			sigs, err := sg.Sign(set, now)
+			sigs, err := s.sigs.Sign(sg, set, now)
 			if err != nil {
 				s.log.Error("signing failed", "name", h.Name, "type", dns.TypeToString[h.Rrtype], "err", err)
 			}

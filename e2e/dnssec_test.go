@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -336,4 +338,94 @@ func corruptingProxy(t *testing.T, upstream string) string {
 		}
 	}()
 	return pc.LocalAddr().String()
+}
+
+// TestDNSSECZSKRollover: a ZSK rollover by pre-publication, as docs/dnssec.md plans it,
+// with unbound validating at each step: a KSK and a ZSK; a second ZSK added and glbdns
+// reloaded (three DNSKEYs, every RRset signed by both ZSKs); the old ZSK removed and
+// reloaded (two DNSKEYs, signed by the new one). The parent's DS (the KSK's) never changes.
+func TestDNSSECZSKRollover(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if err := os.Mkdir(keys, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	gen := func(flags uint16) *dnssec.Key {
+		k, err := dnssec.Generate("glb.test", 13, flags)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Write(keys); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	ksk, oldZSK := gen(dnssec.FlagKSK), gen(dnssec.FlagZSK)
+	pol := strings.NewReplacer("KEYS", keys, "CITY", "/nonexistent.mmdb").Replace(signedZonePolicy)
+	pol = pol[strings.Index(pol, "zone "):] // no geoip block
+	pol = pol[:strings.Index(pol, "service \"geo.glb.test\"")]
+	// A DNSKEY TTL of 1 s: the wait between the rollover's steps (docs/dnssec.md, step 3).
+	pol = strings.Replace(pol, "    keys = ", "    dnskey_ttl = 1\n    keys = ", 1)
+	policyDir := writePolicy(t, map[string]string{"p.hcl": pol})
+	g, addr := start(t, "glbdns", "addr", "-listen", "127.0.0.1:0", "-policy", policyDir, "-rrl-exempt", "127.0.0.0/8", "-no-watch")
+	u := startUnbound(t, addr, ksk.DS())
+
+	step := func(what string, zsks ...*dnssec.Key) {
+		t.Helper()
+		r := query(t, "udp", addr, "glb.test.", dns.TypeDNSKEY, func(m *dns.Msg) { m.SetEdns0(1232, true) })
+		if n := countType(r.Answer, dns.TypeDNSKEY); n != 1+len(zsks) {
+			t.Fatalf("%s: %d DNSKEYs, want %d", what, n, 1+len(zsks))
+		}
+		r = query(t, "udp", addr, "static.glb.test.", dns.TypeA, func(m *dns.Msg) { m.SetEdns0(1232, true) })
+		var tags []uint16
+		for _, rr := range r.Answer {
+			if sig, ok := rr.(*dns.RRSIG); ok {
+				tags = append(tags, sig.KeyTag)
+			}
+		}
+		if len(tags) != len(zsks) {
+			t.Fatalf("%s: signed by %v, want the ZSKs %v", what, tags, zsks)
+		}
+		for _, k := range zsks {
+			if !slices.Contains(tags, k.Tag()) {
+				t.Fatalf("%s: signed by %v, not by ZSK %d", what, tags, k.Tag())
+			}
+		}
+		for _, name := range []string{"static.glb.test.", "web.glb.test.", "nope.glb.test."} {
+			if r := u.resolve(t, name, dns.TypeA); !r.AuthenticatedData || r.Rcode != dns.RcodeSuccess {
+				t.Fatalf("%s: %s not validated: %v\n%s", what, name, r, u.log())
+			}
+		}
+	}
+	step("before", oldZSK)
+	newZSK := gen(dnssec.FlagZSK)
+	g.signal(syscall.SIGHUP)
+	eventually(t, 10*time.Second, "the new ZSK is published", func() bool {
+		r := query(t, "udp", addr, "glb.test.", dns.TypeDNSKEY)
+		return countType(r.Answer, dns.TypeDNSKEY) == 3
+	})
+	step("both ZSKs", oldZSK, newZSK)
+	time.Sleep(1500 * time.Millisecond) // the DNSKEY TTL: no cache holds the set without the new key
+	step("both ZSKs, a DNSKEY TTL later", oldZSK, newZSK)
+	for _, ext := range []string{".key", ".private"} {
+		if err := os.Remove(oldZSK.Base + ext); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.signal(syscall.SIGHUP)
+	eventually(t, 10*time.Second, "the old ZSK is withdrawn", func() bool {
+		r := query(t, "udp", addr, "glb.test.", dns.TypeDNSKEY)
+		return countType(r.Answer, dns.TypeDNSKEY) == 2
+	})
+	step("after", newZSK)
+}
+
+func countType(rrs []dns.RR, t uint16) int {
+	n := 0
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == t {
+			n++
+		}
+	}
+	return n
 }

@@ -35,6 +35,7 @@ var dnssecSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "keys", Required: true},
 		{Name: "validity"},
+		{Name: "dnskey_ttl"},
 	},
 }
 
@@ -42,9 +43,10 @@ var dnssecSchema = &hcl.BodySchema{
 // last. The keys are read at every Load, even of a zone taken from a Compiler's record,
 // so that a key added for a rollover is published by a reload.
 type zoneDNSSEC struct {
-	dir      string // the keys folder, resolved against the policy file's
-	validity time.Duration
-	rng      hcl.Range // the keys attribute, for its errors
+	dir       string // the keys folder, resolved against the policy file's
+	validity  time.Duration
+	dnskeyTTL uint32    // of the DNSKEY, CDS and CDNSKEY sets
+	rng       hcl.Range // the keys attribute, for its errors
 }
 
 var soaSchema = &hcl.BodySchema{
@@ -189,7 +191,12 @@ func (c *compilation) dnssecBlock(blk *hcl.Block, dir string) *zoneDNSSEC {
 	if !filepath.IsAbs(keys) {
 		keys = filepath.Join(dir, keys)
 	}
-	d := &zoneDNSSEC{dir: keys, validity: dnssec.DefaultValidity, rng: a.Expr.Range()}
+	d := &zoneDNSSEC{dir: keys, validity: dnssec.DefaultValidity, dnskeyTTL: dnssec.DefaultDNSKEYTTL, rng: a.Expr.Range()}
+	if v := content.Attributes["dnskey_ttl"]; v != nil {
+		if ttl, ok := c.ttl(v); ok {
+			d.dnskeyTTL = ttl
+		}
+	}
 	if v := content.Attributes["validity"]; v != nil {
 		if dur, ok := c.duration(v); ok {
 			if dur < 2*time.Hour || dur > 90*24*time.Hour {
@@ -233,7 +240,7 @@ func (c *compilation) signers() {
 			c.errf(d.rng, "Cannot load DNSSEC keys", "Zone %q: %v.", zs.origin, err)
 			continue
 		}
-		s, err := dnssec.NewSigner(zs.origin, keys, dnssec.Config{Validity: d.validity})
+		s, err := dnssec.NewSigner(zs.origin, keys, dnssec.Config{Validity: d.validity, DNSKEYTTL: d.dnskeyTTL})
 		if err != nil {
 			c.errf(d.rng, "Invalid DNSSEC keys", "%v.", err)
 			continue
