@@ -103,6 +103,9 @@ type Config struct {
 	Identity, ServerVersion string
 	// RRL is the DNS server's response-rate limiting (Rate 0: off).
 	RRL dnsserver.RRLConfig
+	// SignatureCache bounds the DNS server's cache of online signatures, in RRsets
+	// (dnsserver.Config.SignatureCache: 0 the default, negative none).
+	SignatureCache int
 	// Cookies turns DNS cookies on (RFC 7873), with the secrets of CookieSecretFile
 	// (dnsserver.ParseCookieSecrets), read again at every reload for a rotation; "" draws
 	// a random secret at start, which no other node shares.
@@ -257,7 +260,7 @@ func New(cfg Config) (*Daemon, error) {
 	d.bg, d.bgCancel = context.WithCancel(context.Background())
 	d.srv = dnsserver.New(dnsserver.Config{Addrs: cfg.Listen, Logger: d.log, MaxTCPConns: cfg.TCP.MaxConns,
 		MaxTCPConnsPerPrefix: cfg.TCP.MaxConnsPerPrefix, TCPIdleTimeout: cfg.TCP.IdleTimeout, TCPQueryTimeout: cfg.TCP.QueryTimeout,
-		NSID: cfg.NSID, Identity: cfg.Identity, Version: cfg.ServerVersion, RRL: cfg.RRL})
+		NSID: cfg.NSID, Identity: cfg.Identity, Version: cfg.ServerVersion, RRL: cfg.RRL, SignatureCache: cfg.SignatureCache})
 	if err := d.loadCookieSecrets(); err != nil {
 		return nil, err
 	}

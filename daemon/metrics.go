@@ -96,6 +96,15 @@ func newDaemonMetrics(reg *prometheus.Registry, srv *dnsserver.Server, h *health
 			Help: "New DNS TCP connections closed at once: a bound was reached and every connection it counts was busy.",
 		}, func() float64 { return float64(srv.TCPStats().Refused) }),
 	)
+	if c := srv.SignatureCache(); c != nil {
+		const help = "RRsets of DO=1 answers of signed zones, by result: cached (the signatures came from the cache) or signed (made for the answer)."
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "glbdns", Subsystem: "dns", Name: "signatures_total",
+				Help: help, ConstLabels: prometheus.Labels{"result": "cached"}}, func() float64 { return float64(c.Hits.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "glbdns", Subsystem: "dns", Name: "signatures_total",
+				Help: help, ConstLabels: prometheus.Labels{"result": "signed"}}, func() float64 { return float64(c.Misses.Load()) }),
+		)
+	}
 	return m
 }
 

@@ -57,6 +57,9 @@ func apexKeys(snap *policy.Snapshot, z *zones.Zone, name string, qtype uint16) [
 	return rrs
 }
 
+// SignatureCache is the server's cache of signatures (nil: none).
+func (s *Server) SignatureCache() *dnssec.Cache { return s.sigs }
+
 // signedZone reports whether the fast path must leave q to the general path because its
 // zone is signed: a DO=1 query (its reply is signed), or one for the apex's keys.
 func signedZone(st *state, z *zones.Zone, q *query) bool {

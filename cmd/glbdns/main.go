@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -41,6 +42,17 @@ func main() {
 	})
 	flag.StringVar(&cfg.Identity, "identity", "", "`name` answered to CHAOS TXT id.server and hostname.bind (RFC 4892); default none: refused")
 	flag.StringVar(&cfg.ServerVersion, "server-version", "", "`text` answered to CHAOS TXT version.bind and version.server; default none: refused")
+	flag.Func("dnssec-cache", "RRsets whose online signatures are kept for reuse within their hour, for signed zones (default 100000; 0: none, every DO=1 answer signs)", func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a number of RRsets, 0 or more")
+		}
+		cfg.SignatureCache = n
+		if n == 0 {
+			cfg.SignatureCache = -1
+		}
+		return nil
+	})
 	flag.IntVar(&cfg.RRL.Rate, "rrl-rate", dnsserver.DefaultRRLRate, "UDP replies a second one client network gets for one response (an answer, NXDOMAIN or NODATA in a zone, errors) before rate limiting holds them back, at most 16777215; 0: off")
 	flag.IntVar(&cfg.RRL.Slip, "rrl-slip", dnsserver.DefaultRRLSlip, "send every Nth rate-limited reply as an empty TC=1 reply (the client retries over TCP) and drop the others; 0 drops them all, 1 truncates them all")
 	flag.IntVar(&cfg.RRL.IPv4Prefix, "rrl-ipv4-prefix", 24, "IPv4 prefix length of a client network for rate limiting")
