@@ -242,6 +242,7 @@ type Daemon struct {
 
 	fetch *fetch.Policy // the operator's files from Config.PolicyURL; nil: not from a URL
 
+	gcOn        func()        // gives the collector back its settings (startGC), once
 	freeing     atomic.Int32  // returnMemory requests not yet served; non-zero while one is pending or runs
 	freeOS      func()        // debug.FreeOSMemory; tests count the runs
 	returnDelay time.Duration // returnDelay; tests wait none
@@ -284,7 +285,17 @@ func New(cfg Config) (*Daemon, error) {
 	d.m = newDaemonMetrics(d.reg, d.srv, d.health)
 	registerMemberMetrics(d.reg, d.health, d.geoReloads)
 
-	defer startGC()()
+	// The collector is held off until the node serves (Run), or for startGCFor at most.
+	restore := startGC()
+	d.gcOn = sync.OnceFunc(restore)
+	gcTimer := time.AfterFunc(startGCFor, d.gcOn)
+	made := false
+	defer func() {
+		if !made { // no Run to give it back
+			gcTimer.Stop()
+			d.gcOn()
+		}
+	}()
 	st, err := d.openStore()
 	if err != nil {
 		return nil, fmt.Errorf("open policy store: %w", err)
@@ -334,19 +345,26 @@ func New(cfg Config) (*Daemon, error) {
 		d.srv.SetTap(d.tap)
 		d.reg.MustRegister(d.tap.Collector())
 	}
+	made = true
 	return d, nil
 }
 
 // startHeapLimit bounds the heap while startGC holds the collector off.
 const startHeapLimit = 1 << 30
 
-// startGC holds the garbage collector off while the first policy loads, and returns the
-// function that gives it back its settings. The first load allocates several times the
-// policy's final size while the heap is still a few MB: at the default GOGC the collector
-// would run over and over, for a fifth of the time to the first answer (bench/coldstart.sh,
-// 10,000 services). The heap is bounded meanwhile by a memory limit of startHeapLimit, or
-// the process's own when lower (GOMEMLIMIT), past which the collector runs as usual; a
-// process with GOGC=off keeps it off. returnMemory gives the load's garbage back after.
+// startGCFor bounds how long startGC's hold lasts when Run does not end it (a Daemon made
+// and not run).
+const startGCFor = 10 * time.Second
+
+// startGC holds the garbage collector off while the first policy loads and the listeners
+// bind, and returns the function that gives it back its settings. The first load
+// allocates several times the policy's final size while the heap is still a few MB: at
+// the default GOGC the collector would run over and over, for a fifth of the time to the
+// first answer (bench/coldstart.sh, 10,000 services), and a cycle started when the load
+// ends would slow the binding of the sockets. The heap is bounded meanwhile by a memory
+// limit of startHeapLimit, or the process's own when lower (GOMEMLIMIT), past which the
+// collector runs as usual; a process with GOGC=off keeps it off. returnMemory gives the
+// load's garbage back after.
 func startGC() func() {
 	pct := debug.SetGCPercent(-1)
 	limit := debug.SetMemoryLimit(-1)
@@ -691,6 +709,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	log.Info("serving", "addr", srv.Addr().String(), "addrs", strings.Join(addrs, ","), "policy", d.policyName(),
 		"zones", len(snap.Zones.Zones()), "services", len(snap.Services), "policy_hash", snap.Hash)
 	d.ready.Store(true)
+	d.gcOn() // serving: the start's garbage can go
 
 	// The admin listener binds after the DNS sockets so that the first addr= in the log is
 	// the DNS address (scripts and the e2e harness read it), and /readyz is true from its

@@ -341,6 +341,17 @@ func (c *compilation) insertServices() {
 	if c.stableRefs {
 		c.snap.Services = make([]*Service, len(c.pending))
 	}
+	if c.cc == nil || c.cc.files == nil { // a first Load: zones compiled from their blocks
+		counts := make(map[*zoneState]int, len(c.zones))
+		for k := range c.pending {
+			counts[c.pending[k].zone]++
+		}
+		for zs, n := range counts {
+			if zs.z != nil && !zs.reused && !zs.extended && zs.old == nil {
+				zs.z.Reserve(n) // their names, inserted next, one map and no regrowth
+			}
+		}
+	}
 	for k := range c.pending {
 		p := &c.pending[k]
 		ref := zones.ServiceRef(len(c.snap.Services))
