@@ -29,8 +29,11 @@ import (
 //   of any other, and is made at query time; the zone is never walked.
 // - A referral proves that the child is unsigned by the NSEC at the cut (NS, RRSIG,
 //   NSEC), or passes on the DS the zone holds, signed.
-//
-// Zones with wildcards are not signed yet: the policy refuses a dnssec block in one.
+// - A wildcard's answer is signed as the name asked, as if that name held the records
+//   (the RRSIG's label count is the name's): a validator takes it as a plain answer and
+//   needs no proof that the name does not exist, which an online signer would otherwise
+//   have to make at every query. A type missing at such a name is denied with the
+//   wildcard's other types.
 
 // apexKeys is the DNSKEY, CDS or CDNSKEY RRset asked for at the apex of a signed zone,
 // nil for any other question.

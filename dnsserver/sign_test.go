@@ -47,6 +47,10 @@ func signedPolicy(t testing.TB, alg uint8) (*policy.Snapshot, []*dnssec.Key) {
     type   = "CNAME"
     values = ["web.sig.test."]
   }
+  record "*.wild" {
+    type   = "A"
+    values = ["192.0.2.77"]
+  }
   record "child" {
     type   = "NS"
     values = ["ns.child.sig.test."]
@@ -159,6 +163,7 @@ func TestSignedAnswers(t *testing.T) {
 		{"alias.sig.test.", dns.TypeA, []string{"alias.sig.test. CNAME", "web.sig.test. A"}},
 		{"sig.test.", dns.TypeDNSKEY, []string{"sig.test. DNSKEY"}},
 		{"sig.test.", dns.TypeCDS, []string{"sig.test. CDS"}},
+		{"Any.Wild.sig.test.", dns.TypeA, []string{"any.wild.sig.test. A"}},
 	} {
 		r := exchange(t, s, "udp", doQuery(tc.name, tc.qtype))
 		if r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) == 0 {
@@ -214,6 +219,19 @@ func TestSignedDenial(t *testing.T) {
 	if nsec = findNSEC(r.Ns); nsec == nil || !hasType(nsec, dns.TypeDNSKEY) || !hasType(nsec, dns.TypeSOA) || !hasType(nsec, dns.TypeNS) {
 		t.Fatalf("apex NODATA: %v", r)
 	}
+	// A name a wildcard covers, signed as that name (labels: its own count), and a type
+	// missing there denied with the wildcard's types.
+	r = exchange(t, s, "udp", doQuery("x.wild.sig.test.", dns.TypeA))
+	for _, rr := range r.Answer {
+		if sig, ok := rr.(*dns.RRSIG); ok && sig.Labels != 4 {
+			t.Fatalf("wildcard answer signed with labels %d, want 4 (the name asked)", sig.Labels)
+		}
+	}
+	r = exchange(t, s, "udp", doQuery("x.wild.sig.test.", dns.TypeTXT))
+	if nsec = findNSEC(r.Ns); r.Rcode != dns.RcodeSuccess || nsec == nil || !hasType(nsec, dns.TypeA) || hasType(nsec, dns.TypeNXNAME) {
+		t.Fatalf("NODATA under a wildcard: %v", r)
+	}
+	verifyAll(t, r.Ns, keys)
 	// A referral to an unsigned child: its NS (unsigned) and the NSEC proving no DS.
 	r = exchange(t, s, "udp", doQuery("www.child.sig.test.", dns.TypeA))
 	if r.Authoritative || findNSEC(r.Ns) == nil || hasType(findNSEC(r.Ns), dns.TypeDS) {

@@ -44,6 +44,10 @@ zone "glb.test" {
     type   = "CNAME"
     values = ["web.glb.test."]
   }
+  record "*.wild" {
+    type   = "A"
+    values = ["192.0.2.77"]
+  }
 }
 pool "p" {
   member "a" {
@@ -204,7 +208,8 @@ func writeSignedPolicy(t *testing.T) (string, *dns.DS) {
 // TestDNSSECValidates: unbound, a validating resolver with the zone's DS as its trust
 // anchor, in front of glbdns, validates (AD=1) a static name, a weighted, a hashed and a
 // geo answer, a CNAME into a service, a name that does not exist (compact denial: NOERROR
-// with an NSEC of NXNAME) and a type that does not; after a member is drained, the new
+// with an NSEC of NXNAME), a type that does not, and a wildcard's answer and missing type;
+// after a member is drained, the new
 // answer validates too. BIND's delv validates the same names. A signature corrupted on the
 // way (a proxy flips a byte of every RRSIG) makes unbound answer SERVFAIL.
 func TestDNSSECValidates(t *testing.T) {
@@ -232,6 +237,8 @@ func TestDNSSECValidates(t *testing.T) {
 		{"nope.glb.test.", dns.TypeA, dns.RcodeSuccess, false}, // compact denial: NOERROR
 		{"static.glb.test.", dns.TypeAAAA, dns.RcodeSuccess, false},
 		{"glb.test.", dns.TypeDNSKEY, dns.RcodeSuccess, true},
+		{"any.wild.glb.test.", dns.TypeA, dns.RcodeSuccess, true},
+		{"any.wild.glb.test.", dns.TypeTXT, dns.RcodeSuccess, false},
 	}
 	validate := func(when string) {
 		for _, c := range checks {

@@ -191,7 +191,6 @@ func (c *compilation) run(files []File) (*Snapshot, hcl.Diagnostics) {
 	c.buildRecordedZones()
 	c.waitImports()
 	c.insertServices()
-	c.checkSigned()
 	if !c.diags.HasErrors() {
 		zs := make([]*zones.Zone, 0, len(c.zones))
 		for _, z := range c.zones {

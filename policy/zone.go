@@ -209,21 +209,6 @@ func (c *compilation) dnssecBlock(blk *hcl.Block, dir string) *zoneDNSSEC {
 	return d
 }
 
-// checkSigned refuses a dnssec block in a zone with wildcards, whose synthesised
-// answers need a proof of the name's absence that online signing does not make yet.
-// Called once the zones are built.
-func (c *compilation) checkSigned() {
-	for _, zs := range c.zones {
-		d := zs.dnssec
-		if d == nil && zs.old != nil {
-			d = zs.old.dnssec
-		}
-		if d != nil && zs.z != nil && zs.z.HasWildcard() {
-			c.errf(d.rng, "Wildcard in a signed zone", "Zone %q has a wildcard name; glbdns does not sign wildcard answers yet, so a validating resolver would refuse them. Sign a zone without wildcards, or leave this one unsigned.", zs.origin)
-		}
-	}
-}
-
 // signers reads the keys of every zone with a dnssec block into the snapshot's Signers,
 // reporting a folder or key that does not load at the block's keys attribute.
 func (c *compilation) signers() {

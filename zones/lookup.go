@@ -136,15 +136,27 @@ func synthesise(rrs []dns.RR, qname string) []dns.RR {
 	return out
 }
 
-// Types lists the RR types at name itself (no wildcard synthesis), for the type bitmap of
-// a denial (RFC 9824): its RRsets, and A and AAAA at a service's name, whichever
-// families its members have now; a denial leaves out the type it denies, which is all a
-// validator checks. exists is false when no node has the name; an empty non-terminal
-// exists with no types.
+// Types lists the RR types at name, for the type bitmap of a denial (RFC 9824): its
+// RRsets, and A and AAAA at a service's name, whichever families its members have now
+// (a denial leaves out the type it denies, which is all a validator checks). A name that
+// a wildcard covers has the wildcard's types: its answers are synthesised from them.
+// exists is false when no node has the name and no wildcard covers it; an empty
+// non-terminal exists with no types.
 func (z *Zone) Types(name string) (types []uint16, exists bool) {
-	n := z.nodes[dns.CanonicalName(name)]
+	q := dns.CanonicalName(name)
+	n := z.nodes[q]
 	if n == nil {
-		return nil, false
+		ce := z.apex
+		for off, end := dns.NextLabel(q, 0); !end; off, end = dns.NextLabel(q, off) {
+			if m := z.nodes[q[off:]]; m != nil {
+				ce = m
+				break
+			}
+		}
+		if ce.cut != nil || ce.wild == nil {
+			return nil, false
+		}
+		n = ce.wild
 	}
 	for i := range n.rrsets {
 		types = append(types, n.rrsets[i].typ)
@@ -153,14 +165,4 @@ func (z *Zone) Types(name string) (types []uint16, exists bool) {
 		types = append(types, dns.TypeA, dns.TypeAAAA)
 	}
 	return types, true
-}
-
-// HasWildcard reports whether the zone has a wildcard name ("*.example.").
-func (z *Zone) HasWildcard() bool {
-	for _, n := range z.nodes {
-		if n.wild != nil {
-			return true
-		}
-	}
-	return false
 }
