@@ -4,62 +4,18 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/glbdns/glbdns/api"
+	"github.com/glbdns/glbdns/internal/objstore"
 )
-
-// objectStore is an object store on loopback, as S3 or a CDN serves a policy: one body at
-// a time with its hash as a strong ETag, 304 to a matching If-None-Match, or an error
-// status while one is set.
-type objectStore struct {
-	mu     sync.Mutex
-	body   []byte
-	status int
-	gets   int // 200s
-	not    int // 304s
-}
-
-func (o *objectStore) put(body []byte, status int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.body, o.status = body, status
-}
-
-func (o *objectStore) counts() (gets, notModified int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.gets, o.not
-}
-
-func (o *objectStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.status != 0 {
-		http.Error(w, "unavailable", o.status)
-		return
-	}
-	sum := sha256.Sum256(o.body)
-	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
-	if r.Header.Get("If-None-Match") == etag {
-		o.not++
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	o.gets++
-	w.Header().Set("ETag", etag)
-	_, _ = w.Write(o.body)
-}
 
 // policyArchive is `tar czf` of a folder "policy" holding files.
 func policyArchive(t *testing.T, files map[string]string) []byte {
@@ -103,7 +59,7 @@ func urlPolicy(addr string) map[string]string {
 // corrupt archive and a failing store while the old policy keeps serving, and fetches on
 // SIGHUP when it does not poll; healthd probes the members of the same URL.
 func TestPolicyFromURL(t *testing.T) {
-	o := &objectStore{body: policyArchive(t, urlPolicy("192.0.2.10"))}
+	o := objstore.New(policyArchive(t, urlPolicy("192.0.2.10")))
 	srv := httptest.NewServer(o)
 	defer srv.Close()
 	url := srv.URL + "/glb/policy.tar.gz?X-Amz-Signature=s3cr3t"
@@ -116,11 +72,11 @@ func TestPolicyFromURL(t *testing.T) {
 		t.Fatalf("the archive's zone file: %q, want 192.0.2.99\n%s", got, g.Logs())
 	}
 	time.Sleep(500 * time.Millisecond) // a few polls of the same publication
-	if gets, not := o.counts(); gets != 1 || not < 2 {
-		t.Fatalf("%d full GETs and %d 304s for an unchanged policy; want 1 and several", gets, not)
+	if c := o.Counts(); c.Full != 1 || c.NotModified < 2 {
+		t.Fatalf("%d full GETs and %d 304s for an unchanged policy; want 1 and several", c.Full, c.NotModified)
 	}
 
-	o.put(policyArchive(t, urlPolicy("192.0.2.11")), 0)
+	o.Put(policyArchive(t, urlPolicy("192.0.2.11")), 0)
 	took := eventually(t, 10*time.Second, "the new publication is served", func() bool {
 		return answerSet(t, addr, "web.glb.test") == "192.0.2.11"
 	})
@@ -140,7 +96,7 @@ func TestPolicyFromURL(t *testing.T) {
 		{"a corrupt archive", corrupt, 0, "policy fetch failed"},
 		{"a failing store", nil, http.StatusServiceUnavailable, "503"},
 	} {
-		o.put(c.body, c.status)
+		o.Put(c.body, c.status)
 		g.waitLog(t, c.log, 10*time.Second)
 		if got := answerSet(t, addr, "web.glb.test"); got != "192.0.2.11" {
 			t.Fatalf("after %s: %q, want the old policy's 192.0.2.11", c.what, got)
@@ -154,13 +110,13 @@ func TestPolicyFromURL(t *testing.T) {
 	if st.Policy.LastResult != "failure" || !strings.Contains(st.Policy.LastError, "nope") {
 		t.Fatalf("state: last result %q, error %q; want the refused policy's", st.Policy.LastResult, st.Policy.LastError)
 	}
-	o.put(policyArchive(t, urlPolicy("192.0.2.14")), 0)
+	o.Put(policyArchive(t, urlPolicy("192.0.2.14")), 0)
 	eventually(t, 10*time.Second, "a good publication after the bad ones", func() bool {
 		return answerSet(t, addr, "web.glb.test") == "192.0.2.14"
 	})
 
 	// A single .hcl file, no poll: SIGHUP fetches.
-	one := &objectStore{body: []byte(strings.ReplaceAll(roPolicy, "ADDR", "192.0.2.20"))}
+	one := objstore.New([]byte(strings.ReplaceAll(roPolicy, "ADDR", "192.0.2.20")))
 	srv1 := httptest.NewServer(one)
 	defer srv1.Close()
 	g1, addr1 := start(t, "glbdns", "addr", "-listen", "127.0.0.1:0", "-policy-url", srv1.URL+"/glb.hcl",
@@ -168,7 +124,7 @@ func TestPolicyFromURL(t *testing.T) {
 	if got := answerSet(t, addr1, "web.glb.test"); got != "192.0.2.20" {
 		t.Fatalf("single file: %q\n%s", got, g1.Logs())
 	}
-	one.put([]byte(strings.ReplaceAll(roPolicy, "ADDR", "192.0.2.21")), 0)
+	one.Put([]byte(strings.ReplaceAll(roPolicy, "ADDR", "192.0.2.21")), 0)
 	g1.signal(syscall.SIGHUP)
 	eventually(t, 10*time.Second, "SIGHUP fetches the single file", func() bool {
 		return answerSet(t, addr1, "web.glb.test") == "192.0.2.21"
@@ -202,7 +158,7 @@ func TestPolicyFromURL(t *testing.T) {
 
 	// healthd on a URL: its members are probed.
 	b := newBackend(t, "127.0.0.1")
-	hs := &objectStore{body: policyArchive(t, map[string]string{"p.hcl": healthPolicy([]*backend{b}, func(int) string { return b.port() }, "")})}
+	hs := objstore.New(policyArchive(t, map[string]string{"p.hcl": healthPolicy([]*backend{b}, func(int) string { return b.port() }, "")}))
 	srv2 := httptest.NewServer(hs)
 	defer srv2.Close()
 	_, haddr := start(t, "healthd", "addr", "-policy-url", srv2.URL+"/h.tgz", "-listen", "127.0.0.1:0", "-id", "h1")

@@ -125,25 +125,7 @@ func getState(t *testing.T, admin string) string {
 // node too (the member back after the TTL and -health-grace). A node started after a push
 // counts it from etcd.
 func TestClusterPushedHealth(t *testing.T) {
-	reportTok := filepath.Join(t.TempDir(), "report-token")
-	if err := os.WriteFile(reportTok, []byte("push-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c := startCluster(t, 1, 2, "-report-token-file", reportTok, "-health-grace", "1s")
-	n0, n1 := c.nodes[0], c.nodes[1]
-	two := 2
-	if code, body := adminCall(t, "PUT", n0.admin+"/v1/pools/web", c.token, api.Pool{Name: "web",
-		Members: []api.Member{{Name: "m0", Address: "192.0.2.10"}, {Name: "m1", Address: "192.0.2.11"}}}); code != 201 {
-		t.Fatalf("create pool: %d %s", code, body)
-	}
-	if code, body := adminCall(t, "PUT", n0.admin+"/v1/services/web.glb.test", c.token,
-		api.Service{Name: "web.glb.test", Policy: "round_robin", Pools: []string{"web"}, Answers: &two}); code != 201 {
-		t.Fatalf("create service: %d %s", code, body)
-	}
-	both := "192.0.2.10,192.0.2.11"
-	for _, n := range c.nodes {
-		eventually(t, 10*time.Second, "every node serves the pool", func() bool { return n.answer(t, "web.glb.test") == both })
-	}
+	c, n0, n1, both, reportTok := startPushCluster(t, "-health-grace", "1s")
 
 	pushed := time.Now()
 	status, body := pushHealth(t, n0.admin, "push-secret", `{"reporter":"fn","ttl":"5s","members":[{"pool":"web","member":"m0","status":"down","reason":"cold start failed"}]}`)
@@ -191,25 +173,7 @@ func TestClusterPushedHealth(t *testing.T) {
 // which cannot hear of it, keeps answering as before. With etcd back, the same push again
 // is 200 and reaches node 1.
 func TestClusterPushWithoutEtcd(t *testing.T) {
-	reportTok := filepath.Join(t.TempDir(), "report-token")
-	if err := os.WriteFile(reportTok, []byte("push-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c := startCluster(t, 1, 2, "-report-token-file", reportTok)
-	n0, n1 := c.nodes[0], c.nodes[1]
-	two := 2
-	if code, body := adminCall(t, "PUT", n0.admin+"/v1/pools/web", c.token, api.Pool{Name: "web",
-		Members: []api.Member{{Name: "m0", Address: "192.0.2.10"}, {Name: "m1", Address: "192.0.2.11"}}}); code != 201 {
-		t.Fatalf("create pool: %d %s", code, body)
-	}
-	if code, body := adminCall(t, "PUT", n0.admin+"/v1/services/web.glb.test", c.token,
-		api.Service{Name: "web.glb.test", Policy: "round_robin", Pools: []string{"web"}, Answers: &two}); code != 201 {
-		t.Fatalf("create service: %d %s", code, body)
-	}
-	both := "192.0.2.10,192.0.2.11"
-	for _, n := range c.nodes {
-		eventually(t, 10*time.Second, "every node serves the pool", func() bool { return n.answer(t, "web.glb.test") == both })
-	}
+	c, n0, n1, both, _ := startPushCluster(t)
 	c.etcd.StopAll()
 
 	const report = `{"reporter":"fn","ttl":"1m","members":[{"pool":"web","member":"m0","status":"down","reason":"cold start failed"}]}`
@@ -259,4 +223,31 @@ func TestClusterPushWithoutEtcd(t *testing.T) {
 	if got := n0.answer(t, "web.glb.test"); got != "192.0.2.11" {
 		t.Errorf("node 0 answers %s, want m0 out", got)
 	}
+}
+
+// startPushCluster is a cluster of two nodes on one etcd member, with the report token
+// "push-secret", serving web.glb.test over pool web's m0 (192.0.2.10) and m1
+// (192.0.2.11), made through node 0; both is that answer set, reportTok the token's file.
+func startPushCluster(t *testing.T, extra ...string) (c *testCluster, n0, n1 *clusterNode, both, reportTok string) {
+	t.Helper()
+	reportTok = filepath.Join(t.TempDir(), "report-token")
+	if err := os.WriteFile(reportTok, []byte("push-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c = startCluster(t, 1, 2, append([]string{"-report-token-file", reportTok}, extra...)...)
+	n0, n1 = c.nodes[0], c.nodes[1]
+	two := 2
+	if code, body := adminCall(t, "PUT", n0.admin+"/v1/pools/web", c.token, api.Pool{Name: "web",
+		Members: []api.Member{{Name: "m0", Address: "192.0.2.10"}, {Name: "m1", Address: "192.0.2.11"}}}); code != 201 {
+		t.Fatalf("create pool: %d %s", code, body)
+	}
+	if code, body := adminCall(t, "PUT", n0.admin+"/v1/services/web.glb.test", c.token,
+		api.Service{Name: "web.glb.test", Policy: "round_robin", Pools: []string{"web"}, Answers: &two}); code != 201 {
+		t.Fatalf("create service: %d %s", code, body)
+	}
+	both = "192.0.2.10,192.0.2.11"
+	for _, n := range c.nodes {
+		eventually(t, 10*time.Second, "every node serves the pool", func() bool { return n.answer(t, "web.glb.test") == both })
+	}
+	return c, n0, n1, both, reportTok
 }

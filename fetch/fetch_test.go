@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"io/fs"
@@ -14,55 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/glbdns/glbdns/internal/objstore"
 	"github.com/glbdns/glbdns/policy"
 )
-
-// origin is an object store on loopback: it serves one body with a strong ETag (its
-// hash), answers If-None-Match with 304, and counts the requests.
-type origin struct {
-	mu       sync.Mutex
-	body     []byte
-	status   int // 0: 200 or 304
-	requests int
-	cond     int // requests that carried If-None-Match
-}
-
-func (o *origin) set(body []byte, status int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.body, o.status = body, status
-}
-
-func (o *origin) counts() (requests, conditional int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.requests, o.cond
-}
-
-func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.requests++
-	if o.status != 0 {
-		http.Error(w, "unavailable", o.status)
-		return
-	}
-	sum := sha256.Sum256(o.body)
-	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
-	if inm := r.Header.Get("If-None-Match"); inm != "" {
-		o.cond++
-		if inm == etag {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-	}
-	w.Header().Set("ETag", etag)
-	_, _ = w.Write(o.body)
-}
 
 // targz packs members (name, content; a name ending in "/" is a folder) as tar.gz.
 func targz(t *testing.T, members ...string) []byte {
@@ -101,7 +56,7 @@ func newPolicy(t *testing.T, url string, client *http.Client) *Policy {
 }
 
 func TestSingleFileConditionalGET(t *testing.T) {
-	o := &origin{body: []byte("pool \"a\" {}\n")}
+	o := objstore.New([]byte("pool \"a\" {}\n"))
 	srv := httptest.NewServer(o)
 	defer srv.Close()
 	p := newPolicy(t, srv.URL+"/glb.hcl?X-Signature=secret", srv.Client())
@@ -117,8 +72,8 @@ func TestSingleFileConditionalGET(t *testing.T) {
 	if _, err := p.Files(true); err != nil {
 		t.Fatal(err)
 	}
-	if req, cond := o.counts(); req != 2 || cond != 1 {
-		t.Fatalf("requests %d, conditional %d; want 2 and 1", req, cond)
+	if c := o.Counts(); c.Full+c.NotModified != 2 || c.Conditional != 1 {
+		t.Fatalf("requests %+v; want 2, 1 conditional", c)
 	}
 	if p.Fetched.Load() != 1 || p.NotModified.Load() != 1 {
 		t.Fatalf("fetched %d, not modified %d; want 1 and 1", p.Fetched.Load(), p.NotModified.Load())
@@ -127,10 +82,10 @@ func TestSingleFileConditionalGET(t *testing.T) {
 	if _, err := p.Files(false); err != nil {
 		t.Fatal(err)
 	}
-	if req, _ := o.counts(); req != 2 {
-		t.Fatalf("Files(false) made a request (%d in all)", req)
+	if c := o.Counts(); c.Full+c.NotModified != 2 {
+		t.Fatalf("Files(false) made a request (%+v)", c)
 	}
-	o.set([]byte("pool \"b\" {}\n"), 0)
+	o.Put([]byte("pool \"b\" {}\n"), 0)
 	files, _ = p.Files(true)
 	if string(files[0].Data) != "pool \"b\" {}\n" {
 		t.Fatalf("after a change: %q", files[0].Data)
@@ -138,13 +93,13 @@ func TestSingleFileConditionalGET(t *testing.T) {
 }
 
 func TestArchiveWithTopFolderAndZoneFile(t *testing.T) {
-	o := &origin{body: targz(t,
+	o := objstore.New(targz(t,
 		"policy/", "",
 		"policy/b.hcl", "b",
 		"policy/a.hcl", "a",
 		"policy/zones/example.zone", "zone data",
 		"policy/sub/ignored.hcl", "not read: the folder is not read recursively",
-	)}
+	))
 	srv := httptest.NewServer(o)
 	defer srv.Close()
 	p := newPolicy(t, srv.URL+"/p.tar.gz", srv.Client())
@@ -188,14 +143,14 @@ func TestBadDownloadsKeepTheLastFiles(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			o := &origin{body: good}
+			o := objstore.New(good)
 			srv := httptest.NewServer(o)
 			defer srv.Close()
 			p := newPolicy(t, srv.URL+"/p.tgz?token=hidden", srv.Client())
 			if _, err := p.Files(true); err != nil {
 				t.Fatal(err)
 			}
-			o.set(tc.body, tc.status)
+			o.Put(tc.body, tc.status)
 			_, err := p.Files(true)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one saying %q", err, tc.want)
@@ -221,7 +176,7 @@ func TestSymlinkMemberRefused(t *testing.T) {
 	_ = tw.WriteHeader(&tar.Header{Name: "a.hcl", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"})
 	_ = tw.Close()
 	_ = zw.Close()
-	srv := httptest.NewServer(&origin{body: buf.Bytes()})
+	srv := httptest.NewServer(objstore.New(buf.Bytes()))
 	defer srv.Close()
 	_, err := newPolicy(t, srv.URL+"/p.tgz", srv.Client()).Files(true)
 	if err == nil || !strings.Contains(err.Error(), "only regular files") {
@@ -230,7 +185,7 @@ func TestSymlinkMemberRefused(t *testing.T) {
 }
 
 func TestRunSignalsChanges(t *testing.T) {
-	o := &origin{body: []byte("one")}
+	o := objstore.New([]byte("one"))
 	srv := httptest.NewServer(o)
 	defer srv.Close()
 	p, err := New(Config{URL: srv.URL + "/glb.hcl", Interval: 20 * time.Millisecond, Client: srv.Client()})
@@ -242,7 +197,7 @@ func TestRunSignalsChanges(t *testing.T) {
 	}
 	ctx := t.Context()
 	go p.Run(ctx)
-	o.set([]byte("two"), 0)
+	o.Put([]byte("two"), 0)
 	select {
 	case <-p.Changed():
 	case <-time.After(10 * time.Second):
@@ -265,7 +220,7 @@ func TestRunSignalsChanges(t *testing.T) {
 }
 
 func TestHTTPSWithCAFile(t *testing.T) {
-	srv := httptest.NewTLSServer(&origin{body: []byte("tls")})
+	srv := httptest.NewTLSServer(objstore.New([]byte("tls")))
 	defer srv.Close()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	pemData := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})

@@ -39,17 +39,8 @@ func keygen(args []string, stdout, stderr io.Writer) int {
 	ksk := fs.Bool("ksk", false, "a key-signing key (flags 257): signs the DNSKEY set; the parent's DS names it")
 	zsk := fs.Bool("zsk", false, "a zone-signing key (flags 256): signs every other RRset")
 	csk := fs.Bool("csk", false, "a combined signing key (flags 257) that signs everything (the default)")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return 2
-	}
-	if len(pos) != 1 {
-		fmt.Fprint(stderr, "glbctl dnssec keygen: want exactly one ZONE\n")
-		return 2
-	}
-	zone, ok := zoneArg(pos[0])
+	zone, ok := oneZone(fs, args, "keygen", stderr)
 	if !ok {
-		fmt.Fprintf(stderr, "glbctl dnssec keygen: %q is not a valid zone name (labels of letters, digits, '-' or '_')\n", pos[0])
 		return 2
 	}
 	alg, err := dnssec.ParseAlgorithm(*algS)
@@ -103,17 +94,8 @@ func dsCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("dnssec ds", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", ".", "`folder` of the zone's key files")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return 2
-	}
-	if len(pos) != 1 {
-		fmt.Fprint(stderr, "glbctl dnssec ds: want exactly one ZONE\n")
-		return 2
-	}
-	zone, ok := zoneArg(pos[0])
+	zone, ok := oneZone(fs, args, "ds", stderr)
 	if !ok {
-		fmt.Fprintf(stderr, "glbctl dnssec ds: %q is not a valid zone name (labels of letters, digits, '-' or '_')\n", pos[0])
 		return 2
 	}
 	keys, err := dnssec.ReadDir(*dir, zone)
@@ -146,4 +128,23 @@ func dsCmd(args []string, stdout, stderr io.Writer) int {
 func zoneArg(s string) (string, bool) {
 	z := dns.CanonicalName(s)
 	return z, s != "" && api.ValidHost(z)
+}
+
+// oneZone parses the flags of a dnssec subcommand and its one ZONE argument; false (the
+// reason told on stderr) when they are wrong: exit 2.
+func oneZone(fs *flag.FlagSet, args []string, cmd string, stderr io.Writer) (string, bool) {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return "", false
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "glbctl dnssec %s: want exactly one ZONE\n", cmd)
+		return "", false
+	}
+	zone, ok := zoneArg(pos[0])
+	if !ok {
+		fmt.Fprintf(stderr, "glbctl dnssec %s: %q is not a valid zone name (labels of letters, digits, '-' or '_')\n", cmd, pos[0])
+		return "", false
+	}
+	return zone, true
 }
