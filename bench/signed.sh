@@ -2,7 +2,7 @@
 # bench/signed.sh: answers per server CPU-second for a signed zone, with DO=1 (signed
 # answers, from the signature cache once warm) against DO=0 (unsigned, the fast path), in
 # short runs taking turns (ABBA) so that the machine's drift hits both alike. glbdns is
-# pinned to CPU 1 and dnsperf to CPU 0; the zone has a static name, a weighted service
+# pinned to CPU 1 and dnsperf to CPU 0; the zone (bench/signed.hcl) has a static name, a weighted service
 # over two members, a wildcard and a name that does not exist, queried in equal parts.
 # Prints each run and the ratio DO=1/DO=0 of answers per CPU-second (geometric mean).
 #
@@ -18,38 +18,7 @@ trap '[ -z "$PID" ] || kill "$PID"; rm -rf "$WORK"' EXIT
 (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$WORK/" ./cmd/glbdns ./cmd/glbctl)
 mkdir "$WORK/keys"
 "$WORK/glbctl" dnssec keygen glb.test -dir "$WORK/keys" -algorithm "${ALGORITHM:-ECDSAP256SHA256}" >/dev/null
-cat >"$WORK/glb.hcl" <<'POLICY'
-zone "glb.test" {
-  nameservers = ["ns1.glb.test"]
-  dnssec {
-    keys = "keys"
-  }
-  record "ns1" {
-    type   = "A"
-    values = ["192.0.2.53"]
-  }
-  record "static" {
-    type   = "A"
-    values = ["192.0.2.10"]
-  }
-  record "*.wild" {
-    type   = "A"
-    values = ["192.0.2.77"]
-  }
-}
-pool "p" {
-  member "a" {
-    address = "192.0.2.1"
-  }
-  member "b" {
-    address = "192.0.2.2"
-  }
-}
-service "web.glb.test" {
-  policy = "weighted"
-  pools  = ["p"]
-}
-POLICY
+cp "$ROOT/bench/signed.hcl" "$WORK/glb.hcl"
 printf 'static.glb.test A\nweb.glb.test A\nx.wild.glb.test A\nnope.glb.test A\n' >"$WORK/queries.txt"
 taskset -c 1 "$WORK/glbdns" -policy "$WORK/glb.hcl" -listen "127.0.0.1:$PORT" -rrl-rate 0 -log-level warn -no-watch 2>"$WORK/log" &
 PID=$!

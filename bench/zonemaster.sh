@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/zonemaster.sh: Zonemaster (Debian's zonemaster-cli) on a signed glbdns zone,
 # undelegated, with the DS from the zone's key as the parent would hold it. glbdns serves
-# glb.test on 127.0.0.2:53 and 127.0.0.3:53 (port 53: run as root), with a combined
+# glb.test (bench/signed.hcl) on 127.0.0.2:53 and 127.0.0.3:53 (port 53: run as root), with a combined
 # signing key made for the run, a static name and a weighted service. Loopback addresses
 # give the ADDRESS module's two errors and PTR warnings; every other module's messages are
 # what the check is for. Prints Zonemaster's report at INFO level, by module.
@@ -17,45 +17,7 @@ trap '[ -z "$PID" ] || kill "$PID"; rm -rf "$WORK"' EXIT
 mkdir "$WORK/keys"
 "$WORK/glbctl" dnssec keygen glb.test -dir "$WORK/keys" >/dev/null
 read -r _ _ _ tag alg dt dg < <("$WORK/glbctl" dnssec ds glb.test -dir "$WORK/keys")
-cat >"$WORK/glb.hcl" <<'POLICY'
-zone "glb.test" {
-  nameservers = ["ns1.glb.test", "ns2.glb.test"]
-  dnssec {
-    keys = "keys"
-  }
-  soa {
-    rname   = "hostmaster.glb.test."
-    refresh = 14400
-    retry   = 3600
-    expire  = 1209600
-    minimum = 300
-  }
-  record "ns1" {
-    type   = "A"
-    values = ["127.0.0.2"]
-  }
-  record "ns2" {
-    type   = "A"
-    values = ["127.0.0.3"]
-  }
-  record "static" {
-    type   = "A"
-    values = ["192.0.2.10"]
-  }
-}
-pool "p" {
-  member "a" {
-    address = "192.0.2.1"
-  }
-  member "b" {
-    address = "192.0.2.2"
-  }
-}
-service "web.glb.test" {
-  policy = "weighted"
-  pools  = ["p"]
-}
-POLICY
+cp "$ROOT/bench/signed.hcl" "$WORK/glb.hcl"
 "$WORK/glbdns" -policy "$WORK/glb.hcl" -listen 127.0.0.2:53 -listen 127.0.0.3:53 -rrl-exempt 127.0.0.0/8 2>"$WORK/log" &
 PID=$!
 for _ in $(seq 50); do dig +short +time=1 @127.0.0.2 glb.test SOA >/dev/null 2>&1 && break; sleep 0.1; done
