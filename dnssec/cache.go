@@ -1,10 +1,10 @@
 package dnssec
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"slices"
-	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,29 +72,84 @@ func (c *Cache) Sign(s *Signer, rrset []dns.RR, now time.Time) ([]dns.RR, error)
 }
 
 // cacheKey hashes what an RRset's signatures depend on: the signer (its keys and times),
-// the window, and the RRset in canonical form (owner in lower case, records sorted).
+// the window, and the RRset in canonical form: the owner in lower case, the type, class
+// and TTL, and the records' data sorted.
 func cacheKey(s *Signer, rrset []dns.RR, now time.Time) [sha256.Size]byte {
-	h := sha256.New()
+	kb := keyPool.Get().(*keyBuf)
+	defer keyPool.Put(kb)
 	inc, exp := s.Times(now)
-	var b [16]byte
-	binary.BigEndian.PutUint32(b[0:], inc)
-	binary.BigEndian.PutUint32(b[4:], exp)
-	binary.BigEndian.PutUint64(b[8:], s.id)
-	h.Write(b[:])
-	recs := make([]string, len(rrset))
-	for i, rr := range rrset {
-		// The presentation form: the header (owner, TTL, class, type) in lower case, the
-		// canonical form of the owner; the data as it is, for its case may matter (TXT).
-		// Names in the data that differ in case only are cached apart, each correct.
-		hdr, full := rr.Header().String(), rr.String()
-		recs[i] = strings.ToLower(hdr) + full[len(hdr):]
+	h0 := rrset[0].Header()
+	b := kb.b[:0]
+	b = binary.BigEndian.AppendUint32(b, inc)
+	b = binary.BigEndian.AppendUint32(b, exp)
+	b = binary.BigEndian.AppendUint64(b, s.id)
+	b = binary.BigEndian.AppendUint16(b, h0.Rrtype)
+	b = binary.BigEndian.AppendUint16(b, h0.Class)
+	b = binary.BigEndian.AppendUint32(b, h0.Ttl)
+	for i := 0; i < len(h0.Name); i++ {
+		c := h0.Name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
 	}
-	slices.Sort(recs)
-	for _, r := range recs {
-		h.Write([]byte(r))
-		h.Write([]byte{0})
+	b = append(b, 0)
+	kb.ends = kb.ends[:0]
+	start := len(b)
+	for _, rr := range rrset {
+		b = appendData(b, rr)
+		kb.ends = append(kb.ends, len(b))
 	}
+	// The records' data in order: sorted by content, so that the order the answer lists
+	// them in does not matter. A few records: an insertion sort of their spans.
+	kb.spans = kb.spans[:0]
+	from := start
+	for _, end := range kb.ends {
+		kb.spans = append(kb.spans, [2]int{from, end})
+		from = end
+	}
+	spans := kb.spans
+	for i := 1; i < len(spans); i++ {
+		for j := i; j > 0 && bytes.Compare(b[spans[j][0]:spans[j][1]], b[spans[j-1][0]:spans[j-1][1]]) < 0; j-- {
+			spans[j], spans[j-1] = spans[j-1], spans[j]
+		}
+	}
+	h := sha256.New()
+	h.Write(b[:start])
+	for _, sp := range spans {
+		var n [2]byte
+		binary.BigEndian.PutUint16(n[:], uint16(sp[1]-sp[0]))
+		h.Write(n[:])
+		h.Write(b[sp[0]:sp[1]])
+	}
+	kb.b = b
 	var out [sha256.Size]byte
 	h.Sum(out[:0])
 	return out
 }
+
+// appendData appends what tells rr's data apart: the address of an A or AAAA, the target
+// of a CNAME (the answers of services), else the presentation form of the data (its
+// case kept: it may matter, as in a TXT; names in it that differ in case only are cached
+// apart, each correct).
+func appendData(b []byte, rr dns.RR) []byte {
+	switch r := rr.(type) {
+	case *dns.A:
+		return append(b, r.A.To4()...)
+	case *dns.AAAA:
+		return append(b, r.AAAA.To16()...)
+	case *dns.CNAME:
+		return append(b, r.Target...)
+	}
+	hdr, full := rr.Header().String(), rr.String()
+	return append(b, full[len(hdr):]...)
+}
+
+// keyBuf is cacheKey's scratch, pooled.
+type keyBuf struct {
+	b     []byte
+	ends  []int
+	spans [][2]int
+}
+
+var keyPool = sync.Pool{New: func() any { return &keyBuf{b: make([]byte, 0, 256)} }}
