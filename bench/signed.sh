@@ -8,6 +8,8 @@
 #
 #   ./bench/signed.sh                       # 10 pairs of 4 s
 #   PAIRS=20 DURATION=3 ./bench/signed.sh
+#   NAMES=web.glb.test ./bench/signed.sh    # the weighted service alone (one answer)
+#   ALGORITHM=ED25519 ./bench/signed.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PAIRS="${PAIRS:-10}"; DURATION="${DURATION:-4}"; PORT="${PORT:-5396}"
@@ -19,7 +21,7 @@ trap '[ -z "$PID" ] || kill "$PID"; rm -rf "$WORK"' EXIT
 mkdir "$WORK/keys"
 "$WORK/glbctl" dnssec keygen glb.test -dir "$WORK/keys" -algorithm "${ALGORITHM:-ECDSAP256SHA256}" >/dev/null
 cp "$ROOT/bench/signed.hcl" "$WORK/glb.hcl"
-printf 'static.glb.test A\nweb.glb.test A\nx.wild.glb.test A\nnope.glb.test A\n' >"$WORK/queries.txt"
+for n in ${NAMES:-static.glb.test web.glb.test x.wild.glb.test nope.glb.test}; do echo "$n A"; done >"$WORK/queries.txt"
 taskset -c 1 "$WORK/glbdns" -policy "$WORK/glb.hcl" -listen "127.0.0.1:$PORT" -rrl-rate 0 -log-level warn -no-watch 2>"$WORK/log" &
 PID=$!
 for _ in $(seq 50); do dig +short +time=1 -p "$PORT" @127.0.0.1 static.glb.test A >/dev/null 2>&1 && break; sleep 0.1; done

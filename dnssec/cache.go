@@ -129,7 +129,8 @@ func cacheKey(s *Signer, rrset []dns.RR, now time.Time) [sha256.Size]byte {
 }
 
 // appendData appends what tells rr's data apart: the address of an A or AAAA, the target
-// of a CNAME (the answers of services), else the presentation form of the data (its
+// of a CNAME (the answers of services), the fields of an NSEC or SOA (negative answers),
+// else the presentation form of the data (its
 // case kept: it may matter, as in a TXT; names in it that differ in case only are cached
 // apart, each correct).
 func appendData(b []byte, rr dns.RR) []byte {
@@ -140,6 +141,18 @@ func appendData(b []byte, rr dns.RR) []byte {
 		return append(b, r.AAAA.To16()...)
 	case *dns.CNAME:
 		return append(b, r.Target...)
+	case *dns.NSEC: // a denial, made for each negative answer
+		b = append(append(b, r.NextDomain...), 0)
+		for _, t := range r.TypeBitMap {
+			b = binary.BigEndian.AppendUint16(b, t)
+		}
+		return b
+	case *dns.SOA: // every negative answer's
+		b = append(append(append(b, r.Ns...), 0), r.Mbox...)
+		for _, v := range [...]uint32{r.Serial, r.Refresh, r.Retry, r.Expire, r.Minttl} {
+			b = binary.BigEndian.AppendUint32(b, v)
+		}
+		return b
 	}
 	hdr, full := rr.Header().String(), rr.String()
 	return append(b, full[len(hdr):]...)
