@@ -201,8 +201,9 @@ type Server struct {
 	state atomic.Pointer[state]
 
 	// sigs caches the signatures of signed zones' answers (nil: Config.SignatureCache
-	// is negative).
-	sigs *dnssec.Cache
+	// is negative); presignKick (capacity 1) wakes presignLoop for a new snapshot.
+	sigs        *dnssec.Cache
+	presignKick chan struct{}
 
 	// mu serialises the changes of state (not queries), and guards what the next state
 	// is built from: the health source and the GeoIP database.
@@ -251,6 +252,7 @@ func New(cfg Config) *Server {
 	s.SetCookieSecrets(cfg.CookieSecrets)
 	if cfg.SignatureCache >= 0 {
 		s.sigs = dnssec.NewCache(cfg.SignatureCache)
+		s.presignKick = make(chan struct{}, 1)
 	}
 	return s
 }
@@ -347,6 +349,12 @@ func (s *Server) swapLocked(snap *policy.Snapshot) {
 		}
 	}
 	s.state.Store(next)
+	if s.presignKick != nil && len(snap.Signers) > 0 && (old == nil || old.snap != snap) {
+		select {
+		case s.presignKick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Current returns the serving snapshot and the health view built for it (nil, nil before
@@ -441,6 +449,9 @@ func (s *Server) Start(ctx context.Context) error {
 
 	for _, loop := range loops {
 		s.goLoop("udp", loop)
+	}
+	if s.presignKick != nil {
+		s.goLoop("presign", func() { s.presignLoop(ctx) })
 	}
 	for i, t := range tcp {
 		s.goLoop("tcp", func() { s.serveTCP(t) })

@@ -1,6 +1,8 @@
 package dnsserver
 
 import (
+	"context"
+	"net"
 	"strings"
 	"time"
 
@@ -177,4 +179,93 @@ func without(types []uint16, t uint16) []uint16 {
 		}
 	}
 	return out
+}
+
+// presignEvery is how often the presigner signs the single answers again: within each
+// signature window (an hour), for that window and the next, so that the hour's turn never
+// finds them unsigned.
+const presignEvery = 30 * time.Minute
+
+// presignDelay lets a burst of snapshots (API writes) be signed for once.
+const presignDelay = time.Second
+
+// presignLoop signs ahead, into the signature cache, the one-record answers of every
+// service of a signed zone that answers one member (answers = 1, the default): each
+// member's A, AAAA or CNAME at the service's name, for the current window and the next.
+// A single-answer service then never signs at query time; answers of several members
+// are signed on demand. It runs for the server's life, when a snapshot with signed zones
+// is installed and every presignEvery.
+func (s *Server) presignLoop(ctx context.Context) {
+	t := time.NewTicker(presignEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.done: // Shutdown
+			return
+		case <-s.presignKick:
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.done:
+				return
+			case <-time.After(presignDelay):
+			}
+		case <-t.C:
+		}
+		if st := s.state.Load(); st != nil && st.snap != nil && len(st.snap.Signers) > 0 {
+			s.presign(ctx, st.snap, time.Now())
+		}
+	}
+}
+
+// presign is one pass of presignLoop over snap.
+func (s *Server) presign(ctx context.Context, snap *policy.Snapshot, now time.Time) {
+	for _, svc := range snap.Services {
+		if ctx.Err() != nil || s.isClosed() {
+			return
+		}
+		if svc.Answers != 1 {
+			continue
+		}
+		sg := signerOf(snap, svc.Name, dns.TypeA)
+		if sg == nil {
+			continue
+		}
+		for _, p := range svc.Pools {
+			for _, m := range p.Members {
+				rr := memberRR(svc, m)
+				if rr == nil {
+					continue
+				}
+				for _, at := range []time.Time{now, now.Add(time.Hour)} {
+					if _, err := s.sigs.Sign(sg, []dns.RR{rr}, at); err != nil {
+						s.log.Error("presigning failed", "name", svc.Name, "err", err)
+						return
+					}
+				}
+			}
+		}
+	}
+}
+
+// memberRR is the record answering member m of svc alone, as the general path makes it
+// (answer.go): nil for a member of no kind it answers.
+func memberRR(svc *policy.Service, m *policy.Member) dns.RR {
+	hdr := dns.RR_Header{Name: svc.Name, Class: dns.ClassINET, Ttl: svc.TTL}
+	switch a := m.Addr.Unmap(); {
+	case m.Host != "":
+		hdr.Rrtype = dns.TypeCNAME
+		return &dns.CNAME{Hdr: hdr, Target: m.Host}
+	case a.Is4():
+		hdr.Rrtype = dns.TypeA
+		b := a.As4()
+		return &dns.A{Hdr: hdr, A: net.IP(b[:])}
+	case a.Is6():
+		hdr.Rrtype = dns.TypeAAAA
+		b := a.As16()
+		return &dns.AAAA{Hdr: hdr, AAAA: net.IP(b[:])}
+	}
+	return nil
 }

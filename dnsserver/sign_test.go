@@ -305,3 +305,34 @@ func benchSigned(b *testing.B, name string, cache int) {
 		})
 	}
 }
+
+// TestPresign: the one-record answers of a single-answer service are signed ahead, for
+// this hour and the next, so that answering them signs nothing.
+func TestPresign(t *testing.T) {
+	s, keys := startSigned(t)
+	c := s.SignatureCache()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Len() < 4 { // web.sig.test's two members, two windows
+		if time.Now().After(deadline) {
+			t.Fatalf("%d RRsets presigned after 10 s, want 4", c.Len())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	misses := c.Misses.Load()
+	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		r := exchange(t, s, "udp", doQuery("Web.Sig.Test.", qt))
+		if got := verifyAll(t, r.Answer, keys); len(got) != 1 {
+			t.Fatalf("%s: signed %v", dns.TypeToString[qt], got)
+		}
+	}
+	if got := c.Misses.Load() - misses; got != 0 {
+		t.Fatalf("answering the presigned service signed %d RRsets, want 0", got)
+	}
+	// The next window's signatures are there too: an answer an hour on is a hit.
+	sg := s.state.Load().snap.Signers["sig.test."]
+	before := c.Hits.Load()
+	rr := memberRR(s.state.Load().snap.Services[0], s.state.Load().snap.Services[0].Pools[0].Members[0])
+	if _, err := c.Sign(sg, []dns.RR{rr}, time.Now().Add(time.Hour)); err != nil || c.Hits.Load() != before+1 {
+		t.Fatalf("the next hour's signature was not presigned (%v)", err)
+	}
+}
