@@ -1,6 +1,7 @@
 package dnssec
 
 import (
+	"encoding/binary"
 	"sync"
 	"testing"
 	"time"
@@ -88,5 +89,50 @@ func TestCacheSignsOnce(t *testing.T) {
 	// ECDSA signatures are randomized: one signature shared means one signing.
 	if len(distinct) != 1 {
 		t.Fatalf("%d distinct signatures for one RRset: it was signed more than once", len(distinct))
+	}
+}
+
+// TestCacheWire: the wire form of an entry, after a pointer to the question, unpacks to
+// its RRSIGs, and a KeyBuilder given the parts of an RRset makes the key Sign uses.
+func TestCacheWire(t *testing.T) {
+	ksk, _ := Generate("example.test", 13, FlagKSK)
+	zsk, _ := Generate("example.test", 15, FlagZSK)
+	s, _ := NewSigner("example.test", []*Key{ksk, zsk}, Config{}) // two algorithms: two RRSIGs
+	c := NewCache(0)
+	now := time.Now()
+	rrset := []dns.RR{mustRR(t, "web.example.test. 30 IN A 192.0.2.2"), mustRR(t, "web.example.test. 30 IN A 192.0.2.1")}
+	sigs, err := c.Sign(s, rrset, now)
+	if err != nil || len(sigs) != 2 {
+		t.Fatalf("%v %v", sigs, err)
+	}
+	kb := GetKeyBuilder()
+	kb.Begin(s, now, "WEB.example.test.", dns.TypeA, dns.ClassINET, 30)
+	kb.Add([]byte{192, 0, 2, 1})
+	kb.Add([]byte{192, 0, 2, 2})
+	key := kb.Sum()
+	PutKeyBuilder(kb)
+	hits := c.Hits.Load()
+	wire, n, err := c.Wire(s, key, func() []dns.RR { t.Fatal("signed again"); return nil }, now)
+	if err != nil || n != 2 || c.Hits.Load() != hits+1 {
+		t.Fatalf("Wire: %d sigs, %v, hits %d", n, err, c.Hits.Load()-hits)
+	}
+	q := new(dns.Msg)
+	q.SetQuestion("web.example.test.", dns.TypeA)
+	msg, _ := q.Pack()
+	binary.BigEndian.PutUint16(msg[6:], 2) // ANCOUNT
+	for i := 0; i < n; i++ {
+		msg = append(msg, 0xC0, 0x0C)
+		// each RRSIG: 10 bytes of TYPE, CLASS, TTL, RDLENGTH, then RDLENGTH bytes
+		l := int(binary.BigEndian.Uint16(wire[8:10]))
+		msg, wire = append(msg, wire[:10+l]...), wire[10+l:]
+	}
+	var m dns.Msg
+	if err := m.Unpack(msg); err != nil {
+		t.Fatal(err)
+	}
+	for i, rr := range m.Answer {
+		if rr.String() != sigs[i].String() {
+			t.Fatalf("unpacked %v\nwant %v", rr, sigs[i])
+		}
 	}
 }

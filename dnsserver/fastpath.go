@@ -164,6 +164,9 @@ type fastReply struct {
 	ar     int  // records in additional, the OPT left out
 	scope  int  // the ECS scope the answer depended on
 	tc     bool // truncated: finishFast sends the header and question only, TC=1
+	// reserve is room kept for the answer's signatures (sign.go) when the size is
+	// bounded before a selection.
+	reserve int
 }
 
 // fastPath answers q, parsed from req, when it is the common query; ok = false leaves it
@@ -178,7 +181,11 @@ func (s *Server) fastPath(st *state, q *query, fs *fastScratch, req []byte, src 
 	// stored beyond this call.
 	lname := unsafe.String(&fs.name.lower[0], fs.name.n)
 	z := st.snap.Zones.FindCanonical(lname)
-	if z == nil || signedZone(st, z, q) {
+	if z == nil {
+		return nil, false
+	}
+	sg, decline := s.fastSigner(st, z, q)
+	if decline {
 		return nil, false
 	}
 	var res zones.Result
@@ -188,6 +195,13 @@ func (s *Server) fastPath(st *state, q *query, fs *fastScratch, req []byte, src 
 	fs.comp.question = unsafe.String(&fs.name.asked[0], fs.name.n)
 	zpos := st.zonePos(z)
 	neg := false
+	ans := len(r.msg) // where the answer's records start
+	if sg != nil && !fastSignable(st, &res, q) {
+		return nil, false // a signed negative answer, a referral...: the general path signs it
+	}
+	if sg != nil {
+		r.reserve = sigRoom(sg)
+	}
 	switch res.Kind {
 	case zones.Answer:
 		if res.Wildcard || len(res.Extra) != 0 || len(res.Answer) == 0 {
@@ -222,8 +236,16 @@ func (s *Server) fastPath(st *state, q *query, fs *fastScratch, req []byte, src 
 		// CNAME chains and referrals: the general path.
 		return nil, false
 	}
+	if neg && sg != nil {
+		// A service with no member to answer, found after selection (rare: the family
+		// was checked before): the general path makes the signed denial.
+		return nil, false
+	}
 	if neg && !fastNegative(st, fs, z, zpos, lname, &r) {
 		return nil, false
+	}
+	if sg != nil && r.an > 0 && r.rcode == dns.RcodeSuccess && !r.tc {
+		s.appendSigs(sg, q, lname, ans, &r)
 	}
 	finishFast(&r, q)
 	if len(r.msg) > replyLimit(q, tcp) {
@@ -285,7 +307,7 @@ func (s *Server) fastService(st *state, q *query, fs *fastScratch, ref zones.Ser
 	address := q.qtype == dns.TypeA || q.qtype == dns.TypeAAAA
 	// Selection has side effects (the round-robin cursor): the size is bounded first, so
 	// that the fast path never selects and then gives up.
-	if address && len(r.msg)+svc.MaxAnswers()*len(memberWire{}.rr)+optLen(q, dns.RcodeSuccess) > replyLimit(q, tcp) {
+	if address && len(r.msg)+svc.MaxAnswers()*len(memberWire{}.rr)+r.reserve+optLen(q, dns.RcodeSuccess) > replyLimit(q, tcp) {
 		return false
 	}
 	var client policy.Client

@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"context"
+	"encoding/binary"
 	"net"
 	"strings"
 	"time"
@@ -14,9 +15,11 @@ import (
 )
 
 // Online signing (RFC 4035 Section 3.1), for a query with DO=1 whose answer comes from a
-// zone with a dnssec block (policy.Snapshot.Signers). The general path answers such
-// queries (the fast path declines them, as it declines a signed apex's DNSKEY, CDS and
-// CDNSKEY, which are not zone data); DO=0 queries are answered as before, unsigned.
+// zone with a dnssec block (policy.Snapshot.Signers). DO=0 queries are answered as before,
+// unsigned. The fast path signs static A and AAAA answers and address services, appending
+// the RRSIGs' wire form from the signature cache (appendSigs); everything else, and the
+// apex's DNSKEY, CDS and CDNSKEY (which are not zone data), the general path answers
+// (sign).
 //
 // - Every RRset of the answer and authority sections owned by a signed zone gets its
 //   RRSIGs, the zone's keys' (dnssec.Signer: the KSK for the key RRsets, the ZSK for
@@ -64,15 +67,6 @@ func apexKeys(snap *policy.Snapshot, z *zones.Zone, name string, qtype uint16) [
 
 // SignatureCache is the server's cache of signatures (nil: none).
 func (s *Server) SignatureCache() *dnssec.Cache { return s.sigs }
-
-// signedZone reports whether the fast path must leave q to the general path because its
-// zone is signed: a DO=1 query (its reply is signed), or one for the apex's keys.
-func signedZone(st *state, z *zones.Zone, q *query) bool {
-	if len(st.snap.Signers) == 0 || st.snap.Signers[z.Origin()] == nil {
-		return false
-	}
-	return q.do || q.qtype == dns.TypeDNSKEY || q.qtype == dns.TypeCDS || q.qtype == dns.TypeCDNSKEY
-}
 
 // sign makes the reply resolve put in sc.resp a signed one, and returns its rcode (an
 // NXDOMAIN of a signed zone becomes NOERROR: compact denial).
@@ -268,4 +262,130 @@ func memberRR(svc *policy.Service, m *policy.Member) dns.RR {
 		return &dns.AAAA{Hdr: hdr, AAAA: net.IP(b[:])}
 	}
 	return nil
+}
+
+// fastSigner is the Signer of z for the fast path's answer to q: nil for a zone that is
+// not signed, or a DO=0 query (unsigned, as before). decline leaves q to the general path:
+// the apex's key RRsets, and signed answers without a signature cache.
+func (s *Server) fastSigner(st *state, z *zones.Zone, q *query) (sg *dnssec.Signer, decline bool) {
+	if len(st.snap.Signers) == 0 {
+		return nil, false
+	}
+	sg = st.snap.Signers[z.Origin()]
+	switch {
+	case sg == nil:
+		return nil, false
+	case q.qtype == dns.TypeDNSKEY || q.qtype == dns.TypeCDS || q.qtype == dns.TypeCDNSKEY:
+		return nil, true
+	case !q.do:
+		return nil, false
+	case s.sigs == nil:
+		return nil, true
+	}
+	return sg, false
+}
+
+// fastSignable reports whether the fast path signs the answer of res: a static A or AAAA
+// RRset, or an address service with members of the family asked (so that its selection,
+// which cannot be undone, gives records to sign). Negative answers and everything else
+// are signed by the general path.
+func fastSignable(st *state, res *zones.Result, q *query) bool {
+	switch res.Kind {
+	case zones.Answer:
+		return !res.Wildcard && (q.qtype == dns.TypeA || q.qtype == dns.TypeAAAA)
+	case zones.Service:
+		i := int(res.Service)
+		return (q.qtype == dns.TypeA || q.qtype == dns.TypeAAAA) && !res.Wildcard &&
+			i >= 0 && i < len(st.snap.Services) && st.snap.Services[i] != nil && st.snap.Services[i].HasFamily(q.qtype)
+	}
+	return false
+}
+
+// sigRoom bounds the bytes of an answer's RRSIGs by sg: per key, the owner pointer, the
+// fixed fields, the signer's name and a signature of at most 64 bytes (both algorithms').
+func sigRoom(sg *dnssec.Signer) int {
+	return len(sg.Keys()) * (2 + 10 + 18 + len(sg.Zone()) + 1 + 64)
+}
+
+// appendSigs appends to the fast path's reply the RRSIGs of its answer, the records from
+// r.msg[from:] (one RRset: the question's name and type): from the signature cache, with
+// no allocation, or signed now and cached. The owner is written as a pointer to the
+// question, which the answer's owner is.
+func (s *Server) appendSigs(sg *dnssec.Signer, q *query, lname string, from int, r *fastReply) {
+	now := time.Now()
+	kb := dnssec.GetKeyBuilder()
+	defer dnssec.PutKeyBuilder(kb)
+	var ttl uint32
+	first := true
+	for off := from; off < len(r.msg); {
+		data, t, next, ok := rdataAt(r.msg, off)
+		if !ok {
+			return // not reached: the fast path wrote these records
+		}
+		if first {
+			kb.Begin(sg, now, lname, q.qtype, dns.ClassINET, t)
+			ttl, first = t, false
+		}
+		kb.Add(data)
+		off = next
+	}
+	if first {
+		return
+	}
+	wire, n, err := s.sigs.Wire(sg, kb.Sum(), func() []dns.RR { return rrsetAt(r.msg, from, lname, q.qtype, ttl) }, now)
+	if err != nil {
+		s.log.Error("signing failed", "name", lname, "type", dns.TypeToString[q.qtype], "err", err)
+		return
+	}
+	for i := 0; i < n; i++ {
+		l := 10 + int(binary.BigEndian.Uint16(wire[8:10]))
+		r.msg = append(append(r.msg, 0xC0, 0x0C), wire[:l]...)
+		wire = wire[l:]
+	}
+	r.an += n
+}
+
+// rdataAt reads the record at msg[off:] that the fast path wrote (its owner a pointer or
+// labels): its data, TTL and the offset after it.
+func rdataAt(msg []byte, off int) (data []byte, ttl uint32, next int, ok bool) {
+	for off < len(msg) { // the owner
+		c := msg[off]
+		if c&0xC0 == 0xC0 {
+			off += 2
+			break
+		}
+		off += 1 + int(c)
+		if c == 0 {
+			break
+		}
+	}
+	if off+10 > len(msg) {
+		return nil, 0, 0, false
+	}
+	ttl = binary.BigEndian.Uint32(msg[off+4:])
+	l := int(binary.BigEndian.Uint16(msg[off+8:]))
+	if off+10+l > len(msg) {
+		return nil, 0, 0, false
+	}
+	return msg[off+10 : off+10+l], ttl, off + 10 + l, true
+}
+
+// rrsetAt is the answer of msg[from:] as records to sign (a cache miss: it allocates).
+func rrsetAt(msg []byte, from int, owner string, qtype uint16, ttl uint32) []dns.RR {
+	var rrs []dns.RR
+	for off := from; off < len(msg); {
+		data, _, next, ok := rdataAt(msg, off)
+		if !ok {
+			break
+		}
+		hdr := dns.RR_Header{Name: owner, Rrtype: qtype, Class: dns.ClassINET, Ttl: ttl}
+		ip := net.IP(append([]byte(nil), data...))
+		if qtype == dns.TypeA {
+			rrs = append(rrs, &dns.A{Hdr: hdr, A: ip})
+		} else {
+			rrs = append(rrs, &dns.AAAA{Hdr: hdr, AAAA: ip})
+		}
+		off = next
+	}
+	return rrs
 }

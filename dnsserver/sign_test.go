@@ -295,6 +295,23 @@ func BenchmarkSignedWeighted(b *testing.B) { benchSigned(b, "web.sig.test.", 0) 
 
 func BenchmarkSignedStaticCold(b *testing.B) { benchSigned(b, "static.sig.test.", -1) }
 
+// BenchmarkFastPathSignedStatic and BenchmarkFastPathSignedWeighted are DO=1 answers of
+// a signed zone on the fast path, their RRSIGs appended from a warm signature cache.
+func BenchmarkFastPathSignedStatic(b *testing.B) { benchFastSigned(b, "static.sig.test.") }
+
+func BenchmarkFastPathSignedWeighted(b *testing.B) { benchFastSigned(b, "web.sig.test.") }
+
+func benchFastSigned(b *testing.B, name string) {
+	for _, alg := range []uint8{13, 15} {
+		b.Run(dnssec.Algorithms[alg], func(b *testing.B) {
+			snap, _ := signedPolicy(b, alg)
+			s := New(Config{Logger: testLogger()})
+			s.SetSnapshot(snap)
+			benchFastOn(b, s, doQuery(name, dns.TypeA), "198.51.100.7:5353", dns.RcodeSuccess)
+		})
+	}
+}
+
 func benchSigned(b *testing.B, name string, cache int) {
 	for _, alg := range []uint8{13, 15} {
 		b.Run(dnssec.Algorithms[alg], func(b *testing.B) {

@@ -325,3 +325,10 @@ func (s *Service) MaxAnswers() int {
 	}
 	return n
 }
+
+// HasFamily reports whether the service has members that answer qtype (A: IPv4 members,
+// AAAA: IPv6 ones): without, its answer is NODATA whatever their health.
+func (s *Service) HasFamily(qtype uint16) bool {
+	fam, ok := s.family(qtype)
+	return ok && s.hasFam[fam]
+}
