@@ -77,7 +77,7 @@
 // ignored and not echoed (Section 6.1.2). The reply to an EDNS query carries an OPT
 // advertising 1232 bytes (the DNS Flag Day 2020 size: an IPv6 minimum MTU minus headers,
 // so that nothing is fragmented), with the DO bit copied from the query (RFC 3225 Section
-// 3; we do not sign, so DO changes nothing else). Both paths write it with one function
+// 3; in a signed zone DO also asks for the signatures, sign.go). Both paths write it with one function
 // (reply.go, appendOPT), after the rest of the reply: the general path has miekg/dns pack
 // the message without it, appends it and counts it in ARCOUNT, and keeps the whole within
 // the size limit below.

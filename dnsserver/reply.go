@@ -51,8 +51,8 @@ func optLen(q *query, rcode int) int {
 // in ARCOUNT; a query without EDNS gets none. RFC 6891 Section 6.1.1: a reply to an EDNS
 // query carries one, with our payload size, version 0 and the upper 8 bits of an
 // extended rcode (BADVERS, Section 6.1.3); the DO bit is copied from the query (RFC 3225
-// Section 3: "the DO bit of the query MUST be copied in the response"; we do not sign, so
-// it changes nothing else); the ECS option is echoed with FAMILY, SOURCE PREFIX-LENGTH and
+// Section 3: "the DO bit of the query MUST be copied in the response"; in a signed zone it
+// also asks for the signatures, sign.go); the ECS option is echoed with FAMILY, SOURCE PREFIX-LENGTH and
 // ADDRESS as sent and the SCOPE the answer depended on (RFC 7871 Section 7.2.1), 0 for a
 // /0 query. Other options are not echoed (RFC 6891 Section 6.1.2). The bytes are those
 // miekg/dns packs for the same OPT.
