@@ -371,7 +371,10 @@ func rdataAt(msg []byte, off int) (data []byte, ttl uint32, next int, ok bool) {
 }
 
 // rrsetAt is the answer of msg[from:] as records to sign (a cache miss: it allocates).
+// The owner is copied: the fast path's names alias its scratch, and the records and their
+// signatures outlive it in the cache.
 func rrsetAt(msg []byte, from int, owner string, qtype uint16, ttl uint32) []dns.RR {
+	owner = strings.Clone(owner)
 	var rrs []dns.RR
 	for off := from; off < len(msg); {
 		data, _, next, ok := rdataAt(msg, off)

@@ -81,6 +81,19 @@ service "web.sig.test" {
   policy = "weighted"
   pools  = ["p"]
 }
+pool "q" {
+  member "c" {
+    address = "192.0.2.3"
+  }
+  member "d" {
+    address = "192.0.2.4"
+  }
+}
+service "two.sig.test" {
+  policy  = "round_robin"
+  pools   = ["q"]
+  answers = 2
+}
 `
 	path := filepath.Join(dir, "p.hcl")
 	if err := os.WriteFile(path, []byte(hcl), 0o644); err != nil {
@@ -164,6 +177,8 @@ func TestSignedAnswers(t *testing.T) {
 		{"sig.test.", dns.TypeDNSKEY, []string{"sig.test. DNSKEY"}},
 		{"sig.test.", dns.TypeCDS, []string{"sig.test. CDS"}},
 		{"Any.Wild.sig.test.", dns.TypeA, []string{"any.wild.sig.test. A"}},
+		{"two.sig.test.", dns.TypeA, []string{"two.sig.test. A"}},
+		{"two.sig.test.", dns.TypeA, []string{"two.sig.test. A"}}, // the other order
 	} {
 		r := exchange(t, s, "udp", doQuery(tc.name, tc.qtype))
 		if r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) == 0 {
@@ -300,6 +315,10 @@ func BenchmarkSignedStaticCold(b *testing.B) { benchSigned(b, "static.sig.test."
 func BenchmarkFastPathSignedStatic(b *testing.B) { benchFastSigned(b, "static.sig.test.") }
 
 func BenchmarkFastPathSignedWeighted(b *testing.B) { benchFastSigned(b, "web.sig.test.") }
+
+// BenchmarkFastPathSignedTwo is a round-robin answer of two members, their order turning
+// with every answer: one RRset to the cache, whatever the order.
+func BenchmarkFastPathSignedTwo(b *testing.B) { benchFastSigned(b, "two.sig.test.") }
 
 func benchFastSigned(b *testing.B, name string) {
 	for _, alg := range []uint8{13, 15} {

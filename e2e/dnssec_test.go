@@ -18,8 +18,9 @@ import (
 	"github.com/glbdns/glbdns/dnssec"
 )
 
-// signedZonePolicy is a signed zone (keys in KEYS) with a static name, a CNAME into a
-// weighted service, a hashed service and a geo service (GeoIP2 test database at CITY).
+// signedZonePolicy is a signed zone (keys in KEYS) with a static name, a wildcard, a CNAME
+// into a weighted service, a hashed and a geo service (GeoIP2 test database at CITY), then
+// a round-robin service of two answers, a failover and a nearest one.
 const signedZonePolicy = `geoip {
   database = "CITY"
 }
@@ -50,6 +51,7 @@ zone "glb.test" {
   }
 }
 pool "p" {
+  location = [40.7, -74.0]
   member "a" {
     address = "192.0.2.1"
   }
@@ -58,6 +60,7 @@ pool "p" {
   }
 }
 pool "eu" {
+  location = [50.1, 8.7]
   member "e1" {
     address = "192.0.2.31"
   }
@@ -80,6 +83,19 @@ service "geo.glb.test" {
     }
     default_pools = ["p"]
   }
+}
+service "rr.glb.test" {
+  policy  = "round_robin"
+  pools   = ["p"]
+  answers = 2
+}
+service "failover.glb.test" {
+  policy = "failover"
+  pools  = ["eu", "p"]
+}
+service "nearest.glb.test" {
+  policy = "nearest"
+  pools  = ["eu", "p"]
 }
 `
 
@@ -206,8 +222,8 @@ func writeSignedPolicy(t *testing.T) (string, *dns.DS) {
 }
 
 // TestDNSSECValidates: unbound, a validating resolver with the zone's DS as its trust
-// anchor, in front of glbdns, validates (AD=1) a static name, a weighted, a hashed and a
-// geo answer, a CNAME into a service, a name that does not exist (compact denial: NOERROR
+// anchor, in front of glbdns, validates (AD=1) a static name, a weighted, a hashed, a geo,
+// a round-robin (two members), a failover and a nearest answer, ANY, a CNAME into a service, a name that does not exist (compact denial: NOERROR
 // with an NSEC of NXNAME), a type that does not, and a wildcard's answer and missing type;
 // after a member is drained, the new
 // answer validates too. BIND's delv validates the same names. A signature corrupted on the
@@ -233,6 +249,10 @@ func TestDNSSECValidates(t *testing.T) {
 		{"web.glb.test.", dns.TypeA, dns.RcodeSuccess, true},
 		{"hashed.glb.test.", dns.TypeA, dns.RcodeSuccess, true},
 		{"geo.glb.test.", dns.TypeA, dns.RcodeSuccess, true},
+		{"rr.glb.test.", dns.TypeA, dns.RcodeSuccess, true}, // two members in one RRset
+		{"failover.glb.test.", dns.TypeA, dns.RcodeSuccess, true},
+		{"nearest.glb.test.", dns.TypeA, dns.RcodeSuccess, true},
+		{"static.glb.test.", dns.TypeANY, dns.RcodeSuccess, true},
 		{"alias.glb.test.", dns.TypeA, dns.RcodeSuccess, true},
 		{"nope.glb.test.", dns.TypeA, dns.RcodeSuccess, false}, // compact denial: NOERROR
 		{"static.glb.test.", dns.TypeAAAA, dns.RcodeSuccess, false},
