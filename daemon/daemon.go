@@ -365,16 +365,36 @@ const startGCFor = 10 * time.Second
 // limit of startHeapLimit, or the process's own when lower (GOMEMLIMIT), past which the
 // collector runs as usual; a process with GOGC=off keeps it off. returnMemory gives the
 // load's garbage back after.
+//
+// The settings are the process's: daemons starting at once (tests) share one hold, and
+// the last to end it restores what the first found.
 func startGC() func() {
-	pct := debug.SetGCPercent(-1)
-	limit := debug.SetMemoryLimit(-1)
-	if limit > startHeapLimit {
-		debug.SetMemoryLimit(startHeapLimit)
+	gcHold.Lock()
+	defer gcHold.Unlock()
+	if gcHold.n == 0 {
+		gcHold.pct = debug.SetGCPercent(-1)
+		gcHold.limit = debug.SetMemoryLimit(-1)
+		if gcHold.limit > startHeapLimit {
+			debug.SetMemoryLimit(startHeapLimit)
+		}
 	}
+	gcHold.n++
 	return func() {
-		debug.SetGCPercent(pct)
-		debug.SetMemoryLimit(limit)
+		gcHold.Lock()
+		defer gcHold.Unlock()
+		if gcHold.n--; gcHold.n == 0 {
+			debug.SetGCPercent(gcHold.pct)
+			debug.SetMemoryLimit(gcHold.limit)
+		}
 	}
+}
+
+// gcHold counts the holds of startGC in force and keeps the settings they replaced.
+var gcHold struct {
+	sync.Mutex
+	n     int
+	pct   int
+	limit int64
 }
 
 // TCPLimits are the DNS TCP listener's bounds; see dnsserver.Config.
