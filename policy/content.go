@@ -42,6 +42,48 @@ func bodyContent(body hcl.Body, schema *hcl.BodySchema) (*hcl.BodyContent, hcl.D
 	return c, nil
 }
 
+// reusableContent is bodyContent into storage that the next call reuses: its map of
+// attributes, its slabs of attributes and blocks. A draft worker decodes one service block
+// at a time and keeps nothing of its content past it (the Service holds values, never the
+// attributes), so it makes no map and no slab per block.
+type reusableContent struct {
+	c      hcl.BodyContent
+	attrs  []hcl.Attribute
+	blocks []hcl.Block
+	ptrs   hcl.Blocks
+}
+
+func (rc *reusableContent) content(body hcl.Body, schema *hcl.BodySchema) (*hcl.BodyContent, hcl.Diagnostics) {
+	b, ok := body.(*hclsyntax.Body)
+	if !ok || !matches(b, schema) {
+		return body.Content(schema)
+	}
+	if rc.c.Attributes == nil {
+		rc.c.Attributes = make(hcl.Attributes, len(schema.Attributes))
+	}
+	clear(rc.c.Attributes)
+	rc.c.MissingItemRange = b.MissingItemRange()
+	rc.attrs = rc.attrs[:0]
+	for _, as := range schema.Attributes {
+		if a := b.Attributes[as.Name]; a != nil {
+			rc.attrs = append(rc.attrs, hcl.Attribute{Name: a.Name, Expr: a.Expr, Range: a.SrcRange, NameRange: a.NameRange})
+		}
+	}
+	for i := range rc.attrs { // after the appends: the slab no longer moves
+		rc.c.Attributes[rc.attrs[i].Name] = &rc.attrs[i]
+	}
+	rc.blocks, rc.ptrs = rc.blocks[:0], rc.ptrs[:0]
+	for _, blk := range b.Blocks {
+		rc.blocks = append(rc.blocks, hcl.Block{Type: blk.Type, Labels: blk.Labels, Body: blk.Body, DefRange: blk.DefRange(),
+			TypeRange: blk.TypeRange, LabelRanges: blk.LabelRanges})
+	}
+	for i := range rc.blocks {
+		rc.ptrs = append(rc.ptrs, &rc.blocks[i])
+	}
+	rc.c.Blocks = rc.ptrs
+	return &rc.c, nil
+}
+
 // matches reports whether Content would find nothing to complain about.
 func matches(b *hclsyntax.Body, schema *hcl.BodySchema) bool {
 	known := 0

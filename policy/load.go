@@ -542,6 +542,9 @@ type compilation struct {
 	zonesSame bool
 	byOrigin  map[string]*zoneState
 	stats     compileStats
+	// reuse, in a draft worker's copy, holds the service blocks' contents, one at a
+	// time (nil: each its own).
+	reuse *reusableContent
 }
 
 // sizes are the numbers of a snapshot's objects.

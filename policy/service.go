@@ -106,7 +106,13 @@ func (c *compilation) draft(blk *hcl.Block) *serviceDraft {
 	d := &serviceDraft{}
 	name := fqdn(blk.Labels[0])
 	labelRng := blk.LabelRanges[0]
-	content, diags := bodyContent(blk.Body, serviceSchema)
+	var content *hcl.BodyContent
+	var diags hcl.Diagnostics
+	if c.reuse != nil {
+		content, diags = c.reuse.content(blk.Body, serviceSchema)
+	} else {
+		content, diags = bodyContent(blk.Body, serviceSchema)
+	}
 	d.contentDiags = diags
 	if !validName(name) {
 		return d
@@ -176,8 +182,8 @@ func (c *compilation) draftServices() {
 	per := (len(jobs) + workers - 1) / workers
 	for lo := 0; lo < len(jobs); lo += per {
 		part := jobs[lo:min(lo+per, len(jobs))]
-		w := *c // its own diags; the rest is only read
-		w.diags = nil
+		w := *c // its own diags and content storage; the rest is only read
+		w.diags, w.reuse = nil, &reusableContent{}
 		wg.Go(func() {
 			for _, j := range part {
 				j.u.drafts[j.i] = w.draft(j.u.blocks[kindService][j.i])
