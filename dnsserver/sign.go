@@ -43,7 +43,7 @@ import (
 // apexKeys is the DNSKEY, CDS or CDNSKEY RRset asked for at the apex of a signed zone,
 // nil for any other question.
 func apexKeys(snap *policy.Snapshot, z *zones.Zone, name string, qtype uint16) []dns.RR {
-	if len(snap.Signers) == 0 || (qtype != dns.TypeDNSKEY && qtype != dns.TypeCDS && qtype != dns.TypeCDNSKEY) {
+	if len(snap.Signers) == 0 || !keyType(qtype) {
 		return nil
 	}
 	sg := snap.Signers[z.Origin()]
@@ -253,15 +253,27 @@ func memberRR(svc *policy.Service, m *policy.Member) dns.RR {
 		hdr.Rrtype = dns.TypeCNAME
 		return &dns.CNAME{Hdr: hdr, Target: m.Host}
 	case a.Is4():
-		hdr.Rrtype = dns.TypeA
 		b := a.As4()
-		return &dns.A{Hdr: hdr, A: net.IP(b[:])}
+		return addrRR(svc.Name, dns.TypeA, svc.TTL, b[:])
 	case a.Is6():
-		hdr.Rrtype = dns.TypeAAAA
 		b := a.As16()
-		return &dns.AAAA{Hdr: hdr, AAAA: net.IP(b[:])}
+		return addrRR(svc.Name, dns.TypeAAAA, svc.TTL, b[:])
 	}
 	return nil
+}
+
+// addrRR is an A (qtype A) or AAAA record of owner with a copy of ip.
+func addrRR(owner string, qtype uint16, ttl uint32, ip []byte) dns.RR {
+	hdr := dns.RR_Header{Name: owner, Rrtype: qtype, Class: dns.ClassINET, Ttl: ttl}
+	if qtype == dns.TypeA {
+		return &dns.A{Hdr: hdr, A: net.IP(append([]byte(nil), ip...))}
+	}
+	return &dns.AAAA{Hdr: hdr, AAAA: net.IP(append([]byte(nil), ip...))}
+}
+
+// keyType reports whether qtype is one of the apex's key RRsets, answered from the keys.
+func keyType(qtype uint16) bool {
+	return qtype == dns.TypeDNSKEY || qtype == dns.TypeCDS || qtype == dns.TypeCDNSKEY
 }
 
 // fastSigner is the Signer of z for the fast path's answer to q: nil for a zone that is
@@ -275,7 +287,7 @@ func (s *Server) fastSigner(st *state, z *zones.Zone, q *query) (sg *dnssec.Sign
 	switch {
 	case sg == nil:
 		return nil, false
-	case q.qtype == dns.TypeDNSKEY || q.qtype == dns.TypeCDS || q.qtype == dns.TypeCDNSKEY:
+	case keyType(q.qtype):
 		return nil, true
 	case !q.do:
 		return nil, false
@@ -381,13 +393,7 @@ func rrsetAt(msg []byte, from int, owner string, qtype uint16, ttl uint32) []dns
 		if !ok {
 			break
 		}
-		hdr := dns.RR_Header{Name: owner, Rrtype: qtype, Class: dns.ClassINET, Ttl: ttl}
-		ip := net.IP(append([]byte(nil), data...))
-		if qtype == dns.TypeA {
-			rrs = append(rrs, &dns.A{Hdr: hdr, A: ip})
-		} else {
-			rrs = append(rrs, &dns.AAAA{Hdr: hdr, AAAA: ip})
-		}
+		rrs = append(rrs, addrRR(owner, qtype, ttl, data))
 		off = next
 	}
 	return rrs
