@@ -33,7 +33,7 @@ var rules = []rule{
 	{room: "health", why: "the merged view: no probing, no DNS, no HTTP",
 		forbid: []string{"~/", "net/http"}, allow: []string{"~/api", "~/policy"}},
 	{room: "dnsserver", why: "the DNS wire server only: no HTTP, no HCL, no probing",
-		forbid: []string{"~/", "net/http", "github.com/hashicorp/hcl"}, allow: []string{"~/policy", "~/zones", "~/dnssec"}},
+		forbid: []string{"~/", "net/http", "github.com/hashicorp/hcl"}, allow: []string{"~/policy", "~/zones", "~/dnssec", "~/xdp"}},
 	{room: "dnsserver", why: "the DNS wire server reads the store's snapshots, never the store",
 		forbid: []string{"~/policy/store"}},
 	{room: "healthd", why: "probers, scheduler and the health API: no DNS answers",
@@ -42,6 +42,7 @@ var rules = []rule{
 	{room: "dnssec", why: "keys and signatures: no sockets, no policy", forbid: []string{"~/", "net"}},
 	{room: "fetch", why: "the operator's files from a URL: no DNS, no store", forbid: []string{"~/"}, allow: []string{"~/policy"}},
 	{room: "fetch", why: "the operator's files from a URL, which the store reads, never the store", forbid: []string{"~/policy/store"}},
+	{room: "xdp", why: "frames and rings past the kernel's UDP: no DNS", forbid: []string{"~/", "github.com/miekg/dns"}},
 	{room: "cluster", why: "membership on etcd leases: no server", forbid: []string{"~/"}, allow: []string{"~/api"}},
 	{room: "admin", why: "the admin HTTP surface, not the process", forbid: []string{"~/daemon", "~/healthd", "~/terraform", "~/cmd"}},
 	{room: "daemon", why: "the glbdns process", forbid: []string{"~/terraform", "~/cmd"}},
@@ -79,7 +80,7 @@ func TestRoomsKeepToTheirJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, room := range []string{"api", "dnssec", "fetch", "zones", "policy", "health", "dnsserver", "healthd", "healthd/client", "admin", "daemon", "terraform"} {
+	for _, room := range []string{"api", "dnssec", "fetch", "xdp", "zones", "policy", "health", "dnsserver", "healthd", "healthd/client", "admin", "daemon", "terraform"} {
 		if _, ok := pkgs[room]; !ok {
 			t.Errorf("no package %s: the rules below would check nothing", room)
 		}
