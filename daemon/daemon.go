@@ -106,6 +106,8 @@ type Config struct {
 	// SignatureCache bounds the DNS server's cache of online signatures, in RRsets
 	// (dnsserver.Config.SignatureCache: 0 the default, negative none).
 	SignatureCache int
+	// XDP asks for the AF_XDP path on an interface (dnsserver.XDPConfig); off by default.
+	XDP dnsserver.XDPConfig
 	// Cookies turns DNS cookies on (RFC 7873), with the secrets of CookieSecretFile
 	// (dnsserver.ParseCookieSecrets), read again at every reload for a rotation; "" draws
 	// a random secret at start, which no other node shares.
@@ -261,7 +263,7 @@ func New(cfg Config) (*Daemon, error) {
 	d.bg, d.bgCancel = context.WithCancel(context.Background())
 	d.srv = dnsserver.New(dnsserver.Config{Addrs: cfg.Listen, Logger: d.log, MaxTCPConns: cfg.TCP.MaxConns,
 		MaxTCPConnsPerPrefix: cfg.TCP.MaxConnsPerPrefix, TCPIdleTimeout: cfg.TCP.IdleTimeout, TCPQueryTimeout: cfg.TCP.QueryTimeout,
-		NSID: cfg.NSID, Identity: cfg.Identity, Version: cfg.ServerVersion, RRL: cfg.RRL, SignatureCache: cfg.SignatureCache})
+		NSID: cfg.NSID, Identity: cfg.Identity, Version: cfg.ServerVersion, RRL: cfg.RRL, SignatureCache: cfg.SignatureCache, XDP: cfg.XDP})
 	if err := d.loadCookieSecrets(); err != nil {
 		return nil, err
 	}

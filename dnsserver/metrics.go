@@ -682,7 +682,7 @@ var (
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descSize, descTruncated, descECS,
-		descDropped, descLimited, descCookies, descPanics, descAnswers, descMembers, descUsable} {
+		descDropped, descLimited, descCookies, descPanics, descAnswers, descMembers, descUsable, descXDPDropped} {
 		ch <- d
 	}
 }
@@ -690,6 +690,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	c.metrics.collectRequests(ch)
 	c.metrics.collectShards(ch)
+	(*Server)(c).collectXDP(ch)
 	if st := c.state.Load(); st != nil { // one state: answer counters and pools of one snapshot
 		collectPolicy(ch, st)
 	}

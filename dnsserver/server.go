@@ -17,6 +17,7 @@ import (
 	"github.com/glbdns/glbdns/dnssec"
 	"github.com/glbdns/glbdns/policy"
 	"github.com/glbdns/glbdns/policy/geoip"
+	"github.com/glbdns/glbdns/xdp"
 	"github.com/glbdns/glbdns/zones"
 )
 
@@ -80,6 +81,8 @@ type Config struct {
 	// server cookies, every one is accepted. None: the COOKIE option is ignored.
 	// SetCookieSecrets changes them while serving.
 	CookieSecrets []CookieSecret
+	// XDP asks for the AF_XDP path on an interface (xdp.go); off by default.
+	XDP XDPConfig
 }
 
 // TCP defaults (Config).
@@ -222,9 +225,10 @@ type Server struct {
 	lmu      sync.Mutex
 	started  bool
 	closed   bool
-	udp      []net.PacketConn // the sockets as bound, of every address (on Linux closed again once detached)
-	wake     []func()         // wakes a UDP loop blocked in the kernel (udp_linux.go)
-	tcp      []net.Listener   // one per address
+	udp      []net.PacketConn         // the sockets as bound, of every address (on Linux closed again once detached)
+	wake     []func()                 // wakes a UDP loop blocked in the kernel (udp_linux.go)
+	xdp      atomic.Pointer[xdp.Path] // the AF_XDP path, when it is on (xdp.go)
+	tcp      []net.Listener           // one per address
 	conns    map[net.Conn]struct{}
 	addrs    []netip.AddrPort // bound, in the order of Config.Addrs
 	ready    chan struct{}
@@ -445,6 +449,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.addrs = append(s.addrs, netip.AddrPortFrom(a.Addr().Unmap(), a.Port()))
 	}
 	loops := s.udpLoops(udp) // under lmu: stop must see every loop's wake function
+	loops = append(loops, s.xdpLoops()...)
 	s.lmu.Unlock()
 
 	for _, loop := range loops {
