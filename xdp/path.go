@@ -143,7 +143,6 @@ func (p *Path) Serve(q int, h Handler) {
 	s := p.socks[q]
 	req := make([]byte, frameSize)
 	fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}, {Fd: int32(p.efd), Events: unix.POLLIN}}
-	wait := unix.Timespec{Nsec: 200_000_000}
 	for !p.closed.Load() {
 		s.reap()
 		s.refill()
@@ -153,6 +152,8 @@ func (p *Path) Serve(q int, h Handler) {
 			if s.wakeupMode && s.fill.needsWakeup() || atomic.LoadUint32(s.tx.consumer) != *s.tx.producer {
 				s.kick()
 			}
+			// ppoll writes the time left back into its timeout: a fresh one each time.
+			wait := unix.Timespec{Nsec: 200_000_000}
 			_, _, e := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), uintptr(len(fds)), uintptr(unsafe.Pointer(&wait)), 0, 0, 0)
 			if e == unix.EINTR {
 				runtime.Gosched() // the signal was the runtime asking this goroutine to yield

@@ -229,8 +229,16 @@ func TestServeSurvivesMalformedFrames(t *testing.T) {
 	to := &unix.SockaddrLinklayer{Ifindex: ifindex, Halen: 6}
 	copy(to.Addr[:], dstMAC)
 	send := func(f []byte) {
-		if err := unix.Sendto(raw, f, 0, to); err != nil {
-			t.Fatalf("send raw frame: %v", err)
+		// A burst fills the socket's send buffer: wait for room, a bounded number of times.
+		for try := 0; ; try++ {
+			err := unix.Sendto(raw, f, 0, to)
+			if err == nil {
+				return
+			}
+			if err != unix.ENOBUFS || try == 100 {
+				t.Fatalf("send raw frame: %v", err)
+			}
+			time.Sleep(time.Millisecond)
 		}
 	}
 	src := netip.AddrPortFrom(p.ClientV4, 40000)

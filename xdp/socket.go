@@ -162,18 +162,20 @@ func (s *socket) reap() {
 }
 
 // kick asks the kernel to send what the transmit ring holds. In copy mode the kernel sends
-// only when asked; with need-wakeup it says when it must be asked. A full device queue
-// (EAGAIN, EBUSY, ENOBUFS) leaves the answers on the ring for the next kick.
-func (s *socket) kick() error {
+// only when asked, and at most 32 frames a call (TX_BATCH_SIZE in net/xdp/xsk.c), so kick
+// asks until the ring is empty; with need-wakeup in zero-copy mode the kernel says when it
+// must be asked. A full device queue (EAGAIN, EBUSY, ENOBUFS) leaves the answers on the
+// ring for the next kick.
+func (s *socket) kick() {
 	if !s.copyMode && s.wakeupMode && !s.tx.needsWakeup() {
-		return nil
+		return
 	}
-	_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
-	switch e {
-	case 0, unix.EAGAIN, unix.EBUSY, unix.ENOBUFS, unix.EINTR:
-		return nil
+	for range ringSize / 32 {
+		_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		if e != 0 && e != unix.EINTR || !s.copyMode || atomic.LoadUint32(s.tx.consumer) == *s.tx.producer {
+			return
+		}
 	}
-	return e
 }
 
 // stats is the kernel's count of what this socket lost.
