@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -261,4 +263,37 @@ func TestXDPKeepsTCP(t *testing.T) {
 			t.Errorf("tcp to %s: %v %v", addr, m, err)
 		}
 	}
+}
+
+// TestXDPFallsBack: an interface the path cannot take leaves the server answering from its
+// sockets, and the log says why.
+func TestXDPFallsBack(t *testing.T) {
+	var log bytes.Buffer
+	var mu sync.Mutex
+	s := New(Config{Addr: "127.0.0.1:0", UDPWorkers: 1, XDP: XDPConfig{Interface: "glbt-none0"},
+		Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &log}, nil))})
+	s.SetSnapshot(loadSnapshot(t))
+	serve(t, s)
+	if s.xdp.Load() != nil {
+		t.Fatal("the path is on for an interface that does not exist")
+	}
+	if r := exchange(t, s, "udp", newQuery("static.glb.example.com.", dns.TypeA)); r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+		t.Errorf("the sockets do not answer: %v", r)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if l := log.String(); !strings.Contains(l, `msg="af_xdp path off, answering from sockets"`) || !strings.Contains(l, `err="interface \"glbt-none0\": `) {
+		t.Errorf("the log does not say the path is off, and why:\n%s", log.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
