@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -16,9 +17,6 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
-
-// Supported reports that this platform has the path (Linux); Open may still refuse.
-const Supported = true
 
 // Open loads and attaches the program to cfg.Interface and opens one socket per queue. It
 // fails, leaving nothing attached, where the kernel, the interface or the process's
@@ -110,6 +108,8 @@ type Path struct {
 	socks  []*socket
 	efd    int
 	closed atomic.Bool
+	// mu orders Dropped, which a metrics scrape may call at any time, against Close.
+	mu sync.Mutex
 }
 
 // Queues is the number of sockets, one per receive queue: Serve takes 0 to Queues()-1.
@@ -126,6 +126,8 @@ func (p *Path) Interface() string { return p.iface }
 // Dropped is what the kernel counted lost on every socket: frames it had no room to
 // receive (a full receive ring or an empty fill ring) and descriptors it refused.
 func (p *Path) Dropped() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	var n uint64
 	for _, s := range p.socks {
 		if st, err := s.stats(); err == nil {
@@ -221,6 +223,8 @@ func (p *Path) Wake() {
 // Close detaches the program and closes the sockets. Call it after every Serve has
 // returned.
 func (p *Path) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.closed.Store(true)
 	var errs []error
 	if p.link != nil {

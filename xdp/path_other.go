@@ -4,9 +4,6 @@ package xdp
 
 import "errors"
 
-// Supported reports that this platform has the path: AF_XDP is Linux's.
-const Supported = false
-
 // Open fails: AF_XDP is Linux's.
 func Open(Config) (*Path, error) { return nil, errors.New("af_xdp is only on linux") }
 

@@ -175,23 +175,6 @@ func TestServeLeavesTheRestToTheKernel(t *testing.T) {
 	}
 }
 
-// queryFrame is an Ethernet frame carrying payload from the client to the server's
-// steered port, as the client's kernel would build it.
-func queryFrame(srcMAC, dstMAC net.HardwareAddr, src, dst netip.AddrPort, payload []byte) []byte {
-	f := make([]byte, hdr4Len+len(payload))
-	copy(f[0:6], dstMAC)
-	copy(f[6:12], srcMAC)
-	binary.BigEndian.PutUint16(f[12:], etherIP4)
-	copy(f[hdr4Len:], payload)
-	// Build it as an answer from dst to src, then turn it round: writeReply is tested
-	// against the client's kernel above.
-	q := query{src: dst, dst: src, hdrLen: hdr4Len}
-	writeReply(f, q, len(payload))
-	copy(f[0:6], dstMAC)
-	copy(f[6:12], srcMAC)
-	return f
-}
-
 // TestServeSurvivesMalformedFrames sends raw frames from the client's side of the veth:
 // every way of breaking the headers, then thousands of random mutations of a good query.
 // The loop must keep answering good queries, and answer none of the broken ones.
@@ -243,7 +226,7 @@ func TestServeSurvivesMalformedFrames(t *testing.T) {
 	}
 	src := netip.AddrPortFrom(p.ClientV4, 40000)
 	dst := netip.AddrPortFrom(p.ServerV4, testPort)
-	good := queryFrame(srcMAC, dstMAC, src, dst, []byte("query"))
+	good := udpFrame(srcMAC, dstMAC, src, dst, []byte("query"))
 	if q, ok := parse(good); !ok || string(q.payload) != "query" {
 		t.Fatalf("the good frame does not parse: %+v", q)
 	}
@@ -348,7 +331,7 @@ func TestReplyChecksums(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	good := queryFrame(net.HardwareAddr{2, 0, 0, 0, 0, 1}, net.HardwareAddr{2, 0, 0, 0, 0, 2},
+	good := udpFrame(net.HardwareAddr{2, 0, 0, 0, 0, 1}, net.HardwareAddr{2, 0, 0, 0, 0, 2},
 		netip.MustParseAddrPort("10.0.0.2:4000"), netip.MustParseAddrPort("10.0.0.1:53"), []byte("q"))
 	f.Add(good)
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -4,6 +4,7 @@ package xdp
 
 import (
 	"encoding/binary"
+	"net"
 	"net/netip"
 	"os"
 	"testing"
@@ -64,17 +65,25 @@ func steers(t *testing.T, targets []netip.AddrPort) func(f []byte) bool {
 	}
 }
 
-// frame is a UDP frame from src to dst with a 12-byte payload, headers built as
-// writeReply builds them.
+// frame is a UDP frame from src to dst with a 12-byte payload of zeros.
 func frame(src, dst string) []byte {
-	s, d := netip.MustParseAddrPort(src), netip.MustParseAddrPort(dst)
+	return udpFrame(nil, nil, netip.MustParseAddrPort(src), netip.MustParseAddrPort(dst), make([]byte, 12))
+}
+
+// udpFrame is an Ethernet frame carrying payload from src to dst, as a sender's kernel
+// would build it. It is built as an answer from dst to src and turned round: writeReply is
+// tested against the client's kernel (TestServeAnswersBothFamilies).
+func udpFrame(srcMAC, dstMAC net.HardwareAddr, src, dst netip.AddrPort, payload []byte) []byte {
 	hl, et := hdr4Len, uint16(etherIP4)
-	if s.Addr().Is6() {
+	if src.Addr().Is6() {
 		hl, et = hdr6Len, etherIP6
 	}
-	f := make([]byte, hl+12)
+	f := make([]byte, hl+len(payload))
 	binary.BigEndian.PutUint16(f[12:], et)
-	writeReply(f, query{src: d, dst: s, hdrLen: hl}, 12)
+	copy(f[hl:], payload)
+	writeReply(f, query{src: dst, dst: src, hdrLen: hl}, len(payload))
+	copy(f[0:6], dstMAC)
+	copy(f[6:12], srcMAC)
 	return f
 }
 

@@ -54,7 +54,7 @@ func main() {
 		return nil
 	})
 	flag.IntVar(&cfg.RRL.Rate, "rrl-rate", dnsserver.DefaultRRLRate, "UDP replies a second one client network gets for one response (an answer, NXDOMAIN or NODATA in a zone, errors) before rate limiting holds them back, at most 16777215; 0: off")
-	flag.StringVar(&cfg.XDP.Interface, "xdp", "", "answer the UDP queries to the -listen addresses that arrive on `interface` from AF_XDP sockets, past the kernel's UDP stack (Linux, root or CAP_NET_ADMIN, CAP_BPF and CAP_IPC_LOCK); TCP and everything else still reaches the sockets. If the kernel or the interface refuses, the log says why and the sockets answer; default off")
+	flag.StringVar(&cfg.XDP.Interface, "xdp", "", "answer the UDP queries to the -listen addresses that arrive on `interface` from AF_XDP sockets, past the kernel's UDP stack (Linux, root or CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_IPC_LOCK; docs/xdp.md); TCP and everything else still reaches the sockets. If the kernel or the interface refuses, the log says why and the sockets answer; default off")
 	flag.IntVar(&cfg.XDP.Queues, "xdp-queues", 0, "with -xdp, serve the interface's receive queues 0 to N-1, a loop and a socket each (default every queue)")
 	flag.IntVar(&cfg.RRL.Slip, "rrl-slip", dnsserver.DefaultRRLSlip, "send every Nth rate-limited reply as an empty TC=1 reply (the client retries over TCP) and drop the others; 0 drops them all, 1 truncates them all")
 	flag.IntVar(&cfg.RRL.IPv4Prefix, "rrl-ipv4-prefix", 24, "IPv4 prefix length of a client network for rate limiting")
