@@ -83,9 +83,14 @@ func Open(cfg Config) (p *Path, err error) {
 	return p, nil
 }
 
-// rxQueues counts the interface's receive queues as sysfs lists them (one where it lists
-// none).
+// rxQueues is the number of receive queues the interface uses: what the driver reports
+// through ethtool (the receive-only and combined channels, as "ethtool -l" shows them),
+// else the queues sysfs lists, else one. ethtool is asked first because it answers for
+// the caller's network namespace, where sysfs shows the namespace that mounted it.
 func rxQueues(iface string) int {
+	if n, err := ethtoolRxChannels(iface); err == nil && n > 0 {
+		return n
+	}
 	ents, err := os.ReadDir("/sys/class/net/" + iface + "/queues")
 	n := 0
 	if err == nil {
@@ -96,6 +101,35 @@ func rxQueues(iface string) int {
 		}
 	}
 	return max(n, 1)
+}
+
+// ethtoolRxChannels asks the driver for its channel counts (ETHTOOL_GCHANNELS), which x/sys
+// does not wrap.
+func ethtoolRxChannels(iface string) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	// struct ethtool_channels: cmd, then max rx, tx, other, combined, then the counts
+	// in the same order.
+	var ch [9]uint32
+	ch[0] = unix.ETHTOOL_GCHANNELS
+	// struct ifreq: the name, then (in its union) a pointer to the command.
+	var ifr struct {
+		name [unix.IFNAMSIZ]byte
+		data unsafe.Pointer
+		_    [24 - unsafe.Sizeof(uintptr(0))]byte
+	}
+	if len(iface) >= unix.IFNAMSIZ {
+		return 0, fmt.Errorf("interface name %q too long", iface)
+	}
+	copy(ifr.name[:], iface)
+	ifr.data = unsafe.Pointer(&ch)
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); e != 0 {
+		return 0, e
+	}
+	return int(ch[5] + ch[8]), nil
 }
 
 // Path is the program attached to one interface and its sockets.

@@ -4,10 +4,13 @@ package xdp
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -30,10 +33,18 @@ func echo(req []byte, src netip.AddrPort, out []byte) []byte {
 func served(t *testing.T, h Handler) *netns.Pair {
 	t.Helper()
 	p := netns.New(t)
+	serveOn(t, p, 0, func(int) Handler { return h })
+	return p
+}
+
+// serveOn opens the path on p's server interface for the given number of queues (0: all)
+// and serves queue q with h(q) until the test ends.
+func serveOn(t *testing.T, p *netns.Pair, queues int, h func(q int) Handler) *Path {
+	t.Helper()
 	var path *Path
 	err := netns.Do(p.Server, func() error {
 		var err error
-		path, err = Open(Config{Interface: p.ServerIf, Targets: []netip.AddrPort{
+		path, err = Open(Config{Interface: p.ServerIf, Queues: queues, Targets: []netip.AddrPort{
 			netip.AddrPortFrom(p.ServerV4, testPort), netip.AddrPortFrom(p.ServerV6, testPort)}})
 		return err
 	})
@@ -41,10 +52,15 @@ func served(t *testing.T, h Handler) *netns.Pair {
 		t.Skipf("the kernel refuses the af_xdp path here: %v", err)
 	}
 	t.Logf("mode %s, %d queue(s)", path.Mode(), path.Queues())
+	// Each Serve keeps its P while it waits: leave one for the test, as a caller must.
+	if prev := runtime.GOMAXPROCS(0); prev <= path.Queues() {
+		runtime.GOMAXPROCS(path.Queues() + 1)
+		t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	}
 	var wg sync.WaitGroup
 	for q := 0; q < path.Queues(); q++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); path.Serve(q, h) }()
+		go func() { defer wg.Done(); path.Serve(q, h(q)) }()
 	}
 	t.Cleanup(func() {
 		path.Wake()
@@ -53,7 +69,7 @@ func served(t *testing.T, h Handler) *netns.Pair {
 			t.Errorf("close: %v", err)
 		}
 	})
-	return p
+	return path
 }
 
 // clientConn is a UDP socket in the client namespace.
@@ -172,6 +188,76 @@ func TestServeLeavesTheRestToTheKernel(t *testing.T) {
 	c := clientConn(t, p, "udp4")
 	if got := exchange(t, c, netip.AddrPortFrom(p.ServerV4, testPort+1), []byte("hi")); string(got) != "kernel:hi" {
 		t.Errorf("udp on another port: got %q", got)
+	}
+}
+
+// TestServeEveryQueue: on a veth with four queues, flows from many client sockets land on
+// several queues; with a socket on every queue each flow is answered by the path, and with
+// sockets on two of them the other queues' frames reach the kernel's socket on the same
+// address and port instead of being lost.
+func TestServeEveryQueue(t *testing.T) {
+	const queues, flows = 4, 64
+	for _, open := range []int{0, 2} {
+		t.Run(fmt.Sprintf("open=%d", open), func(t *testing.T) {
+			p := netns.NewQueues(t, queues)
+			var mu sync.Mutex
+			hits := map[int]int{}
+			path := serveOn(t, p, open, func(q int) Handler {
+				return func(req []byte, src netip.AddrPort, out []byte) []byte {
+					mu.Lock()
+					hits[q]++
+					mu.Unlock()
+					return echo(req, src, out)
+				}
+			})
+			if want := cmp.Or(open, queues); path.Queues() != want {
+				t.Fatalf("%d sockets, want %d", path.Queues(), want)
+			}
+			dst := netip.AddrPortFrom(p.ServerV4, testPort)
+			var kernel *net.UDPConn
+			if err := netns.Do(p.Server, func() error {
+				var err error
+				kernel, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(dst))
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			defer kernel.Close()
+			go func() {
+				b := make([]byte, 64)
+				for {
+					n, from, err := kernel.ReadFromUDPAddrPort(b)
+					if err != nil {
+						return
+					}
+					kernel.WriteToUDPAddrPort(append([]byte("kernel:"), b[:n]...), from)
+				}
+			}()
+			byPath, byKernel := 0, 0
+			for i := range flows {
+				got := exchange(t, clientConn(t, p, "udp4"), dst, []byte("q"))
+				switch {
+				case bytes.HasPrefix(got, []byte("echo:q")):
+					byPath++
+				case string(got) == "kernel:q":
+					byKernel++
+				default:
+					t.Fatalf("flow %d: got %q", i, got)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("%d flows: %d answered by the path (per queue %v), %d by the kernel", flows, byPath, hits, byKernel)
+			if len(hits) < 2 {
+				t.Errorf("the path answered on queues %v only", hits)
+			}
+			if open == 0 && byKernel != 0 {
+				t.Errorf("%d flows reached the kernel with a socket on every queue", byKernel)
+			}
+			if open != 0 && byKernel == 0 {
+				t.Errorf("no flow reached the kernel with sockets on %d of %d queues", open, queues)
+			}
+		})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -31,8 +32,17 @@ var seq atomic.Int32
 
 // New makes a pair for t and removes it when t ends; it skips t where namespaces cannot
 // be made (not root, no iproute2, a sandbox that refuses them). Each pair of a process
-// gets its own names and 10.X.0.0/24, so tests may run side by side.
+// gets its own names and 10.X.0.0/24, so tests may run side by side. Each end of the veth
+// has one receive and one transmit queue.
 func New(t testing.TB) *Pair {
+	t.Helper()
+	return NewQueues(t, 1)
+}
+
+// NewQueues is New with queues receive and transmit queues on each end of the veth. A veth
+// receives a frame on the queue its peer sent it from, and the peer picks that queue by
+// a hash of the flow, so different client sockets reach different queues.
+func NewQueues(t testing.TB, queues int) *Pair {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("network namespaces need root")
@@ -54,10 +64,12 @@ func New(t testing.TB) *Pair {
 		exec.Command("ip", "netns", "del", p.Server).Run()
 		exec.Command("ip", "netns", "del", p.Client).Run()
 	})
+	q := strconv.Itoa(queues)
 	steps := [][]string{
 		{"netns", "add", p.Server},
 		{"netns", "add", p.Client},
-		{"link", "add", p.ServerIf, "netns", p.Server, "type", "veth", "peer", "name", p.ClientIf, "netns", p.Client},
+		{"link", "add", p.ServerIf, "netns", p.Server, "numtxqueues", q, "numrxqueues", q,
+			"type", "veth", "peer", "name", p.ClientIf, "netns", p.Client, "numtxqueues", q, "numrxqueues", q},
 		{"-n", p.Server, "addr", "add", p.ServerV4.String() + "/24", "dev", p.ServerIf},
 		{"-n", p.Client, "addr", "add", p.ClientV4.String() + "/24", "dev", p.ClientIf},
 		{"-n", p.Server, "addr", "add", p.ServerV6.String() + "/64", "dev", p.ServerIf, "nodad"},
