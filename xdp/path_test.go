@@ -127,24 +127,45 @@ func TestServeAnswersBothFamilies(t *testing.T) {
 	}
 }
 
+// kernelEcho binds a kernel UDP socket to addr in p's server namespace and answers
+// "kernel:" + each datagram until the test ends: where a frame the path passed on lands.
+func kernelEcho(t *testing.T, p *netns.Pair, addr netip.AddrPort) {
+	t.Helper()
+	var c *net.UDPConn
+	if err := netns.Do(p.Server, func() error {
+		var err error
+		c, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		b := make([]byte, 64)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(b)
+			if err != nil {
+				return
+			}
+			c.WriteToUDPAddrPort(append([]byte("kernel:"), b[:n]...), from)
+		}
+	}()
+}
+
 // TestServeLeavesTheRestToTheKernel: TCP on the same address and port, and UDP on another
 // port, reach the kernel's sockets.
 func TestServeLeavesTheRestToTheKernel(t *testing.T) {
 	p := served(t, echo)
 	var ln net.Listener
-	var other *net.UDPConn
 	if err := netns.Do(p.Server, func() error {
 		var err error
-		if ln, err = net.Listen("tcp", netip.AddrPortFrom(p.ServerV4, testPort).String()); err != nil {
-			return err
-		}
-		other, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ServerV4, testPort+1)))
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(p.ServerV4, testPort).String())
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	defer other.Close()
+	kernelEcho(t, p, netip.AddrPortFrom(p.ServerV4, testPort+1))
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
@@ -155,17 +176,6 @@ func TestServeLeavesTheRestToTheKernel(t *testing.T) {
 		b := make([]byte, 5)
 		if _, err := c.Read(b); err == nil {
 			c.Write(append([]byte("tcp:"), b...))
-		}
-	}()
-	go func() {
-		b := make([]byte, 64)
-		other.SetReadDeadline(time.Now().Add(5 * time.Second))
-		for i := 0; i < 20; i++ {
-			n, from, err := other.ReadFromUDPAddrPort(b)
-			if err != nil {
-				return
-			}
-			other.WriteToUDPAddrPort(append([]byte("kernel:"), b[:n]...), from)
 		}
 	}()
 
@@ -214,25 +224,7 @@ func TestServeEveryQueue(t *testing.T) {
 				t.Fatalf("%d sockets, want %d", path.Queues(), want)
 			}
 			dst := netip.AddrPortFrom(p.ServerV4, testPort)
-			var kernel *net.UDPConn
-			if err := netns.Do(p.Server, func() error {
-				var err error
-				kernel, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(dst))
-				return err
-			}); err != nil {
-				t.Fatal(err)
-			}
-			defer kernel.Close()
-			go func() {
-				b := make([]byte, 64)
-				for {
-					n, from, err := kernel.ReadFromUDPAddrPort(b)
-					if err != nil {
-						return
-					}
-					kernel.WriteToUDPAddrPort(append([]byte("kernel:"), b[:n]...), from)
-				}
-			}()
+			kernelEcho(t, p, dst)
 			byPath, byKernel := 0, 0
 			for i := range flows {
 				got := exchange(t, clientConn(t, p, "udp4"), dst, []byte("q"))
